@@ -1,0 +1,260 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * libsgcoll: MPI-style collectives over UDP with an eBPF fast path.
+ *
+ * One coordinator (rank 0) and world_size - 1 workers.  Every rank calls
+ * the collectives in the same order (as in MPI); each call is matched
+ * across ranks by its position in that order.
+ *
+ * Return values: 0 (or a count) on success, a negative errno-style code on
+ * failure.  sgc_strerror() turns a code into a sentence naming the cause
+ * and the fix; sgc_last_error() gives the detailed message of the calling
+ * thread's last failure (which ranks did not answer, which field was bad).
+ *
+ * Arithmetic: integer reductions wrap around modulo 2^bits (SUM and PROD
+ * of signed types are computed as two's-complement, so overflow wraps and
+ * is never undefined).  MIN/MAX compare as the signed or unsigned type.
+ *
+ * Threads: a communicator and its requests belong to one thread at a time
+ * (no internal locking).  Different communicators may be used from
+ * different threads concurrently.  sgc_set_print() and sgc_strerror() are
+ * safe from any thread; sgc_last_error() is per thread.
+ */
+#ifndef SGCOLL_H
+#define SGCOLL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SGC_API __attribute__((visibility("default")))
+
+#define SGCOLL_VERSION_MAJOR 0
+#define SGCOLL_VERSION_MINOR 1
+
+/* Default per-call timeout when sgc_config.timeout_ms is 0. */
+#define SGC_DEFAULT_TIMEOUT_MS 10000
+
+typedef struct sgc_comm sgc_comm;	/* opaque */
+typedef struct sgc_request sgc_request;	/* opaque */
+
+enum sgc_dtype {
+	SGC_INT8, SGC_UINT8, SGC_INT16, SGC_UINT16,
+	SGC_INT32, SGC_UINT32, SGC_INT64, SGC_UINT64,
+};
+
+enum sgc_op { SGC_SUM, SGC_PROD, SGC_MIN, SGC_MAX, SGC_BAND, SGC_BOR, SGC_BXOR };
+
+enum sgc_accel { SGC_ACCEL_AUTO, SGC_ACCEL_EBPF, SGC_ACCEL_OFF };
+
+struct sgc_config {
+	size_t sz;		/* sizeof(struct sgc_config): lets the struct grow */
+	int rank;		/* 0 = coordinator */
+	int world_size;		/* ranks including the coordinator */
+	const char *coordinator; /* rank 0's "ipv4:port" */
+	const char *bind_addr;	/* this rank's "ipv4" or "ipv4:port"; NULL = chosen from the route to the coordinator */
+	const char *ifname;	/* coordinator's interface for the eBPF path; NULL = from the route */
+	enum sgc_accel accel;
+	unsigned timeout_ms;	/* per blocking call; 0 = SGC_DEFAULT_TIMEOUT_MS */
+};
+
+/* Error codes beyond errno (all negative when returned). */
+#define SGC_EMISMATCH	4001	/* ranks disagree on a collective's arguments */
+#define SGC_EABORTED	4002	/* the coordinator abandoned this collective */
+
+/**
+ * sgc_init() - join a job and build a communicator.
+ * @cfg: settings; cfg->sz must be set.  Strings are copied.
+ * @out: receives the communicator.
+ *
+ * Rank 0 binds cfg->coordinator, waits for every worker's hello, picks a
+ * random 64-bit job id and sends it with the roster.  Workers announce
+ * themselves until welcomed.  Fails with -ETIMEDOUT (naming the missing
+ * ranks in sgc_last_error()) when the job is not complete in timeout_ms.
+ */
+SGC_API int sgc_init(const struct sgc_config *cfg, sgc_comm **out);
+
+/**
+ * sgc_init_env() - sgc_init() from the environment.
+ *
+ * Reads SGC_RANK, SGC_WORLD_SIZE, SGC_COORDINATOR, SGC_BIND, SGC_IFNAME,
+ * SGC_ACCEL=auto|ebpf|off and SGC_TIMEOUT_MS.  Rank and size fall back to
+ * OMPI_COMM_WORLD_RANK/SIZE, then PMI_RANK/PMI_SIZE.
+ */
+SGC_API int sgc_init_env(sgc_comm **out);
+
+/**
+ * sgc_config_from_env() - fill @cfg from the environment as sgc_init_env()
+ * does, without joining.  String fields point into the environment.
+ */
+SGC_API int sgc_config_from_env(struct sgc_config *cfg);
+
+/** sgc_finalize() - leave the job and free everything; accepts NULL. */
+SGC_API void sgc_finalize(sgc_comm *c);
+
+SGC_API int sgc_rank(const sgc_comm *c);
+SGC_API int sgc_world_size(const sgc_comm *c);
+/** sgc_accelerated() - 1 when the eBPF path is active on this rank. */
+SGC_API int sgc_accelerated(const sgc_comm *c);
+
+/**
+ * sgc_allreduce() - reduce @count elements across all ranks; every rank
+ * gets the result in @recvbuf.  @sendbuf may equal @recvbuf.
+ */
+SGC_API int sgc_allreduce(sgc_comm *c, const void *sendbuf, void *recvbuf,
+			  size_t count, enum sgc_dtype dt, enum sgc_op op);
+
+/**
+ * sgc_reduce() - like sgc_allreduce() but only @root gets the result;
+ * @recvbuf is ignored (may be NULL) on other ranks.
+ */
+SGC_API int sgc_reduce(sgc_comm *c, const void *sendbuf, void *recvbuf,
+		       size_t count, enum sgc_dtype dt, enum sgc_op op, int root);
+
+/** sgc_broadcast() - copy @root's @buf to every rank's @buf. */
+SGC_API int sgc_broadcast(sgc_comm *c, void *buf, size_t count,
+			  enum sgc_dtype dt, int root);
+
+/** sgc_barrier() - return once every rank has entered the barrier. */
+SGC_API int sgc_barrier(sgc_comm *c);
+
+/**
+ * sgc_iallreduce() - non-blocking sgc_allreduce().  The buffers must stay
+ * valid until sgc_test() reports done or sgc_wait() returns.  Up to
+ * SGC_MAX_INFLIGHT collectives may be outstanding per communicator; more
+ * returns -EBUSY.
+ */
+SGC_API int sgc_iallreduce(sgc_comm *c, const void *sendbuf, void *recvbuf,
+			   size_t count, enum sgc_dtype dt, enum sgc_op op,
+			   sgc_request **req);
+
+/** sgc_ibroadcast() - non-blocking sgc_broadcast(). */
+SGC_API int sgc_ibroadcast(sgc_comm *c, void *buf, size_t count,
+			   enum sgc_dtype dt, int root, sgc_request **req);
+
+#define SGC_MAX_INFLIGHT 64
+
+/**
+ * sgc_test() - make progress; *done = 1 when @req finished, in which case
+ * @req is freed and the return value is the collective's result.
+ */
+SGC_API int sgc_test(sgc_request *req, int *done);
+
+/** sgc_wait() - block until @req finishes (or times out); frees @req. */
+SGC_API int sgc_wait(sgc_request *req);
+
+/**
+ * sgc_fd() - a file descriptor that becomes readable when sgc_test() can
+ * make progress (packets arrived or a retransmit timer fired).  Add it to
+ * your epoll set for POLLIN; never read it yourself.
+ */
+SGC_API int sgc_fd(const sgc_comm *c);
+
+/* ---- The raw scatter-gather primitive (the thesis's API) ---- */
+
+enum sgc_policy {
+	SGC_WAIT_ALL,	/* every worker answers */
+	SGC_WAIT_N,	/* the first wait_n workers to answer */
+	SGC_WAIT_ANY,	/* the first worker to answer */
+};
+
+struct sgc_sg_opts {
+	size_t sz;		/* sizeof(struct sgc_sg_opts) */
+	enum sgc_policy policy;
+	unsigned wait_n;	/* for SGC_WAIT_N: 1 .. world_size - 1 */
+	unsigned timeout_ms;	/* 0 = the communicator's timeout */
+};
+
+struct sgc_sg_status {
+	size_t sz;		/* sizeof(struct sgc_sg_status) */
+	int nanswered;		/* out: workers whose responses were reduced */
+	int ndeclined;		/* out: workers whose handler declined */
+	unsigned char *answered; /* in: NULL or world_size bytes; out: 1 per
+				  * rank whose response is in the result */
+};
+
+/**
+ * sgc_scatter_gather() - coordinator only: send @query (at most
+ * sgc_max_query() bytes) to every worker, gather each worker's response of
+ * @count elements of @dt and reduce them with @op into @result, completing
+ * as @opts says.  With WAIT_N/WAIT_ANY the first ranks to answer the first
+ * chunk are the ones reduced, for every chunk.  @status (may be NULL)
+ * tells how many and which ranks answered; it is filled on timeout too.
+ */
+SGC_API int sgc_scatter_gather(sgc_comm *c, const void *query, size_t query_len,
+			       void *result, size_t count, enum sgc_dtype dt,
+			       enum sgc_op op, const struct sgc_sg_opts *opts,
+			       struct sgc_sg_status *status);
+
+/** sgc_max_query() - the largest query payload, in bytes. */
+SGC_API size_t sgc_max_query(const sgc_comm *c);
+
+/**
+ * sgc_handler_fn - a worker's answer to one query.
+ * Fill @response (@count elements of @dt, zeroed on entry) and return 0 to
+ * answer, 1 to decline (the coordinator counts it as declined), or a
+ * negative code to stop sgc_serve() with that code.
+ */
+typedef int (*sgc_handler_fn)(const void *query, size_t query_len,
+			      void *response, size_t count, enum sgc_dtype dt,
+			      void *arg);
+
+struct sgc_serve_opts {
+	size_t sz;		/* sizeof(struct sgc_serve_opts) */
+	unsigned idle_timeout_ms; /* 0 = the communicator's timeout */
+};
+
+/**
+ * sgc_serve() - worker only: answer queries with @fn until the coordinator
+ * calls sgc_serve_stop() (returns 0), nothing arrives for the idle timeout
+ * (-ETIMEDOUT), or @fn returns a negative code (that code).
+ */
+SGC_API int sgc_serve(sgc_comm *c, sgc_handler_fn fn, void *arg,
+		      const struct sgc_serve_opts *opts);
+
+/** sgc_serve_stop() - coordinator only: make every worker's sgc_serve()
+ * return 0; waits until all workers have seen it. */
+SGC_API int sgc_serve_stop(sgc_comm *c);
+
+/* ---- Errors, logging, statistics ---- */
+
+/** sgc_strerror() - a sentence naming the cause of @err and the fix. */
+SGC_API const char *sgc_strerror(int err);
+
+/** sgc_last_error() - details of this thread's last failed call ("" if none). */
+SGC_API const char *sgc_last_error(void);
+
+enum sgc_print_level { SGC_WARN, SGC_INFO, SGC_DEBUG };
+typedef int (*sgc_print_fn)(enum sgc_print_level level, const char *fmt, va_list ap);
+
+/**
+ * sgc_set_print() - route the library's log lines (default: WARN and INFO
+ * to stderr, DEBUG when SGC_DEBUG=1).  NULL silences it.  Returns the
+ * previous function.
+ */
+SGC_API sgc_print_fn sgc_set_print(sgc_print_fn fn);
+
+struct sgc_stats {
+	uint64_t collectives;	/* completed collectives and queries */
+	uint64_t pkts_sent;
+	uint64_t pkts_recv;
+	uint64_t retransmits;	/* datagrams sent again after a timeout */
+	uint64_t duplicates;	/* datagrams already counted, ignored */
+	uint64_t rejected;	/* datagrams that failed validation */
+	uint64_t foreign;	/* datagrams of another job or unknown source */
+	uint64_t late;		/* datagrams for finished collectives */
+	uint64_t timeouts;	/* calls that ended with -ETIMEDOUT */
+};
+
+/** sgc_get_stats() - copy this rank's counters into @st (@sz = sizeof). */
+SGC_API int sgc_get_stats(const sgc_comm *c, struct sgc_stats *st, size_t sz);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SGCOLL_H */

@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * libsgcoll wire protocol: the one header that user space and the eBPF
+ * programs both compile against.  Fixed-width kernel types only, packed,
+ * little-endian on the wire (the library refuses to build big-endian).
+ *
+ * Every datagram is a struct sgc_hdr followed by a body of
+ * count * sgc_dtype_size(dtype) bytes (or a message-specific body for
+ * control messages, see below).  One datagram carries at most one chunk.
+ */
+#ifndef SGCOLL_WIRE_H
+#define SGCOLL_WIRE_H
+
+#include <linux/types.h>
+
+#define SGC_WIRE_MAGIC		0x4753	/* bytes 'S' 'G' on the wire */
+#define SGC_WIRE_VERSION	1
+
+/* IPv4 (20, no options) + UDP (8) overhead in front of our header. */
+#define SGC_L3L4_OVERHEAD	28
+/* Largest body the eBPF slots are sized for; the cluster MTU must keep
+ * hdr + body within this (veth native XDP caps the MTU near 3.5 KB). */
+#define SGC_MAX_BODY		3456
+/* Largest world the rank fields and the in-kernel bitmaps allow. */
+#define SGC_MAX_WORLD		4096
+
+enum sgc_msg_type {
+	SGC_MSG_HELLO = 1,	/* worker -> coord: rank, world size */
+	SGC_MSG_WELCOME = 2,	/* coord -> worker: job id, parameters, roster */
+	SGC_MSG_READY = 3,	/* worker -> coord: welcome complete */
+	SGC_MSG_CONTRIB = 4,	/* worker -> coord: one chunk of a contribution */
+	SGC_MSG_RESULT = 5,	/* coord -> worker: one chunk of a result */
+	SGC_MSG_PULL = 6,	/* coord -> worker: send these chunks */
+	SGC_MSG_QUERY = 7,	/* coord -> worker: scatter-gather query */
+	SGC_MSG_NACK = 8,	/* worker -> coord: resend these result chunks */
+	SGC_MSG_ABORT = 9,	/* either way: collective or job failed */
+	SGC_MSG_BYE = 10,	/* worker -> coord: finalizing */
+	SGC_MSG_BYE_ACK = 11,	/* coord -> worker: goodbye seen */
+	SGC_MSG_ACK = 12,	/* worker -> coord: progress; coord -> worker: probe */
+	SGC_MSG_MAX
+};
+
+/* What a collective is; selects the sequence space and delivery rule. */
+enum sgc_coll_kind {
+	SGC_COLL_ALLREDUCE = 1,	/* all contribute, all get the result */
+	SGC_COLL_REDUCE = 2,	/* all contribute, root gets it, others DONE */
+	SGC_COLL_BCAST = 3,	/* root contributes, all get it */
+	SGC_COLL_BARRIER = 4,	/* all contribute nothing, all get DONE */
+	SGC_COLL_QUERY = 5,	/* scatter-gather: own sequence space */
+	SGC_COLL_MAX
+};
+
+/* Completion policies (scatter-gather; collectives are always WAIT_ALL). */
+enum sgc_wire_policy {
+	SGC_WIRE_WAIT_ALL = 0,
+	SGC_WIRE_WAIT_N = 1,
+	SGC_WIRE_WAIT_ANY = 2,
+};
+
+/* hdr.flags */
+#define SGC_F_RETX	0x0001	/* retransmission (statistics only) */
+#define SGC_F_DONE	0x0002	/* RESULT without data: "your part is over" */
+#define SGC_F_STOP	0x0004	/* QUERY that ends sgc_serve() */
+#define SGC_F_DECLINE	0x0008	/* CONTRIB to a QUERY: this rank abstains */
+
+struct sgc_hdr {
+	__u16 magic;		/* SGC_WIRE_MAGIC */
+	__u8 version;		/* SGC_WIRE_VERSION */
+	__u8 type;		/* enum sgc_msg_type */
+	__u32 seq;		/* collective sequence number, per kind space */
+	__u64 job_id;		/* random per communicator; 0 only in HELLO */
+	__u32 chunk;		/* chunk index (0 .. nchunks-1) */
+	__u32 nchunks;		/* chunks in the whole vector (>= 1) */
+	__u16 rank;		/* worker->coord: sender; coord->worker: dest */
+	__u16 count;		/* elements in this datagram's body */
+	__u8 dtype;		/* enum sgc_dtype */
+	__u8 op;		/* enum sgc_op */
+	__u8 coll;		/* enum sgc_coll_kind */
+	__u8 policy;		/* enum sgc_wire_policy */
+	__u16 arg;		/* root (collectives), wait_n (QUERY), span (NACK) */
+	__u16 flags;		/* SGC_F_* */
+	__u32 aux;		/* per type, see below */
+} __attribute__((packed));
+
+/*
+ * Per-type use of the fields:
+ *  HELLO    rank, arg = world size, aux = worker's random nonce; no body.
+ *  WELCOME  arg = world size, chunk/nchunks = roster piece; body =
+ *           struct sgc_welcome then struct sgc_roster_ent[count].
+ *  READY    rank, aux = nonce echoed.
+ *  CONTRIB  seq, coll, chunk, nchunks, rank, count, dtype, op, arg = root;
+ *           body = count elements.  To a QUERY: policy/arg as the query.
+ *  RESULT   seq, coll, chunk, nchunks, count, dtype, op; body = elements,
+ *           or no body with SGC_F_DONE.
+ *  PULL     seq, coll, nchunks, dtype, op, arg (as the collective),
+ *           chunk = first chunk, aux = number of chunks, rank = the
+ *           worker asked (count = 0).
+ *  QUERY    seq, nchunks/dtype/op of the wanted response, aux = its
+ *           element count, policy, arg = wait_n, count = 0; body = the
+ *           query payload (one datagram).
+ *  NACK     seq, coll, chunk = first missing chunk, arg = chunks in the
+ *           bitmap; body = bitmap of missing chunks from `chunk` on.
+ *  ABORT    seq, coll, aux = positive errno; seq 0 + coll 0 = whole job.
+ *  BYE, BYE_ACK  rank.
+ *  ACK      worker->coord: aux = the worker's watermark.  coord->worker:
+ *           a probe asking for an ACK.  No body.
+ * Every worker->coord message carries the worker's watermark in aux
+ * (all collectives below it are complete at that worker) except HELLO
+ * and READY; the coordinator frees retained results by it.
+ */
+
+struct sgc_welcome {
+	__u32 chunk_bytes;	/* body bytes per data chunk (multiple of 8) */
+	__u16 world;		/* world size */
+	__u16 push_credit;	/* chunks a worker may send unasked */
+	__u32 timeout_ms;	/* coordinator's per-call timeout, for info */
+	__u32 reserved;
+} __attribute__((packed));
+
+struct sgc_roster_ent {
+	__u32 addr;		/* IPv4, network byte order */
+	__u16 port;		/* network byte order */
+	__u16 rank;
+} __attribute__((packed));
+
+#define SGC_HDR_SIZE 40
+
+#ifdef __cplusplus
+static_assert(sizeof(struct sgc_hdr) == SGC_HDR_SIZE, "sgc_hdr size");
+#else
+_Static_assert(sizeof(struct sgc_hdr) == SGC_HDR_SIZE, "sgc_hdr size");
+_Static_assert(sizeof(struct sgc_welcome) == 16, "sgc_welcome size");
+_Static_assert(sizeof(struct sgc_roster_ent) == 8, "sgc_roster_ent size");
+#endif
+
+/* Bytes per element of dtype (enum sgc_dtype order: i8 u8 i16 u16 ...). */
+static inline __u32 sgc_wire_dtype_size(__u32 dtype)
+{
+	return 1u << (dtype >> 1);
+}
+
+#endif /* SGCOLL_WIRE_H */
