@@ -1,0 +1,423 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Configuration: address parsing, the environment, and validation of a
+ * caller's struct sgc_config into the library's struct sgc_cfg.
+ *
+ * Every failure records a message for sgc_last_error() that quotes the bad
+ * value and says what is expected, because a job that will not start is
+ * almost always a configuration mistake.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "sgc_internal.h"
+
+/* Bytes of struct sgc_config every caller has: up to timeout_ms. */
+#define SGC_CONFIG_MIN_SZ (offsetof(struct sgc_config, timeout_ms) + sizeof(unsigned))
+
+#define SGC_TIMEOUT_MAX_MS 3600000u
+
+/* Re-record the current detailed error with @what in front of it. */
+static int err_prefix(int err, const char *what)
+{
+	char msg[400];
+
+	snprintf(msg, sizeof(msg), "%s", sgc_last_error());
+	return sgc_err(err, "%s: %s", what, msg);
+}
+
+/*
+ * Read a decimal number of at most @maxdigits digits with no sign, no
+ * leading zero (except "0" itself) and nothing else.  Returns the number of
+ * characters consumed, 0 if there is no valid number at @s.
+ */
+static int parse_dec(const char *s, int maxdigits, unsigned long *val)
+{
+	unsigned long v = 0;
+	int n = 0;
+
+	while (s[n] >= '0' && s[n] <= '9') {
+		if (n == maxdigits)
+			return 0;
+		v = v * 10 + (unsigned long)(s[n] - '0');
+		n++;
+	}
+	if (n > 1 && s[0] == '0')
+		return 0;	/* "010": octal to inet_aton, decimal to people */
+	*val = v;
+	return n;
+}
+
+int sgc_parse_addr(const char *s, struct sockaddr_in *out, int need_port)
+{
+	const char *form = need_port ? "\"a.b.c.d:port\"" : "\"a.b.c.d\" or \"a.b.c.d:port\"";
+	const char *p = s;
+	unsigned long v, port = 0;
+	uint32_t ip = 0;
+	int i, n;
+
+	if (!s || !*s)
+		return sgc_err(-EINVAL, "empty IPv4 address: expected %s with port 1..65535", form);
+
+	for (i = 0; i < 4; i++) {
+		n = parse_dec(p, 3, &v);
+		if (!n)
+			return sgc_err(-EINVAL,
+				       "bad IPv4 address \"%.64s\": octet %d is not a decimal number; expected %s",
+				       s, i + 1, form);
+		if (v > 255)
+			return sgc_err(-EINVAL,
+				       "bad IPv4 address \"%.64s\": octet %d is %lu, above 255; expected %s",
+				       s, i + 1, v, form);
+		ip = ip << 8 | (uint32_t)v;
+		p += n;
+		if (i < 3) {
+			if (*p != '.')
+				return sgc_err(-EINVAL,
+					       "bad IPv4 address \"%.64s\": needs four dot-separated octets; expected %s",
+					       s, form);
+			p++;
+		}
+	}
+
+	if (*p == ':') {
+		p++;
+		n = parse_dec(p, 5, &port);
+		if (!n || p[n] != '\0')
+			return sgc_err(-EINVAL,
+				       "bad port in \"%.64s\": not a decimal number; expected %s with port 1..65535",
+				       s, form);
+		if (port < 1 || port > 65535)
+			return sgc_err(-EINVAL,
+				       "bad port in \"%.64s\": %lu is not in 1..65535; expected %s",
+				       s, port, form);
+	} else if (*p != '\0') {
+		return sgc_err(-EINVAL,
+			       "bad IPv4 address \"%.64s\": unexpected text after the address; expected %s",
+			       s, form);
+	} else if (need_port) {
+		return sgc_err(-EINVAL, "address \"%.64s\" has no port: expected %s with port 1..65535",
+			       s, form);
+	}
+
+	memset(out, 0, sizeof(*out));
+	out->sin_family = AF_INET;
+	out->sin_addr.s_addr = htonl(ip);
+	out->sin_port = htons((uint16_t)port);
+	return 0;
+}
+
+const char *sgc_addr_str(const struct sockaddr_in *a, char *buf, size_t len)
+{
+	char ip[INET_ADDRSTRLEN];
+
+	if (!buf || !len)
+		return buf;
+	if (!a || !inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip)))
+		snprintf(buf, len, "(none)");
+	else
+		snprintf(buf, len, "%s:%u", ip, ntohs(a->sin_port));
+	return buf;
+}
+
+/* ---- the environment ---- */
+
+/* An unset or empty variable counts as absent. */
+static const char *env_get(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v && *v ? v : NULL;
+}
+
+/* First of @names that is set; *which receives its name. */
+static const char *env_first(const char *const *names, const char **which)
+{
+	const char *v;
+
+	for (; *names; names++) {
+		v = env_get(*names);
+		if (v) {
+			*which = *names;
+			return v;
+		}
+	}
+	return NULL;
+}
+
+static int env_uint(const char *name, const char *v, unsigned long max, const char *what,
+		    unsigned long *out)
+{
+	unsigned long x;
+	char *end;
+
+	/* strtoul accepts a sign and leading blanks; numbers here do not. */
+	if (v[0] < '0' || v[0] > '9')
+		goto bad;
+	errno = 0;
+	x = strtoul(v, &end, 10);
+	if (errno || *end || x > max)
+		goto bad;
+	*out = x;
+	return 0;
+bad:
+	return sgc_err(-EINVAL, "%s=\"%.64s\" is not %s", name, v, what);
+}
+
+int sgc_config_from_env(struct sgc_config *cfg)
+{
+	static const char *const rank_vars[] = {
+		"SGC_RANK", "OMPI_COMM_WORLD_RANK", "PMI_RANK", NULL
+	};
+	static const char *const size_vars[] = {
+		"SGC_WORLD_SIZE", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE", NULL
+	};
+	struct sgc_config c = { .sz = sizeof(c) };
+	struct sockaddr_in tmp;
+	const char *v, *name;
+	unsigned long x;
+	size_t sz;
+	int err;
+
+	if (!cfg)
+		return sgc_err(-EINVAL, "sgc_config_from_env: cfg is NULL");
+
+	v = env_first(rank_vars, &name);
+	if (!v)
+		return sgc_err(-EINVAL,
+			       "no rank in the environment: set SGC_RANK (or OMPI_COMM_WORLD_RANK or PMI_RANK) to this process's rank, 0 for the coordinator");
+	err = env_uint(name, v, SGC_MAX_WORLD - 1, "a rank (decimal 0..4095)", &x);
+	if (err)
+		return err;
+	c.rank = (int)x;
+
+	v = env_first(size_vars, &name);
+	if (!v)
+		return sgc_err(-EINVAL,
+			       "no world size in the environment: set SGC_WORLD_SIZE (or OMPI_COMM_WORLD_SIZE or PMI_SIZE) to the number of ranks including the coordinator");
+	err = env_uint(name, v, SGC_MAX_WORLD, "a world size (decimal 1..4096)", &x);
+	if (err)
+		return err;
+	if (x < 1)
+		return sgc_err(-EINVAL, "%s=\"%s\": the world size must be 1..%d", name, v,
+			       SGC_MAX_WORLD);
+	c.world_size = (int)x;
+
+	c.coordinator = env_get("SGC_COORDINATOR");
+	if (!c.coordinator)
+		return sgc_err(-EINVAL,
+			       "SGC_COORDINATOR is not set: set SGC_COORDINATOR=a.b.c.d:port, rank 0's IPv4 address and UDP port, on every rank");
+	err = sgc_parse_addr(c.coordinator, &tmp, 1);
+	if (err)
+		return err_prefix(err, "SGC_COORDINATOR");
+
+	c.bind_addr = env_get("SGC_BIND");
+	if (c.bind_addr) {
+		err = sgc_parse_addr(c.bind_addr, &tmp, 0);
+		if (err)
+			return err_prefix(err, "SGC_BIND");
+	}
+
+	c.ifname = env_get("SGC_IFNAME");
+
+	v = env_get("SGC_ACCEL");
+	if (!v || !strcasecmp(v, "auto"))
+		c.accel = SGC_ACCEL_AUTO;
+	else if (!strcasecmp(v, "ebpf"))
+		c.accel = SGC_ACCEL_EBPF;
+	else if (!strcasecmp(v, "off"))
+		c.accel = SGC_ACCEL_OFF;
+	else
+		return sgc_err(-EINVAL, "SGC_ACCEL=\"%.64s\" is not one of auto, ebpf, off", v);
+
+	v = env_get("SGC_TIMEOUT_MS");
+	if (v) {
+		err = env_uint("SGC_TIMEOUT_MS", v, SGC_TIMEOUT_MAX_MS,
+			       "a timeout in milliseconds (decimal 0..3600000, 0 = default)", &x);
+		if (err)
+			return err;
+		c.timeout_ms = (unsigned)x;
+	}
+
+	/*
+	 * A caller built against an older, smaller struct sgc_config says so
+	 * in cfg->sz; write no more than that.  Anything else (0, garbage, or
+	 * a newer size) gets the size this library knows.
+	 */
+	sz = cfg->sz;
+	if (sz < SGC_CONFIG_MIN_SZ || sz > sizeof(c))
+		sz = sizeof(c);
+	c.sz = sz;
+	memcpy(cfg, &c, sz);
+	return 0;
+}
+
+/* ---- validation ---- */
+
+/*
+ * The source address the kernel would use towards the coordinator:
+ * connect() on a UDP socket only selects a route, nothing is sent.
+ */
+static int route_source(const struct sockaddr_in *coord, struct sockaddr_in *src)
+{
+	socklen_t alen = sizeof(*src);
+	char cs[32], ip[INET_ADDRSTRLEN];
+	int fd, err = 0;
+
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		err = -errno;
+		return sgc_err(err, "cannot create a UDP socket to find the route to the coordinator: %s",
+			       strerrordesc_np(-err));
+	}
+	if (connect(fd, (const struct sockaddr *)coord, sizeof(*coord)) < 0) {
+		err = -errno;
+		inet_ntop(AF_INET, &coord->sin_addr, ip, sizeof(ip));
+		sgc_err(err,
+			"cannot reach the coordinator %s from this host (%s): check SGC_COORDINATOR and `ip route get %s`, or set SGC_BIND",
+			sgc_addr_str(coord, cs, sizeof(cs)), strerrordesc_np(-err),
+			ip);
+		goto out;
+	}
+	if (getsockname(fd, (struct sockaddr *)src, &alen) < 0) {
+		err = -errno;
+		sgc_err(err, "cannot read the source address towards the coordinator %s: %s",
+			sgc_addr_str(coord, cs, sizeof(cs)), strerrordesc_np(-err));
+		goto out;
+	}
+	src->sin_port = 0;
+out:
+	close(fd);
+	return err;
+}
+
+/* The interface holding @addr, or "" if none does (not an error here:
+ * binding will say so, and only the eBPF path needs the interface). */
+static void iface_of(const struct in_addr *addr, char *name, size_t len)
+{
+	struct ifaddrs *ifa, *i;
+
+	name[0] = '\0';
+	if (getifaddrs(&ifa) < 0) {
+		pr_debug("getifaddrs: %s", strerrordesc_np(errno));
+		return;
+	}
+	for (i = ifa; i; i = i->ifa_next) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)i->ifa_addr;
+
+		if (!sin || sin->sin_family != AF_INET || !i->ifa_name)
+			continue;
+		if (sin->sin_addr.s_addr == addr->s_addr) {
+			snprintf(name, len, "%s", i->ifa_name);
+			break;
+		}
+	}
+	freeifaddrs(ifa);
+}
+
+int sgc_cfg_validate(const struct sgc_config *in, struct sgc_cfg *out)
+{
+	struct sgc_config c;
+	char cs[32];
+	int err;
+
+	if (!in)
+		return sgc_err(-EINVAL, "config is NULL: pass a struct sgc_config with sz = sizeof(struct sgc_config)");
+	if (!out)
+		return sgc_err(-EINVAL, "internal: no output for the validated configuration");
+	if (in->sz < SGC_CONFIG_MIN_SZ)
+		return sgc_err(-EINVAL,
+			       "cfg.sz is %zu, smaller than any struct sgc_config: set cfg.sz = sizeof(struct sgc_config)",
+			       in->sz);
+
+	/* Fields a caller's older (smaller) struct lacks read as zero. */
+	memset(&c, 0, sizeof(c));
+	memcpy(&c, in, in->sz < sizeof(c) ? in->sz : sizeof(c));
+
+	memset(out, 0, sizeof(*out));
+
+	if (c.world_size < 1 || c.world_size > SGC_MAX_WORLD)
+		return sgc_err(-EINVAL, "world size %d is out of range: it must be 1..%d",
+			       c.world_size, SGC_MAX_WORLD);
+	if (c.rank < 0 || c.rank >= c.world_size)
+		return sgc_err(-EINVAL, "rank %d is out of range for world size %d: it must be 0..%d",
+			       c.rank, c.world_size, c.world_size - 1);
+	out->rank = c.rank;
+	out->world = c.world_size;
+
+	if (!c.coordinator)
+		return sgc_err(-EINVAL,
+			       "no coordinator address: set cfg.coordinator (or SGC_COORDINATOR) to rank 0's \"a.b.c.d:port\"");
+	err = sgc_parse_addr(c.coordinator, &out->coord, 1);
+	if (err)
+		return err_prefix(err, "coordinator");
+	if (out->coord.sin_addr.s_addr == htonl(INADDR_ANY))
+		return sgc_err(-EINVAL,
+			       "coordinator \"%.64s\": 0.0.0.0 cannot be sent to; give rank 0's real IPv4 address",
+			       c.coordinator);
+	sgc_addr_str(&out->coord, cs, sizeof(cs));
+
+	if (c.bind_addr) {
+		err = sgc_parse_addr(c.bind_addr, &out->bind, 0);
+		if (err)
+			return err_prefix(err, "bind address");
+		if (c.rank == 0) {
+			/* Workers send to the coordinator's port: listen there. */
+			if (!out->bind.sin_port)
+				out->bind.sin_port = out->coord.sin_port;
+			else if (out->bind.sin_port != out->coord.sin_port)
+				return sgc_err(-EINVAL,
+					       "rank 0 binds port %u but the coordinator address %s says %u: the ports must match",
+					       ntohs(out->bind.sin_port), cs,
+					       ntohs(out->coord.sin_port));
+		}
+	} else if (c.rank == 0) {
+		out->bind = out->coord;
+	} else {
+		err = route_source(&out->coord, &out->bind);
+		if (err)
+			return err;
+	}
+
+	if (c.ifname) {
+		size_t len = strlen(c.ifname);
+
+		if (len == 0 || len >= IF_NAMESIZE)
+			return sgc_err(-ENODEV,
+				       "interface name \"%.64s\" is not a valid name (1..%d characters): set SGC_IFNAME to one shown by `ip link`",
+				       c.ifname, IF_NAMESIZE - 1);
+		if (!if_nametoindex(c.ifname))
+			return sgc_err(-ENODEV,
+				       "interface \"%s\" does not exist on this host: set SGC_IFNAME to one shown by `ip link`, or leave it unset",
+				       c.ifname);
+		memcpy(out->ifname, c.ifname, len + 1);
+	} else if (c.rank == 0) {
+		iface_of(&out->coord.sin_addr, out->ifname, sizeof(out->ifname));
+		if (!out->ifname[0])
+			pr_debug("no local interface holds the coordinator address %s", cs);
+	}
+
+	switch (c.accel) {
+	case SGC_ACCEL_AUTO:
+	case SGC_ACCEL_EBPF:
+	case SGC_ACCEL_OFF:
+		out->accel = c.accel;
+		break;
+	default:
+		return sgc_err(-EINVAL,
+			       "accel %d is not SGC_ACCEL_AUTO, SGC_ACCEL_EBPF or SGC_ACCEL_OFF",
+			       (int)c.accel);
+	}
+
+	out->timeout_ms = c.timeout_ms ? c.timeout_ms : SGC_DEFAULT_TIMEOUT_MS;
+	return 0;
+}

@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Internal declarations shared by the library's source files.  Never
+ * installed.  Leaf modules (error, config, wire, reduce) first, then the
+ * communicator and the collective engine.
+ */
+#ifndef SGC_INTERNAL_H
+#define SGC_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <net/if.h>
+#include <netinet/in.h>
+
+#include "sgcoll.h"
+#include "sgcoll/wire.h"
+
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "libsgcoll's wire format is little-endian; big-endian hosts are not supported"
+#endif
+
+#define SGC_HIDDEN __attribute__((visibility("hidden")))
+#define SGC_PRINTF(a, b) __attribute__((format(printf, a, b)))
+
+/* ---- error.c: logging and the per-thread detailed error ---- */
+
+SGC_HIDDEN void sgc_pr(enum sgc_print_level level, const char *fmt, ...) SGC_PRINTF(2, 3);
+#define pr_warn(...)  sgc_pr(SGC_WARN, __VA_ARGS__)
+#define pr_info(...)  sgc_pr(SGC_INFO, __VA_ARGS__)
+#define pr_debug(...) sgc_pr(SGC_DEBUG, __VA_ARGS__)
+
+/*
+ * sgc_err() - record a detailed message for sgc_last_error() and return
+ * @err (a negative code) so callers can write `return sgc_err(-EINVAL, ...)`.
+ */
+SGC_HIDDEN int sgc_err(int err, const char *fmt, ...) SGC_PRINTF(2, 3);
+SGC_HIDDEN void sgc_err_clear(void);
+
+/* ---- config.c: validated configuration ---- */
+
+struct sgc_cfg {
+	int rank;
+	int world;
+	struct sockaddr_in coord;	/* coordinator's address and port */
+	struct sockaddr_in bind;	/* this rank's address; port 0 = any */
+	char ifname[IF_NAMESIZE];	/* coordinator's interface ("" = unknown) */
+	enum sgc_accel accel;
+	unsigned timeout_ms;		/* never 0 after validation */
+};
+
+/* Parse "a.b.c.d" or "a.b.c.d:port".  need_port: 1 = port required,
+ * 0 = optional (port 0 when absent). */
+SGC_HIDDEN int sgc_parse_addr(const char *s, struct sockaddr_in *out, int need_port);
+/* Check @in, copy it into @out, fill defaults (bind address from the
+ * route to the coordinator, interface from the address). */
+SGC_HIDDEN int sgc_cfg_validate(const struct sgc_config *in, struct sgc_cfg *out);
+/* Format "a.b.c.d:port" into @buf (at least 24 bytes); returns buf. */
+SGC_HIDDEN const char *sgc_addr_str(const struct sockaddr_in *a, char *buf, size_t len);
+
+/* ---- reduce.c: element-wise reductions ---- */
+
+SGC_HIDDEN size_t sgc_dtype_size(enum sgc_dtype dt);
+SGC_HIDDEN bool sgc_dtype_valid(int dt);
+SGC_HIDDEN bool sgc_op_valid(int op);
+/* acc[i] = acc[i] op in[i] for i < count. */
+SGC_HIDDEN void sgc_reduce_into(void *acc, const void *in, size_t count,
+				enum sgc_dtype dt, enum sgc_op op);
+SGC_HIDDEN const char *sgc_dtype_name(int dt);
+SGC_HIDDEN const char *sgc_op_name(int op);
+
+/* ---- wire.c: building, checking and chunking datagrams ---- */
+
+enum sgc_reject {
+	SGC_REJ_NONE = 0,
+	SGC_REJ_SHORT,		/* shorter than the header */
+	SGC_REJ_MAGIC,
+	SGC_REJ_VERSION,
+	SGC_REJ_TYPE,		/* unknown message type */
+	SGC_REJ_JOB,		/* job id of another job */
+	SGC_REJ_RANK,		/* rank out of range */
+	SGC_REJ_SOURCE,		/* sender is not the registered address */
+	SGC_REJ_COLL,		/* unknown collective kind */
+	SGC_REJ_DTYPE,
+	SGC_REJ_OP,
+	SGC_REJ_CHUNK,		/* chunk >= nchunks, or nchunks == 0 */
+	SGC_REJ_COUNT,		/* count too large for one chunk */
+	SGC_REJ_LEN,		/* body length does not match count/type */
+	SGC_REJ_FIELD,		/* another field out of range for the type */
+	SGC_REJ_MAX
+};
+
+/* Fill the constant fields of @h. */
+SGC_HIDDEN void sgc_hdr_init(struct sgc_hdr *h, uint8_t type, uint64_t job_id);
+/*
+ * sgc_wire_check() - validate the datagram @pkt of @len bytes received by a
+ * rank of @world ranks in job @job_id (0 = any job: used before the
+ * welcome).  @chunk_bytes is the job's data body size.  Returns
+ * SGC_REJ_NONE or the reason.  Source-address checks are the caller's.
+ */
+SGC_HIDDEN int sgc_wire_check(const void *pkt, size_t len, uint64_t job_id,
+			      int world, uint32_t chunk_bytes);
+SGC_HIDDEN const char *sgc_reject_name(int reason);
+
+/* Chunking: a vector of @count elements of @elsz bytes in chunks of
+ * @chunk_bytes.  count 0 still has one (empty) chunk. */
+SGC_HIDDEN uint32_t sgc_nchunks(size_t count, size_t elsz, size_t chunk_bytes);
+SGC_HIDDEN size_t sgc_chunk_elems(size_t count, size_t elsz, size_t chunk_bytes,
+				  uint32_t chunk);
+/* Body bytes for a link of @mtu (a multiple of 8, at most SGC_MAX_BODY). */
+SGC_HIDDEN uint32_t sgc_chunk_bytes_for_mtu(unsigned mtu);
+
+#endif /* SGC_INTERNAL_H */

@@ -1,0 +1,532 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Configuration: address parsing, the environment (with the MPI launcher
+ * fallbacks), validation, and the defaults picked from the routing table
+ * and interfaces.  Needs only the loopback interface.
+ */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <arpa/inet.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "sgc_internal.h"
+
+#define MIN_SZ (offsetof(struct sgc_config, timeout_ms) + sizeof(unsigned))
+
+static const char *const env_vars[] = {
+	"SGC_RANK", "SGC_WORLD_SIZE", "SGC_COORDINATOR", "SGC_BIND", "SGC_IFNAME",
+	"SGC_ACCEL", "SGC_TIMEOUT_MS", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE",
+	"PMI_RANK", "PMI_SIZE",
+};
+
+static int clear_env(void **state)
+{
+	for (size_t i = 0; i < sizeof(env_vars) / sizeof(env_vars[0]); i++)
+		unsetenv(env_vars[i]);
+	sgc_err_clear();
+	(void)state;
+	return 0;
+}
+
+/* The usual three variables of a worker. */
+static void set_basic_env(void)
+{
+	setenv("SGC_RANK", "1", 1);
+	setenv("SGC_WORLD_SIZE", "4", 1);
+	setenv("SGC_COORDINATOR", "127.0.0.1:5000", 1);
+}
+
+#define assert_err_mentions(rc, code, ...)					\
+	do {									\
+		const char *const _want[] = { __VA_ARGS__ };			\
+		assert_int_equal((rc), (code));					\
+		for (size_t _i = 0; _i < sizeof(_want) / sizeof(_want[0]); _i++) \
+			if (!strstr(sgc_last_error(), _want[_i])) {		\
+				print_error("\"%s\" not in \"%s\"\n", _want[_i],	\
+					    sgc_last_error());			\
+				fail();						\
+			}							\
+	} while (0)
+
+static struct sgc_config base_cfg(int rank, int world)
+{
+	struct sgc_config c = {
+		.sz = sizeof(c), .rank = rank, .world_size = world,
+		.coordinator = "127.0.0.1:5000",
+	};
+
+	return c;
+}
+
+/* ---- sgc_parse_addr / sgc_addr_str ---- */
+
+static void test_parse_good(void **state)
+{
+	static const struct {
+		const char *s;
+		int need_port;
+		const char *ip;
+		unsigned port;
+	} good[] = {
+		{ "10.0.0.1:5000", 1, "10.0.0.1", 5000 },
+		{ "10.0.0.1:5000", 0, "10.0.0.1", 5000 },
+		{ "10.0.0.1", 0, "10.0.0.1", 0 },
+		{ "0.0.0.0", 0, "0.0.0.0", 0 },
+		{ "255.255.255.255:65535", 1, "255.255.255.255", 65535 },
+		{ "1.2.3.4:1", 1, "1.2.3.4", 1 },
+		{ "192.168.100.200:80", 1, "192.168.100.200", 80 },
+		{ "0.10.100.9:10", 1, "0.10.100.9", 10 },
+	};
+	struct sockaddr_in a;
+	char buf[32], want[32];
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		memset(&a, 0xff, sizeof(a));
+		if (sgc_parse_addr(good[i].s, &a, good[i].need_port)) {
+			print_error("%s: %s\n", good[i].s, sgc_last_error());
+			fail();
+		}
+		assert_int_equal(a.sin_family, AF_INET);
+		assert_int_equal(ntohs(a.sin_port), good[i].port);
+		assert_string_equal(inet_ntoa(a.sin_addr), good[i].ip);
+		snprintf(want, sizeof(want), "%s:%u", good[i].ip, good[i].port);
+		assert_string_equal(sgc_addr_str(&a, buf, sizeof(buf)), want);
+		assert_ptr_equal(sgc_addr_str(&a, buf, sizeof(buf)), buf);
+	}
+	(void)state;
+}
+
+static void test_parse_bad(void **state)
+{
+	static const struct {
+		const char *s;
+		int need_port;
+	} bad[] = {
+		{ "", 0 }, { "1.2.3", 0 }, { "1.2.3.4.5", 0 }, { "256.1.1.1", 0 },
+		{ "1.2.3.256", 0 }, { "1.2.3.4:0", 0 }, { "1.2.3.4:65536", 1 },
+		{ "1.2.3.4:", 1 }, { " 1.2.3.4", 0 }, { "1.2.3.4 ", 0 },
+		{ "1.2.3.4:80 ", 1 }, { "1.2.3.4: 80", 1 }, { "a.b.c.d", 0 },
+		{ "1..2.3", 0 }, { "01.2.3.4", 0 }, { "1.2.3.4:+80", 1 },
+		{ "1.2.3.-4", 0 }, { "1.2.3.4:99999999999", 1 }, { "1234.1.1.1", 0 },
+		{ "1.2.3.4", 1 }, { "localhost:80", 1 }, { "1.2.3.4:80:90", 1 },
+		{ "1.2.3.4:0080", 1 }, { "0x7f.0.0.1", 0 }, { "1.2.3.4/24", 0 },
+		{ "::1", 0 }, { "1.2.3.4:-1", 1 }, { ".1.2.3", 0 }, { "1.2.3.", 0 },
+	};
+	struct sockaddr_in a;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		sgc_err_clear();
+		if (sgc_parse_addr(bad[i].s, &a, bad[i].need_port) != -EINVAL) {
+			print_error("\"%s\" was accepted\n", bad[i].s);
+			fail();
+		}
+		/* The message quotes the input and shows the expected form. */
+		if (*bad[i].s)
+			assert_non_null(strstr(sgc_last_error(), bad[i].s));
+		assert_non_null(strstr(sgc_last_error(), "a.b.c.d"));
+	}
+	assert_int_equal(sgc_parse_addr(NULL, &a, 0), -EINVAL);
+	assert_err_mentions(sgc_parse_addr("1.2.3.4", &a, 1), -EINVAL, "port");
+	assert_err_mentions(sgc_parse_addr("1.2.3.300", &a, 0), -EINVAL, "300", "255");
+	assert_err_mentions(sgc_parse_addr("1.2.3.4:70000", &a, 0), -EINVAL, "65535");
+	(void)state;
+}
+
+/* ---- sgc_config_from_env ---- */
+
+static void test_env_basic(void **state)
+{
+	struct sgc_config c;
+
+	memset(&c, 0xff, sizeof(c));
+	set_basic_env();
+	assert_int_equal(sgc_config_from_env(&c), 0);
+	assert_int_equal(c.sz, sizeof(c));
+	assert_int_equal(c.rank, 1);
+	assert_int_equal(c.world_size, 4);
+	assert_string_equal(c.coordinator, "127.0.0.1:5000");
+	assert_ptr_equal(c.coordinator, getenv("SGC_COORDINATOR"));
+	assert_null(c.bind_addr);
+	assert_null(c.ifname);
+	assert_int_equal(c.accel, SGC_ACCEL_AUTO);
+	assert_int_equal(c.timeout_ms, 0);
+
+	setenv("SGC_BIND", "127.0.0.1:6000", 1);
+	setenv("SGC_IFNAME", "lo", 1);
+	setenv("SGC_ACCEL", "off", 1);
+	setenv("SGC_TIMEOUT_MS", "2500", 1);
+	assert_int_equal(sgc_config_from_env(&c), 0);
+	assert_string_equal(c.bind_addr, "127.0.0.1:6000");
+	assert_string_equal(c.ifname, "lo");
+	assert_int_equal(c.accel, SGC_ACCEL_OFF);
+	assert_int_equal(c.timeout_ms, 2500);
+
+	/* empty optional variables count as unset */
+	setenv("SGC_BIND", "", 1);
+	setenv("SGC_IFNAME", "", 1);
+	setenv("SGC_ACCEL", "", 1);
+	setenv("SGC_TIMEOUT_MS", "", 1);
+	assert_int_equal(sgc_config_from_env(&c), 0);
+	assert_null(c.bind_addr);
+	assert_null(c.ifname);
+	assert_int_equal(c.accel, SGC_ACCEL_AUTO);
+	assert_int_equal(c.timeout_ms, 0);
+	(void)state;
+}
+
+static void test_env_fallbacks(void **state)
+{
+	struct sgc_config c;
+
+	setenv("SGC_COORDINATOR", "127.0.0.1:5000", 1);
+
+	/* Open MPI's variables */
+	setenv("OMPI_COMM_WORLD_RANK", "2", 1);
+	setenv("OMPI_COMM_WORLD_SIZE", "3", 1);
+	setenv("PMI_RANK", "5", 1);
+	setenv("PMI_SIZE", "8", 1);
+	assert_int_equal(sgc_config_from_env(&c), 0);
+	assert_int_equal(c.rank, 2);
+	assert_int_equal(c.world_size, 3);
+
+	/* PMI's when Open MPI's are absent */
+	unsetenv("OMPI_COMM_WORLD_RANK");
+	unsetenv("OMPI_COMM_WORLD_SIZE");
+	assert_int_equal(sgc_config_from_env(&c), 0);
+	assert_int_equal(c.rank, 5);
+	assert_int_equal(c.world_size, 8);
+
+	/* SGC_* wins over both, each variable on its own */
+	setenv("SGC_RANK", "0", 1);
+	setenv("OMPI_COMM_WORLD_SIZE", "6", 1);
+	assert_int_equal(sgc_config_from_env(&c), 0);
+	assert_int_equal(c.rank, 0);
+	assert_int_equal(c.world_size, 6);
+	setenv("SGC_WORLD_SIZE", "7", 1);
+	assert_int_equal(sgc_config_from_env(&c), 0);
+	assert_int_equal(c.world_size, 7);
+
+	/* a bad fallback value is named as such */
+	unsetenv("SGC_RANK");
+	setenv("OMPI_COMM_WORLD_RANK", "x1", 1);
+	assert_err_mentions(sgc_config_from_env(&c), -EINVAL, "OMPI_COMM_WORLD_RANK", "x1");
+	unsetenv("OMPI_COMM_WORLD_RANK");
+	setenv("PMI_RANK", "-2", 1);
+	assert_err_mentions(sgc_config_from_env(&c), -EINVAL, "PMI_RANK", "-2");
+	(void)state;
+}
+
+static void test_env_errors(void **state)
+{
+	static const struct {
+		const char *var, *val, *mention;
+	} bad[] = {
+		{ "SGC_RANK", "abc", "abc" },
+		{ "SGC_RANK", "-1", "-1" },
+		{ "SGC_RANK", "+1", "+1" },
+		{ "SGC_RANK", " 1", " 1" },
+		{ "SGC_RANK", "1x", "1x" },
+		{ "SGC_RANK", "4096", "4096" },
+		{ "SGC_RANK", "99999999999999999999", "9999" },
+		{ "SGC_WORLD_SIZE", "0", "0" },
+		{ "SGC_WORLD_SIZE", "4097", "4097" },
+		{ "SGC_WORLD_SIZE", "four", "four" },
+		{ "SGC_COORDINATOR", "127.0.0.1", "port" },
+		{ "SGC_COORDINATOR", "host:5000", "host:5000" },
+		{ "SGC_BIND", "127.0.0.1:99999", "99999" },
+		{ "SGC_BIND", "eth0", "eth0" },
+		{ "SGC_ACCEL", "fast", "fast" },
+		{ "SGC_ACCEL", "ebpf ", "ebpf " },
+		{ "SGC_ACCEL", "1", "1" },
+		{ "SGC_TIMEOUT_MS", "abc", "abc" },
+		{ "SGC_TIMEOUT_MS", "3600001", "3600001" },
+		{ "SGC_TIMEOUT_MS", "-5", "-5" },
+		{ "SGC_TIMEOUT_MS", "10s", "10s" },
+		{ "SGC_TIMEOUT_MS", "1e3", "1e3" },
+	};
+	struct sgc_config c;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		clear_env(NULL);
+		set_basic_env();
+		setenv(bad[i].var, bad[i].val, 1);
+		assert_err_mentions(sgc_config_from_env(&c), -EINVAL, bad[i].var, bad[i].mention);
+	}
+
+	/* missing required variables: the message says what to set */
+	clear_env(NULL);
+	set_basic_env();
+	unsetenv("SGC_RANK");
+	assert_err_mentions(sgc_config_from_env(&c), -EINVAL, "SGC_RANK", "OMPI_COMM_WORLD_RANK",
+			    "PMI_RANK");
+	setenv("SGC_RANK", "", 1);
+	assert_err_mentions(sgc_config_from_env(&c), -EINVAL, "SGC_RANK");
+	set_basic_env();
+	unsetenv("SGC_WORLD_SIZE");
+	assert_err_mentions(sgc_config_from_env(&c), -EINVAL, "SGC_WORLD_SIZE",
+			    "OMPI_COMM_WORLD_SIZE", "PMI_SIZE");
+	set_basic_env();
+	unsetenv("SGC_COORDINATOR");
+	assert_err_mentions(sgc_config_from_env(&c), -EINVAL, "SGC_COORDINATOR");
+
+	assert_int_equal(sgc_config_from_env(NULL), -EINVAL);
+	(void)state;
+}
+
+static void test_env_edges(void **state)
+{
+	static const struct {
+		const char *val;
+		enum sgc_accel accel;
+	} accels[] = {
+		{ "auto", SGC_ACCEL_AUTO }, { "AUTO", SGC_ACCEL_AUTO },
+		{ "ebpf", SGC_ACCEL_EBPF }, { "eBPF", SGC_ACCEL_EBPF },
+		{ "off", SGC_ACCEL_OFF }, { "Off", SGC_ACCEL_OFF },
+	};
+	struct sgc_config c;
+
+	set_basic_env();
+	for (size_t i = 0; i < sizeof(accels) / sizeof(accels[0]); i++) {
+		setenv("SGC_ACCEL", accels[i].val, 1);
+		assert_int_equal(sgc_config_from_env(&c), 0);
+		assert_int_equal(c.accel, accels[i].accel);
+	}
+	setenv("SGC_TIMEOUT_MS", "3600000", 1);
+	assert_int_equal(sgc_config_from_env(&c), 0);
+	assert_int_equal(c.timeout_ms, 3600000);
+	setenv("SGC_TIMEOUT_MS", "0", 1);
+	assert_int_equal(sgc_config_from_env(&c), 0);
+	assert_int_equal(c.timeout_ms, 0);
+	setenv("SGC_RANK", "4095", 1);
+	setenv("SGC_WORLD_SIZE", "4096", 1);
+	assert_int_equal(sgc_config_from_env(&c), 0);
+	assert_int_equal(c.rank, 4095);
+	assert_int_equal(c.world_size, 4096);
+	(void)state;
+}
+
+/* ---- sgc_cfg_validate ---- */
+
+static void test_validate_ranges(void **state)
+{
+	static const struct {
+		int rank, world;
+		const char *mention;
+	} bad[] = {
+		{ 0, 0, "world size 0" }, { 0, -1, "world size -1" },
+		{ 0, SGC_MAX_WORLD + 1, "4097" }, { -1, 4, "rank -1" },
+		{ 4, 4, "rank 4" }, { 100, 2, "rank 100" },
+	};
+	struct sgc_config c;
+	struct sgc_cfg out;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		c = base_cfg(bad[i].rank, bad[i].world);
+		assert_err_mentions(sgc_cfg_validate(&c, &out), -EINVAL, bad[i].mention);
+	}
+
+	c = base_cfg(0, 1);	/* a world of one is allowed */
+	assert_int_equal(sgc_cfg_validate(&c, &out), 0);
+	assert_int_equal(out.world, 1);
+	c = base_cfg(SGC_MAX_WORLD - 1, SGC_MAX_WORLD);
+	assert_int_equal(sgc_cfg_validate(&c, &out), 0);
+	assert_int_equal(out.rank, SGC_MAX_WORLD - 1);
+	assert_int_equal(out.world, SGC_MAX_WORLD);
+	(void)state;
+}
+
+static void test_validate_fields(void **state)
+{
+	struct sgc_config c;
+	struct sgc_cfg out;
+
+	c = base_cfg(1, 2);
+	c.coordinator = NULL;
+	assert_err_mentions(sgc_cfg_validate(&c, &out), -EINVAL, "coordinator");
+	c.coordinator = "127.0.0.1";
+	assert_err_mentions(sgc_cfg_validate(&c, &out), -EINVAL, "coordinator", "port");
+	c.coordinator = "0.0.0.0:5000";
+	assert_err_mentions(sgc_cfg_validate(&c, &out), -EINVAL, "0.0.0.0");
+	c.coordinator = "127.0.0.1:5000";
+	c.bind_addr = "127.0.0.1:x";
+	assert_err_mentions(sgc_cfg_validate(&c, &out), -EINVAL, "bind", "127.0.0.1:x");
+
+	c = base_cfg(1, 2);
+	c.accel = (enum sgc_accel)7;
+	assert_err_mentions(sgc_cfg_validate(&c, &out), -EINVAL, "accel", "7");
+	c.accel = SGC_ACCEL_EBPF;
+	assert_int_equal(sgc_cfg_validate(&c, &out), 0);
+	assert_int_equal(out.accel, SGC_ACCEL_EBPF);
+
+	c = base_cfg(1, 2);
+	assert_int_equal(sgc_cfg_validate(&c, &out), 0);
+	assert_int_equal(out.timeout_ms, SGC_DEFAULT_TIMEOUT_MS);
+	assert_int_equal(out.coord.sin_family, AF_INET);
+	assert_int_equal(ntohs(out.coord.sin_port), 5000);
+	assert_int_equal(out.coord.sin_addr.s_addr, htonl(INADDR_LOOPBACK));
+	c.timeout_ms = 5;
+	assert_int_equal(sgc_cfg_validate(&c, &out), 0);
+	assert_int_equal(out.timeout_ms, 5);
+
+	assert_err_mentions(sgc_cfg_validate(NULL, &out), -EINVAL, "sizeof(struct sgc_config)");
+	(void)state;
+}
+
+static void test_validate_sz(void **state)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	struct sgc_config c = base_cfg(1, 2), *tail;
+	struct sgc_cfg out;
+	uint8_t *map;
+
+	c.sz = 0;
+	assert_err_mentions(sgc_cfg_validate(&c, &out), -EINVAL, "sizeof(struct sgc_config)");
+	c.sz = MIN_SZ - 1;
+	assert_err_mentions(sgc_cfg_validate(&c, &out), -EINVAL, "sizeof(struct sgc_config)");
+	c.sz = sizeof(size_t);
+	assert_int_equal(sgc_cfg_validate(&c, &out), -EINVAL);
+
+	/* A newer caller's bigger struct: the fields this library knows count. */
+	c.sz = sizeof(c) + 64;
+	assert_int_equal(sgc_cfg_validate(&c, &out), 0);
+
+	/*
+	 * An older caller's struct of exactly MIN_SZ bytes, ending at a page
+	 * the process cannot read: validation must not look past cfg->sz.
+	 */
+	map = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(map != MAP_FAILED);
+	assert_int_equal(mprotect(map + page, page, PROT_NONE), 0);
+	tail = (struct sgc_config *)(map + page - MIN_SZ);
+	memcpy(tail, &c, MIN_SZ);
+	tail->sz = MIN_SZ;
+	tail->timeout_ms = 7;
+	assert_int_equal(sgc_cfg_validate(tail, &out), 0);
+	assert_int_equal(out.rank, 1);
+	assert_int_equal(out.timeout_ms, 7);
+
+	/* sgc_config_from_env() writes no more than such a caller's sz. */
+	set_basic_env();
+	memset(tail, 0, MIN_SZ);
+	tail->sz = MIN_SZ;
+	assert_int_equal(sgc_config_from_env(tail), 0);
+	assert_int_equal(tail->sz, MIN_SZ);
+	assert_int_equal(tail->rank, 1);
+	munmap(map, 2 * page);
+	(void)state;
+}
+
+/* ---- defaults from the route and the interfaces (loopback only) ---- */
+
+static void test_bind_auto(void **state)
+{
+	struct sgc_config c;
+	struct sgc_cfg out;
+	char buf[32];
+
+	/* a worker: the source address towards 127.0.0.1 is 127.0.0.1 */
+	c = base_cfg(1, 2);
+	assert_int_equal(sgc_cfg_validate(&c, &out), 0);
+	assert_string_equal(sgc_addr_str(&out.bind, buf, sizeof(buf)), "127.0.0.1:0");
+	assert_string_equal(out.ifname, "");
+
+	/* rank 0 binds the coordinator address itself */
+	c = base_cfg(0, 2);
+	assert_int_equal(sgc_cfg_validate(&c, &out), 0);
+	assert_string_equal(sgc_addr_str(&out.bind, buf, sizeof(buf)), "127.0.0.1:5000");
+
+	/* explicit bind addresses, with and without port */
+	c = base_cfg(1, 2);
+	c.bind_addr = "127.0.0.2";
+	assert_int_equal(sgc_cfg_validate(&c, &out), 0);
+	assert_string_equal(sgc_addr_str(&out.bind, buf, sizeof(buf)), "127.0.0.2:0");
+	c.bind_addr = "127.0.0.2:6000";
+	assert_int_equal(sgc_cfg_validate(&c, &out), 0);
+	assert_string_equal(sgc_addr_str(&out.bind, buf, sizeof(buf)), "127.0.0.2:6000");
+
+	/* rank 0 listens on the coordinator port whatever the address */
+	c = base_cfg(0, 2);
+	c.bind_addr = "0.0.0.0";
+	assert_int_equal(sgc_cfg_validate(&c, &out), 0);
+	assert_string_equal(sgc_addr_str(&out.bind, buf, sizeof(buf)), "0.0.0.0:5000");
+	c.bind_addr = "127.0.0.1:5001";
+	assert_err_mentions(sgc_cfg_validate(&c, &out), -EINVAL, "5001", "5000");
+	(void)state;
+}
+
+static void test_route_error(void **state)
+{
+	struct sgc_config c = base_cfg(1, 2);
+	struct sgc_cfg out;
+	int rc;
+
+	/* connect() to the broadcast address fails without SO_BROADCAST */
+	c.coordinator = "255.255.255.255:5000";
+	rc = sgc_cfg_validate(&c, &out);
+	assert_true(rc < 0);
+	assert_non_null(strstr(sgc_last_error(), "255.255.255.255:5000"));
+	assert_non_null(strstr(sgc_last_error(), "SGC_BIND"));
+	(void)state;
+}
+
+static void test_ifname(void **state)
+{
+	struct sgc_config c;
+	struct sgc_cfg out;
+
+	/* rank 0 finds the interface that holds the coordinator's address */
+	c = base_cfg(0, 2);
+	assert_int_equal(sgc_cfg_validate(&c, &out), 0);
+	assert_string_equal(out.ifname, "lo");
+
+	c = base_cfg(1, 2);
+	c.ifname = "lo";
+	assert_int_equal(sgc_cfg_validate(&c, &out), 0);
+	assert_string_equal(out.ifname, "lo");
+
+	c.ifname = "sgcnosuch0";
+	assert_err_mentions(sgc_cfg_validate(&c, &out), -ENODEV, "sgcnosuch0");
+	c = base_cfg(0, 2);
+	c.ifname = "sgcnosuch0";
+	assert_err_mentions(sgc_cfg_validate(&c, &out), -ENODEV, "sgcnosuch0");
+	c.ifname = "an-interface-name-too-long";
+	assert_err_mentions(sgc_cfg_validate(&c, &out), -ENODEV, "an-interface-name-too-long");
+	c.ifname = "";
+	assert_int_equal(sgc_cfg_validate(&c, &out), -ENODEV);
+
+	/* a coordinator address no interface has: unknown, not an error */
+	c = base_cfg(0, 2);
+	c.coordinator = "192.0.2.123:5000";
+	assert_int_equal(sgc_cfg_validate(&c, &out), 0);
+	assert_string_equal(out.ifname, "");
+	(void)state;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse_good),
+		cmocka_unit_test(test_parse_bad),
+		cmocka_unit_test_setup(test_env_basic, clear_env),
+		cmocka_unit_test_setup(test_env_fallbacks, clear_env),
+		cmocka_unit_test_setup(test_env_errors, clear_env),
+		cmocka_unit_test_setup(test_env_edges, clear_env),
+		cmocka_unit_test_setup(test_validate_ranges, clear_env),
+		cmocka_unit_test_setup(test_validate_fields, clear_env),
+		cmocka_unit_test_setup(test_validate_sz, clear_env),
+		cmocka_unit_test_setup(test_bind_auto, clear_env),
+		cmocka_unit_test_setup(test_route_error, clear_env),
+		cmocka_unit_test_setup(test_ifname, clear_env),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
