@@ -1,0 +1,202 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Communicator life cycle: sgc_init() validates the configuration, opens
+ * the socket and ring, and joins the job; sgc_finalize() says goodbye so
+ * that the coordinator keeps answering retransmission requests until
+ * every worker is done, then releases everything.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "engine.h"
+
+#define DEFAULT_RTO_US 4000
+#define RTO_MAX_MS 250
+
+static unsigned iface_mtu(const char *ifname)
+{
+	struct ifreq ifr = {};
+	int fd, mtu = 1500;
+
+	if (!ifname || !ifname[0])
+		return 1500;
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 1500;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	if (ioctl(fd, SIOCGIFMTU, &ifr) == 0 && ifr.ifr_mtu > 0)
+		mtu = ifr.ifr_mtu;
+	close(fd);
+	return (unsigned)mtu;
+}
+
+static uint64_t env_rto_ns(void)
+{
+	const char *s = getenv("SGC_RTO_US");
+	char *end;
+	unsigned long v;
+
+	if (!s || !*s)
+		return DEFAULT_RTO_US * 1000ULL;
+	v = strtoul(s, &end, 10);
+	if (*end || v < 50 || v > 1000000) {
+		pr_warn("ignoring SGC_RTO_US=%s: expected microseconds between 50 and 1000000\n", s);
+		return DEFAULT_RTO_US * 1000ULL;
+	}
+	return v * 1000ULL;
+}
+
+int sgc_init(const struct sgc_config *cfg, sgc_comm **out)
+{
+	struct sgc_comm *c;
+	int err;
+
+	sgc_err_clear();
+	if (!out)
+		return sgc_err(-EINVAL, "sgc_init: out must not be NULL");
+	*out = NULL;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return sgc_err(-ENOMEM, "sgc_init: out of memory");
+	c->fd = -1;
+	err = sgc_cfg_validate(cfg, &c->cfg);
+	if (err)
+		goto fail;
+	c->rank = c->cfg.rank;
+	c->world = c->cfg.world;
+	c->timeout_ns = c->cfg.timeout_ms * 1000000ULL;
+	c->rto_ns = env_rto_ns();
+	c->rto_max_ns = RTO_MAX_MS * 1000000ULL;
+
+	if (c->cfg.accel == SGC_ACCEL_EBPF) {
+		err = sgc_err(-EOPNOTSUPP, "SGC_ACCEL=ebpf: the eBPF fast path is not part of this "
+			      "build yet; use SGC_ACCEL=auto or off (the user-space path)");
+		goto fail;
+	}
+
+	c->peers = calloc((size_t)c->world, sizeof(*c->peers));
+	if (!c->peers) {
+		err = sgc_err(-ENOMEM, "sgc_init: out of memory for %d peers", c->world);
+		goto fail;
+	}
+	c->self = c->rank == 0 ? c->cfg.coord : c->cfg.bind;
+	if (c->rank == 0) {
+		unsigned credit = c->world > 1 ? SGC_PULL_BUDGET / (unsigned)(c->world - 1) : 8;
+
+		c->chunk_bytes = sgc_chunk_bytes_for_mtu(iface_mtu(c->cfg.ifname));
+		c->push_credit = (uint16_t)(credit > 8 ? 8 : credit);
+	}
+	c->rx = engine_rx;
+	err = io_open(c);
+	if (err)
+		goto fail;
+	err = c->rank == 0 ? rdv_coordinator(c) : rdv_worker(c);
+	if (err)
+		goto fail;
+	pr_debug("rank %d of %d joined job %016llx: %u-byte chunks, push credit %u\n", c->rank,
+		 c->world, (unsigned long long)c->job_id, c->chunk_bytes, c->push_credit);
+	*out = c;
+	return 0;
+fail:
+	c->joined = false;
+	sgc_finalize(c);
+	return err;
+}
+
+int sgc_init_env(sgc_comm **out)
+{
+	struct sgc_config cfg;
+	int err;
+
+	if (out)
+		*out = NULL;
+	err = sgc_config_from_env(&cfg);
+	if (err)
+		return err;
+	return sgc_init(&cfg, out);
+}
+
+static void say_goodbye(struct sgc_comm *c)
+{
+	uint64_t deadline = now_ns() + c->timeout_ns, next = 0, gap = c->rto_ns;
+	int r, left;
+
+	if (c->rank != 0) {
+		while (!c->bye_acked && !c->dead) {
+			uint64_t now = now_ns();
+			struct sgc_hdr h;
+
+			if (now >= deadline)
+				break;
+			if (now >= next) {
+				sgc_hdr_init(&h, SGC_MSG_BYE, c->job_id);
+				h.rank = (uint16_t)c->rank;
+				h.aux = c->base;
+				io_send_ctl(c, &h, &c->cfg.coord);
+				next = now + gap;
+				gap = min_u64(gap * 2, c->rto_max_ns);
+			}
+			if (engine_progress(c, min_u64(next, deadline)))
+				break;
+		}
+		io_flush(c);
+		return;
+	}
+	for (;;) {
+		for (left = 0, r = 1; r < c->world; r++)
+			left += !c->peers[r].bye;
+		if (!left || now_ns() >= deadline)
+			break;
+		if (engine_progress(c, deadline))
+			break;
+	}
+	io_flush(c);
+	if (left)
+		pr_debug("coordinator finalized with %d workers not yet finalized\n", left);
+}
+
+void sgc_finalize(sgc_comm *c)
+{
+	if (!c)
+		return;
+	if (c->joined && c->ring_ok)
+		say_goodbye(c);
+	sg_free(c);
+	engine_free(c);
+	io_close(c);
+	free(c->peers);
+	free(c);
+}
+
+int sgc_rank(const sgc_comm *c)
+{
+	return c ? c->rank : -EINVAL;
+}
+
+int sgc_world_size(const sgc_comm *c)
+{
+	return c ? c->world : -EINVAL;
+}
+
+int sgc_accelerated(const sgc_comm *c)
+{
+	return 0;
+}
+
+int sgc_fd(const sgc_comm *c)
+{
+	return c ? c->ring.ring_fd : -EINVAL;
+}
+
+int sgc_get_stats(const sgc_comm *c, struct sgc_stats *st, size_t sz)
+{
+	if (!c || !st)
+		return sgc_err(-EINVAL, "sgc_get_stats: NULL argument");
+	memcpy(st, &c->st, sz < sizeof(c->st) ? sz : sizeof(c->st));
+	return 0;
+}

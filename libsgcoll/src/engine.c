@@ -1,0 +1,1125 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The collective engine of the user-space path: coordinator and worker
+ * state machines, pacing, loss recovery and retention.
+ *
+ * Coordinator: a contribution chunk is checked (source, consistency,
+ * duplicate), reduced into the chunk's accumulator, which is also the
+ * result datagram; when all contributors are in, the chunk is sent to the
+ * receivers.  Chunks past the workers' push credit are PULLed in paced
+ * rounds.  Quiet collectives get their missing chunks PULLed again.
+ * Results are retained until every worker's watermark has passed them.
+ *
+ * Worker: pushes its first chunks, answers PULLs, copies result chunks
+ * into the caller's buffer (or stages them when the call has not come
+ * yet) and NACKs missing results when the coordinator goes quiet.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+
+#define BACKOFF_MAX 6
+
+static const char *kind_name(int kind)
+{
+	switch (kind) {
+	case SGC_COLL_ALLREDUCE: return "allreduce";
+	case SGC_COLL_REDUCE: return "reduce";
+	case SGC_COLL_BCAST: return "broadcast";
+	case SGC_COLL_BARRIER: return "barrier";
+	case SGC_COLL_QUERY: return "scatter-gather";
+	default: return "collective";
+	}
+}
+
+static bool is_contributor(const struct sgc_coll *co, int r)
+{
+	return co->kind == SGC_COLL_BCAST ? r == co->root : true;
+}
+
+static bool is_data_receiver(const struct sgc_coll *co, int r)
+{
+	switch (co->kind) {
+	case SGC_COLL_ALLREDUCE: return true;
+	case SGC_COLL_REDUCE: return r == co->root;
+	case SGC_COLL_BCAST: return r != co->root;
+	default: return false;
+	}
+}
+
+static size_t chunk_off(const struct sgc_coll *co, uint32_t ch)
+{
+	return (size_t)ch * co->chunk_elems * co->elsz;
+}
+
+static size_t chunk_n(const struct sgc_coll *co, uint32_t ch)
+{
+	if (!co->count)
+		return 0;
+	return ch + 1 < co->nchunks ? co->chunk_elems
+				    : co->count - (size_t)ch * co->chunk_elems;
+}
+
+static struct sgc_coll **slot_ref(struct sgc_comm *c, uint32_t seq)
+{
+	return &c->slots[seq % SGC_RING];
+}
+
+static struct sgc_coll *slot_find(struct sgc_comm *c, uint32_t seq)
+{
+	struct sgc_coll *co = *slot_ref(c, seq);
+
+	return co && co->seq == seq ? co : NULL;
+}
+
+static bool in_window(struct sgc_comm *c, uint32_t seq)
+{
+	return seq - c->base < SGC_RING;
+}
+
+static void coll_free(struct sgc_comm *c, struct sgc_coll *co)
+{
+	uint32_t i;
+
+	if (*slot_ref(c, co->seq) == co)
+		*slot_ref(c, co->seq) = NULL;
+	if (co->res) {
+		for (i = 0; i < co->nchunks; i++)
+			pkt_put(c, co->res[i]);
+		free(co->res);
+	}
+	free(co->nseen);
+	free(co->seen);
+	free(co->pull.to);
+	free(co->got);
+	free(co->stage);
+	free(co->pulled);
+	free(co);
+}
+
+static struct sgc_coll *coll_new(struct sgc_comm *c, uint32_t seq, int kind, int dtype,
+				 int op, int root, uint32_t nchunks)
+{
+	struct sgc_coll *co;
+
+	if (*slot_ref(c, seq) || !nchunks)
+		return NULL;
+	co = calloc(1, sizeof(*co));
+	if (!co)
+		return NULL;
+	co->seq = seq;
+	co->kind = (uint8_t)kind;
+	co->dtype = (uint8_t)dtype;
+	co->op = (uint8_t)op;
+	co->root = root;
+	co->nchunks = nchunks;
+	co->elsz = sgc_dtype_size(dtype);
+	co->chunk_elems = (uint32_t)(c->chunk_bytes / co->elsz);
+	co->contributes = is_contributor(co, c->rank);
+	co->receives = is_data_receiver(co, c->rank);
+	co->ncontrib = co->kind == SGC_COLL_BCAST ? 1 : c->world;
+	co->state = COLL_OPEN;
+	if (c->rank == 0) {
+		co->res = calloc(nchunks, sizeof(*co->res));
+		co->nseen = calloc(nchunks, sizeof(*co->nseen));
+		co->seen = calloc(((size_t)nchunks * (size_t)c->world + 7) / 8, 1);
+		co->pull.to = calloc((size_t)c->world, sizeof(*co->pull.to));
+		if (!co->res || !co->nseen || !co->seen || !co->pull.to)
+			goto fail;
+	} else {
+		co->got = calloc((nchunks + 7) / 8, 1);
+		if (!co->got)
+			goto fail;
+	}
+	*slot_ref(c, seq) = co;
+	return co;
+fail:
+	coll_free(c, co);
+	return NULL;
+}
+
+static void send_to_rank(struct sgc_comm *c, const struct sgc_hdr *h, int r)
+{
+	io_send_ctl(c, h, r ? &c->peers[r].addr : &c->cfg.coord);
+}
+
+static void hdr_for(struct sgc_comm *c, struct sgc_hdr *h, uint8_t type,
+		    const struct sgc_coll *co, int rank)
+{
+	sgc_hdr_init(h, type, c->job_id);
+	h->seq = co->seq;
+	h->coll = co->kind;
+	h->nchunks = co->nchunks;
+	h->rank = (uint16_t)rank;
+	h->dtype = co->dtype;
+	h->op = co->op;
+	h->arg = (uint16_t)co->root;
+}
+
+static void send_abort(struct sgc_comm *c, const struct sgc_coll *co, int r, int err)
+{
+	struct sgc_hdr h;
+
+	hdr_for(c, &h, SGC_MSG_ABORT, co, r);
+	h.aux = (uint32_t)-err;
+	send_to_rank(c, &h, r);
+}
+
+/* Finish @co here with @status; wakes the request waiting on it. */
+static void coll_finish(struct sgc_comm *c, struct sgc_coll *co, int status)
+{
+	struct sgc_request *req = co->req;
+
+	if (co->state != COLL_OPEN)
+		return;
+	co->state = status ? COLL_FAILED : COLL_DONE;
+	co->status = status;
+	if (co->pull.to)
+		pull_reset(c, &co->pull);
+	if (status == 0)
+		c->st.collectives++;
+	else if (status == -ETIMEDOUT)
+		c->st.timeouts++;
+	if (req) {
+		req->done = true;
+		req->status = status;
+		req->coll = NULL;
+		if (status)
+			snprintf(req->msg, sizeof(req->msg), "%s", co->msg);
+		co->req = NULL;
+	}
+	if (co->posted && c->nposted)
+		c->nposted--;
+}
+
+static void coll_fail(struct sgc_comm *c, struct sgc_coll *co, int err, const char *fmt, ...)
+	SGC_PRINTF(4, 5);
+
+static void coll_fail(struct sgc_comm *c, struct sgc_coll *co, int err, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	if (co->state != COLL_OPEN)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(co->msg, sizeof(co->msg), fmt, ap);
+	va_end(ap);
+	pr_debug("rank %d: %s\n", c->rank, co->msg);
+	if (c->rank == 0 && co->posted)
+		for (r = 1; r < c->world; r++)
+			send_abort(c, co, r, err);
+	coll_finish(c, co, err);
+}
+
+/* "3, 7, 12" for the ranks that @pred says are missing. */
+static void missing_ranks(struct sgc_comm *c, struct sgc_coll *co, char *buf, size_t len,
+			  bool (*pred)(struct sgc_comm *, struct sgc_coll *, int))
+{
+	size_t off = 0;
+	int r, shown = 0, total = 0;
+
+	buf[0] = 0;
+	for (r = 1; r < c->world; r++) {
+		if (!pred(c, co, r))
+			continue;
+		total++;
+		if (shown < 12 && off + 12 < len) {
+			off += (size_t)snprintf(buf + off, len - off, "%s%d", shown ? ", " : "", r);
+			shown++;
+		}
+	}
+	if (total > shown && off + 20 < len)
+		snprintf(buf + off, len - off, " and %d more", total - shown);
+}
+
+/* ---------------- coordinator ---------------- */
+
+static bool coord_rank_missing(struct sgc_comm *c, struct sgc_coll *co, int r)
+{
+	uint32_t ch;
+
+	if (!is_contributor(co, r))
+		return false;
+	for (ch = 0; ch < co->nchunks; ch++)
+		if (!bit_test(co->seen, (size_t)ch * c->world + r))
+			return true;
+	return false;
+}
+
+static void coord_send_done(struct sgc_comm *c, struct sgc_coll *co, int r)
+{
+	struct sgc_hdr h;
+
+	hdr_for(c, &h, SGC_MSG_RESULT, co, r);
+	h.flags = SGC_F_DONE;
+	send_to_rank(c, &h, r);
+}
+
+static void coord_chunk_complete(struct sgc_comm *c, struct sgc_coll *co, uint32_t ch)
+{
+	struct sgc_pkt *p = co->res[ch];
+	struct sgc_hdr *h = pkt_hdr(p);
+	size_t n = chunk_n(co, ch);
+	int r;
+
+	hdr_for(c, h, SGC_MSG_RESULT, co, 0);
+	h->chunk = ch;
+	h->count = (uint16_t)n;
+	p->len = (uint32_t)(SGC_HDR_SIZE + n * co->elsz);
+	if (co->receives && n)
+		memcpy(co->recvbuf + chunk_off(co, ch), pkt_body(p), n * co->elsz);
+	for (r = 1; r < c->world; r++)
+		if (is_data_receiver(co, r))
+			io_send(c, p, &c->peers[r].addr);
+	if (++co->nchunks_done < co->nchunks)
+		return;
+	for (r = 1; r < c->world; r++)
+		if (!is_data_receiver(co, r))
+			coord_send_done(c, co, r);
+	coll_finish(c, co, 0);
+}
+
+/* Reduce @n elements from rank @r into chunk @ch (not a duplicate). */
+static int coord_add(struct sgc_comm *c, struct sgc_coll *co, uint32_t ch, int r,
+		     const void *data, size_t n)
+{
+	struct sgc_pkt *p = co->res[ch];
+
+	if (!p) {
+		p = pkt_alloc(c);
+		if (!p) {
+			coll_fail(c, co, -ENOMEM, "out of memory for collective #%u", co->seq);
+			return -ENOMEM;
+		}
+		co->res[ch] = p;
+		pkt_hdr(p)->count = (uint16_t)n;
+	}
+	if (!n)
+		;
+	else if (co->nseen[ch] == 0)
+		memcpy(pkt_body(p), data, n * co->elsz);
+	else
+		sgc_reduce_into(pkt_body(p), data, n, co->dtype, co->op);
+	co->nseen[ch]++;
+	bit_set(co->seen, (size_t)ch * c->world + r);
+	if (co->posted && co->nseen[ch] == co->ncontrib)
+		coord_chunk_complete(c, co, ch);
+	return 0;
+}
+
+static void coord_mismatch(struct sgc_comm *c, struct sgc_coll *co, const struct sgc_hdr *h)
+{
+	if (co->mismatch)
+		return;
+	co->mismatch = true;
+	snprintf(co->msg, sizeof(co->msg),
+		 "collective #%u: rank %u called %s (%u chunks of %s, op %s, root %u) but rank 0 %s %s "
+		 "(%u chunks of %s, op %s, root %d): every rank must call the same collectives in the "
+		 "same order with the same count, type, op and root",
+		 co->seq, h->rank, kind_name(h->coll), h->nchunks, sgc_dtype_name(h->dtype),
+		 sgc_op_name(h->op), h->arg, co->posted ? "called" : "expects", kind_name(co->kind),
+		 co->nchunks, sgc_dtype_name(co->dtype), sgc_op_name(co->op), co->root);
+	if (co->posted) {
+		char msg[sizeof(co->msg)];
+
+		memcpy(msg, co->msg, sizeof(msg));
+		coll_fail(c, co, -SGC_EMISMATCH, "%s", msg);
+	}
+}
+
+static void coord_rx_contrib(struct sgc_comm *c, const struct sgc_rx *rx)
+{
+	const struct sgc_hdr *h = rx->hdr;
+	struct sgc_coll *co;
+	size_t n = h->count;
+	int r = h->rank;
+
+	if (!in_window(c, h->seq)) {
+		c->st.late++;
+		return;
+	}
+	if (h->arg >= c->world) {
+		c->st.rejected++;
+		return;
+	}
+	co = slot_find(c, h->seq);
+	if (!co) {
+		co = coll_new(c, h->seq, h->coll, h->dtype, h->op, h->arg, h->nchunks);
+		if (!co) {
+			c->st.late++;
+			return;
+		}
+	}
+	if (co->state == COLL_FAILED) {
+		send_abort(c, co, r, co->status);
+		return;
+	}
+	if (co->state == COLL_DONE) {
+		c->st.late++;
+		return;
+	}
+	if (h->coll != co->kind || h->nchunks != co->nchunks || h->dtype != co->dtype ||
+	    h->op != co->op || h->arg != co->root) {
+		coord_mismatch(c, co, h);
+		return;
+	}
+	if (!is_contributor(co, r) || h->chunk >= co->nchunks) {
+		c->st.rejected++;
+		return;
+	}
+	if (bit_test(co->seen, (size_t)h->chunk * c->world + r)) {
+		c->st.duplicates++;
+		return;
+	}
+	/* Element counts: full chunks are full; the last one must agree with
+	 * the other contributions (and with our own call once posted). */
+	if ((h->chunk + 1 < co->nchunks && n != co->chunk_elems) ||
+	    (co->posted && n != chunk_n(co, h->chunk)) ||
+	    (co->res[h->chunk] && co->nseen[h->chunk] && pkt_hdr(co->res[h->chunk])->count != n)) {
+		coord_mismatch(c, co, h);
+		return;
+	}
+	co->last_rx = c->now;
+	co->backoff = 0;
+	pull_got(c, &co->pull, h->chunk);
+	coord_add(c, co, h->chunk, r, rx->body, n);
+}
+
+static void coord_rx_nack(struct sgc_comm *c, const struct sgc_rx *rx)
+{
+	const struct sgc_hdr *h = rx->hdr;
+	struct sgc_coll *co = slot_find(c, h->seq);
+	int r = h->rank;
+	uint32_t i;
+
+	if (!co || !co->posted)
+		return;
+	if (co->state == COLL_FAILED) {
+		send_abort(c, co, r, co->status);
+		return;
+	}
+	if (!is_data_receiver(co, r)) {
+		if (co->state == COLL_DONE) {
+			coord_send_done(c, co, r);
+			c->st.retransmits++;
+		}
+		return;
+	}
+	for (i = 0; i < h->arg; i++) {
+		uint32_t ch = h->chunk + i;
+
+		if (ch >= co->nchunks)
+			break;
+		if (!bit_test(rx->body, i) || co->nseen[ch] != co->ncontrib || !co->res[ch])
+			continue;
+		io_send(c, co->res[ch], &c->peers[r].addr);
+		c->st.retransmits++;
+	}
+}
+
+static bool coll_elig(const void *obj, int r)
+{
+	return is_contributor(obj, r);
+}
+
+static void coord_pull(struct sgc_comm *c, struct sgc_coll *co)
+{
+	struct sgc_hdr t;
+
+	hdr_for(c, &t, SGC_MSG_PULL, co, 0);
+	pull_more(c, &co->pull, &t, co->nchunks, coll_elig, co);
+}
+
+static void coord_start(struct sgc_comm *c, struct sgc_coll *co)
+{
+	uint32_t ch;
+
+	if (co->mismatch) {
+		char msg[sizeof(co->msg)];
+
+		memcpy(msg, co->msg, sizeof(msg));
+		coll_fail(c, co, -SGC_EMISMATCH, "%s", msg);
+		return;
+	}
+	for (ch = 0; ch < co->nchunks; ch++) {
+		if (co->res[ch] && co->nseen[ch] && pkt_hdr(co->res[ch])->count != chunk_n(co, ch)) {
+			coll_fail(c, co, -SGC_EMISMATCH,
+				  "collective #%u (%s): workers sent %u elements in the last chunk but rank 0 "
+				  "has %zu: every rank must pass the same count", co->seq,
+				  kind_name(co->kind), pkt_hdr(co->res[ch])->count, chunk_n(co, ch));
+			return;
+		}
+	}
+	pull_init(c, &co->pull, co->nchunks);
+	if (co->contributes) {
+		for (ch = 0; ch < co->nchunks && co->state == COLL_OPEN; ch++)
+			if (coord_add(c, co, ch, 0, co->sendbuf + chunk_off(co, ch), chunk_n(co, ch)))
+				return;
+	} else {
+		for (ch = 0; ch < co->nchunks && co->state == COLL_OPEN; ch++)
+			if (co->nseen[ch] == co->ncontrib)
+				coord_chunk_complete(c, co, ch);
+	}
+	coord_pull(c, co);
+}
+
+static void coord_timer(struct sgc_comm *c, struct sgc_coll *co, uint64_t now)
+{
+	uint64_t wait = c->rto_ns << co->backoff;
+	char list[120];
+
+	if (now >= co->deadline) {
+		missing_ranks(c, co, list, sizeof(list), coord_rank_missing);
+		coll_fail(c, co, -ETIMEDOUT,
+			  "collective #%u (%s of %zu x %s): rank%s %s did not contribute within %u ms",
+			  co->seq, kind_name(co->kind), co->count, sgc_dtype_name(co->dtype),
+			  strchr(list, ',') || strstr(list, "more") ? "s" : "", list, c->cfg.timeout_ms);
+		return;
+	}
+	if (now < co->timer)
+		return;
+	if (now - co->last_rx >= wait) {
+		struct sgc_hdr t;
+
+		hdr_for(c, &t, SGC_MSG_PULL, co, 0);
+		pull_again(c, &co->pull, &t, co->seen, coll_elig, co);
+		if (co->backoff < BACKOFF_MAX)
+			co->backoff++;
+		co->timer = now + (c->rto_ns << co->backoff);
+	} else {
+		co->timer = co->last_rx + wait;
+	}
+}
+
+static uint32_t coord_min_wm(struct sgc_comm *c)
+{
+	uint32_t m = c->next_seq;
+	int r;
+
+	for (r = 1; r < c->world; r++)
+		if (c->peers[r].wm - c->base < m - c->base)
+			m = c->peers[r].wm;
+	return m;
+}
+
+static void coord_retire(struct sgc_comm *c)
+{
+	uint32_t wm = coord_min_wm(c);
+
+	while (c->base != c->next_seq) {
+		struct sgc_coll *co = slot_find(c, c->base);
+
+		if (co) {
+			if (co->state == COLL_OPEN || wm - c->base == 0 || wm - c->base > SGC_RING)
+				break;
+			coll_free(c, co);
+		}
+		c->base++;
+	}
+}
+
+static void peer_wm(struct sgc_comm *c, int r, uint32_t wm)
+{
+	/* Accept only forward moves that stay within what we have posted. */
+	if (wm - c->peers[r].wm <= SGC_RING && wm - c->peers[r].wm != 0 &&
+	    c->next_seq + SGC_RING - wm <= 2 * SGC_RING)
+		c->peers[r].wm = wm;
+}
+
+static void coord_rx(struct sgc_comm *c, const struct sgc_rx *rx)
+{
+	const struct sgc_hdr *h = rx->hdr;
+	int r = h->rank;
+	struct sgc_hdr a;
+
+	if (r == 0 || !c->peers[r].joined ||
+	    c->peers[r].addr.sin_addr.s_addr != rx->from.sin_addr.s_addr ||
+	    c->peers[r].addr.sin_port != rx->from.sin_port) {
+		c->st.foreign++;
+		return;
+	}
+	switch (h->type) {
+	case SGC_MSG_CONTRIB:
+		peer_wm(c, r, h->aux);
+		if (h->coll == SGC_COLL_QUERY)
+			sg_rx_coord(c, rx);
+		else
+			coord_rx_contrib(c, rx);
+		break;
+	case SGC_MSG_NACK:
+		peer_wm(c, r, h->aux);
+		coord_rx_nack(c, rx);
+		break;
+	case SGC_MSG_ACK:
+		peer_wm(c, r, h->aux);
+		break;
+	case SGC_MSG_BYE:
+		peer_wm(c, r, h->aux);
+		c->peers[r].bye = true;
+		sgc_hdr_init(&a, SGC_MSG_BYE_ACK, c->job_id);
+		a.rank = (uint16_t)r;
+		send_to_rank(c, &a, r);
+		break;
+	case SGC_MSG_READY:
+		break;
+	default:
+		c->st.rejected++;
+	}
+}
+
+/* ---------------- worker ---------------- */
+
+static void worker_send_chunk(struct sgc_comm *c, struct sgc_coll *co, uint32_t ch)
+{
+	struct sgc_pkt *p = pkt_alloc(c);
+	struct sgc_hdr *h;
+	size_t n = chunk_n(co, ch);
+
+	if (!p)
+		return;
+	h = pkt_hdr(p);
+	hdr_for(c, h, SGC_MSG_CONTRIB, co, c->rank);
+	h->chunk = ch;
+	h->count = (uint16_t)n;
+	h->aux = c->base;
+	if (n)
+		memcpy(pkt_body(p), co->sendbuf + chunk_off(co, ch), n * co->elsz);
+	p->len = (uint32_t)(SGC_HDR_SIZE + n * co->elsz);
+	io_send(c, p, &c->cfg.coord);
+	pkt_put(c, p);
+	c->acked_wm = c->base;
+}
+
+static void worker_send_status(struct sgc_comm *c)
+{
+	struct sgc_hdr h;
+
+	sgc_hdr_init(&h, SGC_MSG_ACK, c->job_id);
+	h.rank = (uint16_t)c->rank;
+	h.aux = c->base;
+	io_send_ctl(c, &h, &c->cfg.coord);
+	c->acked_wm = c->base;
+}
+
+static void worker_advance(struct sgc_comm *c)
+{
+	while (c->base != c->next_seq) {
+		struct sgc_coll *co = slot_find(c, c->base);
+
+		if (co && co->state == COLL_OPEN)
+			break;
+		if (co)
+			coll_free(c, co);
+		c->base++;
+	}
+	if (c->base - c->acked_wm >= SGC_ACK_EVERY)
+		worker_send_status(c);
+}
+
+static void worker_start(struct sgc_comm *c, struct sgc_coll *co)
+{
+	uint32_t ch, credit = c->push_credit < co->nchunks ? c->push_credit : co->nchunks;
+
+	if (co->stage || co->nchunks_done) {
+		if (!co->receives) {
+			coll_fail(c, co, -SGC_EMISMATCH,
+				  "collective #%u: the coordinator sent data for a %s this rank does not "
+				  "receive (root differs between ranks?)", co->seq, kind_name(co->kind));
+			return;
+		}
+		for (ch = 0; ch < co->nchunks; ch++)
+			if (bit_test(co->got, ch))
+				memcpy(co->recvbuf + chunk_off(co, ch),
+				       co->stage + (size_t)ch * c->chunk_bytes, chunk_n(co, ch) * co->elsz);
+		free(co->stage);
+		co->stage = NULL;
+	}
+	if (co->contributes) {
+		for (ch = 0; ch < co->nchunks; ch++)
+			if (ch < credit || (co->pulled && bit_test(co->pulled, ch)))
+				worker_send_chunk(c, co, ch);
+	}
+	free(co->pulled);
+	co->pulled = NULL;
+	if (co->receives && co->nchunks_done == co->nchunks)
+		coll_finish(c, co, 0);
+}
+
+static struct sgc_coll *worker_coll_for(struct sgc_comm *c, const struct sgc_hdr *h)
+{
+	struct sgc_coll *co;
+
+	if (!in_window(c, h->seq)) {
+		c->st.late++;
+		return NULL;
+	}
+	if (h->arg >= c->world) {
+		c->st.rejected++;
+		return NULL;
+	}
+	co = slot_find(c, h->seq);
+	if (!co)
+		co = coll_new(c, h->seq, h->coll, h->dtype, h->op, h->arg, h->nchunks);
+	if (!co) {
+		c->st.late++;
+		return NULL;
+	}
+	if (co->state != COLL_OPEN) {
+		c->st.late++;
+		return NULL;
+	}
+	if (h->coll != co->kind || h->nchunks != co->nchunks || h->arg != co->root ||
+	    (h->type == SGC_MSG_RESULT && !(h->flags & SGC_F_DONE) &&
+	     (h->dtype != co->dtype || h->op != co->op))) {
+		if (co->posted)
+			coll_fail(c, co, -SGC_EMISMATCH,
+				  "collective #%u: this rank called %s (%u chunks of %s, root %d) but the "
+				  "coordinator runs %s (%u chunks of %s, root %u): every rank must call the "
+				  "same collectives in the same order with the same arguments",
+				  co->seq, kind_name(co->kind), co->nchunks, sgc_dtype_name(co->dtype),
+				  co->root, kind_name(h->coll), h->nchunks, sgc_dtype_name(h->dtype), h->arg);
+		else
+			c->st.rejected++;
+		return NULL;
+	}
+	return co;
+}
+
+static void worker_rx_result(struct sgc_comm *c, const struct sgc_rx *rx)
+{
+	const struct sgc_hdr *h = rx->hdr;
+	struct sgc_coll *co = worker_coll_for(c, h);
+	size_t n = h->count;
+
+	if (!co)
+		return;
+	co->last_rx = c->now;
+	co->backoff = 0;
+	if (h->flags & SGC_F_DONE) {
+		if (!co->posted || co->receives) {
+			c->st.rejected++;
+			return;
+		}
+		coll_finish(c, co, 0);
+		return;
+	}
+	if (co->posted && !co->receives) {
+		c->st.rejected++;
+		return;
+	}
+	if (bit_test(co->got, h->chunk)) {
+		c->st.duplicates++;
+		return;
+	}
+	if (n > co->chunk_elems || (h->chunk + 1 < co->nchunks && n != co->chunk_elems) ||
+	    (co->posted && n != chunk_n(co, h->chunk))) {
+		c->st.rejected++;
+		return;
+	}
+	if (co->posted) {
+		memcpy(co->recvbuf + chunk_off(co, h->chunk), rx->body, n * co->elsz);
+	} else {
+		if (!co->stage) {
+			co->stage = malloc((size_t)co->nchunks * c->chunk_bytes);
+			if (!co->stage)
+				return;
+		}
+		memcpy(co->stage + (size_t)h->chunk * c->chunk_bytes, rx->body, n * co->elsz);
+	}
+	bit_set(co->got, h->chunk);
+	if (++co->nchunks_done == co->nchunks && co->posted)
+		coll_finish(c, co, 0);
+}
+
+static void worker_rx_pull(struct sgc_comm *c, const struct sgc_rx *rx)
+{
+	const struct sgc_hdr *h = rx->hdr;
+	struct sgc_coll *co = worker_coll_for(c, h);
+	uint32_t ch, end;
+
+	if (!co)
+		return;
+	end = h->chunk + h->aux;
+	if (end > co->nchunks)
+		end = co->nchunks;
+	if (!co->posted) {
+		if (!co->pulled)
+			co->pulled = calloc((co->nchunks + 7) / 8, 1);
+		if (co->pulled)
+			for (ch = h->chunk; ch < end; ch++)
+				bit_set(co->pulled, ch);
+		return;
+	}
+	if (!co->contributes) {
+		c->st.rejected++;
+		return;
+	}
+	for (ch = h->chunk; ch < end; ch++)
+		worker_send_chunk(c, co, ch);
+}
+
+static void worker_nack(struct sgc_comm *c, struct sgc_coll *co)
+{
+	struct sgc_pkt *p = pkt_alloc(c);
+	struct sgc_hdr *h;
+	uint32_t first = 0, span = 1, i;
+	uint8_t *bm;
+
+	if (!p)
+		return;
+	h = pkt_hdr(p);
+	hdr_for(c, h, SGC_MSG_NACK, co, c->rank);
+	h->aux = c->base;
+	bm = pkt_body(p);
+	if (co->receives) {
+		while (first < co->nchunks && bit_test(co->got, first))
+			first++;
+		if (first >= co->nchunks)
+			first = co->nchunks - 1;
+		span = co->nchunks - first;
+		if (span > 8 * 128)
+			span = 8 * 128;
+	}
+	memset(bm, 0, (span + 7) / 8);
+	for (i = 0; i < span; i++)
+		if (!co->receives || !bit_test(co->got, first + i))
+			bit_set(bm, i);
+	h->chunk = first;
+	h->arg = (uint16_t)span;
+	p->len = SGC_HDR_SIZE + (span + 7) / 8;
+	io_send(c, p, &c->cfg.coord);
+	pkt_put(c, p);
+	c->acked_wm = c->base;
+	c->st.retransmits++;
+}
+
+static void worker_timer(struct sgc_comm *c, struct sgc_coll *co, uint64_t now)
+{
+	uint64_t wait = c->rto_ns << co->backoff;
+	char a[32];
+
+	if (now >= co->deadline) {
+		coll_fail(c, co, -ETIMEDOUT,
+			  "rank %d: collective #%u (%s of %zu x %s) got no result from the coordinator "
+			  "at %s within %u ms (%u of %u result chunks arrived): the coordinator may be "
+			  "waiting for another rank, or be gone",
+			  c->rank, co->seq, kind_name(co->kind), co->count, sgc_dtype_name(co->dtype),
+			  sgc_addr_str(&c->cfg.coord, a, sizeof(a)), c->cfg.timeout_ms,
+			  co->nchunks_done, co->receives ? co->nchunks : 1);
+		return;
+	}
+	if (now < co->timer)
+		return;
+	if (now - co->last_rx >= wait) {
+		worker_nack(c, co);
+		if (co->backoff < BACKOFF_MAX)
+			co->backoff++;
+		co->timer = now + (c->rto_ns << co->backoff);
+	} else {
+		co->timer = co->last_rx + wait;
+	}
+}
+
+static void worker_rx(struct sgc_comm *c, const struct sgc_rx *rx)
+{
+	const struct sgc_hdr *h = rx->hdr;
+	struct sgc_coll *co;
+
+	if (rx->from.sin_addr.s_addr != c->cfg.coord.sin_addr.s_addr ||
+	    rx->from.sin_port != c->cfg.coord.sin_port) {
+		c->st.foreign++;
+		return;
+	}
+	switch (h->type) {
+	case SGC_MSG_RESULT:
+		worker_rx_result(c, rx);
+		break;
+	case SGC_MSG_PULL:
+		if (h->coll == SGC_COLL_QUERY)
+			sg_rx_worker(c, rx);
+		else
+			worker_rx_pull(c, rx);
+		break;
+	case SGC_MSG_QUERY:
+		sg_rx_worker(c, rx);
+		break;
+	case SGC_MSG_ABORT:
+		if (h->seq == 0 && h->coll == 0) {
+			c->dead = true;
+			c->dead_err = -ESHUTDOWN;
+			engine_cancel_all(c, -ESHUTDOWN, "the coordinator ended the job");
+			break;
+		}
+		co = slot_find(c, h->seq);
+		if (co && co->kind == h->coll)
+			coll_fail(c, co, h->aux == SGC_EMISMATCH ? -SGC_EMISMATCH : -SGC_EABORTED,
+				  "collective #%u (%s): the coordinator abandoned it (%s)%s", co->seq,
+				  kind_name(co->kind), sgc_strerror(-(int)h->aux),
+				  h->aux == ETIMEDOUT ? "; its log names the ranks that did not answer" : "");
+		break;
+	case SGC_MSG_ACK:
+		worker_send_status(c);
+		break;
+	case SGC_MSG_BYE_ACK:
+		c->bye_acked = true;
+		break;
+	default:
+		c->st.rejected++;
+	}
+}
+
+/* ---------------- common ---------------- */
+
+void engine_rx(struct sgc_comm *c, const struct sgc_rx *rx)
+{
+	const struct sgc_hdr *h = rx->hdr;
+
+	if (h->type == SGC_MSG_HELLO || h->type == SGC_MSG_WELCOME || !c->joined) {
+		rdv_handle(c, rx);
+		return;
+	}
+	if (c->rank == 0)
+		coord_rx(c, rx);
+	else
+		worker_rx(c, rx);
+}
+
+int coll_post(struct sgc_comm *c, uint8_t kind, const void *sendbuf, void *recvbuf,
+	      size_t count, enum sgc_dtype dt, enum sgc_op op, int root, struct sgc_request *req)
+{
+	struct sgc_coll *co;
+	uint32_t seq = c->next_seq;
+	uint64_t nchunks, deadline;
+	size_t elsz;
+
+	req->c = c;
+	req->done = false;
+	req->coll = NULL;
+	req->status = 0;
+	req->msg[0] = 0;
+	if (c->dead)
+		return sgc_err(c->dead_err, "the job has ended: the coordinator aborted it or is gone");
+	if (!sgc_dtype_valid(dt))
+		return sgc_err(-EINVAL, "%s: unknown dtype %d (use enum sgc_dtype)", kind_name(kind), (int)dt);
+	if (!sgc_op_valid(op))
+		return sgc_err(-EINVAL, "%s: unknown op %d (use enum sgc_op)", kind_name(kind), (int)op);
+	if (root < 0 || root >= c->world)
+		return sgc_err(-EINVAL, "%s: root %d is not a rank of this %d-rank job",
+			       kind_name(kind), root, c->world);
+	elsz = sgc_dtype_size(dt);
+	if (count > SIZE_MAX / elsz)
+		return sgc_err(-EMSGSIZE, "%s: count %zu is too large", kind_name(kind), count);
+	nchunks = sgc_nchunks(count, elsz, c->chunk_bytes);
+	if (nchunks > UINT32_MAX / 2)
+		return sgc_err(-EMSGSIZE, "%s: %zu elements need more than 2^31 datagrams",
+			       kind_name(kind), count);
+	if (count && ((kind == SGC_COLL_ALLREDUCE && (!sendbuf || !recvbuf)) ||
+		      (kind == SGC_COLL_REDUCE && (!sendbuf || (c->rank == root && !recvbuf))) ||
+		      (kind == SGC_COLL_BCAST && !recvbuf)))
+		return sgc_err(-EINVAL, "%s: NULL buffer for %zu elements", kind_name(kind), count);
+	if (c->nposted >= SGC_MAX_INFLIGHT)
+		return sgc_err(-EBUSY, "%d collectives are already outstanding on this communicator: "
+			       "finish some with sgc_wait()/sgc_test() first", SGC_MAX_INFLIGHT);
+
+	deadline = now_ns() + c->timeout_ns;
+	if (c->rank == 0) {
+		/* The slot must be free: every worker has the result that
+		 * used it.  Ask laggards for their watermark while waiting. */
+		uint64_t probe = 0;
+
+		while (seq - c->base >= SGC_RING) {
+			uint64_t now = now_ns();
+			int r;
+
+			if (now >= deadline) {
+				char list[120];
+				size_t off = 0;
+
+				list[0] = 0;
+				for (r = 1; r < c->world && off + 12 < sizeof(list); r++)
+					if (c->peers[r].wm == c->base)
+						off += (size_t)snprintf(list + off, sizeof(list) - off,
+									"%s%d", off ? ", " : "", r);
+				return sgc_err(-ETIMEDOUT, "collective #%u: ranks %s have not finished "
+					       "collective #%u after %u ms, and only %d may be outstanding",
+					       seq, list, c->base, c->cfg.timeout_ms, SGC_RING);
+			}
+			if (now >= probe) {
+				for (r = 1; r < c->world; r++) {
+					struct sgc_hdr h;
+
+					if (c->peers[r].wm != c->base)
+						continue;
+					sgc_hdr_init(&h, SGC_MSG_ACK, c->job_id);
+					h.rank = (uint16_t)r;
+					send_to_rank(c, &h, r);
+				}
+				probe = now + c->rto_ns;
+			}
+			engine_progress(c, min_u64(probe, deadline));
+		}
+	} else if (seq - c->base >= SGC_MAX_INFLIGHT) {
+		return sgc_err(-EBUSY, "%d collectives are already outstanding on this communicator: "
+			       "finish some with sgc_wait()/sgc_test() first", SGC_MAX_INFLIGHT);
+	}
+
+	co = slot_find(c, seq);
+	if (!co) {
+		co = coll_new(c, seq, kind, dt, op, root, (uint32_t)nchunks);
+		if (!co)
+			return sgc_err(-ENOMEM, "%s: cannot allocate state for %llu chunks",
+				       kind_name(kind), (unsigned long long)nchunks);
+	} else if (co->kind != kind || co->nchunks != nchunks || co->root != root ||
+		   ((co->dtype != dt || co->op != op) && c->rank == 0)) {
+		co->mismatch = true;
+		if (!co->msg[0])
+			snprintf(co->msg, sizeof(co->msg),
+				 "collective #%u: rank %d called %s (%llu chunks of %s, root %d) but other "
+				 "ranks sent %s (%u chunks of %s, root %d): every rank must call the same "
+				 "collectives in the same order with the same arguments", seq, c->rank,
+				 kind_name(kind), (unsigned long long)nchunks, sgc_dtype_name(dt), root,
+				 kind_name(co->kind), co->nchunks, sgc_dtype_name(co->dtype), co->root);
+	}
+	c->next_seq++;
+	c->nposted++;
+	co->posted = true;
+	co->count = count;
+	co->sendbuf = sendbuf;
+	co->recvbuf = recvbuf;
+	co->deadline = deadline;
+	co->last_rx = c->now = now_ns();
+	co->timer = c->now + c->rto_ns;
+	co->req = req;
+	req->coll = co;
+	if (kind == SGC_COLL_BCAST && c->rank == root) {
+		/* The root's data is its contribution. */
+		co->sendbuf = recvbuf;
+	}
+	if (co->mismatch && c->rank != 0) {
+		char msg[sizeof(co->msg)];
+
+		memcpy(msg, co->msg, sizeof(msg));
+		coll_fail(c, co, -SGC_EMISMATCH, "%s", msg);
+	} else if (c->rank == 0) {
+		coord_start(c, co);
+	} else {
+		worker_start(c, co);
+	}
+	return 0;
+}
+
+uint64_t engine_timers(struct sgc_comm *c, uint64_t now)
+{
+	uint64_t next = now + 1000000000ULL;
+	uint32_t s;
+
+	for (s = c->base; s != c->next_seq; s++) {
+		struct sgc_coll *co = slot_find(c, s);
+
+		if (!co || !co->posted || co->state != COLL_OPEN)
+			continue;
+		if (c->rank == 0)
+			coord_timer(c, co, now);
+		else
+			worker_timer(c, co, now);
+		if (co->state == COLL_OPEN)
+			next = min_u64(next, min_u64(co->timer, co->deadline));
+	}
+	return min_u64(next, sg_timers(c, now));
+}
+
+/* After a batch of datagrams: pull more, retire, advance. */
+static void engine_after_rx(struct sgc_comm *c)
+{
+	uint32_t s;
+
+	if (c->rank == 0) {
+		for (s = c->base; s != c->next_seq && c->pull_inflight < SGC_PULL_BUDGET; s++) {
+			struct sgc_coll *co = slot_find(c, s);
+
+			if (co && co->posted && co->state == COLL_OPEN)
+				coord_pull(c, co);
+		}
+		coord_retire(c);
+	} else if (c->joined) {
+		worker_advance(c);
+	}
+}
+
+int engine_progress(struct sgc_comm *c, uint64_t until)
+{
+	uint64_t now = now_ns(), next;
+	int err;
+
+	c->now = now;
+	c->next_timer = engine_timers(c, now);
+	next = min_u64(c->next_timer, until);
+	err = io_poll(c, next > now ? next - now : 0);
+	c->now = now_ns();
+	engine_after_rx(c);
+	return err;
+}
+
+void io_flush(struct sgc_comm *c)
+{
+	if (c->nsq) {
+		io_uring_submit(&c->ring);
+		c->nsq = 0;
+	}
+}
+
+int req_wait(struct sgc_request *req)
+{
+	struct sgc_comm *c = req->c;
+	int err;
+
+	while (!req->done) {
+		err = engine_progress(c, UINT64_MAX);
+		if (err && !req->done) {
+			io_flush(c);
+			return err;
+		}
+	}
+	io_flush(c);
+	if (req->status)
+		return sgc_err(req->status, "%s", req->msg[0] ? req->msg : sgc_strerror(req->status));
+	return 0;
+}
+
+void engine_cancel_all(struct sgc_comm *c, int err, const char *why)
+{
+	uint32_t s;
+
+	for (s = c->base; s != c->next_seq; s++) {
+		struct sgc_coll *co = slot_find(c, s);
+
+		if (co && co->state == COLL_OPEN && co->posted)
+			coll_fail(c, co, err, "collective #%u (%s): %s", co->seq, kind_name(co->kind), why);
+	}
+}
+
+void engine_free(struct sgc_comm *c)
+{
+	int i;
+
+	for (i = 0; i < SGC_RING; i++) {
+		struct sgc_coll *co = c->slots[i];
+
+		if (!co)
+			continue;
+		if (co->req) {
+			co->req->done = true;
+			co->req->status = -ECANCELED;
+			co->req->c = NULL;
+			co->req->coll = NULL;
+			snprintf(co->req->msg, sizeof(co->req->msg),
+				 "the communicator was finalized before this collective finished");
+		}
+		coll_free(c, co);
+	}
+}

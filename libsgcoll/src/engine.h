@@ -1,0 +1,309 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The communicator, its I/O and the collective engine.
+ *
+ * Every collective is one "coll": a vector in chunks, a set of
+ * contributors and a set of receivers (see coll_plan()).  Workers send
+ * their chunks to the coordinator (the first push_credit chunks unasked,
+ * the rest when PULLed, so bursts stay bounded), the coordinator reduces
+ * them and sends each finished chunk to the receivers.  Results stay
+ * retained at the coordinator until every worker's watermark says it has
+ * them, so any lost datagram can be asked for again (NACK).
+ */
+#ifndef SGC_ENGINE_H
+#define SGC_ENGINE_H
+
+#include <liburing.h>
+
+#include "sgc_internal.h"
+
+/* Collectives tracked at once: ring of slots indexed by seq % SGC_RING. */
+#define SGC_RING		(2 * SGC_MAX_INFLIGHT)
+/* Query (scatter-gather) slots, own sequence space. */
+#define SGC_QRING		64
+/* Packets a worker may be asked for at once, summed over workers. */
+#define SGC_PULL_BUDGET		192
+/* A worker sends an ACK when its watermark moved this far unreported. */
+#define SGC_ACK_EVERY		32
+
+/* ---- io.c ---- */
+
+/* An outgoing datagram.  Retained result chunks are sent many times. */
+struct sgc_pkt {
+	struct sgc_pkt *next;	/* free list */
+	uint32_t len;		/* header + body */
+	uint32_t refs;		/* owner + sends not yet completed */
+	uint64_t data[];	/* struct sgc_hdr then body, 8-aligned */
+};
+
+static inline struct sgc_hdr *pkt_hdr(struct sgc_pkt *p)
+{
+	return (struct sgc_hdr *)p->data;
+}
+
+static inline uint8_t *pkt_body(struct sgc_pkt *p)
+{
+	return (uint8_t *)p->data + SGC_HDR_SIZE;
+}
+
+/* A datagram as received, valid until the handler returns. */
+struct sgc_rx {
+	const struct sgc_hdr *hdr;
+	const uint8_t *body;
+	uint32_t body_len;
+	struct sockaddr_in from;
+};
+
+struct sgc_comm;
+typedef void (*sgc_rx_fn)(struct sgc_comm *c, const struct sgc_rx *rx);
+
+SGC_HIDDEN int io_open(struct sgc_comm *c);
+SGC_HIDDEN void io_close(struct sgc_comm *c);
+SGC_HIDDEN struct sgc_pkt *pkt_alloc(struct sgc_comm *c);
+SGC_HIDDEN void pkt_put(struct sgc_comm *c, struct sgc_pkt *p);
+/* Queue @p for @dst (which must stay valid until the next submit). */
+SGC_HIDDEN int io_send(struct sgc_comm *c, struct sgc_pkt *p, const struct sockaddr_in *dst);
+/* Build and queue a header-only message. */
+SGC_HIDDEN int io_send_ctl(struct sgc_comm *c, const struct sgc_hdr *h, const struct sockaddr_in *dst);
+/* Submit queued sends, wait up to @wait_ns (0 = don't wait) for events,
+ * and handle every completion (received datagrams go to c->rx). */
+SGC_HIDDEN int io_poll(struct sgc_comm *c, uint64_t wait_ns);
+/* Make sgc_fd() readable at @when (monotonic ns). */
+SGC_HIDDEN void io_arm_timer(struct sgc_comm *c, uint64_t when);
+SGC_HIDDEN uint64_t now_ns(void);
+
+/* ---- pull.c: pacing what workers send ---- */
+
+struct sgc_pull {
+	uint32_t *to;		/* per rank: chunks [0, to) asked for (or pushed) */
+	uint32_t out;		/* chunks asked for and not yet in */
+	int rr;			/* round-robin start */
+};
+
+typedef bool (*pull_elig_fn)(const void *obj, int rank);
+
+SGC_HIDDEN void pull_init(struct sgc_comm *c, struct sgc_pull *ps, uint32_t nchunks);
+/* Ask eligible ranks for their next chunks, within the global budget.
+ * @tmpl carries seq, coll, nchunks, dtype, op, arg of the PULLs. */
+SGC_HIDDEN void pull_more(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *tmpl,
+			  uint32_t nchunks, pull_elig_fn elig, const void *obj);
+/* After a quiet period: ask again for every chunk below the pull marks
+ * that @seen (nchunks x world bits) does not have. */
+SGC_HIDDEN void pull_again(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *tmpl,
+			   const uint8_t *seen, pull_elig_fn elig, const void *obj);
+SGC_HIDDEN void pull_got(struct sgc_comm *c, struct sgc_pull *ps, uint32_t chunk);
+SGC_HIDDEN void pull_reset(struct sgc_comm *c, struct sgc_pull *ps);
+
+/* ---- the engine's state ---- */
+
+enum coll_state {
+	COLL_OPEN,	/* in progress */
+	COLL_DONE,	/* finished here; coordinator keeps results */
+	COLL_FAILED,	/* timed out or aborted */
+};
+
+struct sgc_coll {
+	uint32_t seq;
+	uint8_t kind;		/* enum sgc_coll_kind */
+	uint8_t dtype, op;
+	uint8_t state;
+	bool posted;		/* this rank has called it */
+	bool contributes;	/* this rank sends data */
+	bool receives;		/* this rank gets the data (else DONE) */
+	int root;
+	int status;		/* result once DONE/FAILED */
+	size_t count;		/* elements */
+	size_t elsz;
+	uint32_t nchunks;
+	uint32_t chunk_elems;	/* elements per full chunk */
+	const uint8_t *sendbuf;
+	uint8_t *recvbuf;
+	uint64_t deadline;	/* the call fails after this */
+	uint64_t timer;		/* next retransmit check */
+	uint64_t last_rx;	/* last datagram for this coll */
+	unsigned backoff;
+	struct sgc_request *req;
+	uint32_t nchunks_done;	/* coordinator: complete chunks;
+				 * worker: result chunks received */
+
+	char msg[400];		/* why it failed */
+
+	/* coordinator */
+	int ncontrib;		/* contributors per chunk, coordinator included */
+	struct sgc_pkt **res;	/* per chunk: accumulator, then result datagram */
+	uint16_t *nseen;	/* per chunk: contributions reduced */
+	uint8_t *seen;		/* nchunks x world bits: [chunk][rank] */
+	struct sgc_pull pull;
+	bool mismatch;
+
+	/* worker */
+	uint8_t *got;		/* result chunks received, bitmap */
+	uint8_t *stage;		/* results that came before the call */
+	uint8_t *pulled;	/* chunks asked for before the call, bitmap */
+};
+
+/* A scatter-gather query, coordinator or worker side. */
+struct sgc_query {
+	uint32_t seq;
+	uint8_t dtype, op, policy;
+	uint16_t flags;
+	size_t count, elsz;
+	uint32_t nchunks, chunk_elems;
+	int want;		/* answers needed */
+
+	/* coordinator */
+	uint8_t *result;	/* user's result buffer */
+	struct sgc_pkt **acc;	/* per chunk accumulator */
+	uint16_t *nseen;
+	uint8_t *seen;		/* nchunks x world bits */
+	uint8_t *state;		/* per rank: 0 none, 1 answering, 2 declined */
+	int naccepted, ndeclined, nfull;
+	uint32_t *rank_chunks;	/* per rank: chunks received */
+	struct sgc_pull pull;
+	struct sgc_pkt *qpkt;	/* the QUERY datagram, resent to the silent */
+	size_t query_len;
+	uint64_t deadline, timer, last_rx, timer_base;
+	unsigned backoff;
+	int status;
+	bool done;
+
+	/* worker */
+	uint8_t *qdata;		/* the query payload */
+	size_t qlen;
+	bool answered;		/* handler ran */
+	bool declined;
+	uint8_t *resp;		/* response vector */
+	uint8_t *pending_pull;	/* chunks pulled before the handler ran */
+};
+
+struct sgc_peer {
+	struct sockaddr_in addr;
+	bool joined;		/* hello seen */
+	bool bye;
+	uint32_t nonce;
+	uint32_t wm;		/* worker's reported watermark */
+};
+
+struct sgc_request {
+	struct sgc_comm *c;
+	struct sgc_coll *coll;	/* NULL once finished */
+	bool done;
+	bool heap;		/* from sgc_i*(): freed by sgc_test/sgc_wait */
+	int status;
+	char msg[400];
+};
+
+struct sgc_comm {
+	struct sgc_cfg cfg;
+	int rank, world;
+	uint64_t job_id;
+	uint32_t chunk_bytes;
+	uint16_t push_credit;
+	uint64_t timeout_ns;
+	uint64_t rto_ns;	/* first retransmit delay */
+	uint64_t rto_max_ns;
+	bool joined;
+	uint64_t now;		/* monotonic ns, refreshed each round */
+
+	/* io.c */
+	int fd;
+	struct io_uring ring;
+	bool ring_ok;
+	struct io_uring_buf_ring *br;
+	size_t br_size;
+	unsigned br_entries;
+	unsigned buf_size;
+	uint8_t *bufs;
+	bool recv_armed;
+	struct msghdr rx_msg;
+	uint64_t timer_at;	/* armed io_uring timeout, 0 = none */
+	struct __kernel_timespec timer_ts;
+	struct sgc_pkt *free_pkts;
+	size_t pkt_size;
+	unsigned nsq;		/* queued, not yet submitted */
+	sgc_rx_fn rx;
+
+	struct sgc_peer *peers;	/* [world] */
+	struct sockaddr_in self;
+
+	/* engine.c */
+	uint32_t next_seq;	/* next collective this rank posts */
+	uint32_t base;		/* coordinator: oldest unretired; worker: watermark */
+	uint32_t acked_wm;	/* worker: last watermark reported */
+	struct sgc_coll *slots[SGC_RING];
+	int pull_inflight;	/* coordinator: packets asked for, not yet in */
+	uint32_t nposted;	/* outstanding requests */
+
+	uint64_t next_timer;	/* earliest engine deadline after a round */
+
+	/* sg.c */
+	uint32_t next_qseq;	/* coordinator: next query to send */
+	struct sgc_query *qslots[SGC_QRING];
+	struct sgc_query *qcur;	/* coordinator: the query in progress */
+	struct sgc_query *qpending; /* worker: newest query not yet handled */
+	uint32_t qnewest;	/* worker: newest query seen */
+	bool qseen;
+	uint64_t last_query;	/* worker: last QUERY/PULL from the coordinator */
+	bool serving;
+	bool stop_seen;
+	sgc_handler_fn handler;
+	void *handler_arg;
+	int handler_err;
+
+	/* rendezvous.c (worker, during sgc_init) */
+	void *rdv;
+
+	/* finalize */
+	bool bye_acked;
+	bool dead;		/* the job was aborted; every call fails */
+	int dead_err;
+
+	struct sgc_stats st;
+};
+
+/* ---- rendezvous.c ---- */
+SGC_HIDDEN int rdv_coordinator(struct sgc_comm *c);
+SGC_HIDDEN int rdv_worker(struct sgc_comm *c);
+SGC_HIDDEN void rdv_handle(struct sgc_comm *c, const struct sgc_rx *rx);
+
+/* ---- engine.c ---- */
+SGC_HIDDEN void engine_rx(struct sgc_comm *c, const struct sgc_rx *rx);
+/* Start this rank's part of a collective; @req learns the outcome. */
+SGC_HIDDEN int coll_post(struct sgc_comm *c, uint8_t kind, const void *sendbuf,
+			 void *recvbuf, size_t count, enum sgc_dtype dt,
+			 enum sgc_op op, int root, struct sgc_request *req);
+/* Progress until @req is done; returns its status. */
+SGC_HIDDEN int req_wait(struct sgc_request *req);
+/* Run timers and send what is due; returns the earliest next deadline. */
+SGC_HIDDEN uint64_t engine_timers(struct sgc_comm *c, uint64_t now);
+/* Fail every outstanding collective with @err (finalize, job abort). */
+SGC_HIDDEN void engine_cancel_all(struct sgc_comm *c, int err, const char *why);
+SGC_HIDDEN void engine_free(struct sgc_comm *c);
+/* One round of I/O and timers, waiting at most until @until. */
+SGC_HIDDEN int engine_progress(struct sgc_comm *c, uint64_t until);
+/* Submit queued sends now. */
+SGC_HIDDEN void io_flush(struct sgc_comm *c);
+
+/* ---- sg.c ---- */
+SGC_HIDDEN void sg_rx_coord(struct sgc_comm *c, const struct sgc_rx *rx);
+SGC_HIDDEN void sg_rx_worker(struct sgc_comm *c, const struct sgc_rx *rx);
+SGC_HIDDEN uint64_t sg_timers(struct sgc_comm *c, uint64_t now);
+SGC_HIDDEN void sg_free(struct sgc_comm *c);
+
+/* bitmap helpers */
+static inline bool bit_test(const uint8_t *m, size_t i)
+{
+	return m[i >> 3] & (1u << (i & 7));
+}
+
+static inline void bit_set(uint8_t *m, size_t i)
+{
+	m[i >> 3] |= (uint8_t)(1u << (i & 7));
+}
+
+static inline uint64_t min_u64(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
+
+#endif /* SGC_ENGINE_H */

@@ -1,0 +1,379 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The socket and its io_uring: one UDP socket per rank, a multishot
+ * recvmsg fed from a provided-buffer ring (no per-packet re-arming and no
+ * buffer replenish stalls), and batched sends submitted once per round.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine.h"
+
+#define TAG_RECV	1ULL
+#define TAG_TIMER	2ULL
+#define BGID		0
+#define RX_BUF_SIZE	4096	/* recvmsg_out + name + largest datagram */
+#define SOCK_BUF_BYTES	(8 << 20)
+
+uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static void sock_bufs(int fd)
+{
+	int v = SOCK_BUF_BYTES;
+
+	/* FORCE variants ignore rmem_max/wmem_max but need CAP_NET_ADMIN;
+	 * fall back to what an unprivileged process may ask for. */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &v, sizeof(v)))
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &v, sizeof(v)))
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
+}
+
+static int open_socket(struct sgc_comm *c)
+{
+	char a[32];
+	socklen_t len = sizeof(c->self);
+	int fd, err;
+
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return sgc_err(-errno, "cannot create a UDP socket: %s", strerror(errno));
+	sock_bufs(fd);
+	if (bind(fd, (struct sockaddr *)&c->self, sizeof(c->self))) {
+		err = -errno;
+		sgc_addr_str(&c->self, a, sizeof(a));
+		close(fd);
+		if (err == -EADDRINUSE)
+			return sgc_err(err, "cannot bind rank %d to %s: the port is in use (another job or rank "
+				       "already has it); choose another port in SGC_COORDINATOR/SGC_BIND",
+				       c->rank, a);
+		if (err == -EADDRNOTAVAIL)
+			return sgc_err(err, "cannot bind rank %d to %s: that address is not on this host; "
+				       "set SGC_BIND (or bind_addr) to one of this host's addresses",
+				       c->rank, a);
+		return sgc_err(err, "cannot bind rank %d to %s: %s", c->rank, a, strerror(-err));
+	}
+	getsockname(fd, (struct sockaddr *)&c->self, &len);
+	c->fd = fd;
+	return 0;
+}
+
+static int setup_buf_ring(struct sgc_comm *c)
+{
+	struct io_uring_buf_reg reg = {};
+	unsigned i, mask;
+	int err;
+
+	c->br_entries = c->rank == 0 ? 4096 : 512;
+	c->buf_size = RX_BUF_SIZE;
+	c->br_size = c->br_entries * sizeof(struct io_uring_buf);
+	c->br = mmap(NULL, c->br_size, PROT_READ | PROT_WRITE,
+		     MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+	if (c->br == MAP_FAILED) {
+		c->br = NULL;
+		return sgc_err(-ENOMEM, "cannot map the receive buffer ring");
+	}
+	c->bufs = aligned_alloc(4096, (size_t)c->br_entries * c->buf_size);
+	if (!c->bufs)
+		return sgc_err(-ENOMEM, "cannot allocate %u receive buffers", c->br_entries);
+
+	reg.ring_addr = (unsigned long)c->br;
+	reg.ring_entries = c->br_entries;
+	reg.bgid = BGID;
+	err = io_uring_register_buf_ring(&c->ring, &reg, 0);
+	if (err)
+		return sgc_err(err, "io_uring cannot register a provided-buffer ring (%s): "
+			       "kernel 5.19 or newer is needed", strerror(-err));
+	io_uring_buf_ring_init(c->br);
+	mask = io_uring_buf_ring_mask(c->br_entries);
+	for (i = 0; i < c->br_entries; i++)
+		io_uring_buf_ring_add(c->br, c->bufs + (size_t)i * c->buf_size,
+				      c->buf_size, i, mask, i);
+	io_uring_buf_ring_advance(c->br, c->br_entries);
+	return 0;
+}
+
+int io_open(struct sgc_comm *c)
+{
+	struct io_uring_params p = {};
+	int err;
+
+	c->fd = -1;
+	c->pkt_size = sizeof(struct sgc_pkt) + SGC_HDR_SIZE + SGC_MAX_BODY;
+	err = open_socket(c);
+	if (err)
+		return err;
+
+	p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_COOP_TASKRUN;
+	p.cq_entries = 16384;
+	err = io_uring_queue_init_params(1024, &c->ring, &p);
+	if (err == -EINVAL) {
+		p.flags &= ~IORING_SETUP_COOP_TASKRUN;
+		err = io_uring_queue_init_params(1024, &c->ring, &p);
+	}
+	if (err) {
+		if (err == -EPERM || err == -ENOSYS)
+			return sgc_err(err, "io_uring is not available (%s): it may be disabled by "
+				       "sysctl kernel.io_uring_disabled or a seccomp profile; "
+				       "allow io_uring for this process", strerror(-err));
+		return sgc_err(err, "cannot set up io_uring: %s", strerror(-err));
+	}
+	c->ring_ok = true;
+
+	err = setup_buf_ring(c);
+	if (err)
+		return err;
+
+	memset(&c->rx_msg, 0, sizeof(c->rx_msg));
+	c->rx_msg.msg_namelen = sizeof(struct sockaddr_in);
+	return 0;
+}
+
+void io_close(struct sgc_comm *c)
+{
+	struct sgc_pkt *p;
+
+	if (c->ring_ok) {
+		if (c->br)
+			io_uring_unregister_buf_ring(&c->ring, BGID);
+		io_uring_queue_exit(&c->ring);
+		c->ring_ok = false;
+	}
+	if (c->br)
+		munmap(c->br, c->br_size);
+	c->br = NULL;
+	free(c->bufs);
+	c->bufs = NULL;
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	while ((p = c->free_pkts)) {
+		c->free_pkts = p->next;
+		free(p);
+	}
+}
+
+struct sgc_pkt *pkt_alloc(struct sgc_comm *c)
+{
+	struct sgc_pkt *p = c->free_pkts;
+
+	if (p) {
+		c->free_pkts = p->next;
+	} else {
+		p = malloc(c->pkt_size);
+		if (!p)
+			return NULL;
+	}
+	p->next = NULL;
+	p->len = SGC_HDR_SIZE;
+	p->refs = 1;
+	return p;
+}
+
+void pkt_put(struct sgc_comm *c, struct sgc_pkt *p)
+{
+	if (!p || --p->refs)
+		return;
+	p->next = c->free_pkts;
+	c->free_pkts = p;
+}
+
+static struct io_uring_sqe *get_sqe(struct sgc_comm *c)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&c->ring);
+
+	if (!sqe) {
+		/* SQ full: push the batch to the kernel now; completions are
+		 * reaped at the next io_poll() (the CQ does not drop). */
+		io_uring_submit(&c->ring);
+		c->nsq = 0;
+		sqe = io_uring_get_sqe(&c->ring);
+	}
+	return sqe;
+}
+
+int io_send(struct sgc_comm *c, struct sgc_pkt *p, const struct sockaddr_in *dst)
+{
+	struct io_uring_sqe *sqe = get_sqe(c);
+
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_send(sqe, c->fd, p->data, p->len, 0);
+	io_uring_prep_send_set_addr(sqe, (const struct sockaddr *)dst, sizeof(*dst));
+	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)p);
+	p->refs++;
+	c->nsq++;
+	c->st.pkts_sent++;
+	return 0;
+}
+
+int io_send_ctl(struct sgc_comm *c, const struct sgc_hdr *h, const struct sockaddr_in *dst)
+{
+	struct sgc_pkt *p = pkt_alloc(c);
+	int err;
+
+	if (!p)
+		return -ENOMEM;
+	memcpy(p->data, h, sizeof(*h));
+	p->len = SGC_HDR_SIZE;
+	err = io_send(c, p, dst);
+	pkt_put(c, p);
+	return err;
+}
+
+void io_arm_timer(struct sgc_comm *c, uint64_t when)
+{
+	struct io_uring_sqe *sqe;
+
+	if (c->timer_at && c->timer_at <= when)
+		return;
+	sqe = get_sqe(c);
+	if (!sqe)
+		return;
+	c->timer_ts.tv_sec = (long long)(when / 1000000000ULL);
+	c->timer_ts.tv_nsec = (long long)(when % 1000000000ULL);
+	io_uring_prep_timeout(sqe, &c->timer_ts, 0, IORING_TIMEOUT_ABS);
+	io_uring_sqe_set_data64(sqe, TAG_TIMER);
+	c->timer_at = when;
+	c->nsq++;
+}
+
+static void arm_recv(struct sgc_comm *c)
+{
+	struct io_uring_sqe *sqe = get_sqe(c);
+
+	if (!sqe)
+		return;
+	io_uring_prep_recvmsg_multishot(sqe, c->fd, &c->rx_msg, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = BGID;
+	io_uring_sqe_set_data64(sqe, TAG_RECV);
+	c->recv_armed = true;
+	c->nsq++;
+}
+
+static void handle_datagram(struct sgc_comm *c, void *buf, int len)
+{
+	struct io_uring_recvmsg_out *out;
+	struct sgc_rx rx;
+	uint8_t *payload;
+	uint32_t plen;
+	int rej;
+
+	out = io_uring_recvmsg_validate(buf, len, &c->rx_msg);
+	if (!out)
+		return;
+	c->st.pkts_recv++;
+	payload = io_uring_recvmsg_payload(out, &c->rx_msg);
+	plen = io_uring_recvmsg_payload_length(out, len, &c->rx_msg);
+	if ((out->flags & MSG_TRUNC) || out->namelen < sizeof(struct sockaddr_in)) {
+		c->st.rejected++;
+		return;
+	}
+	memcpy(&rx.from, io_uring_recvmsg_name(out), sizeof(rx.from));
+
+	rej = sgc_wire_check(payload, plen, c->joined ? c->job_id : 0,
+			     c->world, c->chunk_bytes);
+	if (rej) {
+		if (rej == SGC_REJ_JOB || rej == SGC_REJ_MAGIC)
+			c->st.foreign++;
+		else
+			c->st.rejected++;
+		pr_debug("rank %d: dropped datagram from %s: %s\n", c->rank,
+			 sgc_addr_str(&rx.from, (char[32]){0}, 32), sgc_reject_name(rej));
+		return;
+	}
+	/* The payload sits after recvmsg_out (16) and the name (16) in a
+	 * page-aligned buffer, so header and body are 8-aligned in place. */
+	rx.hdr = (const struct sgc_hdr *)payload;
+	rx.body = payload + SGC_HDR_SIZE;
+	rx.body_len = plen - SGC_HDR_SIZE;
+	c->rx(c, &rx);
+}
+
+static void handle_cqe(struct sgc_comm *c, struct io_uring_cqe *cqe, unsigned *recycled)
+{
+	uint64_t ud = io_uring_cqe_get_data64(cqe);
+
+	if (ud == TAG_RECV) {
+		if (!(cqe->flags & IORING_CQE_F_MORE))
+			c->recv_armed = false;
+		if (cqe->res < 0) {
+			if (cqe->res != -ENOBUFS)
+				pr_debug("rank %d: receive error: %s\n", c->rank, strerror(-cqe->res));
+			return;
+		}
+		if (cqe->flags & IORING_CQE_F_BUFFER) {
+			unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+			uint8_t *buf = c->bufs + (size_t)bid * c->buf_size;
+
+			handle_datagram(c, buf, cqe->res);
+			io_uring_buf_ring_add(c->br, buf, c->buf_size, bid,
+					      io_uring_buf_ring_mask(c->br_entries), *recycled);
+			(*recycled)++;
+		}
+		return;
+	}
+	if (ud == TAG_TIMER) {
+		c->timer_at = 0;
+		return;
+	}
+	if (ud > TAG_TIMER) {
+		struct sgc_pkt *p = (struct sgc_pkt *)(uintptr_t)ud;
+
+		if (cqe->res < 0)
+			pr_debug("rank %d: send failed: %s\n", c->rank, strerror(-cqe->res));
+		pkt_put(c, p);
+	}
+}
+
+int io_poll(struct sgc_comm *c, uint64_t wait_ns)
+{
+	struct io_uring_cqe *cqe;
+	unsigned head, seen, recycled;
+	int ret, rounds = 0;
+
+	if (!c->recv_armed)
+		arm_recv(c);
+	if (wait_ns) {
+		struct __kernel_timespec ts = {
+			.tv_sec = (long long)(wait_ns / 1000000000ULL),
+			.tv_nsec = (long long)(wait_ns % 1000000000ULL),
+		};
+
+		ret = io_uring_submit_and_wait_timeout(&c->ring, &cqe, 1, &ts, NULL);
+		if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
+			return sgc_err(ret, "io_uring wait failed: %s", strerror(-ret));
+	} else if (c->nsq) {
+		io_uring_submit(&c->ring);
+	}
+	c->nsq = 0;
+
+	/* Reap until the CQ is empty; handlers may queue sends, which are
+	 * submitted by the caller's next round. */
+	do {
+		seen = 0;
+		recycled = 0;
+		io_uring_for_each_cqe(&c->ring, head, cqe) {
+			handle_cqe(c, cqe, &recycled);
+			seen++;
+		}
+		if (recycled)
+			io_uring_buf_ring_advance(c->br, recycled);
+		io_uring_cq_advance(&c->ring, seen);
+		if (!c->recv_armed)
+			arm_recv(c);
+	} while (seen && ++rounds < 8);
+	return 0;
+}

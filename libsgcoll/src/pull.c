@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Pacing the workers' data towards the coordinator.  A worker sends its
+ * first push_credit chunks unasked; the rest is PULLed here in rounds that
+ * keep at most SGC_PULL_BUDGET chunks in flight towards the coordinator,
+ * summed over all workers and collectives, so the coordinator's receive
+ * ring (256 frames on veth with XDP) never sees a burst it must drop.
+ */
+#include "engine.h"
+
+static void send_pull(struct sgc_comm *c, const struct sgc_hdr *tmpl, int r,
+		      uint32_t lo, uint32_t n)
+{
+	struct sgc_hdr h = *tmpl;
+
+	h.type = SGC_MSG_PULL;
+	h.rank = (uint16_t)r;
+	h.chunk = lo;
+	h.aux = n;
+	h.count = 0;
+	h.flags = 0;
+	io_send_ctl(c, &h, &c->peers[r].addr);
+}
+
+void pull_init(struct sgc_comm *c, struct sgc_pull *ps, uint32_t nchunks)
+{
+	uint32_t credit = c->push_credit < nchunks ? c->push_credit : nchunks;
+	int r;
+
+	for (r = 0; r < c->world; r++)
+		ps->to[r] = credit;
+}
+
+void pull_more(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *tmpl,
+	       uint32_t nchunks, pull_elig_fn elig, const void *obj)
+{
+	int budget = SGC_PULL_BUDGET - c->pull_inflight;
+	int nw = c->world - 1, nremote = 0, i, span;
+
+	if (budget <= 0 || nw <= 0)
+		return;
+	for (i = 1; i <= nw; i++)
+		nremote += elig(obj, i) && ps->to[i] < nchunks;
+	if (!nremote)
+		return;
+	span = budget / nremote;
+	span = span < 1 ? 1 : span > 64 ? 64 : span;
+	for (i = 0; i < nw && budget > 0; i++) {
+		int r = 1 + (ps->rr + i) % nw;
+		uint32_t n;
+
+		if (!elig(obj, r) || ps->to[r] >= nchunks)
+			continue;
+		n = nchunks - ps->to[r];
+		if (n > (uint32_t)span)
+			n = (uint32_t)span;
+		if (n > (uint32_t)budget)
+			n = (uint32_t)budget;
+		send_pull(c, tmpl, r, ps->to[r], n);
+		ps->to[r] += n;
+		ps->out += n;
+		c->pull_inflight += (int)n;
+		budget -= (int)n;
+		ps->rr = r % nw;
+	}
+}
+
+void pull_again(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *tmpl,
+		const uint8_t *seen, pull_elig_fn elig, const void *obj)
+{
+	int r, sent = 0;
+
+	pull_reset(c, ps);
+	for (r = 1; r < c->world && sent < SGC_PULL_BUDGET; r++) {
+		uint32_t ch = 0, lim = ps->to[r];
+
+		if (!elig(obj, r))
+			continue;
+		while (ch < lim && sent < SGC_PULL_BUDGET) {
+			uint32_t lo;
+
+			while (ch < lim && bit_test(seen, (size_t)ch * c->world + r))
+				ch++;
+			if (ch >= lim)
+				break;
+			lo = ch;
+			while (ch < lim && ch - lo < 65535 &&
+			       !bit_test(seen, (size_t)ch * c->world + r))
+				ch++;
+			send_pull(c, tmpl, r, lo, ch - lo);
+			ps->out += ch - lo;
+			c->pull_inflight += (int)(ch - lo);
+			c->st.retransmits++;
+			sent++;
+		}
+	}
+}
+
+void pull_got(struct sgc_comm *c, struct sgc_pull *ps, uint32_t chunk)
+{
+	if (chunk >= c->push_credit && ps->out) {
+		ps->out--;
+		c->pull_inflight--;
+	}
+}
+
+void pull_reset(struct sgc_comm *c, struct sgc_pull *ps)
+{
+	c->pull_inflight -= (int)ps->out;
+	ps->out = 0;
+}

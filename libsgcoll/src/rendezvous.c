@@ -1,0 +1,367 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Joining a job.  Workers send HELLO (rank, world size, nonce) to the
+ * coordinator until they are welcomed; once every rank is in, the
+ * coordinator picks a random 64-bit job id and sends it with the roster
+ * in WELCOME datagrams.  Later HELLOs (a lost WELCOME) are answered again
+ * from the engine, so the coordinator never waits on a worker's READY.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "engine.h"
+
+#define HELLO_MAX_GAP_NS (200 * 1000000ULL)
+
+static uint64_t random_u64(void)
+{
+	uint64_t v = 0;
+
+	while (getrandom(&v, sizeof(v), 0) != sizeof(v) || v == 0)
+		;
+	return v;
+}
+
+/* "2, 5, 7" into buf, at most ~max names, for error messages. */
+static void rank_list(char *buf, size_t len, const bool *missing, int n)
+{
+	size_t off = 0;
+	int i, shown = 0, total = 0;
+
+	buf[0] = 0;
+	for (i = 0; i < n; i++) {
+		if (!missing[i])
+			continue;
+		total++;
+		if (shown < 16 && off + 12 < len) {
+			off += (size_t)snprintf(buf + off, len - off, "%s%d", shown ? ", " : "", i);
+			shown++;
+		}
+	}
+	if (total > shown && off + 24 < len)
+		snprintf(buf + off, len - off, " and %d more", total - shown);
+}
+
+static void send_welcome(struct sgc_comm *c, int to)
+{
+	uint32_t per = (c->chunk_bytes - sizeof(struct sgc_welcome)) / sizeof(struct sgc_roster_ent);
+	uint32_t npieces = (uint32_t)(c->world + (int)per - 1) / per;
+	uint32_t piece;
+
+	for (piece = 0; piece < npieces; piece++) {
+		struct sgc_pkt *p = pkt_alloc(c);
+		struct sgc_hdr *h;
+		struct sgc_welcome *w;
+		struct sgc_roster_ent *e;
+		uint32_t first = piece * per, i, n;
+
+		if (!p)
+			return;
+		n = (uint32_t)c->world - first < per ? (uint32_t)c->world - first : per;
+		h = pkt_hdr(p);
+		sgc_hdr_init(h, SGC_MSG_WELCOME, c->job_id);
+		h->rank = (uint16_t)to;
+		h->arg = (uint16_t)c->world;
+		h->chunk = piece;
+		h->nchunks = npieces;
+		h->count = (uint16_t)n;
+		w = (struct sgc_welcome *)pkt_body(p);
+		memset(w, 0, sizeof(*w));
+		w->chunk_bytes = c->chunk_bytes;
+		w->world = (uint16_t)c->world;
+		w->push_credit = c->push_credit;
+		w->timeout_ms = c->cfg.timeout_ms;
+		e = (struct sgc_roster_ent *)(w + 1);
+		for (i = 0; i < n; i++) {
+			e[i].addr = c->peers[first + i].addr.sin_addr.s_addr;
+			e[i].port = c->peers[first + i].addr.sin_port;
+			e[i].rank = (uint16_t)(first + i);
+		}
+		p->len = SGC_HDR_SIZE + sizeof(*w) + n * sizeof(*e);
+		io_send(c, p, &c->peers[to].addr);
+		pkt_put(c, p);
+	}
+}
+
+static void send_abort_to(struct sgc_comm *c, const struct sockaddr_in *to, int code, int detail)
+{
+	struct sgc_pkt *p = pkt_alloc(c);
+	struct sgc_hdr *h;
+
+	if (!p)
+		return;
+	h = pkt_hdr(p);
+	sgc_hdr_init(h, SGC_MSG_ABORT, c->job_id);
+	h->aux = (uint32_t)code;
+	h->arg = (uint16_t)detail;
+	/* The worker is not welcomed yet and accepts any job id; its copy of
+	 * the address must outlive the submit, so keep it in the packet. */
+	memcpy(pkt_body(p), to, sizeof(*to));
+	io_send(c, p, (const struct sockaddr_in *)pkt_body(p));
+	pkt_put(c, p);
+}
+
+static void coord_hello(struct sgc_comm *c, const struct sgc_rx *rx)
+{
+	const struct sgc_hdr *h = rx->hdr;
+	int r = h->rank, i;
+	char a[32], b[32];
+
+	sgc_addr_str(&rx->from, a, sizeof(a));
+	if (h->arg != c->world) {
+		pr_warn("worker at %s says it is rank %d of %u ranks, but this job has %d: "
+			"start every rank with SGC_WORLD_SIZE=%d\n", a, r, h->arg, c->world, c->world);
+		send_abort_to(c, &rx->from, EPROTO, c->world);
+		return;
+	}
+	if (r == 0) {
+		pr_warn("a process at %s says it is rank 0, but rank 0 is the coordinator (this process)\n", a);
+		send_abort_to(c, &rx->from, EADDRINUSE, 0);
+		return;
+	}
+	for (i = 1; i < c->world; i++) {
+		if (i != r && c->peers[i].joined &&
+		    c->peers[i].addr.sin_addr.s_addr == rx->from.sin_addr.s_addr &&
+		    c->peers[i].addr.sin_port == rx->from.sin_port) {
+			pr_warn("%s already joined as rank %d and now says it is rank %d\n", a, i, r);
+			send_abort_to(c, &rx->from, EADDRINUSE, (int)i);
+			return;
+		}
+	}
+	if (c->peers[r].joined &&
+	    (c->peers[r].addr.sin_addr.s_addr != rx->from.sin_addr.s_addr ||
+	     c->peers[r].addr.sin_port != rx->from.sin_port)) {
+		pr_warn("rank %d already joined from %s; a second process at %s also says it is rank %d "
+			"(two processes were started with SGC_RANK=%d)\n",
+			r, sgc_addr_str(&c->peers[r].addr, b, sizeof(b)), a, r, r);
+		send_abort_to(c, &rx->from, EADDRINUSE, r);
+		return;
+	}
+	if (!c->peers[r].joined) {
+		c->peers[r].addr = rx->from;
+		c->peers[r].joined = true;
+		c->peers[r].nonce = h->aux;
+		pr_debug("rank %d joined from %s\n", r, a);
+	}
+	if (c->joined)
+		send_welcome(c, r);
+}
+
+static int coord_count_missing(struct sgc_comm *c, bool *missing)
+{
+	int i, n = 0;
+
+	for (i = 0; i < c->world; i++) {
+		missing[i] = !c->peers[i].joined;
+		n += missing[i];
+	}
+	return n;
+}
+
+int rdv_coordinator(struct sgc_comm *c)
+{
+	uint64_t deadline = now_ns() + c->timeout_ns;
+	bool *missing;
+	char list[200], a[32];
+	int i, n, err;
+
+	c->job_id = random_u64();
+	c->peers[0].addr = c->self;
+	c->peers[0].joined = true;
+
+	missing = calloc((size_t)c->world, sizeof(*missing));
+	if (!missing)
+		return -ENOMEM;
+	while ((n = coord_count_missing(c, missing)) > 0 && now_ns() < deadline) {
+		err = engine_progress(c, deadline);
+		if (err)
+			goto out;
+	}
+	if (n > 0) {
+		rank_list(list, sizeof(list), missing, c->world);
+		err = sgc_err(-ETIMEDOUT, "%d of %d workers did not join the coordinator at %s within %u ms "
+			      "(missing ranks: %s): start them with SGC_COORDINATOR=%s and SGC_WORLD_SIZE=%d, "
+			      "or raise SGC_TIMEOUT_MS",
+			      n, c->world - 1, sgc_addr_str(&c->self, a, sizeof(a)), c->cfg.timeout_ms,
+			      list, a, c->world);
+		/* Tell the ones that came not to wait for us. */
+		for (i = 1; i < c->world; i++)
+			if (c->peers[i].joined)
+				send_abort_to(c, &c->peers[i].addr, ETIMEDOUT, 0);
+		io_poll(c, 0);
+		goto out;
+	}
+	c->joined = true;
+	for (i = 1; i < c->world; i++)
+		send_welcome(c, i);
+	io_poll(c, 0);
+	err = 0;
+out:
+	free(missing);
+	return err;
+}
+
+/* ---- worker side ---- */
+
+struct rdv_state {
+	uint8_t *pieces;	/* welcome pieces seen, bitmap */
+	uint32_t npieces, ngot;
+	int abort_code, abort_detail;
+	bool abort;
+};
+
+static struct rdv_state *rdv_of(struct sgc_comm *c)
+{
+	return (struct rdv_state *)c->rdv;
+}
+
+static bool from_coord(struct sgc_comm *c, const struct sgc_rx *rx)
+{
+	return rx->from.sin_addr.s_addr == c->cfg.coord.sin_addr.s_addr &&
+	       rx->from.sin_port == c->cfg.coord.sin_port;
+}
+
+static void send_ready(struct sgc_comm *c)
+{
+	struct sgc_hdr h;
+
+	sgc_hdr_init(&h, SGC_MSG_READY, c->job_id);
+	h.rank = (uint16_t)c->rank;
+	h.aux = c->peers[c->rank].nonce;
+	io_send_ctl(c, &h, &c->cfg.coord);
+}
+
+static void worker_welcome(struct sgc_comm *c, const struct sgc_rx *rx)
+{
+	const struct sgc_hdr *h = rx->hdr;
+	const struct sgc_welcome *w = (const void *)rx->body;
+	const struct sgc_roster_ent *e = (const void *)(w + 1);
+	struct rdv_state *s = rdv_of(c);
+	uint32_t i;
+
+	if (c->joined) {
+		if (h->job_id == c->job_id)
+			send_ready(c);
+		return;
+	}
+	if (!s || w->world != c->world || h->rank != c->rank)
+		return;
+	if (!s->pieces) {
+		if (w->chunk_bytes < 64 || w->chunk_bytes > SGC_MAX_BODY || (w->chunk_bytes & 7))
+			return;
+		s->npieces = h->nchunks;
+		s->pieces = calloc((s->npieces + 7) / 8, 1);
+		if (!s->pieces)
+			return;
+		c->job_id = h->job_id;
+		c->chunk_bytes = w->chunk_bytes;
+		c->push_credit = w->push_credit;
+	}
+	if (h->job_id != c->job_id || h->nchunks != s->npieces || bit_test(s->pieces, h->chunk))
+		return;
+	for (i = 0; i < h->count; i++) {
+		if (e[i].rank >= c->world)
+			continue;
+		c->peers[e[i].rank].addr.sin_family = AF_INET;
+		c->peers[e[i].rank].addr.sin_addr.s_addr = e[i].addr;
+		c->peers[e[i].rank].addr.sin_port = e[i].port;
+		c->peers[e[i].rank].joined = true;
+	}
+	bit_set(s->pieces, h->chunk);
+	if (++s->ngot == s->npieces) {
+		c->joined = true;
+		send_ready(c);
+	}
+}
+
+void rdv_handle(struct sgc_comm *c, const struct sgc_rx *rx)
+{
+	const struct sgc_hdr *h = rx->hdr;
+	struct rdv_state *s;
+
+	if (c->rank == 0) {
+		if (h->type == SGC_MSG_HELLO)
+			coord_hello(c, rx);
+		else if (h->type == SGC_MSG_READY)
+			c->peers[h->rank].joined = true;
+		return;
+	}
+	if (!from_coord(c, rx)) {
+		c->st.foreign++;
+		return;
+	}
+	if (h->type == SGC_MSG_WELCOME) {
+		worker_welcome(c, rx);
+	} else if (h->type == SGC_MSG_ABORT && !c->joined && (s = rdv_of(c))) {
+		s->abort = true;
+		s->abort_code = (int)h->aux;
+		s->abort_detail = h->arg;
+	}
+}
+
+int rdv_worker(struct sgc_comm *c)
+{
+	uint64_t start = now_ns(), deadline = start + c->timeout_ns, next = start, gap = c->rto_ns;
+	struct rdv_state s = {};
+	char a[32];
+	int err = 0;
+
+	sgc_addr_str(&c->cfg.coord, a, sizeof(a));
+	c->peers[c->rank].nonce = (uint32_t)random_u64();
+	c->rdv = &s;
+	while (!c->joined && !s.abort) {
+		uint64_t now = now_ns();
+
+		if (now >= deadline)
+			break;
+		if (now >= next) {
+			struct sgc_hdr h;
+
+			sgc_hdr_init(&h, SGC_MSG_HELLO, 0);
+			h.rank = (uint16_t)c->rank;
+			h.arg = (uint16_t)c->world;
+			h.aux = c->peers[c->rank].nonce;
+			io_send_ctl(c, &h, &c->cfg.coord);
+			next = now + gap;
+			gap = min_u64(gap * 2, HELLO_MAX_GAP_NS);
+		}
+		err = io_poll(c, min_u64(next, deadline) - now);
+		if (err)
+			goto out;
+	}
+	if (c->joined) {
+		io_poll(c, 0);
+		err = 0;
+	} else if (s.abort) {
+		switch (s.abort_code) {
+		case EPROTO:
+			err = sgc_err(-EPROTO, "the coordinator at %s runs a job of %d ranks, but rank %d was "
+				      "started with SGC_WORLD_SIZE=%d: give every rank the same world size",
+				      a, s.abort_detail, c->rank, c->world);
+			break;
+		case EADDRINUSE:
+			err = sgc_err(-EADDRINUSE, "the coordinator at %s already has a rank %d from another "
+				      "address: two processes were started with SGC_RANK=%d (rank 0 is the "
+				      "coordinator itself)", a, c->rank, c->rank);
+			break;
+		case ETIMEDOUT:
+			err = sgc_err(-ETIMEDOUT, "the coordinator at %s gave up: other ranks did not join "
+				      "within its timeout (its log names them)", a);
+			break;
+		default:
+			err = sgc_err(-ECONNABORTED, "the coordinator at %s refused rank %d (code %d)",
+				      a, c->rank, s.abort_code);
+		}
+	} else {
+		err = sgc_err(-ETIMEDOUT, "rank %d: no answer from the coordinator at %s within %u ms: "
+			      "check that rank 0 is running with SGC_COORDINATOR=%s and that this host "
+			      "can reach it, or raise SGC_TIMEOUT_MS", c->rank, a, c->cfg.timeout_ms, a);
+	}
+out:
+	c->rdv = NULL;
+	free(s.pieces);
+	return err;
+}

@@ -1,0 +1,83 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Non-blocking collectives: requests, sgc_test() and sgc_wait(). */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "engine.h"
+
+static int post(sgc_comm *c, uint8_t kind, const void *sendbuf, void *recvbuf, size_t count,
+		enum sgc_dtype dt, enum sgc_op op, int root, sgc_request **out)
+{
+	struct sgc_request *req;
+	int err;
+
+	if (!c || !out)
+		return sgc_err(-EINVAL, "NULL communicator or request pointer");
+	*out = NULL;
+	req = calloc(1, sizeof(*req));
+	if (!req)
+		return sgc_err(-ENOMEM, "out of memory for a request");
+	req->heap = true;
+	err = coll_post(c, kind, sendbuf, recvbuf, count, dt, op, root, req);
+	if (err) {
+		free(req);
+		return err;
+	}
+	io_flush(c);
+	*out = req;
+	return 0;
+}
+
+int sgc_iallreduce(sgc_comm *c, const void *sendbuf, void *recvbuf, size_t count,
+		   enum sgc_dtype dt, enum sgc_op op, sgc_request **req)
+{
+	return post(c, SGC_COLL_ALLREDUCE, sendbuf, recvbuf, count, dt, op, 0, req);
+}
+
+int sgc_ibroadcast(sgc_comm *c, void *buf, size_t count, enum sgc_dtype dt, int root,
+		   sgc_request **req)
+{
+	return post(c, SGC_COLL_BCAST, NULL, buf, count, dt, SGC_SUM, root, req);
+}
+
+static int finish(struct sgc_request *req)
+{
+	int status = req->status;
+
+	if (status)
+		sgc_err(status, "%s", req->msg[0] ? req->msg : sgc_strerror(status));
+	free(req);
+	return status;
+}
+
+int sgc_test(sgc_request *req, int *done)
+{
+	struct sgc_comm *c;
+	int err;
+
+	if (!req || !done)
+		return sgc_err(-EINVAL, "sgc_test: NULL request or done pointer");
+	*done = 0;
+	c = req->c;
+	if (!req->done && c) {
+		err = engine_progress(c, 0);
+		if (!req->done) {
+			/* Make sgc_fd() readable when the next timer is due. */
+			io_arm_timer(c, c->next_timer);
+			io_flush(c);
+			return err;
+		}
+		io_flush(c);
+	}
+	*done = 1;
+	return finish(req);
+}
+
+int sgc_wait(sgc_request *req)
+{
+	if (!req)
+		return sgc_err(-EINVAL, "sgc_wait: NULL request");
+	if (!req->done && req->c)
+		req_wait(req);
+	return finish(req);
+}

@@ -1,0 +1,636 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The raw scatter-gather primitive of the thesis: the coordinator sends a
+ * query to every worker, each worker's handler (sgc_serve) computes a
+ * response vector, and the coordinator reduces the responses, completing
+ * under WAIT_ALL, WAIT_N or WAIT_ANY.  Queries have their own sequence
+ * space; the coordinator runs one at a time, so a newer query tells a
+ * worker that every older one is over.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+
+#define BACKOFF_MAX 6
+
+enum { RS_NONE, RS_ANSWERING, RS_DECLINED };
+
+static void query_free(struct sgc_comm *c, struct sgc_query *q)
+{
+	uint32_t i;
+
+	if (!q)
+		return;
+	if (c->qslots[q->seq % SGC_QRING] == q)
+		c->qslots[q->seq % SGC_QRING] = NULL;
+	if (q->acc) {
+		for (i = 0; i < q->nchunks; i++)
+			pkt_put(c, q->acc[i]);
+		free(q->acc);
+	}
+	pkt_put(c, q->qpkt);
+	free(q->nseen);
+	free(q->seen);
+	free(q->state);
+	free(q->rank_chunks);
+	free(q->pull.to);
+	free(q->qdata);
+	free(q->resp);
+	free(q->pending_pull);
+	free(q);
+}
+
+static size_t q_chunk_n(const struct sgc_query *q, uint32_t ch)
+{
+	if (!q->count)
+		return 0;
+	return ch + 1 < q->nchunks ? q->chunk_elems : q->count - (size_t)ch * q->chunk_elems;
+}
+
+/* ---------------- coordinator ---------------- */
+
+static bool q_full(struct sgc_comm *c, const struct sgc_query *q, int r)
+{
+	return q->state[r] == RS_ANSWERING && q->rank_chunks[r] == q->nchunks;
+}
+
+static bool q_elig(const void *obj, int r)
+{
+	const struct sgc_query *q = obj;
+
+	if (q->state[r] == RS_ANSWERING)
+		return true;
+	return q->policy == SGC_WIRE_WAIT_ALL && q->state[r] == RS_NONE;
+}
+
+static void q_tmpl(struct sgc_comm *c, const struct sgc_query *q, struct sgc_hdr *t)
+{
+	sgc_hdr_init(t, SGC_MSG_PULL, c->job_id);
+	t->seq = q->seq;
+	t->coll = SGC_COLL_QUERY;
+	t->nchunks = q->nchunks;
+	t->dtype = q->dtype;
+	t->op = q->op;
+	t->policy = q->policy;
+	t->arg = (uint16_t)q->want;
+}
+
+static void q_done(struct sgc_comm *c, struct sgc_query *q, int status, const char *fmt, ...)
+	SGC_PRINTF(4, 5);
+
+static void q_done(struct sgc_comm *c, struct sgc_query *q, int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (q->done)
+		return;
+	q->done = true;
+	q->status = status;
+	pull_reset(c, &q->pull);
+	if (status && fmt) {
+		char msg[300];
+
+		va_start(ap, fmt);
+		vsnprintf(msg, sizeof(msg), fmt, ap);
+		va_end(ap);
+		sgc_err(status, "%s", msg);
+	}
+	if (status == 0)
+		c->st.collectives++;
+	else if (status == -ETIMEDOUT)
+		c->st.timeouts++;
+}
+
+static void q_check(struct sgc_comm *c, struct sgc_query *q)
+{
+	int nw = c->world - 1;
+
+	if (q->policy == SGC_WIRE_WAIT_ALL) {
+		if (q->nfull + q->ndeclined == nw)
+			q_done(c, q, 0, NULL);
+		return;
+	}
+	if (q->nfull >= q->want)
+		q_done(c, q, 0, NULL);
+	else if (nw - q->ndeclined < q->want)
+		q_done(c, q, -ECANCELED,
+		       "scatter-gather #%u: %d of %d workers declined, so the %d answers wanted can no "
+		       "longer come", q->seq, q->ndeclined, nw, q->want);
+}
+
+void sg_rx_coord(struct sgc_comm *c, const struct sgc_rx *rx)
+{
+	const struct sgc_hdr *h = rx->hdr;
+	struct sgc_query *q = c->qslots[h->seq % SGC_QRING];
+	size_t n = h->count;
+	struct sgc_pkt *p;
+	int r = h->rank;
+
+	if (!q || q->seq != h->seq || q->done) {
+		c->st.late++;
+		return;
+	}
+	q->last_rx = c->now;
+	q->backoff = 0;
+	if (h->flags & SGC_F_DECLINE) {
+		if (q->state[r] == RS_NONE) {
+			q->state[r] = RS_DECLINED;
+			q->ndeclined++;
+			q_check(c, q);
+		} else {
+			c->st.duplicates++;
+		}
+		return;
+	}
+	if (h->dtype != q->dtype || h->op != q->op || h->nchunks != q->nchunks ||
+	    n != q_chunk_n(q, h->chunk) || q->state[r] == RS_DECLINED) {
+		c->st.rejected++;
+		return;
+	}
+	if (q->state[r] == RS_NONE) {
+		if (q->naccepted >= q->want) {
+			c->st.late++;	/* more answers than wanted */
+			return;
+		}
+		q->state[r] = RS_ANSWERING;
+		q->naccepted++;
+	}
+	if (bit_test(q->seen, (size_t)h->chunk * c->world + r)) {
+		c->st.duplicates++;
+		return;
+	}
+	bit_set(q->seen, (size_t)h->chunk * c->world + r);
+	pull_got(c, &q->pull, h->chunk);
+	p = q->acc[h->chunk];
+	if (!p) {
+		p = q->acc[h->chunk] = pkt_alloc(c);
+		if (!p) {
+			q_done(c, q, -ENOMEM, "scatter-gather #%u: out of memory", q->seq);
+			return;
+		}
+	}
+	if (!n)
+		;
+	else if (q->nseen[h->chunk]++ == 0)
+		memcpy(pkt_body(p), rx->body, n * q->elsz);
+	else
+		sgc_reduce_into(pkt_body(p), rx->body, n, q->dtype, q->op);
+	if (++q->rank_chunks[r] == q->nchunks) {
+		q->nfull++;
+		q_check(c, q);
+	}
+}
+
+static void q_send_query(struct sgc_comm *c, struct sgc_query *q, int r)
+{
+	io_send(c, q->qpkt, &c->peers[r].addr);
+}
+
+static bool q_silent(struct sgc_comm *c, struct sgc_query *q, int r)
+{
+	if (q->state[r] == RS_DECLINED)
+		return false;
+	if (q->state[r] == RS_ANSWERING)
+		return !q_full(c, q, r);
+	return q->policy == SGC_WIRE_WAIT_ALL || q->naccepted < q->want;
+}
+
+static void q_timer(struct sgc_comm *c, struct sgc_query *q, uint64_t now)
+{
+	uint64_t wait = c->rto_ns << q->backoff;
+	int r;
+
+	if (now >= q->deadline) {
+		char list[120];
+		size_t off = 0;
+		int total = 0;
+
+		list[0] = 0;
+		for (r = 1; r < c->world; r++) {
+			if (!q_silent(c, q, r))
+				continue;
+			if (total++ < 12 && off + 12 < sizeof(list))
+				off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%d",
+							off ? ", " : "", r);
+		}
+		if (total > 12 && off + 20 < sizeof(list))
+			snprintf(list + off, sizeof(list) - off, " and %d more", total - 12);
+		q_done(c, q, -ETIMEDOUT,
+		       "scatter-gather #%u: %d of the %d answers wanted came within %u ms; no (complete) "
+		       "answer from rank%s %s", q->seq, q->nfull, q->want,
+		       (unsigned)((q->deadline - q->timer_base) / 1000000ULL), total > 1 ? "s" : "", list);
+		return;
+	}
+	if (now < q->timer)
+		return;
+	if (now - q->last_rx >= wait) {
+		struct sgc_hdr t;
+
+		for (r = 1; r < c->world; r++) {
+			if (q->state[r] == RS_NONE && q_silent(c, q, r)) {
+				q_send_query(c, q, r);
+				c->st.retransmits++;
+			}
+		}
+		q_tmpl(c, q, &t);
+		pull_again(c, &q->pull, &t, q->seen, q_elig, q);
+		if (q->backoff < BACKOFF_MAX)
+			q->backoff++;
+		q->timer = now + (c->rto_ns << q->backoff);
+	} else {
+		q->timer = q->last_rx + wait;
+	}
+}
+
+uint64_t sg_timers(struct sgc_comm *c, uint64_t now)
+{
+	struct sgc_query *q = c->qcur;
+	struct sgc_hdr t;
+
+	if (c->rank != 0 || !q || q->done)
+		return UINT64_MAX;
+	q_timer(c, q, now);
+	if (q->done)
+		return now;
+	q_tmpl(c, q, &t);
+	pull_more(c, &q->pull, &t, q->nchunks, q_elig, q);
+	return min_u64(q->timer, q->deadline);
+}
+
+static int sg_run(struct sgc_comm *c, const void *query, size_t qlen, void *result, size_t count,
+		  enum sgc_dtype dt, enum sgc_op op, int policy, unsigned wait_n, unsigned timeout_ms,
+		  uint16_t flags, struct sgc_sg_status *status)
+{
+	struct sgc_query *q;
+	struct sgc_hdr *h;
+	uint64_t nchunks;
+	int r, err, nw = c->world - 1;
+	uint32_t ch;
+
+	if (c->rank != 0)
+		return sgc_err(-EINVAL, "sgc_scatter_gather() is for the coordinator (rank 0); rank %d "
+			       "should call sgc_serve() to answer queries", c->rank);
+	if (c->dead)
+		return sgc_err(c->dead_err, "the job has ended");
+	if (nw < 1)
+		return sgc_err(-EINVAL, "scatter-gather needs at least one worker (world size is 1)");
+	if (!sgc_dtype_valid(dt) || !sgc_op_valid(op))
+		return sgc_err(-EINVAL, "scatter-gather: unknown dtype %d or op %d", (int)dt, (int)op);
+	if (qlen > c->chunk_bytes || (qlen && !query))
+		return sgc_err(qlen > c->chunk_bytes ? -EMSGSIZE : -EINVAL,
+			       "scatter-gather: the query is %zu bytes; at most %u fit (sgc_max_query())",
+			       qlen, c->chunk_bytes);
+	if (count && !result)
+		return sgc_err(-EINVAL, "scatter-gather: NULL result buffer for %zu elements", count);
+	if (count > UINT32_MAX)
+		return sgc_err(-EMSGSIZE, "scatter-gather: at most 2^32-1 response elements");
+	if (policy == SGC_WIRE_WAIT_N && (wait_n < 1 || wait_n > (unsigned)nw))
+		return sgc_err(-EINVAL, "scatter-gather: WAIT_N needs 1 <= wait_n <= %d (the workers), "
+			       "got %u", nw, wait_n);
+	nchunks = sgc_nchunks(count, sgc_dtype_size(dt), c->chunk_bytes);
+
+	q = calloc(1, sizeof(*q));
+	if (!q)
+		return -ENOMEM;
+	q->seq = c->next_qseq++;
+	q->dtype = (uint8_t)dt;
+	q->op = (uint8_t)op;
+	q->policy = (uint8_t)policy;
+	q->flags = flags;
+	q->count = count;
+	q->elsz = sgc_dtype_size(dt);
+	q->nchunks = (uint32_t)nchunks;
+	q->chunk_elems = (uint32_t)(c->chunk_bytes / q->elsz);
+	q->want = policy == SGC_WIRE_WAIT_ALL ? nw : policy == SGC_WIRE_WAIT_N ? (int)wait_n : 1;
+	q->result = result;
+	q->acc = calloc(nchunks, sizeof(*q->acc));
+	q->nseen = calloc(nchunks, sizeof(*q->nseen));
+	q->seen = calloc((nchunks * (size_t)c->world + 7) / 8, 1);
+	q->state = calloc((size_t)c->world, 1);
+	q->rank_chunks = calloc((size_t)c->world, sizeof(*q->rank_chunks));
+	q->pull.to = calloc((size_t)c->world, sizeof(*q->pull.to));
+	q->qpkt = pkt_alloc(c);
+	if (!q->acc || !q->nseen || !q->seen || !q->state || !q->rank_chunks || !q->pull.to ||
+	    !q->qpkt) {
+		query_free(c, q);
+		return sgc_err(-ENOMEM, "scatter-gather: out of memory for %zu elements", count);
+	}
+	pull_init(c, &q->pull, q->nchunks);
+	query_free(c, c->qslots[q->seq % SGC_QRING]);
+	c->qslots[q->seq % SGC_QRING] = q;
+	c->qcur = q;
+
+	h = pkt_hdr(q->qpkt);
+	sgc_hdr_init(h, SGC_MSG_QUERY, c->job_id);
+	h->seq = q->seq;
+	h->coll = SGC_COLL_QUERY;
+	h->nchunks = q->nchunks;
+	h->dtype = q->dtype;
+	h->op = q->op;
+	h->policy = q->policy;
+	h->arg = (uint16_t)q->want;
+	h->flags = flags;
+	h->aux = (uint32_t)count;
+	if (qlen)
+		memcpy(pkt_body(q->qpkt), query, qlen);
+	q->qpkt->len = (uint32_t)(SGC_HDR_SIZE + qlen);
+
+	c->now = now_ns();
+	q->timer_base = c->now;
+	q->deadline = c->now + (timeout_ms ? timeout_ms * 1000000ULL : c->timeout_ns);
+	q->last_rx = c->now;
+	q->timer = c->now + c->rto_ns;
+	for (r = 1; r < c->world; r++)
+		q_send_query(c, q, r);
+
+	err = 0;
+	while (!q->done && !err)
+		err = engine_progress(c, UINT64_MAX);
+	io_flush(c);
+	if (!err)
+		err = q->status;
+
+	if (status && status->sz >= sizeof(*status)) {
+		status->nanswered = q->nfull;
+		status->ndeclined = q->ndeclined;
+		if (status->answered) {
+			memset(status->answered, 0, (size_t)c->world);
+			for (r = 1; r < c->world; r++)
+				status->answered[r] = q_full(c, q, r);
+		}
+	}
+	if (!err && count) {
+		for (ch = 0; ch < q->nchunks; ch++) {
+			size_t n = q_chunk_n(q, ch) * q->elsz;
+			uint8_t *dst = (uint8_t *)result + (size_t)ch * q->chunk_elems * q->elsz;
+
+			if (q->acc[ch] && q->nseen[ch])
+				memcpy(dst, pkt_body(q->acc[ch]), n);
+			else
+				memset(dst, 0, n);
+		}
+	}
+	c->qcur = NULL;
+	query_free(c, q);
+	return err;
+}
+
+int sgc_scatter_gather(sgc_comm *c, const void *query, size_t query_len, void *result,
+		       size_t count, enum sgc_dtype dt, enum sgc_op op,
+		       const struct sgc_sg_opts *opts, struct sgc_sg_status *status)
+{
+	struct sgc_sg_opts o = { .sz = sizeof(o), .policy = SGC_WAIT_ALL };
+
+	if (!c)
+		return sgc_err(-EINVAL, "sgc_scatter_gather: NULL communicator");
+	if (opts) {
+		if (opts->sz < offsetof(struct sgc_sg_opts, timeout_ms) + sizeof(unsigned))
+			return sgc_err(-EINVAL, "sgc_scatter_gather: set opts.sz = sizeof(struct sgc_sg_opts)");
+		memcpy(&o, opts, opts->sz < sizeof(o) ? opts->sz : sizeof(o));
+	}
+	if ((unsigned)o.policy > SGC_WAIT_ANY)
+		return sgc_err(-EINVAL, "sgc_scatter_gather: unknown policy %d", (int)o.policy);
+	if (status && status->sz < sizeof(*status))
+		return sgc_err(-EINVAL, "sgc_scatter_gather: set status.sz = sizeof(struct sgc_sg_status)");
+	return sg_run(c, query, query_len, result, count, dt, op, (int)o.policy, o.wait_n,
+		      o.timeout_ms, 0, status);
+}
+
+int sgc_serve_stop(sgc_comm *c)
+{
+	if (!c)
+		return sgc_err(-EINVAL, "sgc_serve_stop: NULL communicator");
+	return sg_run(c, NULL, 0, NULL, 0, SGC_UINT8, SGC_SUM, SGC_WIRE_WAIT_ALL, 0, 0,
+		      SGC_F_STOP, NULL);
+}
+
+size_t sgc_max_query(const sgc_comm *c)
+{
+	return c ? c->chunk_bytes : 0;
+}
+
+/* ---------------- worker ---------------- */
+
+static void q_send_chunk(struct sgc_comm *c, struct sgc_query *q, uint32_t ch, uint16_t flags)
+{
+	struct sgc_pkt *p = pkt_alloc(c);
+	struct sgc_hdr *h;
+	size_t n = flags ? 0 : q_chunk_n(q, ch);
+
+	if (!p)
+		return;
+	h = pkt_hdr(p);
+	sgc_hdr_init(h, SGC_MSG_CONTRIB, c->job_id);
+	h->seq = q->seq;
+	h->coll = SGC_COLL_QUERY;
+	h->chunk = ch;
+	h->nchunks = q->nchunks;
+	h->rank = (uint16_t)c->rank;
+	h->count = (uint16_t)n;
+	h->dtype = q->dtype;
+	h->op = q->op;
+	h->policy = q->policy;
+	h->flags = flags;
+	h->aux = c->base;
+	if (n)
+		memcpy(pkt_body(p), q->resp + (size_t)ch * q->chunk_elems * q->elsz, n * q->elsz);
+	p->len = (uint32_t)(SGC_HDR_SIZE + n * q->elsz);
+	io_send(c, p, &c->cfg.coord);
+	pkt_put(c, p);
+}
+
+/* Send what the coordinator gets unasked: the credit chunks, a decline,
+ * or the empty answer to a STOP. */
+static void q_send_answer(struct sgc_comm *c, struct sgc_query *q)
+{
+	uint32_t ch, credit = c->push_credit < q->nchunks ? c->push_credit : q->nchunks;
+
+	if (q->declined) {
+		q_send_chunk(c, q, 0, SGC_F_DECLINE);
+		return;
+	}
+	for (ch = 0; ch < q->nchunks; ch++)
+		if (ch < credit || (q->pending_pull && bit_test(q->pending_pull, ch)))
+			q_send_chunk(c, q, ch, 0);
+	free(q->pending_pull);
+	q->pending_pull = NULL;
+}
+
+static void q_handle(struct sgc_comm *c, struct sgc_query *q)
+{
+	int rc;
+
+	q->answered = true;
+	if (q->flags & SGC_F_STOP) {
+		c->stop_seen = true;
+		q_send_answer(c, q);
+		return;
+	}
+	q->resp = calloc(q->count ? q->count : 1, q->elsz);
+	if (!q->resp) {
+		q->declined = true;
+		q_send_answer(c, q);
+		return;
+	}
+	rc = c->handler(q->qdata, q->qlen, q->resp, q->count, (enum sgc_dtype)q->dtype,
+			c->handler_arg);
+	if (rc < 0)
+		c->handler_err = rc;
+	q->declined = rc != 0;
+	q_send_answer(c, q);
+}
+
+/* Answer the newest waiting query if sgc_serve() is running. */
+static void sg_worker_process(struct sgc_comm *c)
+{
+	struct sgc_query *q = c->qpending;
+
+	if (!c->serving || !q || c->handler_err || c->stop_seen)
+		return;
+	c->qpending = NULL;
+	q_handle(c, q);
+}
+
+void sg_rx_worker(struct sgc_comm *c, const struct sgc_rx *rx)
+{
+	const struct sgc_hdr *h = rx->hdr;
+	struct sgc_query *q = c->qslots[h->seq % SGC_QRING];
+	uint32_t ch, end;
+
+	c->last_query = c->now;
+	if (h->type == SGC_MSG_PULL) {
+		if (!q || q->seq != h->seq) {
+			c->st.late++;
+			return;
+		}
+		end = h->chunk + h->aux < q->nchunks ? h->chunk + h->aux : q->nchunks;
+		if (!q->answered) {
+			if (!q->pending_pull)
+				q->pending_pull = calloc((q->nchunks + 7) / 8, 1);
+			if (q->pending_pull)
+				for (ch = h->chunk; ch < end; ch++)
+					bit_set(q->pending_pull, ch);
+			return;
+		}
+		if (q->declined)
+			return;
+		for (ch = h->chunk; ch < end; ch++)
+			q_send_chunk(c, q, ch, 0);
+		return;
+	}
+
+	/* QUERY */
+	if (q && q->seq == h->seq) {
+		if (q->answered) {
+			q_send_answer(c, q);	/* our answer was lost */
+			c->st.retransmits++;
+		}
+		return;
+	}
+	if (c->qseen && h->seq - c->qnewest > UINT32_MAX / 2) {
+		c->st.late++;		/* older than one we have seen */
+		return;
+	}
+	if (sgc_nchunks(h->aux, sgc_dtype_size(h->dtype), c->chunk_bytes) != h->nchunks) {
+		c->st.rejected++;
+		return;
+	}
+	q = calloc(1, sizeof(*q));
+	if (!q)
+		return;
+	q->seq = h->seq;
+	q->dtype = h->dtype;
+	q->op = h->op;
+	q->policy = h->policy;
+	q->flags = h->flags;
+	q->count = h->aux;
+	q->elsz = sgc_dtype_size(h->dtype);
+	q->nchunks = h->nchunks;
+	q->chunk_elems = (uint32_t)(c->chunk_bytes / q->elsz);
+	q->qlen = rx->body_len;
+	q->qdata = malloc(q->qlen ? q->qlen : 1);
+	if (!q->qdata) {
+		free(q);
+		return;
+	}
+	memcpy(q->qdata, rx->body, q->qlen);
+	if (c->qslots[q->seq % SGC_QRING] == c->qpending)
+		c->qpending = NULL;
+	query_free(c, c->qslots[q->seq % SGC_QRING]);
+	c->qslots[q->seq % SGC_QRING] = q;
+	c->qseen = true;
+	c->qnewest = q->seq;
+	/* A newer query means the coordinator is done with older ones. */
+	if (c->qpending && c->qpending != q && !c->qpending->answered)
+		query_free(c, c->qpending);
+	c->qpending = q;
+	sg_worker_process(c);
+}
+
+int sgc_serve(sgc_comm *c, sgc_handler_fn fn, void *arg, const struct sgc_serve_opts *opts)
+{
+	uint64_t idle;
+	int err = 0;
+
+	if (!c || !fn)
+		return sgc_err(-EINVAL, "sgc_serve: NULL %s", c ? "handler" : "communicator");
+	if (c->rank == 0)
+		return sgc_err(-EINVAL, "sgc_serve() is for workers; the coordinator (rank 0) sends "
+			       "queries with sgc_scatter_gather() and ends the service with sgc_serve_stop()");
+	if (c->dead)
+		return sgc_err(c->dead_err, "the job has ended");
+	if (opts && opts->sz < offsetof(struct sgc_serve_opts, idle_timeout_ms) + sizeof(unsigned))
+		return sgc_err(-EINVAL, "sgc_serve: set opts.sz = sizeof(struct sgc_serve_opts)");
+	idle = opts && opts->idle_timeout_ms ? opts->idle_timeout_ms * 1000000ULL : c->timeout_ns;
+
+	c->handler = fn;
+	c->handler_arg = arg;
+	c->handler_err = 0;
+	c->serving = true;
+	c->last_query = c->now = now_ns();
+	sg_worker_process(c);
+	for (;;) {
+		if (c->stop_seen) {
+			err = 0;
+			break;
+		}
+		if (c->handler_err) {
+			err = sgc_err(c->handler_err, "sgc_serve: the handler returned %d", c->handler_err);
+			break;
+		}
+		if (c->dead) {
+			err = sgc_err(c->dead_err, "sgc_serve: the coordinator ended the job");
+			break;
+		}
+		if (c->now - c->last_query >= idle) {
+			err = sgc_err(-ETIMEDOUT, "sgc_serve: no query from the coordinator for %llu ms "
+				      "(idle timeout): is rank 0 running, and does it call "
+				      "sgc_serve_stop() at the end?", (unsigned long long)(idle / 1000000ULL));
+			break;
+		}
+		err = engine_progress(c, c->last_query + idle);
+		if (err)
+			break;
+		sg_worker_process(c);
+	}
+	io_flush(c);
+	c->serving = false;
+	c->stop_seen = false;
+	c->handler = NULL;
+	return err;
+}
+
+void sg_free(struct sgc_comm *c)
+{
+	int i;
+
+	for (i = 0; i < SGC_QRING; i++)
+		query_free(c, c->qslots[i]);
+	c->qpending = NULL;
+	c->qcur = NULL;
+}

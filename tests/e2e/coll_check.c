@@ -1,0 +1,546 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * coll_check: run by every rank (sgc_init_env), exercises the collectives
+ * and checks every result against a reference that each rank computes on
+ * its own (the inputs are a deterministic function of rank and index).
+ *
+ *   coll_check [-s SUITES] [-c COUNTS] [-b BIGCOUNT] [-i ITERS]
+ *   SUITES: comma list of allreduce,inplace,reduce,bcast,barrier,nb,sg,sgpartial
+ *   exit 0 = all good, 1 = a wrong result or error, 77 = skipped
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sgcoll.h"
+
+static int g_rank, g_world, g_fail;
+static unsigned long g_checked;
+
+#define FAIL(...) do { fprintf(stderr, "rank %d: FAIL: ", g_rank); fprintf(stderr, __VA_ARGS__); \
+			fputc('\n', stderr); g_fail++; } while (0)
+
+static double now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+static size_t dsize(int dt)
+{
+	return (size_t)1 << (dt >> 1);
+}
+
+static const char *dname[] = { "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64" };
+static const char *oname[] = { "sum", "prod", "min", "max", "band", "bor", "bxor" };
+
+/* The input of rank r at index i, as 64 bits (truncated to the type). */
+static uint64_t input(int r, size_t i, unsigned salt)
+{
+	uint64_t x = (uint64_t)r * 0x9E3779B97F4A7C15ULL ^ (uint64_t)i * 0xBF58476D1CE4E5B9ULL ^ salt;
+
+	x ^= x >> 31;
+	x *= 0x94D049BB133111EBULL;
+	x ^= x >> 29;
+	/* Keep PROD interesting: mostly small odd/even values, some extremes. */
+	switch (x & 7) {
+	case 0: return x >> 11;
+	case 1: return (uint64_t)-(int64_t)((x >> 40) & 0xff);
+	default: return (x >> 50) & 0x7;
+	}
+}
+
+static void store(void *buf, int dt, size_t i, uint64_t v)
+{
+	switch (dsize(dt)) {
+	case 1: ((uint8_t *)buf)[i] = (uint8_t)v; break;
+	case 2: ((uint16_t *)buf)[i] = (uint16_t)v; break;
+	case 4: ((uint32_t *)buf)[i] = (uint32_t)v; break;
+	default: ((uint64_t *)buf)[i] = v; break;
+	}
+}
+
+static uint64_t load(const void *buf, int dt, size_t i)
+{
+	switch (dsize(dt)) {
+	case 1: return ((const uint8_t *)buf)[i];
+	case 2: return ((const uint16_t *)buf)[i];
+	case 4: return ((const uint32_t *)buf)[i];
+	default: return ((const uint64_t *)buf)[i];
+	}
+}
+
+/* Sign- or zero-extend a stored value so comparisons use the real type. */
+static int64_t as_signed(uint64_t v, int dt)
+{
+	int bits = 8 * (int)dsize(dt);
+
+	if (bits == 64)
+		return (int64_t)v;
+	v &= (1ULL << bits) - 1;
+	if (v >> (bits - 1))
+		return (int64_t)(v | ~((1ULL << bits) - 1));
+	return (int64_t)v;
+}
+
+static uint64_t mask(int dt)
+{
+	int bits = 8 * (int)dsize(dt);
+
+	return bits == 64 ? ~0ULL : (1ULL << bits) - 1;
+}
+
+static uint64_t ref_op(uint64_t a, uint64_t b, int dt, int op)
+{
+	bool sgn = !(dt & 1);
+
+	a &= mask(dt);
+	b &= mask(dt);
+	switch (op) {
+	case SGC_SUM: return (a + b) & mask(dt);
+	case SGC_PROD: return (a * b) & mask(dt);
+	case SGC_MIN: return sgn ? (as_signed(a, dt) < as_signed(b, dt) ? a : b) : (a < b ? a : b);
+	case SGC_MAX: return sgn ? (as_signed(a, dt) > as_signed(b, dt) ? a : b) : (a > b ? a : b);
+	case SGC_BAND: return a & b;
+	case SGC_BOR: return a | b;
+	default: return a ^ b;
+	}
+}
+
+static uint64_t expect(size_t i, int dt, int op, unsigned salt, int nranks)
+{
+	uint64_t acc = input(0, i, salt) & mask(dt);
+	int r;
+
+	for (r = 1; r < nranks; r++)
+		acc = ref_op(acc, input(r, i, salt), dt, op);
+	return acc;
+}
+
+static void fill(void *buf, size_t n, int dt, int r, unsigned salt)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		store(buf, dt, i, input(r, i, salt));
+}
+
+static int verify(const char *what, const void *buf, size_t n, int dt, int op, unsigned salt)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		uint64_t want = expect(i, dt, op, salt, g_world) & mask(dt);
+		uint64_t got = load(buf, dt, i) & mask(dt);
+
+		if (want != got) {
+			FAIL("%s: element %zu of %zu is %#" PRIx64 ", expected %#" PRIx64, what, i, n, got, want);
+			return -1;
+		}
+	}
+	g_checked++;
+	return 0;
+}
+
+static int check_rc(const char *what, int rc)
+{
+	if (rc) {
+		FAIL("%s returned %d (%s): %s", what, rc, sgc_strerror(rc), sgc_last_error());
+		return -1;
+	}
+	return 0;
+}
+
+static unsigned g_salt = 1;
+
+static void t_allreduce(sgc_comm *c, const size_t *counts, int ncounts, size_t big, bool inplace)
+{
+	int dt, op, k;
+
+	for (k = 0; k < ncounts; k++) {
+		size_t n = counts[k];
+
+		for (dt = 0; dt < 8; dt++) {
+			for (op = 0; op < 7; op++) {
+				char what[96];
+				void *s, *r;
+				unsigned salt = g_salt++;
+
+				/* The full matrix at small counts; big counts on a diagonal. */
+				if (n > big && op != dt % 7)
+					continue;
+				s = malloc(n * dsize(dt) + 8);
+				r = inplace ? s : malloc(n * dsize(dt) + 8);
+				fill(s, n, dt, g_rank, salt);
+				if (!inplace)
+					memset(r, 0xA5, n * dsize(dt));
+				snprintf(what, sizeof(what), "allreduce%s %zu x %s %s", inplace ? " in-place" : "",
+					 n, dname[dt], oname[op]);
+				if (!check_rc(what, sgc_allreduce(c, s, r, n, dt, op)))
+					verify(what, r, n, dt, op, salt);
+				if (!inplace)
+					free(r);
+				free(s);
+			}
+		}
+	}
+}
+
+static void t_reduce(sgc_comm *c, const size_t *counts, int ncounts)
+{
+	int roots[3] = { 0, 1 % g_world, g_world - 1 };
+	int k, ri, dt = SGC_INT32, op = SGC_SUM;
+
+	for (k = 0; k < ncounts; k++) {
+		for (ri = 0; ri < 3; ri++) {
+			size_t n = counts[k];
+			int root = roots[ri];
+			unsigned salt = g_salt++;
+			char what[96];
+			void *s = malloc(n * 8 + 8), *r = malloc(n * 8 + 8);
+
+			dt = (dt + 3) % 8;
+			op = (op + 2) % 7;
+			fill(s, n, dt, g_rank, salt);
+			snprintf(what, sizeof(what), "reduce %zu x %s %s root %d", n, dname[dt], oname[op], root);
+			if (!check_rc(what, sgc_reduce(c, s, g_rank == root ? r : NULL, n, dt, op, root)) &&
+			    g_rank == root)
+				verify(what, r, n, dt, op, salt);
+			free(s);
+			free(r);
+		}
+	}
+}
+
+static void t_bcast(sgc_comm *c, const size_t *counts, int ncounts)
+{
+	int roots[3] = { 0, 1 % g_world, g_world - 1 };
+	int k, ri, dt = SGC_UINT8;
+
+	for (k = 0; k < ncounts; k++) {
+		for (ri = 0; ri < 3; ri++) {
+			size_t n = counts[k], i;
+			int root = roots[ri];
+			unsigned salt = g_salt++;
+			char what[96];
+			uint8_t *b;
+
+			dt = (dt + 5) % 8;
+			b = malloc(n * dsize(dt) + 8);
+			if (g_rank == root)
+				fill(b, n, dt, root, salt);
+			else
+				memset(b, 0x5A, n * dsize(dt));
+			snprintf(what, sizeof(what), "broadcast %zu x %s root %d", n, dname[dt], root);
+			if (!check_rc(what, sgc_broadcast(c, b, n, dt, root))) {
+				for (i = 0; i < n; i++) {
+					if ((load(b, dt, i) ^ input(root, i, salt)) & mask(dt)) {
+						FAIL("%s: element %zu wrong", what, i);
+						break;
+					}
+				}
+				g_checked += i == n;
+			}
+			free(b);
+		}
+	}
+}
+
+static void t_barrier(sgc_comm *c, int iters)
+{
+	int i;
+
+	for (i = 0; i < iters; i++)
+		if (check_rc("barrier", sgc_barrier(c)))
+			return;
+	g_checked++;
+}
+
+/* Many non-blocking collectives in flight, completed through sgc_fd()
+ * polling and sgc_test() in an order different from posting. */
+static void t_nonblocking(sgc_comm *c, int depth)
+{
+	enum { N = 363 };
+	sgc_request **reqs = calloc((size_t)depth, sizeof(*reqs));
+	int32_t (*s)[N] = calloc((size_t)depth, sizeof(*s));
+	int32_t (*r)[N] = calloc((size_t)depth, sizeof(*r));
+	unsigned *salt = calloc((size_t)depth, sizeof(*salt));
+	int i, left, rc;
+	double t0 = now_us();
+
+	for (i = 0; i < depth; i++) {
+		salt[i] = g_salt++;
+		if (i % 4 == 3) {
+			if (g_rank == i % g_world)
+				fill(r[i], N, SGC_INT32, i % g_world, salt[i]);
+			rc = sgc_ibroadcast(c, r[i], N, SGC_INT32, i % g_world, &reqs[i]);
+		} else {
+			fill(s[i], N, SGC_INT32, g_rank, salt[i]);
+			rc = sgc_iallreduce(c, s[i], r[i], N, SGC_INT32, SGC_SUM, &reqs[i]);
+		}
+		if (check_rc("post non-blocking", rc))
+			goto out;
+	}
+	left = depth;
+	while (left && now_us() - t0 < 60e6) {
+		struct pollfd p = { .fd = sgc_fd(c), .events = POLLIN };
+
+		for (i = depth - 1; i >= 0; i--) {
+			int done = 0;
+
+			if (!reqs[i])
+				continue;
+			rc = sgc_test(reqs[i], &done);
+			if (done) {
+				reqs[i] = NULL;
+				left--;
+				if (check_rc("sgc_test result", rc))
+					continue;
+				if (i % 4 == 3) {
+					int k;
+
+					for (k = 0; k < N; k++)
+						if ((uint32_t)r[i][k] != (uint32_t)input(i % g_world, (size_t)k, salt[i])) {
+							FAIL("ibroadcast #%d element %d wrong", i, k);
+							break;
+						}
+					g_checked++;
+				} else {
+					verify("iallreduce", r[i], N, SGC_INT32, SGC_SUM, salt[i]);
+				}
+			} else if (rc) {
+				check_rc("sgc_test", rc);
+			}
+		}
+		if (left)
+			poll(&p, 1, 100);
+	}
+	if (left)
+		FAIL("%d non-blocking collectives did not complete", left);
+out:
+	for (i = 0; i < depth; i++)
+		if (reqs[i])
+			sgc_wait(reqs[i]);
+	free(reqs);
+	free(s);
+	free(r);
+	free(salt);
+}
+
+/* scatter-gather: workers answer the query (a salt) with their input
+ * vector, or decline when (salt + rank) % 3 == 0 in the "declines" round. */
+static int handler(const void *query, size_t len, void *resp, size_t count, enum sgc_dtype dt, void *arg)
+{
+	unsigned salt;
+
+	if (len != sizeof(salt))
+		return -EINVAL;
+	memcpy(&salt, query, sizeof(salt));
+	if ((salt & 1) && (salt + (unsigned)g_rank) % 3 == 0)
+		return 1;
+	fill(resp, count, dt, g_rank, salt);
+	return 0;
+}
+
+/* One query from the coordinator; checks the result against the ranks
+ * the status says answered.  Returns the call's result. */
+static int sg_one(sgc_comm *c, int pol, unsigned wait_n, size_t n, unsigned salt, unsigned timeout_ms,
+		  int *nanswered, unsigned char *ans)
+{
+	struct sgc_sg_opts o = { .sz = sizeof(o), .policy = pol, .wait_n = wait_n, .timeout_ms = timeout_ms };
+	struct sgc_sg_status st = { .sz = sizeof(st), .answered = ans };
+	int32_t *res = calloc(n + 1, sizeof(*res));
+	char what[96];
+	size_t i;
+	int r, rc;
+
+	snprintf(what, sizeof(what), "scatter_gather %zu x int32 policy %d wait_n %u salt %u", n, pol,
+		 wait_n, salt);
+	rc = sgc_scatter_gather(c, &salt, sizeof(salt), res, n, SGC_INT32, SGC_SUM, &o, &st);
+	*nanswered = st.nanswered;
+	if (rc)
+		goto out;
+	for (i = 0; i < n; i++) {
+		uint32_t sum = 0;
+
+		for (r = 1; r < g_world; r++)
+			if (ans[r])
+				sum += (uint32_t)input(r, i, salt);
+		if ((uint32_t)res[i] != sum) {
+			FAIL("%s: element %zu is %u, expected %u", what, i, (uint32_t)res[i], sum);
+			break;
+		}
+	}
+	g_checked++;
+out:
+	free(res);
+	return rc;
+}
+
+static void t_sg(sgc_comm *c)
+{
+	size_t counts[] = { 1, 363, 5000 };
+	int nw = g_world - 1, k, pol, got, r, rc, ndecl;
+	unsigned char *ans = calloc((size_t)g_world, 1);
+	unsigned salt;
+
+	if (g_world < 2)
+		goto out;
+	if (g_rank != 0) {
+		check_rc("sgc_serve", sgc_serve(c, handler, NULL, NULL));
+		goto out;
+	}
+	for (pol = 0; pol < 3; pol++) {
+		for (k = 0; k < 3; k++) {
+			unsigned wait_n = (unsigned)(nw > 2 ? nw / 2 + 1 : 1);
+			int want = pol == SGC_WAIT_ALL ? nw : pol == SGC_WAIT_N ? (int)wait_n : 1;
+
+			salt = (g_salt++) * 2;	/* even: nobody declines */
+			rc = sg_one(c, pol, wait_n, counts[k], salt, 10000, &got, ans);
+			if (!check_rc("scatter_gather", rc) && got != want)
+				FAIL("scatter_gather policy %d: %d answered, wanted %d", pol, got, want);
+		}
+	}
+	/* WAIT_ALL with declines: completes, declined ranks are not in it. */
+	salt = (g_salt++) * 2 + 1;
+	for (ndecl = 0, r = 1; r < g_world; r++)
+		ndecl += (salt + (unsigned)r) % 3 == 0;
+	rc = sg_one(c, SGC_WAIT_ALL, 0, 363, salt, 10000, &got, ans);
+	if (!check_rc("scatter_gather with declines", rc) && got != nw - ndecl)
+		FAIL("scatter_gather with declines: %d answered, expected %d", got, nw - ndecl);
+	/* WAIT_N asking for more than can answer: -ECANCELED, no hang. */
+	if (ndecl) {
+		rc = sg_one(c, SGC_WAIT_N, (unsigned)nw, 10, salt, 10000, &got, ans);
+		if (rc != -ECANCELED)
+			FAIL("WAIT_N %d with %d declining: expected -ECANCELED, got %d", nw, ndecl, rc);
+		else
+			g_checked++;
+	}
+	check_rc("sgc_serve_stop", sgc_serve_stop(c));
+out:
+	free(ans);
+}
+
+/* The last rank never serves: WAIT_N/WAIT_ANY complete without it,
+ * WAIT_ALL times out naming it.  Then everyone meets in a barrier. */
+static void t_sg_partial(sgc_comm *c)
+{
+	int silent = g_world - 1, nw = g_world - 1, got, pol;
+	unsigned char *ans = calloc((size_t)g_world, 1);
+
+	if (g_world < 3)
+		goto out;
+	if (g_rank == 0) {
+		for (pol = 0; pol < 3; pol++) {
+			unsigned wait_n = (unsigned)(nw - 1);
+			int rc = sg_one(c, pol, wait_n, 363, (g_salt++) * 2, pol == SGC_WAIT_ALL ? 400 : 10000,
+					&got, ans);
+
+			if (pol == SGC_WAIT_ALL) {
+				char want[32];
+
+				snprintf(want, sizeof(want), "rank %d", silent);
+				if (rc != -ETIMEDOUT)
+					FAIL("WAIT_ALL with rank %d silent: expected -ETIMEDOUT, got %d", silent, rc);
+				else if (!strstr(sgc_last_error(), want))
+					FAIL("WAIT_ALL timeout message does not name %s: %s", want, sgc_last_error());
+				else if (ans[silent] || got != nw - 1)
+					FAIL("WAIT_ALL timeout status: %d answered, silent rank marked %d", got, ans[silent]);
+				else
+					g_checked++;
+			} else if (!check_rc("scatter_gather (one silent)", rc) && ans[silent]) {
+				FAIL("silent rank %d reported as answered", silent);
+			}
+		}
+	} else if (g_rank != silent) {
+		struct sgc_serve_opts so = { .sz = sizeof(so), .idle_timeout_ms = 1500 };
+		int rc = sgc_serve(c, handler, NULL, &so);
+
+		if (rc != -ETIMEDOUT)
+			check_rc("sgc_serve (partial)", rc);
+	}
+	check_rc("barrier after partial", sgc_barrier(c));
+out:
+	free(ans);
+}
+
+static size_t parse_counts(const char *s, size_t *out, int max)
+{
+	int n = 0;
+
+	while (*s && n < max) {
+		out[n++] = strtoull(s, (char **)&s, 10);
+		if (*s == ',')
+			s++;
+	}
+	return (size_t)n;
+}
+
+int main(int argc, char **argv)
+{
+	const char *suites = "allreduce,inplace,reduce,bcast,barrier,nb,sg";
+	size_t counts[16] = { 0, 1, 363, 100000 }, big = 363;
+	int ncounts = 4, iters = 1, opt, it;
+	sgc_comm *c;
+	double t0;
+	int rc;
+
+	while ((opt = getopt(argc, argv, "s:c:b:i:")) != -1) {
+		switch (opt) {
+		case 's': suites = optarg; break;
+		case 'c': ncounts = (int)parse_counts(optarg, counts, 16); break;
+		case 'b': big = strtoull(optarg, NULL, 10); break;
+		case 'i': iters = atoi(optarg); break;
+		default:
+			fprintf(stderr, "usage: %s [-s suites] [-c counts] [-b bigcount] [-i iters]\n", argv[0]);
+			return 2;
+		}
+	}
+	rc = sgc_init_env(&c);
+	if (rc) {
+		fprintf(stderr, "sgc_init_env: %s\n%s\n", sgc_strerror(rc), sgc_last_error());
+		return 1;
+	}
+	g_rank = sgc_rank(c);
+	g_world = sgc_world_size(c);
+	t0 = now_us();
+	for (it = 0; it < iters && !g_fail; it++) {
+		if (strstr(suites, "allreduce"))
+			t_allreduce(c, counts, ncounts, big, false);
+		if (strstr(suites, "inplace"))
+			t_allreduce(c, counts, ncounts, 0, true);
+		if (strstr(suites, "reduce") && !g_fail)
+			t_reduce(c, counts, ncounts);
+		if (strstr(suites, "bcast") && !g_fail)
+			t_bcast(c, counts, ncounts);
+		if (strstr(suites, "barrier") && !g_fail)
+			t_barrier(c, 10);
+		if (strstr(suites, "nb") && !g_fail)
+			t_nonblocking(c, SGC_MAX_INFLIGHT);
+		if (strstr(suites, "sgpartial") && !g_fail)
+			t_sg_partial(c);
+		else if (strstr(suites, "sg") && !g_fail)
+			t_sg(c);
+	}
+	if (!g_fail)
+		check_rc("final barrier", sgc_barrier(c));
+	if (g_rank == 0 || g_fail) {
+		struct sgc_stats st;
+
+		sgc_get_stats(c, &st, sizeof(st));
+		printf("rank %d: %s: %lu checks in %.1f ms; %" PRIu64 " datagrams sent, %" PRIu64
+		       " received, %" PRIu64 " retransmits, %" PRIu64 " duplicates ignored\n",
+		       g_rank, g_fail ? "FAILED" : "ok", g_checked, (now_us() - t0) / 1e3,
+		       st.pkts_sent, st.pkts_recv, st.retransmits, st.duplicates);
+	}
+	sgc_finalize(c);
+	return g_fail ? 1 : 0;
+}
