@@ -1,0 +1,215 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * faultinj.bpf.c - a TC (tcx) fault injector for IPv4 UDP.
+ *
+ * There is no sch_netem on these machines, so tests inject loss, duplication
+ * and corruption with this program instead.  It acts only on IPv4 UDP
+ * packets (optionally only those with a given UDP port as source or
+ * destination); everything else passes untouched.
+ *
+ * Per matching packet, in this order:
+ *   loss       drop it (TC_ACT_SHOT);
+ *   dup        clone it to the same device in the same direction, marked so
+ *              that the clone passes this program once, untouched;
+ *   corrupt    flip one random byte of the UDP payload and fix the UDP
+ *              checksum, so the kernel delivers it and only the
+ *              application's own validation can notice.
+ *
+ * The loader (sgc-faultinj.c) writes the rates into `cfg` before load; both
+ * `cfg` and `stats` live in this object's .bss, an array map with one entry
+ * that the skeleton maps into the loader's memory.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/udp.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#define PPM_ONE		1000000u
+/* skb->mark carried by our own clones, so they are not faulted again */
+#define FAULTINJ_MARK	0x5347f1d0u
+/* tcx: "no verdict, run the next program"; ends as a pass if none is left */
+#define TCX_NEXT	TC_ACT_UNSPEC
+#define IP_OFFSET	0x1fff
+
+/*
+ * Anonymous struct types on purpose: bpftool 7.1 writes anonymous types out
+ * in full in the skeleton, so the loader sees these exact layouts without a
+ * second definition (named types would only be forward-declared there).
+ */
+struct {
+	__u32 loss_ppm;		/* parts per million, 0..1000000 */
+	__u32 dup_ppm;
+	__u32 corrupt_ppm;
+	__u16 port;		/* host order; 0 = every UDP packet */
+	__u16 pad;
+} cfg;
+
+/* Counters over the matching packets; `passed` counts those let through. */
+struct {
+	__u64 passed;
+	__u64 dropped;
+	__u64 duplicated;
+	__u64 corrupted;
+} stats;
+
+static __always_inline bool roll(__u32 ppm)
+{
+	if (!ppm)
+		return false;
+	if (ppm >= PPM_ONE)
+		return true;
+	return bpf_get_prandom_u32() % PPM_ONE < ppm;
+}
+
+/*
+ * Finds the UDP header.  Headers are copied with bpf_skb_load_bytes() rather
+ * than read in place: that works on non-linear skbs too, and the copies stay
+ * valid after bpf_clone_redirect(), which invalidates packet pointers.
+ */
+static __always_inline int parse_udp(struct __sk_buff *skb, __u32 *l4_off,
+				     __u32 *payload_len)
+{
+	struct udphdr udp;
+	struct iphdr ip;
+	__u32 ihl, udp_len, avail;
+	__u16 port;
+
+	if (skb->protocol != bpf_htons(ETH_P_IP))
+		return -1;
+	if (bpf_skb_load_bytes(skb, ETH_HLEN, &ip, sizeof(ip)))
+		return -1;
+	if (ip.version != 4 || ip.protocol != IPPROTO_UDP)
+		return -1;
+	/* A later fragment has no UDP header. */
+	if (ip.frag_off & bpf_htons(IP_OFFSET))
+		return -1;
+	ihl = ip.ihl * 4;
+	if (ihl < sizeof(ip))
+		return -1;
+	if (bpf_skb_load_bytes(skb, ETH_HLEN + ihl, &udp, sizeof(udp)))
+		return -1;
+	port = cfg.port;
+	if (port && udp.source != bpf_htons(port) &&
+	    udp.dest != bpf_htons(port))
+		return -1;
+
+	*l4_off = ETH_HLEN + ihl;
+	udp_len = bpf_ntohs(udp.len);
+	if (udp_len < sizeof(udp))
+		udp_len = sizeof(udp);
+	/* A first fragment holds only part of the datagram. */
+	avail = skb->len > *l4_off ? skb->len - *l4_off : 0;
+	if (udp_len > avail)
+		udp_len = avail;
+	*payload_len = udp_len >= sizeof(udp) ? udp_len - sizeof(udp) : 0;
+	return 0;
+}
+
+/*
+ * Flips one byte of the payload and updates the UDP checksum by the change
+ * of the 16-bit word that holds it.  Offsets inside the datagram are even
+ * from the UDP header on (its length is 8), so that word starts at an even
+ * payload offset; a trailing odd byte is summed as if padded with a zero.
+ * Sums are taken over the words as they lie in memory, the same way
+ * bpf_l4_csum_replace() applies them, so no byte swapping is needed: only
+ * the shift that selects a byte of the loaded word depends on byte order.
+ */
+static __always_inline int corrupt_payload(struct __sk_buff *skb, __u32 l4_off,
+					   __u32 payload_len)
+{
+	__u32 rnd = bpf_get_prandom_u32();
+	__u32 idx, word_off, csum_off, shift;
+	__u16 from = 0, to;
+	__u8 byte, mask;
+
+	if (!payload_len || payload_len > 0xffff)
+		return -1;
+	idx = (rnd >> 8) % payload_len;
+	mask = rnd & 0xff;
+	if (!mask)
+		mask = 0x80;
+
+	word_off = l4_off + sizeof(struct udphdr) + (idx & ~1u);
+	if ((idx | 1) < payload_len) {
+		if (bpf_skb_load_bytes(skb, word_off, &from, 2))
+			return -1;
+	} else {
+		if (bpf_skb_load_bytes(skb, word_off, &from, 1))
+			return -1;
+	}
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	shift = (idx & 1) * 8;
+#else
+	shift = (~idx & 1) * 8;
+#endif
+	to = from ^ ((__u16)mask << shift);
+	byte = to >> shift;
+
+	if (bpf_skb_store_bytes(skb, word_off + (idx & 1), &byte, 1, 0))
+		return -1;
+	/*
+	 * Checksum 0 means "none" over IPv4: BPF_F_MARK_MANGLED_0 leaves it so.
+	 * On a CHECKSUM_PARTIAL skb (local sender, veth) the field holds only
+	 * the pseudo-header sum and the helper rightly leaves it alone: the
+	 * final sum is computed later over the corrupted payload.
+	 */
+	csum_off = l4_off + offsetof(struct udphdr, check);
+	if (bpf_l4_csum_replace(skb, csum_off, from, to,
+				BPF_F_MARK_MANGLED_0 | sizeof(__u16)))
+		return -1;
+	return 0;
+}
+
+static __always_inline int faultinj(struct __sk_buff *skb, bool ingress)
+{
+	__u32 l4_off, payload_len, mark;
+
+	if (skb->mark == FAULTINJ_MARK) {
+		/* our clone, made below: let it through once */
+		skb->mark = 0;
+		return TCX_NEXT;
+	}
+	if (parse_udp(skb, &l4_off, &payload_len))
+		return TCX_NEXT;
+
+	if (roll(cfg.loss_ppm)) {
+		__sync_fetch_and_add(&stats.dropped, 1);
+		return TC_ACT_SHOT;
+	}
+
+	if (roll(cfg.dup_ppm)) {
+		/* the clone takes the mark along; the original gets its own back */
+		mark = skb->mark;
+		skb->mark = FAULTINJ_MARK;
+		if (!bpf_clone_redirect(skb, skb->ifindex,
+					ingress ? BPF_F_INGRESS : 0))
+			__sync_fetch_and_add(&stats.duplicated, 1);
+		skb->mark = mark;
+	}
+
+	if (roll(cfg.corrupt_ppm) && !corrupt_payload(skb, l4_off, payload_len))
+		__sync_fetch_and_add(&stats.corrupted, 1);
+
+	__sync_fetch_and_add(&stats.passed, 1);
+	return TCX_NEXT;
+}
+
+SEC("tc")
+int faultinj_ingress(struct __sk_buff *skb)
+{
+	return faultinj(skb, true);
+}
+
+SEC("tc")
+int faultinj_egress(struct __sk_buff *skb)
+{
+	return faultinj(skb, false);
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
