@@ -25,7 +25,7 @@ test: build
 	cd $(BUILD) && ctest --output-on-failure --timeout 1200
 
 demo: build
-	bash tools/sgc-demo.sh $(BUILD)
+	bash tools/sgc-demo.sh $(abspath $(BUILD))
 
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)
