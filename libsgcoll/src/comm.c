@@ -17,6 +17,7 @@
 
 #define DEFAULT_RTO_US 4000
 #define RTO_MAX_MS 250
+#define BYE_WAIT_MS 2000
 
 static unsigned iface_mtu(const char *ifname)
 {
@@ -127,6 +128,10 @@ static void say_goodbye(struct sgc_comm *c)
 	int r, left;
 
 	if (c->rank != 0) {
+		/* A worker only says it is done; if every BYE_ACK is lost the
+		 * coordinator has most likely left already, so do not wait
+		 * out the whole timeout for it. */
+		deadline = min_u64(deadline, now_ns() + BYE_WAIT_MS * 1000000ULL);
 		while (!c->bye_acked && !c->dead) {
 			uint64_t now = now_ns();
 			struct sgc_hdr h;

@@ -94,7 +94,7 @@ static void coll_free(struct sgc_comm *c, struct sgc_coll *co)
 	}
 	free(co->nseen);
 	free(co->seen);
-	free(co->pull.to);
+	pull_free(&co->pull);
 	free(co->got);
 	free(co->stage);
 	free(co->pulled);
@@ -127,8 +127,7 @@ static struct sgc_coll *coll_new(struct sgc_comm *c, uint32_t seq, int kind, int
 		co->res = calloc(nchunks, sizeof(*co->res));
 		co->nseen = calloc(nchunks, sizeof(*co->nseen));
 		co->seen = calloc(((size_t)nchunks * (size_t)c->world + 7) / 8, 1);
-		co->pull.to = calloc((size_t)c->world, sizeof(*co->pull.to));
-		if (!co->res || !co->nseen || !co->seen || !co->pull.to)
+		if (!co->res || !co->nseen || !co->seen || pull_init(c, &co->pull, nchunks))
 			goto fail;
 	} else {
 		co->got = calloc((nchunks + 7) / 8, 1);
@@ -386,15 +385,46 @@ static void coord_rx_contrib(struct sgc_comm *c, const struct sgc_rx *rx)
 	}
 	co->last_rx = c->now;
 	co->backoff = 0;
-	pull_got(c, &co->pull, h->chunk);
+	if (co->posted) {
+		struct sgc_hdr t;
+
+		hdr_for(c, &t, SGC_MSG_PULL, co, 0);
+		bit_set(co->seen, (size_t)h->chunk * c->world + r);
+		pull_got(c, &co->pull, &t, co->seen, r, h->chunk);
+	}
 	coord_add(c, co, h->chunk, r, rx->body, n);
+}
+
+static bool coll_elig(const void *obj, int r);
+
+static void coord_repull_rank(struct sgc_comm *c, struct sgc_coll *co, int r)
+{
+	uint32_t ch = 0, lim = co->pull.to[r], lo;
+	struct sgc_hdr t;
+
+	if (!is_contributor(co, r))
+		return;
+	hdr_for(c, &t, SGC_MSG_PULL, co, r);
+	while (ch < lim) {
+		while (ch < lim && bit_test(co->seen, (size_t)ch * c->world + r))
+			ch++;
+		if (ch >= lim)
+			break;
+		lo = ch;
+		while (ch < lim && ch - lo < 65535 && !bit_test(co->seen, (size_t)ch * c->world + r))
+			ch++;
+		t.chunk = lo;
+		t.aux = ch - lo;
+		send_to_rank(c, &t, r);
+		c->st.retransmits++;
+	}
 }
 
 static void coord_rx_nack(struct sgc_comm *c, const struct sgc_rx *rx)
 {
 	const struct sgc_hdr *h = rx->hdr;
 	struct sgc_coll *co = slot_find(c, h->seq);
-	int r = h->rank;
+	int r = h->rank, sent = 0;
 	uint32_t i;
 
 	if (!co || !co->posted)
@@ -419,6 +449,18 @@ static void coord_rx_nack(struct sgc_comm *c, const struct sgc_rx *rx)
 			continue;
 		io_send(c, co->res[ch], &c->peers[r].addr);
 		c->st.retransmits++;
+		sent++;
+	}
+	if (!sent && co->state == COLL_OPEN) {
+		/* Nothing to resend yet: tell the worker we are still at it, so
+		 * it keeps asking at the base rate instead of backing off. */
+		struct sgc_hdr a;
+
+		hdr_for(c, &a, SGC_MSG_ACK, co, r);
+		send_to_rank(c, &a, r);
+		/* A NACK proves the worker has posted this collective: if its
+		 * data is missing, the push or our PULL was lost; ask now. */
+		coord_repull_rank(c, co, r);
 	}
 }
 
@@ -455,7 +497,6 @@ static void coord_start(struct sgc_comm *c, struct sgc_coll *co)
 			return;
 		}
 	}
-	pull_init(c, &co->pull, co->nchunks);
 	if (co->contributes) {
 		for (ch = 0; ch < co->nchunks && co->state == COLL_OPEN; ch++)
 			if (coord_add(c, co, ch, 0, co->sendbuf + chunk_off(co, ch), chunk_n(co, ch)))
@@ -800,7 +841,10 @@ static void worker_nack(struct sgc_comm *c, struct sgc_coll *co)
 
 static void worker_timer(struct sgc_comm *c, struct sgc_coll *co, uint64_t now)
 {
-	uint64_t wait = c->rto_ns << co->backoff;
+	/* NACKs from all workers together stay near 250 per RTO at the
+	 * coordinator, whatever the world size. */
+	uint64_t base = c->rto_ns * (uint64_t)(c->world > 65 ? (c->world - 1) / 32 : 1);
+	uint64_t wait = base << co->backoff;
 	char a[32];
 
 	if (now >= co->deadline) {
@@ -816,10 +860,17 @@ static void worker_timer(struct sgc_comm *c, struct sgc_coll *co, uint64_t now)
 	if (now < co->timer)
 		return;
 	if (now - co->last_rx >= wait) {
+		/* Back off only while the coordinator says nothing at all: a
+		 * live coordinator that lost our datagram is asked again soon. */
+		if (c->last_coord_rx < co->last_nack) {
+			if (co->backoff < BACKOFF_MAX)
+				co->backoff++;
+		} else {
+			co->backoff = 0;
+		}
 		worker_nack(c, co);
-		if (co->backoff < BACKOFF_MAX)
-			co->backoff++;
-		co->timer = now + (c->rto_ns << co->backoff);
+		co->last_nack = now;
+		co->timer = now + (base << co->backoff);
 	} else {
 		co->timer = co->last_rx + wait;
 	}
@@ -835,6 +886,7 @@ static void worker_rx(struct sgc_comm *c, const struct sgc_rx *rx)
 		c->st.foreign++;
 		return;
 	}
+	c->last_coord_rx = c->now;
 	switch (h->type) {
 	case SGC_MSG_RESULT:
 		worker_rx_result(c, rx);
@@ -863,7 +915,17 @@ static void worker_rx(struct sgc_comm *c, const struct sgc_rx *rx)
 				  h->aux == ETIMEDOUT ? "; its log names the ranks that did not answer" : "");
 		break;
 	case SGC_MSG_ACK:
-		worker_send_status(c);
+		if (!h->coll) {
+			worker_send_status(c);	/* a probe for our watermark */
+			break;
+		}
+		/* "still working on it": keep NACKing at the base rate. */
+		co = slot_find(c, h->seq);
+		if (co && co->kind == h->coll && co->state == COLL_OPEN) {
+			co->last_rx = c->now;
+			co->backoff = 0;
+			co->timer = c->now + c->rto_ns;
+		}
 		break;
 	case SGC_MSG_BYE_ACK:
 		c->bye_acked = true;

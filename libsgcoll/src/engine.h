@@ -76,13 +76,16 @@ SGC_HIDDEN uint64_t now_ns(void);
 
 struct sgc_pull {
 	uint32_t *to;		/* per rank: chunks [0, to) asked for (or pushed) */
+	uint32_t *gap;		/* per rank: gaps below this were asked again */
 	uint32_t out;		/* chunks asked for and not yet in */
 	int rr;			/* round-robin start */
 };
 
 typedef bool (*pull_elig_fn)(const void *obj, int rank);
 
-SGC_HIDDEN void pull_init(struct sgc_comm *c, struct sgc_pull *ps, uint32_t nchunks);
+/* Allocate per-rank state for @nchunks chunks; 0 or -ENOMEM. */
+SGC_HIDDEN int pull_init(struct sgc_comm *c, struct sgc_pull *ps, uint32_t nchunks);
+SGC_HIDDEN void pull_free(struct sgc_pull *ps);
 /* Ask eligible ranks for their next chunks, within the global budget.
  * @tmpl carries seq, coll, nchunks, dtype, op, arg of the PULLs. */
 SGC_HIDDEN void pull_more(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *tmpl,
@@ -91,7 +94,11 @@ SGC_HIDDEN void pull_more(struct sgc_comm *c, struct sgc_pull *ps, const struct 
  * that @seen (nchunks x world bits) does not have. */
 SGC_HIDDEN void pull_again(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *tmpl,
 			   const uint8_t *seen, pull_elig_fn elig, const void *obj);
-SGC_HIDDEN void pull_got(struct sgc_comm *c, struct sgc_pull *ps, uint32_t chunk);
+/* Chunk @chunk of rank @r is in (not a duplicate).  Workers answer a
+ * PULL in chunk order, so missing chunks below it from the same rank
+ * were lost: ask for them again at once (fast retransmit). */
+SGC_HIDDEN void pull_got(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *tmpl,
+			 const uint8_t *seen, int r, uint32_t chunk);
 SGC_HIDDEN void pull_reset(struct sgc_comm *c, struct sgc_pull *ps);
 
 /* ---- the engine's state ---- */
@@ -121,6 +128,7 @@ struct sgc_coll {
 	uint64_t deadline;	/* the call fails after this */
 	uint64_t timer;		/* next retransmit check */
 	uint64_t last_rx;	/* last datagram for this coll */
+	uint64_t last_nack;	/* worker: when we last asked for results */
 	unsigned backoff;
 	struct sgc_request *req;
 	uint32_t nchunks_done;	/* coordinator: complete chunks;
@@ -204,6 +212,7 @@ struct sgc_comm {
 	uint64_t rto_max_ns;
 	bool joined;
 	uint64_t now;		/* monotonic ns, refreshed each round */
+	uint64_t last_coord_rx;	/* worker: last datagram from the coordinator */
 
 	/* io.c */
 	int fd;

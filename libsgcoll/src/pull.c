@@ -6,6 +6,9 @@
  * summed over all workers and collectives, so the coordinator's receive
  * ring (256 frames on veth with XDP) never sees a burst it must drop.
  */
+#include <errno.h>
+#include <stdlib.h>
+
 #include "engine.h"
 
 static void send_pull(struct sgc_comm *c, const struct sgc_hdr *tmpl, int r,
@@ -22,13 +25,28 @@ static void send_pull(struct sgc_comm *c, const struct sgc_hdr *tmpl, int r,
 	io_send_ctl(c, &h, &c->peers[r].addr);
 }
 
-void pull_init(struct sgc_comm *c, struct sgc_pull *ps, uint32_t nchunks)
+int pull_init(struct sgc_comm *c, struct sgc_pull *ps, uint32_t nchunks)
 {
 	uint32_t credit = c->push_credit < nchunks ? c->push_credit : nchunks;
 	int r;
 
+	ps->to = calloc((size_t)c->world, sizeof(*ps->to));
+	ps->gap = calloc((size_t)c->world, sizeof(*ps->gap));
+	if (!ps->to || !ps->gap) {
+		pull_free(ps);
+		return -ENOMEM;
+	}
 	for (r = 0; r < c->world; r++)
 		ps->to[r] = credit;
+	return 0;
+}
+
+void pull_free(struct sgc_pull *ps)
+{
+	free(ps->to);
+	free(ps->gap);
+	ps->to = NULL;
+	ps->gap = NULL;
 }
 
 void pull_more(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *tmpl,
@@ -96,11 +114,32 @@ void pull_again(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *t
 	}
 }
 
-void pull_got(struct sgc_comm *c, struct sgc_pull *ps, uint32_t chunk)
+void pull_got(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *tmpl,
+	      const uint8_t *seen, int r, uint32_t chunk)
 {
+	uint32_t lo, hi;
+
 	if (chunk >= c->push_credit && ps->out) {
 		ps->out--;
 		c->pull_inflight--;
+	}
+	/* Look for missing chunks in [gap, chunk) and ask for each run once;
+	 * the original request still holds its place in the budget. */
+	lo = ps->gap[r];
+	if (chunk <= lo)
+		return;
+	ps->gap[r] = chunk;
+	while (lo < chunk) {
+		while (lo < chunk && bit_test(seen, (size_t)lo * c->world + r))
+			lo++;
+		hi = lo;
+		while (hi < chunk && hi - lo < 65535 && !bit_test(seen, (size_t)hi * c->world + r))
+			hi++;
+		if (hi > lo) {
+			send_pull(c, tmpl, r, lo, hi - lo);
+			c->st.retransmits++;
+		}
+		lo = hi;
 	}
 }
 

@@ -38,7 +38,7 @@ static void query_free(struct sgc_comm *c, struct sgc_query *q)
 	free(q->seen);
 	free(q->state);
 	free(q->rank_chunks);
-	free(q->pull.to);
+	pull_free(&q->pull);
 	free(q->qdata);
 	free(q->resp);
 	free(q->pending_pull);
@@ -165,7 +165,12 @@ void sg_rx_coord(struct sgc_comm *c, const struct sgc_rx *rx)
 		return;
 	}
 	bit_set(q->seen, (size_t)h->chunk * c->world + r);
-	pull_got(c, &q->pull, h->chunk);
+	{
+		struct sgc_hdr t;
+
+		q_tmpl(c, q, &t);
+		pull_got(c, &q->pull, &t, q->seen, r, h->chunk);
+	}
 	p = q->acc[h->chunk];
 	if (!p) {
 		p = q->acc[h->chunk] = pkt_alloc(c);
@@ -313,14 +318,12 @@ static int sg_run(struct sgc_comm *c, const void *query, size_t qlen, void *resu
 	q->seen = calloc((nchunks * (size_t)c->world + 7) / 8, 1);
 	q->state = calloc((size_t)c->world, 1);
 	q->rank_chunks = calloc((size_t)c->world, sizeof(*q->rank_chunks));
-	q->pull.to = calloc((size_t)c->world, sizeof(*q->pull.to));
 	q->qpkt = pkt_alloc(c);
-	if (!q->acc || !q->nseen || !q->seen || !q->state || !q->rank_chunks || !q->pull.to ||
-	    !q->qpkt) {
+	if (!q->acc || !q->nseen || !q->seen || !q->state || !q->rank_chunks || !q->qpkt ||
+	    pull_init(c, &q->pull, q->nchunks)) {
 		query_free(c, q);
 		return sgc_err(-ENOMEM, "scatter-gather: out of memory for %zu elements", count);
 	}
-	pull_init(c, &q->pull, q->nchunks);
 	query_free(c, c->qslots[q->seq % SGC_QRING]);
 	c->qslots[q->seq % SGC_QRING] = q;
 	c->qcur = q;

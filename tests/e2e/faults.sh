@@ -19,7 +19,7 @@ LOGDIR=$(mktemp -d)
 "$CLUSTER" up "$CLUSTER_NAME" --hosts "$HOSTS" >/dev/null || fail "cluster up"
 for ((h = 1; h <= HOSTS; h++)); do
 	# shellcheck disable=SC2086 # FAULTS is a list of options
-	"$CLUSTER" exec "$CLUSTER_NAME" sw -- "$FAULTINJ" --dev "w$h" --dir both $FAULTS \
+	"$CLUSTER" exec "$CLUSTER_NAME" sw -- "$FAULTINJ" --dev "w$h" ${FAULT_DIR:---dir both} $FAULTS \
 		>"$LOGDIR/faultinj-w$h.log" 2>&1 &
 	BG_PIDS+=($!)
 done

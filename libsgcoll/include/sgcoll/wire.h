@@ -102,8 +102,9 @@ struct sgc_hdr {
  *           bitmap; body = bitmap of missing chunks from `chunk` on.
  *  ABORT    seq, coll, aux = positive errno; seq 0 + coll 0 = whole job.
  *  BYE, BYE_ACK  rank.
- *  ACK      worker->coord: aux = the worker's watermark.  coord->worker:
- *           a probe asking for an ACK.  No body.
+ *  ACK      worker->coord: aux = the worker's watermark.  coord->worker
+ *           with coll 0: a probe asking for an ACK; with seq/coll set:
+ *           "still working on it" in answer to a NACK.  No body.
  * Every worker->coord message carries the worker's watermark in aux
  * (all collectives below it are complete at that worker) except HELLO
  * and READY; the coordinator frees retained results by it.
