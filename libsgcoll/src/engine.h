@@ -230,6 +230,7 @@ struct sgc_comm {
 	struct sgc_pkt *free_pkts;
 	size_t pkt_size;
 	unsigned nsq;		/* queued, not yet submitted */
+	unsigned sends_inflight; /* sends whose completion is not reaped */
 	sgc_rx_fn rx;
 
 	struct sgc_peer *peers;	/* [world] */

@@ -140,11 +140,27 @@ int io_open(struct sgc_comm *c)
 	return 0;
 }
 
+static void rx_ignore(struct sgc_comm *c, const struct sgc_rx *rx)
+{
+}
+
+/* Let sends still in the kernel complete, so their buffers come back. */
+static void io_drain(struct sgc_comm *c)
+{
+	uint64_t deadline = now_ns() + 500 * 1000000ULL;
+
+	c->rx = rx_ignore;
+	c->recv_armed = true;	/* do not arm a new receive */
+	while (c->sends_inflight && now_ns() < deadline)
+		io_poll(c, 10 * 1000000ULL);
+}
+
 void io_close(struct sgc_comm *c)
 {
 	struct sgc_pkt *p;
 
 	if (c->ring_ok) {
+		io_drain(c);
 		if (c->br)
 			io_uring_unregister_buf_ring(&c->ring, BGID);
 		io_uring_queue_exit(&c->ring);
@@ -213,6 +229,7 @@ int io_send(struct sgc_comm *c, struct sgc_pkt *p, const struct sockaddr_in *dst
 	io_uring_prep_send_set_addr(sqe, (const struct sockaddr *)dst, sizeof(*dst));
 	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)p);
 	p->refs++;
+	c->sends_inflight++;
 	c->nsq++;
 	c->st.pkts_sent++;
 	return 0;
@@ -334,6 +351,7 @@ static void handle_cqe(struct sgc_comm *c, struct io_uring_cqe *cqe, unsigned *r
 
 		if (cqe->res < 0)
 			pr_debug("rank %d: send failed: %s\n", c->rank, strerror(-cqe->res));
+		c->sends_inflight--;
 		pkt_put(c, p);
 	}
 }

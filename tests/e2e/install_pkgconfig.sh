@@ -3,11 +3,12 @@
 # e2e: `cmake --install` into a temporary prefix, then a program outside
 # the repository, built only with `pkg-config --cflags --libs sgcoll`,
 # runs every collective across namespaces with SGC_ACCEL=off.
-#   install_pkgconfig.sh CLUSTER BUILD_DIR PROGRAM.c
+#   install_pkgconfig.sh CLUSTER BUILD_DIR PROGRAM.c [EXTRA_CFLAGS]
 set -uo pipefail
 CLUSTER=$1
 BUILD=$2
 SRC=$3
+EXTRA_CFLAGS=${4:-}
 . "$(dirname "$0")/lib.sh"
 
 LOGDIR=$(mktemp -d)
@@ -18,7 +19,8 @@ export PKG_CONFIG_PATH=$prefix/lib/pkgconfig:$prefix/lib/x86_64-linux-gnu/pkgcon
 mkdir "$LOGDIR/app"
 cp "$SRC" "$LOGDIR/app/app.c"
 # shellcheck disable=SC2046 # pkg-config prints several words on purpose
-cc -O2 -o "$LOGDIR/app/app" "$LOGDIR/app/app.c" $(pkg-config --cflags --libs sgcoll) \
+# shellcheck disable=SC2086 # EXTRA_CFLAGS: a sanitized build's flags
+cc -O2 $EXTRA_CFLAGS -o "$LOGDIR/app/app" "$LOGDIR/app/app.c" $(pkg-config --cflags --libs sgcoll) \
 	-Wl,-rpath,"$(pkg-config --variable=libdir sgcoll)" ||
 	fail "building an outside program with pkg-config failed"
 echo "ok: built with: cc app.c $(pkg-config --cflags --libs sgcoll)"
