@@ -150,6 +150,11 @@ int sgc_wire_check(const void *pkt, size_t len, uint64_t job_id, int world,
 		return SGC_REJ_RANK;
 	}
 
+	/* Fan-out requests never cross the wire: scatter_prog clears the
+	 * flag on every clone.  The reserved word must stay zero. */
+	if ((h->flags & SGC_F_FANOUT) || h->reserved)
+		return SGC_REJ_FIELD;
+
 	switch (h->type) {
 	case SGC_MSG_CONTRIB:
 	case SGC_MSG_RESULT:

@@ -134,15 +134,15 @@ static void test_mtu(void **state)
 		unsigned mtu;
 		uint32_t bytes;
 	} cases[] = {
-		{ 1500, 1432 },			/* Ethernet */
-		{ 1501, 1432 }, { 1507, 1432 }, { 1508, 1440 },
+		{ 1500, 1424 },			/* Ethernet */
+		{ 1501, 1424 }, { 1507, 1424 }, { 1508, 1432 },
 		{ 9000, SGC_MAX_BODY },		/* jumbo: capped */
-		{ SGC_MAX_BODY + 68, SGC_MAX_BODY },
-		{ SGC_MAX_BODY + 67, SGC_MAX_BODY - 8 },
-		{ 3500, 3432 },
+		{ SGC_MAX_BODY + 76, SGC_MAX_BODY },
+		{ SGC_MAX_BODY + 75, SGC_MAX_BODY - 8 },
+		{ 3500, 3424 },
 		{ 65535, SGC_MAX_BODY },
-		{ 576, 504 },			/* IPv4 minimum reassembly size */
-		{ 140, 72 }, { 139, 64 }, { 133, 64 }, { 132, 64 },
+		{ 576, 496 },			/* IPv4 minimum reassembly size */
+		{ 148, 72 }, { 147, 64 }, { 141, 64 }, { 140, 64 },
 		{ 68, 64 }, { 0, 64 },		/* absurdly small: floor */
 		{ 0xffffffff, SGC_MAX_BODY },
 	};

@@ -4,7 +4,7 @@
  * programs both compile against.  Fixed-width kernel types only, packed,
  * little-endian on the wire (the library refuses to build big-endian).
  *
- * Every datagram is a struct sgc_hdr followed by a body of
+ * Every datagram is a struct sgc_hdr (48 bytes) followed by a body of
  * count * sgc_dtype_size(dtype) bytes (or a message-specific body for
  * control messages, see below).  One datagram carries at most one chunk.
  */
@@ -62,6 +62,8 @@ enum sgc_wire_policy {
 #define SGC_F_DONE	0x0002	/* RESULT without data: "your part is over" */
 #define SGC_F_STOP	0x0004	/* QUERY that ends sgc_serve() */
 #define SGC_F_DECLINE	0x0008	/* CONTRIB to a QUERY: this rank abstains */
+#define SGC_F_FANOUT	0x0010	/* coord egress only: clone to fan_first..fan_end */
+#define SGC_F_KERNEL	0x0020	/* RESULT built by the kernel path */
 
 struct sgc_hdr {
 	__u16 magic;		/* SGC_WIRE_MAGIC */
@@ -80,6 +82,9 @@ struct sgc_hdr {
 	__u16 arg;		/* root (collectives), wait_n (QUERY), span (NACK) */
 	__u16 flags;		/* SGC_F_* */
 	__u32 aux;		/* per type, see below */
+	__u16 fan_first;	/* SGC_F_FANOUT: scatter_prog clones this */
+	__u16 fan_end;		/* datagram to ranks [fan_first, fan_end) */
+	__u32 reserved;		/* 0 */
 } __attribute__((packed));
 
 /*
@@ -124,7 +129,7 @@ struct sgc_roster_ent {
 	__u16 rank;
 } __attribute__((packed));
 
-#define SGC_HDR_SIZE 40
+#define SGC_HDR_SIZE 48
 
 #ifdef __cplusplus
 static_assert(sizeof(struct sgc_hdr) == SGC_HDR_SIZE, "sgc_hdr size");
