@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Fan-out by bpf_clone_redirect, shared by scatter_prog (TC egress) and
+ * notify_prog (TC ingress): for each rank of a range, rewrite the frame's
+ * addresses and hdr.rank for that rank and clone it out of cfg.ifindex.
+ *
+ * The rewrite goes through helpers only (bpf_skb_store_bytes): the L2-L4
+ * headers are built in a stack image with a recomputed IPv4 checksum and
+ * stored in one go, then hdr.rank.  The UDP checksum is either zero (the
+ * results notify_prog clones: gather_prog zeroed it when it replaced the
+ * body) or kept right by deltas (what scatter_prog clones comes from the
+ * coordinator's socket: with checksum offload the field holds the
+ * pseudo-header seed, without it the full sum; bpf_l4_csum_replace
+ * handles both, so the clones stay valid on any device).
+ *
+ * Clones re-enter the egress hook: scatter_prog sees them and lets them by
+ * (it acts only on SGC_F_FANOUT, which is clear on every clone).  Nothing
+ * here touches the per-CPU `jobs` record, which notify_prog may hold
+ * across the loop.
+ */
+#ifndef SGC_FANOUT_BPF_H
+#define SGC_FANOUT_BPF_H
+
+#include <linux/pkt_cls.h>
+
+#include "parse.bpf.h"
+
+/* tcx verdicts (linux/bpf.h of kernels >= 6.6; Debian 12's is older). */
+#ifndef TCX_NEXT
+#define TCX_NEXT	-1	/* not ours: on to the next program */
+#define TCX_PASS	0
+#define TCX_DROP	2
+#endif
+
+struct sgc_fan {
+	struct __sk_buff *skb;
+	struct sgc_frame f;	/* the frame's headers as the next clone gets them */
+	__u32 first;		/* ranks [first, end) ... */
+	__u32 end;
+	__u32 skip;		/* ... except this one (a broadcast's root) */
+	__u32 clones;
+	__u32 errors;
+	__u16 rank_now;		/* hdr.rank in the packet now */
+	__u8 keep_l4;		/* keep the UDP checksum right by deltas */
+	__u8 store_flags;	/* BPF_F_RECOMPUTE_CSUM on ingress */
+};
+
+static long sgc_fan_one(__u64 i, void *arg)
+{
+	struct sgc_fan *fan = arg;
+	struct __sk_buff *skb = fan->skb;
+	const struct sgc_bpf_rank *rk;
+	__u32 r = fan->first + (__u32)i, old_daddr;
+	__u16 old_dport, rank;
+
+	if (r >= fan->end)
+		return 1;
+	if (r == 0 || r == fan->skip)
+		return 0;
+	rk = bpf_map_lookup_elem(&ranks, &r);
+	if (!rk || !rk->ip) {
+		fan->errors++;
+		return 0;
+	}
+	old_daddr = fan->f.ip.daddr;
+	old_dport = fan->f.udp.dest;
+	__builtin_memcpy(fan->f.eth.h_dest, rk->mac, ETH_ALEN);
+	fan->f.ip.daddr = rk->ip;
+	fan->f.ip.check = sgc_ip_csum(&fan->f.ip);
+	fan->f.udp.dest = rk->port;
+	rank = (__u16)r;
+
+	/* Ethernet, IPv4, and UDP up to (not including) its checksum... */
+	if (bpf_skb_store_bytes(skb, 0, &fan->f.eth, SGC_OFF_UDP_CSUM, fan->store_flags))
+		goto err;
+	/* ...which is either kept right by deltas or stays 0. */
+	if (fan->keep_l4 &&
+	    (bpf_l4_csum_replace(skb, SGC_OFF_UDP_CSUM, old_daddr, rk->ip,
+				 BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0 | 4) ||
+	     bpf_l4_csum_replace(skb, SGC_OFF_UDP_CSUM, old_dport, rk->port,
+				 BPF_F_MARK_MANGLED_0 | 2) ||
+	     bpf_l4_csum_replace(skb, SGC_OFF_UDP_CSUM, fan->rank_now, rank,
+				 BPF_F_MARK_MANGLED_0 | 2)))
+		goto err;
+	if (bpf_skb_store_bytes(skb, SGC_OFF_H(rank), &rank, sizeof(rank), fan->store_flags))
+		goto err;
+	fan->rank_now = rank;
+	if (bpf_clone_redirect(skb, cfg.ifindex, 0))
+		goto err;
+	fan->clones++;
+	return 0;
+err:
+	fan->errors++;
+	return 0;
+}
+
+/* Clone to ranks [first, end) except skip; counts clones and failures. */
+static __always_inline void sgc_fan_run(struct sgc_fan *fan)
+{
+	if (fan->end > fan->first)
+		bpf_loop(fan->end - fan->first, sgc_fan_one, fan, 0);
+	if (fan->clones)
+		sgc_agg_count(SGC_ST_FANOUT_CLONES, fan->clones);
+	if (fan->errors)
+		sgc_agg_count(SGC_ST_FANOUT_ERR, fan->errors);
+}
+
+#endif /* SGC_FANOUT_BPF_H */

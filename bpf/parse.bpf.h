@@ -1,0 +1,267 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Parsing and validation: the contribution check gather_prog runs on every
+ * frame (XDP, direct packet access, every read checked against data_end),
+ * and the frame image the TC programs read with bpf_skb_load_bytes (they
+ * never write packet memory directly, so the verifier adds no unclone
+ * prologue and foreign skbs are left exactly as they were).
+ */
+#ifndef SGC_PARSE_BPF_H
+#define SGC_PARSE_BPF_H
+
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/udp.h>
+#include <bpf/bpf_endian.h>
+
+#include "maps.bpf.h"
+
+#define SGC_IP_MF	0x2000
+#define SGC_IP_OFFSET	0x1fff
+
+/*
+ * The wire header is packed (alignment 1), so clang reads its fields a
+ * byte at a time.  A copy at an 8-aligned address read through this type
+ * gets plain loads: offsets are what they are, only the alignment grows.
+ */
+typedef struct sgc_hdr sgc_hdr_a8 __attribute__((aligned(8)));
+
+/* gather_prog's decision for a frame. */
+enum {
+	SGC_GATHER_PASS = XDP_PASS,
+	SGC_GATHER_DROP = XDP_DROP,
+	SGC_GATHER_REDUCE = 100,	/* checked: reduce it (job filled) */
+};
+
+static __always_inline __u32 sgc_need(__u32 coll, __u32 policy, __u32 arg)
+{
+	__u32 world = cfg.world, workers = world ? world - 1 : 0;
+
+	switch (coll) {
+	case SGC_COLL_BCAST:
+		return 1;
+	case SGC_COLL_QUERY:
+		if (policy == SGC_WIRE_WAIT_ANY)
+			return 1;
+		if (policy == SGC_WIRE_WAIT_N) {
+			if (arg < 1)
+				arg = 1;
+			return arg < workers ? arg : workers;
+		}
+		return workers;
+	default:	/* ALLREDUCE, REDUCE, BARRIER: the coordinator too */
+		return world;
+	}
+}
+
+/*
+ * Classify one frame.  Returns XDP_PASS or XDP_DROP with *stat the
+ * counter for it, or SGC_GATHER_REDUCE with the hand-off record filled in
+ * (all but the body and the armed mark).
+ */
+static __always_inline int sgc_gather_check(struct xdp_md *ctx, struct sgc_agg_job **jobp,
+					    __u32 *stat)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	const struct sgc_bpf_rank *rk;
+	const sgc_hdr_a8 *h;
+	struct sgc_agg_job *job;
+	struct udphdr *udp;
+	struct iphdr *ip;
+	__u32 ulen, tot, body, bytes, rank, zero = 0;
+	const __u64 *src;
+	__u64 *dst;
+	int d;
+
+	/* ---- not addressed to the coordinator's port: leave it alone ---- */
+	*stat = SGC_ST_PASS_FOREIGN;
+	if ((void *)(eth + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP))
+		return XDP_PASS;
+	ip = (void *)(eth + 1);
+	if ((void *)(ip + 1) > data_end)
+		return XDP_PASS;
+	if (ip->version != 4 || ip->ihl != 5 || ip->protocol != IPPROTO_UDP ||
+	    ip->daddr != cfg.coord_ip)
+		return XDP_PASS;
+	if (ip->frag_off & bpf_htons(SGC_IP_MF | SGC_IP_OFFSET))
+		return XDP_PASS;
+	udp = (void *)(ip + 1);
+	if ((void *)(udp + 1) > data_end || udp->dest != cfg.coord_port)
+		return XDP_PASS;
+
+	/* ---- ours: lengths ---- */
+	*stat = SGC_ST_DROP_MALFORMED;
+	ulen = bpf_ntohs(udp->len);
+	tot = bpf_ntohs(ip->tot_len);
+	if (ulen < sizeof(*udp) + SGC_HDR_SIZE || tot != sizeof(*ip) + ulen)
+		return XDP_DROP;
+	/* Trailing bytes after the IP datagram (padding) are tolerated. */
+	if (data + sizeof(*eth) + tot > data_end)
+		return XDP_DROP;
+	src = (void *)(udp + 1);
+	if ((void *)(src + SGC_HDR_SIZE / 8) > data_end)
+		return XDP_DROP;
+	body = ulen - sizeof(*udp) - SGC_HDR_SIZE;
+
+	job = bpf_map_lookup_elem(&jobs, &zero);
+	if (!job)
+		return XDP_DROP;
+	*jobp = job;
+	dst = (__u64 *)&job->ev.hdr;
+	dst[0] = src[0];
+	dst[1] = src[1];
+	dst[2] = src[2];
+	dst[3] = src[3];
+	dst[4] = src[4];
+	dst[5] = src[5];
+	h = (const sgc_hdr_a8 *)&job->ev.hdr;
+
+	if (h->magic != SGC_WIRE_MAGIC || h->version != SGC_WIRE_VERSION ||
+	    h->type < 1 || h->type >= SGC_MSG_MAX)
+		return XDP_DROP;
+	/* A hello comes before the job id exists. */
+	if (h->type == SGC_MSG_HELLO) {
+		*stat = SGC_ST_PASS_CONTROL;
+		return XDP_PASS;
+	}
+
+	/* ---- who sent it ---- */
+	if (h->job_id != cfg.job_id) {
+		*stat = SGC_ST_DROP_JOB;
+		return XDP_DROP;
+	}
+	rank = h->rank;
+	if (rank >= cfg.world) {
+		*stat = SGC_ST_DROP_RANK;
+		return XDP_DROP;
+	}
+	*stat = SGC_ST_DROP_SOURCE;
+	rk = bpf_map_lookup_elem(&ranks, &rank);
+	if (!rk || !rk->ip || rk->ip != ip->saddr || rk->port != udp->source)
+		return XDP_DROP;
+	/* Rank 0 is the coordinator, whose contribution comes through
+	 * BPF_PROG_RUN: one from its own wire is forged. */
+	if (rank == 0 && ctx->ingress_ifindex == cfg.ifindex)
+		return XDP_DROP;
+
+	/* ---- what it is ---- */
+	*stat = SGC_ST_DROP_FIELD;
+	if ((h->flags & (SGC_F_FANOUT | SGC_F_KERNEL)) || h->type == SGC_MSG_RESULT)
+		return XDP_DROP;
+	if (h->type != SGC_MSG_CONTRIB) {
+		*stat = SGC_ST_PASS_CONTROL;
+		return XDP_PASS;
+	}
+	if (h->coll < 1 || h->coll >= SGC_COLL_MAX || h->dtype >= 8 || h->op > SGC_OP_CUSTOM ||
+	    h->nchunks < 1 || h->chunk >= h->nchunks || h->reserved)
+		return XDP_DROP;
+	bytes = (__u32)h->count * sgc_wire_dtype_size(h->dtype);
+	if (bytes != body || bytes > cfg.chunk_bytes || bytes > SGC_MAX_BODY)
+		return XDP_DROP;
+	if (h->coll == SGC_COLL_QUERY) {
+		if (h->policy > SGC_WIRE_WAIT_ANY)
+			return XDP_DROP;
+	} else {
+		/* arg is the root; a broadcast has one contributor, the root. */
+		if (h->arg >= cfg.world || (h->coll == SGC_COLL_BCAST && rank != h->arg))
+			return XDP_DROP;
+	}
+
+	/* ---- when it is ---- */
+	*stat = SGC_ST_DROP_WINDOW;
+	if (h->coll == SGC_COLL_QUERY) {
+		d = (int)(h->seq - win.qbase);
+		if (d < 0 || d >= SGC_BPF_QUERY_SEQ)
+			return XDP_DROP;
+	} else {
+		d = (int)(h->seq - win.base);
+		if (d < 0 || d >= SGC_BPF_RING_SEQ)
+			return XDP_DROP;
+	}
+
+	/* ---- user space reduces these itself ---- */
+	if ((cfg.flags & SGC_BPF_CFG_KEEP) ||
+	    (h->coll == SGC_COLL_QUERY && (h->nchunks != 1 || (h->flags & SGC_F_DECLINE)))) {
+		*stat = SGC_ST_PASS_USER;
+		return XDP_PASS;
+	}
+
+	job->slot = sgc_slot_index(h->coll, h->seq, h->chunk);
+	job->seq = h->seq;
+	job->chunk = h->chunk;
+	job->rank = rank;
+	job->need = sgc_need(h->coll, h->policy, h->arg);
+	job->count = h->count;
+	job->arg = h->arg;
+	job->bytes = bytes;
+	job->seen_words = (cfg.world + 63) / 64;
+	job->coll = h->coll;
+	job->dtype = h->dtype;
+	job->op = h->op;
+	job->deliver = cfg.flags & (SGC_BPF_CFG_RINGBUF | SGC_BPF_CFG_ALLGATHER);
+	return SGC_GATHER_REDUCE;
+}
+
+/* ------------------------------------------------------------ TC side */
+
+/*
+ * The first 90 bytes of a frame (Ethernet, IPv4 without options, UDP, our
+ * header), read into the stack 2 bytes in, so that the IPv4 header lands
+ * on a 16-byte boundary and its fields load as words.
+ */
+struct sgc_frame {
+	__u16 pad;
+	struct ethhdr eth;
+	struct iphdr ip;
+	struct udphdr udp;
+	struct sgc_hdr hdr;
+} __attribute__((packed, aligned(8)));
+
+#define SGC_L2L4_LEN	(sizeof(struct ethhdr) + sizeof(struct iphdr) + sizeof(struct udphdr))
+#define SGC_FRAME_LEN	(SGC_L2L4_LEN + SGC_HDR_SIZE)
+#define SGC_OFF_IP	sizeof(struct ethhdr)
+#define SGC_OFF_UDP	(SGC_OFF_IP + sizeof(struct iphdr))
+#define SGC_OFF_UDP_CSUM (SGC_OFF_UDP + offsetof(struct udphdr, check))
+#define SGC_OFF_HDR	SGC_L2L4_LEN
+#define SGC_OFF_H(f)	(SGC_OFF_HDR + offsetof(struct sgc_hdr, f))
+
+_Static_assert(SGC_OFF_HDR == SGC_AGG_HDR_OFF, "frame layout");
+_Static_assert(offsetof(struct sgc_frame, ip) % 8 == 0, "IPv4 header aligned");
+
+/* Read an IPv4/UDP frame's headers; 0 when it is one (not a fragment). */
+static __always_inline int sgc_skb_frame(struct __sk_buff *skb, struct sgc_frame *f)
+{
+	if (bpf_skb_load_bytes(skb, 0, &f->eth, SGC_FRAME_LEN))
+		return -1;
+	if (f->eth.h_proto != bpf_htons(ETH_P_IP) || f->ip.version != 4 || f->ip.ihl != 5 ||
+	    f->ip.protocol != IPPROTO_UDP || (f->ip.frag_off & bpf_htons(SGC_IP_MF | SGC_IP_OFFSET)))
+		return -1;
+	return 0;
+}
+
+static __always_inline int sgc_frame_is_sgc(const struct sgc_frame *f)
+{
+	return f->hdr.magic == SGC_WIRE_MAGIC && f->hdr.version == SGC_WIRE_VERSION &&
+	       f->hdr.job_id == cfg.job_id;
+}
+
+/* The IPv4 header checksum, computed afresh (options-less header). */
+static __always_inline __u16 sgc_ip_csum(const struct iphdr *ip)
+{
+	const __u16 *p = (const __u16 *)ip;
+	__u32 sum = 0;
+	int i;
+
+#pragma unroll
+	for (i = 0; i < (int)(sizeof(*ip) / 2); i++)
+		if (i != offsetof(struct iphdr, check) / 2)
+			sum += p[i];
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (__u16)~sum;
+}
+
+#endif /* SGC_PARSE_BPF_H */

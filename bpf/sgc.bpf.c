@@ -1,0 +1,250 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * libsgcoll's coordinator-side eBPF programs, one object so they share
+ * their maps (see sgc_common.h for the contract with the loader):
+ *
+ *   gather_prog   XDP on the coordinator's interface: checks contributions
+ *                 and tail-calls the reduction for their dtype and op
+ *                 (reduce_<dtype>_<op>, or the user's program for
+ *                 SGC_OP_CUSTOM), which reduces them into their slot and
+ *                 drops them; the one that completes a chunk leaves as the
+ *                 RESULT (ring buffer, or passed on with metadata).
+ *   notify_prog   tcx ingress: clones a completed RESULT to its receivers
+ *                 and delivers it to the coordinator.
+ *   scatter_prog  tcx egress: turns one SGC_F_FANOUT datagram from the
+ *                 coordinator into one per rank of its range.
+ */
+#include "maps.bpf.h"
+#include "parse.bpf.h"
+#include "reduce.bpf.h"
+#include "fanout.bpf.h"
+
+/* ------------------------------------------------------------ reductions */
+
+SGC_BPF_DTYPES(SGC_DEFINE_REDUCE_DTYPE, unused)
+
+/*
+ * dtype * 7 + op -> reduce_<dtype>_<op>; libbpf fills these 56 entries at
+ * load.  Entry 56 (SGC_OP_CUSTOM) is the loader's: the user's program.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, SGC_BPF_NVARIANTS);
+	__uint(key_size, sizeof(__u32));
+	__array(values, int (struct xdp_md *));
+} reduce_progs SEC(".maps") = {
+	.values = { SGC_BPF_DTYPES(SGC_REDUCE_ROW, unused) },
+};
+
+/* ------------------------------------------------------------ gather */
+
+SEC("xdp")
+int gather_prog(struct xdp_md *ctx)
+{
+	struct sgc_agg_job *job = NULL;
+	__u32 stat, idx, n;
+	int v;
+
+	v = sgc_gather_check(ctx, &job, &stat);
+	if (v != SGC_GATHER_REDUCE || !job) {
+		sgc_count(stat);
+		return v == SGC_GATHER_REDUCE ? XDP_DROP : v;
+	}
+	n = job->bytes;
+	if (n > SGC_MAX_BODY) {
+		sgc_count(SGC_ST_DROP_MALFORMED);
+		return XDP_DROP;
+	}
+	if (n && bpf_xdp_load_bytes(ctx, SGC_AGG_BODY_OFF, job->ev.body, n)) {
+		sgc_count(SGC_ST_DROP_MALFORMED);
+		return XDP_DROP;
+	}
+	idx = job->op == SGC_OP_CUSTOM ? SGC_AGG_CUSTOM_INDEX : job->dtype * 7u + job->op;
+	job->armed = SGC_AGG_ARMED;
+	bpf_tail_call(ctx, &reduce_progs, idx);
+
+	/* No program for it (custom op without one): user space reduces. */
+	job->armed = 0;
+	sgc_count(SGC_ST_PASS_USER);
+	return XDP_PASS;
+}
+
+/* ------------------------------------------------------------ notify */
+
+/* Which ranks get a copy of a completed result. */
+static __always_inline void sgc_receivers(const struct sgc_frame *f, struct sgc_fan *fan)
+{
+	__u32 lim = cfg.world < SGC_BPF_FANOUT_MAX + 1 ? cfg.world : SGC_BPF_FANOUT_MAX + 1;
+	__u32 root = f->hdr.arg;
+
+	fan->first = 1;
+	fan->end = lim;
+	fan->skip = 0;
+	switch (f->hdr.coll) {
+	case SGC_COLL_ALLREDUCE:
+	case SGC_COLL_BARRIER:
+		break;
+	case SGC_COLL_BCAST:
+		fan->skip = root;
+		break;
+	case SGC_COLL_REDUCE:
+		if (root == 0 || root >= lim) {
+			fan->end = 0;
+		} else {
+			fan->first = root;
+			fan->end = root + 1;
+		}
+		break;
+	default:	/* QUERY: the coordinator's alone */
+		fan->end = 0;
+	}
+}
+
+/* The RESULT as a ring-buffer record; 0 when queued. */
+static __always_inline int sgc_notify_ring(struct __sk_buff *skb, const struct sgc_frame *orig,
+					   __u32 slot_idx)
+{
+	struct sgc_agg_slot *s;
+	struct sgc_agg_job *j;
+	__u32 zero = 0, w, n, words = (cfg.world + 63) / 64;
+	__u16 nseen = 0;
+	int match;
+
+	j = bpf_map_lookup_elem(&jobs, &zero);
+	if (!j)
+		return -1;
+	__builtin_memcpy(&j->ev.hdr, &orig->hdr, sizeof(j->ev.hdr));
+	n = (__u32)orig->hdr.count * sgc_wire_dtype_size(orig->hdr.dtype & 7);
+	if (n > SGC_MAX_BODY)
+		return -1;
+	if (n && bpf_skb_load_bytes(skb, SGC_OFF_HDR + SGC_HDR_SIZE, j->ev.body, n))
+		return -1;
+	s = bpf_map_lookup_elem(&slots, &slot_idx);
+	if (!s)
+		return -1;
+	bpf_spin_lock(&s->lock);
+	match = s->state == SGC_SLOT_DONE && s->seq == orig->hdr.seq &&
+		s->chunk == orig->hdr.chunk && s->coll == orig->hdr.coll;
+	for (w = 0; w < SGC_BPF_SEEN_WORDS; w++) {
+		if (w >= words)
+			break;
+		j->ev.seen[w] = match ? s->seen[w] : 0;
+	}
+	if (match)
+		nseen = s->nseen;
+	bpf_spin_unlock(&s->lock);
+	j->ev.slot = slot_idx;
+	j->ev.nseen = nseen;
+	j->ev.reserved = 0;
+	return bpf_ringbuf_output(&events, &j->ev, sizeof(j->ev), 0) ? -1 : 0;
+}
+
+SEC("tc")
+int notify_prog(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	struct sgc_bpf_meta *meta = (void *)(long)skb->data_meta;
+	struct sgc_frame orig;
+	struct sgc_fan fan;
+	__u32 slot_idx;
+
+	if ((void *)(meta + 1) > data || meta->magic != SGC_BPF_META_MAGIC)
+		return TCX_NEXT;
+	slot_idx = meta->slot;
+	if (slot_idx >= SGC_BPF_SLOTS || sgc_skb_frame(skb, &orig) ||
+	    orig.ip.daddr != cfg.coord_ip || orig.udp.dest != cfg.coord_port ||
+	    !sgc_frame_is_sgc(&orig) || orig.hdr.type != SGC_MSG_RESULT ||
+	    !(orig.hdr.flags & SGC_F_KERNEL))
+		return TCX_NEXT;
+
+	fan.clones = 0;
+	fan.errors = 0;
+	if (cfg.flags & SGC_BPF_CFG_ALLGATHER) {
+		sgc_receivers(&orig, &fan);
+		if (fan.end > fan.first) {
+			fan.skb = skb;
+			fan.f = orig;
+			sgc_coord_mac(fan.f.eth.h_source);
+			fan.f.ip.saddr = cfg.coord_ip;
+			fan.f.udp.source = cfg.coord_port;
+			fan.f.udp.check = 0;
+			fan.rank_now = orig.hdr.rank;
+			fan.keep_l4 = 0;
+			fan.store_flags = BPF_F_RECOMPUTE_CSUM;
+			/* The zero UDP checksum goes in once, for every clone. */
+			if (bpf_skb_store_bytes(skb, SGC_OFF_UDP_CSUM, &fan.f.udp.check, 2,
+						BPF_F_RECOMPUTE_CSUM))
+				fan.errors++;
+			sgc_fan_run(&fan);
+		}
+	}
+
+	/* Ring-buffer delivery without re-broadcast happened in XDP already;
+	 * such a result comes here only when the ring was full then, and
+	 * takes the socket. */
+	if ((cfg.flags & SGC_BPF_CFG_RINGBUF) && (cfg.flags & SGC_BPF_CFG_ALLGATHER)) {
+		if (!sgc_notify_ring(skb, &orig, slot_idx)) {
+			sgc_count(SGC_ST_DELIVERED);
+			return TC_ACT_SHOT;
+		}
+		sgc_count(SGC_ST_RINGBUF_FULL);
+	}
+
+	/* To the coordinator's socket, as it arrived (the clones changed
+	 * the addresses and hdr.rank; the stored image puts them back). */
+	if (fan.clones || fan.errors) {
+		orig.udp.check = 0;
+		if (bpf_skb_store_bytes(skb, 0, &orig.eth, SGC_L2L4_LEN, BPF_F_RECOMPUTE_CSUM) ||
+		    bpf_skb_store_bytes(skb, SGC_OFF_H(rank), &orig.hdr.rank, sizeof(orig.hdr.rank),
+					BPF_F_RECOMPUTE_CSUM)) {
+			sgc_count(SGC_ST_FANOUT_ERR);
+			return TC_ACT_SHOT;
+		}
+	}
+	sgc_count(SGC_ST_DELIVERED);
+	return TC_ACT_OK;
+}
+
+/* ------------------------------------------------------------ scatter */
+
+SEC("tc")
+int scatter_prog(struct __sk_buff *skb)
+{
+	struct sgc_fan fan;
+	__u16 flags, fan_end;
+	__u32 fan_old, zero32 = 0;
+
+	if (sgc_skb_frame(skb, &fan.f) || fan.f.ip.saddr != cfg.coord_ip ||
+	    fan.f.udp.source != cfg.coord_port || !sgc_frame_is_sgc(&fan.f) ||
+	    !(fan.f.hdr.flags & SGC_F_FANOUT))
+		return TCX_NEXT;
+
+	/* First of all clear the request, so that the clones, which come
+	 * back through this hook, pass; and the rank range. */
+	flags = fan.f.hdr.flags & ~SGC_F_FANOUT;
+	fan_end = fan.f.hdr.fan_end;
+	fan.first = fan.f.hdr.fan_first;
+	__builtin_memcpy(&fan_old, (const void *)&fan.f.hdr.fan_first, 4);
+	if (bpf_l4_csum_replace(skb, SGC_OFF_UDP_CSUM, fan.f.hdr.flags, flags,
+				BPF_F_MARK_MANGLED_0 | 2) ||
+	    bpf_skb_store_bytes(skb, SGC_OFF_H(flags), &flags, sizeof(flags), 0) ||
+	    bpf_l4_csum_replace(skb, SGC_OFF_UDP_CSUM, fan_old, 0, BPF_F_MARK_MANGLED_0 | 4) ||
+	    bpf_skb_store_bytes(skb, SGC_OFF_H(fan_first), &zero32, 4, 0)) {
+		sgc_count(SGC_ST_FANOUT_ERR);
+		return TC_ACT_SHOT;
+	}
+
+	fan.skb = skb;
+	fan.end = fan_end < cfg.world ? fan_end : cfg.world;
+	fan.skip = 0;
+	fan.clones = 0;
+	fan.errors = 0;
+	fan.rank_now = fan.f.hdr.rank;
+	fan.keep_l4 = 1;
+	fan.store_flags = 0;
+	sgc_coord_mac(fan.f.eth.h_source);
+	sgc_fan_run(&fan);
+	return TC_ACT_SHOT;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
