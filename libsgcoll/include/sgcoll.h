@@ -51,6 +51,24 @@ enum sgc_op { SGC_SUM, SGC_PROD, SGC_MIN, SGC_MAX, SGC_BAND, SGC_BOR, SGC_BXOR }
 
 enum sgc_accel { SGC_ACCEL_AUTO, SGC_ACCEL_EBPF, SGC_ACCEL_OFF };
 
+/* eBPF path: how the coordinator gets results from the kernel. */
+enum sgc_delivery {
+	SGC_DELIVER_RINGBUF,	/* BPF ring buffer, no socket on the way (default) */
+	SGC_DELIVER_SOCKET,	/* the completing datagram, rewritten, to the socket */
+};
+
+/* How blocking calls wait for the network. */
+enum sgc_waitmode {
+	SGC_WAITMODE_BLOCK,	/* sleep in the kernel until something arrives (default) */
+	SGC_WAITMODE_BUSYPOLL,	/* spin on the completion queue: lowest latency, one core busy */
+};
+
+/* sgc_config.flags */
+#define SGC_CFG_KEEP_RESPONSES	0x1	/* eBPF path: pass individual contributions to user
+					 * space, which reduces them (the thesis's ALLOW_PK) */
+#define SGC_CFG_NO_ALLGATHER	0x2	/* eBPF path: user space, not notify_prog, sends
+					 * results to the workers */
+
 struct sgc_config {
 	size_t sz;		/* sizeof(struct sgc_config): lets the struct grow */
 	int rank;		/* 0 = coordinator */
@@ -60,6 +78,10 @@ struct sgc_config {
 	const char *ifname;	/* coordinator's interface for the eBPF path; NULL = from the route */
 	enum sgc_accel accel;
 	unsigned timeout_ms;	/* per blocking call; 0 = SGC_DEFAULT_TIMEOUT_MS */
+	/* Since 0.2; zero values are the defaults. */
+	enum sgc_delivery delivery;	/* SGC_DELIVERY=ringbuf|socket */
+	enum sgc_waitmode waitmode;	/* SGC_WAITMODE=block|busypoll */
+	unsigned flags;		/* SGC_CFG_*; SGC_KEEP_RESPONSES=1, SGC_ALLGATHER=0 */
 };
 
 /* Error codes beyond errno (all negative when returned). */
@@ -82,7 +104,8 @@ SGC_API int sgc_init(const struct sgc_config *cfg, sgc_comm **out);
  * sgc_init_env() - sgc_init() from the environment.
  *
  * Reads SGC_RANK, SGC_WORLD_SIZE, SGC_COORDINATOR, SGC_BIND, SGC_IFNAME,
- * SGC_ACCEL=auto|ebpf|off and SGC_TIMEOUT_MS.  Rank and size fall back to
+ * SGC_ACCEL=auto|ebpf|off, SGC_TIMEOUT_MS, SGC_DELIVERY=ringbuf|socket,
+ * SGC_WAITMODE=block|busypoll, SGC_KEEP_RESPONSES=0|1, SGC_ALLGATHER=0|1.  Rank and size fall back to
  * OMPI_COMM_WORLD_RANK/SIZE, then PMI_RANK/PMI_SIZE.
  */
 SGC_API int sgc_init_env(sgc_comm **out);
@@ -252,6 +275,16 @@ struct sgc_stats {
 
 /** sgc_get_stats() - copy this rank's counters into @st (@sz = sizeof). */
 SGC_API int sgc_get_stats(const sgc_comm *c, struct sgc_stats *st, size_t sz);
+
+/**
+ * sgc_bpf_stats() - the eBPF path's counters (summed over CPUs), one per
+ * reason a datagram was passed, dropped or reduced; sgc_bpf_stat_name(i)
+ * names entry i.  Returns how many were written, or -EOPNOTSUPP when the
+ * eBPF path is not active on this rank.  `sgc-bpfstat IFNAME` prints the
+ * same for a running coordinator.
+ */
+SGC_API int sgc_bpf_stats(const sgc_comm *c, uint64_t *out, int n);
+SGC_API const char *sgc_bpf_stat_name(int i);
 
 #ifdef __cplusplus
 }

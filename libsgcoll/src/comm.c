@@ -74,12 +74,6 @@ int sgc_init(const struct sgc_config *cfg, sgc_comm **out)
 	c->rto_ns = env_rto_ns();
 	c->rto_max_ns = RTO_MAX_MS * 1000000ULL;
 
-	if (c->cfg.accel == SGC_ACCEL_EBPF) {
-		err = sgc_err(-EOPNOTSUPP, "SGC_ACCEL=ebpf: the eBPF fast path is not part of this "
-			      "build yet; use SGC_ACCEL=auto or off (the user-space path)");
-		goto fail;
-	}
-
 	c->peers = calloc((size_t)c->world, sizeof(*c->peers));
 	if (!c->peers) {
 		err = sgc_err(-ENOMEM, "sgc_init: out of memory for %d peers", c->world);
@@ -93,12 +87,21 @@ int sgc_init(const struct sgc_config *cfg, sgc_comm **out)
 		c->push_credit = (uint16_t)(credit > 8 ? 8 : credit);
 	}
 	c->rx = engine_rx;
+	if (c->rank == 0) {
+		c->job_id = random_job_id();
+		if (c->world > 1 && c->cfg.accel != SGC_ACCEL_OFF) {
+			c->bpf_err = bpf_path_load(c);
+			if (c->bpf_err)
+				snprintf(c->bpf_why, sizeof(c->bpf_why), "%s", sgc_last_error());
+		}
+	}
 	err = io_open(c);
 	if (err)
 		goto fail;
 	err = c->rank == 0 ? rdv_coordinator(c) : rdv_worker(c);
 	if (err)
 		goto fail;
+
 	pr_debug("rank %d of %d joined job %016llx: %u-byte chunks, push credit %u\n", c->rank,
 		 c->world, (unsigned long long)c->job_id, c->chunk_bytes, c->push_credit);
 	*out = c;
@@ -171,6 +174,7 @@ void sgc_finalize(sgc_comm *c)
 		return;
 	if (c->joined && c->ring_ok)
 		say_goodbye(c);
+	bpf_path_close(c);
 	sg_free(c);
 	engine_free(c);
 	io_close(c);
@@ -190,7 +194,7 @@ int sgc_world_size(const sgc_comm *c)
 
 int sgc_accelerated(const sgc_comm *c)
 {
-	return 0;
+	return c && c->bpf ? 1 : 0;
 }
 
 int sgc_fd(const sgc_comm *c)

@@ -173,6 +173,23 @@ bad:
 	return sgc_err(-EINVAL, "%s=\"%.64s\" is not %s", name, v, what);
 }
 
+/*
+ * A 0/1 variable: @name set to "1" ("0" when @inverted) sets @bit in *flags;
+ * the other value clears it; unset leaves it clear.
+ */
+static int env_flag(const char *name, unsigned bit, bool inverted, unsigned *flags)
+{
+	const char *v = env_get(name);
+
+	if (!v)
+		return 0;
+	if (strcmp(v, "0") && strcmp(v, "1"))
+		return sgc_err(-EINVAL, "%s=\"%.64s\" must be 0 or 1", name, v);
+	if ((v[0] == '1') != inverted)
+		*flags |= bit;
+	return 0;
+}
+
 int sgc_config_from_env(struct sgc_config *cfg)
 {
 	static const char *const rank_vars[] = {
@@ -238,6 +255,28 @@ int sgc_config_from_env(struct sgc_config *cfg)
 		c.accel = SGC_ACCEL_OFF;
 	else
 		return sgc_err(-EINVAL, "SGC_ACCEL=\"%.64s\" is not one of auto, ebpf, off", v);
+
+	v = env_get("SGC_DELIVERY");
+	if (!v || !strcasecmp(v, "ringbuf"))
+		c.delivery = SGC_DELIVER_RINGBUF;
+	else if (!strcasecmp(v, "socket"))
+		c.delivery = SGC_DELIVER_SOCKET;
+	else
+		return sgc_err(-EINVAL, "SGC_DELIVERY=\"%.64s\" is not one of ringbuf, socket", v);
+
+	v = env_get("SGC_WAITMODE");
+	if (!v || !strcasecmp(v, "block"))
+		c.waitmode = SGC_WAITMODE_BLOCK;
+	else if (!strcasecmp(v, "busypoll"))
+		c.waitmode = SGC_WAITMODE_BUSYPOLL;
+	else
+		return sgc_err(-EINVAL, "SGC_WAITMODE=\"%.64s\" is not one of block, busypoll", v);
+
+	err = env_flag("SGC_KEEP_RESPONSES", SGC_CFG_KEEP_RESPONSES, false, &c.flags);
+	if (!err)
+		err = env_flag("SGC_ALLGATHER", SGC_CFG_NO_ALLGATHER, true, &c.flags);
+	if (err)
+		return err;
 
 	v = env_get("SGC_TIMEOUT_MS");
 	if (v) {
@@ -419,5 +458,18 @@ int sgc_cfg_validate(const struct sgc_config *in, struct sgc_cfg *out)
 	}
 
 	out->timeout_ms = c.timeout_ms ? c.timeout_ms : SGC_DEFAULT_TIMEOUT_MS;
+
+	if ((unsigned)c.delivery > SGC_DELIVER_SOCKET)
+		return sgc_err(-EINVAL, "delivery %d is not SGC_DELIVER_RINGBUF or SGC_DELIVER_SOCKET",
+			       (int)c.delivery);
+	if ((unsigned)c.waitmode > SGC_WAITMODE_BUSYPOLL)
+		return sgc_err(-EINVAL, "waitmode %d is not SGC_WAITMODE_BLOCK or SGC_WAITMODE_BUSYPOLL",
+			       (int)c.waitmode);
+	if (c.flags & ~(unsigned)(SGC_CFG_KEEP_RESPONSES | SGC_CFG_NO_ALLGATHER))
+		return sgc_err(-EINVAL, "unknown bits %#x in cfg.flags (known: SGC_CFG_KEEP_RESPONSES, "
+			       "SGC_CFG_NO_ALLGATHER)", c.flags);
+	out->delivery = c.delivery;
+	out->waitmode = c.waitmode;
+	out->flags = c.flags;
 	return 0;
 }

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "engine.h"
+#include "sgc_common.h"
 
 #define BACKOFF_MAX 6
 
@@ -179,6 +180,8 @@ static void coll_finish(struct sgc_comm *c, struct sgc_coll *co, int status)
 	co->status = status;
 	if (co->pull.to)
 		pull_reset(c, &co->pull);
+	if (status == 0 && co->posted && !co->retx)
+		rtt_sample(c, c->now > co->t_post ? c->now - co->t_post : 0);
 	if (status == 0)
 		c->st.collectives++;
 	else if (status == -ETIMEDOUT)
@@ -259,12 +262,26 @@ static void coord_send_done(struct sgc_comm *c, struct sgc_coll *co, int r)
 	send_to_rank(c, &h, r);
 }
 
-static void coord_chunk_complete(struct sgc_comm *c, struct sgc_coll *co, uint32_t ch)
+static bool data_elig(const void *obj, int r)
+{
+	return is_data_receiver(obj, r);
+}
+
+static bool done_elig(const void *obj, int r)
+{
+	return !is_data_receiver(obj, r);
+}
+
+/*
+ * Chunk @ch of @co is complete; co->res[ch] holds the result (reduced here,
+ * or by the kernel).  @kfanned: notify_prog already sent it to the first
+ * SGC_BPF_FANOUT_MAX receivers.
+ */
+static void coord_chunk_complete(struct sgc_comm *c, struct sgc_coll *co, uint32_t ch, bool kfanned)
 {
 	struct sgc_pkt *p = co->res[ch];
 	struct sgc_hdr *h = pkt_hdr(p);
 	size_t n = chunk_n(co, ch);
-	int r;
 
 	hdr_for(c, h, SGC_MSG_RESULT, co, 0);
 	h->chunk = ch;
@@ -272,15 +289,197 @@ static void coord_chunk_complete(struct sgc_comm *c, struct sgc_coll *co, uint32
 	p->len = (uint32_t)(SGC_HDR_SIZE + n * co->elsz);
 	if (co->receives && n)
 		memcpy(co->recvbuf + chunk_off(co, ch), pkt_body(p), n * co->elsz);
-	for (r = 1; r < c->world; r++)
-		if (is_data_receiver(co, r))
-			io_send(c, p, &c->peers[r].addr);
+	if (co->kind != SGC_COLL_BARRIER)
+		fanout(c, p, kfanned ? SGC_BPF_FANOUT_MAX + 1 : 1, data_elig, co);
+	if (kmode(c)) {
+		/* The kernel saw the contributions, we did not: mark them so
+		 * that re-PULLs never ask for a complete chunk. */
+		int r;
+
+		for (r = 0; r < c->world; r++)
+			bit_set(co->seen, (size_t)ch * c->world + r);
+	}
+	while (co->kwin < co->nchunks && co->res[co->kwin] &&
+	       co->nseen[co->kwin] == co->ncontrib)
+		co->kwin++;
 	if (++co->nchunks_done < co->nchunks)
 		return;
-	for (r = 1; r < c->world; r++)
-		if (!is_data_receiver(co, r))
-			coord_send_done(c, co, r);
+	/* Everyone who got no data learns that its part is over; for a
+	 * barrier notify_prog already told the first workers. */
+	if (co->kind == SGC_COLL_BARRIER || co->kind == SGC_COLL_REDUCE ||
+	    (co->kind == SGC_COLL_BCAST && co->root)) {
+		struct sgc_pkt *d = pkt_alloc(c);
+
+		if (d) {
+			hdr_for(c, pkt_hdr(d), SGC_MSG_RESULT, co, 0);
+			pkt_hdr(d)->flags = SGC_F_DONE;
+			d->len = SGC_HDR_SIZE;
+			fanout(c, d, kfanned && co->kind == SGC_COLL_BARRIER ? SGC_BPF_FANOUT_MAX + 1 : 1,
+			       done_elig, co);
+			pkt_put(c, d);
+		}
+	}
 	coll_finish(c, co, 0);
+}
+
+/* Ranks per SGC_F_FANOUT datagram: what scatter_prog clones in one go
+ * stays well below a receive ring (256) and the backlog (1000). */
+#define FANOUT_WINDOW 128
+
+void fanout(struct sgc_comm *c, struct sgc_pkt *p, int first,
+	    bool (*pred)(const void *obj, int rank), const void *obj)
+{
+	int r = first < 1 ? 1 : first;
+
+	if (!c->bpf) {
+		for (; r < c->world; r++)
+			if (pred(obj, r))
+				io_send(c, p, &c->peers[r].addr);
+		return;
+	}
+	/* One datagram per run of consecutive ranks; scatter_prog clones it. */
+	while (r < c->world) {
+		struct sgc_pkt *f;
+		struct sgc_hdr *h;
+		int lo;
+
+		while (r < c->world && !pred(obj, r))
+			r++;
+		if (r >= c->world)
+			break;
+		lo = r;
+		while (r < c->world && r - lo < FANOUT_WINDOW && pred(obj, r))
+			r++;
+		if (r - lo == 1) {
+			io_send(c, p, &c->peers[lo].addr);
+			continue;
+		}
+		f = pkt_alloc(c);
+		if (!f)
+			return;
+		memcpy(f->data, p->data, p->len);
+		f->len = p->len;
+		h = pkt_hdr(f);
+		h->flags |= SGC_F_FANOUT;
+		h->fan_first = (uint16_t)lo;
+		h->fan_end = (uint16_t)r;
+		/* Any worker's address routes it out of the right interface. */
+		io_send(c, f, &c->peers[lo].addr);
+		pkt_put(c, f);
+	}
+}
+
+/* eBPF path: hand rank 0's chunks to the kernel, at most 32 ahead of the
+ * lowest incomplete chunk (the slots of one collective). */
+static void kmode_inject(struct sgc_comm *c, struct sgc_coll *co)
+{
+	/* Completions inside the loop move kwin, so the limit moves too. */
+	while (co->state == COLL_OPEN && co->kinj < co->nchunks &&
+	       co->kinj < co->kwin + SGC_BPF_CHUNK_SLOTS) {
+		uint32_t ch = co->kinj++;
+		struct sgc_pkt *res = NULL;
+		struct sgc_hdr h;
+		int rc;
+
+		hdr_for(c, &h, SGC_MSG_CONTRIB, co, 0);
+		h.chunk = ch;
+		h.count = (uint16_t)chunk_n(co, ch);
+		rc = bpf_path_contribute(c, &h, co->sendbuf + chunk_off(co, ch), &res);
+		if (rc < 0) {
+			coll_fail(c, co, rc, "collective #%u: %s", co->seq, sgc_last_error());
+			return;
+		}
+		if (rc == 1 && !co->res[ch]) {
+			co->res[ch] = res;
+			co->nseen[ch] = (uint16_t)co->ncontrib;
+			coord_chunk_complete(c, co, ch, false);
+		} else {
+			pkt_put(c, res);
+		}
+	}
+}
+
+/* eBPF path: copy the kernel's view of who contributed into co->seen for
+ * the chunks in flight, so re-PULLs ask exactly the missing ranks. */
+static void kmode_refresh_seen(struct sgc_comm *c, struct sgc_coll *co)
+{
+	uint32_t ch, lim = co->kwin + SGC_BPF_CHUNK_SLOTS;
+	struct sgc_bpf_slot *slot;
+	int r;
+
+	if (!kmode(c))
+		return;
+	slot = malloc(sizeof(*slot));
+	if (!slot)
+		return;
+	if (lim > co->nchunks)
+		lim = co->nchunks;
+	for (ch = co->kwin; ch < lim; ch++) {
+		if (co->res[ch] && co->nseen[ch] == co->ncontrib)
+			continue;
+		if (bpf_path_slot(c, co->kind, co->seq, ch, slot))
+			continue;
+		for (r = 0; r < c->world; r++)
+			if (slot->seen[r / 64] & (1ULL << (r % 64)))
+				bit_set(co->seen, (size_t)ch * c->world + r);
+	}
+	free(slot);
+}
+
+void coord_kernel_result(struct sgc_comm *c, const struct sgc_hdr *h, const void *body,
+			 const __u64 *seen)
+{
+	struct sgc_coll *co;
+	struct sgc_pkt *p;
+	size_t len;
+
+	if (h->coll == SGC_COLL_QUERY) {
+		sg_kernel_result(c, h, body, seen);
+		return;
+	}
+	if (!in_window(c, h->seq) || h->coll >= SGC_COLL_MAX || !sgc_dtype_valid(h->dtype)) {
+		c->st.late++;
+		return;
+	}
+	co = slot_find(c, h->seq);
+	if (!co) {
+		/* A broadcast from a worker root can finish before our call. */
+		co = coll_new(c, h->seq, h->coll, h->dtype, h->op, h->arg, h->nchunks);
+		if (!co)
+			return;
+	}
+	if (co->state != COLL_OPEN || h->chunk >= co->nchunks || h->coll != co->kind ||
+	    h->nchunks != co->nchunks || (co->res[h->chunk] && co->nseen[h->chunk] == co->ncontrib)) {
+		c->st.late++;
+		return;
+	}
+	len = (size_t)h->count * co->elsz;
+	if (len > c->chunk_bytes)
+		return;
+	p = pkt_alloc(c);
+	if (!p)
+		return;
+	memcpy(p->data, h, SGC_HDR_SIZE);
+	if (len)
+		memcpy(pkt_body(p), body, len);
+	p->len = (uint32_t)(SGC_HDR_SIZE + len);
+	pkt_put(c, co->res[h->chunk]);
+	co->res[h->chunk] = p;
+	co->nseen[h->chunk] = (uint16_t)co->ncontrib;
+	co->last_rx = c->now;
+	co->backoff = 0;
+	if (co->posted && chunk_n(co, h->chunk) != h->count) {
+		coll_fail(c, co, -SGC_EMISMATCH,
+			  "collective #%u (%s): the workers sent %u elements in chunk %u, rank 0 has %zu: "
+			  "every rank must pass the same count", co->seq, kind_name(co->kind), h->count,
+			  h->chunk, chunk_n(co, h->chunk));
+		return;
+	}
+	if (co->posted) {
+		coord_chunk_complete(c, co, h->chunk, bpf_path_kernel_fanout(c));
+		if (co->state == COLL_OPEN && co->contributes)
+			kmode_inject(c, co);
+	}
 }
 
 /* Reduce @n elements from rank @r into chunk @ch (not a duplicate). */
@@ -307,7 +506,7 @@ static int coord_add(struct sgc_comm *c, struct sgc_coll *co, uint32_t ch, int r
 	co->nseen[ch]++;
 	bit_set(co->seen, (size_t)ch * c->world + r);
 	if (co->posted && co->nseen[ch] == co->ncontrib)
-		coord_chunk_complete(c, co, ch);
+		coord_chunk_complete(c, co, ch, false);
 	return 0;
 }
 
@@ -390,7 +589,8 @@ static void coord_rx_contrib(struct sgc_comm *c, const struct sgc_rx *rx)
 
 		hdr_for(c, &t, SGC_MSG_PULL, co, 0);
 		bit_set(co->seen, (size_t)h->chunk * c->world + r);
-		pull_got(c, &co->pull, &t, co->seen, r, h->chunk);
+		if (pull_got(c, &co->pull, &t, co->seen, r, h->chunk))
+			co->retx = true;
 	}
 	coord_add(c, co, h->chunk, r, rx->body, n);
 }
@@ -460,6 +660,8 @@ static void coord_rx_nack(struct sgc_comm *c, const struct sgc_rx *rx)
 		send_to_rank(c, &a, r);
 		/* A NACK proves the worker has posted this collective: if its
 		 * data is missing, the push or our PULL was lost; ask now. */
+		co->retx = true;
+		kmode_refresh_seen(c, co);
 		coord_repull_rank(c, co, r);
 	}
 }
@@ -473,8 +675,13 @@ static void coord_pull(struct sgc_comm *c, struct sgc_coll *co)
 {
 	struct sgc_hdr t;
 
+	uint32_t lim = co->nchunks;
+
+	/* In the kernel a collective has 32 slots: never ask further ahead. */
+	if (kmode(c) && co->kwin + SGC_BPF_CHUNK_SLOTS < lim)
+		lim = co->kwin + SGC_BPF_CHUNK_SLOTS;
 	hdr_for(c, &t, SGC_MSG_PULL, co, 0);
-	pull_more(c, &co->pull, &t, co->nchunks, coll_elig, co);
+	pull_more(c, &co->pull, &t, lim, coll_elig, co);
 }
 
 static void coord_start(struct sgc_comm *c, struct sgc_coll *co)
@@ -497,24 +704,46 @@ static void coord_start(struct sgc_comm *c, struct sgc_coll *co)
 			return;
 		}
 	}
-	if (co->contributes) {
+	if (kmode(c) && co->kind == SGC_COLL_BCAST && co->root == 0) {
+		/* Nothing to reduce: each chunk goes straight out. */
+		for (ch = 0; ch < co->nchunks && co->state == COLL_OPEN; ch++) {
+			struct sgc_pkt *p = co->res[ch] ? co->res[ch] : pkt_alloc(c);
+
+			if (!p) {
+				coll_fail(c, co, -ENOMEM, "out of memory for collective #%u", co->seq);
+				return;
+			}
+			co->res[ch] = p;
+			if (chunk_n(co, ch))
+				memcpy(pkt_body(p), co->sendbuf + chunk_off(co, ch),
+				       chunk_n(co, ch) * co->elsz);
+			co->nseen[ch] = (uint16_t)co->ncontrib;
+			coord_chunk_complete(c, co, ch, false);
+		}
+	} else if (kmode(c) && co->contributes) {
+		for (ch = 0; ch < co->nchunks && co->state == COLL_OPEN; ch++)
+			if (co->res[ch] && co->nseen[ch] == co->ncontrib)
+				coord_chunk_complete(c, co, ch, bpf_path_kernel_fanout(c));
+		kmode_inject(c, co);
+	} else if (co->contributes) {
 		for (ch = 0; ch < co->nchunks && co->state == COLL_OPEN; ch++)
 			if (coord_add(c, co, ch, 0, co->sendbuf + chunk_off(co, ch), chunk_n(co, ch)))
 				return;
 	} else {
 		for (ch = 0; ch < co->nchunks && co->state == COLL_OPEN; ch++)
 			if (co->nseen[ch] == co->ncontrib)
-				coord_chunk_complete(c, co, ch);
+				coord_chunk_complete(c, co, ch, kmode(c) && bpf_path_kernel_fanout(c));
 	}
 	coord_pull(c, co);
 }
 
 static void coord_timer(struct sgc_comm *c, struct sgc_coll *co, uint64_t now)
 {
-	uint64_t wait = c->rto_ns << co->backoff;
+	uint64_t wait = rto_now(c) << co->backoff;
 	char list[120];
 
 	if (now >= co->deadline) {
+		kmode_refresh_seen(c, co);
 		missing_ranks(c, co, list, sizeof(list), coord_rank_missing);
 		coll_fail(c, co, -ETIMEDOUT,
 			  "collective #%u (%s of %zu x %s): rank%s %s did not contribute within %u ms",
@@ -527,11 +756,13 @@ static void coord_timer(struct sgc_comm *c, struct sgc_coll *co, uint64_t now)
 	if (now - co->last_rx >= wait) {
 		struct sgc_hdr t;
 
+		co->retx = true;
+		kmode_refresh_seen(c, co);
 		hdr_for(c, &t, SGC_MSG_PULL, co, 0);
 		pull_again(c, &co->pull, &t, co->seen, coll_elig, co);
 		if (co->backoff < BACKOFF_MAX)
 			co->backoff++;
-		co->timer = now + (c->rto_ns << co->backoff);
+		co->timer = now + (rto_now(c) << co->backoff);
 	} else {
 		co->timer = co->last_rx + wait;
 	}
@@ -562,6 +793,8 @@ static void coord_retire(struct sgc_comm *c)
 		}
 		c->base++;
 	}
+	if (c->bpf)
+		bpf_path_window(c);
 }
 
 static void peer_wm(struct sgc_comm *c, int r, uint32_t wm)
@@ -578,6 +811,13 @@ static void coord_rx(struct sgc_comm *c, const struct sgc_rx *rx)
 	int r = h->rank;
 	struct sgc_hdr a;
 
+	/* Socket delivery: notify_prog hands us the completing datagram, from
+	 * the worker that completed it.  gather_prog drops RESULTs from the
+	 * wire on our interface, so this one was made by the kernel. */
+	if (h->type == SGC_MSG_RESULT && c->bpf && (h->flags & SGC_F_KERNEL)) {
+		coord_kernel_result(c, h, rx->body, NULL);
+		return;
+	}
 	if (r == 0 || !c->peers[r].joined ||
 	    c->peers[r].addr.sin_addr.s_addr != rx->from.sin_addr.s_addr ||
 	    c->peers[r].addr.sin_port != rx->from.sin_port) {
@@ -843,16 +1083,16 @@ static void worker_timer(struct sgc_comm *c, struct sgc_coll *co, uint64_t now)
 {
 	/* NACKs from all workers together stay near 250 per RTO at the
 	 * coordinator, whatever the world size. */
-	uint64_t base = c->rto_ns * (uint64_t)(c->world > 65 ? (c->world - 1) / 32 : 1);
+	uint64_t base = rto_now(c) * (uint64_t)(c->world > 65 ? (c->world - 1) / 32 : 1);
 	uint64_t wait = base << co->backoff;
 	char a[32];
 
 	if (now >= co->deadline) {
 		coll_fail(c, co, -ETIMEDOUT,
-			  "rank %d: collective #%u (%s of %zu x %s) got no result from the coordinator "
+			  "collective #%u (%s of %zu x %s) got no result from the coordinator "
 			  "at %s within %u ms (%u of %u result chunks arrived): the coordinator may be "
 			  "waiting for another rank, or be gone",
-			  c->rank, co->seq, kind_name(co->kind), co->count, sgc_dtype_name(co->dtype),
+			  co->seq, kind_name(co->kind), co->count, sgc_dtype_name(co->dtype),
 			  sgc_addr_str(&c->cfg.coord, a, sizeof(a)), c->cfg.timeout_ms,
 			  co->nchunks_done, co->receives ? co->nchunks : 1);
 		return;
@@ -869,6 +1109,7 @@ static void worker_timer(struct sgc_comm *c, struct sgc_coll *co, uint64_t now)
 			co->backoff = 0;
 		}
 		worker_nack(c, co);
+		co->retx = true;
 		co->last_nack = now;
 		co->timer = now + (base << co->backoff);
 	} else {
@@ -924,7 +1165,7 @@ static void worker_rx(struct sgc_comm *c, const struct sgc_rx *rx)
 		if (co && co->kind == h->coll && co->state == COLL_OPEN) {
 			co->last_rx = c->now;
 			co->backoff = 0;
-			co->timer = c->now + c->rto_ns;
+			co->timer = c->now + rto_now(c);
 		}
 		break;
 	case SGC_MSG_BYE_ACK:
@@ -1055,7 +1296,8 @@ int coll_post(struct sgc_comm *c, uint8_t kind, const void *sendbuf, void *recvb
 	co->recvbuf = recvbuf;
 	co->deadline = deadline;
 	co->last_rx = c->now = now_ns();
-	co->timer = c->now + c->rto_ns;
+	co->t_post = c->now;
+	co->timer = c->now + rto_now(c);
 	co->req = req;
 	req->coll = co;
 	if (kind == SGC_COLL_BCAST && c->rank == root) {

@@ -86,18 +86,19 @@ typedef bool (*pull_elig_fn)(const void *obj, int rank);
 /* Allocate per-rank state for @nchunks chunks; 0 or -ENOMEM. */
 SGC_HIDDEN int pull_init(struct sgc_comm *c, struct sgc_pull *ps, uint32_t nchunks);
 SGC_HIDDEN void pull_free(struct sgc_pull *ps);
-/* Ask eligible ranks for their next chunks, within the global budget.
- * @tmpl carries seq, coll, nchunks, dtype, op, arg of the PULLs. */
+/* Ask eligible ranks for their next chunks below @limit, within the
+ * global budget.  @tmpl carries seq, coll, nchunks, dtype, op, arg. */
 SGC_HIDDEN void pull_more(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *tmpl,
-			  uint32_t nchunks, pull_elig_fn elig, const void *obj);
+			  uint32_t limit, pull_elig_fn elig, const void *obj);
 /* After a quiet period: ask again for every chunk below the pull marks
  * that @seen (nchunks x world bits) does not have. */
 SGC_HIDDEN void pull_again(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *tmpl,
 			   const uint8_t *seen, pull_elig_fn elig, const void *obj);
 /* Chunk @chunk of rank @r is in (not a duplicate).  Workers answer a
  * PULL in chunk order, so missing chunks below it from the same rank
- * were lost: ask for them again at once (fast retransmit). */
-SGC_HIDDEN void pull_got(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *tmpl,
+ * were lost: ask for them again at once (fast retransmit).  Returns
+ * true when it asked again. */
+SGC_HIDDEN bool pull_got(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *tmpl,
 			 const uint8_t *seen, int r, uint32_t chunk);
 SGC_HIDDEN void pull_reset(struct sgc_comm *c, struct sgc_pull *ps);
 
@@ -129,6 +130,8 @@ struct sgc_coll {
 	uint64_t timer;		/* next retransmit check */
 	uint64_t last_rx;	/* last datagram for this coll */
 	uint64_t last_nack;	/* worker: when we last asked for results */
+	uint64_t t_post;	/* when this rank called it */
+	bool retx;		/* something was sent again: no RTT sample */
 	unsigned backoff;
 	struct sgc_request *req;
 	uint32_t nchunks_done;	/* coordinator: complete chunks;
@@ -142,6 +145,8 @@ struct sgc_coll {
 	uint16_t *nseen;	/* per chunk: contributions reduced */
 	uint8_t *seen;		/* nchunks x world bits: [chunk][rank] */
 	struct sgc_pull pull;
+	uint32_t kwin;		/* eBPF: lowest chunk not complete */
+	uint32_t kinj;		/* eBPF: own chunks injected so far */
 	bool mismatch;
 
 	/* worker */
@@ -171,6 +176,7 @@ struct sgc_query {
 	struct sgc_pkt *qpkt;	/* the QUERY datagram, resent to the silent */
 	size_t query_len;
 	uint64_t deadline, timer, last_rx, timer_base;
+	bool retx;		/* sent again: no RTT sample */
 	unsigned backoff;
 	int status;
 	bool done;
@@ -208,7 +214,8 @@ struct sgc_comm {
 	uint32_t chunk_bytes;
 	uint16_t push_credit;
 	uint64_t timeout_ns;
-	uint64_t rto_ns;	/* first retransmit delay */
+	uint64_t rto_ns;	/* first retransmit delay (floor) */
+	uint64_t srtt_ns;	/* smoothed time a collective takes here */
 	uint64_t rto_max_ns;
 	bool joined;
 	uint64_t now;		/* monotonic ns, refreshed each round */
@@ -263,6 +270,12 @@ struct sgc_comm {
 	/* rendezvous.c (worker, during sgc_init) */
 	void *rdv;
 
+	/* path_bpf.c (coordinator with the eBPF path) */
+	struct sgc_bpf *bpf;
+	int bpf_err;		/* why the load failed */
+	char bpf_why[300];
+	bool ring_armed;
+
 	/* finalize */
 	bool bye_acked;
 	bool dead;		/* the job was aborted; every call fails */
@@ -271,7 +284,46 @@ struct sgc_comm {
 	struct sgc_stats st;
 };
 
+/* ---- path_bpf.c: the coordinator's eBPF fast path ---- */
+struct sgc_bpf;
+struct sgc_bpf_slot;
+/* Load the programs (before the socket is armed), then attach once the
+ * rendezvous knows every rank; 0 = active, else the reason. */
+SGC_HIDDEN int bpf_path_load(struct sgc_comm *c);
+SGC_HIDDEN int bpf_path_attach(struct sgc_comm *c);
+SGC_HIDDEN void bpf_path_close(struct sgc_comm *c);
+/* Reduce rank 0's chunk in the kernel (BPF_PROG_RUN of gather_prog).
+ * Returns 1 with *result set when it completed the chunk, else 0. */
+SGC_HIDDEN int bpf_path_contribute(struct sgc_comm *c, const struct sgc_hdr *h, const void *body,
+				   struct sgc_pkt **result);
+/* Read the slot of (coll, seq, chunk); -ENOENT if it holds another tag. */
+SGC_HIDDEN int bpf_path_slot(struct sgc_comm *c, uint8_t coll, uint32_t seq, uint32_t chunk,
+			     struct sgc_bpf_slot *out);
+/* Publish the collective and query windows to the kernel (no syscall). */
+SGC_HIDDEN void bpf_path_window(struct sgc_comm *c);
+/* Consume ring-buffer results (each goes to coord_kernel_result). */
+SGC_HIDDEN int bpf_path_poll(struct sgc_comm *c);
+SGC_HIDDEN int bpf_path_ringfd(const struct sgc_comm *c);
+SGC_HIDDEN bool bpf_path_kernel_fanout(const struct sgc_comm *c);
+SGC_HIDDEN bool bpf_path_keep(const struct sgc_comm *c);
+/* engine.c: a result the kernel reduced (@seen: ranks in it, or NULL). */
+SGC_HIDDEN void coord_kernel_result(struct sgc_comm *c, const struct sgc_hdr *h, const void *body,
+				    const __u64 *seen);
+/* sg.c: the same for a scatter-gather query. */
+SGC_HIDDEN void sg_kernel_result(struct sgc_comm *c, const struct sgc_hdr *h, const void *body,
+				 const __u64 *seen);
+/* The kernel reduces contributions (eBPF path on, keep-responses off). */
+static inline bool kmode(const struct sgc_comm *c)
+{
+	return c->bpf && !bpf_path_keep(c);
+}
+/* Send a copy of @p to ranks where @pred holds, as SGC_F_FANOUT datagrams
+ * (eBPF path) or one datagram per rank (user-space path). */
+SGC_HIDDEN void fanout(struct sgc_comm *c, struct sgc_pkt *p, int first,
+		       bool (*pred)(const void *obj, int rank), const void *obj);
+
 /* ---- rendezvous.c ---- */
+SGC_HIDDEN uint64_t random_job_id(void);
 SGC_HIDDEN int rdv_coordinator(struct sgc_comm *c);
 SGC_HIDDEN int rdv_worker(struct sgc_comm *c);
 SGC_HIDDEN void rdv_handle(struct sgc_comm *c, const struct sgc_rx *rx);
@@ -289,6 +341,21 @@ SGC_HIDDEN uint64_t engine_timers(struct sgc_comm *c, uint64_t now);
 /* Fail every outstanding collective with @err (finalize, job abort). */
 SGC_HIDDEN void engine_cancel_all(struct sgc_comm *c, int err, const char *why);
 SGC_HIDDEN void engine_free(struct sgc_comm *c);
+/* The retransmission delay now: the floor, or twice what a collective
+ * usually takes, so a loaded run does not mistake slowness for loss. */
+static inline uint64_t rto_now(const struct sgc_comm *c)
+{
+	uint64_t rto = c->rto_ns > 2 * c->srtt_ns ? c->rto_ns : 2 * c->srtt_ns;
+
+	return rto < c->rto_max_ns ? rto : c->rto_max_ns;
+}
+
+/* Learn how long a collective takes from one that needed no resend
+ * (Karn's rule: a retransmitted one would feed loss back into the RTO). */
+static inline void rtt_sample(struct sgc_comm *c, uint64_t took)
+{
+	c->srtt_ns = c->srtt_ns ? c->srtt_ns - c->srtt_ns / 8 + took / 8 : took;
+}
 /* One round of I/O and timers, waiting at most until @until. */
 SGC_HIDDEN int engine_progress(struct sgc_comm *c, uint64_t until);
 /* Submit queued sends now. */

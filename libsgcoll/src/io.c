@@ -5,6 +5,7 @@
  * buffer replenish stalls), and batched sends submitted once per round.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -16,6 +17,7 @@
 
 #define TAG_RECV	1ULL
 #define TAG_TIMER	2ULL
+#define TAG_RING	3ULL
 #define BGID		0
 #define RX_BUF_SIZE	4096	/* recvmsg_out + name + largest datagram */
 #define SOCK_BUF_BYTES	(8 << 20)
@@ -115,7 +117,9 @@ int io_open(struct sgc_comm *c)
 	if (err)
 		return err;
 
-	p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_COOP_TASKRUN;
+	p.flags = IORING_SETUP_CQSIZE;
+	if (c->cfg.waitmode != SGC_WAITMODE_BUSYPOLL)
+		p.flags |= IORING_SETUP_COOP_TASKRUN;
 	p.cq_entries = 16384;
 	err = io_uring_queue_init_params(1024, &c->ring, &p);
 	if (err == -EINVAL) {
@@ -280,6 +284,23 @@ static void arm_recv(struct sgc_comm *c)
 	c->nsq++;
 }
 
+/* Wake the wait when the eBPF path's ring buffer has results. */
+static void arm_ring(struct sgc_comm *c)
+{
+	struct io_uring_sqe *sqe;
+	int fd = bpf_path_ringfd(c);
+
+	if (fd < 0)
+		return;
+	sqe = get_sqe(c);
+	if (!sqe)
+		return;
+	io_uring_prep_poll_add(sqe, fd, POLLIN);
+	io_uring_sqe_set_data64(sqe, TAG_RING);
+	c->ring_armed = true;
+	c->nsq++;
+}
+
 static void handle_datagram(struct sgc_comm *c, void *buf, int len)
 {
 	struct io_uring_recvmsg_out *out;
@@ -346,7 +367,12 @@ static void handle_cqe(struct sgc_comm *c, struct io_uring_cqe *cqe, unsigned *r
 		c->timer_at = 0;
 		return;
 	}
-	if (ud > TAG_TIMER) {
+	if (ud == TAG_RING) {
+		c->ring_armed = false;
+		bpf_path_poll(c);
+		return;
+	}
+	if (ud > TAG_RING) {
 		struct sgc_pkt *p = (struct sgc_pkt *)(uintptr_t)ud;
 
 		if (cqe->res < 0)
@@ -364,6 +390,12 @@ int io_poll(struct sgc_comm *c, uint64_t wait_ns)
 
 	if (!c->recv_armed)
 		arm_recv(c);
+	if (c->bpf && !c->ring_armed)
+		arm_ring(c);
+	if (c->bpf)
+		bpf_path_poll(c);	/* results already queued: no need to sleep */
+	if (c->cfg.waitmode == SGC_WAITMODE_BUSYPOLL)
+		wait_ns = 0;
 	if (wait_ns) {
 		struct __kernel_timespec ts = {
 			.tv_sec = (long long)(wait_ns / 1000000000ULL),
@@ -373,8 +405,10 @@ int io_poll(struct sgc_comm *c, uint64_t wait_ns)
 		ret = io_uring_submit_and_wait_timeout(&c->ring, &cqe, 1, &ts, NULL);
 		if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
 			return sgc_err(ret, "io_uring wait failed: %s", strerror(-ret));
-	} else if (c->nsq) {
-		io_uring_submit(&c->ring);
+	} else if (c->nsq || c->cfg.waitmode == SGC_WAITMODE_BUSYPOLL) {
+		/* Busy polling still enters the kernel so that completions
+		 * whose task work is pending get posted. */
+		io_uring_submit_and_get_events(&c->ring);
 	}
 	c->nsq = 0;
 

@@ -50,7 +50,7 @@ void pull_free(struct sgc_pull *ps)
 }
 
 void pull_more(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *tmpl,
-	       uint32_t nchunks, pull_elig_fn elig, const void *obj)
+	       uint32_t limit, pull_elig_fn elig, const void *obj)
 {
 	int budget = SGC_PULL_BUDGET - c->pull_inflight;
 	int nw = c->world - 1, nremote = 0, i, span;
@@ -58,7 +58,7 @@ void pull_more(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *tm
 	if (budget <= 0 || nw <= 0)
 		return;
 	for (i = 1; i <= nw; i++)
-		nremote += elig(obj, i) && ps->to[i] < nchunks;
+		nremote += elig(obj, i) && ps->to[i] < limit;
 	if (!nremote)
 		return;
 	span = budget / nremote;
@@ -67,9 +67,9 @@ void pull_more(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *tm
 		int r = 1 + (ps->rr + i) % nw;
 		uint32_t n;
 
-		if (!elig(obj, r) || ps->to[r] >= nchunks)
+		if (!elig(obj, r) || ps->to[r] >= limit)
 			continue;
-		n = nchunks - ps->to[r];
+		n = limit - ps->to[r];
 		if (n > (uint32_t)span)
 			n = (uint32_t)span;
 		if (n > (uint32_t)budget)
@@ -114,9 +114,10 @@ void pull_again(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *t
 	}
 }
 
-void pull_got(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *tmpl,
+bool pull_got(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *tmpl,
 	      const uint8_t *seen, int r, uint32_t chunk)
 {
+	bool again = false;
 	uint32_t lo, hi;
 
 	if (chunk >= c->push_credit && ps->out) {
@@ -127,7 +128,7 @@ void pull_got(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *tmp
 	 * the original request still holds its place in the budget. */
 	lo = ps->gap[r];
 	if (chunk <= lo)
-		return;
+		return false;
 	ps->gap[r] = chunk;
 	while (lo < chunk) {
 		while (lo < chunk && bit_test(seen, (size_t)lo * c->world + r))
@@ -138,9 +139,11 @@ void pull_got(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *tmp
 		if (hi > lo) {
 			send_pull(c, tmpl, r, lo, hi - lo);
 			c->st.retransmits++;
+			again = true;
 		}
 		lo = hi;
 	}
+	return again;
 }
 
 void pull_reset(struct sgc_comm *c, struct sgc_pull *ps)

@@ -25,6 +25,11 @@ static uint64_t random_u64(void)
 	return v;
 }
 
+uint64_t random_job_id(void)
+{
+	return random_u64();
+}
+
 /* "2, 5, 7" into buf, at most ~max names, for error messages. */
 static void rank_list(char *buf, size_t len, const bool *missing, int n)
 {
@@ -168,7 +173,8 @@ int rdv_coordinator(struct sgc_comm *c)
 	char list[200], a[32];
 	int i, n, err;
 
-	c->job_id = random_u64();
+	if (!c->job_id)
+		c->job_id = random_u64();
 	c->peers[0].addr = c->self;
 	c->peers[0].joined = true;
 
@@ -193,6 +199,23 @@ int rdv_coordinator(struct sgc_comm *c)
 				send_abort_to(c, &c->peers[i].addr, ETIMEDOUT, 0);
 		io_poll(c, 0);
 		goto out;
+	}
+	/* Every address is known now: start the eBPF path before anyone is
+	 * welcomed, so a failure can still be told to the workers. */
+	if (c->world > 1 && c->cfg.accel != SGC_ACCEL_OFF) {
+		err = c->bpf ? bpf_path_attach(c) : sgc_err(c->bpf_err ? c->bpf_err : -EOPNOTSUPP,
+							    "%s", c->bpf_why);
+		if (err && c->cfg.accel == SGC_ACCEL_EBPF) {
+			for (i = 1; i < c->world; i++)
+				send_abort_to(c, &c->peers[i].addr, -err, 0);
+			io_poll(c, 0);
+			goto out;
+		}
+		if (err)
+			pr_info("eBPF path off, using the user-space path: %s\n", sgc_last_error());
+		else
+			pr_debug("eBPF path active on %s\n", c->cfg.ifname);
+		sgc_err_clear();
 	}
 	c->joined = true;
 	for (i = 1; i < c->world; i++)
@@ -351,9 +374,18 @@ int rdv_worker(struct sgc_comm *c)
 			err = sgc_err(-ETIMEDOUT, "the coordinator at %s gave up: other ranks did not join "
 				      "within its timeout (its log names them)", a);
 			break;
+		case EOPNOTSUPP:
+		case EPERM:
+		case ENODEV:
+		case EBUSY:
+		case EHOSTUNREACH:
+			err = sgc_err(-s.abort_code, "the coordinator at %s could not start its eBPF path "
+				      "(SGC_ACCEL=ebpf): %s; its log says why, or use SGC_ACCEL=auto",
+				      a, strerror(s.abort_code));
+			break;
 		default:
-			err = sgc_err(-ECONNABORTED, "the coordinator at %s refused rank %d (code %d)",
-				      a, c->rank, s.abort_code);
+			err = sgc_err(-ECONNABORTED, "the coordinator at %s could not start the job (%s); "
+				      "its log says why", a, strerror(s.abort_code));
 		}
 	} else {
 		err = sgc_err(-ETIMEDOUT, "rank %d: no answer from the coordinator at %s within %u ms: "

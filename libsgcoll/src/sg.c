@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "engine.h"
+#include "sgc_common.h"
 
 #define BACKOFF_MAX 6
 
@@ -100,10 +101,13 @@ static void q_done(struct sgc_comm *c, struct sgc_query *q, int status, const ch
 		va_end(ap);
 		sgc_err(status, "%s", msg);
 	}
-	if (status == 0)
+	if (status == 0) {
+		if (!q->retx)
+			rtt_sample(c, c->now > q->timer_base ? c->now - q->timer_base : 0);
 		c->st.collectives++;
-	else if (status == -ETIMEDOUT)
+	} else if (status == -ETIMEDOUT) {
 		c->st.timeouts++;
+	}
 }
 
 static void q_check(struct sgc_comm *c, struct sgc_query *q)
@@ -121,6 +125,87 @@ static void q_check(struct sgc_comm *c, struct sgc_query *q)
 		q_done(c, q, -ECANCELED,
 		       "scatter-gather #%u: %d of %d workers declined, so the %d answers wanted can no "
 		       "longer come", q->seq, q->ndeclined, nw, q->want);
+}
+
+/* eBPF path: single-chunk responses are reduced in the kernel. */
+static bool q_in_kernel(const struct sgc_comm *c, const struct sgc_query *q)
+{
+	return kmode(c) && q->nchunks == 1;
+}
+
+/* Take the kernel's result: @seen says who is in it (NULL: ask the slot). */
+static void q_take_kernel(struct sgc_comm *c, struct sgc_query *q, const struct sgc_hdr *h,
+			  const void *body, const __u64 *seen)
+{
+	struct sgc_bpf_slot *slot = NULL;
+	size_t len = (size_t)h->count * q->elsz;
+	int r;
+
+	if (h->count != q_chunk_n(q, 0) || len > c->chunk_bytes)
+		return;
+	if (!seen) {
+		slot = malloc(sizeof(*slot));
+		if (slot && !bpf_path_slot(c, SGC_COLL_QUERY, q->seq, 0, slot))
+			seen = slot->seen;
+	}
+	for (r = 1; r < c->world; r++) {
+		if (!seen || !(seen[r / 64] & (1ULL << (r % 64))) || q->state[r] == RS_DECLINED)
+			continue;
+		if (q->state[r] == RS_NONE)
+			q->naccepted++;
+		q->state[r] = RS_ANSWERING;
+		if (!q->rank_chunks[r]++)
+			q->nfull++;
+	}
+	free(slot);
+	if (!q->acc[0])
+		q->acc[0] = pkt_alloc(c);
+	if (!q->acc[0]) {
+		q_done(c, q, -ENOMEM, "scatter-gather #%u: out of memory", q->seq);
+		return;
+	}
+	if (len)
+		memcpy(pkt_body(q->acc[0]), body, len);
+	q->nseen[0] = 1;
+	q_done(c, q, 0, NULL);
+}
+
+void sg_kernel_result(struct sgc_comm *c, const struct sgc_hdr *h, const void *body,
+		      const __u64 *seen)
+{
+	struct sgc_query *q = c->qcur;
+
+	if (!q || q->done || q->seq != h->seq || h->chunk != 0 || !q_in_kernel(c, q)) {
+		c->st.late++;
+		return;
+	}
+	q_take_kernel(c, q, h, body, seen);
+}
+
+/*
+ * A decline never reaches the kernel's count, so a WAIT_ALL query whose
+ * other workers all answered is finished here from the slot.
+ */
+static void q_kernel_check_declines(struct sgc_comm *c, struct sgc_query *q)
+{
+	static const __u64 nobody[SGC_BPF_SEEN_WORDS];
+	static const uint8_t zeros[SGC_MAX_BODY];
+	struct sgc_hdr h = { .count = (uint16_t)q_chunk_n(q, 0) };
+	struct sgc_bpf_slot *slot;
+
+	if (q->policy != SGC_WIRE_WAIT_ALL)
+		return;
+	if (q->ndeclined == c->world - 1) {
+		q_take_kernel(c, q, &h, zeros, nobody);	/* nobody answers */
+		return;
+	}
+	slot = malloc(sizeof(*slot));
+	if (!slot)
+		return;
+	if (!bpf_path_slot(c, SGC_COLL_QUERY, q->seq, 0, slot) &&
+	    slot->nseen + q->ndeclined == c->world - 1)
+		q_take_kernel(c, q, &h, slot->body, slot->seen);
+	free(slot);
 }
 
 void sg_rx_coord(struct sgc_comm *c, const struct sgc_rx *rx)
@@ -141,7 +226,10 @@ void sg_rx_coord(struct sgc_comm *c, const struct sgc_rx *rx)
 		if (q->state[r] == RS_NONE) {
 			q->state[r] = RS_DECLINED;
 			q->ndeclined++;
-			q_check(c, q);
+			if (q_in_kernel(c, q))
+				q_kernel_check_declines(c, q);
+			if (!q->done)
+				q_check(c, q);
 		} else {
 			c->st.duplicates++;
 		}
@@ -169,7 +257,8 @@ void sg_rx_coord(struct sgc_comm *c, const struct sgc_rx *rx)
 		struct sgc_hdr t;
 
 		q_tmpl(c, q, &t);
-		pull_got(c, &q->pull, &t, q->seen, r, h->chunk);
+		if (pull_got(c, &q->pull, &t, q->seen, r, h->chunk))
+			q->retx = true;
 	}
 	p = q->acc[h->chunk];
 	if (!p) {
@@ -207,7 +296,7 @@ static bool q_silent(struct sgc_comm *c, struct sgc_query *q, int r)
 
 static void q_timer(struct sgc_comm *c, struct sgc_query *q, uint64_t now)
 {
-	uint64_t wait = c->rto_ns << q->backoff;
+	uint64_t wait = rto_now(c) << q->backoff;
 	int r;
 
 	if (now >= q->deadline) {
@@ -236,6 +325,7 @@ static void q_timer(struct sgc_comm *c, struct sgc_query *q, uint64_t now)
 	if (now - q->last_rx >= wait) {
 		struct sgc_hdr t;
 
+		q->retx = true;
 		for (r = 1; r < c->world; r++) {
 			if (q->state[r] == RS_NONE && q_silent(c, q, r)) {
 				q_send_query(c, q, r);
@@ -246,7 +336,7 @@ static void q_timer(struct sgc_comm *c, struct sgc_query *q, uint64_t now)
 		pull_again(c, &q->pull, &t, q->seen, q_elig, q);
 		if (q->backoff < BACKOFF_MAX)
 			q->backoff++;
-		q->timer = now + (c->rto_ns << q->backoff);
+		q->timer = now + (rto_now(c) << q->backoff);
 	} else {
 		q->timer = q->last_rx + wait;
 	}
@@ -265,6 +355,11 @@ uint64_t sg_timers(struct sgc_comm *c, uint64_t now)
 	q_tmpl(c, q, &t);
 	pull_more(c, &q->pull, &t, q->nchunks, q_elig, q);
 	return min_u64(q->timer, q->deadline);
+}
+
+static bool any_rank(const void *obj, int r)
+{
+	return true;
 }
 
 static int sg_run(struct sgc_comm *c, const void *query, size_t qlen, void *result, size_t count,
@@ -347,9 +442,10 @@ static int sg_run(struct sgc_comm *c, const void *query, size_t qlen, void *resu
 	q->timer_base = c->now;
 	q->deadline = c->now + (timeout_ms ? timeout_ms * 1000000ULL : c->timeout_ns);
 	q->last_rx = c->now;
-	q->timer = c->now + c->rto_ns;
-	for (r = 1; r < c->world; r++)
-		q_send_query(c, q, r);
+	q->timer = c->now + rto_now(c);
+	if (c->bpf)
+		bpf_path_window(c);
+	fanout(c, q->qpkt, 1, any_rank, NULL);
 
 	err = 0;
 	while (!q->done && !err)
@@ -438,6 +534,7 @@ static void q_send_chunk(struct sgc_comm *c, struct sgc_query *q, uint32_t ch, u
 	h->dtype = q->dtype;
 	h->op = q->op;
 	h->policy = q->policy;
+	h->arg = (uint16_t)q->want;	/* gather_prog sizes WAIT_N by it */
 	h->flags = flags;
 	h->aux = c->base;
 	if (n)
@@ -552,6 +649,7 @@ void sg_rx_worker(struct sgc_comm *c, const struct sgc_rx *rx)
 	q->policy = h->policy;
 	q->flags = h->flags;
 	q->count = h->aux;
+	q->want = h->arg;
 	q->elsz = sgc_dtype_size(h->dtype);
 	q->nchunks = h->nchunks;
 	q->chunk_elems = (uint32_t)(c->chunk_bytes / q->elsz);

@@ -47,6 +47,9 @@ struct sgc_cfg {
 	char ifname[IF_NAMESIZE];	/* coordinator's interface ("" = unknown) */
 	enum sgc_accel accel;
 	unsigned timeout_ms;		/* never 0 after validation */
+	enum sgc_delivery delivery;
+	enum sgc_waitmode waitmode;
+	unsigned flags;			/* SGC_CFG_* */
 };
 
 /* Parse "a.b.c.d" or "a.b.c.d:port".  need_port: 1 = port required,

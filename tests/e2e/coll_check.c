@@ -505,6 +505,11 @@ int main(int argc, char **argv)
 		}
 	}
 	rc = sgc_init_env(&c);
+	if (rc == -EOPNOTSUPP) {
+		/* SGC_ACCEL=ebpf on a kernel without a feature the path needs. */
+		fprintf(stderr, "SKIP: %s\n", sgc_last_error());
+		return 77;
+	}
 	if (rc) {
 		fprintf(stderr, "sgc_init_env: %s\n%s\n", sgc_strerror(rc), sgc_last_error());
 		return 1;

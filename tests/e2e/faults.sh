@@ -31,7 +31,7 @@ done
 [ "$n" -ge "$HOSTS" ] || fail "fault injectors did not attach: $(cat "$LOGDIR"/faultinj-*.log)"
 
 "$CLUSTER" run "$CLUSTER_NAME" --ranks "$RANKS" --timeout-ms 30000 --deadline 600 \
-	--logdir "$LOGDIR/run" -- "$CHECK" "$@"
+	--accel "${SGC_TEST_ACCEL:-off}" --logdir "$LOGDIR/run" -- "$CHECK" "$@"
 rc=$?
 for p in "${BG_PIDS[@]}"; do
 	kill "$p" 2>/dev/null

@@ -25,7 +25,8 @@
 static const char *const env_vars[] = {
 	"SGC_RANK", "SGC_WORLD_SIZE", "SGC_COORDINATOR", "SGC_BIND", "SGC_IFNAME",
 	"SGC_ACCEL", "SGC_TIMEOUT_MS", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE",
-	"PMI_RANK", "PMI_SIZE",
+	"PMI_RANK", "PMI_SIZE", "SGC_DELIVERY", "SGC_WAITMODE", "SGC_KEEP_RESPONSES",
+	"SGC_ALLGATHER",
 };
 
 static int clear_env(void **state)
@@ -252,6 +253,10 @@ static void test_env_errors(void **state)
 		{ "SGC_TIMEOUT_MS", "-5", "-5" },
 		{ "SGC_TIMEOUT_MS", "10s", "10s" },
 		{ "SGC_TIMEOUT_MS", "1e3", "1e3" },
+		{ "SGC_DELIVERY", "ring", "ring" },
+		{ "SGC_WAITMODE", "spin", "spin" },
+		{ "SGC_KEEP_RESPONSES", "yes", "SGC_KEEP_RESPONSES" },
+		{ "SGC_ALLGATHER", "2", "SGC_ALLGATHER" },
 	};
 	struct sgc_config c;
 
@@ -378,6 +383,47 @@ static void test_validate_fields(void **state)
 	assert_int_equal(out.timeout_ms, 5);
 
 	assert_err_mentions(sgc_cfg_validate(NULL, &out), -EINVAL, "sizeof(struct sgc_config)");
+	(void)state;
+}
+
+/* The eBPF path's options: defaults are zero, each variable sets one. */
+static void test_env_ebpf_options(void **state)
+{
+	struct sgc_config c;
+	struct sgc_cfg out;
+
+	set_basic_env();
+	c.sz = sizeof(c);
+	assert_int_equal(sgc_config_from_env(&c), 0);
+	assert_int_equal(c.delivery, SGC_DELIVER_RINGBUF);
+	assert_int_equal(c.waitmode, SGC_WAITMODE_BLOCK);
+	assert_int_equal(c.flags, 0);
+
+	setenv("SGC_DELIVERY", "Socket", 1);
+	setenv("SGC_WAITMODE", "busypoll", 1);
+	setenv("SGC_KEEP_RESPONSES", "1", 1);
+	setenv("SGC_ALLGATHER", "0", 1);
+	assert_int_equal(sgc_config_from_env(&c), 0);
+	assert_int_equal(c.delivery, SGC_DELIVER_SOCKET);
+	assert_int_equal(c.waitmode, SGC_WAITMODE_BUSYPOLL);
+	assert_int_equal(c.flags, SGC_CFG_KEEP_RESPONSES | SGC_CFG_NO_ALLGATHER);
+	assert_int_equal(sgc_cfg_validate(&c, &out), 0);
+	assert_int_equal(out.delivery, SGC_DELIVER_SOCKET);
+	assert_int_equal(out.flags, SGC_CFG_KEEP_RESPONSES | SGC_CFG_NO_ALLGATHER);
+
+	setenv("SGC_KEEP_RESPONSES", "0", 1);
+	setenv("SGC_ALLGATHER", "1", 1);
+	assert_int_equal(sgc_config_from_env(&c), 0);
+	assert_int_equal(c.flags, 0);
+
+	c.delivery = (enum sgc_delivery)7;
+	assert_err_mentions(sgc_cfg_validate(&c, &out), -EINVAL, "SGC_DELIVER_SOCKET");
+	c.delivery = SGC_DELIVER_RINGBUF;
+	c.waitmode = (enum sgc_waitmode)-1;
+	assert_err_mentions(sgc_cfg_validate(&c, &out), -EINVAL, "SGC_WAITMODE_BUSYPOLL");
+	c.waitmode = SGC_WAITMODE_BLOCK;
+	c.flags = 0x80;
+	assert_err_mentions(sgc_cfg_validate(&c, &out), -EINVAL, "0x80");
 	(void)state;
 }
 
@@ -520,6 +566,7 @@ int main(void)
 		cmocka_unit_test_setup(test_env_fallbacks, clear_env),
 		cmocka_unit_test_setup(test_env_errors, clear_env),
 		cmocka_unit_test_setup(test_env_edges, clear_env),
+		cmocka_unit_test_setup(test_env_ebpf_options, clear_env),
 		cmocka_unit_test_setup(test_validate_ranges, clear_env),
 		cmocka_unit_test_setup(test_validate_fields, clear_env),
 		cmocka_unit_test_setup(test_validate_sz, clear_env),

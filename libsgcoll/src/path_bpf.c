@@ -1,0 +1,562 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The coordinator's eBPF fast path: loading, attaching and talking to
+ * scatter_prog, gather_prog and notify_prog (bpf/sgc.bpf.c, embedded as a
+ * skeleton, so no object file is needed at run time).
+ *
+ * Attachments are links (XDP through bpf_program__attach_xdp, tcx through
+ * bpf_link_create), so they vanish with the process, even on SIGKILL.
+ * The hot path makes no map-update syscalls: per-request parameters ride
+ * in the datagrams, the window lives in the mmap'ed .bss, and results come
+ * back through the ring buffer or the socket.
+ */
+#include <errno.h>
+#include <net/if_arp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+#include <linux/capability.h>
+#include <linux/if_ether.h>
+#include <linux/if_link.h>
+#include <linux/ip.h>
+#include <linux/udp.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "engine.h"
+#include "sgc_common.h"
+#include "sgc.skel.h"
+
+#ifndef BPF_TCX_INGRESS
+#define BPF_TCX_INGRESS 46
+#define BPF_TCX_EGRESS 47
+#endif
+#ifndef CAP_BPF
+#define CAP_BPF 39
+#endif
+
+#define FRAME_HDR (ETH_HLEN + sizeof(struct iphdr) + sizeof(struct udphdr))
+#define FRAME_MAX (FRAME_HDR + SGC_HDR_SIZE + SGC_MAX_BODY)
+
+struct sgc_bpf {
+	struct sgc *skel;
+	struct bpf_link *xdp;
+	int tc_in, tc_out;	/* tcx link fds (libbpf 1.1 has no tcx API) */
+	struct ring_buffer *rb;
+	int ifindex;
+	bool native;
+	uint16_t cfg_flags;
+	uint8_t frame_hdr[FRAME_HDR];
+	uint8_t frame[FRAME_MAX];
+	uint8_t out[FRAME_MAX + 64];
+};
+
+static const char *const op_names[] = { "sum", "prod", "min", "max", "band", "bor", "bxor" };
+
+static const char *const stat_names[SGC_ST_MAX] = {
+	[SGC_ST_PASS_FOREIGN] = "pass_foreign",
+	[SGC_ST_PASS_CONTROL] = "pass_control",
+	[SGC_ST_PASS_USER] = "pass_user",
+	[SGC_ST_DROP_MALFORMED] = "drop_malformed",
+	[SGC_ST_DROP_JOB] = "drop_job",
+	[SGC_ST_DROP_RANK] = "drop_rank",
+	[SGC_ST_DROP_SOURCE] = "drop_source",
+	[SGC_ST_DROP_FIELD] = "drop_field",
+	[SGC_ST_DROP_WINDOW] = "drop_window",
+	[SGC_ST_DROP_STALE] = "drop_stale",
+	[SGC_ST_DROP_LATE] = "drop_late",
+	[SGC_ST_DROP_DUP] = "drop_dup",
+	[SGC_ST_DROP_MISMATCH] = "drop_mismatch",
+	[SGC_ST_REDUCED] = "reduced",
+	[SGC_ST_COMPLETED] = "completed",
+	[SGC_ST_RINGBUF_FULL] = "ringbuf_full",
+	[SGC_ST_FANOUT_CLONES] = "fanout_clones",
+	[SGC_ST_FANOUT_ERR] = "fanout_err",
+	[SGC_ST_DELIVERED] = "delivered",
+};
+
+const char *sgc_bpf_stat_name(int i)
+{
+	return i >= 0 && i < SGC_ST_MAX && stat_names[i] ? stat_names[i] : NULL;
+}
+
+static bool has_cap(int cap)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[2] = {};
+
+	if (syscall(__NR_capget, &h, d))
+		return geteuid() == 0;
+	return d[cap / 32].effective & (1u << (cap % 32));
+}
+
+static int print_libbpf(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char buf[512];
+
+	if (level == LIBBPF_DEBUG)
+		return 0;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	pr_debug("%s", buf);
+	return 0;
+}
+
+/* The next-hop MAC of @ip on @ifname, from the neighbour table. */
+static int neigh_mac(const char *ifname, uint32_t ip, uint8_t mac[6])
+{
+	struct arpreq req = {};
+	struct sockaddr_in *sin = (struct sockaddr_in *)&req.arp_pa;
+	int fd, err = -ENOENT;
+
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = ip;
+	snprintf(req.arp_dev, sizeof(req.arp_dev), "%s", ifname);
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (ioctl(fd, SIOCGARP, &req) == 0 && (req.arp_flags & ATF_COM)) {
+		memcpy(mac, req.arp_ha.sa_data, 6);
+		err = 0;
+	}
+	close(fd);
+	return err;
+}
+
+static int iface_mac(const char *ifname, uint8_t mac[6])
+{
+	struct ifreq ifr = {};
+	int fd, err = 0;
+
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (ioctl(fd, SIOCGIFHWADDR, &ifr))
+		err = -errno;
+	else
+		memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
+	close(fd);
+	return err;
+}
+
+/*
+ * An XDP program from an older, crashed job attached without a link stays
+ * behind; ours are links and vanish with their process.  A link-attached
+ * gather_prog belongs to a live job, which we must not disturb.
+ */
+static int check_stale_xdp(struct sgc_comm *c, int ifindex)
+{
+	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info), id;
+	int fd, err;
+
+	err = bpf_xdp_query(ifindex, 0, &q);
+	if (err || !q.prog_id)
+		return 0;
+	fd = bpf_prog_get_fd_by_id(q.prog_id);
+	if (fd < 0)
+		return 0;
+	err = bpf_obj_get_info_by_fd(fd, &info, &len);
+	close(fd);
+	if (err)
+		return 0;
+	/* Is there a live link holding it? */
+	for (id = 0; !bpf_link_get_next_id(id, &id);) {
+		struct bpf_link_info li = {};
+		__u32 llen = sizeof(li);
+		int lfd = bpf_link_get_fd_by_id(id);
+
+		if (lfd < 0)
+			continue;
+		err = bpf_obj_get_info_by_fd(lfd, &li, &llen);
+		close(lfd);
+		if (!err && li.type == BPF_LINK_TYPE_XDP && li.xdp.ifindex == (__u32)ifindex)
+			return sgc_err(-EBUSY, "interface %s already has an XDP program (%s, id %u) "
+				       "held by a running process: another job's eBPF path? Use another "
+				       "interface, or SGC_ACCEL=off for this job", c->cfg.ifname,
+				       info.name, q.prog_id);
+	}
+	if (strcmp(info.name, "gather_prog"))
+		return sgc_err(-EBUSY, "interface %s has another XDP program attached (%s, id %u): "
+			       "detach it (ip link set dev %s xdp off) or use SGC_ACCEL=off",
+			       c->cfg.ifname, info.name, q.prog_id, c->cfg.ifname);
+	pr_info("removing a stale gather_prog (id %u) left on %s by a crashed job\n",
+		q.prog_id, c->cfg.ifname);
+	bpf_xdp_detach(ifindex, q.attach_mode == XDP_ATTACHED_SKB ? XDP_FLAGS_SKB_MODE :
+			  XDP_FLAGS_DRV_MODE, NULL);
+	return 0;
+}
+
+static int fill_reduce_progs(struct sgc_comm *c, struct sgc_bpf *b)
+{
+	int map_fd = bpf_map__fd(b->skel->maps.reduce_progs);
+	struct bpf_program *prog;
+	int dt, op, n = 0;
+
+	for (dt = 0; dt < 8; dt++) {
+		for (op = 0; op < 7; op++) {
+			char name[64];
+			__u32 key = (__u32)(dt * 7 + op);
+			int fd;
+
+			snprintf(name, sizeof(name), "reduce_%s_%s", sgc_dtype_name(dt), op_names[op]);
+			prog = bpf_object__find_program_by_name(b->skel->obj, name);
+			if (!prog)
+				return sgc_err(-ENOENT, "the eBPF object lacks %s", name);
+			fd = bpf_program__fd(prog);
+			if (bpf_map_update_elem(map_fd, &key, &fd, BPF_ANY))
+				return sgc_err(-errno, "cannot install %s: %s", name, strerror(errno));
+			n++;
+		}
+	}
+	pr_debug("installed %d reduction programs\n", n);
+	return 0;
+}
+
+static int fill_ranks(struct sgc_comm *c, struct sgc_bpf *b)
+{
+	int fd = bpf_map__fd(b->skel->maps.ranks);
+	char a[32];
+	int r;
+
+	for (r = 0; r < c->world; r++) {
+		struct sgc_bpf_rank e = {
+			.ip = c->peers[r].addr.sin_addr.s_addr,
+			.port = c->peers[r].addr.sin_port,
+		};
+		__u32 key = (__u32)r;
+
+		if (r == 0) {
+			memcpy(e.mac, b->skel->rodata->cfg.coord_mac, 6);
+		} else if (neigh_mac(c->cfg.ifname, e.ip, e.mac)) {
+			return sgc_err(-EHOSTUNREACH, "no neighbour entry on %s for rank %d (%s): the eBPF "
+				       "path needs every worker on the coordinator's link",
+				       c->cfg.ifname, r, sgc_addr_str(&c->peers[r].addr, a, sizeof(a)));
+		}
+		if (bpf_map_update_elem(fd, &key, &e, BPF_ANY))
+			return sgc_err(-errno, "cannot fill the ranks map: %s", strerror(errno));
+	}
+	return 0;
+}
+
+static int on_event(void *ctx, void *data, size_t len)
+{
+	struct sgc_comm *c = ctx;
+	const struct sgc_bpf_event *ev = data;
+
+	if (len < offsetof(struct sgc_bpf_event, body))
+		return 0;
+	coord_kernel_result(c, &ev->hdr, ev->body, ev->seen);
+	return 0;
+}
+
+static void build_frame_header(struct sgc_comm *c, struct sgc_bpf *b)
+{
+	struct ethhdr *eth = (struct ethhdr *)b->frame;
+	struct iphdr *ip = (struct iphdr *)(eth + 1);
+	struct udphdr *udp = (struct udphdr *)(ip + 1);
+
+	memset(b->frame, 0, sizeof(b->frame_hdr));
+	memcpy(eth->h_dest, b->skel->rodata->cfg.coord_mac, 6);
+	memcpy(eth->h_source, b->skel->rodata->cfg.coord_mac, 6);
+	eth->h_proto = htons(ETH_P_IP);
+	ip->version = 4;
+	ip->ihl = 5;
+	ip->ttl = 64;
+	ip->protocol = IPPROTO_UDP;
+	ip->saddr = c->self.sin_addr.s_addr;
+	ip->daddr = c->self.sin_addr.s_addr;
+	udp->source = c->self.sin_port;
+	udp->dest = c->self.sin_port;
+	memcpy(b->frame_hdr, b->frame, sizeof(b->frame_hdr));
+}
+
+/*
+ * Load before the socket receives anything: io_uring completions queue
+ * task work that looks like a pending signal, and the verifier gives up
+ * (EAGAIN) when it sees one during a long verification.
+ */
+int bpf_path_load(struct sgc_comm *c)
+{
+	struct sgc_bpf *b;
+	struct utsname u;
+	int err, ifindex;
+
+	if (c->rank != 0)
+		return sgc_err(-EOPNOTSUPP, "the eBPF path runs on the coordinator only");
+	if (!c->cfg.ifname[0])
+		return sgc_err(-ENODEV, "no interface for the eBPF path: no local interface holds the "
+			       "coordinator address; set SGC_IFNAME");
+	ifindex = (int)if_nametoindex(c->cfg.ifname);
+	if (!ifindex)
+		return sgc_err(-ENODEV, "interface %s is gone", c->cfg.ifname);
+	if (!strcmp(c->cfg.ifname, "lo"))
+		return sgc_err(-EOPNOTSUPP, "the eBPF path needs a real or veth interface, not lo "
+			       "(generic XDP there skips datagrams that TC redirected)");
+	if (!has_cap(CAP_BPF) && geteuid() != 0)
+		return sgc_err(-EPERM, "the eBPF path needs root or CAP_BPF + CAP_NET_ADMIN");
+	if (!has_cap(CAP_NET_ADMIN))
+		return sgc_err(-EPERM, "the eBPF path needs CAP_NET_ADMIN to attach to %s",
+			       c->cfg.ifname);
+	if (access("/sys/kernel/btf/vmlinux", R_OK))
+		return sgc_err(-EOPNOTSUPP, "the kernel has no BTF (/sys/kernel/btf/vmlinux): "
+			       "the eBPF path needs a kernel built with CONFIG_DEBUG_INFO_BTF");
+	err = check_stale_xdp(c, ifindex);
+	if (err)
+		return err;
+
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	c->bpf = b;
+	b->ifindex = ifindex;
+	b->tc_in = b->tc_out = -1;
+	libbpf_set_print(print_libbpf);
+
+	b->skel = sgc__open();
+	if (!b->skel) {
+		err = sgc_err(-errno ? -errno : -EINVAL, "cannot open the embedded eBPF object");
+		goto fail;
+	}
+	b->skel->rodata->cfg.job_id = c->job_id;
+	b->skel->rodata->cfg.coord_ip = c->self.sin_addr.s_addr;
+	b->skel->rodata->cfg.coord_port = c->self.sin_port;
+	b->skel->rodata->cfg.world = (__u16)c->world;
+	b->skel->rodata->cfg.chunk_bytes = c->chunk_bytes;
+	b->skel->rodata->cfg.ifindex = (__u32)ifindex;
+	err = iface_mac(c->cfg.ifname, b->skel->rodata->cfg.coord_mac);
+	if (err) {
+		err = sgc_err(err, "cannot read the MAC address of %s", c->cfg.ifname);
+		goto fail;
+	}
+	b->cfg_flags = 0;
+	if (c->cfg.delivery == SGC_DELIVER_RINGBUF)
+		b->cfg_flags |= SGC_BPF_CFG_RINGBUF;
+	if (!(c->cfg.flags & SGC_CFG_NO_ALLGATHER))
+		b->cfg_flags |= SGC_BPF_CFG_ALLGATHER;
+	if (c->cfg.flags & SGC_CFG_KEEP_RESPONSES)
+		b->cfg_flags |= SGC_BPF_CFG_KEEP;
+	b->skel->rodata->cfg.flags = b->cfg_flags;
+	bpf_program__set_expected_attach_type(b->skel->progs.notify_prog, BPF_TCX_INGRESS);
+	bpf_program__set_expected_attach_type(b->skel->progs.scatter_prog, BPF_TCX_EGRESS);
+
+	err = sgc__load(b->skel);
+	if (err) {
+		uname(&u);
+		err = sgc_err(err, "the kernel (%s) refused the eBPF programs (%s): it needs BPF "
+			      "spin locks, ring buffers and bpf_loop (5.17+); run with SGC_DEBUG=1 for "
+			      "the verifier's log", u.release, strerror(-err));
+		goto fail;
+	}
+	return 0;
+fail:
+	bpf_path_close(c);
+	return err;
+}
+
+/* Once every rank is known: fill the maps, attach, map the ring. */
+int bpf_path_attach(struct sgc_comm *c)
+{
+	struct sgc_bpf *b = c->bpf;
+	int err, ifindex = b->ifindex;
+
+	err = fill_reduce_progs(c, b);
+	if (err)
+		goto fail;
+	err = fill_ranks(c, b);
+	if (err)
+		goto fail;
+	b->skel->bss->win.base = c->base;
+	b->skel->bss->win.qbase = c->next_qseq;
+
+	b->xdp = bpf_program__attach_xdp(b->skel->progs.gather_prog, ifindex);
+	if (!b->xdp) {
+		err = -errno;
+		err = sgc_err(err, "cannot attach XDP to %s (%s): the driver may lack XDP support; "
+			      "use a veth or a NIC with XDP, or SGC_ACCEL=off", c->cfg.ifname,
+			      strerror(-err));
+		goto fail;
+	}
+	{
+		LIBBPF_OPTS(bpf_xdp_query_opts, q);
+
+		if (!bpf_xdp_query(ifindex, 0, &q))
+			b->native = q.attach_mode == XDP_ATTACHED_DRV || q.attach_mode == XDP_ATTACHED_HW;
+		if (!b->native)
+			pr_info("eBPF path: only generic XDP is available on %s; results stay exact "
+				"but the fast path is slower\n", c->cfg.ifname);
+	}
+	err = bpf_link_create(bpf_program__fd(b->skel->progs.notify_prog), ifindex,
+			      BPF_TCX_INGRESS, NULL);
+	if (err < 0) {
+		err = sgc_err(-errno, "cannot attach notify_prog to %s ingress with tcx (%s): the "
+			      "kernel needs tcx (6.6+)", c->cfg.ifname, strerror(errno));
+		goto fail;
+	}
+	b->tc_in = err;
+	err = bpf_link_create(bpf_program__fd(b->skel->progs.scatter_prog), ifindex,
+			      BPF_TCX_EGRESS, NULL);
+	if (err < 0) {
+		err = sgc_err(-errno, "cannot attach scatter_prog to %s egress with tcx (%s): the "
+			      "kernel needs tcx (6.6+)", c->cfg.ifname, strerror(errno));
+		goto fail;
+	}
+	b->tc_out = err;
+
+	if (c->cfg.delivery == SGC_DELIVER_RINGBUF) {
+		b->rb = ring_buffer__new(bpf_map__fd(b->skel->maps.events), on_event, c, NULL);
+		if (!b->rb) {
+			err = sgc_err(-errno, "cannot map the result ring buffer");
+			goto fail;
+		}
+	}
+	build_frame_header(c, b);
+	return 0;
+fail:
+	bpf_path_close(c);
+	return err;
+}
+
+void bpf_path_close(struct sgc_comm *c)
+{
+	struct sgc_bpf *b = c->bpf;
+
+	if (!b)
+		return;
+	ring_buffer__free(b->rb);
+	if (b->tc_out >= 0)
+		close(b->tc_out);
+	if (b->tc_in >= 0)
+		close(b->tc_in);
+	bpf_link__destroy(b->xdp);
+	sgc__destroy(b->skel);
+	free(b);
+	c->bpf = NULL;
+}
+
+int bpf_path_contribute(struct sgc_comm *c, const struct sgc_hdr *h, const void *body,
+			struct sgc_pkt **result)
+{
+	struct sgc_bpf *b = c->bpf;
+	size_t blen = (size_t)h->count * sgc_dtype_size(h->dtype);
+	size_t off = sizeof(b->frame_hdr), len = off + SGC_HDR_SIZE + blen;
+	struct iphdr *ip = (struct iphdr *)(b->frame + ETH_HLEN);
+	struct udphdr *udp = (struct udphdr *)(ip + 1);
+	LIBBPF_OPTS(bpf_test_run_opts, opts,
+		.data_in = b->frame,
+		.data_size_in = (__u32)len,
+		.data_out = b->out,
+		.data_size_out = sizeof(b->out),
+		.repeat = 1,
+	);
+	const struct sgc_hdr *rh;
+	int err;
+
+	*result = NULL;
+	memcpy(b->frame + off, h, SGC_HDR_SIZE);
+	if (blen)
+		memcpy(b->frame + off + SGC_HDR_SIZE, body, blen);
+	ip->tot_len = htons((uint16_t)(len - ETH_HLEN));
+	udp->len = htons((uint16_t)(len - ETH_HLEN - sizeof(*ip)));
+	err = bpf_prog_test_run_opts(bpf_program__fd(b->skel->progs.gather_prog), &opts);
+	if (err)
+		return sgc_err(-errno, "running gather_prog for rank 0's contribution failed: %s",
+			       strerror(errno));
+	if (opts.retval != XDP_PASS || opts.data_size_out < len)
+		return 0;
+	/* The datagram came back as the chunk's RESULT: ours completed it.
+	 * data_out starts with the XDP metadata (struct sgc_bpf_meta). */
+	rh = (const struct sgc_hdr *)(b->out + (opts.data_size_out - len) + off);
+	if (rh->type != SGC_MSG_RESULT || !(rh->flags & SGC_F_KERNEL))
+		return 0;
+	*result = pkt_alloc(c);
+	if (!*result)
+		return -ENOMEM;
+	memcpy((*result)->data, rh, SGC_HDR_SIZE + blen);
+	(*result)->len = (uint32_t)(SGC_HDR_SIZE + blen);
+	return 1;
+}
+
+int bpf_path_slot(struct sgc_comm *c, uint8_t coll, uint32_t seq, uint32_t chunk,
+		  struct sgc_bpf_slot *out)
+{
+	struct sgc_bpf *b = c->bpf;
+	__u32 key = sgc_slot_index(coll, seq, chunk);
+
+	if (bpf_map_lookup_elem_flags(bpf_map__fd(b->skel->maps.slots), &key, out, BPF_F_LOCK))
+		return -errno;
+	if (out->state == SGC_SLOT_FREE || out->coll != coll || out->seq != seq || out->chunk != chunk)
+		return -ENOENT;
+	return 0;
+}
+
+void bpf_path_window(struct sgc_comm *c)
+{
+	struct sgc_bpf *b = c->bpf;
+
+	b->skel->bss->win.base = c->base;
+	b->skel->bss->win.qbase = c->next_qseq ? c->next_qseq - 1 : 0;
+}
+
+int bpf_path_poll(struct sgc_comm *c)
+{
+	struct sgc_bpf *b = c->bpf;
+
+	if (!b->rb)
+		return 0;
+	return ring_buffer__consume(b->rb);
+}
+
+int bpf_path_ringfd(const struct sgc_comm *c)
+{
+	const struct sgc_bpf *b = c->bpf;
+
+	return b && b->rb ? bpf_map__fd(b->skel->maps.events) : -1;
+}
+
+bool bpf_path_kernel_fanout(const struct sgc_comm *c)
+{
+	return c->bpf && (c->bpf->cfg_flags & SGC_BPF_CFG_ALLGATHER);
+}
+
+bool bpf_path_keep(const struct sgc_comm *c)
+{
+	return c->bpf && (c->bpf->cfg_flags & SGC_BPF_CFG_KEEP);
+}
+
+int sgc_bpf_stats(const sgc_comm *c, uint64_t *out, int n)
+{
+	const struct sgc_bpf *b;
+	int fd, ncpu, i, k;
+	uint64_t *vals;
+
+	if (!c || !out || n <= 0)
+		return sgc_err(-EINVAL, "sgc_bpf_stats: bad arguments");
+	b = c->bpf;
+	if (!b)
+		return sgc_err(-EOPNOTSUPP, "the eBPF path is not active on this rank");
+	ncpu = libbpf_num_possible_cpus();
+	if (ncpu <= 0)
+		return -EINVAL;
+	vals = calloc((size_t)ncpu, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	fd = bpf_map__fd(b->skel->maps.stats);
+	for (k = 0; k < n && k < SGC_ST_MAX; k++) {
+		__u32 key = (__u32)k;
+
+		out[k] = 0;
+		if (bpf_map_lookup_elem(fd, &key, vals))
+			continue;
+		for (i = 0; i < ncpu; i++)
+			out[k] += vals[i];
+	}
+	free(vals);
+	return k;
+}
