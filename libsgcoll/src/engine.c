@@ -293,11 +293,19 @@ static void coord_chunk_complete(struct sgc_comm *c, struct sgc_coll *co, uint32
 		fanout(c, p, kfanned ? SGC_BPF_FANOUT_MAX + 1 : 1, data_elig, co);
 	if (kmode(c)) {
 		/* The kernel saw the contributions, we did not: mark them so
-		 * that re-PULLs never ask for a complete chunk. */
+		 * that re-PULLs never ask for a complete chunk, and give back
+		 * the budget of the PULLs this chunk answered. */
 		int r;
 
-		for (r = 0; r < c->world; r++)
+		for (r = 0; r < c->world; r++) {
+			if (r && is_contributor(co, r) && ch >= c->push_credit &&
+			    ch < co->pull.to[r] && !bit_test(co->seen, (size_t)ch * c->world + r) &&
+			    co->pull.out) {
+				co->pull.out--;
+				c->pull_inflight--;
+			}
 			bit_set(co->seen, (size_t)ch * c->world + r);
+		}
 	}
 	while (co->kwin < co->nchunks && co->res[co->kwin] &&
 	       co->nseen[co->kwin] == co->ncontrib)

@@ -177,6 +177,7 @@ struct sgc_query {
 	size_t query_len;
 	uint64_t deadline, timer, last_rx, timer_base;
 	bool retx;		/* sent again: no RTT sample */
+	bool kernel;		/* eBPF path reduces the answers */
 	unsigned backoff;
 	int status;
 	bool done;

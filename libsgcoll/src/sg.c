@@ -66,7 +66,14 @@ static bool q_elig(const void *obj, int r)
 
 	if (q->state[r] == RS_ANSWERING)
 		return true;
-	return q->policy == SGC_WIRE_WAIT_ALL && q->state[r] == RS_NONE;
+	if (q->state[r] != RS_NONE)
+		return false;
+	/* WAIT_ALL, or single-chunk answers the kernel reduces (it picks
+	 * who counts): everyone who has not declined is asked.  WAIT_N/ANY
+	 * in user space: a rank not asked yet is asked for its first chunks
+	 * (with no push credit nobody would answer otherwise); after that
+	 * only the ranks whose answers were accepted. */
+	return q->policy == SGC_WIRE_WAIT_ALL || q->kernel || q->pull.to[r] == 0;
 }
 
 static void q_tmpl(struct sgc_comm *c, const struct sgc_query *q, struct sgc_hdr *t)
@@ -130,7 +137,23 @@ static void q_check(struct sgc_comm *c, struct sgc_query *q)
 /* eBPF path: single-chunk responses are reduced in the kernel. */
 static bool q_in_kernel(const struct sgc_comm *c, const struct sgc_query *q)
 {
-	return kmode(c) && q->nchunks == 1;
+	return q->kernel;
+}
+
+/* Copy the kernel slot's view of who answered into q->seen, so that
+ * re-PULLs ask only the silent. */
+static void q_kernel_refresh(struct sgc_comm *c, struct sgc_query *q)
+{
+	struct sgc_bpf_slot *slot = malloc(sizeof(*slot));
+	int r;
+
+	if (!slot)
+		return;
+	if (!bpf_path_slot(c, SGC_COLL_QUERY, q->seq, 0, slot))
+		for (r = 1; r < c->world; r++)
+			if (slot->seen[r / 64] & (1ULL << (r % 64)))
+				bit_set(q->seen, (size_t)r);
+	free(slot);
 }
 
 /* Take the kernel's result: @seen says who is in it (NULL: ask the slot). */
@@ -332,6 +355,8 @@ static void q_timer(struct sgc_comm *c, struct sgc_query *q, uint64_t now)
 				c->st.retransmits++;
 			}
 		}
+		if (q->kernel)
+			q_kernel_refresh(c, q);
 		q_tmpl(c, q, &t);
 		pull_again(c, &q->pull, &t, q->seen, q_elig, q);
 		if (q->backoff < BACKOFF_MAX)
@@ -407,6 +432,7 @@ static int sg_run(struct sgc_comm *c, const void *query, size_t qlen, void *resu
 	q->nchunks = (uint32_t)nchunks;
 	q->chunk_elems = (uint32_t)(c->chunk_bytes / q->elsz);
 	q->want = policy == SGC_WIRE_WAIT_ALL ? nw : policy == SGC_WIRE_WAIT_N ? (int)wait_n : 1;
+	q->kernel = kmode(c) && nchunks == 1;
 	q->result = result;
 	q->acc = calloc(nchunks, sizeof(*q->acc));
 	q->nseen = calloc(nchunks, sizeof(*q->nseen));

@@ -177,6 +177,8 @@ static void t_allreduce(sgc_comm *c, const size_t *counts, int ncounts, size_t b
 				/* The full matrix at small counts; big counts on a diagonal. */
 				if (n > big && op != dt % 7)
 					continue;
+				if (g_fail)
+					return;	/* one failure is enough: do not wait out more timeouts */
 				s = malloc(n * dsize(dt) + 8);
 				r = inplace ? s : malloc(n * dsize(dt) + 8);
 				fill(s, n, dt, g_rank, salt);
