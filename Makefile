@@ -6,7 +6,7 @@ PREFIX ?= /usr/local
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build test demo install clean
+.PHONY: all deps configure build test demo bench install clean
 
 all: build
 
@@ -26,6 +26,10 @@ test: build
 
 demo: build
 	bash tools/sgc-demo.sh $(abspath $(BUILD))
+
+# The benchmark set of bench/README.md (long: it prints its estimate).
+bench: build
+	/usr/bin/python3 bench/run.py --build $(abspath $(BUILD))
 
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)

@@ -24,6 +24,11 @@ SGC_DEPS=(
 	iputils-ping	# connectivity check in tests/e2e/cluster_selftest.sh
 	gcc
 	make
+	g++		# bench/gloo_allreduce.cc
+	openmpi-bin	# bench: mpirun for the Open MPI peer
+	libopenmpi-dev	# bench: mpicc, MPI_Allreduce
+	libgloo-dev	# bench: the Gloo allreduce peer (tcp transport)
+	gnuplot-nox	# bench: PNG plots of bench/results
 )
 
 missing=()
