@@ -47,7 +47,14 @@ enum sgc_dtype {
 	SGC_INT32, SGC_UINT32, SGC_INT64, SGC_UINT64,
 };
 
-enum sgc_op { SGC_SUM, SGC_PROD, SGC_MIN, SGC_MAX, SGC_BAND, SGC_BOR, SGC_BXOR };
+enum sgc_op {
+	SGC_SUM, SGC_PROD, SGC_MIN, SGC_MAX, SGC_BAND, SGC_BOR, SGC_BXOR,
+	/* The application's own in-kernel reduction: an XDP program written
+	 * against <sgcoll/agg.bpf.h>, given to the coordinator as an object
+	 * file in sgc_config.custom_bpf (SGC_CUSTOM_BPF).  eBPF path only;
+	 * sgc_allreduce/sgc_reduce and single-datagram scatter-gather answers. */
+	SGC_CUSTOM,
+};
 
 enum sgc_accel { SGC_ACCEL_AUTO, SGC_ACCEL_EBPF, SGC_ACCEL_OFF };
 
@@ -82,6 +89,7 @@ struct sgc_config {
 	enum sgc_delivery delivery;	/* SGC_DELIVERY=ringbuf|socket */
 	enum sgc_waitmode waitmode;	/* SGC_WAITMODE=block|busypoll */
 	unsigned flags;		/* SGC_CFG_*; SGC_KEEP_RESPONSES=1, SGC_ALLGATHER=0 */
+	const char *custom_bpf;	/* coordinator: BPF object for SGC_CUSTOM (SGC_CUSTOM_BPF) */
 };
 
 /* Error codes beyond errno (all negative when returned). */

@@ -278,6 +278,8 @@ int sgc_config_from_env(struct sgc_config *cfg)
 	if (err)
 		return err;
 
+	c.custom_bpf = env_get("SGC_CUSTOM_BPF");
+
 	v = env_get("SGC_TIMEOUT_MS");
 	if (v) {
 		err = env_uint("SGC_TIMEOUT_MS", v, SGC_TIMEOUT_MAX_MS,
@@ -471,5 +473,15 @@ int sgc_cfg_validate(const struct sgc_config *in, struct sgc_cfg *out)
 	out->delivery = c.delivery;
 	out->waitmode = c.waitmode;
 	out->flags = c.flags;
+	if (c.custom_bpf) {
+		if (strlen(c.custom_bpf) >= sizeof(out->custom_bpf))
+			return sgc_err(-ENAMETOOLONG, "custom_bpf path is longer than %zu bytes",
+				       sizeof(out->custom_bpf) - 1);
+		if (c.rank == 0 && access(c.custom_bpf, R_OK))
+			return sgc_err(-ENOENT, "custom_bpf \"%.200s\" cannot be read: give the path of a BPF "
+				       "object built against <sgcoll/agg.bpf.h> (clang -target bpf)",
+				       c.custom_bpf);
+		snprintf(out->custom_bpf, sizeof(out->custom_bpf), "%s", c.custom_bpf);
+	}
 	return 0;
 }

@@ -1217,8 +1217,16 @@ int coll_post(struct sgc_comm *c, uint8_t kind, const void *sendbuf, void *recvb
 		return sgc_err(c->dead_err, "the job has ended: the coordinator aborted it or is gone");
 	if (!sgc_dtype_valid(dt))
 		return sgc_err(-EINVAL, "%s: unknown dtype %d (use enum sgc_dtype)", kind_name(kind), (int)dt);
-	if (!sgc_op_valid(op))
+	if (op == SGC_CUSTOM && (kind == SGC_COLL_ALLREDUCE || kind == SGC_COLL_REDUCE)) {
+		/* Workers only carry the op; the coordinator's kernel runs it. */
+		if (c->rank == 0 && !(kmode(c) && bpf_path_has_custom(c)))
+			return sgc_err(-EOPNOTSUPP, "%s with SGC_CUSTOM needs the eBPF path on the "
+				       "coordinator with a custom reduction loaded (sgc_config.custom_bpf or "
+				       "SGC_CUSTOM_BPF)%s", kind_name(kind),
+				       c->bpf ? "" : "; the eBPF path is not active here");
+	} else if (!sgc_op_valid(op)) {
 		return sgc_err(-EINVAL, "%s: unknown op %d (use enum sgc_op)", kind_name(kind), (int)op);
+	}
 	if (root < 0 || root >= c->world)
 		return sgc_err(-EINVAL, "%s: root %d is not a rank of this %d-rank job",
 			       kind_name(kind), root, c->world);

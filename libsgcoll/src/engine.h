@@ -307,6 +307,7 @@ SGC_HIDDEN int bpf_path_poll(struct sgc_comm *c);
 SGC_HIDDEN int bpf_path_ringfd(const struct sgc_comm *c);
 SGC_HIDDEN bool bpf_path_kernel_fanout(const struct sgc_comm *c);
 SGC_HIDDEN bool bpf_path_keep(const struct sgc_comm *c);
+SGC_HIDDEN bool bpf_path_has_custom(const struct sgc_comm *c);
 /* engine.c: a result the kernel reduced (@seen: ranks in it, or NULL). */
 SGC_HIDDEN void coord_kernel_result(struct sgc_comm *c, const struct sgc_hdr *h, const void *body,
 				    const __u64 *seen);

@@ -404,8 +404,14 @@ static int sg_run(struct sgc_comm *c, const void *query, size_t qlen, void *resu
 		return sgc_err(c->dead_err, "the job has ended");
 	if (nw < 1)
 		return sgc_err(-EINVAL, "scatter-gather needs at least one worker (world size is 1)");
-	if (!sgc_dtype_valid(dt) || !sgc_op_valid(op))
+	if (!sgc_dtype_valid(dt) || (!sgc_op_valid(op) && op != SGC_CUSTOM))
 		return sgc_err(-EINVAL, "scatter-gather: unknown dtype %d or op %d", (int)dt, (int)op);
+	if (op == SGC_CUSTOM &&
+	    (!kmode(c) || !bpf_path_has_custom(c) ||
+	     sgc_nchunks(count, sgc_dtype_size(dt), c->chunk_bytes) != 1))
+		return sgc_err(-EOPNOTSUPP, "scatter-gather with SGC_CUSTOM needs the eBPF path with a "
+			       "custom reduction loaded, and answers of one datagram (at most %u bytes)",
+			       c->chunk_bytes);
 	if (qlen > c->chunk_bytes || (qlen && !query))
 		return sgc_err(qlen > c->chunk_bytes ? -EMSGSIZE : -EINVAL,
 			       "scatter-gather: the query is %zu bytes; at most %u fit (sgc_max_query())",

@@ -50,6 +50,7 @@ struct sgc_cfg {
 	enum sgc_delivery delivery;
 	enum sgc_waitmode waitmode;
 	unsigned flags;			/* SGC_CFG_* */
+	char custom_bpf[256];		/* "" = no custom reduction */
 };
 
 /* Parse "a.b.c.d" or "a.b.c.d:port".  need_port: 1 = port required,

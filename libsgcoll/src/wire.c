@@ -38,7 +38,7 @@ static int check_data(const struct sgc_hdr *h, size_t body, uint32_t chunk_bytes
 		return SGC_REJ_COLL;
 	if (!sgc_dtype_valid(h->dtype))
 		return SGC_REJ_DTYPE;
-	if (!sgc_op_valid(h->op))
+	if (!sgc_op_valid(h->op) && h->op != SGC_CUSTOM)
 		return SGC_REJ_OP;
 	if (h->nchunks < 1 || h->chunk >= h->nchunks)
 		return SGC_REJ_CHUNK;
@@ -68,7 +68,7 @@ static int check_query(const struct sgc_hdr *h, size_t body, uint32_t chunk_byte
 {
 	if (!sgc_dtype_valid(h->dtype))
 		return SGC_REJ_DTYPE;
-	if (!sgc_op_valid(h->op))
+	if (!sgc_op_valid(h->op) && h->op != SGC_CUSTOM)
 		return SGC_REJ_OP;
 	if (h->nchunks < 1)
 		return SGC_REJ_CHUNK;

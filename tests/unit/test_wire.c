@@ -277,7 +277,7 @@ static const struct row order_rows[] = {
 	{ K_CONTRIB, "rank before coll", { M(rank, WORLD), M(coll, 0) }, 0, SGC_REJ_RANK },
 	{ K_CONTRIB, "coll before dtype", { M(coll, 0), M(dtype, 8) }, 0, SGC_REJ_COLL },
 	{ K_CONTRIB, "dtype before op", { M(dtype, 8), M(op, 7) }, 0, SGC_REJ_DTYPE },
-	{ K_CONTRIB, "op before chunk", { M(op, 7), M(nchunks, 0) }, 0, SGC_REJ_OP },
+	{ K_CONTRIB, "op before chunk", { M(op, 8), M(nchunks, 0) }, 0, SGC_REJ_OP },
 	{ K_CONTRIB, "chunk before count", { M(chunk, 3), M(count, 1000) }, 0, SGC_REJ_CHUNK },
 	{ K_CONTRIB, "count before len", { M(count, CB / 4 + 1) }, 5, SGC_REJ_COUNT },
 	{ K_CONTRIB, "fan-out flag from the wire", { M(flags, SGC_F_FANOUT) }, 0, SGC_REJ_FIELD },
@@ -292,7 +292,7 @@ static const struct row order_rows[] = {
 	{ K_PULL, "coll before chunk", { M(coll, 0), M(aux, 0) }, 1, SGC_REJ_COLL },
 	{ K_PULL, "chunk before len", { M(aux, 0) }, 1, SGC_REJ_CHUNK },
 	{ K_QUERY, "dtype before op", { M(dtype, 8), M(op, 7) }, 0, SGC_REJ_DTYPE },
-	{ K_QUERY, "op before chunk", { M(op, 7), M(nchunks, 0) }, 0, SGC_REJ_OP },
+	{ K_QUERY, "op before chunk", { M(op, 8), M(nchunks, 0) }, 0, SGC_REJ_OP },
 	{ K_QUERY, "chunk before field", { M(nchunks, 0), M(policy, 3) }, 0, SGC_REJ_CHUNK },
 	{ K_QUERY, "field before len", { M(policy, 3) }, CB, SGC_REJ_FIELD },
 	{ K_NACK, "coll before chunk", { M(coll, 0), M(arg, 0) }, 0, SGC_REJ_COLL },
@@ -314,7 +314,8 @@ static void test_order(void **state)
 	{ K, "coll 255", { M(coll, 255) }, 0, SGC_REJ_COLL },				\
 	{ K, "dtype 8", { M(dtype, 8) }, 0, SGC_REJ_DTYPE },				\
 	{ K, "dtype 255", { M(dtype, 255) }, 0, SGC_REJ_DTYPE },			\
-	{ K, "op 7", { M(op, 7) }, 0, SGC_REJ_OP },					\
+	{ K, "op 7 (SGC_CUSTOM)", { M(op, 7) }, 0, SGC_REJ_NONE },			\
+	{ K, "op 8", { M(op, 8) }, 0, SGC_REJ_OP },					\
 	{ K, "op 255", { M(op, 255) }, 0, SGC_REJ_OP },					\
 	{ K, "nchunks 0", { M(nchunks, 0), M(chunk, 0) }, 0, SGC_REJ_CHUNK },		\
 	{ K, "chunk = nchunks", { M(chunk, 3) }, 0, SGC_REJ_CHUNK },			\
@@ -355,7 +356,7 @@ static const struct row type_rows[] = {
 
 	{ K_RESULT_DONE, "coll 0", { M(coll, 0) }, 0, SGC_REJ_COLL },
 	{ K_RESULT_DONE, "dtype 8", { M(dtype, 8) }, 0, SGC_REJ_DTYPE },
-	{ K_RESULT_DONE, "op 7", { M(op, 7) }, 0, SGC_REJ_OP },
+	{ K_RESULT_DONE, "op 8", { M(op, 8) }, 0, SGC_REJ_OP },
 	{ K_RESULT_DONE, "nchunks 0", { M(nchunks, 0) }, 0, SGC_REJ_CHUNK },
 	{ K_RESULT_DONE, "chunk 1 of 1", { M(chunk, 1) }, 0, SGC_REJ_CHUNK },
 	{ K_RESULT_DONE, "count 1", { M(count, 1) }, 0, SGC_REJ_COUNT },
@@ -382,7 +383,8 @@ static const struct row type_rows[] = {
 	{ K_PULL, "body 8", { { 0 } }, 8, SGC_REJ_LEN },
 
 	{ K_QUERY, "dtype 8", { M(dtype, 8) }, 0, SGC_REJ_DTYPE },
-	{ K_QUERY, "op 7", { M(op, 7) }, 0, SGC_REJ_OP },
+	{ K_QUERY, "op 7 (SGC_CUSTOM)", { M(op, 7) }, 0, SGC_REJ_NONE },
+	{ K_QUERY, "op 8", { M(op, 8) }, 0, SGC_REJ_OP },
 	{ K_QUERY, "nchunks 0", { M(nchunks, 0) }, 0, SGC_REJ_CHUNK },
 	{ K_QUERY, "policy 3", { M(policy, 3) }, 0, SGC_REJ_FIELD },
 	{ K_QUERY, "policy 255", { M(policy, 255) }, 0, SGC_REJ_FIELD },
