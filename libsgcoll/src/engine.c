@@ -407,19 +407,24 @@ static void kmode_inject(struct sgc_comm *c, struct sgc_coll *co)
 	}
 }
 
-/* eBPF path: copy the kernel's view of who contributed into co->seen for
- * the chunks in flight, so re-PULLs ask exactly the missing ranks. */
-static void kmode_refresh_seen(struct sgc_comm *c, struct sgc_coll *co)
+/*
+ * eBPF path: copy the kernel's view of who contributed into co->seen for
+ * the chunks in flight, so re-PULLs ask exactly the missing ranks.  The
+ * kernel reduces what was PULLed without telling us, so each newly seen
+ * contribution also gives back its PULL budget.  Returns how many were
+ * new: progress, not loss.
+ */
+static int kmode_refresh_seen(struct sgc_comm *c, struct sgc_coll *co)
 {
 	uint32_t ch, lim = co->kwin + SGC_BPF_CHUNK_SLOTS;
 	struct sgc_bpf_slot *slot;
-	int r;
+	int r, fresh = 0;
 
 	if (!kmode(c))
-		return;
+		return 0;
 	slot = malloc(sizeof(*slot));
 	if (!slot)
-		return;
+		return 0;
 	if (lim > co->nchunks)
 		lim = co->nchunks;
 	for (ch = co->kwin; ch < lim; ch++) {
@@ -427,11 +432,21 @@ static void kmode_refresh_seen(struct sgc_comm *c, struct sgc_coll *co)
 			continue;
 		if (bpf_path_slot(c, co->kind, co->seq, ch, slot))
 			continue;
-		for (r = 0; r < c->world; r++)
-			if (slot->seen[r / 64] & (1ULL << (r % 64)))
-				bit_set(co->seen, (size_t)ch * c->world + r);
+		for (r = 0; r < c->world; r++) {
+			size_t bit = (size_t)ch * c->world + r;
+
+			if (!(slot->seen[r / 64] & (1ULL << (r % 64))) || bit_test(co->seen, bit))
+				continue;
+			bit_set(co->seen, bit);
+			fresh++;
+			if (r && ch >= c->push_credit && ch < co->pull.to[r] && co->pull.out) {
+				co->pull.out--;
+				c->pull_inflight--;
+			}
+		}
 	}
 	free(slot);
+	return fresh;
 }
 
 void coord_kernel_result(struct sgc_comm *c, const struct sgc_hdr *h, const void *body,
@@ -758,6 +773,15 @@ static void coord_timer(struct sgc_comm *c, struct sgc_coll *co, uint64_t now)
 			  co->seq, kind_name(co->kind), co->count, sgc_dtype_name(co->dtype),
 			  strchr(list, ',') || strstr(list, "more") ? "s" : "", list, c->cfg.timeout_ms);
 		return;
+	}
+	/* eBPF path with PULLs out: look at the slots every half RTO floor,
+	 * so the budget flows back and slowness is not taken for loss. */
+	if (kmode(c) && co->pull.out && now >= co->refresh_at) {
+		if (kmode_refresh_seen(c, co)) {
+			co->last_rx = now;
+			co->backoff = 0;
+		}
+		co->refresh_at = now + c->rto_ns / 8;
 	}
 	if (now < co->timer)
 		return;
@@ -1349,6 +1373,8 @@ uint64_t engine_timers(struct sgc_comm *c, uint64_t now)
 			worker_timer(c, co, now);
 		if (co->state == COLL_OPEN)
 			next = min_u64(next, min_u64(co->timer, co->deadline));
+		if (co->state == COLL_OPEN && kmode(c) && co->pull.out)
+			next = min_u64(next, co->refresh_at);
 	}
 	return min_u64(next, sg_timers(c, now));
 }

@@ -146,6 +146,7 @@ struct sgc_coll {
 	uint8_t *seen;		/* nchunks x world bits: [chunk][rank] */
 	struct sgc_pull pull;
 	uint32_t kwin;		/* eBPF: lowest chunk not complete */
+	uint64_t refresh_at;	/* eBPF: next look at the kernel slots */
 	uint32_t kinj;		/* eBPF: own chunks injected so far */
 	bool mismatch;
 
