@@ -218,31 +218,18 @@ static void coll_fail(struct sgc_comm *c, struct sgc_coll *co, int err, const ch
 	coll_finish(c, co, err);
 }
 
-/* "3, 7, 12" for the ranks that @pred says are missing. */
-static void missing_ranks(struct sgc_comm *c, struct sgc_coll *co, char *buf, size_t len,
-			  bool (*pred)(struct sgc_comm *, struct sgc_coll *, int))
-{
-	size_t off = 0;
-	int r, shown = 0, total = 0;
-
-	buf[0] = 0;
-	for (r = 1; r < c->world; r++) {
-		if (!pred(c, co, r))
-			continue;
-		total++;
-		if (shown < 12 && off + 12 < len) {
-			off += (size_t)snprintf(buf + off, len - off, "%s%d", shown ? ", " : "", r);
-			shown++;
-		}
-	}
-	if (total > shown && off + 20 < len)
-		snprintf(buf + off, len - off, " and %d more", total - shown);
-}
-
 /* ---------------- coordinator ---------------- */
 
-static bool coord_rank_missing(struct sgc_comm *c, struct sgc_coll *co, int r)
+struct miss_ctx {
+	struct sgc_comm *c;
+	struct sgc_coll *co;
+};
+
+static bool coord_rank_missing(const void *arg, int r)
 {
+	const struct miss_ctx *m = arg;
+	struct sgc_comm *c = m->c;
+	struct sgc_coll *co = m->co;
 	uint32_t ch;
 
 	if (!is_contributor(co, r))
@@ -766,8 +753,10 @@ static void coord_timer(struct sgc_comm *c, struct sgc_coll *co, uint64_t now)
 	char list[120];
 
 	if (now >= co->deadline) {
+		struct miss_ctx m = { c, co };
+
 		kmode_refresh_seen(c, co);
-		missing_ranks(c, co, list, sizeof(list), coord_rank_missing);
+		sgc_rank_list(list, sizeof(list), 1, c->world, coord_rank_missing, &m);
 		coll_fail(c, co, -ETIMEDOUT,
 			  "collective #%u (%s of %zu x %s): rank%s %s did not contribute within %u ms",
 			  co->seq, kind_name(co->kind), co->count, sgc_dtype_name(co->dtype),
@@ -1224,6 +1213,14 @@ void engine_rx(struct sgc_comm *c, const struct sgc_rx *rx)
 		worker_rx(c, rx);
 }
 
+/* A worker that has not reported finishing the oldest collective. */
+static bool peer_lagging(const void *arg, int r)
+{
+	const struct sgc_comm *c = arg;
+
+	return c->peers[r].wm == c->base;
+}
+
 int coll_post(struct sgc_comm *c, uint8_t kind, const void *sendbuf, void *recvbuf,
 	      size_t count, enum sgc_dtype dt, enum sgc_op op, int root, struct sgc_request *req)
 {
@@ -1281,13 +1278,8 @@ int coll_post(struct sgc_comm *c, uint8_t kind, const void *sendbuf, void *recvb
 
 			if (now >= deadline) {
 				char list[120];
-				size_t off = 0;
 
-				list[0] = 0;
-				for (r = 1; r < c->world && off + 12 < sizeof(list); r++)
-					if (c->peers[r].wm == c->base)
-						off += (size_t)snprintf(list + off, sizeof(list) - off,
-									"%s%d", off ? ", " : "", r);
+				sgc_rank_list(list, sizeof(list), 1, c->world, peer_lagging, c);
 				return sgc_err(-ETIMEDOUT, "collective #%u: ranks %s have not finished "
 					       "collective #%u after %u ms, and only %d may be outstanding",
 					       seq, list, c->base, c->cfg.timeout_ms, SGC_RING);

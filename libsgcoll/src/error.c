@@ -227,3 +227,25 @@ const char *sgc_strerror(int err)
 	s = strerrordesc_np(code);
 	return s ? s : "unknown error code";
 }
+
+void sgc_rank_list(char *buf, size_t len, int first, int end,
+		   bool (*pred)(const void *arg, int rank), const void *arg)
+{
+	size_t off = 0;
+	int r, shown = 0, total = 0;
+
+	if (!len)
+		return;
+	buf[0] = 0;
+	for (r = first; r < end; r++) {
+		if (!pred(arg, r))
+			continue;
+		total++;
+		if (shown < 12 && off + 12 < len) {
+			off += (size_t)snprintf(buf + off, len - off, "%s%d", shown ? ", " : "", r);
+			shown++;
+		}
+	}
+	if (total > shown && off + 24 < len)
+		snprintf(buf + off, len - off, " and %d more", total - shown);
+}

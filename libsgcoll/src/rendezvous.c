@@ -30,24 +30,9 @@ uint64_t random_job_id(void)
 	return random_u64();
 }
 
-/* "2, 5, 7" into buf, at most ~max names, for error messages. */
-static void rank_list(char *buf, size_t len, const bool *missing, int n)
+static bool is_missing(const void *arg, int r)
 {
-	size_t off = 0;
-	int i, shown = 0, total = 0;
-
-	buf[0] = 0;
-	for (i = 0; i < n; i++) {
-		if (!missing[i])
-			continue;
-		total++;
-		if (shown < 16 && off + 12 < len) {
-			off += (size_t)snprintf(buf + off, len - off, "%s%d", shown ? ", " : "", i);
-			shown++;
-		}
-	}
-	if (total > shown && off + 24 < len)
-		snprintf(buf + off, len - off, " and %d more", total - shown);
+	return ((const bool *)arg)[r];
 }
 
 static void send_welcome(struct sgc_comm *c, int to)
@@ -187,7 +172,7 @@ int rdv_coordinator(struct sgc_comm *c)
 			goto out;
 	}
 	if (n > 0) {
-		rank_list(list, sizeof(list), missing, c->world);
+		sgc_rank_list(list, sizeof(list), 0, c->world, is_missing, missing);
 		err = sgc_err(-ETIMEDOUT, "%d of %d workers did not join the coordinator at %s within %u ms "
 			      "(missing ranks: %s): start them with SGC_COORDINATOR=%s and SGC_WORLD_SIZE=%d, "
 			      "or raise SGC_TIMEOUT_MS",

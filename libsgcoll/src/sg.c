@@ -308,6 +308,20 @@ static void q_send_query(struct sgc_comm *c, struct sgc_query *q, int r)
 	io_send(c, q->qpkt, &c->peers[r].addr);
 }
 
+static bool q_silent(struct sgc_comm *c, struct sgc_query *q, int r);
+
+struct silent_ctx {
+	struct sgc_comm *c;
+	struct sgc_query *q;
+};
+
+static bool silent_pred(const void *arg, int r)
+{
+	const struct silent_ctx *s = arg;
+
+	return q_silent(s->c, s->q, r);
+}
+
 static bool q_silent(struct sgc_comm *c, struct sgc_query *q, int r)
 {
 	if (q->state[r] == RS_DECLINED)
@@ -323,20 +337,13 @@ static void q_timer(struct sgc_comm *c, struct sgc_query *q, uint64_t now)
 	int r;
 
 	if (now >= q->deadline) {
+		struct silent_ctx sc = { c, q };
 		char list[120];
-		size_t off = 0;
 		int total = 0;
 
-		list[0] = 0;
-		for (r = 1; r < c->world; r++) {
-			if (!q_silent(c, q, r))
-				continue;
-			if (total++ < 12 && off + 12 < sizeof(list))
-				off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%d",
-							off ? ", " : "", r);
-		}
-		if (total > 12 && off + 20 < sizeof(list))
-			snprintf(list + off, sizeof(list) - off, " and %d more", total - 12);
+		for (r = 1; r < c->world; r++)
+			total += q_silent(c, q, r);
+		sgc_rank_list(list, sizeof(list), 1, c->world, silent_pred, &sc);
 		q_done(c, q, -ETIMEDOUT,
 		       "scatter-gather #%u: %d of the %d answers wanted came within %u ms; no (complete) "
 		       "answer from rank%s %s", q->seq, q->nfull, q->want,
@@ -456,14 +463,8 @@ static int sg_run(struct sgc_comm *c, const void *query, size_t qlen, void *resu
 	c->qcur = q;
 
 	h = pkt_hdr(q->qpkt);
-	sgc_hdr_init(h, SGC_MSG_QUERY, c->job_id);
-	h->seq = q->seq;
-	h->coll = SGC_COLL_QUERY;
-	h->nchunks = q->nchunks;
-	h->dtype = q->dtype;
-	h->op = q->op;
-	h->policy = q->policy;
-	h->arg = (uint16_t)q->want;
+	q_tmpl(c, q, h);
+	h->type = SGC_MSG_QUERY;
 	h->flags = flags;
 	h->aux = (uint32_t)count;
 	if (qlen)

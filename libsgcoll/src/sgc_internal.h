@@ -36,6 +36,10 @@ SGC_HIDDEN void sgc_pr(enum sgc_print_level level, const char *fmt, ...) SGC_PRI
  */
 SGC_HIDDEN int sgc_err(int err, const char *fmt, ...) SGC_PRINTF(2, 3);
 SGC_HIDDEN void sgc_err_clear(void);
+/* "3, 7, 12 and 5 more": the ranks in [first, end) where @pred holds, for
+ * error messages that name who did not answer. */
+SGC_HIDDEN void sgc_rank_list(char *buf, size_t len, int first, int end,
+			      bool (*pred)(const void *arg, int rank), const void *arg);
 
 /* ---- config.c: validated configuration ---- */
 
