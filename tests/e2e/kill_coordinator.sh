@@ -15,6 +15,19 @@ command -v bpftool >/dev/null || { echo "SKIP: bpftool is not installed" >&2; ex
 CLUSTER_NAME=sgckill$$
 LOGDIR=$(mktemp -d)
 "$CLUSTER" up "$CLUSTER_NAME" --hosts 2 >/dev/null || fail "cluster up"
+# libsgcoll's programs held by BPF links (XDP and tcx), as "id name" lines.
+our_links() {
+	bpftool -j link list 2>/dev/null | /usr/bin/python3 -c '
+import json, subprocess, sys
+for link in json.load(sys.stdin) or []:
+    pid = link.get("prog_id")
+    out = subprocess.run(["bpftool", "-j", "prog", "show", "id", str(pid)],
+                         capture_output=True, text=True).stdout
+    name = json.loads(out).get("name", "") if out.strip() else ""
+    if name in ("gather_prog", "notify_prog", "scatter_prog"):
+        print(link.get("id"), name)'
+}
+before=$(our_links)
 # Each rank records its PID, then runs collectives for a long time.
 "$CLUSTER" run "$CLUSTER_NAME" --ranks 5 --accel "$ACCEL" --timeout-ms 2000 --deadline 60 \
 	--logdir "$LOGDIR/run" -- \
@@ -28,23 +41,15 @@ for ((i = 0; i < 100; i++)); do
 done
 [ -s "$LOGDIR/pid.0" ] || fail "the coordinator did not start"
 sleep 1.5	# well into the collectives
-# libsgcoll's programs held by BPF links (XDP and tcx), as "id name" lines.
-our_links() {
-	bpftool -j link list 2>/dev/null | /usr/bin/python3 -c '
-import json, subprocess, sys
-for link in json.load(sys.stdin) or []:
-    pid = link.get("prog_id")
-    out = subprocess.run(["bpftool", "-j", "prog", "show", "id", str(pid)],
-                         capture_output=True, text=True).stdout
-    name = json.loads(out).get("name", "") if out.strip() else ""
-    if name in ("gather_prog", "notify_prog", "scatter_prog"):
-        print(link.get("id"), name)'
-}
+# The links of this test's coordinator: those present now and not before
+# it started (another job on the machine may hold links of its own).
+ours=""
 if [ "$ACCEL" = ebpf ]; then
 	"$CLUSTER" exec "$CLUSTER_NAME" c -- ip link show dev eth0 | grep -q "name gather_prog" ||
 		fail "the eBPF path was not attached while the coordinator ran"
-	[ "$(our_links | wc -l)" -ge 3 ] ||
-		fail "expected 3 libsgcoll links while the coordinator ran: $(our_links)"
+	ours=$(comm -13 <(echo "$before" | sort) <(our_links | sort))
+	[ "$(echo "$ours" | grep -c .)" -ge 3 ] ||
+		fail "expected 3 libsgcoll links of this coordinator, found: $ours"
 fi
 kill -9 "$(cat "$LOGDIR/pid.0")"
 t0=$(date +%s)
@@ -58,11 +63,14 @@ for r in 1 2 3 4; do
 done
 # Links are released when the last reference (the dead process) goes;
 # give the kernel a moment to run the release.
+survivors() {
+	comm -12 <(echo "$ours" | sort) <(our_links | sort)
+}
 for ((i = 0; i < 50; i++)); do
-	[ -z "$(our_links)" ] && break
+	[ -z "$(survivors)" ] && break
 	sleep 0.1
 done
-[ -z "$(our_links)" ] || fail "BPF links survived the coordinator: $(our_links)"
+[ -z "$(survivors)" ] || fail "BPF links survived the coordinator: $(survivors)"
 if "$CLUSTER" exec "$CLUSTER_NAME" c -- ip link show dev eth0 | grep -q "prog/xdp"; then
 	fail "an XDP program is still attached to the coordinator's eth0"
 fi
