@@ -568,7 +568,8 @@ int bpf_path_poll(struct sgc_comm *c)
 {
 	struct sgc_bpf *b = c->bpf;
 
-	if (!b->rb)
+	/* A late ring-poll completion can arrive after bpf_path_close(). */
+	if (!b || !b->rb)
 		return 0;
 	return ring_buffer__consume(b->rb);
 }
