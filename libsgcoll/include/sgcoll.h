@@ -185,6 +185,51 @@ SGC_API int sgc_wait(sgc_request *req);
  */
 SGC_API int sgc_fd(const sgc_comm *c);
 
+/* ---- Fixed point: float gradients through integer reductions ---- */
+
+/**
+ * sgc_fixed_scale() - the scale for quantising values of magnitude at most
+ * @max_abs so that the sum over @world ranks fits in @dt (SGC_INT32 or
+ * SGC_INT64): the largest power of two s with world * round(max_abs * s)
+ * below the type's maximum.  Returns 0 for bad arguments.
+ *
+ * Error bound: each quantised element is within 0.5 / s of the original,
+ * so a sum over the ranks is within world * 0.5 / s of the exact sum and an
+ * average within 0.5 / s, as long as no input exceeded @max_abs.
+ */
+SGC_API double sgc_fixed_scale(int world, double max_abs, enum sgc_dtype dt);
+
+/**
+ * sgc_quantize_f32() / sgc_quantize_f64() - out[i] = round(in[i] * scale)
+ * as @dt (SGC_INT32 or SGC_INT64), saturated at +-@limit (the caller's
+ * max_abs * scale; 0 = the type's range).  NaN becomes 0 and counts as
+ * saturated.  Returns how many elements were saturated (the overflow
+ * flag), or a negative error code.
+ */
+SGC_API long sgc_quantize_f32(const float *in, void *out, size_t n, enum sgc_dtype dt,
+			      double scale, double limit);
+SGC_API long sgc_quantize_f64(const double *in, void *out, size_t n, enum sgc_dtype dt,
+			      double scale, double limit);
+
+/** sgc_dequantize_f32() / _f64() - out[i] = in[i] / (scale * divisor). */
+SGC_API int sgc_dequantize_f32(const void *in, float *out, size_t n, enum sgc_dtype dt,
+			       double scale, double divisor);
+SGC_API int sgc_dequantize_f64(const void *in, double *out, size_t n, enum sgc_dtype dt,
+			       double scale, double divisor);
+
+/**
+ * sgc_allreduce_float() - sum (@average 0) or average (1) float vectors over
+ * all ranks: quantise to int32 with sgc_fixed_scale(world, max_abs), reduce
+ * as integers (in the kernel on the eBPF path), dequantise.  Every rank must
+ * pass the same @max_abs.  *@nsaturated (may be NULL) gets how many of this
+ * rank's inputs exceeded max_abs and were clamped.  In place works.
+ */
+SGC_API int sgc_allreduce_float(sgc_comm *c, const float *sendbuf, float *recvbuf, size_t count,
+				double max_abs, int average, size_t *nsaturated);
+/** sgc_allreduce_double() - the same for doubles, through int64. */
+SGC_API int sgc_allreduce_double(sgc_comm *c, const double *sendbuf, double *recvbuf,
+				 size_t count, double max_abs, int average, size_t *nsaturated);
+
 /* ---- The raw scatter-gather primitive (the thesis's API) ---- */
 
 enum sgc_policy {

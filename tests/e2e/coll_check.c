@@ -5,11 +5,12 @@
  * its own (the inputs are a deterministic function of rank and index).
  *
  *   coll_check [-s SUITES] [-c COUNTS] [-b BIGCOUNT] [-i ITERS]
- *   SUITES: comma list of allreduce,inplace,reduce,bcast,barrier,nb,sg,sgpartial,custom
+ *   SUITES: comma list of allreduce,inplace,reduce,bcast,barrier,nb,sg,sgpartial,custom,float
  *   exit 0 = all good, 1 = a wrong result or error, 77 = skipped
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -526,6 +527,70 @@ static void t_custom(sgc_comm *c)
 	}
 }
 
+/*
+ * sgc_allreduce_float/double: random values in [-1, 1], averaged and summed
+ * through int32/int64; the error against the exact double result must stay
+ * within the documented bound (0.5 / scale for the average, world times
+ * that for the sum) plus the result type's own rounding.
+ */
+static void t_float(sgc_comm *c)
+{
+	size_t counts[] = { 1, 363, 20000 }, k, i;
+	int r, avg;
+
+	for (k = 0; k < 3 && !g_fail; k++) {
+		size_t n = counts[k];
+		float *fs = malloc(n * sizeof(*fs)), *fr = malloc(n * sizeof(*fr));
+		double *ds = malloc(n * sizeof(*ds)), *dr = malloc(n * sizeof(*dr));
+		double worst_f = 0, worst_d = 0;
+
+		for (i = 0; i < n; i++) {
+			ds[i] = (double)(int64_t)input(g_rank, i, 99) / 9.3e18;
+			fs[i] = (float)ds[i];
+		}
+		for (avg = 0; avg < 2 && !g_fail; avg++) {
+			double sf = sgc_fixed_scale(g_world, 1.0, SGC_INT32);
+			double sd = sgc_fixed_scale(g_world, 1.0, SGC_INT64);
+			double div = avg ? g_world : 1, bf, bd;
+			size_t nsat = 1;
+
+			worst_f = worst_d = 0;
+			if (check_rc("allreduce_float", sgc_allreduce_float(c, fs, fr, n, 1.0, avg, &nsat)) ||
+			    check_rc("allreduce_double", sgc_allreduce_double(c, ds, dr, n, 1.0, avg, NULL)))
+				break;
+			if (nsat)
+				FAIL("allreduce_float: %zu inputs in [-1, 1] reported saturated", nsat);
+			for (i = 0; i < n; i++) {
+				double ef = 0, ed = 0;
+
+				for (r = 0; r < g_world; r++) {
+					double v = (double)(int64_t)input(r, i, 99) / 9.3e18;
+
+					ef += (double)(float)v;
+					ed += v;
+				}
+				worst_f = fmax(worst_f, fabs(fr[i] - ef / div));
+				worst_d = fmax(worst_d, fabs(dr[i] - ed / div));
+			}
+			bf = g_world * 0.5 / sf / div + 1.2e-7 * g_world;
+			bd = g_world * 0.5 / sd / div + 1e-15 * g_world;
+			if (worst_f > bf || worst_d > bd)
+				FAIL("float allreduce of %zu (%s): error %g / %g above the bound %g / %g", n,
+				     avg ? "average" : "sum", worst_f, worst_d, bf, bd);
+			else
+				g_checked++;
+			if (g_rank == 0 && n == 20000)
+				printf("rank 0: %s of %zu floats over %d ranks: worst error %.3g (bound %.3g), "
+				       "doubles %.3g (bound %.3g)\n", avg ? "average" : "sum", n, g_world,
+				       worst_f, bf, worst_d, bd);
+		}
+		free(fs);
+		free(fr);
+		free(ds);
+		free(dr);
+	}
+}
+
 static size_t parse_counts(const char *s, size_t *out, int max)
 {
 	int n = 0;
@@ -586,6 +651,8 @@ int main(int argc, char **argv)
 			t_nonblocking(c, SGC_MAX_INFLIGHT);
 		if (strstr(suites, "custom") && !g_fail)
 			t_custom(c);
+		if (strstr(suites, "float") && !g_fail)
+			t_float(c);
 		if (strstr(suites, "sgpartial") && !g_fail)
 			t_sg_partial(c);
 		else if (strstr(suites, "sg") && !g_fail)
