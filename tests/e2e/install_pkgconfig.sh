@@ -20,8 +20,9 @@ mkdir "$LOGDIR/app"
 cp "$SRC" "$LOGDIR/app/app.c"
 # shellcheck disable=SC2046 # pkg-config prints several words on purpose
 # shellcheck disable=SC2086 # EXTRA_CFLAGS: a sanitized build's flags
+# (-lm: the test program itself uses libm; libsgcoll's own needs come from pkg-config)
 cc -O2 $EXTRA_CFLAGS -o "$LOGDIR/app/app" "$LOGDIR/app/app.c" $(pkg-config --cflags --libs sgcoll) \
-	-Wl,-rpath,"$(pkg-config --variable=libdir sgcoll)" ||
+	-Wl,-rpath,"$(pkg-config --variable=libdir sgcoll)" -lm ||
 	fail "building an outside program with pkg-config failed"
 echo "ok: built with: cc app.c $(pkg-config --cflags --libs sgcoll)"
 need_root
