@@ -42,6 +42,7 @@
 
 #define FRAME_HDR (ETH_HLEN + sizeof(struct iphdr) + sizeof(struct udphdr))
 #define FRAME_MAX (FRAME_HDR + SGC_HDR_SIZE + SGC_MAX_BODY)
+#define FRAME(b) ((uint8_t *)(b)->frame_buf + 2)
 
 struct sgc_bpf {
 	struct sgc *skel;
@@ -53,7 +54,9 @@ struct sgc_bpf {
 	bool native;
 	uint16_t cfg_flags;
 	uint8_t frame_hdr[FRAME_HDR];
-	uint8_t frame[FRAME_MAX];
+	/* The crafted frame starts 2 bytes into an 8-aligned buffer so that
+	 * its IP and UDP headers are aligned (NET_IP_ALIGN). */
+	uint64_t frame_buf[(FRAME_MAX + 2) / 8 + 1];
 	uint8_t out[FRAME_MAX + 64];
 };
 
@@ -259,11 +262,11 @@ static int on_event(void *ctx, void *data, size_t len)
 
 static void build_frame_header(struct sgc_comm *c, struct sgc_bpf *b)
 {
-	struct ethhdr *eth = (struct ethhdr *)b->frame;
+	struct ethhdr *eth = (struct ethhdr *)FRAME(b);
 	struct iphdr *ip = (struct iphdr *)(eth + 1);
 	struct udphdr *udp = (struct udphdr *)(ip + 1);
 
-	memset(b->frame, 0, sizeof(b->frame_hdr));
+	memset(FRAME(b), 0, sizeof(b->frame_hdr));
 	memcpy(eth->h_dest, b->skel->rodata->cfg.coord_mac, 6);
 	memcpy(eth->h_source, b->skel->rodata->cfg.coord_mac, 6);
 	eth->h_proto = htons(ETH_P_IP);
@@ -275,7 +278,7 @@ static void build_frame_header(struct sgc_comm *c, struct sgc_bpf *b)
 	ip->daddr = c->self.sin_addr.s_addr;
 	udp->source = c->self.sin_port;
 	udp->dest = c->self.sin_port;
-	memcpy(b->frame_hdr, b->frame, sizeof(b->frame_hdr));
+	memcpy(b->frame_hdr, FRAME(b), sizeof(b->frame_hdr));
 }
 
 /*
@@ -506,10 +509,10 @@ int bpf_path_contribute(struct sgc_comm *c, const struct sgc_hdr *h, const void 
 	struct sgc_bpf *b = c->bpf;
 	size_t blen = (size_t)h->count * sgc_dtype_size(h->dtype);
 	size_t off = sizeof(b->frame_hdr), len = off + SGC_HDR_SIZE + blen;
-	struct iphdr *ip = (struct iphdr *)(b->frame + ETH_HLEN);
+	struct iphdr *ip = (struct iphdr *)(FRAME(b) + ETH_HLEN);
 	struct udphdr *udp = (struct udphdr *)(ip + 1);
 	LIBBPF_OPTS(bpf_test_run_opts, opts,
-		.data_in = b->frame,
+		.data_in = FRAME(b),
 		.data_size_in = (__u32)len,
 		.data_out = b->out,
 		.data_size_out = sizeof(b->out),
@@ -519,9 +522,9 @@ int bpf_path_contribute(struct sgc_comm *c, const struct sgc_hdr *h, const void 
 	int err;
 
 	*result = NULL;
-	memcpy(b->frame + off, h, SGC_HDR_SIZE);
+	memcpy(FRAME(b) + off, h, SGC_HDR_SIZE);
 	if (blen)
-		memcpy(b->frame + off + SGC_HDR_SIZE, body, blen);
+		memcpy(FRAME(b) + off + SGC_HDR_SIZE, body, blen);
 	ip->tot_len = htons((uint16_t)(len - ETH_HLEN));
 	udp->len = htons((uint16_t)(len - ETH_HLEN - sizeof(*ip)));
 	err = bpf_prog_test_run_opts(bpf_program__fd(b->skel->progs.gather_prog), &opts);

@@ -190,9 +190,14 @@ static inline void t_contrib(struct t_frame *f, int r, uint8_t coll, uint32_t se
 	f->blen = (size_t)count * sgc_wire_dtype_size(dtype & 7);
 }
 
-/* Lay the frame out in @buf; returns its length. */
-static inline size_t t_build(const struct t_frame *f, uint8_t *buf)
+/* Lay the frame out in @out; returns its length.  It is built in a scratch
+ * buffer where the IP header is 4-aligned (what NET_IP_ALIGN gives a NIC),
+ * so the header structs are accessed aligned, then copied. */
+static inline size_t t_build(const struct t_frame *f, uint8_t *out)
 {
+	static __thread uint64_t scratch[(2 + ETH_HLEN + 60 + 8 + SGC_HDR_SIZE + SGC_MAX_BODY) / 8 + 1];
+	uint8_t *buf = (uint8_t *)scratch + 2;
+	size_t len;
 	struct ethhdr *eth = (struct ethhdr *)buf;
 	struct iphdr *ip = (struct iphdr *)(eth + 1);
 	uint8_t ihl = f->ihl ? f->ihl : 5;
@@ -223,7 +228,9 @@ static inline size_t t_build(const struct t_frame *f, uint8_t *buf)
 	if (plen > sizeof(full))
 		plen = sizeof(full);
 	memcpy(pl, full, plen);
-	return (size_t)(pl - buf) + plen;
+	len = (size_t)(pl - buf) + plen;
+	memcpy(out, buf, len);
+	return len;
 }
 
 /* ------------------------------------------------------------ running */

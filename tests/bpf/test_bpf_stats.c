@@ -186,6 +186,7 @@ int main(void)
 	s = t_load(&c);
 	if (s)
 		print_sizes(s->obj, "ringbuf+allgather", 1);
+	sgc__destroy(s);
 	close(sfd);
 	if (fails || st[SGC_ST_REDUCED] != N || st[SGC_ST_COMPLETED] != N / WORLD ||
 	    st[SGC_ST_DROP_DUP] != N || st[SGC_ST_PASS_FOREIGN] != N) {

@@ -389,9 +389,10 @@ struct got {
 static struct got wgot[NW + 1], cgot;
 static struct {
 	int n;
-	uint8_t f[64][2048];
+	uint64_t f[64][2048 / 8 + 1];	/* frames at +2: IP headers 4-aligned */
 	size_t len[64];
 } cap;
+#define CAP(i) ((uint8_t *)cap.f[i] + 2)
 
 static void take(int fd, struct got *g)
 {
@@ -422,14 +423,16 @@ static void collect(int ms)
 	while (now_ms() < end) {
 		struct sockaddr_ll ll;
 		socklen_t ll_len = sizeof(ll);
-		uint8_t b[2048];
+		/* The IP header at b + 14 lands 4-aligned (as with NET_IP_ALIGN). */
+		static uint64_t raw[2048 / 8 + 1];
+		uint8_t *b = (uint8_t *)raw + 2;
 		ssize_t n;
 
 		usleep(2000);
 		for (r = 1; r <= NW; r++)
 			take(wsock[r], &wgot[r]);
 		take(csock, &cgot);
-		while ((n = recvfrom(psock, b, sizeof(b), 0, (struct sockaddr *)&ll, &ll_len)) > 0) {
+		while ((n = recvfrom(psock, b, 2048, 0, (struct sockaddr *)&ll, &ll_len)) > 0) {
 			const struct iphdr *ip = (const void *)(b + 14);
 			const struct udphdr *udp = (const void *)(b + 34);
 
@@ -440,7 +443,7 @@ static void collect(int ms)
 			    ip->saddr != inet_addr(COORD_IP) || udp->source != htons(COORD_PORT))
 				continue;
 			if (cap.n < 64) {
-				memcpy(cap.f[cap.n], b, (size_t)n);
+				memcpy(CAP(cap.n), b, (size_t)n);
 				cap.len[cap.n] = (size_t)n;
 			}
 			cap.n++;
@@ -499,7 +502,7 @@ static void scatter_once(struct coord *co, uint16_t first, uint16_t end, int lo,
 
 	assert_int_equal(cap.n, want);
 	for (i = 0; i < cap.n && i < 64; i++) {
-		const uint8_t *f = cap.f[i];
+		const uint8_t *f = CAP(i);
 		const struct iphdr *ip = (const void *)(f + 14);
 		const struct udphdr *udp = (const void *)(f + 34);
 		struct sgc_hdr g;
@@ -583,7 +586,8 @@ static void test_scatter(void **state)
 static uint32_t coord_contribute(struct coord *co, const struct sgc_hdr *h, const void *body,
 				 size_t blen, struct t_run *res)
 {
-	uint8_t f[2048];
+	static uint64_t raw[2048 / 8 + 1];
+	uint8_t *f = (uint8_t *)raw + 2;	/* IP header 4-aligned */
 	struct ethhdr *eth = (struct ethhdr *)f;
 	struct iphdr *ip = (struct iphdr *)(eth + 1);
 	struct udphdr *udp = (struct udphdr *)(ip + 1);
@@ -720,12 +724,12 @@ static void run_coll(struct coord *co, const struct coll_case *cc, uint32_t seq,
 	/* Every frame on the wire went to a receiver, with its addresses. */
 	assert_int_equal(cap.n, nrecv);
 	for (i = 0; i < cap.n && i < 64; i++) {
-		const struct iphdr *ip = (const void *)(cap.f[i] + 14);
+		const struct iphdr *ip = (const void *)(CAP(i) + 14);
 		struct sgc_hdr g;
 
-		memcpy(&g, cap.f[i] + 42, sizeof(g));
-		assert_memory_equal(cap.f[i], mac_w, 6);
-		assert_memory_equal(cap.f[i] + 6, mac_c, 6);
+		memcpy(&g, CAP(i) + 42, sizeof(g));
+		assert_memory_equal(CAP(i), mac_w, 6);
+		assert_memory_equal(CAP(i) + 6, mac_c, 6);
 		assert_int_equal(ip->daddr, w_ip(g.rank));
 		assert_int_equal(t_ip_csum(ip, 20), 0);
 	}
