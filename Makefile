@@ -6,7 +6,7 @@ PREFIX ?= /usr/local
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build test demo bench install clean
+.PHONY: all deps configure build test demo bench sanitize install clean
 
 all: build
 
@@ -27,6 +27,12 @@ test: build
 demo: build
 	bash tools/sgc-demo.sh $(abspath $(BUILD))
 
+# The library and every test under AddressSanitizer + UBSan (leaks too).
+sanitize: deps
+	cmake -S . -B $(BUILD)-san -DSGC_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug $(CMAKE_FLAGS)
+	cmake --build $(BUILD)-san -j $(JOBS)
+	cd $(BUILD)-san && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure --timeout 1200
+
 # The benchmark set of bench/README.md (long: it prints its estimate).
 bench: build
 	/usr/bin/python3 bench/run.py --build $(abspath $(BUILD))
@@ -35,4 +41,4 @@ install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(BUILD)-san
