@@ -113,7 +113,9 @@ SGC_API int sgc_init(const struct sgc_config *cfg, sgc_comm **out);
  *
  * Reads SGC_RANK, SGC_WORLD_SIZE, SGC_COORDINATOR, SGC_BIND, SGC_IFNAME,
  * SGC_ACCEL=auto|ebpf|off, SGC_TIMEOUT_MS, SGC_DELIVERY=ringbuf|socket,
- * SGC_WAITMODE=block|busypoll, SGC_KEEP_RESPONSES=0|1, SGC_ALLGATHER=0|1.  Rank and size fall back to
+ * SGC_WAITMODE=block|busypoll, SGC_KEEP_RESPONSES=0|1, SGC_ALLGATHER=0|1,
+ * SGC_CUSTOM_BPF.  Without SGC_COORDINATOR, SGC_COORDINATOR_FILE names a
+ * file whose first line is the coordinator's "ipv4:port".  Rank and size fall back to
  * OMPI_COMM_WORLD_RANK/SIZE, then PMI_RANK/PMI_SIZE.
  */
 SGC_API int sgc_init_env(sgc_comm **out);

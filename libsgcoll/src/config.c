@@ -230,9 +230,27 @@ int sgc_config_from_env(struct sgc_config *cfg)
 	c.world_size = (int)x;
 
 	c.coordinator = env_get("SGC_COORDINATOR");
+	if (!c.coordinator && env_get("SGC_COORDINATOR_FILE")) {
+		/* One line "a.b.c.d:port" in a file, for launchers (mpirun) that
+		 * pass files more easily than per-job environment. */
+		static _Thread_local char line[64];
+		const char *path = env_get("SGC_COORDINATOR_FILE");
+		FILE *f = fopen(path, "r");
+
+		if (!f || !fgets(line, sizeof(line), f)) {
+			err = -errno ? -errno : -EINVAL;
+			if (f)
+				fclose(f);
+			return sgc_err(err, "SGC_COORDINATOR_FILE=%.200s cannot be read: it must hold "
+				       "one line \"a.b.c.d:port\"", path);
+		}
+		fclose(f);
+		line[strcspn(line, "\r\n \t")] = 0;
+		c.coordinator = line;
+	}
 	if (!c.coordinator)
 		return sgc_err(-EINVAL,
-			       "SGC_COORDINATOR is not set: set SGC_COORDINATOR=a.b.c.d:port, rank 0's IPv4 address and UDP port, on every rank");
+			       "SGC_COORDINATOR is not set: set SGC_COORDINATOR=a.b.c.d:port, rank 0's IPv4 address and UDP port, on every rank (or SGC_COORDINATOR_FILE to a file holding it)");
 	err = sgc_parse_addr(c.coordinator, &tmp, 1);
 	if (err)
 		return err_prefix(err, "SGC_COORDINATOR");

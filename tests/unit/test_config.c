@@ -26,7 +26,7 @@ static const char *const env_vars[] = {
 	"SGC_RANK", "SGC_WORLD_SIZE", "SGC_COORDINATOR", "SGC_BIND", "SGC_IFNAME",
 	"SGC_ACCEL", "SGC_TIMEOUT_MS", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE",
 	"PMI_RANK", "PMI_SIZE", "SGC_DELIVERY", "SGC_WAITMODE", "SGC_KEEP_RESPONSES",
-	"SGC_ALLGATHER",
+	"SGC_ALLGATHER", "SGC_COORDINATOR_FILE",
 };
 
 static int clear_env(void **state)
@@ -386,6 +386,30 @@ static void test_validate_fields(void **state)
 	(void)state;
 }
 
+/* SGC_COORDINATOR_FILE: the address from a file when the variable is unset. */
+static void test_env_coordinator_file(void **state)
+{
+	char path[] = "/tmp/sgc-coord-XXXXXX";
+	struct sgc_config c = { .sz = sizeof(c) };
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "10.9.8.7:4242\n", 14), 14);
+	close(fd);
+	setenv("SGC_RANK", "1", 1);
+	setenv("SGC_WORLD_SIZE", "2", 1);
+	setenv("SGC_COORDINATOR_FILE", path, 1);
+	assert_int_equal(sgc_config_from_env(&c), 0);
+	assert_string_equal(c.coordinator, "10.9.8.7:4242");
+	setenv("SGC_COORDINATOR", "1.2.3.4:5", 1);	/* the variable wins */
+	assert_int_equal(sgc_config_from_env(&c), 0);
+	assert_string_equal(c.coordinator, "1.2.3.4:5");
+	unsetenv("SGC_COORDINATOR");
+	unlink(path);
+	assert_err_mentions(sgc_config_from_env(&c), -ENOENT, "SGC_COORDINATOR_FILE");
+	(void)state;
+}
+
 /* The eBPF path's options: defaults are zero, each variable sets one. */
 static void test_env_ebpf_options(void **state)
 {
@@ -567,6 +591,7 @@ int main(void)
 		cmocka_unit_test_setup(test_env_errors, clear_env),
 		cmocka_unit_test_setup(test_env_edges, clear_env),
 		cmocka_unit_test_setup(test_env_ebpf_options, clear_env),
+		cmocka_unit_test_setup(test_env_coordinator_file, clear_env),
 		cmocka_unit_test_setup(test_validate_ranges, clear_env),
 		cmocka_unit_test_setup(test_validate_fields, clear_env),
 		cmocka_unit_test_setup(test_validate_sz, clear_env),

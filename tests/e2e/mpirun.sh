@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# e2e: sgc_init_env under mpirun (rank and size from Open MPI), once with
+# the coordinator in SGC_COORDINATOR and once from SGC_COORDINATOR_FILE;
+# MPI_Allreduce and sgc_allreduce must agree.  Loopback only.
+#   mpirun.sh MPI_COMPARE
+set -uo pipefail
+PROG=$1
+. "$(dirname "$0")/lib.sh"
+command -v mpirun >/dev/null || { echo "SKIP: mpirun not installed (openmpi-bin)" >&2; exit 77; }
+LOGDIR=$(mktemp -d)
+# The flags DESIGN.md gives for Open MPI on these machines: tcp over lo,
+# oversubscribed ranks yielding instead of spinning.
+mpi=(mpirun --allow-run-as-root --oversubscribe --bind-to none --mca pml ob1
+     --mca btl self,tcp --mca btl_tcp_if_include lo --mca oob_tcp_if_include lo
+     --mca mpi_yield_when_idle 1 -np 4)
+port=$((20000 + $$ % 20000))
+
+timeout 120 "${mpi[@]}" -x SGC_COORDINATOR=127.0.0.1:$port -x SGC_ACCEL=off -x SGC_TIMEOUT_MS=20000 \
+	"$PROG" -n 200 >"$LOGDIR/env.log" 2>&1 ||
+	fail "mpirun with SGC_COORDINATOR failed: $(tail -5 "$LOGDIR/env.log")"
+grep "results identical" "$LOGDIR/env.log" || fail "no comparison line: $(tail -5 "$LOGDIR/env.log")"
+
+echo "127.0.0.1:$((port + 1))" >"$LOGDIR/coordinator"
+timeout 120 "${mpi[@]}" -x SGC_COORDINATOR_FILE="$LOGDIR/coordinator" -x SGC_ACCEL=off \
+	-x SGC_TIMEOUT_MS=20000 "$PROG" -n 50 >"$LOGDIR/file.log" 2>&1 ||
+	fail "mpirun with SGC_COORDINATOR_FILE failed: $(tail -5 "$LOGDIR/file.log")"
+grep "results identical" "$LOGDIR/file.log" || fail "no comparison line: $(tail -5 "$LOGDIR/file.log")"
