@@ -29,6 +29,8 @@ SGC_DEPS=(
 	libopenmpi-dev	# bench: mpicc, MPI_Allreduce
 	libgloo-dev	# bench: the Gloo allreduce peer (tcp transport)
 	gnuplot-nox	# bench: PNG plots of bench/results
+	python3-numpy	# bindings/python and its tests
+	python3-pytest	# tests/python
 )
 
 missing=()

@@ -1,0 +1,83 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+"""Run by every rank in the virtual cluster: the Python bindings' collectives
+against numpy references (numpy integer arithmetic wraps like libsgcoll's)."""
+import sys
+
+import numpy as np
+
+import sgcoll
+
+DTYPES = [np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32, np.int64, np.uint64]
+OPS = {"sum": np.add, "prod": np.multiply, "min": np.minimum, "max": np.maximum,
+       "band": np.bitwise_and, "bor": np.bitwise_or, "bxor": np.bitwise_xor}
+
+
+def data(rank, n, dt, salt):
+    rng = np.random.default_rng(1000 * salt + rank)
+    return rng.integers(np.iinfo(dt).min, np.iinfo(dt).max, size=n, dtype=dt, endpoint=True)
+
+
+def expected(world, n, dt, op, salt):
+    acc = data(0, n, dt, salt)
+    for r in range(1, world):
+        acc = OPS[op](acc, data(r, n, dt, salt))
+    return acc
+
+
+def main():
+    comm = sgcoll.Comm.from_env()
+    r, w = comm.rank, comm.world_size
+    salt = 0
+    with np.errstate(over="ignore"):
+        for dt in DTYPES:
+            for op in OPS:
+                for n in (0, 1, 363, 5000):
+                    salt += 1
+                    a = data(r, n, dt, salt)
+                    got = comm.allreduce(a, op=op)
+                    assert np.array_equal(got, expected(w, n, dt, op, salt)), (dt, op, n)
+        salt += 1
+        a = data(r, 1000, np.int32, salt)
+        comm.allreduce(a, op="sum", out=a)                      # in place
+        assert np.array_equal(a, expected(w, 1000, np.int32, "sum", salt))
+        for root in (0, w - 1):
+            salt += 1
+            got = comm.reduce(data(r, 777, np.uint16, salt), op="max", root=root)
+            if r == root:
+                assert np.array_equal(got, expected(w, 777, np.uint16, "max", salt))
+            else:
+                assert got is None
+            b = data(root, 3000, np.int64, salt) if r == root else np.zeros(3000, np.int64)
+            comm.broadcast(b, root=root)
+            assert np.array_equal(b, data(root, 3000, np.int64, salt))
+        comm.barrier()
+        reqs = []
+        for k in range(20):
+            salt += 1
+            reqs.append((salt, comm.iallreduce(data(r, 363, np.int32, salt))))
+        for s, req in reversed(reqs):
+            assert np.array_equal(req.wait(), expected(w, 363, np.int32, "sum", s))
+    try:
+        comm.allreduce(np.zeros(4, np.float32))
+        raise AssertionError("a float array must be refused")
+    except TypeError:
+        pass
+    try:
+        comm.allreduce(np.zeros(4, np.int32), op="mean")
+        raise AssertionError("an unknown op must be refused")
+    except ValueError:
+        pass
+    try:
+        comm.broadcast(np.zeros(4, np.int32), root=w + 5)
+        raise AssertionError("a bad root must raise sgcoll.Error")
+    except sgcoll.Error as e:
+        assert e.code < 0 and "root" in str(e), str(e)
+    comm.barrier()
+    comm.close()
+    if r == 0:
+        print(f"rank_check: {w} ranks, every collective matched numpy")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

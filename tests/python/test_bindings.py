@@ -1,0 +1,27 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+"""pytest: the Python bindings in the virtual cluster, both paths.
+
+Needs root (network namespaces); SGC_CLUSTER names tools/sgc-cluster and
+SGCOLL_LIB the built library (ctest sets both)."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CLUSTER = os.environ.get("SGC_CLUSTER")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces")
+@pytest.mark.skipif(not CLUSTER, reason="SGC_CLUSTER (tools/sgc-cluster) not given")
+@pytest.mark.parametrize("accel", ["off", "ebpf"])
+def test_collectives_in_cluster(accel):
+    cmd = [CLUSTER, "session", "--hosts", "3", "--ranks", "5", "--accel", accel,
+           "--timeout-ms", "20000", "--deadline", "200",
+           "--env", "PYTHONPATH=" + os.environ.get("PYTHONPATH", ""),
+           "--env", "SGCOLL_LIB=" + os.environ.get("SGCOLL_LIB", ""),
+           "--", sys.executable, os.path.join(HERE, "rank_check.py")]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert "every collective matched numpy" in res.stdout
