@@ -51,33 +51,26 @@ static inline int bench_cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Nearest-rank percentile of a sorted array. */
-static inline uint64_t bench_pct_u64(const uint64_t *sorted, size_t n, double p)
+/* Nearest-rank percentile: the index into a sorted array of n (n > 0). */
+static inline size_t bench_pct_index(size_t n, double p)
 {
-	size_t k;
+	size_t k = (size_t)(p * (double)n + 0.999999);
 
-	if (!n)
-		return 0;
-	k = (size_t)(p * (double)n + 0.999999);
 	if (k < 1)
 		k = 1;
 	if (k > n)
 		k = n;
-	return sorted[k - 1];
+	return k - 1;
+}
+
+static inline uint64_t bench_pct_u64(const uint64_t *sorted, size_t n, double p)
+{
+	return n ? sorted[bench_pct_index(n, p)] : 0;
 }
 
 static inline double bench_pct_double(const double *sorted, size_t n, double p)
 {
-	size_t k;
-
-	if (!n)
-		return 0;
-	k = (size_t)(p * (double)n + 0.999999);
-	if (k < 1)
-		k = 1;
-	if (k > n)
-		k = n;
-	return sorted[k - 1];
+	return n ? sorted[bench_pct_index(n, p)] : 0;
 }
 
 /* What one measurement produced; fields left 0 are printed as 0. */

@@ -615,8 +615,8 @@ def main():
                                      "status": f"failed: cluster: {e}"})
                         done += 1
             for phase in (0, 1, 2):
-                todo = [p for p in runs if PHASE[p[1].kind] == phase]
-                if not todo:
+                pending = [p for p in runs if PHASE[p[1].kind] == phase]
+                if not pending:
                     continue
                 why = None
                 if phase == 0:
@@ -627,7 +627,7 @@ def main():
                         why = f"failed: {e}"
                         log(f"   {why}")
                 for rep in range(1, a.repeats + 1):
-                    for (_, con, wl, m) in todo:
+                    for (_, con, wl, m) in pending:
                         if why:
                             row = {"workload": wl, "mode": m, "contender": con.name,
                                    "fanout": f, "rep": rep, "ops": "", "seconds": 0,
