@@ -770,7 +770,7 @@ static void coord_timer(struct sgc_comm *c, struct sgc_coll *co, uint64_t now)
 			co->last_rx = now;
 			co->backoff = 0;
 		}
-		co->refresh_at = now + c->rto_ns / 8;
+		co->refresh_at = now + kmode_refresh_gap(c);
 	}
 	if (now < co->timer)
 		return;

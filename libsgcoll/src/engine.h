@@ -90,6 +90,11 @@ SGC_HIDDEN void pull_free(struct sgc_pull *ps);
  * global budget.  @tmpl carries seq, coll, nchunks, dtype, op, arg. */
 SGC_HIDDEN void pull_more(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *tmpl,
 			  uint32_t limit, pull_elig_fn elig, const void *obj);
+/* The same for answers of one chunk on the eBPF path: the next ranks in
+ * line are asked for chunk 0 by SGC_F_FANOUT datagrams that scatter_prog
+ * clones, a handful of sends for a whole round. */
+SGC_HIDDEN void pull_more_fanout(struct sgc_comm *c, struct sgc_pull *ps,
+				 const struct sgc_hdr *tmpl, pull_elig_fn elig, const void *obj);
 /* After a quiet period: ask again for every chunk below the pull marks
  * that @seen (nchunks x world bits) does not have. */
 SGC_HIDDEN void pull_again(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *tmpl,
@@ -177,6 +182,7 @@ struct sgc_query {
 	struct sgc_pkt *qpkt;	/* the QUERY datagram, resent to the silent */
 	size_t query_len;
 	uint64_t deadline, timer, last_rx, timer_base;
+	uint64_t refresh_at;	/* eBPF: next look at the kernel slot */
 	bool retx;		/* sent again: no RTT sample */
 	bool kernel;		/* eBPF path reduces the answers */
 	unsigned backoff;
@@ -351,6 +357,16 @@ static inline uint64_t rto_now(const struct sgc_comm *c)
 	uint64_t rto = c->rto_ns > 2 * c->srtt_ns ? c->rto_ns : 2 * c->srtt_ns;
 
 	return rto < c->rto_max_ns ? rto : c->rto_max_ns;
+}
+
+/*
+ * eBPF path: how often the coordinator looks at a kernel slot while PULLs
+ * are out.  The kernel reduces PULLed answers without telling user space,
+ * so this is how their budget flows back; a slot lookup costs one syscall.
+ */
+static inline uint64_t kmode_refresh_gap(const struct sgc_comm *c)
+{
+	return c->rto_ns / 64;
 }
 
 /* Learn how long a collective takes from one that needed no resend

@@ -83,6 +83,64 @@ void pull_more(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *tm
 	}
 }
 
+struct fan_round {
+	const struct sgc_pull *ps;
+	pull_elig_fn elig;
+	const void *obj;
+	int end;		/* ranks below this are in the round */
+};
+
+static bool in_round(const void *arg, int r)
+{
+	const struct fan_round *fr = arg;
+
+	return r < fr->end && !fr->ps->to[r] && fr->elig(fr->obj, r);
+}
+
+void pull_more_fanout(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *tmpl,
+		      pull_elig_fn elig, const void *obj)
+{
+	struct fan_round fr = { ps, elig, obj, 0 };
+	int budget = SGC_PULL_BUDGET - c->pull_inflight, first = 0, r;
+	struct sgc_pkt *p;
+	struct sgc_hdr *h;
+
+	if (budget <= 0)
+		return;
+	/* Ranks are asked in order, so the round is the next @budget ranks
+	 * not yet asked, from the lowest one. */
+	for (r = 1; r < c->world && budget > 0; r++) {
+		if (ps->to[r] || !elig(obj, r))
+			continue;
+		if (!first)
+			first = r;
+		budget--;
+		fr.end = r + 1;
+	}
+	if (!first)
+		return;
+	p = pkt_alloc(c);
+	if (!p)
+		return;
+	h = pkt_hdr(p);
+	*h = *tmpl;
+	h->type = SGC_MSG_PULL;
+	h->chunk = 0;
+	h->aux = 1;
+	h->count = 0;
+	h->flags = 0;
+	p->len = SGC_HDR_SIZE;
+	fanout(c, p, first, in_round, &fr);
+	pkt_put(c, p);
+	for (r = first; r < fr.end; r++) {
+		if (!in_round(&fr, r))
+			continue;
+		ps->to[r] = 1;
+		ps->out++;
+		c->pull_inflight++;
+	}
+}
+
 void pull_again(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *tmpl,
 		const uint8_t *seen, pull_elig_fn elig, const void *obj)
 {

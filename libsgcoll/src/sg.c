@@ -140,20 +140,33 @@ static bool q_in_kernel(const struct sgc_comm *c, const struct sgc_query *q)
 	return q->kernel;
 }
 
-/* Copy the kernel slot's view of who answered into q->seen, so that
- * re-PULLs ask only the silent. */
-static void q_kernel_refresh(struct sgc_comm *c, struct sgc_query *q)
+/*
+ * Copy the kernel slot's view of who answered into q->seen, so that
+ * re-PULLs ask only the silent.  The kernel reduces PULLed answers without
+ * telling us, so each newly seen one also gives back its PULL budget.
+ * Returns how many were new: progress, not loss.
+ */
+static int q_kernel_refresh(struct sgc_comm *c, struct sgc_query *q)
 {
 	struct sgc_bpf_slot *slot = malloc(sizeof(*slot));
-	int r;
+	int r, fresh = 0;
 
 	if (!slot)
-		return;
-	if (!bpf_path_slot(c, SGC_COLL_QUERY, q->seq, 0, slot))
-		for (r = 1; r < c->world; r++)
-			if (slot->seen[r / 64] & (1ULL << (r % 64)))
-				bit_set(q->seen, (size_t)r);
+		return 0;
+	if (!bpf_path_slot(c, SGC_COLL_QUERY, q->seq, 0, slot)) {
+		for (r = 1; r < c->world; r++) {
+			if (!(slot->seen[r / 64] & (1ULL << (r % 64))) || bit_test(q->seen, (size_t)r))
+				continue;
+			bit_set(q->seen, (size_t)r);
+			fresh++;
+			if (!c->push_credit && q->pull.to[r] && q->pull.out) {
+				q->pull.out--;
+				c->pull_inflight--;
+			}
+		}
+	}
 	free(slot);
+	return fresh;
 }
 
 /* Take the kernel's result: @seen says who is in it (NULL: ask the slot). */
@@ -350,14 +363,25 @@ static void q_timer(struct sgc_comm *c, struct sgc_query *q, uint64_t now)
 		       (unsigned)((q->deadline - q->timer_base) / 1000000ULL), total > 1 ? "s" : "", list);
 		return;
 	}
+	/* eBPF path with PULLs out: look at the slot often, so the budget
+	 * flows back and slowness is not taken for loss. */
+	if (q->kernel && q->pull.out && now >= q->refresh_at) {
+		if (q_kernel_refresh(c, q)) {
+			q->last_rx = now;
+			q->backoff = 0;
+		}
+		q->refresh_at = now + kmode_refresh_gap(c);
+	}
 	if (now < q->timer)
 		return;
 	if (now - q->last_rx >= wait) {
 		struct sgc_hdr t;
 
 		q->retx = true;
+		/* Only the ranks asked for data so far (by credit or PULL) owe
+		 * an answer; the others are silent because they wait for us. */
 		for (r = 1; r < c->world; r++) {
-			if (q->state[r] == RS_NONE && q_silent(c, q, r)) {
+			if (q->state[r] == RS_NONE && q->pull.to[r] && q_silent(c, q, r)) {
 				q_send_query(c, q, r);
 				c->st.retransmits++;
 			}
@@ -385,7 +409,12 @@ uint64_t sg_timers(struct sgc_comm *c, uint64_t now)
 	if (q->done)
 		return now;
 	q_tmpl(c, q, &t);
-	pull_more(c, &q->pull, &t, q->nchunks, q_elig, q);
+	if (q->kernel && c->bpf)
+		pull_more_fanout(c, &q->pull, &t, q_elig, q);
+	else
+		pull_more(c, &q->pull, &t, q->nchunks, q_elig, q);
+	if (q->kernel && q->pull.out)
+		return min_u64(min_u64(q->timer, q->deadline), q->refresh_at);
 	return min_u64(q->timer, q->deadline);
 }
 
