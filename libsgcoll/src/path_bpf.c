@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <net/if_arp.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,6 +132,43 @@ static int neigh_mac(const char *ifname, uint32_t ip, uint8_t mac[6])
 	return err;
 }
 
+/*
+ * Entries usually exist: a worker's ARP request for the coordinator leaves
+ * one behind.  A slow start-up can outlive it (the neighbour GC drops stale
+ * entries past gc_thresh1), so the missing are resolved again: a zero-length
+ * datagram to the discard port of each such host makes the kernel ask by
+ * ARP (the host drops it; no rank sees it), then the table is polled for
+ * at most NEIGH_WAIT_MS.
+ */
+#define NEIGH_WAIT_MS	3000
+#define NEIGH_POLL_MS	10
+#define DISCARD_PORT	9
+
+static int neigh_resolve(const char *ifname, const uint32_t *ips, int n, uint8_t (*macs)[6],
+			 int *unresolved)
+{
+	int fd, i, left = n, t;
+
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, ifname, (socklen_t)strlen(ifname));
+	for (i = 0; i < n; i++) {
+		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(DISCARD_PORT),
+					  .sin_addr.s_addr = ips[i] };
+
+		sendto(fd, "", 0, MSG_DONTWAIT, (struct sockaddr *)&sa, sizeof(sa));
+	}
+	close(fd);
+	for (t = 0; left && t < NEIGH_WAIT_MS; t += NEIGH_POLL_MS) {
+		usleep(NEIGH_POLL_MS * 1000);
+		for (left = 0, i = 0; i < n; i++)
+			if (neigh_mac(ifname, ips[i], macs[i]))
+				unresolved[left++] = i;
+	}
+	return left;
+}
+
 static int iface_mac(const char *ifname, uint8_t mac[6])
 {
 	struct ifreq ifr = {};
@@ -226,27 +264,61 @@ static int fill_reduce_progs(struct sgc_comm *c, struct sgc_bpf *b)
 static int fill_ranks(struct sgc_comm *c, struct sgc_bpf *b)
 {
 	int fd = bpf_map__fd(b->skel->maps.ranks);
+	struct sgc_bpf_rank *e = calloc((size_t)c->world, sizeof(*e));
+	uint32_t *ips = calloc((size_t)c->world, sizeof(*ips));
+	uint8_t (*macs)[6] = calloc((size_t)c->world, sizeof(*macs));
+	int *who = calloc((size_t)c->world, sizeof(*who));
+	int *left = calloc((size_t)c->world, sizeof(*left));
+	int r, i, n = 0, err = 0;
 	char a[32];
-	int r;
 
+	if (!e || !ips || !macs || !who || !left) {
+		err = -ENOMEM;
+		goto out;
+	}
 	for (r = 0; r < c->world; r++) {
-		struct sgc_bpf_rank e = {
-			.ip = c->peers[r].addr.sin_addr.s_addr,
-			.port = c->peers[r].addr.sin_port,
-		};
+		e[r].ip = c->peers[r].addr.sin_addr.s_addr;
+		e[r].port = c->peers[r].addr.sin_port;
+		if (r == 0) {
+			memcpy(e[r].mac, b->skel->rodata->cfg.coord_mac, 6);
+		} else if (neigh_mac(c->cfg.ifname, e[r].ip, e[r].mac)) {
+			who[n] = r;
+			ips[n++] = e[r].ip;
+		}
+	}
+	if (n) {
+		pr_debug("%d workers have no neighbour entry on %s yet: resolving\n", n,
+			 c->cfg.ifname);
+		err = neigh_resolve(c->cfg.ifname, ips, n, macs, left);
+		if (err > 0) {
+			r = who[left[0]];
+			err = sgc_err(-EHOSTUNREACH, "no neighbour entry on %s for rank %d (%s) and %d "
+				      "more after %d ms of ARP: the eBPF path needs every worker on the "
+				      "coordinator's link", c->cfg.ifname, r,
+				      sgc_addr_str(&c->peers[r].addr, a, sizeof(a)), err - 1,
+				      NEIGH_WAIT_MS);
+			goto out;
+		}
+		if (err < 0)
+			goto out;
+		for (i = 0; i < n; i++)
+			memcpy(e[who[i]].mac, macs[i], 6);
+	}
+	for (r = 0; r < c->world; r++) {
 		__u32 key = (__u32)r;
 
-		if (r == 0) {
-			memcpy(e.mac, b->skel->rodata->cfg.coord_mac, 6);
-		} else if (neigh_mac(c->cfg.ifname, e.ip, e.mac)) {
-			return sgc_err(-EHOSTUNREACH, "no neighbour entry on %s for rank %d (%s): the eBPF "
-				       "path needs every worker on the coordinator's link",
-				       c->cfg.ifname, r, sgc_addr_str(&c->peers[r].addr, a, sizeof(a)));
+		if (bpf_map_update_elem(fd, &key, &e[r], BPF_ANY)) {
+			err = sgc_err(-errno, "cannot fill the ranks map: %s", strerror(errno));
+			goto out;
 		}
-		if (bpf_map_update_elem(fd, &key, &e, BPF_ANY))
-			return sgc_err(-errno, "cannot fill the ranks map: %s", strerror(errno));
 	}
-	return 0;
+out:
+	free(e);
+	free(ips);
+	free(macs);
+	free(who);
+	free(left);
+	return err;
 }
 
 static int on_event(void *ctx, void *data, size_t len)
