@@ -2,7 +2,10 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 # e2e: `cmake --install` into a temporary prefix, then a program outside
 # the repository, built only with `pkg-config --cflags --libs sgcoll`,
-# runs every collective across namespaces with SGC_ACCEL=off.
+# runs every collective across namespaces with SGC_ACCEL=off.  The man
+# pages must cover every function of the installed header and render
+# without warnings; the installed Python package must import and run
+# without SGCOLL_LIB, loading the installed library.
 #   install_pkgconfig.sh CLUSTER BUILD_DIR PROGRAM.c [EXTRA_CFLAGS]
 set -uo pipefail
 CLUSTER=$1
@@ -16,6 +19,53 @@ prefix=$LOGDIR/prefix
 cmake --install "$BUILD" --prefix "$prefix" >"$LOGDIR/install.log" 2>&1 ||
 	fail "cmake --install failed: $(tail -5 "$LOGDIR/install.log")"
 export PKG_CONFIG_PATH=$prefix/lib/pkgconfig:$prefix/lib/x86_64-linux-gnu/pkgconfig
+
+# Man pages: one for every SGC_API function (a page or a .so link to one).
+man3=$prefix/share/man/man3
+[ -f "$prefix/share/man/man7/sgcoll.7" ] || fail "sgcoll(7) is not installed"
+fns=$(grep -o '^SGC_API [^(]*(' "$prefix/include/sgcoll.h" | grep -o '[a-z_0-9]*($' | tr -d '(')
+[ "$(echo "$fns" | wc -w)" -ge 30 ] || fail "found only $(echo "$fns" | wc -w) functions in sgcoll.h"
+for fn in $fns; do
+	page=$man3/$fn.3
+	[ -f "$page" ] || fail "no man page for $fn ($page)"
+	if grep -q '^\.so ' "$page"; then
+		target=$(sed -n 's/^\.so man3\///p' "$page")
+		[ -f "$man3/$target" ] || fail "$page links to a missing page $target"
+		page=$man3/$target
+	fi
+	grep -qw "$fn" "$page" || fail "$page does not mention $fn"
+done
+if command -v man >/dev/null; then
+	for page in "$man3"/*.3 "$prefix"/share/man/man7/*.7; do
+		grep -q '^\.so ' "$page" && continue
+		warn=$(MANWIDTH=80 man --warnings -l "$page" 2>&1 >/dev/null)
+		[ -z "$warn" ] || fail "$page renders with warnings: $warn"
+	done
+fi
+echo "ok: man pages for all $(echo "$fns" | wc -w) functions of sgcoll.h"
+
+# The Python package, found through PYTHONPATH alone, loads the installed
+# library (no SGCOLL_LIB, no LD_LIBRARY_PATH) and runs a one-rank job.
+pyinit=$(find "$prefix" -path '*/dist-packages/sgcoll/__init__.py' | head -1)
+[ -n "$pyinit" ] || fail "the sgcoll Python package is not installed under $prefix"
+if /usr/bin/python3 -c 'import numpy' 2>/dev/null; then
+	pyout=$(cd "$LOGDIR" && env -u SGCOLL_LIB -u LD_LIBRARY_PATH PYTHONDONTWRITEBYTECODE=1 \
+		PYTHONPATH="$(dirname "$(dirname "$pyinit")")" /usr/bin/python3 -c '
+import os, sys, numpy as np, sgcoll
+c = sgcoll.Comm(rank=0, world_size=1, coordinator="127.0.0.1:%s" % sys.argv[1], accel=sgcoll.ACCEL_OFF)
+assert list(c.allreduce(np.arange(3, dtype=np.int32))) == [0, 1, 2]
+assert list(c.allreduce_float(np.array([0.5, -1.25], np.float32), max_abs=2.0)) == [0.5, -1.25]
+c.close()
+print(os.path.realpath(sgcoll.__file__), os.path.realpath(sgcoll._lib._name))
+' $((20000 + $$ % 20000)) 2>&1) || fail "the installed Python package failed: $pyout"
+	case "$pyout" in
+	"$(realpath "$prefix")"/*" $(realpath "$prefix")"/*) ;;
+	*) fail "the Python package or its library is not the installed one: $pyout" ;;
+	esac
+	echo "ok: installed Python package: $pyout"
+else
+	echo "note: python3-numpy missing, the installed Python package was not run"
+fi
 mkdir "$LOGDIR/app"
 cp "$SRC" "$LOGDIR/app/app.c"
 # shellcheck disable=SC2046 # pkg-config prints several words on purpose
