@@ -31,6 +31,7 @@ SGC_DEPS=(
 	gnuplot-nox	# bench: PNG plots of bench/results
 	python3-numpy	# bindings/python and its tests
 	python3-pytest	# tests/python
+	python3-torch	# examples/train_torch.py and its test
 )
 
 missing=()
