@@ -192,8 +192,11 @@ SGC_API int sgc_fd(const sgc_comm *c);
 /**
  * sgc_fixed_scale() - the scale for quantising values of magnitude at most
  * @max_abs so that the sum over @world ranks fits in @dt (SGC_INT32 or
- * SGC_INT64): the largest power of two s with world * round(max_abs * s)
- * below the type's maximum.  Returns 0 for bad arguments.
+ * SGC_INT64): the largest power of two s with max_abs * s at most
+ * M / world - 1, where M is the type's maximum (capped at 2^53 for int64,
+ * so the doubles that carry the values stay exact); the spare unit per rank
+ * absorbs rounding up.  Returns 0 for bad arguments, and when @max_abs is
+ * so small that s would overflow a double.
  *
  * Error bound: each quantised element is within 0.5 / s of the original,
  * so a sum over the ranks is within world * 0.5 / s of the exact sum and an

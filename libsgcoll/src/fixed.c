@@ -29,6 +29,8 @@ double sgc_fixed_scale(int world, double max_abs, enum sgc_dtype dt)
 	room = fmin(type_max(dt), 9007199254740992.0) / world - 1;
 	if (room < 1)
 		return 0;
+	if (!isfinite(room / max_abs))
+		return 0;	/* no double scale that large */
 	frexp(room / max_abs, &e);
 	s = ldexp(1.0, e - 1);		/* largest power of two <= room / max_abs */
 	return s;
@@ -135,7 +137,7 @@ static int allreduce_fixed(sgc_comm *c, const void *send, void *recv, size_t cou
 	scale = sgc_fixed_scale(c->world, max_abs, dt);
 	if (!scale)
 		return sgc_err(-EINVAL, "allreduce_float: max_abs %g gives no usable scale for %d ranks "
-			       "(it must be a finite value > 0)", max_abs, c->world);
+			       "(it must be finite, > 0 and not below about 1e-290)", max_abs, c->world);
 	if (count && (!send || !recv))
 		return sgc_err(-EINVAL, "allreduce_float: NULL buffer for %zu elements", count);
 	q = malloc(count ? count * elsz : 1);

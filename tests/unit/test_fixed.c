@@ -23,6 +23,10 @@ static void test_scale(void **state)
 	assert_true(sgc_fixed_scale(1000, 0.001, SGC_INT32) > sgc_fixed_scale(1000, 1.0, SGC_INT32));
 	assert_true(sgc_fixed_scale(0, 1.0, SGC_INT32) == 0);
 	assert_true(sgc_fixed_scale(4, 0, SGC_INT32) == 0);
+	/* so small that room / max_abs overflows: no scale, not 0.5 */
+	assert_true(sgc_fixed_scale(4, 1e-300, SGC_INT64) == 0);
+	assert_true(sgc_fixed_scale(4, 1e-300, SGC_INT32) == 0);
+	assert_true(sgc_fixed_scale(4, 1e-290, SGC_INT32) > 1e290);
 	assert_true(sgc_fixed_scale(4, -1, SGC_INT32) == 0);
 	assert_true(sgc_fixed_scale(4, INFINITY, SGC_INT32) == 0);
 	assert_true(sgc_fixed_scale(4, NAN, SGC_INT32) == 0);
