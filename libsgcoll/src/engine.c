@@ -184,7 +184,9 @@ static void coll_finish(struct sgc_comm *c, struct sgc_coll *co, int status)
 		rtt_sample(c, c->now > co->t_post ? c->now - co->t_post : 0);
 	if (status == 0)
 		c->st.collectives++;
-	else if (status == -ETIMEDOUT)
+	if (status == 0 && co->posted && co->t_post > c->done_post_max)
+		c->done_post_max = co->t_post;
+	if (status == -ETIMEDOUT)
 		c->st.timeouts++;
 	if (req) {
 		req->done = true;
@@ -1120,6 +1122,19 @@ static void worker_timer(struct sgc_comm *c, struct sgc_coll *co, uint64_t now)
 	}
 	if (now < co->timer)
 		return;
+	/*
+	 * Several collectives in flight: a coordinator that keeps sending us
+	 * other results or PULLs, none of them posted after this one, is busy
+	 * rather than lossy (and re-PULLs a lost contribution itself).  A NACK
+	 * now would only add to its load; a later collective done first is
+	 * the sign of a lost result.  (Probes do not count: they are what a
+	 * coordinator stuck on this collective sends.)
+	 */
+	if (now - co->last_rx >= wait && now - c->coord_work_rx < wait &&
+	    c->done_post_max <= co->t_post && co->posted) {
+		co->timer = c->coord_work_rx + wait;
+		return;
+	}
 	if (now - co->last_rx >= wait) {
 		/* Back off only while the coordinator says nothing at all: a
 		 * live coordinator that lost our datagram is asked again soon. */
@@ -1151,13 +1166,16 @@ static void worker_rx(struct sgc_comm *c, const struct sgc_rx *rx)
 	c->last_coord_rx = c->now;
 	switch (h->type) {
 	case SGC_MSG_RESULT:
+		c->coord_work_rx = c->now;
 		worker_rx_result(c, rx);
 		break;
 	case SGC_MSG_PULL:
-		if (h->coll == SGC_COLL_QUERY)
+		if (h->coll == SGC_COLL_QUERY) {
 			sg_rx_worker(c, rx);
-		else
+		} else {
+			c->coord_work_rx = c->now;
 			worker_rx_pull(c, rx);
+		}
 		break;
 	case SGC_MSG_QUERY:
 		sg_rx_worker(c, rx);

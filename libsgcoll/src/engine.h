@@ -228,6 +228,8 @@ struct sgc_comm {
 	bool joined;
 	uint64_t now;		/* monotonic ns, refreshed each round */
 	uint64_t last_coord_rx;	/* worker: last datagram from the coordinator */
+	uint64_t coord_work_rx;	/* worker: last RESULT or PULL from the coordinator */
+	uint64_t done_post_max;	/* worker: latest t_post of a completed collective */
 
 	/* io.c */
 	int fd;
