@@ -693,7 +693,10 @@ static void coord_pull(struct sgc_comm *c, struct sgc_coll *co)
 	if (kmode(c) && co->kwin + SGC_BPF_CHUNK_SLOTS < lim)
 		lim = co->kwin + SGC_BPF_CHUNK_SLOTS;
 	hdr_for(c, &t, SGC_MSG_PULL, co, 0);
-	pull_more(c, &co->pull, &t, lim, coll_elig, co);
+	if (kmode(c) && co->nchunks == 1)
+		pull_more_fanout(c, &co->pull, &t, coll_elig, co);
+	else
+		pull_more(c, &co->pull, &t, lim, coll_elig, co);
 }
 
 static void coord_start(struct sgc_comm *c, struct sgc_coll *co)
