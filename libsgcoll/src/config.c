@@ -201,7 +201,7 @@ int sgc_config_from_env(struct sgc_config *cfg)
 	struct sgc_config c = { .sz = sizeof(c) };
 	struct sockaddr_in tmp;
 	const char *v, *name;
-	unsigned long x;
+	unsigned long x = 0;	/* -O3 cannot see that env_uint() sets it on success */
 	size_t sz;
 	int err;
 
