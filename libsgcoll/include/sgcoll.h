@@ -16,9 +16,36 @@
  * is never undefined).  MIN/MAX compare as the signed or unsigned type.
  *
  * Threads: a communicator and its requests belong to one thread at a time
- * (no internal locking).  Different communicators may be used from
- * different threads concurrently.  sgc_set_print() and sgc_strerror() are
- * safe from any thread; sgc_last_error() is per thread.
+ * (no internal locking): calls on one communicator, or on its requests,
+ * from two threads at once are undefined; handing a communicator to
+ * another thread with the usual synchronisation (a mutex, a join) is fine.
+ * Different communicators may be created, used and finalized from
+ * different threads concurrently.  sgc_set_print(), sgc_strerror() and
+ * sgc_bpf_stat_name() are safe from any thread; sgc_last_error() is per
+ * thread (it describes the calling thread's last failure).  Process-wide:
+ * the eBPF path installs the library's libbpf print callback at sgc_init(),
+ * and one interface takes one eBPF-path coordinator (a second one fails
+ * with -EBUSY naming the XDP program that holds it; use SGC_ACCEL=auto to
+ * fall back to the user-space path, or another interface).
+ *
+ * Lost ranks: there is no membership change.  Once a worker has crashed or
+ * stopped answering, every call that needs all ranks fails within its
+ * timeout and keeps failing: collectives (blocking or not), barriers,
+ * WAIT_ALL scatter-gather and sgc_serve_stop() return -ETIMEDOUT on the
+ * coordinator, with sgc_last_error() naming the ranks that did not answer
+ * (only those that left a requested chunk out, not the ones held up behind
+ * them); on the other workers collectives fail with -SGC_EABORTED (the
+ * coordinator gave up) or -ETIMEDOUT.  What still works: scatter-gather
+ * with SGC_WAIT_N (wait_n at most the live workers) and SGC_WAIT_ANY,
+ * with exact results over the ranks @status names, and sgc_serve() on the
+ * live workers.  No result is ever partial: a call returns 0 with the
+ * exact answer or an error.  To go on with the survivors, sgc_finalize()
+ * (the coordinator waits up to the timeout for the lost rank's goodbye)
+ * and start a new job.  A lost coordinator: each worker call fails within
+ * its timeout with -ETIMEDOUT naming the coordinator's address, and
+ * sgc_serve() returns -ETIMEDOUT after its idle timeout; the eBPF path's
+ * programs, maps and links belong to the coordinator's process and go
+ * with it, however it ends.
  */
 #ifndef SGCOLL_H
 #define SGCOLL_H

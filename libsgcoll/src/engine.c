@@ -242,6 +242,25 @@ static bool coord_rank_missing(const void *arg, int r)
 	return false;
 }
 
+/*
+ * A rank that left a chunk it was asked for (or pushes unasked) out.  The
+ * others may miss chunks only because the PULL budget waits behind it:
+ * they did answer, so the timeout names just the silent ones.
+ */
+static bool coord_rank_silent(const void *arg, int r)
+{
+	const struct miss_ctx *m = arg;
+	struct sgc_coll *co = m->co;
+	uint32_t ch, lim = co->pull.to ? co->pull.to[r] : co->nchunks;
+
+	if (!is_contributor(co, r))
+		return false;
+	for (ch = 0; ch < lim && ch < co->nchunks; ch++)
+		if (!bit_test(co->seen, (size_t)ch * m->c->world + r))
+			return true;
+	return false;
+}
+
 static void coord_send_done(struct sgc_comm *c, struct sgc_coll *co, int r)
 {
 	struct sgc_hdr h;
@@ -761,7 +780,9 @@ static void coord_timer(struct sgc_comm *c, struct sgc_coll *co, uint64_t now)
 		struct miss_ctx m = { c, co };
 
 		kmode_refresh_seen(c, co);
-		sgc_rank_list(list, sizeof(list), 1, c->world, coord_rank_missing, &m);
+		sgc_rank_list(list, sizeof(list), 1, c->world, coord_rank_silent, &m);
+		if (!list[0])
+			sgc_rank_list(list, sizeof(list), 1, c->world, coord_rank_missing, &m);
 		coll_fail(c, co, -ETIMEDOUT,
 			  "collective #%u (%s of %zu x %s): rank%s %s did not contribute within %u ms",
 			  co->seq, kind_name(co->kind), co->count, sgc_dtype_name(co->dtype),

@@ -169,6 +169,33 @@ static int q_kernel_refresh(struct sgc_comm *c, struct sgc_query *q)
 	return fresh;
 }
 
+/*
+ * A kernel-reduced query that timed out: the slot knows who answered,
+ * our per-rank state does not (it is filled on completion).  Mark them,
+ * so the message names only the silent ranks and the status is true.
+ */
+static void q_kernel_mark(struct sgc_comm *c, struct sgc_query *q)
+{
+	struct sgc_bpf_slot *slot = malloc(sizeof(*slot));
+	int r;
+
+	if (!slot)
+		return;
+	if (!bpf_path_slot(c, SGC_COLL_QUERY, q->seq, 0, slot)) {
+		for (r = 1; r < c->world; r++) {
+			if (!(slot->seen[r / 64] & (1ULL << (r % 64))) || q->state[r] == RS_DECLINED ||
+			    q->rank_chunks[r])
+				continue;
+			if (q->state[r] == RS_NONE)
+				q->naccepted++;
+			q->state[r] = RS_ANSWERING;
+			q->rank_chunks[r] = q->nchunks;
+			q->nfull++;
+		}
+	}
+	free(slot);
+}
+
 /* Take the kernel's result: @seen says who is in it (NULL: ask the slot). */
 static void q_take_kernel(struct sgc_comm *c, struct sgc_query *q, const struct sgc_hdr *h,
 			  const void *body, const __u64 *seen)
@@ -354,6 +381,8 @@ static void q_timer(struct sgc_comm *c, struct sgc_query *q, uint64_t now)
 		char list[120];
 		int total = 0;
 
+		if (q->kernel)
+			q_kernel_mark(c, q);
 		for (r = 1; r < c->world; r++)
 			total += q_silent(c, q, r);
 		sgc_rank_list(list, sizeof(list), 1, c->world, silent_pred, &sc);
