@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 # e2e: SIGKILL the coordinator in the middle of collectives.  The workers'
-# calls fail within their timeout with a clear error, and no BPF program
-# or link is left on the coordinator's host.
-#   kill_coordinator.sh CLUSTER COLL_CHECK ACCEL
+# calls fail within their timeout with a clear error, and no BPF link,
+# program or map of the coordinator is left on its host.  The ranks run
+# robust_check -m run, which stops at its first failed call.
+#   kill_coordinator.sh CLUSTER ROBUST_CHECK ACCEL
 set -uo pipefail
 CLUSTER=$1
 CHECK=$2
@@ -32,7 +33,7 @@ before=$(our_links)
 "$CLUSTER" run "$CLUSTER_NAME" --ranks 5 --accel "$ACCEL" --timeout-ms 2000 --deadline 60 \
 	--logdir "$LOGDIR/run" -- \
 	bash -c 'echo $$ > "'"$LOGDIR"'/pid.$SGC_RANK"; exec "$0" "$@"' \
-	"$CHECK" -s allreduce,bcast -c 1,363,20000 -b 363 -i 1000 >/dev/null 2>&1 &
+	"$CHECK" -m run -T 50 >/dev/null 2>&1 &
 run_pid=$!
 BG_PIDS+=("$run_pid")
 for ((i = 0; i < 100; i++)); do
@@ -40,7 +41,24 @@ for ((i = 0; i < 100; i++)); do
 	sleep 0.1
 done
 [ -s "$LOGDIR/pid.0" ] || fail "the coordinator did not start"
-sleep 1.5	# well into the collectives
+# Well into the collectives: the coordinator's first results are out (its
+# eBPF object can take seconds to load on a busy machine).
+listening() {
+	"$CLUSTER" exec "$CLUSTER_NAME" c -- ss -Huan "sport = :7000" 2>/dev/null | grep -q .
+}
+for ((i = 0; i < 300; i++)); do
+	listening && break
+	sleep 0.1
+done
+listening || fail "the coordinator never opened its socket"
+if [ "$ACCEL" = ebpf ]; then
+	for ((i = 0; i < 150; i++)); do
+		"$CLUSTER" exec "$CLUSTER_NAME" c -- ip link show dev eth0 2>/dev/null |
+			grep -q "name gather_prog" && break
+		sleep 0.1
+	done
+fi
+sleep 1.5
 # The links of this test's coordinator: those present now and not before
 # it started (another job on the machine may hold links of its own).
 ours=""
@@ -50,13 +68,37 @@ if [ "$ACCEL" = ebpf ]; then
 	ours=$(comm -13 <(echo "$before" | sort) <(our_links | sort))
 	[ "$(echo "$ours" | grep -c .)" -ge 3 ] ||
 		fail "expected 3 libsgcoll links of this coordinator, found: $ours"
+	# The programs behind those links and every map they use, as
+	# "prog ID" / "map ID" lines: all must go with the process.
+	objs=$(for l in $(echo "$ours" | awk '{print $1}'); do
+		bpftool -j link show id "$l" 2>/dev/null
+		echo
+	done | /usr/bin/python3 -c '
+import json, subprocess, sys
+seen = set()
+for line in sys.stdin:
+    if not line.strip():
+        continue
+    pid = json.loads(line).get("prog_id")
+    if pid is None or ("prog", pid) in seen:
+        continue
+    seen.add(("prog", pid))
+    out = subprocess.run(["bpftool", "-j", "prog", "show", "id", str(pid)],
+                         capture_output=True, text=True).stdout
+    for m in (json.loads(out).get("map_ids", []) if out.strip() else []):
+        seen.add(("map", m))
+for kind, i in sorted(seen):
+    print(kind, i)')
+	[ "$(echo "$objs" | grep -c '^map')" -ge 3 ] ||
+		fail "could not find the maps of this coordinator's programs: $objs"
 fi
 kill -9 "$(cat "$LOGDIR/pid.0")"
 t0=$(date +%s)
 wait "$run_pid"
 t1=$(date +%s)
 BG_PIDS=()
-[ $((t1 - t0)) -le 20 ] || fail "workers took $((t1 - t0)) s to give up after the coordinator died"
+# One call's timeout (2 s), then the goodbye the workers try for 2 s.
+[ $((t1 - t0)) -le 10 ] || fail "workers took $((t1 - t0)) s to give up after the coordinator died"
 for r in 1 2 3 4; do
 	grep -qE "coordinator|timed out|did not answer|no result" "$LOGDIR/run/rank-$r.log" ||
 		fail "rank $r's error does not explain: $(tail -3 "$LOGDIR/run/rank-$r.log")"
@@ -71,7 +113,23 @@ for ((i = 0; i < 50; i++)); do
 	sleep 0.1
 done
 [ -z "$(survivors)" ] || fail "BPF links survived the coordinator: $(survivors)"
+# Programs and maps are freed once nothing holds them (after an RCU
+# grace period): give it a few seconds.
+left_objs() {
+	local kind id
+	while read -r kind id; do
+		[ -n "$kind" ] && bpftool "$kind" show id "$id" >/dev/null 2>&1 && echo "$kind $id"
+	done <<<"$objs"
+}
+if [ "$ACCEL" = ebpf ]; then
+	for ((i = 0; i < 100; i++)); do
+		[ -z "$(left_objs)" ] && break
+		sleep 0.1
+	done
+	[ -z "$(left_objs)" ] || fail "BPF objects survived the coordinator: $(left_objs | tr '\n' ' ')"
+fi
 if "$CLUSTER" exec "$CLUSTER_NAME" c -- ip link show dev eth0 | grep -q "prog/xdp"; then
 	fail "an XDP program is still attached to the coordinator's eth0"
 fi
-echo "ok: coordinator killed, workers failed in $((t1 - t0)) s with clear errors, nothing left attached"
+echo "ok: coordinator killed ($ACCEL), workers failed in $((t1 - t0)) s with clear errors," \
+	"nothing left attached${objs:+; $(echo "$objs" | grep -c .) programs and maps freed}"

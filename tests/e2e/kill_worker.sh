@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# e2e: a worker SIGKILLs itself in the middle of an allreduce (5 ranks,
+# 3 s timeout).  robust_check -m kill on the survivors checks the rule in
+# sgcoll.h ("Lost ranks"): WAIT_ALL calls fail within the timeout naming
+# the rank, WAIT_N/WAIT_ANY complete exactly.  Here: only the victim
+# failed, killed by signal 9, and the coordinator left no BPF link behind.
+#   kill_worker.sh CLUSTER ROBUST_CHECK ACCEL
+set -uo pipefail
+CLUSTER=$1
+CHECK=$2
+ACCEL=${3:-off}
+. "$(dirname "$0")/lib.sh"
+need_root
+
+CLUSTER_NAME=sgckw$$
+LOGDIR=$(mktemp -d)
+"$CLUSTER" up "$CLUSTER_NAME" --hosts 2 >/dev/null || fail "cluster up"
+"$CLUSTER" run "$CLUSTER_NAME" --ranks 5 --accel "$ACCEL" --timeout-ms 3000 --deadline 100 \
+	--logdir "$LOGDIR/run" -- "$CHECK" -m kill -v 4 >"$LOGDIR/out" 2>&1
+rc=$?
+cat "$LOGDIR/out"
+if [ "$rc" = 77 ] || grep -q '^SKIP' "$LOGDIR/run/rank-0.log" 2>/dev/null; then
+	echo "SKIP: $(grep -h '^SKIP' "$LOGDIR"/run/rank-*.log | head -1)" >&2
+	exit 77
+fi
+for r in 0 1 2 3; do
+	grep -q "kill: ok" "$LOGDIR/run/rank-$r.log" ||
+		fail "survivor rank $r: $(grep -h 'FAIL' "$LOGDIR/run/rank-$r.log" | head -5; tail -3 "$LOGDIR/run/rank-$r.log")"
+done
+grep -q "SIGKILL myself" "$LOGDIR/run/rank-4.log" || fail "rank 4 did not reach the kill"
+grep -q "killed by signal 9" "$LOGDIR/out" || fail "rank 4 was not reported killed by SIGKILL"
+[ "$(grep -c 'FAIL' "$LOGDIR"/run/rank-*.log | awk -F: '{s += $2} END {print s}')" = 0 ] ||
+	fail "a rank reported a failure"
+for what in allreduce barrier "small allreduce" "one-datagram WAIT_ALL" "scatter-gather WAIT_ALL" serve_stop; do
+	grep -qE "rank 0: $what after the loss: -110 .*(rank 4 |no \(complete\) answer from rank 4$)" "$LOGDIR/run/rank-0.log" ||
+		fail "rank 0's $what did not time out naming rank 4"
+done
+if [ "$ACCEL" = ebpf ]; then
+	if "$CLUSTER" exec "$CLUSTER_NAME" c -- ip link show dev eth0 | grep -q "prog/xdp"; then
+		fail "an XDP program is still attached to the coordinator's eth0 after sgc_finalize"
+	fi
+fi
+grep -h "after the loss" "$LOGDIR/run/rank-0.log" | sed 's/ ms: .*/ ms/'
+echo "ok: rank 4 killed mid-allreduce ($ACCEL); WAIT_ALL calls failed in time naming it," \
+	"WAIT_N/WAIT_ANY exact without it"

@@ -1,0 +1,690 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * robust_check: run by every rank of a virtual-cluster job (sgc_init_env),
+ * the rank side of the robustness tests.  Every result is checked exactly
+ * against a reference each rank computes itself; the inputs depend on a
+ * tag, so a datagram that crossed from another job or communicator would
+ * show up as a wrong element.
+ *
+ *   robust_check -m kill [-v VICTIM]
+ *       rank VICTIM (default world-1) posts a large allreduce and SIGKILLs
+ *       itself mid-collective; the survivors check what the header
+ *       promises after a lost rank (see "Lost ranks" in sgcoll.h).
+ *   robust_check -m run [-k TAG] [-S STOPFILE] [-T MAXSEC]
+ *       exact collectives and scatter-gather in a loop until STOPFILE
+ *       exists (or MAXSEC), then every rank prints its counters
+ *       ("stat NAME VALUE", "bpfstat NAME VALUE") for the caller to check.
+ *   robust_check -m twocomm [-i ITERS]
+ *       two communicators in one process (the second on ports +1000),
+ *       collectives interleaved, blocking and non-blocking.  With
+ *       SGC_ACCEL=ebpf a second eBPF coordinator on the same interface must
+ *       fail with -EBUSY and a message that says so.
+ *   robust_check -m threads [-n THREADS] [-i ITERS]
+ *       THREADS communicators (ports +1000*k), each driven by its own
+ *       thread at the same time.
+ *
+ *   exit 0 = all good, 1 = a wrong result or error, 77 = skipped
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sgcoll.h"
+
+static int g_rank = -1;
+static atomic_int g_fail;
+static atomic_ulong g_checked;
+
+#define FAIL(...) do { fprintf(stderr, "rank %d: FAIL: ", g_rank); fprintf(stderr, __VA_ARGS__); \
+			fputc('\n', stderr); atomic_fetch_add(&g_fail, 1); } while (0)
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* The input of rank r at index i in round salt of the job tagged tag. */
+static uint64_t input(unsigned tag, int r, size_t i, unsigned salt)
+{
+	uint64_t x = (uint64_t)tag * 0xD6E8FEB86659FD93ULL ^ (uint64_t)(r + 1) * 0x9E3779B97F4A7C15ULL ^
+		     (uint64_t)i * 0xBF58476D1CE4E5B9ULL ^ salt;
+
+	x ^= x >> 31;
+	x *= 0x94D049BB133111EBULL;
+	x ^= x >> 29;
+	return x;
+}
+
+/* One communicator and what its rank needs to check results. */
+struct job {
+	sgc_comm *c;
+	int rank, world;
+	unsigned tag;
+	unsigned salt;
+	const char *name;
+};
+
+static int job_rc(struct job *j, const char *what, int rc)
+{
+	if (rc) {
+		FAIL("%s: %s returned %d (%s): %s", j->name, what, rc, sgc_strerror(rc), sgc_last_error());
+		return -1;
+	}
+	return 0;
+}
+
+/* int64 SUM allreduce of n elements, checked element by element. */
+static int check_allreduce_sum(struct job *j, size_t n)
+{
+	int64_t *in = calloc(n + 1, sizeof(*in)), *out = calloc(n + 1, sizeof(*out));
+	unsigned salt = j->salt++;
+	size_t i;
+	int r, rc = -1;
+
+	if (!in || !out)
+		goto out;
+	for (i = 0; i < n; i++)
+		in[i] = (int64_t)input(j->tag, j->rank, i, salt);
+	if (job_rc(j, "allreduce int64 sum", sgc_allreduce(j->c, in, out, n, SGC_INT64, SGC_SUM)))
+		goto out;
+	for (i = 0; i < n; i++) {
+		uint64_t want = 0;
+
+		for (r = 0; r < j->world; r++)
+			want += input(j->tag, r, i, salt);
+		if ((uint64_t)out[i] != want) {
+			FAIL("%s: allreduce of %zu: element %zu is %#" PRIx64 ", expected %#" PRIx64,
+			     j->name, n, i, (uint64_t)out[i], want);
+			goto out;
+		}
+	}
+	atomic_fetch_add(&g_checked, 1);
+	rc = 0;
+out:
+	free(in);
+	free(out);
+	return rc;
+}
+
+/* uint32 MAX allreduce, non-blocking, checked. */
+static int check_iallreduce_max(struct job *j, size_t n, uint32_t *in, uint32_t *out,
+				sgc_request **req)
+{
+	unsigned salt = j->salt++;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		in[i] = (uint32_t)input(j->tag, j->rank, i, salt);
+	in[n] = salt;	/* remembered for the check */
+	return job_rc(j, "iallreduce uint32 max", sgc_iallreduce(j->c, in, out, n, SGC_UINT32, SGC_MAX, req));
+}
+
+static int verify_max(struct job *j, size_t n, const uint32_t *in, const uint32_t *out)
+{
+	unsigned salt = in[n];
+	size_t i;
+	int r;
+
+	for (i = 0; i < n; i++) {
+		uint32_t want = 0;
+
+		for (r = 0; r < j->world; r++) {
+			uint32_t v = (uint32_t)input(j->tag, r, i, salt);
+
+			want = v > want ? v : want;
+		}
+		if (out[i] != want) {
+			FAIL("%s: iallreduce max of %zu: element %zu is %#x, expected %#x", j->name, n, i,
+			     out[i], want);
+			return -1;
+		}
+	}
+	atomic_fetch_add(&g_checked, 1);
+	return 0;
+}
+
+static int check_bcast(struct job *j, size_t n)
+{
+	uint64_t *buf = calloc(n + 1, sizeof(*buf));
+	unsigned salt = j->salt++;
+	int root = (int)(salt % (unsigned)j->world), rc = -1;
+	size_t i;
+
+	if (!buf)
+		return -1;
+	for (i = 0; i < n; i++)
+		buf[i] = j->rank == root ? input(j->tag, root, i, salt) : 0;
+	if (job_rc(j, "broadcast", sgc_broadcast(j->c, buf, n, SGC_UINT64, root)))
+		goto out;
+	for (i = 0; i < n; i++) {
+		if (buf[i] != input(j->tag, root, i, salt)) {
+			FAIL("%s: broadcast of %zu from %d: element %zu is %#" PRIx64, j->name, n, root, i,
+			     buf[i]);
+			goto out;
+		}
+	}
+	atomic_fetch_add(&g_checked, 1);
+	rc = 0;
+out:
+	free(buf);
+	return rc;
+}
+
+/* Scatter-gather: workers answer with their input for the salt in the query. */
+static int sg_handler(const void *query, size_t len, void *resp, size_t count, enum sgc_dtype dt,
+		      void *arg)
+{
+	const struct job *j = arg;
+	unsigned salt;
+	size_t i;
+
+	if (len != sizeof(salt) || dt != SGC_INT64)
+		return -EINVAL;
+	memcpy(&salt, query, sizeof(salt));
+	for (i = 0; i < count; i++)
+		((uint64_t *)resp)[i] = input(j->tag, j->rank, i, salt);
+	return 0;
+}
+
+/* Coordinator: one query under @pol; checks the result against the
+ * ranks the status names.  Returns the call's result. */
+static int sg_query(struct job *j, enum sgc_policy pol, unsigned wait_n, size_t n, unsigned timeout_ms,
+		    struct sgc_sg_status *st)
+{
+	struct sgc_sg_opts o = { .sz = sizeof(o), .policy = pol, .wait_n = wait_n,
+				 .timeout_ms = timeout_ms };
+	uint64_t *res = calloc(n + 1, sizeof(*res));
+	unsigned salt = j->salt++;
+	size_t i;
+	int r, rc;
+
+	if (!res)
+		return -ENOMEM;
+	rc = sgc_scatter_gather(j->c, &salt, sizeof(salt), res, n, SGC_INT64, SGC_SUM, &o, st);
+	if (rc)
+		goto out;
+	for (i = 0; i < n; i++) {
+		uint64_t want = 0;
+
+		for (r = 1; r < j->world; r++)
+			if (st->answered[r])
+				want += input(j->tag, r, i, salt);
+		if (res[i] != want) {
+			FAIL("%s: scatter-gather policy %d of %zu: element %zu is %#" PRIx64 ", expected %#"
+			     PRIx64, j->name, (int)pol, n, i, res[i], want);
+			rc = -EBADMSG;
+			goto out;
+		}
+	}
+	atomic_fetch_add(&g_checked, 1);
+out:
+	free(res);
+	return rc;
+}
+
+/* A round of everything, exact; 0 or -1. */
+static int round_exact(struct job *j, bool with_sg)
+{
+	static const size_t counts[] = { 1, 363, 5000 };
+	size_t n = counts[j->salt % 3];
+	uint32_t in[364], out[364];
+	sgc_request *req = NULL;
+
+	if (check_allreduce_sum(j, n) || check_bcast(j, n) ||
+	    job_rc(j, "barrier", sgc_barrier(j->c)))
+		return -1;
+	if (check_iallreduce_max(j, 363, in, out, &req) ||
+	    job_rc(j, "wait", sgc_wait(req)) || verify_max(j, 363, in, out))
+		return -1;
+	if (!with_sg)
+		return 0;
+	if (j->rank == 0) {
+		unsigned char *ans = calloc((size_t)j->world, 1);
+		struct sgc_sg_status st = { .sz = sizeof(st), .answered = ans };
+		int rc = ans ? sg_query(j, SGC_WAIT_ALL, 0, n, 0, &st) : -ENOMEM;
+
+		free(ans);
+		if (job_rc(j, "scatter-gather", rc) || job_rc(j, "serve_stop", sgc_serve_stop(j->c)))
+			return -1;
+	} else {
+		j->salt++;	/* as the coordinator's query did: sizes stay in step */
+		if (job_rc(j, "serve", sgc_serve(j->c, sg_handler, j, NULL)))
+			return -1;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ kill */
+
+static bool names_rank(const char *msg, int r)
+{
+	char want[24];
+	const char *p = msg;
+
+	/* "rank 4 did ..." or "ranks 2, 4 ..." */
+	snprintf(want, sizeof(want), "%d", r);
+	while ((p = strstr(p, want))) {
+		bool left = p == msg || p[-1] == ' ' || p[-1] == ',';
+		bool right = p[strlen(want)] < '0' || p[strlen(want)] > '9';
+
+		if (left && right && strstr(msg, "rank"))
+			return true;
+		p++;
+	}
+	return false;
+}
+
+/* A WAIT_ALL call after the victim died: within the timeout, the
+ * coordinator gets -ETIMEDOUT naming it, a worker -ETIMEDOUT or the
+ * coordinator's abort. */
+static void expect_lost(struct job *j, const char *what, int rc, double t0, unsigned timeout_ms,
+			int victim)
+{
+	double dt = now_ms() - t0;
+
+	if (rc == 0) {
+		FAIL("%s succeeded without rank %d", what, victim);
+		return;
+	}
+	if (dt > timeout_ms + 2500.0)
+		FAIL("%s took %.0f ms to fail, the timeout is %u ms", what, dt, timeout_ms);
+	if (j->rank == 0 && rc != -ETIMEDOUT)
+		FAIL("%s: expected -ETIMEDOUT at the coordinator, got %d (%s)", what, rc, sgc_strerror(rc));
+	else if (j->rank != 0 && rc != -ETIMEDOUT && rc != -SGC_EABORTED)
+		FAIL("%s: expected -ETIMEDOUT or -SGC_EABORTED at a worker, got %d (%s)", what, rc,
+		     sgc_strerror(rc));
+	else if (j->rank == 0 && !names_rank(sgc_last_error(), victim))
+		FAIL("%s: the error does not name rank %d: %s", what, victim, sgc_last_error());
+	else
+		atomic_fetch_add(&g_checked, 1);
+	printf("rank %d: %s after the loss: %d in %.0f ms: %s\n", j->rank, what, rc, dt,
+	       sgc_last_error());
+}
+
+static int mode_kill(struct job *j, unsigned timeout_ms, int victim)
+{
+	size_t big = 100000, i;
+	int64_t *in = calloc(big, sizeof(*in)), *out = calloc(big, sizeof(*out));
+	sgc_request *req = NULL;
+	double t0;
+	int rc, nw = j->world - 1;
+
+	if (!in || !out || victim < 1 || victim >= j->world || j->world < 4) {
+		FAIL("kill: needs 4+ ranks and a worker victim (world %d, victim %d)", j->world, victim);
+		goto out;
+	}
+	/* Everyone is alive: exact. */
+	if (round_exact(j, true))
+		goto out;
+	for (i = 0; i < big; i++)
+		in[i] = (int64_t)i;
+	t0 = now_ms();
+	rc = sgc_iallreduce(j->c, in, out, big, SGC_INT64, SGC_SUM, &req);
+	if (job_rc(j, "iallreduce", rc))
+		goto out;
+	if (j->rank == victim) {
+		int done = 0;
+
+		/* Some chunks out, most not: die in the middle. */
+		for (i = 0; i < 3 && !done; i++)
+			sgc_test(req, &done);
+		usleep(20000);
+		printf("rank %d: SIGKILL myself in the middle of an allreduce\n", j->rank);
+		fflush(stdout);
+		kill(getpid(), SIGKILL);
+		pause();
+	}
+	expect_lost(j, "allreduce", sgc_wait(req), t0, timeout_ms, victim);
+	t0 = now_ms();
+	expect_lost(j, "barrier", sgc_barrier(j->c), t0, timeout_ms, victim);
+	t0 = now_ms();
+	expect_lost(j, "small allreduce", sgc_allreduce(j->c, in, out, 1, SGC_INT64, SGC_SUM), t0,
+		    timeout_ms, victim);
+	if (j->rank == 0) {
+		unsigned char *ans = calloc((size_t)j->world, 1);
+		struct sgc_sg_status st = { .sz = sizeof(st), .answered = ans };
+		int pol;
+
+		if (!ans)
+			goto out;
+		/* WAIT_ALL: fails, names the victim, status has the others;
+		 * answers of several datagrams, and of one (which the eBPF
+		 * path reduces in the kernel). */
+		for (i = 0; i < 2; i++) {
+			t0 = now_ms();
+			rc = sg_query(j, SGC_WAIT_ALL, 0, i ? 363 : 20, timeout_ms, &st);
+			expect_lost(j, i ? "scatter-gather WAIT_ALL" : "one-datagram WAIT_ALL", rc, t0,
+				    timeout_ms, victim);
+			if (rc == -ETIMEDOUT && (st.nanswered != nw - 1 || ans[victim]))
+				FAIL("WAIT_ALL status after the loss: %d answered (want %d), victim marked %d",
+				     st.nanswered, nw - 1, ans[victim]);
+		}
+		/* WAIT_N of the survivors and WAIT_ANY complete, exact; one
+		 * and several datagrams per answer. */
+		for (pol = SGC_WAIT_N; pol <= SGC_WAIT_ANY; pol++) {
+			size_t n;
+
+			for (n = 363; n <= 5000; n += 5000 - 363) {
+				memset(ans, 0, (size_t)j->world);
+				rc = sg_query(j, pol, (unsigned)(nw - 1), n, timeout_ms, &st);
+				if (job_rc(j, pol == SGC_WAIT_N ? "WAIT_N after the loss" :
+					   "WAIT_ANY after the loss", rc))
+					continue;
+				if (ans[victim] || st.nanswered != (pol == SGC_WAIT_N ? nw - 1 : 1))
+					FAIL("policy %d after the loss: %d answered, victim marked %d", pol,
+					     st.nanswered, ans[victim]);
+			}
+		}
+		printf("rank 0: WAIT_N and WAIT_ANY completed without rank %d\n", victim);
+		/* Stopping the service is WAIT_ALL too: the survivors stop. */
+		t0 = now_ms();
+		expect_lost(j, "serve_stop", sgc_serve_stop(j->c), t0, timeout_ms, victim);
+		free(ans);
+	} else {
+		struct sgc_serve_opts so = { .sz = sizeof(so), .idle_timeout_ms = 4 * timeout_ms + 5000 };
+
+		job_rc(j, "serve after the loss", sgc_serve(j->c, sg_handler, j, &so));
+	}
+out:
+	free(in);
+	free(out);
+	return atomic_load(&g_fail) ? -1 : 0;
+}
+
+/* ------------------------------------------------------------ run */
+
+static void print_stats(struct job *j)
+{
+	struct sgc_stats st;
+	uint64_t b[64];
+	int n, i;
+
+	if (job_rc(j, "get_stats", sgc_get_stats(j->c, &st, sizeof(st))))
+		return;
+	printf("rank %d stat collectives %" PRIu64 "\n", j->rank, st.collectives);
+	printf("rank %d stat rejected %" PRIu64 "\n", j->rank, st.rejected);
+	printf("rank %d stat foreign %" PRIu64 "\n", j->rank, st.foreign);
+	printf("rank %d stat late %" PRIu64 "\n", j->rank, st.late);
+	printf("rank %d stat duplicates %" PRIu64 "\n", j->rank, st.duplicates);
+	printf("rank %d stat retransmits %" PRIu64 "\n", j->rank, st.retransmits);
+	n = sgc_bpf_stats(j->c, b, 64);
+	for (i = 0; i < n; i++)
+		printf("rank %d bpfstat %s %" PRIu64 "\n", j->rank, sgc_bpf_stat_name(i), b[i]);
+}
+
+static int mode_run(struct job *j, const char *stopfile, int maxsec)
+{
+	double t_end = now_ms() + maxsec * 1e3;
+	unsigned long rounds = 0;
+	uint32_t go = 1;
+
+	while (go) {
+		if (round_exact(j, true))
+			break;
+		rounds++;
+		if (j->rank == 0)
+			go = (!stopfile || access(stopfile, F_OK) != 0) && now_ms() < t_end;
+		if (job_rc(j, "broadcast go", sgc_broadcast(j->c, &go, 1, SGC_UINT32, 0)))
+			break;
+	}
+	printf("rank %d: %lu rounds, %lu checks, %s\n", j->rank, rounds,
+	       (unsigned long)atomic_load(&g_checked), atomic_load(&g_fail) ? "FAILED" : "all exact");
+	print_stats(j);
+	return atomic_load(&g_fail) ? -1 : 0;
+}
+
+/* ------------------------------------------------------------ two comms */
+
+/* "a.b.c.d:port" + off -> buf; NULL when @s has no port. */
+static const char *port_plus(const char *s, int off, char *buf, size_t len)
+{
+	const char *colon = s ? strrchr(s, ':') : NULL;
+
+	if (!colon)
+		return NULL;
+	snprintf(buf, len, "%.*s:%d", (int)(colon - s), s, atoi(colon + 1) + off);
+	return buf;
+}
+
+/*
+ * sgc_init(), once more for a worker that timed out: rank 0 loads its
+ * eBPF object before it listens, which can take seconds on a busy
+ * machine, while the workers' timeout already runs.
+ */
+static int init_patiently(const struct sgc_config *cfg, sgc_comm **out)
+{
+	int rc = sgc_init(cfg, out), tries = 0, busy = 0;
+
+	while (cfg->rank != 0 && tries < 3 && busy < 20 &&
+	       (rc == -ETIMEDOUT || (rc == -EADDRINUSE && tries))) {
+		if (rc == -EADDRINUSE) {
+			/* The failed attempt's socket goes with its io_uring,
+			 * which the kernel tears down a little later. */
+			busy++;
+			usleep(100000);
+		} else {
+			fprintf(stderr, "rank %d: sgc_init timed out (%s); again\n", cfg->rank,
+				sgc_last_error());
+			tries++;
+		}
+		rc = sgc_init(cfg, out);
+	}
+	if (busy)
+		fprintf(stderr, "rank %d: the port stayed busy %d00 ms after the failed sgc_init\n",
+			cfg->rank, busy);
+	return rc;
+}
+
+/* A second communicator of the same ranks, every port moved by @off. */
+static int open_shifted(struct sgc_config *base, int off, enum sgc_accel accel, sgc_comm **out)
+{
+	struct sgc_config cfg = *base;
+	char co[64], bi[64];
+
+	cfg.coordinator = port_plus(base->coordinator, off, co, sizeof(co));
+	if (base->bind_addr)
+		cfg.bind_addr = port_plus(base->bind_addr, off, bi, sizeof(bi));
+	if (!cfg.coordinator || (base->bind_addr && !cfg.bind_addr)) {
+		fprintf(stderr, "SGC_COORDINATOR and SGC_BIND need ports (ip:port)\n");
+		return -EINVAL;
+	}
+	cfg.accel = accel;
+	return init_patiently(&cfg, out);
+}
+
+static int mode_twocomm(sgc_comm *c1, struct sgc_config *cfg, int iters)
+{
+	struct job a = { .c = c1, .rank = sgc_rank(c1), .world = sgc_world_size(c1), .tag = 1, .name = "comm A" };
+	struct job b = { .rank = a.rank, .world = a.world, .tag = 2, .name = "comm B" };
+	uint32_t ina[364], outa[364], inb[364], outb[364];
+	sgc_request *ra, *rb;
+	int it, rc;
+
+	if (sgc_accelerated(c1) && a.rank == 0)
+		printf("rank 0: comm A runs the eBPF path\n");
+	if (cfg->accel == SGC_ACCEL_EBPF) {
+		/* A second eBPF coordinator on the same interface: refused,
+		 * precisely, at every rank; then the same with the user path. */
+		sgc_comm *x = NULL;
+
+		rc = open_shifted(cfg, 2000, SGC_ACCEL_EBPF, &x);
+		printf("rank %d: second eBPF communicator: %d: %s\n", a.rank, rc, rc ? sgc_last_error() : "");
+		if (rc == 0) {
+			FAIL("a second eBPF-path communicator on the same interface was accepted");
+			sgc_finalize(x);
+		} else if (a.rank == 0 && (rc != -EBUSY || !strstr(sgc_last_error(), "already has an XDP program"))) {
+			FAIL("second eBPF coordinator: expected -EBUSY naming the XDP program, got %d: %s", rc,
+			     sgc_last_error());
+		} else if (a.rank != 0 && !strstr(sgc_last_error(), "XDP") && !strstr(sgc_last_error(), "busy") &&
+			   !strstr(sgc_last_error(), "abort")) {
+			FAIL("a worker of the refused job got an unclear error %d: %s", rc, sgc_last_error());
+		}
+		if (atomic_load(&g_fail))
+			return -1;
+	}
+	rc = open_shifted(cfg, 1000, cfg->accel == SGC_ACCEL_EBPF ? SGC_ACCEL_OFF : cfg->accel, &b.c);
+	if (job_rc(&b, "sgc_init (second communicator)", rc))
+		return -1;
+	for (it = 0; it < iters && !atomic_load(&g_fail); it++) {
+		/* Blocking calls alternate; non-blocking ones overlap. */
+		if (round_exact(&a, it % 2 == 0) || round_exact(&b, it % 2 == 1))
+			break;
+		if (check_iallreduce_max(&a, 363, ina, outa, &ra))
+			break;
+		if (check_iallreduce_max(&b, 363, inb, outb, &rb)) {
+			sgc_wait(ra);
+			break;
+		}
+		rc = sgc_wait(rb);
+		if (job_rc(&a, "wait A", sgc_wait(ra)) | job_rc(&b, "wait B", rc))
+			break;
+		verify_max(&a, 363, ina, outa);
+		verify_max(&b, 363, inb, outb);
+	}
+	sgc_finalize(b.c);
+	return atomic_load(&g_fail) ? -1 : 0;
+}
+
+/* ------------------------------------------------------------ threads */
+
+struct thread_arg {
+	struct sgc_config *cfg;
+	int k, iters, rc;
+	pthread_t tid;
+};
+
+static void *thread_main(void *p)
+{
+	struct thread_arg *t = p;
+	struct job j = { .tag = 100 + (unsigned)t->k };
+	char name[32];
+	int it, rc;
+
+	snprintf(name, sizeof(name), "thread %d", t->k);
+	j.name = name;
+	/* Thread 0 takes the job's path (eBPF when asked), the rest the
+	 * user-space path: one eBPF coordinator per interface. */
+	rc = open_shifted(t->cfg, 1000 * (t->k + 1), t->k ? SGC_ACCEL_OFF : t->cfg->accel, &j.c);
+	if (rc) {
+		FAIL("%s: sgc_init: %d: %s", name, rc, sgc_last_error());
+		t->rc = rc;
+		return NULL;
+	}
+	j.rank = sgc_rank(j.c);
+	j.world = sgc_world_size(j.c);
+	for (it = 0; it < t->iters && !t->rc; it++)
+		t->rc = round_exact(&j, it % 2 == 0);
+	/* sgc_last_error() is per thread: each thread's bad call (a dtype
+	 * of its own) is the one its message names. */
+	for (it = 0; it < 50 && !t->rc; it++) {
+		char want[40];
+
+		rc = sgc_allreduce(j.c, NULL, NULL, 1, (enum sgc_dtype)(40 + t->k), SGC_SUM);
+		usleep(100);
+		snprintf(want, sizeof(want), "unknown dtype %d", 40 + t->k);
+		if (rc != -EINVAL || !strstr(sgc_last_error(), want)) {
+			FAIL("%s: bad dtype gave %d, last error \"%s\"", name, rc, sgc_last_error());
+			t->rc = -1;
+		}
+	}
+	if (!t->rc)
+		t->rc = job_rc(&j, "final barrier", sgc_barrier(j.c));
+	sgc_finalize(j.c);
+	return NULL;
+}
+
+static int mode_threads(struct sgc_config *cfg, int nthreads, int iters)
+{
+	struct thread_arg t[8];
+	int k, started = 0;
+
+	if (nthreads < 1 || nthreads > 8)
+		nthreads = 4;
+	for (k = 0; k < nthreads; k++) {
+		t[k] = (struct thread_arg){ .cfg = cfg, .k = k, .iters = iters };
+		if (pthread_create(&t[k].tid, NULL, thread_main, &t[k])) {
+			FAIL("pthread_create failed");
+			break;
+		}
+		started++;
+	}
+	for (k = 0; k < started; k++)
+		pthread_join(t[k].tid, NULL);
+	return atomic_load(&g_fail) ? -1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *mode = "run", *stopfile = NULL;
+	int opt, victim = -1, maxsec = 60, iters = 20, nthreads = 4, rc;
+	unsigned tag = 7;
+	struct sgc_config cfg = { .sz = sizeof(cfg) };
+	struct job j = { .name = "job" };
+	double t0 = now_ms();
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	while ((opt = getopt(argc, argv, "m:v:k:S:T:i:n:")) != -1) {
+		switch (opt) {
+		case 'm': mode = optarg; break;
+		case 'v': victim = atoi(optarg); break;
+		case 'k': tag = (unsigned)strtoul(optarg, NULL, 0); break;
+		case 'S': stopfile = optarg; break;
+		case 'T': maxsec = atoi(optarg); break;
+		case 'i': iters = atoi(optarg); break;
+		case 'n': nthreads = atoi(optarg); break;
+		default:
+			fprintf(stderr, "usage: %s -m kill|run|twocomm|threads [-v victim] [-k tag] "
+				"[-S stopfile] [-T maxsec] [-i iters] [-n threads]\n", argv[0]);
+			return 2;
+		}
+	}
+	rc = sgc_config_from_env(&cfg);
+	if (rc) {
+		fprintf(stderr, "sgc_config_from_env: %s\n", sgc_last_error());
+		return 1;
+	}
+	g_rank = cfg.rank;
+	if (!strcmp(mode, "threads")) {
+		/* Every communicator is made by its own thread. */
+		rc = mode_threads(&cfg, nthreads, iters);
+		goto done;
+	}
+	rc = init_patiently(&cfg, &j.c);
+	if (rc == -EOPNOTSUPP) {
+		fprintf(stderr, "SKIP: %s\n", sgc_last_error());
+		return 77;
+	}
+	if (rc) {
+		fprintf(stderr, "sgc_init: %s\n%s\n", sgc_strerror(rc), sgc_last_error());
+		return 1;
+	}
+	j.rank = sgc_rank(j.c);
+	j.world = sgc_world_size(j.c);
+	j.tag = tag;
+	if (!strcmp(mode, "kill"))
+		rc = mode_kill(&j, cfg.timeout_ms ? cfg.timeout_ms : SGC_DEFAULT_TIMEOUT_MS,
+			       victim < 0 ? j.world - 1 : victim);
+	else if (!strcmp(mode, "run"))
+		rc = mode_run(&j, stopfile, maxsec);
+	else if (!strcmp(mode, "twocomm"))
+		rc = mode_twocomm(j.c, &cfg, iters);
+	else
+		FAIL("unknown mode %s", mode);
+	sgc_finalize(j.c);
+done:
+	printf("rank %d: %s: %s, %lu checks in %.0f ms\n", g_rank, mode,
+	       rc || atomic_load(&g_fail) ? "FAILED" : "ok", (unsigned long)atomic_load(&g_checked),
+	       now_ms() - t0);
+	return rc || atomic_load(&g_fail) ? 1 : 0;
+}
