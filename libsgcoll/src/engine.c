@@ -142,6 +142,23 @@ fail:
 	return NULL;
 }
 
+/*
+ * A datagram may announce a collective this rank has not called yet; its
+ * state is made from the datagram's nchunks, which nothing has checked
+ * against a call.  Above this many chunks (vectors of a few hundred MB)
+ * the datagram is dropped instead, so that one forged header cannot make
+ * a rank allocate gigabytes; the real collective's chunks are asked for
+ * again once it is called.
+ */
+#define WIRE_COLL_MAX_CHUNKS	65536
+
+static struct sgc_coll *coll_from_wire(struct sgc_comm *c, const struct sgc_hdr *h)
+{
+	if (h->nchunks > WIRE_COLL_MAX_CHUNKS)
+		return NULL;
+	return coll_new(c, h->seq, h->coll, h->dtype, h->op, h->arg, h->nchunks);
+}
+
 static void send_to_rank(struct sgc_comm *c, const struct sgc_hdr *h, int r)
 {
 	io_send_ctl(c, h, r ? &c->peers[r].addr : &c->cfg.coord);
@@ -475,7 +492,7 @@ void coord_kernel_result(struct sgc_comm *c, const struct sgc_hdr *h, const void
 	co = slot_find(c, h->seq);
 	if (!co) {
 		/* A broadcast from a worker root can finish before our call. */
-		co = coll_new(c, h->seq, h->coll, h->dtype, h->op, h->arg, h->nchunks);
+		co = coll_from_wire(c, h);
 		if (!co)
 			return;
 	}
@@ -578,7 +595,7 @@ static void coord_rx_contrib(struct sgc_comm *c, const struct sgc_rx *rx)
 	}
 	co = slot_find(c, h->seq);
 	if (!co) {
-		co = coll_new(c, h->seq, h->coll, h->dtype, h->op, h->arg, h->nchunks);
+		co = coll_from_wire(c, h);
 		if (!co) {
 			c->st.late++;
 			return;
@@ -992,7 +1009,7 @@ static struct sgc_coll *worker_coll_for(struct sgc_comm *c, const struct sgc_hdr
 	}
 	co = slot_find(c, h->seq);
 	if (!co)
-		co = coll_new(c, h->seq, h->coll, h->dtype, h->op, h->arg, h->nchunks);
+		co = coll_from_wire(c, h);
 	if (!co) {
 		c->st.late++;
 		return NULL;
