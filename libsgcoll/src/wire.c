@@ -54,10 +54,16 @@ static int check_data(const struct sgc_hdr *h, size_t body, uint32_t chunk_bytes
 	return body == bytes ? SGC_REJ_NONE : SGC_REJ_LEN;
 }
 
+/* A PULL names its collective (dtype and op too): a worker that has not
+ * called it yet makes its state from these fields. */
 static int check_pull(const struct sgc_hdr *h, size_t body)
 {
 	if (!coll_valid(h->coll))
 		return SGC_REJ_COLL;
+	if (!sgc_dtype_valid(h->dtype))
+		return SGC_REJ_DTYPE;
+	if (!sgc_op_valid(h->op) && h->op != SGC_CUSTOM)
+		return SGC_REJ_OP;
 	if (h->chunk >= h->nchunks || h->aux < 1 ||
 	    (uint64_t)h->chunk + h->aux > h->nchunks)
 		return SGC_REJ_CHUNK;
