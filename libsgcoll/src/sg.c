@@ -610,7 +610,8 @@ static void q_send_chunk(struct sgc_comm *c, struct sgc_query *q, uint32_t ch, u
 {
 	struct sgc_pkt *p = pkt_alloc(c);
 	struct sgc_hdr *h;
-	size_t n = flags ? 0 : q_chunk_n(q, ch);
+	/* No response vector (a STOP, even one that claims elements): empty. */
+	size_t n = flags || !q->resp ? 0 : q_chunk_n(q, ch);
 
 	if (!p)
 		return;
