@@ -150,6 +150,8 @@ SGC_API int sgc_init_env(sgc_comm **out);
 /**
  * sgc_config_from_env() - fill @cfg from the environment as sgc_init_env()
  * does, without joining.  String fields point into the environment.
+ * Set cfg->sz = sizeof(*cfg) first: it is read, so that a caller built
+ * with an older, smaller struct gets no more than its size written.
  */
 SGC_API int sgc_config_from_env(struct sgc_config *cfg);
 

@@ -114,7 +114,8 @@ fail:
 
 int sgc_init_env(sgc_comm **out)
 {
-	struct sgc_config cfg;
+	/* sz is read: uninitialised, it could make a partial fill. */
+	struct sgc_config cfg = { .sz = sizeof(cfg) };
 	int err;
 
 	if (out)

@@ -146,7 +146,7 @@ static void test_parse_bad(void **state)
 
 static void test_env_basic(void **state)
 {
-	struct sgc_config c;
+	struct sgc_config c = { .sz = sizeof(c) };
 
 	memset(&c, 0xff, sizeof(c));
 	set_basic_env();
@@ -186,7 +186,7 @@ static void test_env_basic(void **state)
 
 static void test_env_fallbacks(void **state)
 {
-	struct sgc_config c;
+	struct sgc_config c = { .sz = sizeof(c) };
 
 	setenv("SGC_COORDINATOR", "127.0.0.1:5000", 1);
 
@@ -258,7 +258,7 @@ static void test_env_errors(void **state)
 		{ "SGC_KEEP_RESPONSES", "yes", "SGC_KEEP_RESPONSES" },
 		{ "SGC_ALLGATHER", "2", "SGC_ALLGATHER" },
 	};
-	struct sgc_config c;
+	struct sgc_config c = { .sz = sizeof(c) };
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		clear_env(NULL);
@@ -297,7 +297,7 @@ static void test_env_edges(void **state)
 		{ "ebpf", SGC_ACCEL_EBPF }, { "eBPF", SGC_ACCEL_EBPF },
 		{ "off", SGC_ACCEL_OFF }, { "Off", SGC_ACCEL_OFF },
 	};
-	struct sgc_config c;
+	struct sgc_config c = { .sz = sizeof(c) };
 
 	set_basic_env();
 	for (size_t i = 0; i < sizeof(accels) / sizeof(accels[0]); i++) {
@@ -331,7 +331,7 @@ static void test_validate_ranges(void **state)
 		{ 0, SGC_MAX_WORLD + 1, "4097" }, { -1, 4, "rank -1" },
 		{ 4, 4, "rank 4" }, { 100, 2, "rank 100" },
 	};
-	struct sgc_config c;
+	struct sgc_config c = { .sz = sizeof(c) };
 	struct sgc_cfg out;
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -351,7 +351,7 @@ static void test_validate_ranges(void **state)
 
 static void test_validate_fields(void **state)
 {
-	struct sgc_config c;
+	struct sgc_config c = { .sz = sizeof(c) };
 	struct sgc_cfg out;
 
 	c = base_cfg(1, 2);
@@ -499,7 +499,7 @@ static void test_validate_sz(void **state)
 
 static void test_bind_auto(void **state)
 {
-	struct sgc_config c;
+	struct sgc_config c = { .sz = sizeof(c) };
 	struct sgc_cfg out;
 	char buf[32];
 
@@ -550,7 +550,7 @@ static void test_route_error(void **state)
 
 static void test_ifname(void **state)
 {
-	struct sgc_config c;
+	struct sgc_config c = { .sz = sizeof(c) };
 	struct sgc_cfg out;
 
 	/* rank 0 finds the interface that holds the coordinator's address */
