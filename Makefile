@@ -6,7 +6,7 @@ PREFIX ?= /usr/local
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build test demo bench sanitize install clean
+.PHONY: all deps configure build test demo bench sanitize fuzz valgrind install clean
 
 all: build
 
@@ -33,6 +33,24 @@ sanitize: deps
 	cmake --build $(BUILD)-san -j $(JOBS)
 	cd $(BUILD)-san && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure --timeout 1200
 
+# Every fuzzer for a bounded time (fuzz/README.md): the libFuzzer targets
+# FUZZ_SECONDS each (clang build in $(BUILD)-fuzz), then fuzz_bpf on
+# FUZZ_BPF_PACKETS generated frames (root).
+FUZZ_SECONDS ?= 60
+FUZZ_BPF_PACKETS ?= 1000000
+fuzz: build
+	cmake -S . -B $(BUILD)-fuzz -DCMAKE_C_COMPILER=clang-14 -DSGC_FUZZ=ON \
+		-DSGC_BUILD_TESTS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS)
+	cmake --build $(BUILD)-fuzz -j $(JOBS) --target fuzz_wire fuzz_rx fuzz_config fuzz_make_seeds \
+		fuzz_bpf fuzz_bpf_lf
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_BPF_PACKETS=$(FUZZ_BPF_PACKETS) \
+		bash fuzz/run.sh $(BUILD)-fuzz $(BUILD)
+
+# valgrind memcheck: the unit tests and e2e collective runs, every rank
+# under valgrind (fuzz/valgrind.sh says what is covered and what is not).
+valgrind: build
+	bash fuzz/valgrind.sh $(abspath $(BUILD))
+
 # The benchmark set of bench/README.md (long: it prints its estimate).
 bench: build
 	/usr/bin/python3 bench/run.py --build $(abspath $(BUILD))
@@ -41,4 +59,4 @@ install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)
 
 clean:
-	rm -rf $(BUILD) $(BUILD)-san
+	rm -rf $(BUILD) $(BUILD)-san $(BUILD)-fuzz

@@ -31,6 +31,8 @@ SGC_DEPS=(
 	gnuplot-nox	# bench: PNG plots of bench/results
 	python3-numpy	# bindings/python and its tests
 	python3-pytest	# tests/python
+	libclang-rt-14-dev	# make fuzz: libFuzzer runtime for clang-14
+	valgrind	# make valgrind (and its memcheck.h client requests)
 	python3-torch	# examples/train_torch.py and its test
 )
 

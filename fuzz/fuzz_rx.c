@@ -1,0 +1,298 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * libFuzzer target: the receive path of a joined communicator, coordinator
+ * or worker, user-space path (no eBPF).  Each input builds a fresh
+ * communicator the way sgc_init() leaves it after the rendezvous (real
+ * UDP socket on 127.0.0.1 and io_uring, peers at unused 127.66.0.x
+ * addresses, so whatever it sends goes nowhere), posts a few collectives,
+ * then delivers a sequence of datagrams exactly as io.c's handle_datagram()
+ * does (sgc_wire_check(), then c->rx), interleaved with progress rounds
+ * and timer runs at fuzz-chosen virtual times.
+ *
+ * Input: 6 bytes of setup, then records [ctl][len lo][len hi][bytes...]:
+ *   setup[0]  bit 0: coordinator (1) or worker; bits 1-3: world - 2
+ *   setup[1]  bits 0-2: collectives to post; bits 3-4: chunk size;
+ *             bit 5: a worker serves queries (handler as in sgc_serve())
+ *   setup[2]  kinds of the posted collectives (2 bits each)
+ *   setup[3]  dtype (bits 0-2), op (bits 3-5)
+ *   setup[4]  elements per collective; setup[5]: root
+ *   ctl       bits 0-2 sender (see sender()); bit 3: progress round;
+ *             bit 4: run the timers (bits 5-7) * 300 ms later
+ * A collective's recvbuf is exactly its size, so ASan sees an overrun.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+
+#include "engine.h"
+#include "fuzz_common.h"
+
+#define MAX_POST 6
+#define MAX_RECORDS 256
+
+static const uint32_t chunk_sizes[] = { 64, 128, 256, 3424 };
+static const uint8_t kinds[] = { SGC_COLL_ALLREDUCE, SGC_COLL_REDUCE, SGC_COLL_BCAST,
+				 SGC_COLL_BARRIER };
+
+static void fake_addr(struct sockaddr_in *a, uint32_t host, uint16_t port)
+{
+	memset(a, 0, sizeof(*a));
+	a->sin_family = AF_INET;
+	a->sin_addr.s_addr = htonl(host);
+	a->sin_port = htons(port);
+}
+
+/*
+ * The socket, ring and buffers (io.c's part of the communicator) are made
+ * once and lent to each input's communicator: setting up an io_uring per
+ * input would make the target 100 times slower, and the I/O layer is not
+ * what is fuzzed here.
+ */
+static struct sgc_comm io_tmpl;
+static bool io_ready;
+
+static void io_lend(struct sgc_comm *to, struct sgc_comm *from)
+{
+	to->fd = from->fd;
+	to->ring = from->ring;
+	to->ring_ok = from->ring_ok;
+	to->br = from->br;
+	to->br_size = from->br_size;
+	to->br_entries = from->br_entries;
+	to->buf_size = from->buf_size;
+	to->bufs = from->bufs;
+	to->recv_armed = from->recv_armed;
+	to->rx_msg = from->rx_msg;
+	to->timer_at = from->timer_at;
+	to->timer_ts = from->timer_ts;
+	to->free_pkts = from->free_pkts;
+	to->pkt_size = from->pkt_size;
+	to->nsq = from->nsq;
+	to->sends_inflight = from->sends_inflight;
+	to->self = from->self;
+}
+
+static void rx_none(struct sgc_comm *c, const struct sgc_rx *rx)
+{
+}
+
+static int io_setup_once(void)
+{
+	if (io_ready)
+		return 0;
+	/* The diagnostics forged datagrams provoke would flood the output
+	 * (FUZZ_RX_VERBOSE=1 keeps them). */
+	if (!getenv("FUZZ_RX_VERBOSE"))
+		sgc_set_print(NULL);
+	io_tmpl.fd = -1;
+	io_tmpl.cfg.waitmode = SGC_WAITMODE_BLOCK;
+	fake_addr(&io_tmpl.self, 0x7f000001, 0);
+	if (io_open(&io_tmpl)) {
+		fprintf(stderr, "fuzz_rx: io_open: %s\n", sgc_last_error());
+		abort();
+	}
+	io_ready = true;
+	return 0;
+}
+
+static struct sgc_comm *comm_new(int rank, int world, uint32_t chunk_bytes)
+{
+	struct sgc_comm *c = calloc(1, sizeof(*c));
+	int r;
+
+	if (!c)
+		return NULL;
+	io_setup_once();
+	io_lend(c, &io_tmpl);
+	c->rank = c->cfg.rank = rank;
+	c->world = c->cfg.world = world;
+	c->cfg.accel = SGC_ACCEL_OFF;
+	c->cfg.timeout_ms = 60000;
+	c->cfg.waitmode = SGC_WAITMODE_BLOCK;
+	fake_addr(&c->cfg.coord, 0x7f420064, 7000);	/* 127.66.0.100 */
+	c->cfg.bind = c->self;
+	if (rank == 0)
+		c->cfg.coord = c->self;
+	c->timeout_ns = c->cfg.timeout_ms * 1000000ULL;
+	/* Long enough that no real-time timer fires within one input: the
+	 * target decides when timers run, so runs are reproducible. */
+	c->rto_ns = 1000000000ULL;
+	c->rto_max_ns = 4 * c->rto_ns;
+	c->chunk_bytes = chunk_bytes;
+	c->push_credit = 4;
+	c->job_id = FUZZ_JOB;
+	c->joined = true;
+	c->rx = engine_rx;
+	c->peers = calloc((size_t)world, sizeof(*c->peers));
+	if (!c->peers) {
+		free(c);
+		return NULL;
+	}
+	for (r = 1; r < world; r++) {
+		fake_addr(&c->peers[r].addr, 0x7f420000u + (uint32_t)r, (uint16_t)(9000 + r));
+		c->peers[r].joined = true;
+	}
+	c->now = now_ns();
+	return c;
+}
+
+static void comm_free(struct sgc_comm *c)
+{
+	int i;
+
+	sg_free(c);
+	engine_free(c);
+	/* Reap the sends, so their packets come back to the free list. */
+	c->rx = rx_none;
+	for (i = 0; i < 100 && (c->nsq || c->sends_inflight); i++)
+		io_poll(c, c->sends_inflight ? 1000000ULL : 0);
+	io_lend(&io_tmpl, c);
+	free(c->peers);
+	free(c);
+}
+
+/* sgc_serve()'s handler: reads the whole query, writes the whole response
+ * (ASan checks both sizes), declines when the query's first byte is odd. */
+static int handler(const void *query, size_t query_len, void *response, size_t count,
+		   enum sgc_dtype dt, void *arg)
+{
+	const uint8_t *q = query;
+	uint8_t sum = 0;
+	size_t i;
+
+	for (i = 0; i < query_len; i++)
+		sum = (uint8_t)(sum + q[i]);
+	memset(response, sum, count * sgc_dtype_size(dt));
+	if (getenv("FUZZ_RX_VERBOSE"))
+		fprintf(stderr, "fuzz_rx: handler: query of %zu bytes, %zu elements\n", query_len,
+			count);
+	return query_len && (q[0] & 1);
+}
+
+/*
+ * What a datagram may make a rank hold: state for a collective it has not
+ * called is sized by the datagram's nchunks, which engine.c bounds (a
+ * forged header must not make it allocate gigabytes; found by this target).
+ */
+#define WIRE_COLL_MAX_CHUNKS 65536
+
+static void check_state(const struct sgc_comm *c)
+{
+	int i;
+
+	for (i = 0; i < SGC_RING; i++) {
+		const struct sgc_coll *co = c->slots[i];
+
+		if (co && !co->posted && co->nchunks > WIRE_COLL_MAX_CHUNKS) {
+			fprintf(stderr, "fuzz_rx: a datagram made state for %u chunks of a collective "
+				"not called here\n", co->nchunks);
+			abort();
+		}
+	}
+}
+
+/* Who a datagram comes from: registered senders, and spoofs of them. */
+static void sender(const struct sgc_comm *c, unsigned sel, struct sockaddr_in *from)
+{
+	if (sel == 7) {
+		fake_addr(from, 0x7f420909, 1234);
+		return;
+	}
+	if (c->rank == 0)
+		*from = c->peers[1 + sel % (unsigned)(c->world - 1)].addr;
+	else
+		*from = c->cfg.coord;
+	if (sel == 6)	/* right address, wrong port */
+		from->sin_port = htons((uint16_t)(ntohs(from->sin_port) + 1));
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct sgc_request req[MAX_POST];
+	uint8_t *bufs[2 * MAX_POST] = { 0 };
+	struct sgc_comm *c;
+	int rank, world, nposted = 0, i, nrec = 0;
+	size_t off = 6;
+
+	if (size < 6)
+		return 0;
+	world = 2 + ((data[0] >> 1) & 7);
+	rank = data[0] & 1 ? 0 : 1 + (data[5] >> 4) % (world - 1);
+	c = comm_new(rank, world, chunk_sizes[(data[1] >> 3) & 3]);
+	if (!c)
+		return 0;
+	if (rank && (data[1] & 0x20)) {	/* as inside sgc_serve() */
+		c->serving = true;
+		c->handler = handler;
+	}
+
+	for (i = 0; i < (data[1] & 7) && i < MAX_POST; i++) {
+		uint8_t kind = kinds[(data[2] >> (2 * (i & 3))) & 3];
+		enum sgc_dtype dt = (enum sgc_dtype)(data[3] & 7);
+		enum sgc_op op = (enum sgc_op)(((data[3] >> 3) & 7) % 7);
+		size_t count = kind == SGC_COLL_BARRIER ? 0 : data[4];
+		size_t bytes = count * sgc_dtype_size(dt);
+		int root = kind == SGC_COLL_ALLREDUCE || kind == SGC_COLL_BARRIER ?
+			   0 : (data[5] & 15) % world;
+
+		/* malloc(0) may return NULL, which coll_post takes for "no
+		 * buffer": one spare byte keeps the pointer, ASan the bound. */
+		bufs[2 * i] = malloc(bytes + 1);
+		bufs[2 * i + 1] = malloc(bytes + 1);
+		if (!bufs[2 * i] || !bufs[2 * i + 1])
+			break;
+		memset(bufs[2 * i], 0x11 * (i + 1), bytes + 1);
+		memset(bufs[2 * i + 1], 0, bytes + 1);
+		if (coll_post(c, kind, bufs[2 * i], bufs[2 * i + 1], count, dt, op, root, &req[i]))
+			break;
+		nposted++;
+	}
+
+	while (off + 3 <= size && nrec++ < MAX_RECORDS) {
+		uint8_t ctl = data[off];
+		size_t len = (size_t)data[off + 1] | (size_t)data[off + 2] << 8;
+		struct sgc_rx rx;
+		uint8_t *pkt;
+
+		off += 3;
+		if (len > size - off)
+			len = size - off;
+		/* A heap copy: 8-aligned like io.c's receive buffers, and
+		 * exactly as long as the datagram, so ASan sees overreads. */
+		pkt = malloc(len ? len : 1);
+		if (!pkt)
+			break;
+		memcpy(pkt, data + off, len);
+		off += len;
+		sender(c, ctl & 7, &rx.from);
+		if (sgc_wire_check(pkt, len, c->joined ? c->job_id : 0, c->world,
+				   c->chunk_bytes) == SGC_REJ_NONE) {
+			rx.hdr = (const struct sgc_hdr *)pkt;
+			rx.body = pkt + SGC_HDR_SIZE;
+			rx.body_len = (uint32_t)(len - SGC_HDR_SIZE);
+			c->rx(c, &rx);
+			check_state(c);
+		}
+		free(pkt);
+		if (ctl & 0x08)
+			engine_progress(c, 0);
+		if (ctl & 0x10)
+			engine_timers(c, c->now + (uint64_t)(ctl >> 5) * 300000000ULL);
+		if (nrec % 64 == 0)
+			io_poll(c, 0);
+	}
+	engine_progress(c, 0);
+	/* For looking at what a seed reaches: FUZZ_RX_VERBOSE=1. */
+	if (getenv("FUZZ_RX_VERBOSE"))
+		for (i = 0; i < nposted; i++)
+			fprintf(stderr, "fuzz_rx: rank %d collective %d: %s, status %d %s\n", rank, i,
+				req[i].done ? "done" : "open", req[i].status, req[i].msg);
+
+	engine_cancel_all(c, -ECANCELED, "the fuzz input ended");
+	comm_free(c);
+	for (i = 0; i < 2 * MAX_POST; i++)
+		free(bufs[i]);
+	return 0;
+}
