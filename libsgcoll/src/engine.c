@@ -1240,13 +1240,9 @@ static void worker_rx(struct sgc_comm *c, const struct sgc_rx *rx)
 			worker_send_status(c);	/* a probe for our watermark */
 			break;
 		}
-		/* "still working on it": keep NACKing at the base rate.  The
-		 * NACK was early, so collectives take at least this long now:
-		 * a lower bound, safe to learn from even though we resent. */
+		/* "still working on it": keep NACKing at the base rate. */
 		co = slot_find(c, h->seq);
 		if (co && co->kind == h->coll && co->state == COLL_OPEN) {
-			if (co->posted && c->now > co->t_post)
-				rtt_floor(c, c->now - co->t_post);
 			co->last_rx = c->now;
 			co->backoff = 0;
 			co->timer = c->now + rto_now(c);
