@@ -1194,6 +1194,20 @@ static void worker_timer(struct sgc_comm *c, struct sgc_coll *co, uint64_t now)
 	}
 }
 
+/*
+ * The coordinator is working on collectives we posted: a RESULT or PULL
+ * for one of them.  Traffic for collectives we have not posted yet does
+ * not count: a coordinator PULLing those waits on us, and if we wait on
+ * a lost result, only our NACK ends that.
+ */
+static void note_coord_work(struct sgc_comm *c, const struct sgc_hdr *h)
+{
+	const struct sgc_coll *co = slot_find(c, h->seq);
+
+	if (co && co->kind == h->coll && co->posted && co->state == COLL_OPEN)
+		c->coord_work_rx = c->now;
+}
+
 static void worker_rx(struct sgc_comm *c, const struct sgc_rx *rx)
 {
 	const struct sgc_hdr *h = rx->hdr;
@@ -1207,14 +1221,14 @@ static void worker_rx(struct sgc_comm *c, const struct sgc_rx *rx)
 	c->last_coord_rx = c->now;
 	switch (h->type) {
 	case SGC_MSG_RESULT:
-		c->coord_work_rx = c->now;
+		note_coord_work(c, h);
 		worker_rx_result(c, rx);
 		break;
 	case SGC_MSG_PULL:
 		if (h->coll == SGC_COLL_QUERY) {
 			sg_rx_worker(c, rx);
 		} else {
-			c->coord_work_rx = c->now;
+			note_coord_work(c, h);
 			worker_rx_pull(c, rx);
 		}
 		break;
