@@ -1254,9 +1254,15 @@ static void worker_rx(struct sgc_comm *c, const struct sgc_rx *rx)
 			worker_send_status(c);	/* a probe for our watermark */
 			break;
 		}
-		/* "still working on it": keep NACKing at the base rate. */
+		/* "still working on it": keep NACKing at the base rate.  The
+		 * NACK came early, so collectives take at least this long now;
+		 * learn that, but only up to RTT_FLOOR_MAX RTO floors: under
+		 * loss the wait includes the recovery of someone's datagram,
+		 * and a large RTO would slow the recovery of ours. */
 		co = slot_find(c, h->seq);
 		if (co && co->kind == h->coll && co->state == COLL_OPEN) {
+			if (co->posted && c->now > co->t_post)
+				rtt_floor(c, min_u64(c->now - co->t_post, RTT_FLOOR_MAX * c->rto_ns));
 			co->last_rx = c->now;
 			co->backoff = 0;
 			co->timer = c->now + rto_now(c);

@@ -377,6 +377,14 @@ static inline void rtt_sample(struct sgc_comm *c, uint64_t took)
 {
 	c->srtt_ns = c->srtt_ns ? c->srtt_ns - c->srtt_ns / 8 + took / 8 : took;
 }
+/* A collective still open after @elapsed: collectives take at least that
+ * long here (a lower bound, unlike a duration that included a resend). */
+#define RTT_FLOOR_MAX	4
+static inline void rtt_floor(struct sgc_comm *c, uint64_t elapsed)
+{
+	if (c->srtt_ns < elapsed)
+		c->srtt_ns = elapsed;
+}
 /* One round of I/O and timers, waiting at most until @until. */
 SGC_HIDDEN int engine_progress(struct sgc_comm *c, uint64_t until);
 /* Submit queued sends now. */
