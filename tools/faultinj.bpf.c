@@ -9,6 +9,15 @@
  *
  * Per matching packet, in this order:
  *   loss       drop it (TC_ACT_SHOT);
+ *   reorder    if a packet is held for this direction, send the current
+ *              packet first and the held one right after it (the older
+ *              packet arrives after the newer one); otherwise, at the set
+ *              rate, copy the packet into the per-CPU hold slot and drop it
+ *              (see release_held() below).  A held packet waits for the
+ *              next matching packet in its direction on its CPU: that is a
+ *              delay of one packet or more, and when that next packet comes
+ *              much later the held one arrives as a replay of old traffic;
+ *              one still held when the program is detached is lost;
  *   dup        clone it to the same device in the same direction, marked so
  *              that the clone passes this program once, untouched;
  *   corrupt    flip one random byte of the UDP payload and fix the UDP
@@ -36,6 +45,11 @@
 /* tcx: "no verdict, run the next program"; ends as a pass if none is left */
 #define TCX_NEXT	TC_ACT_UNSPEC
 #define IP_OFFSET	0x1fff
+/* Largest frame the hold slot takes (jumbo MTU + L2); larger ones pass. */
+#define HOLD_MAX	9216u
+#define HOLD_INGRESS	0
+#define HOLD_EGRESS	1
+#define HOLD_SCRATCH	2
 
 /*
  * Anonymous struct types on purpose: bpftool 7.1 writes anonymous types out
@@ -48,6 +62,7 @@ struct {
 	__u32 corrupt_ppm;
 	__u16 port;		/* host order; 0 = every UDP packet */
 	__u16 pad;
+	__u32 reorder_ppm;
 } cfg;
 
 /* Counters over the matching packets; `passed` counts those let through. */
@@ -56,7 +71,30 @@ struct {
 	__u64 dropped;
 	__u64 duplicated;
 	__u64 corrupted;
+	__u64 held;		/* taken out of the stream to be sent later */
+	__u64 reordered;	/* held packets sent after a newer one */
+	__u64 hold_skipped;	/* picked for holding but too big or GSO */
 } stats;
+
+/*
+ * One frame, L2 header included.  Slots HOLD_INGRESS and HOLD_EGRESS hold a
+ * packet per direction; HOLD_SCRATCH keeps the current packet while ingress
+ * sends the held one (release_held()).  Per CPU, so that no lock is needed:
+ * tc programs run with bottom halves off, and the one nested run, on our own
+ * clone redirected to egress, returns before it looks at a slot.
+ */
+struct hold_slot {
+	__u32 len;		/* 0: empty */
+	__u32 pad;
+	__u8 data[HOLD_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 3);
+	__type(key, __u32);
+	__type(value, struct hold_slot);
+} hold SEC(".maps");
 
 static __always_inline bool roll(__u32 ppm)
 {
@@ -166,9 +204,93 @@ static __always_inline int corrupt_payload(struct __sk_buff *skb, __u32 l4_off,
 	return 0;
 }
 
+static __always_inline struct hold_slot *slot(__u32 idx)
+{
+	return bpf_map_lookup_elem(&hold, &idx);
+}
+
+/* Copies the whole frame into @s; fails for frames it cannot hold. */
+static __always_inline int save_frame(struct __sk_buff *skb, struct hold_slot *s)
+{
+	__u32 len = skb->len;
+
+	if (len < ETH_HLEN || len > HOLD_MAX || skb->gso_size)
+		return -1;
+	if (bpf_skb_load_bytes(skb, 0, s->data, len))
+		return -1;
+	s->len = len;
+	return 0;
+}
+
+/* Makes the skb's frame a copy of @s's (length, headers and payload). */
+static __always_inline int load_frame(struct __sk_buff *skb,
+				      const struct hold_slot *s)
+{
+	__u32 len = s->len;
+
+	if (len < ETH_HLEN || len > HOLD_MAX)
+		return -1;
+	if (bpf_skb_change_tail(skb, len, 0))
+		return -1;
+	return bpf_skb_store_bytes(skb, 0, s->data, len, BPF_F_RECOMPUTE_CSUM);
+}
+
+/* Sends a copy of the skb's current frame out again, past this program. */
+static __always_inline int send_copy(struct __sk_buff *skb, bool ingress)
+{
+	__u32 mark = skb->mark;
+	int err;
+
+	/* the clone takes the mark along; the original gets its own back */
+	skb->mark = FAULTINJ_MARK;
+	err = bpf_clone_redirect(skb, skb->ifindex, ingress ? BPF_F_INGRESS : 0);
+	skb->mark = mark;
+	return err;
+}
+
+/*
+ * Delivers the current packet and then the held one.  A clone redirected to
+ * egress is transmitted before the helper returns, while one redirected to
+ * ingress is queued to the CPU's backlog and received after the current
+ * skb.  So egress sends the current frame as the clone and turns the skb
+ * into the held frame; ingress turns the skb into the held frame, sends that
+ * as the clone (to be received later) and puts the current frame back.
+ * Returns true with the verdict in @verdict, or false to go on with the
+ * current packet as if nothing was held.
+ */
+static __always_inline bool release_held(struct __sk_buff *skb, bool ingress,
+					 struct hold_slot *held, int *verdict)
+{
+	struct hold_slot *cur;
+
+	if (!ingress) {
+		if (send_copy(skb, false))
+			return false;
+		/* if the held frame cannot be loaded, the current one went out */
+		*verdict = load_frame(skb, held) ? TC_ACT_SHOT : TCX_NEXT;
+		held->len = 0;
+		return true;
+	}
+	cur = slot(HOLD_SCRATCH);
+	if (!cur || save_frame(skb, cur))
+		return false;
+	if (load_frame(skb, held) || send_copy(skb, true)) {
+		/* put the current frame back; the held one stays held */
+		if (!load_frame(skb, cur))
+			return false;
+		*verdict = TC_ACT_SHOT;
+		return true;
+	}
+	held->len = 0;
+	*verdict = load_frame(skb, cur) ? TC_ACT_SHOT : TCX_NEXT;
+	return true;
+}
+
 static __always_inline int faultinj(struct __sk_buff *skb, bool ingress)
 {
-	__u32 l4_off, payload_len, mark;
+	__u32 l4_off, payload_len;
+	struct hold_slot *held;
+	int verdict;
 
 	if (skb->mark == FAULTINJ_MARK) {
 		/* our clone, made below: let it through once */
@@ -183,15 +305,32 @@ static __always_inline int faultinj(struct __sk_buff *skb, bool ingress)
 		return TC_ACT_SHOT;
 	}
 
-	if (roll(cfg.dup_ppm)) {
-		/* the clone takes the mark along; the original gets its own back */
-		mark = skb->mark;
-		skb->mark = FAULTINJ_MARK;
-		if (!bpf_clone_redirect(skb, skb->ifindex,
-					ingress ? BPF_F_INGRESS : 0))
-			__sync_fetch_and_add(&stats.duplicated, 1);
-		skb->mark = mark;
+	if (cfg.reorder_ppm) {
+		held = slot(ingress ? HOLD_INGRESS : HOLD_EGRESS);
+		if (!held)
+			return TCX_NEXT;
+		if (held->len) {
+			if (release_held(skb, ingress, held, &verdict)) {
+				if (verdict == TCX_NEXT) {
+					__sync_fetch_and_add(&stats.reordered, 1);
+					__sync_fetch_and_add(&stats.passed, 1);
+				} else {
+					/* a frame lost on the way: rare */
+					__sync_fetch_and_add(&stats.dropped, 1);
+				}
+				return verdict;
+			}
+		} else if (roll(cfg.reorder_ppm)) {
+			if (!save_frame(skb, held)) {
+				__sync_fetch_and_add(&stats.held, 1);
+				return TC_ACT_SHOT;
+			}
+			__sync_fetch_and_add(&stats.hold_skipped, 1);
+		}
 	}
+
+	if (roll(cfg.dup_ppm) && !send_copy(skb, ingress))
+		__sync_fetch_and_add(&stats.duplicated, 1);
 
 	if (roll(cfg.corrupt_ppm) && !corrupt_payload(skb, l4_off, payload_len))
 		__sync_fetch_and_add(&stats.corrupted, 1);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * sgc-faultinj - inject UDP loss, duplication and corruption on a device.
+ * sgc-faultinj - inject UDP loss, duplication, reordering and corruption
+ * on a device.
  *
  * Loads faultinj.bpf.c, attaches it with tcx links (which the kernel drops
  * when this process exits, however it exits), prints "attached", waits for
@@ -40,6 +41,7 @@ struct options {
 	__u32 loss_ppm;
 	__u32 dup_ppm;
 	__u32 corrupt_ppm;
+	__u32 reorder_ppm;
 	__u16 port;
 	unsigned long duration_s;	/* 0: until a signal */
 	bool verbose;
@@ -52,13 +54,18 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: sgc-faultinj --dev IFNAME [--dir ingress|egress|both]\n"
 		"                    [--loss RATE] [--dup RATE] [--corrupt RATE]\n"
+		"                    [--reorder RATE]\n"
 		"                    [--port PORT] [--duration SECONDS] [--verbose]\n"
 		"\n"
 		"Faults IPv4 UDP packets on IFNAME (all UDP, or only those with\n"
 		"PORT as source or destination port).  RATE is a probability from\n"
 		"0 to 1 (e.g. 0.05), applied per packet.  Direction defaults to\n"
 		"both.  Prints \"attached\" once active; on SIGINT/SIGTERM or after\n"
-		"SECONDS it prints the counters and exits, detaching.\n");
+		"SECONDS it prints the counters and exits, detaching.\n"
+		"\n"
+		"--reorder holds a packet (one per direction and CPU) at RATE and\n"
+		"sends it right after the next matching packet, so that the two\n"
+		"arrive swapped; until that next packet the held one is delayed.\n");
 }
 
 static int parse_rate(const char *s, __u32 *ppm)
@@ -95,6 +102,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "loss", required_argument, NULL, 'l' },
 		{ "dup", required_argument, NULL, 'u' },
 		{ "corrupt", required_argument, NULL, 'c' },
+		{ "reorder", required_argument, NULL, 'r' },
 		{ "port", required_argument, NULL, 'p' },
 		{ "duration", required_argument, NULL, 't' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -129,8 +137,10 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case 'l':
 		case 'u':
 		case 'c':
+		case 'r':
 			if (parse_rate(optarg, opt == 'l' ? &o->loss_ppm :
 					       opt == 'u' ? &o->dup_ppm :
+					       opt == 'r' ? &o->reorder_ppm :
 							    &o->corrupt_ppm)) {
 				fprintf(stderr, "sgc-faultinj: bad rate '%s': expected a number from 0 to 1\n",
 					optarg);
@@ -235,10 +245,13 @@ static void print_stats(const struct faultinj *skel)
 	/* .bss is mapped into our memory: these are the live counters. */
 	typeof(skel->bss->stats) st = skel->bss->stats;
 
-	printf("faultinj: passed=%llu dropped=%llu duplicated=%llu corrupted=%llu\n",
+	printf("faultinj: passed=%llu dropped=%llu duplicated=%llu corrupted=%llu "
+	       "held=%llu reordered=%llu hold_skipped=%llu\n",
 	       (unsigned long long)st.passed, (unsigned long long)st.dropped,
 	       (unsigned long long)st.duplicated,
-	       (unsigned long long)st.corrupted);
+	       (unsigned long long)st.corrupted, (unsigned long long)st.held,
+	       (unsigned long long)st.reordered,
+	       (unsigned long long)st.hold_skipped);
 	fflush(stdout);
 }
 
@@ -284,6 +297,7 @@ int main(int argc, char **argv)
 	skel->bss->cfg.loss_ppm = o.loss_ppm;
 	skel->bss->cfg.dup_ppm = o.dup_ppm;
 	skel->bss->cfg.corrupt_ppm = o.corrupt_ppm;
+	skel->bss->cfg.reorder_ppm = o.reorder_ppm;
 	skel->bss->cfg.port = o.port;
 
 	bpf_program__set_expected_attach_type(skel->progs.faultinj_ingress,
