@@ -6,7 +6,7 @@ PREFIX ?= /usr/local
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build test demo bench sanitize fuzz valgrind install clean
+.PHONY: all deps configure build test demo bench sanitize fuzz valgrind install clean faults soak
 
 all: build
 
@@ -54,6 +54,20 @@ valgrind: build
 # The benchmark set of bench/README.md (long: it prints its estimate).
 bench: build
 	/usr/bin/python3 bench/run.py --build $(abspath $(BUILD))
+
+# Collectives under injected faults, both paths, 10,000 per setting at 33
+# ranks (long: tens of minutes); writes bench/results/faults.{csv,md}.
+# FAULTS_ARGS adds options, e.g. FAULTS_ARGS='--colls 1000 --paths off'.
+FAULTS_ARGS ?=
+faults: build
+	bash tests/e2e/fault_matrix.sh tools/sgc-cluster $(abspath $(BUILD))/tools/sgc-faultinj \
+		$(abspath $(BUILD))/tests/e2e/coll_check --out bench/results/faults $(FAULTS_ARGS)
+
+# Mixed collectives under faults, both paths, for SOAK_SECONDS (default 600).
+SOAK_SECONDS ?= 600
+soak: build
+	bash bench/soak.sh tools/sgc-cluster $(abspath $(BUILD))/tools/sgc-faultinj \
+		$(abspath $(BUILD))/tests/e2e/coll_check --seconds $(SOAK_SECONDS) --out bench/results/soak
 
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)

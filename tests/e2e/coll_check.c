@@ -4,7 +4,11 @@
  * and checks every result against a reference that each rank computes on
  * its own (the inputs are a deterministic function of rank and index).
  *
- *   coll_check [-s SUITES] [-c COUNTS] [-b BIGCOUNT] [-i ITERS]
+ *   coll_check [-s SUITES] [-c COUNTS] [-b BIGCOUNT] [-i ITERS] [-T SECONDS] [-N COLLS] [-S]
+ *   -T / -N: stop after the iteration during which SECONDS passed or rank 0
+ *       completed COLLS collectives (rank 0 decides and tells the others by
+ *       a broadcast); -S: every rank prints its counters (the fault runs
+ *       sum retransmits over ranks).
  *   SUITES: comma list of allreduce,inplace,reduce,bcast,barrier,nb,sg,sgpartial,custom,float
  *   exit 0 = all good, 1 = a wrong result or error, 77 = skipped
  */
@@ -23,6 +27,8 @@
 
 static int g_rank, g_world, g_fail;
 static unsigned long g_checked;
+/* wrong results seen, and calls that ended in -ETIMEDOUT */
+static unsigned long g_wrong, g_timeouts;
 
 #define FAIL(...) do { fprintf(stderr, "rank %d: FAIL: ", g_rank); fprintf(stderr, __VA_ARGS__); \
 			fputc('\n', stderr); g_fail++; } while (0)
@@ -144,6 +150,7 @@ static int verify(const char *what, const void *buf, size_t n, int dt, int op, u
 
 		if (want != got) {
 			FAIL("%s: element %zu of %zu is %#" PRIx64 ", expected %#" PRIx64, what, i, n, got, want);
+			g_wrong++;
 			return -1;
 		}
 	}
@@ -155,6 +162,8 @@ static int check_rc(const char *what, int rc)
 {
 	if (rc) {
 		FAIL("%s returned %d (%s): %s", what, rc, sgc_strerror(rc), sgc_last_error());
+		if (rc == -ETIMEDOUT)
+			g_timeouts++;
 		return -1;
 	}
 	return 0;
@@ -247,6 +256,7 @@ static void t_bcast(sgc_comm *c, const size_t *counts, int ncounts)
 				for (i = 0; i < n; i++) {
 					if ((load(b, dt, i) ^ input(root, i, salt)) & mask(dt)) {
 						FAIL("%s: element %zu wrong", what, i);
+						g_wrong++;
 						break;
 					}
 				}
@@ -313,6 +323,7 @@ static void t_nonblocking(sgc_comm *c, int depth)
 					for (k = 0; k < N; k++)
 						if ((uint32_t)r[i][k] != (uint32_t)input(i % g_world, (size_t)k, salt[i])) {
 							FAIL("ibroadcast #%d element %d wrong", i, k);
+							g_wrong++;
 							break;
 						}
 					g_checked++;
@@ -379,6 +390,7 @@ static int sg_one(sgc_comm *c, int pol, unsigned wait_n, size_t n, unsigned salt
 				sum += (uint32_t)input(r, i, salt);
 		if ((uint32_t)res[i] != sum) {
 			FAIL("%s: element %zu is %u, expected %u", what, i, (uint32_t)res[i], sum);
+			g_wrong++;
 			break;
 		}
 	}
@@ -608,18 +620,25 @@ int main(int argc, char **argv)
 	const char *suites = "allreduce,inplace,reduce,bcast,barrier,nb,sg";
 	size_t counts[16] = { 0, 1, 363, 100000 }, big = 363;
 	int ncounts = 4, iters = 1, opt, it;
+	double limit_s = 0, next_report = 10;
+	uint64_t limit_colls = 0;
+	bool all_stats = false;
 	sgc_comm *c;
 	double t0;
 	int rc;
 
-	while ((opt = getopt(argc, argv, "s:c:b:i:")) != -1) {
+	while ((opt = getopt(argc, argv, "s:c:b:i:T:N:S")) != -1) {
 		switch (opt) {
 		case 's': suites = optarg; break;
 		case 'c': ncounts = (int)parse_counts(optarg, counts, 16); break;
 		case 'b': big = strtoull(optarg, NULL, 10); break;
 		case 'i': iters = atoi(optarg); break;
+		case 'T': limit_s = atof(optarg); break;
+		case 'N': limit_colls = strtoull(optarg, NULL, 10); break;
+		case 'S': all_stats = true; break;
 		default:
-			fprintf(stderr, "usage: %s [-s suites] [-c counts] [-b bigcount] [-i iters]\n", argv[0]);
+			fprintf(stderr, "usage: %s [-s suites] [-c counts] [-b bigcount] [-i iters] [-T seconds] [-S]\n",
+				argv[0]);
 			return 2;
 		}
 	}
@@ -637,6 +656,8 @@ int main(int argc, char **argv)
 	g_world = sgc_world_size(c);
 	t0 = now_us();
 	for (it = 0; it < iters && !g_fail; it++) {
+		/* Only rank 0 draws salts in sg: start every iteration in step. */
+		g_salt = 1 + (unsigned)it * 4096;
 		if (strstr(suites, "allreduce"))
 			t_allreduce(c, counts, ncounts, big, false);
 		if (strstr(suites, "inplace"))
@@ -657,10 +678,32 @@ int main(int argc, char **argv)
 			t_sg_partial(c);
 		else if (strstr(suites, "sg") && !g_fail)
 			t_sg(c);
+		if ((limit_s > 0 || limit_colls) && !g_fail) {
+			/* rank 0's clock decides, so that every rank stops together */
+			int32_t stop = 0;
+			double el = (now_us() - t0) / 1e6;
+
+			if (g_rank == 0) {
+				struct sgc_stats ps;
+
+				sgc_get_stats(c, &ps, sizeof(ps));
+				stop = (limit_s > 0 && el >= limit_s) || (limit_colls && ps.collectives >= limit_colls);
+				if (el >= next_report || stop) {
+					printf("rank 0: progress: %d iterations, %" PRIu64 " collectives, %" PRIu64
+					       " retransmits, %.0f s\n", it + 1, ps.collectives, ps.retransmits, el);
+					fflush(stdout);
+					next_report = el + 10;
+				}
+			}
+			if (check_rc("stop broadcast", sgc_broadcast(c, &stop, 1, SGC_INT32, 0)))
+				break;
+			if (stop)
+				break;
+		}
 	}
 	if (!g_fail)
 		check_rc("final barrier", sgc_barrier(c));
-	if (g_rank == 0 || g_fail) {
+	if (g_rank == 0 || g_fail || all_stats) {
 		struct sgc_stats st;
 
 		sgc_get_stats(c, &st, sizeof(st));
@@ -668,6 +711,10 @@ int main(int argc, char **argv)
 		       " received, %" PRIu64 " retransmits, %" PRIu64 " duplicates ignored\n",
 		       g_rank, g_fail ? "FAILED" : "ok", g_checked, (now_us() - t0) / 1e3,
 		       st.pkts_sent, st.pkts_recv, st.retransmits, st.duplicates);
+		printf("rank %d: counts: collectives=%" PRIu64 " checks=%lu wrong=%lu timeouts=%lu retransmits=%"
+		       PRIu64 " duplicates=%" PRIu64 " late=%" PRIu64 " rejected=%" PRIu64 " seconds=%.1f\n",
+		       g_rank, st.collectives, g_checked, g_wrong, g_timeouts, st.retransmits, st.duplicates,
+		       st.late, st.rejected, (now_us() - t0) / 1e6);
 	}
 	sgc_finalize(c);
 	return g_fail ? 1 : 0;
