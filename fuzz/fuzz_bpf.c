@@ -706,7 +706,7 @@ static void run_tc_pair(const uint8_t *frame, size_t len)
 	static uint8_t out[4096];
 	uint64_t before[SGC_ST_MAX], after[SGC_ST_MAX], want[SGC_ST_MAX] = { 0 };
 	struct sgc_hdr h = { 0 };
-	uint32_t out_len, retval, r, end, errs = 0;
+	uint32_t out_len = 0, retval = 0, r, end, errs = 0;	/* set unless run_tc fails */
 	size_t ip_need;
 	int match, i, err;
 
