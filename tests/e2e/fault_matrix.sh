@@ -115,20 +115,9 @@ for path in $PATHS; do
 		faults=$(faults_of "$s")
 		rm -f "$LOGDIR"/fi-*.log
 		rm -rf "$LOGDIR/run"
-		BG_PIDS=()
 		if [ -n "$faults" ]; then
-			for ((h = 1; h <= HOSTS; h++)); do
-				# shellcheck disable=SC2086 # faults is a list of options
-				"$CLUSTER" exec "$CLUSTER_NAME" sw -- "$FAULTINJ" --dev "w$h" --dir both $faults \
-					>"$LOGDIR/fi-w$h.log" 2>&1 &
-				BG_PIDS+=($!)
-			done
-			for ((i = 0; i < 100; i++)); do
-				n=$(grep -l attached "$LOGDIR"/fi-*.log 2>/dev/null | wc -l)
-				[ "$n" -ge "$HOSTS" ] && break
-				sleep 0.1
-			done
-			[ "$n" -ge "$HOSTS" ] || fail "fault injectors did not attach: $(cat "$LOGDIR"/fi-*.log)"
+			# shellcheck disable=SC2086 # faults is a list of options
+			faultinj_start "$LOGDIR/fi" "$FAULTINJ" --dir both $faults
 		fi
 		echo "== path=$path setting=$s (${faults:-no faults}): $COLLS collectives (0: no bound) or ${SECONDS_PER_RUN}s at $RANKS ranks"
 		t0=$(date +%s.%N)
@@ -138,13 +127,7 @@ for path in $PATHS; do
 			tee "$LOGDIR/run.out" | grep --line-buffered -E '^rank 0: (progress|counts)'
 		rc=${PIPESTATUS[0]}
 		t1=$(date +%s.%N)
-		for p in "${BG_PIDS[@]}"; do
-			kill "$p" 2>/dev/null
-		done
-		for p in "${BG_PIDS[@]}"; do
-			wait "$p" 2>/dev/null
-		done
-		BG_PIDS=()
+		stop_bg
 		if [ "$rc" = 77 ]; then
 			echo "SKIP: path $path: $(grep -h SKIP "$LOGDIR"/run/rank-0.log | head -1)" >&2
 			exit 77

@@ -18,7 +18,8 @@ BG_PIDS=()
 CLUSTER_NAME=""
 LOGDIR=""
 
-cleanup() {
+# stop_bg: end the background processes started so far (by PID).
+stop_bg() {
 	local p
 	for p in "${BG_PIDS[@]}"; do
 		kill "$p" 2>/dev/null
@@ -26,6 +27,11 @@ cleanup() {
 	for p in "${BG_PIDS[@]}"; do
 		wait "$p" 2>/dev/null
 	done
+	BG_PIDS=()
+}
+
+cleanup() {
+	stop_bg
 	[ -n "$CLUSTER_NAME" ] && "$CLUSTER" down "$CLUSTER_NAME" >/dev/null 2>&1
 	[ -n "$LOGDIR" ] && rm -rf "$LOGDIR"
 }
@@ -35,4 +41,22 @@ trap 'exit 130' INT TERM
 fail() {
 	echo "FAIL: $*" >&2
 	exit 1
+}
+
+# faultinj_start LOGPREFIX FAULTINJ ARGS...: one sgc-faultinj per worker
+# host of $CLUSTER_NAME ($HOSTS hosts), on the switch side of its link,
+# logging to LOGPREFIX-wH.log; returns once every one has attached.
+faultinj_start() {
+	local pre=$1 fi=$2 h i n=0
+	shift 2
+	for ((h = 1; h <= HOSTS; h++)); do
+		"$CLUSTER" exec "$CLUSTER_NAME" sw -- "$fi" --dev "w$h" "$@" >"$pre-w$h.log" 2>&1 &
+		BG_PIDS+=($!)
+	done
+	for ((i = 0; i < 100; i++)); do
+		n=$(grep -l attached "$pre"-w*.log 2>/dev/null | wc -l)
+		[ "$n" -ge "$HOSTS" ] && return 0
+		sleep 0.1
+	done
+	fail "fault injectors did not attach: $(cat "$pre"-w*.log)"
 }
