@@ -442,20 +442,18 @@ static void kmode_inject(struct sgc_comm *c, struct sgc_coll *co)
 static int kmode_refresh_seen(struct sgc_comm *c, struct sgc_coll *co)
 {
 	uint32_t ch, lim = co->kwin + SGC_BPF_CHUNK_SLOTS;
-	struct sgc_bpf_slot *slot;
+	const struct sgc_bpf_slot *slot;
 	int r, fresh = 0;
 
 	if (!kmode(c))
-		return 0;
-	slot = malloc(sizeof(*slot));
-	if (!slot)
 		return 0;
 	if (lim > co->nchunks)
 		lim = co->nchunks;
 	for (ch = co->kwin; ch < lim; ch++) {
 		if (co->res[ch] && co->nseen[ch] == co->ncontrib)
 			continue;
-		if (bpf_path_slot(c, co->kind, co->seq, ch, slot))
+		slot = bpf_path_slot(c, co->kind, co->seq, ch);
+		if (!slot)
 			continue;
 		for (r = 0; r < c->world; r++) {
 			size_t bit = (size_t)ch * c->world + r;
@@ -470,7 +468,6 @@ static int kmode_refresh_seen(struct sgc_comm *c, struct sgc_coll *co)
 			}
 		}
 	}
-	free(slot);
 	return fresh;
 }
 

@@ -306,9 +306,10 @@ SGC_HIDDEN void bpf_path_close(struct sgc_comm *c);
  * Returns 1 with *result set when it completed the chunk, else 0. */
 SGC_HIDDEN int bpf_path_contribute(struct sgc_comm *c, const struct sgc_hdr *h, const void *body,
 				   struct sgc_pkt **result);
-/* Read the slot of (coll, seq, chunk); -ENOENT if it holds another tag. */
-SGC_HIDDEN int bpf_path_slot(struct sgc_comm *c, uint8_t coll, uint32_t seq, uint32_t chunk,
-			     struct sgc_bpf_slot *out);
+/* Read the slot of (coll, seq, chunk) into the path's own copy, valid
+ * until the next call; NULL if it holds another tag or cannot be read. */
+SGC_HIDDEN const struct sgc_bpf_slot *bpf_path_slot(struct sgc_comm *c, uint8_t coll,
+						    uint32_t seq, uint32_t chunk);
 /* Publish the collective and query windows to the kernel (no syscall). */
 SGC_HIDDEN void bpf_path_window(struct sgc_comm *c);
 /* Consume ring-buffer results (each goes to coord_kernel_result). */

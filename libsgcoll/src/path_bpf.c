@@ -55,6 +55,7 @@ struct sgc_bpf {
 	bool native;
 	uint16_t cfg_flags;
 	uint8_t frame_hdr[FRAME_HDR];
+	struct sgc_bpf_slot slot;	/* bpf_path_slot()'s copy: no allocation per look */
 	/* The crafted frame starts 2 bytes into an 8-aligned buffer so that
 	 * its IP and UDP headers are aligned (NET_IP_ALIGN). */
 	uint64_t frame_buf[(FRAME_MAX + 2) / 8 + 1];
@@ -618,17 +619,18 @@ int bpf_path_contribute(struct sgc_comm *c, const struct sgc_hdr *h, const void 
 	return 1;
 }
 
-int bpf_path_slot(struct sgc_comm *c, uint8_t coll, uint32_t seq, uint32_t chunk,
-		  struct sgc_bpf_slot *out)
+const struct sgc_bpf_slot *bpf_path_slot(struct sgc_comm *c, uint8_t coll, uint32_t seq,
+					 uint32_t chunk)
 {
 	struct sgc_bpf *b = c->bpf;
+	struct sgc_bpf_slot *out = &b->slot;
 	__u32 key = sgc_slot_index(coll, seq, chunk);
 
 	if (bpf_map_lookup_elem_flags(bpf_map__fd(b->skel->maps.slots), &key, out, BPF_F_LOCK))
-		return -errno;
+		return NULL;
 	if (out->state == SGC_SLOT_FREE || out->coll != coll || out->seq != seq || out->chunk != chunk)
-		return -ENOENT;
-	return 0;
+		return NULL;
+	return out;
 }
 
 void bpf_path_window(struct sgc_comm *c)

@@ -148,12 +148,10 @@ static bool q_in_kernel(const struct sgc_comm *c, const struct sgc_query *q)
  */
 static int q_kernel_refresh(struct sgc_comm *c, struct sgc_query *q)
 {
-	struct sgc_bpf_slot *slot = malloc(sizeof(*slot));
+	const struct sgc_bpf_slot *slot = bpf_path_slot(c, SGC_COLL_QUERY, q->seq, 0);
 	int r, fresh = 0;
 
-	if (!slot)
-		return 0;
-	if (!bpf_path_slot(c, SGC_COLL_QUERY, q->seq, 0, slot)) {
+	if (slot) {
 		for (r = 1; r < c->world; r++) {
 			if (!(slot->seen[r / 64] & (1ULL << (r % 64))) || bit_test(q->seen, (size_t)r))
 				continue;
@@ -165,7 +163,6 @@ static int q_kernel_refresh(struct sgc_comm *c, struct sgc_query *q)
 			}
 		}
 	}
-	free(slot);
 	return fresh;
 }
 
@@ -176,12 +173,10 @@ static int q_kernel_refresh(struct sgc_comm *c, struct sgc_query *q)
  */
 static void q_kernel_mark(struct sgc_comm *c, struct sgc_query *q)
 {
-	struct sgc_bpf_slot *slot = malloc(sizeof(*slot));
+	const struct sgc_bpf_slot *slot = bpf_path_slot(c, SGC_COLL_QUERY, q->seq, 0);
 	int r;
 
-	if (!slot)
-		return;
-	if (!bpf_path_slot(c, SGC_COLL_QUERY, q->seq, 0, slot)) {
+	if (slot) {
 		for (r = 1; r < c->world; r++) {
 			if (!(slot->seen[r / 64] & (1ULL << (r % 64))) || q->state[r] == RS_DECLINED ||
 			    q->rank_chunks[r])
@@ -193,24 +188,20 @@ static void q_kernel_mark(struct sgc_comm *c, struct sgc_query *q)
 			q->nfull++;
 		}
 	}
-	free(slot);
 }
 
 /* Take the kernel's result: @seen says who is in it (NULL: ask the slot). */
 static void q_take_kernel(struct sgc_comm *c, struct sgc_query *q, const struct sgc_hdr *h,
 			  const void *body, const __u64 *seen)
 {
-	struct sgc_bpf_slot *slot = NULL;
+	const struct sgc_bpf_slot *slot;
 	size_t len = (size_t)h->count * q->elsz;
 	int r;
 
 	if (h->count != q_chunk_n(q, 0) || len > c->chunk_bytes)
 		return;
-	if (!seen) {
-		slot = malloc(sizeof(*slot));
-		if (slot && !bpf_path_slot(c, SGC_COLL_QUERY, q->seq, 0, slot))
-			seen = slot->seen;
-	}
+	if (!seen && (slot = bpf_path_slot(c, SGC_COLL_QUERY, q->seq, 0)))
+		seen = slot->seen;
 	for (r = 1; r < c->world; r++) {
 		if (!seen || !(seen[r / 64] & (1ULL << (r % 64))) || q->state[r] == RS_DECLINED)
 			continue;
@@ -220,7 +211,6 @@ static void q_take_kernel(struct sgc_comm *c, struct sgc_query *q, const struct 
 		if (!q->rank_chunks[r]++)
 			q->nfull++;
 	}
-	free(slot);
 	if (!q->acc[0])
 		q->acc[0] = pkt_alloc(c);
 	if (!q->acc[0]) {
@@ -254,7 +244,7 @@ static void q_kernel_check_declines(struct sgc_comm *c, struct sgc_query *q)
 	static const __u64 nobody[SGC_BPF_SEEN_WORDS];
 	static const uint8_t zeros[SGC_MAX_BODY];
 	struct sgc_hdr h = { .count = (uint16_t)q_chunk_n(q, 0) };
-	struct sgc_bpf_slot *slot;
+	const struct sgc_bpf_slot *slot;
 
 	if (q->policy != SGC_WIRE_WAIT_ALL)
 		return;
@@ -262,13 +252,10 @@ static void q_kernel_check_declines(struct sgc_comm *c, struct sgc_query *q)
 		q_take_kernel(c, q, &h, zeros, nobody);	/* nobody answers */
 		return;
 	}
-	slot = malloc(sizeof(*slot));
-	if (!slot)
-		return;
-	if (!bpf_path_slot(c, SGC_COLL_QUERY, q->seq, 0, slot) &&
-	    slot->nseen + q->ndeclined == c->world - 1)
+	/* q_take_kernel() is given the slot's seen, so it reads no other. */
+	slot = bpf_path_slot(c, SGC_COLL_QUERY, q->seq, 0);
+	if (slot && slot->nseen + q->ndeclined == c->world - 1)
 		q_take_kernel(c, q, &h, slot->body, slot->seen);
-	free(slot);
 }
 
 void sg_rx_coord(struct sgc_comm *c, const struct sgc_rx *rx)
