@@ -185,6 +185,7 @@ struct sgc_query {
 	uint64_t refresh_at;	/* eBPF: next look at the kernel slot */
 	bool retx;		/* sent again: no RTT sample */
 	bool kernel;		/* eBPF path reduces the answers */
+	bool ask;		/* no push credit: sent in rounds, SGC_F_ASK */
 	unsigned backoff;
 	int status;
 	bool done;

@@ -60,10 +60,8 @@ static bool q_full(struct sgc_comm *c, const struct sgc_query *q, int r)
 	return q->state[r] == RS_ANSWERING && q->rank_chunks[r] == q->nchunks;
 }
 
-static bool q_elig(const void *obj, int r)
+static bool q_elig_base(const struct sgc_query *q, int r)
 {
-	const struct sgc_query *q = obj;
-
 	if (q->state[r] == RS_ANSWERING)
 		return true;
 	if (q->state[r] != RS_NONE)
@@ -74,6 +72,17 @@ static bool q_elig(const void *obj, int r)
 	 * (with no push credit nobody would answer otherwise); after that
 	 * only the ranks whose answers were accepted. */
 	return q->policy == SGC_WIRE_WAIT_ALL || q->kernel || q->pull.to[r] == 0;
+}
+
+/* Who may be PULLed.  With SGC_F_ASK a rank first has to get the query
+ * (q_ask_round); a PULL for a query it never saw would be dropped. */
+static bool q_elig(const void *obj, int r)
+{
+	const struct sgc_query *q = obj;
+
+	if (q->ask && !q->pull.to[r])
+		return false;
+	return q_elig_base(q, r);
 }
 
 static void q_tmpl(struct sgc_comm *c, const struct sgc_query *q, struct sgc_hdr *t)
@@ -394,16 +403,22 @@ static void q_timer(struct sgc_comm *c, struct sgc_query *q, uint64_t now)
 		struct sgc_hdr t;
 
 		q->retx = true;
-		/* Only the ranks asked for data so far (by credit or PULL) owe
-		 * an answer; the others are silent because they wait for us. */
-		for (r = 1; r < c->world; r++) {
-			if (q->state[r] == RS_NONE && q->pull.to[r] && q_silent(c, q, r)) {
-				q_send_query(c, q, r);
-				c->st.retransmits++;
-			}
-		}
 		if (q->kernel)
 			q_kernel_refresh(c, q);
+		/* Only the ranks asked for data so far (by credit or PULL) owe
+		 * an answer; the others are silent because they wait for us.
+		 * Asked ranks that stayed silent are asked again: at once, or
+		 * (SGC_F_ASK) by the next rounds, which keep to the budget. */
+		for (r = 1; r < c->world; r++) {
+			if (q->state[r] != RS_NONE || !q->pull.to[r] || !q_silent(c, q, r) ||
+			    (q->kernel && bit_test(q->seen, (size_t)r)))
+				continue;
+			if (q->ask)
+				q->pull.to[r] = 0;
+			else
+				q_send_query(c, q, r);
+			c->st.retransmits++;
+		}
 		q_tmpl(c, q, &t);
 		pull_again(c, &q->pull, &t, q->seen, q_elig, q);
 		if (q->backoff < BACKOFF_MAX)
@@ -411,6 +426,49 @@ static void q_timer(struct sgc_comm *c, struct sgc_query *q, uint64_t now)
 		q->timer = now + (rto_now(c) << q->backoff);
 	} else {
 		q->timer = q->last_rx + wait;
+	}
+}
+
+struct ask_round {
+	const struct sgc_query *q;
+	int end;		/* ranks below this are in the round */
+};
+
+static bool in_ask_round(const void *arg, int r)
+{
+	const struct ask_round *ar = arg;
+
+	return r < ar->end && !ar->q->pull.to[r] && q_elig_base(ar->q, r);
+}
+
+/*
+ * No push credit (more workers than SGC_PULL_BUDGET): instead of a query
+ * to everyone and then a PULL to each, the query goes out in rounds to as
+ * many ranks as the budget has room for, with SGC_F_ASK, so that it is
+ * the PULL of their first chunk.  One datagram each way per worker.
+ */
+static void q_ask_round(struct sgc_comm *c, struct sgc_query *q)
+{
+	int budget = SGC_PULL_BUDGET - c->pull_inflight, first = 0, r;
+	struct ask_round ar = { q, 0 };
+
+	for (r = 1; r < c->world && budget > 0; r++) {
+		if (q->pull.to[r] || !q_elig_base(q, r))
+			continue;
+		if (!first)
+			first = r;
+		budget--;
+		ar.end = r + 1;
+	}
+	if (!first)
+		return;
+	fanout(c, q->qpkt, first, in_ask_round, &ar);
+	for (r = first; r < ar.end; r++) {
+		if (!in_ask_round(&ar, r))
+			continue;
+		q->pull.to[r] = 1;
+		q->pull.out++;
+		c->pull_inflight++;
 	}
 }
 
@@ -425,9 +483,11 @@ uint64_t sg_timers(struct sgc_comm *c, uint64_t now)
 	if (q->done)
 		return now;
 	q_tmpl(c, q, &t);
-	if (q->kernel && c->bpf)
+	if (q->ask)
+		q_ask_round(c, q);
+	if (q->kernel && c->bpf && !q->ask)
 		pull_more_fanout(c, &q->pull, &t, q_elig, q);
-	else
+	else if (!q->kernel)
 		pull_more(c, &q->pull, &t, q->nchunks, q_elig, q);
 	if (q->kernel && q->pull.out)
 		return min_u64(min_u64(q->timer, q->deadline), q->refresh_at);
@@ -491,6 +551,7 @@ static int sg_run(struct sgc_comm *c, const void *query, size_t qlen, void *resu
 	q->chunk_elems = (uint32_t)(c->chunk_bytes / q->elsz);
 	q->want = policy == SGC_WIRE_WAIT_ALL ? nw : policy == SGC_WIRE_WAIT_N ? (int)wait_n : 1;
 	q->kernel = kmode(c) && nchunks == 1;
+	q->ask = !c->push_credit;
 	q->result = result;
 	q->acc = calloc(nchunks, sizeof(*q->acc));
 	q->nseen = calloc(nchunks, sizeof(*q->nseen));
@@ -510,7 +571,7 @@ static int sg_run(struct sgc_comm *c, const void *query, size_t qlen, void *resu
 	h = pkt_hdr(q->qpkt);
 	q_tmpl(c, q, h);
 	h->type = SGC_MSG_QUERY;
-	h->flags = flags;
+	h->flags = flags | (q->ask ? SGC_F_ASK : 0);
 	h->aux = (uint32_t)count;
 	if (qlen)
 		memcpy(pkt_body(q->qpkt), query, qlen);
@@ -523,7 +584,10 @@ static int sg_run(struct sgc_comm *c, const void *query, size_t qlen, void *resu
 	q->timer = c->now + rto_now(c);
 	if (c->bpf)
 		bpf_path_window(c);
-	fanout(c, q->qpkt, 1, any_rank, NULL);
+	if (q->ask)
+		q_ask_round(c, q);
+	else
+		fanout(c, q->qpkt, 1, any_rank, NULL);
 
 	err = 0;
 	while (!q->done && !err)
@@ -633,6 +697,9 @@ static void q_send_answer(struct sgc_comm *c, struct sgc_query *q)
 		q_send_chunk(c, q, 0, SGC_F_DECLINE);
 		return;
 	}
+	/* SGC_F_ASK: the query asks for chunk 0 (again, if it is resent). */
+	if (!credit && (q->flags & SGC_F_ASK))
+		credit = 1;
 	for (ch = 0; ch < q->nchunks; ch++)
 		if (ch < credit || (q->pending_pull && bit_test(q->pending_pull, ch)))
 			q_send_chunk(c, q, ch, 0);

@@ -64,6 +64,7 @@ enum sgc_wire_policy {
 #define SGC_F_DECLINE	0x0008	/* CONTRIB to a QUERY: this rank abstains */
 #define SGC_F_FANOUT	0x0010	/* coord egress only: clone to fan_first..fan_end */
 #define SGC_F_KERNEL	0x0020	/* RESULT built by the kernel path */
+#define SGC_F_ASK	0x0040	/* QUERY that is also the PULL of chunk 0 */
 
 struct sgc_hdr {
 	__u16 magic;		/* SGC_WIRE_MAGIC */
@@ -102,7 +103,8 @@ struct sgc_hdr {
  *           worker asked (count = 0).
  *  QUERY    seq, nchunks/dtype/op of the wanted response, aux = its
  *           element count, policy, arg = wait_n, count = 0; body = the
- *           query payload (one datagram).
+ *           query payload (one datagram).  With SGC_F_ASK (no push
+ *           credit) the worker answers chunk 0 at once, as if PULLed.
  *  NACK     seq, coll, chunk = first missing chunk, arg = chunks in the
  *           bitmap; body = bitmap of missing chunks from `chunk` on.
  *  ABORT    seq, coll, aux = positive errno; seq 0 + coll 0 = whole job.
