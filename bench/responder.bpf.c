@@ -13,8 +13,9 @@
  *  - simple protocol: port simple_port + r, struct bench_msg;
  *  - libsgcoll: port sgc_port + r.  A QUERY (not STOP) of one chunk of
  *    int32/uint32 is answered by a CONTRIB of chunk 0 when the job's push
- *    credit lets a worker answer unasked; with credit 0 (more than 192
- *    workers) the query is held per rank and the coordinator's PULL gets
+ *    credit lets a worker answer unasked, or when the query carries
+ *    SGC_F_ASK (libsgcoll's query rounds when there is no credit); a
+ *    query with neither is held per rank and the coordinator's PULL gets
  *    the CONTRIB, as a worker process would do it.  The job id, push credit
  *    and chunk size come from the WELCOME that passes here when the worker
  *    processes join.  Everything else (HELLO/WELCOME/READY, STOP, ACK
@@ -377,7 +378,7 @@ static __always_inline int sgc_query(void *ctx, struct sgc_hdr *h, void *end, __
 	a.dtype = h->dtype;
 	a.op = h->op;
 	a.policy = h->policy;
-	if (j->push_credit)
+	if (j->push_credit || (h->flags & SGC_F_ASK))
 		return send_contrib(ctx, &a, BENCH_RST_SGC_QUERY, xdp);
 
 	/* No push credit: a worker answers when PULLed.  Keep the query. */

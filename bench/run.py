@@ -869,8 +869,8 @@ def write_md(a, summ, dropped, meta, plots):
           "(libsgcoll) or 20000+r (baselines).",
           "- Coordinator-bound runs (`+xdp`, `base_*`): `bench/sgc-responder` answers every "
           "query in the worker hosts' kernel (native XDP, XDP_TX; a tcx program answers what "
-          "XDP cannot grow, e.g. libsgcoll's 48-byte PULLs when more than 192 workers leave "
-          "no push credit); worker processes of libsgcoll only join the job. Queries are "
+          "XDP cannot grow, e.g. libsgcoll's 48-byte PULLs of the second and later chunks); "
+          "worker processes of libsgcoll only join the job. Queries are "
           "padded to the answer's size" + (" (off in this run: --small-queries)"
                                            if a.small_queries else "") +
           ": native XDP on veth cannot grow a small frame into a 1.5 KB answer.",
