@@ -1481,6 +1481,7 @@ int engine_progress(struct sgc_comm *c, uint64_t until)
 
 void io_flush(struct sgc_comm *c)
 {
+	io_tx_flush(c);
 	if (c->nsq) {
 		io_uring_submit(&c->ring);
 		c->nsq = 0;

@@ -29,6 +29,15 @@
 /* ---- io.c ---- */
 
 /* An outgoing datagram.  Retained result chunks are sent many times. */
+/* Sends held per batch so that same-size datagrams to one peer can go as
+ * one UDP GSO send (io.c). */
+#define SGC_TXQ			256
+
+struct sgc_txq_ent {
+	struct sgc_pkt *p;
+	struct sockaddr_in dst;
+};
+
 struct sgc_pkt {
 	struct sgc_pkt *next;	/* free list */
 	uint32_t len;		/* header + body */
@@ -249,6 +258,9 @@ struct sgc_comm {
 	size_t pkt_size;
 	unsigned nsq;		/* queued, not yet submitted */
 	unsigned sends_inflight; /* sends whose completion is not reaped */
+	bool gso;		/* UDP_SEGMENT: coalesce sends to one peer */
+	unsigned ntxq;
+	struct sgc_txq_ent *txq; /* [SGC_TXQ] sends held until the batch goes */
 	sgc_rx_fn rx;
 
 	struct sgc_peer *peers;	/* [world] */
@@ -391,6 +403,7 @@ static inline void rtt_floor(struct sgc_comm *c, uint64_t elapsed)
 SGC_HIDDEN int engine_progress(struct sgc_comm *c, uint64_t until);
 /* Submit queued sends now. */
 SGC_HIDDEN void io_flush(struct sgc_comm *c);
+SGC_HIDDEN void io_tx_flush(struct sgc_comm *c);
 
 /* ---- sg.c ---- */
 SGC_HIDDEN void sg_rx_coord(struct sgc_comm *c, const struct sgc_rx *rx);

@@ -5,6 +5,7 @@
  * buffer replenish stalls), and batched sends submitted once per round.
  */
 #include <errno.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,30 @@
 #define RX_BUF_SIZE	4096	/* recvmsg_out + name + largest datagram */
 #define SOCK_BUF_BYTES	(8 << 20)
 
+/* UDP GSO (Linux 4.18): one send of up to GSO_MAX_SEGS datagrams of equal
+ * size (the last may be shorter) to one peer; the stack splits it as late
+ * as it can, on veth often only at the receiving socket. */
+#ifndef SOL_UDP
+#define SOL_UDP		17
+#endif
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT	103
+#endif
+#define GSO_MAX_SEGS	64
+#define GSO_MAX_BYTES	65000	/* a UDP payload is at most 65507 bytes */
+
+struct gso_send {
+	struct msghdr msg;
+	struct sockaddr_in dst;
+	union {
+		char buf[CMSG_SPACE(sizeof(uint16_t))];
+		struct cmsghdr align;
+	} cm;
+	unsigned n;
+	struct iovec iov[GSO_MAX_SEGS];
+	struct sgc_pkt *pkts[GSO_MAX_SEGS];
+};
+
 uint64_t now_ns(void)
 {
 	struct timespec ts;
@@ -55,6 +80,14 @@ static void sock_bufs(int fd)
 		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
 }
 
+/* SGC_GSO=0 turns coalescing off (one send per datagram). */
+static bool gso_wanted(void)
+{
+	const char *s = getenv("SGC_GSO");
+
+	return !s || strcmp(s, "0");
+}
+
 static int open_socket(struct sgc_comm *c)
 {
 	char a[32];
@@ -65,6 +98,7 @@ static int open_socket(struct sgc_comm *c)
 	if (fd < 0)
 		return sgc_err(-errno, "cannot create a UDP socket: %s", strerror(errno));
 	sock_bufs(fd);
+	c->gso = gso_wanted() && !setsockopt(fd, SOL_UDP, UDP_SEGMENT, &(int){ 0 }, sizeof(int));
 	if (bind(fd, (struct sockaddr *)&c->self, sizeof(c->self))) {
 		err = -errno;
 		sgc_addr_str(&c->self, a, sizeof(a));
@@ -151,6 +185,10 @@ int io_open(struct sgc_comm *c)
 	err = setup_buf_ring(c);
 	if (err)
 		return err;
+	if (c->gso) {
+		c->txq = calloc(SGC_TXQ, sizeof(*c->txq));
+		c->gso = c->txq != NULL;
+	}
 
 	memset(&c->rx_msg, 0, sizeof(c->rx_msg));
 	c->rx_msg.msg_namelen = sizeof(struct sockaddr_in);
@@ -191,6 +229,9 @@ void io_close(struct sgc_comm *c)
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
+	free(c->txq);
+	c->txq = NULL;
+	c->ntxq = 0;
 	while ((p = c->free_pkts)) {
 		c->free_pkts = p->next;
 		free(p);
@@ -236,7 +277,7 @@ static struct io_uring_sqe *get_sqe(struct sgc_comm *c)
 	return sqe;
 }
 
-int io_send(struct sgc_comm *c, struct sgc_pkt *p, const struct sockaddr_in *dst)
+static int prep_send(struct sgc_comm *c, struct sgc_pkt *p, const struct sockaddr_in *dst)
 {
 	struct io_uring_sqe *sqe = get_sqe(c);
 
@@ -245,11 +286,148 @@ int io_send(struct sgc_comm *c, struct sgc_pkt *p, const struct sockaddr_in *dst
 	io_uring_prep_send(sqe, c->fd, p->data, p->len, 0);
 	io_uring_prep_send_set_addr(sqe, (const struct sockaddr *)dst, sizeof(*dst));
 	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)p);
+	c->nsq++;
+	return 0;
+}
+
+int io_send(struct sgc_comm *c, struct sgc_pkt *p, const struct sockaddr_in *dst)
+{
+	int err;
+
+	/* Fan-out requests stay single: scatter_prog reads one header. */
+	if (c->gso && !(pkt_hdr(p)->flags & SGC_F_FANOUT)) {
+		if (c->ntxq == SGC_TXQ)
+			io_tx_flush(c);
+		c->txq[c->ntxq].p = p;
+		c->txq[c->ntxq].dst = *dst;
+		c->ntxq++;
+		c->nsq++;
+	} else {
+		err = prep_send(c, p, dst);
+		if (err)
+			return err;
+	}
 	p->refs++;
 	c->sends_inflight++;
-	c->nsq++;
 	c->st.pkts_sent++;
 	return 0;
+}
+
+static bool same_dst(const struct sockaddr_in *a, const struct sockaddr_in *b)
+{
+	return a->sin_addr.s_addr == b->sin_addr.s_addr && a->sin_port == b->sin_port;
+}
+
+static void gso_add(struct gso_send *g, struct sgc_pkt *p)
+{
+	g->iov[g->n].iov_base = p->data;
+	g->iov[g->n].iov_len = p->len;
+	g->pkts[g->n++] = p;
+}
+
+static void gso_submit(struct sgc_comm *c, struct gso_send *g, const struct sockaddr_in *dst,
+		       uint16_t seg)
+{
+	struct io_uring_sqe *sqe = get_sqe(c);
+	struct cmsghdr *cm;
+	unsigned k;
+
+	if (!sqe) {
+		for (k = 0; k < g->n; k++) {
+			c->sends_inflight--;
+			pkt_put(c, g->pkts[k]);
+		}
+		free(g);
+		return;
+	}
+	g->dst = *dst;
+	g->msg.msg_name = &g->dst;
+	g->msg.msg_namelen = sizeof(g->dst);
+	g->msg.msg_iov = g->iov;
+	g->msg.msg_iovlen = g->n;
+	g->msg.msg_control = g->cm.buf;
+	g->msg.msg_controllen = sizeof(g->cm.buf);
+	g->msg.msg_flags = 0;
+	cm = CMSG_FIRSTHDR(&g->msg);
+	cm->cmsg_level = SOL_UDP;
+	cm->cmsg_type = UDP_SEGMENT;
+	cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+	memcpy(CMSG_DATA(cm), &seg, sizeof(seg));
+	io_uring_prep_sendmsg(sqe, c->fd, &g->msg, 0);
+	/* Packets are 8-aligned, so bit 0 marks a GSO send. */
+	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)g | 1);
+	c->nsq++;
+}
+
+/*
+ * Submit the held sends.  Per peer, in order: a run of datagrams of the
+ * first one's size (ended by a shorter one, which may close it, or by a
+ * longer one) goes as one GSO send; anything else goes alone.  Datagrams
+ * to one peer keep their order; across peers it does not matter.
+ */
+void io_tx_flush(struct sgc_comm *c)
+{
+	unsigned i, j, n = c->ntxq;
+
+	c->ntxq = 0;
+	for (i = 0; i < n; i++) {
+		struct sgc_txq_ent *e = &c->txq[i];
+		struct gso_send *g = NULL;
+		uint32_t seg, total;
+
+		if (!e->p)
+			continue;
+		seg = e->p->len;
+		total = seg;
+		for (j = i + 1; j < n; j++) {
+			struct sgc_txq_ent *f = &c->txq[j];
+
+			if (!f->p || !same_dst(&f->dst, &e->dst))
+				continue;
+			if (f->p->len > seg || total + f->p->len > GSO_MAX_BYTES)
+				break;
+			if (!g) {
+				g = malloc(sizeof(*g));
+				if (!g)
+					break;
+				g->n = 0;
+				gso_add(g, e->p);
+			}
+			gso_add(g, f->p);
+			total += f->p->len;
+			if (f->p->len < seg || g->n == GSO_MAX_SEGS) {
+				f->p = NULL;
+				break;
+			}
+			f->p = NULL;
+		}
+		if (g) {
+			gso_submit(c, g, &e->dst, (uint16_t)seg);
+		} else if (prep_send(c, e->p, &e->dst)) {
+			c->sends_inflight--;
+			pkt_put(c, e->p);
+		}
+		e->p = NULL;
+	}
+}
+
+static void gso_done(struct sgc_comm *c, struct gso_send *g, int res)
+{
+	unsigned k;
+
+	if (res < 0) {
+		/* Not for this socket or route after all: resend one by one. */
+		pr_debug("rank %d: GSO send of %u datagrams failed (%s); sending them singly from "
+			 "now on\n", c->rank, g->n, strerror(-res));
+		c->gso = false;
+	}
+	for (k = 0; k < g->n; k++) {
+		if (res < 0 && !prep_send(c, g->pkts[k], &g->dst))
+			continue;	/* the new send owns the reference */
+		c->sends_inflight--;
+		pkt_put(c, g->pkts[k]);
+	}
+	free(g);
 }
 
 int io_send_ctl(struct sgc_comm *c, const struct sgc_hdr *h, const struct sockaddr_in *dst)
@@ -386,6 +564,10 @@ static void handle_cqe(struct sgc_comm *c, struct io_uring_cqe *cqe, unsigned *r
 		bpf_path_poll(c);
 		return;
 	}
+	if (ud & 1) {
+		gso_done(c, (struct gso_send *)(uintptr_t)(ud & ~1ULL), cqe->res);
+		return;
+	}
 	if (ud > TAG_RING) {
 		struct sgc_pkt *p = (struct sgc_pkt *)(uintptr_t)ud;
 
@@ -402,6 +584,7 @@ int io_poll(struct sgc_comm *c, uint64_t wait_ns)
 	unsigned head, seen, recycled;
 	int ret, rounds = 0;
 
+	io_tx_flush(c);
 	if (!c->recv_armed)
 		arm_recv(c);
 	if (c->bpf && !c->ring_armed)
