@@ -157,9 +157,12 @@ static bool capture(int ps, uint32_t cip, uint16_t cport, double deadline)
 		if ((size_t)n != sizeof(struct ethhdr) + ntohs(ip->tot_len))
 			continue;
 		if (h->magic != SGC_WIRE_MAGIC || h->type != SGC_MSG_CONTRIB ||
-		    h->coll != SGC_COLL_ALLREDUCE || h->count < 8 || h->nchunks < 1)
+		    h->coll != SGC_COLL_ALLREDUCE || h->count < 8 || h->nchunks < 1 ||
+		    (size_t)n < L2L4 + SGC_HDR_SIZE + h->count * sgc_wire_dtype_size(h->dtype))
 			continue;
-		tmpl_len = (size_t)n;
+		/* A UDP GSO send is seen here before it is split: keep its
+		 * first datagram (the lengths are rewritten when sending). */
+		tmpl_len = L2L4 + SGC_HDR_SIZE + h->count * sgc_wire_dtype_size(h->dtype);
 		return true;
 	}
 	return false;
