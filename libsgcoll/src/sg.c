@@ -283,6 +283,15 @@ void sg_rx_coord(struct sgc_comm *c, const struct sgc_rx *rx)
 	q->backoff = 0;
 	if (h->flags & SGC_F_DECLINE) {
 		if (q->state[r] == RS_NONE) {
+			/* What it was PULLed or asked for will not come: give
+			 * that budget back, or declines would starve the rounds. */
+			uint32_t owed = q->pull.to[r] > c->push_credit ?
+					q->pull.to[r] - c->push_credit : 0;
+
+			if (owed > q->pull.out)
+				owed = q->pull.out;
+			q->pull.out -= owed;
+			c->pull_inflight -= (int)owed;
 			q->state[r] = RS_DECLINED;
 			q->ndeclined++;
 			if (q_in_kernel(c, q))
