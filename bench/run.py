@@ -715,7 +715,9 @@ def machine_info():
     for p in ("libopenmpi-dev", "libgloo-dev", "liburing-dev", "libbpf-dev", "clang"):
         pkgs[p] = sh(f"dpkg-query -W -f='${{Version}}' {p} 2>/dev/null")
     rev = sh(f"git -C {REPO} rev-parse --short HEAD")
-    dirty = sh(f"git -C {REPO} status --porcelain -- libsgcoll bpf bench | head -1")
+    # The results being written are not a change to what is measured.
+    dirty = sh(f"git -C {REPO} status --porcelain -- libsgcoll bpf bench tools "
+               f"':!bench/results' | head -1")
     return {
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "host": platform.node(), "kernel": platform.release(), "cpu": cpu,
