@@ -49,6 +49,11 @@ fail() {
 faultinj_start() {
 	local pre=$1 fi=$2 h i n=0
 	shift 2
+	# The injector sits on the switch's veth, where a UDP GSO send is
+	# still one skb: it would drop up to 64 datagrams as one.  A real
+	# link loses datagrams one at a time (segmentation happens before the
+	# wire), so the ranks send singly under injected faults.
+	export SGC_GSO=0
 	for ((h = 1; h <= HOSTS; h++)); do
 		"$CLUSTER" exec "$CLUSTER_NAME" sw -- "$fi" --dev "w$h" "$@" >"$pre-w$h.log" 2>&1 &
 		BG_PIDS+=($!)
