@@ -727,7 +727,7 @@ static void coord_pull(struct sgc_comm *c, struct sgc_coll *co)
 		lim = co->kwin + SGC_BPF_CHUNK_SLOTS;
 	hdr_for(c, &t, SGC_MSG_PULL, co, 0);
 	if (kmode(c) && co->nchunks == 1)
-		pull_more_fanout(c, &co->pull, &t, coll_elig, co);
+		pull_more_fanout(c, &co->pull, &t, coll_elig, co, NULL);
 	else
 		pull_more(c, &co->pull, &t, lim, coll_elig, co);
 }

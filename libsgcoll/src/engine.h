@@ -101,9 +101,11 @@ SGC_HIDDEN void pull_more(struct sgc_comm *c, struct sgc_pull *ps, const struct 
 			  uint32_t limit, pull_elig_fn elig, const void *obj);
 /* The same for answers of one chunk on the eBPF path: the next ranks in
  * line are asked for chunk 0 by SGC_F_FANOUT datagrams that scatter_prog
- * clones, a handful of sends for a whole round. */
+ * clones, a handful of sends for a whole round.  With @ask (a QUERY
+ * carrying SGC_F_ASK) that datagram goes instead of a PULL. */
 SGC_HIDDEN void pull_more_fanout(struct sgc_comm *c, struct sgc_pull *ps,
-				 const struct sgc_hdr *tmpl, pull_elig_fn elig, const void *obj);
+				 const struct sgc_hdr *tmpl, pull_elig_fn elig, const void *obj,
+				 struct sgc_pkt *ask);
 /* After a quiet period: ask again for every chunk below the pull marks
  * that @seen (nchunks x world bits) does not have. */
 SGC_HIDDEN void pull_again(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *tmpl,

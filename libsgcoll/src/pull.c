@@ -98,7 +98,7 @@ static bool in_round(const void *arg, int r)
 }
 
 void pull_more_fanout(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *tmpl,
-		      pull_elig_fn elig, const void *obj)
+		      pull_elig_fn elig, const void *obj, struct sgc_pkt *ask)
 {
 	struct fan_round fr = { ps, elig, obj, 0 };
 	int budget = SGC_PULL_BUDGET - c->pull_inflight, first = 0, r;
@@ -119,19 +119,23 @@ void pull_more_fanout(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_
 	}
 	if (!first)
 		return;
-	p = pkt_alloc(c);
-	if (!p)
-		return;
-	h = pkt_hdr(p);
-	*h = *tmpl;
-	h->type = SGC_MSG_PULL;
-	h->chunk = 0;
-	h->aux = 1;
-	h->count = 0;
-	h->flags = 0;
-	p->len = SGC_HDR_SIZE;
-	fanout(c, p, first, in_round, &fr);
-	pkt_put(c, p);
+	if (ask) {
+		fanout(c, ask, first, in_round, &fr);
+	} else {
+		p = pkt_alloc(c);
+		if (!p)
+			return;
+		h = pkt_hdr(p);
+		*h = *tmpl;
+		h->type = SGC_MSG_PULL;
+		h->chunk = 0;
+		h->aux = 1;
+		h->count = 0;
+		h->flags = 0;
+		p->len = SGC_HDR_SIZE;
+		fanout(c, p, first, in_round, &fr);
+		pkt_put(c, p);
+	}
 	for (r = first; r < fr.end; r++) {
 		if (!in_round(&fr, r))
 			continue;

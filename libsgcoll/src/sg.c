@@ -438,16 +438,10 @@ static void q_timer(struct sgc_comm *c, struct sgc_query *q, uint64_t now)
 	}
 }
 
-struct ask_round {
-	const struct sgc_query *q;
-	int end;		/* ranks below this are in the round */
-};
-
-static bool in_ask_round(const void *arg, int r)
+/* Who may get the query in the next round (SGC_F_ASK): not asked yet. */
+static bool q_askable(const void *obj, int r)
 {
-	const struct ask_round *ar = arg;
-
-	return r < ar->end && !ar->q->pull.to[r] && q_elig_base(ar->q, r);
+	return q_elig_base(obj, r);
 }
 
 /*
@@ -458,27 +452,10 @@ static bool in_ask_round(const void *arg, int r)
  */
 static void q_ask_round(struct sgc_comm *c, struct sgc_query *q)
 {
-	int budget = SGC_PULL_BUDGET - c->pull_inflight, first = 0, r;
-	struct ask_round ar = { q, 0 };
+	struct sgc_hdr t;
 
-	for (r = 1; r < c->world && budget > 0; r++) {
-		if (q->pull.to[r] || !q_elig_base(q, r))
-			continue;
-		if (!first)
-			first = r;
-		budget--;
-		ar.end = r + 1;
-	}
-	if (!first)
-		return;
-	fanout(c, q->qpkt, first, in_ask_round, &ar);
-	for (r = first; r < ar.end; r++) {
-		if (!in_ask_round(&ar, r))
-			continue;
-		q->pull.to[r] = 1;
-		q->pull.out++;
-		c->pull_inflight++;
-	}
+	q_tmpl(c, q, &t);
+	pull_more_fanout(c, &q->pull, &t, q_askable, q, q->qpkt);
 }
 
 uint64_t sg_timers(struct sgc_comm *c, uint64_t now)
@@ -495,7 +472,7 @@ uint64_t sg_timers(struct sgc_comm *c, uint64_t now)
 	if (q->ask)
 		q_ask_round(c, q);
 	if (q->kernel && c->bpf && !q->ask)
-		pull_more_fanout(c, &q->pull, &t, q_elig, q);
+		pull_more_fanout(c, &q->pull, &t, q_elig, q, NULL);
 	else if (!q->kernel)
 		pull_more(c, &q->pull, &t, q->nchunks, q_elig, q);
 	if (q->kernel && q->pull.out)
