@@ -274,6 +274,26 @@ static int check_contrib(const struct frame *out, __u32 out_len, __u64 job_id, _
 	return check_body(out->payload + SGC_HDR_SIZE, rank, id, BENCH_COUNT);
 }
 
+/* A one-chunk int32 QUERY for @rank through the XDP program: its verdict. */
+static int run_query(int fd, struct frame *in, struct frame *out, __u64 job_id, __u32 seq,
+		     __u16 flags, __u32 rank, const struct bench_sg_query *q, __u32 *out_len,
+		     __u32 *verdict)
+{
+	unsigned char pl[sizeof(struct sgc_hdr) + sizeof(*q)];
+	struct sgc_hdr h;
+	size_t len;
+
+	sg_hdr(&h, SGC_MSG_QUERY, job_id, seq);
+	h.flags = flags;
+	h.dtype = 4;	/* SGC_INT32 */
+	h.aux = BENCH_COUNT;
+	h.arg = 599;
+	memcpy(pl, &h, sizeof(h));
+	memcpy(pl + sizeof(h), q, sizeof(*q));
+	len = craft(in, BENCH_SGC_PORT + rank, pl, sizeof(pl));
+	return run(fd, in, len, out, out_len, verdict);
+}
+
 /* libsgcoll's flow: WELCOME, QUERY answered at once (credit) or held and
  * answered to the PULL, by XDP and by TC; a STOP query is not answered. */
 static int selftest_sgc(int fd, int fd_tc, struct frame *in, struct frame *out, __u16 credit)
@@ -296,14 +316,7 @@ static int selftest_sgc(int fd, int fd_tc, struct frame *in, struct frame *out, 
 		return -1;
 	}
 
-	sg_hdr(&h, SGC_MSG_QUERY, job_id, seq);
-	h.dtype = 4;	/* SGC_INT32 */
-	h.aux = BENCH_COUNT;
-	h.arg = 599;
-	memcpy(pl, &h, sizeof(h));
-	memcpy(pl + sizeof(h), &q, sizeof(q));
-	len = craft(in, BENCH_SGC_PORT + rank, pl, sizeof(h) + sizeof(q));
-	if (run(fd, in, len, out, &out_len, &verdict))
+	if (run_query(fd, in, out, job_id, seq, 0, rank, &q, &out_len, &verdict))
 		return -1;
 	if (!credit) {
 		if (verdict != XDP_DROP) {
@@ -337,15 +350,8 @@ static int selftest_sgc(int fd, int fd_tc, struct frame *in, struct frame *out, 
 		return -1;
 
 	/* A query with SGC_F_ASK is answered at once, credit or not. */
-	sg_hdr(&h, SGC_MSG_QUERY, job_id, seq + 2);
-	h.flags = SGC_F_ASK;
-	h.dtype = 4;
-	h.aux = BENCH_COUNT;
-	h.arg = 599;
-	memcpy(pl, &h, sizeof(h));
-	memcpy(pl + sizeof(h), &q, sizeof(q));
-	len = craft(in, BENCH_SGC_PORT + rank, pl, sizeof(h) + sizeof(q));
-	if (run(fd, in, len, out, &out_len, &verdict))
+	if (run_query(fd, in, out, job_id, seq + 2, SGC_F_ASK, rank, &q, &out_len,
+		      &verdict))
 		return -1;
 	if (verdict != XDP_TX) {
 		fprintf(stderr, "selftest: SGC_F_ASK query (credit %u) not answered (verdict %u)\n",
