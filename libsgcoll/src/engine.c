@@ -1374,9 +1374,15 @@ int coll_post(struct sgc_comm *c, uint8_t kind, const void *sendbuf, void *recvb
 			}
 			engine_progress(c, min_u64(probe, deadline));
 		}
-	} else if (seq - c->base >= SGC_MAX_INFLIGHT) {
-		return sgc_err(-EBUSY, "%d collectives are already outstanding on this communicator: "
-			       "finish some with sgc_wait()/sgc_test() first", SGC_MAX_INFLIGHT);
+	} else {
+		/* A collective that completed inside its own call (its data
+		 * came first) is retired only after a receive: do it now. */
+		if (c->joined)
+			worker_advance(c);
+		if (seq - c->base >= SGC_MAX_INFLIGHT)
+			return sgc_err(-EBUSY, "%d collectives are already outstanding on this "
+				       "communicator: finish some with sgc_wait()/sgc_test() first",
+				       SGC_MAX_INFLIGHT);
 	}
 
 	co = slot_find(c, seq);

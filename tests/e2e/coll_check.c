@@ -9,7 +9,8 @@
  *       completed COLLS collectives (rank 0 decides and tells the others by
  *       a broadcast); -S: every rank prints its counters (the fault runs
  *       sum retransmits over ranks).
- *   SUITES: comma list of allreduce,inplace,reduce,bcast,barrier,nb,sg,sgpartial,custom,float
+ *   SUITES: comma list of allreduce,inplace,reduce,bcast,barrier,nb,early,sg,sgpartial,custom,
+ *       float
  *   exit 0 = all good, 1 = a wrong result or error, 77 = skipped
  */
 #include <errno.h>
@@ -349,6 +350,36 @@ out:
 	free(salt);
 }
 
+/*
+ * A collective whose result is here before it is called: while a worker
+ * waits on the first broadcast from rank 0, the second one's data comes in
+ * the same batch, so the second call completes inside itself.  Its slot
+ * must then be as free as that of one completed by waiting: a full window
+ * of non-blocking collectives right after it must be accepted.
+ */
+static void t_early(sgc_comm *c)
+{
+	int32_t a = g_rank == 0 ? 0x1234 : 0, b = g_rank == 0 ? 0x5678 : 0;
+	sgc_request *req;
+
+	if (check_rc("early: first ibroadcast", sgc_ibroadcast(c, &a, 1, SGC_INT32, 0, &req)))
+		return;
+	/* Rank 0 does not wait for the workers: let both arrive here first. */
+	if (g_rank != 0)
+		usleep(200 * 1000);
+	if (check_rc("early: first broadcast's wait", sgc_wait(req)) ||
+	    check_rc("early: second broadcast", sgc_broadcast(c, &b, 1, SGC_INT32, 0)))
+		return;
+	if (a != 0x1234 || b != 0x5678) {
+		FAIL("early: broadcasts gave %#x and %#x, expected 0x1234 and 0x5678", (unsigned)a,
+		     (unsigned)b);
+		g_wrong++;
+		return;
+	}
+	g_checked++;
+	t_nonblocking(c, SGC_MAX_INFLIGHT);
+}
+
 /* scatter-gather: workers answer the query (a salt) with their input
  * vector, or decline when (salt + rank) % 3 == 0 in the "declines" round. */
 static int handler(const void *query, size_t len, void *resp, size_t count, enum sgc_dtype dt, void *arg)
@@ -617,7 +648,7 @@ static size_t parse_counts(const char *s, size_t *out, int max)
 
 int main(int argc, char **argv)
 {
-	const char *suites = "allreduce,inplace,reduce,bcast,barrier,nb,sg";
+	const char *suites = "allreduce,inplace,reduce,bcast,barrier,nb,early,sg";
 	size_t counts[16] = { 0, 1, 363, 100000 }, big = 363;
 	int ncounts = 4, iters = 1, opt, it;
 	double limit_s = 0, next_report = 10;
@@ -670,6 +701,8 @@ int main(int argc, char **argv)
 			t_barrier(c, 10);
 		if (strstr(suites, "nb") && !g_fail)
 			t_nonblocking(c, SGC_MAX_INFLIGHT);
+		if (strstr(suites, "early") && !g_fail)
+			t_early(c);
 		if (strstr(suites, "custom") && !g_fail)
 			t_custom(c);
 		if (strstr(suites, "float") && !g_fail)
