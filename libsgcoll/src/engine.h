@@ -33,9 +33,12 @@
  * one UDP GSO send (io.c). */
 #define SGC_TXQ			256
 
+/* A held send.  @dst points at the caller's address, which outlives the
+ * batch (a peer's entry, the coordinator's, a packet's body): an unsent
+ * SQE reads it at submission, after this entry may have been reused. */
 struct sgc_txq_ent {
 	struct sgc_pkt *p;
-	struct sockaddr_in dst;
+	const struct sockaddr_in *dst;
 };
 
 struct sgc_pkt {

@@ -299,7 +299,7 @@ int io_send(struct sgc_comm *c, struct sgc_pkt *p, const struct sockaddr_in *dst
 		if (c->ntxq == SGC_TXQ)
 			io_tx_flush(c);
 		c->txq[c->ntxq].p = p;
-		c->txq[c->ntxq].dst = *dst;
+		c->txq[c->ntxq].dst = dst;
 		c->ntxq++;
 		c->nsq++;
 	} else {
@@ -382,7 +382,7 @@ void io_tx_flush(struct sgc_comm *c)
 		for (j = i + 1; j < n; j++) {
 			struct sgc_txq_ent *f = &c->txq[j];
 
-			if (!f->p || !same_dst(&f->dst, &e->dst))
+			if (!f->p || !same_dst(f->dst, e->dst))
 				continue;
 			if (f->p->len > seg || total + f->p->len > GSO_MAX_BYTES)
 				break;
@@ -402,8 +402,8 @@ void io_tx_flush(struct sgc_comm *c)
 			f->p = NULL;
 		}
 		if (g) {
-			gso_submit(c, g, &e->dst, (uint16_t)seg);
-		} else if (prep_send(c, e->p, &e->dst)) {
+			gso_submit(c, g, e->dst, (uint16_t)seg);
+		} else if (prep_send(c, e->p, e->dst)) {
 			c->sends_inflight--;
 			pkt_put(c, e->p);
 		}

@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Held sends (io_send / io_flush): every datagram reaches the address it
+ * was sent to, also when one round holds more sends than the queue, so
+ * that the queue is flushed and reused before the ring is submitted.
+ * Loopback only; no root.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <cmocka.h>
+
+#include "engine.h"
+
+/* More receivers than SGC_TXQ, so that one round overflows the queue. */
+#define NPEERS	(SGC_TXQ + SGC_TXQ / 4)
+
+struct peers {
+	int fd[NPEERS];
+	struct sockaddr_in addr[NPEERS];
+};
+
+static void peers_open(struct peers *ps)
+{
+	for (int i = 0; i < NPEERS; i++) {
+		socklen_t len = sizeof(ps->addr[i]);
+
+		ps->fd[i] = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		assert_true(ps->fd[i] >= 0);
+		memset(&ps->addr[i], 0, sizeof(ps->addr[i]));
+		ps->addr[i].sin_family = AF_INET;
+		ps->addr[i].sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		assert_int_equal(bind(ps->fd[i], (struct sockaddr *)&ps->addr[i], len), 0);
+		assert_int_equal(getsockname(ps->fd[i], (struct sockaddr *)&ps->addr[i], &len), 0);
+	}
+}
+
+static void peers_close(struct peers *ps)
+{
+	for (int i = 0; i < NPEERS; i++)
+		close(ps->fd[i]);
+}
+
+static void rx_none(struct sgc_comm *c, const struct sgc_rx *rx)
+{
+	(void)c;
+	(void)rx;
+	fail_msg("nothing sends to the comm under test");
+}
+
+/* A comm with only its I/O set up, bound to an ephemeral loopback port. */
+static struct sgc_comm *comm_open(void)
+{
+	struct sgc_comm *c = calloc(1, sizeof(*c));
+	int err;
+
+	assert_non_null(c);
+	c->self.sin_family = AF_INET;
+	c->self.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	err = io_open(c);
+	if (err == -EPERM || err == -ENOSYS) {
+		io_close(c);
+		free(c);
+		return NULL;
+	}
+	assert_int_equal(err, 0);
+	return c;
+}
+
+static void comm_close(struct sgc_comm *c)
+{
+	io_close(c);
+	while (c->free_pkts) {
+		struct sgc_pkt *p = c->free_pkts;
+
+		c->free_pkts = p->next;
+		free(p);
+	}
+	free(c);
+}
+
+/* Sends @per datagrams of @len bytes to every peer, in rounds of one
+ * datagram per peer, then checks that each peer got exactly its own. */
+static void send_and_check(struct sgc_comm *c, struct peers *ps, int per, uint32_t len)
+{
+	for (int k = 0; k < per; k++) {
+		for (int i = 0; i < NPEERS; i++) {
+			struct sgc_pkt *p = pkt_alloc(c);
+			uint32_t tag[2] = { (uint32_t)i, (uint32_t)k };
+
+			assert_non_null(p);
+			memset(p->data, 0, len);
+			memcpy(p->data, tag, sizeof(tag));
+			p->len = len;
+			assert_int_equal(io_send(c, p, &ps->addr[i]), 0);
+			pkt_put(c, p);
+		}
+	}
+	io_flush(c);
+
+	for (int i = 0; i < NPEERS; i++) {
+		for (int k = 0; k < per; k++) {
+			struct pollfd pfd = { .fd = ps->fd[i], .events = POLLIN };
+			unsigned char buf[2048];
+			uint32_t tag[2];
+			ssize_t n;
+
+			if (poll(&pfd, 1, 2000) != 1)
+				fail_msg("peer %d: datagram %d of %d never came", i, k + 1, per);
+			n = recv(ps->fd[i], buf, sizeof(buf), 0);
+			assert_int_equal(n, len);
+			memcpy(tag, buf, sizeof(tag));
+			if (tag[0] != (uint32_t)i)
+				fail_msg("peer %d got the datagram sent to peer %u", i, tag[0]);
+			/* Datagrams to one peer keep their order. */
+			assert_int_equal(tag[1], k);
+		}
+		assert_int_equal(recv(ps->fd[i], (char[8]){ 0 }, 8, MSG_DONTWAIT), -1);
+	}
+	/* Let the send completions come back. */
+	for (int spins = 0; c->sends_inflight && spins < 100; spins++)
+		io_poll(c, 10 * 1000000ULL);
+	assert_int_equal(c->sends_inflight, 0);
+}
+
+static void run(int per, uint32_t len, const char *gso)
+{
+	struct peers ps;
+	struct sgc_comm *c;
+
+	if (gso)
+		setenv("SGC_GSO", gso, 1);
+	else
+		unsetenv("SGC_GSO");
+	c = comm_open();
+	if (!c)
+		skip();
+	c->rx = rx_none;
+	peers_open(&ps);
+	send_and_check(c, &ps, per, len);
+	peers_close(&ps);
+	comm_close(c);
+}
+
+/* One header-only datagram per peer, more peers than the queue holds. */
+static void test_one_each_overflowing_queue(void **state)
+{
+	(void)state;
+	run(1, SGC_HDR_SIZE, NULL);
+}
+
+/* Three per peer: coalesced per peer where GSO is on, still per address. */
+static void test_three_each(void **state)
+{
+	(void)state;
+	run(3, 1000, NULL);
+}
+
+static void test_no_gso(void **state)
+{
+	(void)state;
+	run(2, SGC_HDR_SIZE, "0");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_one_each_overflowing_queue),
+		cmocka_unit_test(test_three_each),
+		cmocka_unit_test(test_no_gso),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
