@@ -517,8 +517,16 @@ def estimate_s(a, plan):
     total = 0.0
     for f, con, wl, m in plan:
         ops, warm, _ = plan_ops(con, wl, m, f, a.target_s, a.quick)
-        per = est_op_us(con, wl, f) / (3 if m == "tput" and con.kind in ("base", "mpi") else 1)
-        startup = {"base": 0.1, "sgc-resp": 0.3 + f / 200, "sgc": 0.3 + f / 200,
+        per = est_op_us(con, wl, f) / {"base": 1.5, "mpi": 3}.get(con.kind, 1) \
+            if m == "tput" else est_op_us(con, wl, f)
+        if con.kind == "gloo" and wl in ("ar1", "ar1m"):
+            per *= 0.15
+        if con.kind == "sgc" and wl in ("ar64k", "ar1m"):
+            # Fitted to the committed run: many-datagram allreduces slow
+            # down with fan-out faster than est_op_us says (retransmits).
+            per *= max(2.0, f / 10)
+        startup = {"base": 0.1, "sgc-resp": 0.3 + f / 200,
+                   "sgc": 0.3 + f / 200 + (f / 64 if wl != "sg363" and f >= 512 else 0),
                    "mpi": 0.3 + f / 12, "gloo": 0.5 + f / 10}[con.kind]
         total += ((ops + warm) * per / 1e6 + startup) * a.repeats
     fans = sorted({p[0] for p in plan})
