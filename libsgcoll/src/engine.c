@@ -324,11 +324,8 @@ static void coord_chunk_complete(struct sgc_comm *c, struct sgc_coll *co, uint32
 
 		for (r = 0; r < c->world; r++) {
 			if (r && is_contributor(co, r) && ch >= c->push_credit &&
-			    ch < co->pull.to[r] && !bit_test(co->seen, (size_t)ch * c->world + r) &&
-			    co->pull.out) {
-				co->pull.out--;
-				c->pull_inflight--;
-			}
+			    ch < co->pull.to[r] && !bit_test(co->seen, (size_t)ch * c->world + r))
+				pull_release(c, &co->pull, 1);
 			bit_set(co->seen, (size_t)ch * c->world + r);
 		}
 	}
@@ -462,10 +459,8 @@ static int kmode_refresh_seen(struct sgc_comm *c, struct sgc_coll *co)
 				continue;
 			bit_set(co->seen, bit);
 			fresh++;
-			if (r && ch >= c->push_credit && ch < co->pull.to[r] && co->pull.out) {
-				co->pull.out--;
-				c->pull_inflight--;
-			}
+			if (r && ch >= c->push_credit && ch < co->pull.to[r])
+				pull_release(c, &co->pull, 1);
 		}
 	}
 	return fresh;

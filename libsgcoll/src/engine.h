@@ -120,6 +120,9 @@ SGC_HIDDEN void pull_again(struct sgc_comm *c, struct sgc_pull *ps, const struct
 SGC_HIDDEN bool pull_got(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *tmpl,
 			 const uint8_t *seen, int r, uint32_t chunk);
 SGC_HIDDEN void pull_reset(struct sgc_comm *c, struct sgc_pull *ps);
+/* Up to @n of @ps's outstanding PULLs are answered or will never be: give
+ * their share of the budget back. */
+SGC_HIDDEN void pull_release(struct sgc_comm *c, struct sgc_pull *ps, uint32_t n);
 
 /* ---- the engine's state ---- */
 

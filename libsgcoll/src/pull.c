@@ -182,10 +182,8 @@ bool pull_got(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *tmp
 	bool again = false;
 	uint32_t lo, hi;
 
-	if (chunk >= c->push_credit && ps->out) {
-		ps->out--;
-		c->pull_inflight--;
-	}
+	if (chunk >= c->push_credit)
+		pull_release(c, ps, 1);
 	/* Look for missing chunks in [gap, chunk) and ask for each run once;
 	 * the original request still holds its place in the budget. */
 	lo = ps->gap[r];
@@ -208,8 +206,15 @@ bool pull_got(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *tmp
 	return again;
 }
 
+void pull_release(struct sgc_comm *c, struct sgc_pull *ps, uint32_t n)
+{
+	if (n > ps->out)
+		n = ps->out;
+	ps->out -= n;
+	c->pull_inflight -= (int)n;
+}
+
 void pull_reset(struct sgc_comm *c, struct sgc_pull *ps)
 {
-	c->pull_inflight -= (int)ps->out;
-	ps->out = 0;
+	pull_release(c, ps, ps->out);
 }

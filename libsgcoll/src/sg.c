@@ -166,10 +166,8 @@ static int q_kernel_refresh(struct sgc_comm *c, struct sgc_query *q)
 				continue;
 			bit_set(q->seen, (size_t)r);
 			fresh++;
-			if (!c->push_credit && q->pull.to[r] && q->pull.out) {
-				q->pull.out--;
-				c->pull_inflight--;
-			}
+			if (!c->push_credit && q->pull.to[r])
+				pull_release(c, &q->pull, 1);
 		}
 	}
 	return fresh;
@@ -285,13 +283,8 @@ void sg_rx_coord(struct sgc_comm *c, const struct sgc_rx *rx)
 		if (q->state[r] == RS_NONE) {
 			/* What it was PULLed or asked for will not come: give
 			 * that budget back, or declines would starve the rounds. */
-			uint32_t owed = q->pull.to[r] > c->push_credit ?
-					q->pull.to[r] - c->push_credit : 0;
-
-			if (owed > q->pull.out)
-				owed = q->pull.out;
-			q->pull.out -= owed;
-			c->pull_inflight -= (int)owed;
+			if (q->pull.to[r] > c->push_credit)
+				pull_release(c, &q->pull, q->pull.to[r] - c->push_credit);
 			q->state[r] = RS_DECLINED;
 			q->ndeclined++;
 			if (q_in_kernel(c, q))
