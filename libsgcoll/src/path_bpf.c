@@ -48,6 +48,7 @@
 struct sgc_bpf {
 	struct sgc *skel;
 	struct bpf_object *custom;	/* the application's SGC_CUSTOM program */
+	struct bpf_program *custom_xdp;	/* its reduction, in custom */
 	struct bpf_link *xdp;
 	int tc_in, tc_out;	/* tcx link fds (libbpf 1.1 has no tcx API) */
 	struct ring_buffer *rb;
@@ -355,6 +356,51 @@ static void build_frame_header(struct sgc_comm *c, struct sgc_bpf *b)
 }
 
 /*
+ * The application's reduction for SGC_CUSTOM: its object shares our slot,
+ * counter, ring and hand-off maps, and its XDP program becomes the last entry
+ * of reduce_progs (install_custom()), which gather_prog tail-calls for op
+ * SGC_OP_CUSTOM. Loaded with our own object, before the socket exists, for
+ * the reason given below.
+ */
+static int load_custom(struct sgc_comm *c, struct sgc_bpf *b)
+{
+	static const char *const shared[] = { "slots", "stats", "events", "jobs" };
+	struct bpf_program *prog;
+	size_t i;
+	int err;
+
+	b->custom = bpf_object__open_file(c->cfg.custom_bpf, NULL);
+	if (!b->custom) {
+		err = -errno;
+		return sgc_err(err, "cannot open the custom reduction %s: %s", c->cfg.custom_bpf,
+			       strerror(-err));
+	}
+	for (i = 0; i < sizeof(shared) / sizeof(shared[0]); i++) {
+		struct bpf_map *m = bpf_object__find_map_by_name(b->custom, shared[i]);
+		struct bpf_map *ours = bpf_object__find_map_by_name(b->skel->obj, shared[i]);
+
+		if (m && ours && bpf_map__reuse_fd(m, bpf_map__fd(ours)))
+			return sgc_err(-EINVAL, "the custom reduction %s has a map %s that does not match "
+				       "libsgcoll's: rebuild it against this version's <sgcoll/agg.bpf.h>",
+				       c->cfg.custom_bpf, shared[i]);
+	}
+	bpf_object__for_each_program(prog, b->custom) {
+		if (bpf_program__type(prog) == BPF_PROG_TYPE_XDP) {
+			b->custom_xdp = prog;
+			break;
+		}
+	}
+	if (!b->custom_xdp)
+		return sgc_err(-EINVAL, "the custom reduction %s has no XDP program (SEC(\"xdp\"))",
+			       c->cfg.custom_bpf);
+	err = bpf_object__load(b->custom);
+	if (err)
+		return sgc_err(err, "the kernel refused the custom reduction %s (%s); run with "
+			       "SGC_DEBUG=1 for the verifier's log", c->cfg.custom_bpf, strerror(-err));
+	return 0;
+}
+
+/*
  * Load before the socket receives anything: io_uring completions queue
  * task work that looks like a pending signal, and the verifier gives up
  * (EAGAIN) when it sees one during a long verification.
@@ -431,57 +477,26 @@ int bpf_path_load(struct sgc_comm *c)
 			      "the verifier's log", u.release, strerror(-err));
 		goto fail;
 	}
+	if (c->cfg.custom_bpf[0]) {
+		err = load_custom(c, b);
+		if (err)
+			goto fail;
+	}
 	return 0;
 fail:
 	bpf_path_close(c);
 	return err;
 }
 
-/*
- * The application's reduction for SGC_CUSTOM: its object shares our slot,
- * counter, ring and hand-off maps, and its XDP program is the last entry of
- * reduce_progs, which gather_prog tail-calls for op SGC_OP_CUSTOM.
- */
-static int load_custom(struct sgc_comm *c, struct sgc_bpf *b)
+static int install_custom(struct sgc_comm *c, struct sgc_bpf *b)
 {
-	static const char *const shared[] = { "slots", "stats", "events", "jobs" };
-	struct bpf_program *prog, *xdp = NULL;
 	__u32 key = SGC_BPF_NVARIANTS - 1;
-	size_t i;
-	int err, fd;
+	int fd = bpf_program__fd(b->custom_xdp);
 
-	b->custom = bpf_object__open_file(c->cfg.custom_bpf, NULL);
-	if (!b->custom) {
-		err = -errno;
-		return sgc_err(err, "cannot open the custom reduction %s: %s", c->cfg.custom_bpf,
-			       strerror(-err));
-	}
-	for (i = 0; i < sizeof(shared) / sizeof(shared[0]); i++) {
-		struct bpf_map *m = bpf_object__find_map_by_name(b->custom, shared[i]);
-		struct bpf_map *ours = bpf_object__find_map_by_name(b->skel->obj, shared[i]);
-
-		if (m && ours && bpf_map__reuse_fd(m, bpf_map__fd(ours)))
-			return sgc_err(-EINVAL, "the custom reduction %s has a map %s that does not match "
-				       "libsgcoll's: rebuild it against this version's <sgcoll/agg.bpf.h>",
-				       c->cfg.custom_bpf, shared[i]);
-	}
-	bpf_object__for_each_program(prog, b->custom) {
-		if (bpf_program__type(prog) == BPF_PROG_TYPE_XDP) {
-			xdp = prog;
-			break;
-		}
-	}
-	if (!xdp)
-		return sgc_err(-EINVAL, "the custom reduction %s has no XDP program (SEC(\"xdp\"))",
-			       c->cfg.custom_bpf);
-	err = bpf_object__load(b->custom);
-	if (err)
-		return sgc_err(err, "the kernel refused the custom reduction %s (%s); run with "
-			       "SGC_DEBUG=1 for the verifier's log", c->cfg.custom_bpf, strerror(-err));
-	fd = bpf_program__fd(xdp);
 	if (bpf_map_update_elem(bpf_map__fd(b->skel->maps.reduce_progs), &key, &fd, BPF_ANY))
 		return sgc_err(-errno, "cannot install the custom reduction: %s", strerror(errno));
-	pr_debug("custom reduction %s (%s) installed\n", c->cfg.custom_bpf, bpf_program__name(xdp));
+	pr_debug("custom reduction %s (%s) installed\n", c->cfg.custom_bpf,
+		 bpf_program__name(b->custom_xdp));
 	return 0;
 }
 
@@ -502,8 +517,8 @@ int bpf_path_attach(struct sgc_comm *c)
 	err = fill_ranks(c, b);
 	if (err)
 		goto fail;
-	if (c->cfg.custom_bpf[0]) {
-		err = load_custom(c, b);
+	if (b->custom) {
+		err = install_custom(c, b);
 		if (err)
 			goto fail;
 	}
