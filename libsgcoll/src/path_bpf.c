@@ -356,6 +356,18 @@ static void build_frame_header(struct sgc_comm *c, struct sgc_bpf *b)
 }
 
 /*
+ * libbpf reports some failures with its own codes (4000 and up), which
+ * strerror() does not know and which overlap libsgcoll's: name the cause
+ * with libbpf_strerror() and hand back a plain errno.
+ */
+static int libbpf_why(int err, char *buf, size_t size)
+{
+	if (libbpf_strerror(err, buf, size))
+		snprintf(buf, size, "libbpf error %d", -err);
+	return -err >= __LIBBPF_ERRNO__START ? -EINVAL : err;
+}
+
+/*
  * The application's reduction for SGC_CUSTOM: its object shares our slot,
  * counter, ring and hand-off maps, and its XDP program becomes the last entry
  * of reduce_progs (install_custom()), which gather_prog tail-calls for op
@@ -366,14 +378,16 @@ static int load_custom(struct sgc_comm *c, struct sgc_bpf *b)
 {
 	static const char *const shared[] = { "slots", "stats", "events", "jobs" };
 	struct bpf_program *prog;
+	char why[128];
 	size_t i;
 	int err;
 
 	b->custom = bpf_object__open_file(c->cfg.custom_bpf, NULL);
 	if (!b->custom) {
-		err = -errno;
-		return sgc_err(err, "cannot open the custom reduction %s: %s", c->cfg.custom_bpf,
-			       strerror(-err));
+		err = libbpf_why(-errno, why, sizeof(why));
+		return sgc_err(err, "cannot open the custom reduction %s (%s): give a BPF object "
+			       "built against <sgcoll/agg.bpf.h> with clang -target bpf",
+			       c->cfg.custom_bpf, why);
 	}
 	for (i = 0; i < sizeof(shared) / sizeof(shared[0]); i++) {
 		struct bpf_map *m = bpf_object__find_map_by_name(b->custom, shared[i]);
@@ -394,9 +408,11 @@ static int load_custom(struct sgc_comm *c, struct sgc_bpf *b)
 		return sgc_err(-EINVAL, "the custom reduction %s has no XDP program (SEC(\"xdp\"))",
 			       c->cfg.custom_bpf);
 	err = bpf_object__load(b->custom);
-	if (err)
+	if (err) {
+		err = libbpf_why(err, why, sizeof(why));
 		return sgc_err(err, "the kernel refused the custom reduction %s (%s); run with "
-			       "SGC_DEBUG=1 for the verifier's log", c->cfg.custom_bpf, strerror(-err));
+			       "SGC_DEBUG=1 for the verifier's log", c->cfg.custom_bpf, why);
+	}
 	return 0;
 }
 
@@ -409,6 +425,7 @@ int bpf_path_load(struct sgc_comm *c)
 {
 	struct sgc_bpf *b;
 	struct utsname u;
+	char why[128];
 	int err, ifindex;
 
 	if (c->rank != 0)
@@ -472,9 +489,10 @@ int bpf_path_load(struct sgc_comm *c)
 	err = sgc__load(b->skel);
 	if (err) {
 		uname(&u);
+		err = libbpf_why(err, why, sizeof(why));
 		err = sgc_err(err, "the kernel (%s) refused the eBPF programs (%s): it needs BPF "
 			      "spin locks, ring buffers and bpf_loop (5.17+); run with SGC_DEBUG=1 for "
-			      "the verifier's log", u.release, strerror(-err));
+			      "the verifier's log", u.release, why);
 		goto fail;
 	}
 	if (c->cfg.custom_bpf[0]) {

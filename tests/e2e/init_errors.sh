@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 # e2e: a rank that never starts, and a rank started with the wrong world
-# size, give errors that name the rank and the fix, within the timeout.
+# size, give errors that name the rank and the fix, within the timeout; so
+# does a custom reduction that is not a BPF object.
 #   init_errors.sh CLUSTER COLL_CHECK
 set -uo pipefail
 CLUSTER=$1
@@ -53,3 +54,23 @@ echo "ok: world-size mismatch explained to rank 2"
 grep -qh "two processes were started with SGC_RANK=1" "$LOGDIR"/dup/rank-*.log ||
 	fail "duplicate rank not explained: $(cat "$LOGDIR"/dup/rank-*.log)"
 echo "ok: duplicate rank explained"
+
+# 4. A custom reduction that is not a BPF object: rank 0 names the file and
+#    libbpf's reason (not one of libsgcoll's codes), and the workers are told.
+"$CLUSTER" run "$CLUSTER_NAME" --ranks 3 --accel ebpf --timeout-ms 1500 --deadline 60 \
+	--logdir "$LOGDIR/custom" --env SGC_CUSTOM_BPF=/etc/hostname -- \
+	"$CHECK" -s custom >/dev/null 2>&1
+rc=$?
+[ "$rc" = 1 ] || fail "bad custom object: expected failures, got $rc"
+if grep -q "refused the eBPF programs" "$LOGDIR/custom/rank-0.log"; then
+	echo "not checked: bad custom object (this kernel has no eBPF path: $(tail -n1 "$LOGDIR/custom/rank-0.log"))"
+else
+	grep -q "cannot open the custom reduction /etc/hostname (BPF object format invalid)" \
+		"$LOGDIR/custom/rank-0.log" ||
+		fail "bad custom object not explained: $(cat "$LOGDIR/custom/rank-0.log")"
+	grep -q "ranks disagree" "$LOGDIR/custom/rank-0.log" &&
+		fail "libbpf's error code read as one of ours: $(cat "$LOGDIR/custom/rank-0.log")"
+	grep -q "could not start the job" "$LOGDIR/custom/rank-1.log" ||
+		fail "rank 1 not told why: $(cat "$LOGDIR/custom/rank-1.log")"
+	echo "ok: bad custom object named by the coordinator"
+fi
