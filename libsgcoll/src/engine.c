@@ -1135,25 +1135,11 @@ static void worker_nack(struct sgc_comm *c, struct sgc_coll *co)
 	c->st.retransmits++;
 }
 
-/*
- * How long a worker waits for a result before it NACKs.  NACKs from all
- * workers together stay near 256 per RTO at the coordinator, whatever the
- * world size and however many collectives each worker has open: a full
- * window of them NACKed every RTO by every worker is what overflows a
- * loaded coordinator's socket, and every NACK it reads costs it a reply.
- */
-static uint64_t worker_nack_base(const struct sgc_comm *c)
-{
-	uint64_t f = (uint64_t)c->nposted * (uint64_t)(c->world - 1) / 256;
-
-	if (c->world > 65 && f < (uint64_t)(c->world - 1) / 32)
-		f = (uint64_t)(c->world - 1) / 32;
-	return rto_now(c) * (f ? f : 1);
-}
-
 static void worker_timer(struct sgc_comm *c, struct sgc_coll *co, uint64_t now)
 {
-	uint64_t base = worker_nack_base(c);
+	/* NACKs from all workers together stay near 250 per RTO at the
+	 * coordinator, whatever the world size. */
+	uint64_t base = rto_now(c) * (uint64_t)(c->world > 65 ? (c->world - 1) / 32 : 1);
 	uint64_t wait = base << co->backoff;
 	char a[32];
 
@@ -1271,7 +1257,7 @@ static void worker_rx(struct sgc_comm *c, const struct sgc_rx *rx)
 				rtt_floor(c, min_u64(c->now - co->t_post, RTT_FLOOR_MAX * c->rto_ns));
 			co->last_rx = c->now;
 			co->backoff = 0;
-			co->timer = c->now + worker_nack_base(c);
+			co->timer = c->now + rto_now(c);
 		}
 		break;
 	case SGC_MSG_BYE_ACK:
