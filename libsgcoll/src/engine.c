@@ -355,11 +355,49 @@ static void coord_chunk_complete(struct sgc_comm *c, struct sgc_coll *co, uint32
 /* Ranks per SGC_F_FANOUT datagram: what scatter_prog clones in one go
  * stays well below a receive ring (256) and the backlog (1000). */
 #define FANOUT_WINDOW 128
+/* Fewest ranks worth a datagram of their own on another CPU: below this,
+ * waking an io_uring worker costs more than the clones it takes over. */
+#define FANOUT_SPLIT_MIN 32
 
+/* One SGC_F_FANOUT datagram for ranks [lo, hi); async: from an io_uring
+ * worker, so that its clones (and their softirq work) run on another CPU. */
+static void fanout_range(struct sgc_comm *c, const struct sgc_pkt *p, int lo, int hi, bool async)
+{
+	struct sgc_pkt *f;
+	struct sgc_hdr *h;
+
+	if (hi - lo == 1) {
+		io_send(c, (struct sgc_pkt *)p, &c->peers[lo].addr);
+		return;
+	}
+	f = pkt_alloc(c);
+	if (!f)
+		return;
+	memcpy(f->data, p->data, p->len);
+	f->len = p->len;
+	h = pkt_hdr(f);
+	h->flags |= SGC_F_FANOUT;
+	h->fan_first = (uint16_t)lo;
+	h->fan_end = (uint16_t)hi;
+	/* Any worker's address routes it out of the right interface. */
+	c->send_async = async;
+	io_send(c, f, &c->peers[lo].addr);
+	c->send_async = false;
+	pkt_put(c, f);
+}
+
+/*
+ * eBPF path: one datagram per run of consecutive ranks, at most
+ * FANOUT_WINDOW ranks each, which scatter_prog clones.  The clones of a
+ * datagram, and everything they set off on this host (veth, XDP, the
+ * reduction of the answers), run on the CPU that sends it; so a long run
+ * is cut into one piece per CPU (c->fan_cpus), and all but every
+ * fan_cpus-th piece go out through an io_uring worker.
+ */
 void fanout(struct sgc_comm *c, struct sgc_pkt *p, int first,
 	    bool (*pred)(const void *obj, int rank), const void *obj)
 {
-	int r = first < 1 ? 1 : first;
+	int r = first < 1 ? 1 : first, k = 0;
 
 	if (!c->bpf) {
 		for (; r < c->world; r++)
@@ -367,35 +405,24 @@ void fanout(struct sgc_comm *c, struct sgc_pkt *p, int first,
 				io_send(c, p, &c->peers[r].addr);
 		return;
 	}
-	/* One datagram per run of consecutive ranks; scatter_prog clones it. */
 	while (r < c->world) {
-		struct sgc_pkt *f;
-		struct sgc_hdr *h;
-		int lo;
+		int lo, n, pieces, split, i;
 
 		while (r < c->world && !pred(obj, r))
 			r++;
 		if (r >= c->world)
 			break;
 		lo = r;
-		while (r < c->world && r - lo < FANOUT_WINDOW && pred(obj, r))
+		while (r < c->world && pred(obj, r))
 			r++;
-		if (r - lo == 1) {
-			io_send(c, p, &c->peers[lo].addr);
-			continue;
-		}
-		f = pkt_alloc(c);
-		if (!f)
-			return;
-		memcpy(f->data, p->data, p->len);
-		f->len = p->len;
-		h = pkt_hdr(f);
-		h->flags |= SGC_F_FANOUT;
-		h->fan_first = (uint16_t)lo;
-		h->fan_end = (uint16_t)r;
-		/* Any worker's address routes it out of the right interface. */
-		io_send(c, f, &c->peers[lo].addr);
-		pkt_put(c, f);
+		n = r - lo;
+		pieces = (n + FANOUT_WINDOW - 1) / FANOUT_WINDOW;
+		split = n / FANOUT_SPLIT_MIN < (int)c->fan_cpus ? n / FANOUT_SPLIT_MIN : (int)c->fan_cpus;
+		if (pieces < split)
+			pieces = split;
+		for (i = 0; i < pieces; i++, k++)
+			fanout_range(c, p, lo + n * i / pieces, lo + n * (i + 1) / pieces,
+				     split > 1 && k % c->fan_cpus != c->fan_cpus - 1);
 	}
 }
 

@@ -267,6 +267,8 @@ struct sgc_comm {
 	unsigned nsq;		/* queued, not yet submitted */
 	unsigned sends_inflight; /* sends whose completion is not reaped */
 	bool gso;		/* UDP_SEGMENT: coalesce sends to one peer */
+	bool send_async;	/* the next io_send() goes through an io_uring worker */
+	unsigned fan_cpus;	/* eBPF fan-out: CPUs to spread the clones over */
 	unsigned ntxq;
 	struct sgc_txq_ent *txq; /* [SGC_TXQ] sends held until the batch goes */
 	sgc_rx_fn rx;

@@ -4,9 +4,11 @@
  * recvmsg fed from a provided-buffer ring (no per-packet re-arming and no
  * buffer replenish stalls), and batched sends submitted once per round.
  */
+#define _GNU_SOURCE	/* sched_getaffinity, CPU_COUNT */
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -88,6 +90,32 @@ static bool gso_wanted(void)
 	return !s || strcmp(s, "0");
 }
 
+/* eBPF fan-out: how many CPUs share the clones of one long fan-out
+ * (SGC_FANOUT_CPUS, 1 = all from the calling thread); by default the CPUs
+ * this process may run on, at most FANOUT_CPUS_MAX. */
+#define FANOUT_CPUS_MAX 4
+
+static int fanout_cpus(unsigned *out)
+{
+	const char *s = getenv("SGC_FANOUT_CPUS");
+	cpu_set_t set;
+	char *end;
+	long v;
+
+	if (s && *s) {
+		errno = 0;
+		v = strtol(s, &end, 10);
+		if (errno || *end || v < 1 || v > 64)
+			return sgc_err(-EINVAL, "SGC_FANOUT_CPUS=\"%.32s\" is not a CPU count 1..64 "
+				       "(1 sends every fan-out from the calling thread)", s);
+		*out = (unsigned)v;
+		return 0;
+	}
+	v = sched_getaffinity(0, sizeof(set), &set) ? 1 : CPU_COUNT(&set);
+	*out = v < 1 ? 1 : v > FANOUT_CPUS_MAX ? FANOUT_CPUS_MAX : (unsigned)v;
+	return 0;
+}
+
 static int open_socket(struct sgc_comm *c)
 {
 	char a[32];
@@ -160,6 +188,9 @@ int io_open(struct sgc_comm *c)
 
 	c->fd = -1;
 	c->pkt_size = sizeof(struct sgc_pkt) + SGC_HDR_SIZE + SGC_MAX_BODY;
+	err = fanout_cpus(&c->fan_cpus);
+	if (err)
+		return err;
 	err = open_socket(c);
 	if (err)
 		return err;
@@ -286,6 +317,8 @@ static int prep_send(struct sgc_comm *c, struct sgc_pkt *p, const struct sockadd
 	io_uring_prep_send(sqe, c->fd, p->data, p->len, 0);
 	io_uring_prep_send_set_addr(sqe, (const struct sockaddr *)dst, sizeof(*dst));
 	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)p);
+	if (c->send_async)
+		sqe->flags |= IOSQE_ASYNC;
 	c->nsq++;
 	return 0;
 }

@@ -2,12 +2,17 @@
 /*
  * Held sends (io_send / io_flush): every datagram reaches the address it
  * was sent to, also when one round holds more sends than the queue, so
- * that the queue is flushed and reused before the ring is submitted.
+ * that the queue is flushed and reused before the ring is submitted, and
+ * when it goes through an io_uring worker; SGC_FANOUT_CPUS is checked.
  * Loopback only; no root.
  */
+#define _GNU_SOURCE	/* sched_getaffinity, CPU_COUNT */
+#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -130,7 +135,7 @@ static void send_and_check(struct sgc_comm *c, struct peers *ps, int per, uint32
 	assert_int_equal(c->sends_inflight, 0);
 }
 
-static void run(int per, uint32_t len, const char *gso)
+static void run_opt(int per, uint32_t len, const char *gso, bool async)
 {
 	struct peers ps;
 	struct sgc_comm *c;
@@ -140,10 +145,16 @@ static void run(int per, uint32_t len, const char *gso)
 	else
 		unsetenv("SGC_GSO");
 	assert_int_equal(comm_open(&c), 0);
+	c->send_async = async;
 	peers_open(&ps);
 	send_and_check(c, &ps, per, len);
 	peers_close(&ps);
 	comm_close(c);
+}
+
+static void run(int per, uint32_t len, const char *gso)
+{
+	run_opt(per, len, gso, false);
 }
 
 /* One header-only datagram per peer, more peers than the queue holds. */
@@ -166,12 +177,75 @@ static void test_no_gso(void **state)
 	run(2, SGC_HDR_SIZE, "0");
 }
 
+/* Sends through io_uring workers (the eBPF fan-out's other CPUs) arrive
+ * and complete like the others. */
+static bool have_io_worker(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	bool found = false;
+
+	assert_non_null(d);
+	while (!found && (e = readdir(d))) {
+		char path[300], comm[32] = "";
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		found = fgets(comm, sizeof(comm), f) && !strncmp(comm, "iou-wrk-", 8);
+		fclose(f);
+	}
+	closedir(d);
+	return found;
+}
+
+static void test_async_sends(void **state)
+{
+	(void)state;
+	run_opt(2, 1000, "0", true);
+	/* They went through a worker thread (idle ones exit after seconds). */
+	assert_true(have_io_worker());
+}
+
+/* SGC_FANOUT_CPUS: a count 1..64, or an error that names the variable. */
+static void test_fanout_cpus(void **state)
+{
+	static const char *const bad[] = { "0", "65", "two", "2x", "-1" };
+	struct sgc_comm *c;
+	cpu_set_t set;
+	unsigned i, n;
+
+	(void)state;
+	setenv("SGC_FANOUT_CPUS", "3", 1);
+	assert_int_equal(comm_open(&c), 0);
+	assert_int_equal(c->fan_cpus, 3);
+	comm_close(c);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		setenv("SGC_FANOUT_CPUS", bad[i], 1);
+		assert_int_equal(comm_open(&c), -EINVAL);
+		if (!strstr(sgc_last_error(), "SGC_FANOUT_CPUS") || !strstr(sgc_last_error(), bad[i]))
+			fail_msg("SGC_FANOUT_CPUS=%s: error does not name it: %s", bad[i],
+				 sgc_last_error());
+	}
+	/* By default: the CPUs this process may use, 1 to 4. */
+	unsetenv("SGC_FANOUT_CPUS");
+	assert_int_equal(sched_getaffinity(0, sizeof(set), &set), 0);
+	n = (unsigned)CPU_COUNT(&set);
+	assert_int_equal(comm_open(&c), 0);
+	assert_int_equal(c->fan_cpus, n < 4 ? n : 4);
+	comm_close(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_one_each_overflowing_queue),
 		cmocka_unit_test(test_three_each),
 		cmocka_unit_test(test_no_gso),
+		cmocka_unit_test(test_async_sends),
+		cmocka_unit_test(test_fanout_cpus),
 	};
 	struct sgc_comm *c;
 	int err = comm_open(&c);
