@@ -21,6 +21,8 @@
 const volatile struct sgc_bpf_cfg cfg = {};
 /* Written by user space through the skeleton's mmap'ed bss. */
 volatile struct sgc_bpf_window win;
+/* Written by gather_prog, read by user space (see sgc_common.h). */
+volatile __u32 rank_wm[SGC_MAX_WORLD];
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

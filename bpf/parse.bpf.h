@@ -155,6 +155,11 @@ static __always_inline int sgc_gather_check(struct xdp_md *ctx, struct sgc_agg_j
 		*stat = SGC_ST_PASS_CONTROL;
 		return XDP_PASS;
 	}
+	/* The sender's watermark, forward moves only: without it the window
+	 * would not move when every contribution is reduced here.  Before
+	 * the window check, which is what it moves. */
+	if ((__s32)(h->aux - rank_wm[rank & (SGC_MAX_WORLD - 1)]) > 0)
+		rank_wm[rank & (SGC_MAX_WORLD - 1)] = h->aux;
 	if (h->coll < 1 || h->coll >= SGC_COLL_MAX || h->dtype >= 8 || h->op > SGC_OP_CUSTOM ||
 	    h->nchunks < 1 || h->chunk >= h->nchunks || h->reserved)
 		return XDP_DROP;

@@ -70,6 +70,13 @@ struct sgc_bpf_window {
 	__u32 qbase;		/* oldest query in progress */
 };
 
+/*
+ * Each worker's watermark as its last contribution carried it (hdr.aux),
+ * recorded by gather_prog, which drops those datagrams before user space
+ * sees them: `volatile __u32 rank_wm[SGC_MAX_WORLD]` in the mmap'ed
+ * .bss.  The coordinator retires collectives, and so moves `win`, by it.
+ */
+
 /* The `ranks` map: array [SGC_MAX_WORLD], index = rank.  Rank 0 is the
  * coordinator itself (its own contribution comes through BPF_PROG_RUN). */
 struct sgc_bpf_rank {

@@ -862,9 +862,18 @@ static uint32_t coord_min_wm(struct sgc_comm *c)
 	return m;
 }
 
+static void peer_wm(struct sgc_comm *c, int r, uint32_t wm);
+
 static void coord_retire(struct sgc_comm *c)
 {
-	uint32_t wm = coord_min_wm(c);
+	uint32_t wm;
+	int r;
+
+	/* Contributions the kernel reduced carried watermarks too. */
+	if (kmode(c))
+		for (r = 1; r < c->world; r++)
+			peer_wm(c, r, bpf_path_rank_wm(c, r));
+	wm = coord_min_wm(c);
 
 	while (c->base != c->next_seq) {
 		struct sgc_coll *co = slot_find(c, c->base);

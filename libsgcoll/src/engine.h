@@ -335,6 +335,9 @@ SGC_HIDDEN const struct sgc_bpf_slot *bpf_path_slot(struct sgc_comm *c, uint8_t 
 						    uint32_t seq, uint32_t chunk);
 /* Publish the collective and query windows to the kernel (no syscall). */
 SGC_HIDDEN void bpf_path_window(struct sgc_comm *c);
+/* Rank @r's watermark from its last contribution the kernel saw (no
+ * syscall); 0 before any. */
+SGC_HIDDEN uint32_t bpf_path_rank_wm(const struct sgc_comm *c, int r);
 /* Consume ring-buffer results (each goes to coord_kernel_result). */
 SGC_HIDDEN int bpf_path_poll(struct sgc_comm *c);
 SGC_HIDDEN int bpf_path_ringfd(const struct sgc_comm *c);

@@ -674,6 +674,11 @@ void bpf_path_window(struct sgc_comm *c)
 	b->skel->bss->win.qbase = c->next_qseq ? c->next_qseq - 1 : 0;
 }
 
+uint32_t bpf_path_rank_wm(const struct sgc_comm *c, int r)
+{
+	return c->bpf->skel->bss->rank_wm[r];
+}
+
 int bpf_path_poll(struct sgc_comm *c)
 {
 	struct sgc_bpf *b = c->bpf;

@@ -10,7 +10,7 @@
  *       a broadcast); -S: every rank prints its counters (the fault runs
  *       sum retransmits over ranks).
  *   SUITES: comma list of allreduce,inplace,reduce,bcast,barrier,nb,early,sg,sgpartial,custom,
- *       float
+ *       float,window
  *   exit 0 = all good, 1 = a wrong result or error, 77 = skipped
  */
 #include <errno.h>
@@ -276,6 +276,46 @@ static void t_barrier(sgc_comm *c, int iters)
 		if (check_rc("barrier", sgc_barrier(c)))
 			return;
 	g_checked++;
+}
+
+/*
+ * 3 x 128 sequential collectives, one element each, then rank 0's kernel
+ * counters: in a run without faults no contribution may fall outside the
+ * kernel's 128-collective window.  That happens when the window does not
+ * follow the workers, each of whose contributions the kernel reduces and
+ * drops unseen by user space; every 128th collective then waited for a
+ * resend (4 ms).
+ */
+static void t_window(sgc_comm *c)
+{
+	int32_t in = g_rank + 1, out = 0, want = g_world * (g_world + 1) / 2;
+	uint64_t st[32];
+	int i, n;
+
+	for (i = 0; i < 3 * 128; i++) {
+		if (check_rc("allreduce (window)", sgc_allreduce(c, &in, &out, 1, SGC_INT32, SGC_SUM)))
+			return;
+		if (out != want) {
+			FAIL("allreduce (window) #%d: %d, expected %d", i, out, want);
+			return;
+		}
+	}
+	if (g_rank != 0 || !sgc_accelerated(c)) {
+		g_checked++;
+		return;
+	}
+	n = sgc_bpf_stats(c, st, 32);
+	for (i = 0; i < n; i++) {
+		if (strcmp(sgc_bpf_stat_name(i), "drop_window"))
+			continue;
+		if (st[i])
+			FAIL("the kernel dropped %" PRIu64 " contributions as outside its window in "
+			     "%d sequential collectives without faults", st[i], 3 * 128);
+		else
+			g_checked++;
+		return;
+	}
+	FAIL("sgc_bpf_stats has no drop_window counter (%d counters)", n);
 }
 
 /* Many non-blocking collectives in flight, completed through sgc_fd()
@@ -701,6 +741,8 @@ int main(int argc, char **argv)
 			t_barrier(c, 10);
 		if (strstr(suites, "nb") && !g_fail)
 			t_nonblocking(c, SGC_MAX_INFLIGHT);
+		if (strstr(suites, "window") && !g_fail)
+			t_window(c);
 		if (strstr(suites, "early") && !g_fail)
 			t_early(c);
 		if (strstr(suites, "custom") && !g_fail)
