@@ -23,6 +23,7 @@ const volatile struct sgc_bpf_cfg cfg = {};
 volatile struct sgc_bpf_window win;
 /* Written by gather_prog, read by user space (see sgc_common.h). */
 volatile __u32 rank_wm[SGC_MAX_WORLD];
+volatile struct sgc_bpf_activity coll_rx[SGC_BPF_RING_SEQ];
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -185,6 +185,8 @@ static __always_inline int sgc_gather_check(struct xdp_md *ctx, struct sgc_agg_j
 		d = (int)(h->seq - win.base);
 		if (d < 0 || d >= SGC_BPF_RING_SEQ)
 			return XDP_DROP;
+		coll_rx[h->seq % SGC_BPF_RING_SEQ].ns = bpf_ktime_get_ns();
+		coll_rx[h->seq % SGC_BPF_RING_SEQ].seq = h->seq;
 	}
 
 	/* ---- user space reduces these itself ---- */

@@ -77,6 +77,20 @@ struct sgc_bpf_window {
  * .bss.  The coordinator retires collectives, and so moves `win`, by it.
  */
 
+/*
+ * When the kernel last took a contribution to each collective in the
+ * window: `volatile struct sgc_bpf_activity coll_rx[SGC_BPF_RING_SEQ]` in
+ * the .bss, index seq % SGC_BPF_RING_SEQ.  The coordinator's quiet timer
+ * reads it, so that a collective whose contributions the kernel is still
+ * reducing is not taken for one that lost them.  gather_prog writes ns
+ * before seq, and user space reads seq before ns.
+ */
+struct sgc_bpf_activity {
+	__u64 ns;		/* bpf_ktime_get_ns() (CLOCK_MONOTONIC) */
+	__u32 seq;
+	__u32 pad;
+};
+
 /* The `ranks` map: array [SGC_MAX_WORLD], index = rank.  Rank 0 is the
  * coordinator itself (its own contribution comes through BPF_PROG_RUN). */
 struct sgc_bpf_rank {

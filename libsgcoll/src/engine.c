@@ -836,6 +836,16 @@ static void coord_timer(struct sgc_comm *c, struct sgc_coll *co, uint64_t now)
 	}
 	if (now < co->timer)
 		return;
+	/* Contributions the kernel reduced count as heard from, as on the
+	 * user-space path: slow is not lost. */
+	if (kmode(c)) {
+		uint64_t k = bpf_path_coll_rx(c, co->seq);
+
+		if (k > co->last_rx && k <= now) {
+			co->last_rx = k;
+			co->backoff = 0;
+		}
+	}
 	if (now - co->last_rx >= wait) {
 		struct sgc_hdr t;
 

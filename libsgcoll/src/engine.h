@@ -338,6 +338,9 @@ SGC_HIDDEN void bpf_path_window(struct sgc_comm *c);
 /* Rank @r's watermark from its last contribution the kernel saw (no
  * syscall); 0 before any. */
 SGC_HIDDEN uint32_t bpf_path_rank_wm(const struct sgc_comm *c, int r);
+/* When the kernel last took a contribution to collective @seq
+ * (CLOCK_MONOTONIC ns, no syscall); 0 if none since it entered the window. */
+SGC_HIDDEN uint64_t bpf_path_coll_rx(const struct sgc_comm *c, uint32_t seq);
 /* Consume ring-buffer results (each goes to coord_kernel_result). */
 SGC_HIDDEN int bpf_path_poll(struct sgc_comm *c);
 SGC_HIDDEN int bpf_path_ringfd(const struct sgc_comm *c);

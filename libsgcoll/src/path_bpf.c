@@ -679,6 +679,15 @@ uint32_t bpf_path_rank_wm(const struct sgc_comm *c, int r)
 	return c->bpf->skel->bss->rank_wm[r];
 }
 
+uint64_t bpf_path_coll_rx(const struct sgc_comm *c, uint32_t seq)
+{
+	volatile struct sgc_bpf_activity *a = &c->bpf->skel->bss->coll_rx[seq % SGC_BPF_RING_SEQ];
+
+	if (a->seq != seq)
+		return 0;
+	return a->ns;
+}
+
 int bpf_path_poll(struct sgc_comm *c)
 {
 	struct sgc_bpf *b = c->bpf;
