@@ -13,6 +13,10 @@
  * pseudo-header seed, without it the full sum; bpf_l4_csum_replace
  * handles both, so the clones stay valid on any device).
  *
+ * notify_prog stops at the first clone that fails (the per-CPU backlog a
+ * veth feeds is full while the softirq that would drain it is busy with
+ * us) and leaves that rank and the rest to user space.
+ *
  * Clones re-enter the egress hook: scatter_prog sees them and lets them by
  * (it acts only on SGC_F_FANOUT, which is clear on every clone).  Nothing
  * here touches the per-CPU `jobs` record, which notify_prog may hold
@@ -40,6 +44,8 @@ struct sgc_fan {
 	__u32 skip;		/* ... except this one (a broadcast's root) */
 	__u32 clones;
 	__u32 errors;
+	__u32 stop;		/* stop_on_err: the rank whose clone failed, else 0 */
+	__u8 stop_on_err;	/* leave the rest of the range to user space */
 	__u16 rank_now;		/* hdr.rank in the packet now */
 	__u8 keep_l4;		/* keep the UDP checksum right by deltas */
 	__u8 store_flags;	/* BPF_F_RECOMPUTE_CSUM on ingress */
@@ -53,7 +59,7 @@ static long sgc_fan_one(__u64 i, void *arg)
 	__u32 r = fan->first + (__u32)i, old_daddr;
 	__u16 old_dport, rank;
 
-	if (r >= fan->end)
+	if (r >= fan->end || fan->stop)
 		return 1;
 	if (r == 0 || r == fan->skip)
 		return 0;
@@ -91,6 +97,9 @@ static long sgc_fan_one(__u64 i, void *arg)
 	return 0;
 err:
 	fan->errors++;
+	/* A full backlog stays full for the rest of this softirq. */
+	if (fan->stop_on_err)
+		fan->stop = r;
 	return 0;
 }
 

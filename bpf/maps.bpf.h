@@ -24,6 +24,14 @@ volatile struct sgc_bpf_window win;
 /* Written by gather_prog, read by user space (see sgc_common.h). */
 volatile __u32 rank_wm[SGC_MAX_WORLD];
 volatile struct sgc_bpf_activity coll_rx[SGC_BPF_RING_SEQ];
+/*
+ * Always 0, but read from the .bss it is a value the verifier does not
+ * know.  The clone loops start their counters from it: counters that
+ * start from a known 0 give bpf_loop's callback a new state on every
+ * iteration (1, 2, 3 ...), and notify_prog then fails to verify ("the
+ * sequence of 8193 jumps is too complex").
+ */
+volatile __u32 sgc_opaque_zero;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

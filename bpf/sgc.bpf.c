@@ -157,8 +157,10 @@ int notify_prog(struct __sk_buff *skb)
 	    !(orig.hdr.flags & SGC_F_KERNEL))
 		return TCX_NEXT;
 
-	fan.clones = 0;
-	fan.errors = 0;
+	fan.clones = sgc_opaque_zero;
+	fan.errors = sgc_opaque_zero;
+	fan.stop = 0;
+	fan.stop_on_err = 1;
 	if (cfg.flags & SGC_BPF_CFG_ALLGATHER) {
 		sgc_receivers(&orig, &fan);
 		if (fan.end > fan.first) {
@@ -178,6 +180,8 @@ int notify_prog(struct __sk_buff *skb)
 			sgc_fan_run(&fan);
 		}
 	}
+	/* Where user space takes over from us (see struct sgc_hdr). */
+	orig.hdr.fan_first = (__u16)fan.stop;
 
 	/* Ring-buffer delivery without re-broadcast happened in XDP already;
 	 * such a result comes here only when the ring was full then, and
@@ -196,7 +200,9 @@ int notify_prog(struct __sk_buff *skb)
 		orig.udp.check = 0;
 		if (bpf_skb_store_bytes(skb, 0, &orig.eth, SGC_L2L4_LEN, BPF_F_RECOMPUTE_CSUM) ||
 		    bpf_skb_store_bytes(skb, SGC_OFF_H(rank), &orig.hdr.rank, sizeof(orig.hdr.rank),
-					BPF_F_RECOMPUTE_CSUM)) {
+					BPF_F_RECOMPUTE_CSUM) ||
+		    bpf_skb_store_bytes(skb, SGC_OFF_H(fan_first), &orig.hdr.fan_first,
+					sizeof(orig.hdr.fan_first), BPF_F_RECOMPUTE_CSUM)) {
 			sgc_count(SGC_ST_FANOUT_ERR);
 			return TC_ACT_SHOT;
 		}
@@ -237,8 +243,10 @@ int scatter_prog(struct __sk_buff *skb)
 	fan.skb = skb;
 	fan.end = fan_end < cfg.world ? fan_end : cfg.world;
 	fan.skip = 0;
-	fan.clones = 0;
-	fan.errors = 0;
+	fan.clones = sgc_opaque_zero;
+	fan.errors = sgc_opaque_zero;
+	fan.stop = 0;
+	fan.stop_on_err = 0;
 	fan.rank_now = fan.f.hdr.rank;
 	fan.keep_l4 = 1;
 	fan.store_flags = 0;

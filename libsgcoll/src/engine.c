@@ -300,13 +300,16 @@ static bool done_elig(const void *obj, int r)
 /*
  * Chunk @ch of @co is complete; co->res[ch] holds the result (reduced here,
  * or by the kernel).  @kfanned: notify_prog already sent it to the first
- * SGC_BPF_FANOUT_MAX receivers.
+ * SGC_BPF_FANOUT_MAX receivers, or up to the one in the header's fan_first.
  */
 static void coord_chunk_complete(struct sgc_comm *c, struct sgc_coll *co, uint32_t ch, bool kfanned)
 {
 	struct sgc_pkt *p = co->res[ch];
 	struct sgc_hdr *h = pkt_hdr(p);
 	size_t n = chunk_n(co, ch);
+	/* The first receiver left to us: notify_prog stops at a clone that
+	 * fails and says where in the result's header. */
+	int first = !kfanned ? 1 : h->fan_first ? h->fan_first : SGC_BPF_FANOUT_MAX + 1;
 
 	hdr_for(c, h, SGC_MSG_RESULT, co, 0);
 	h->chunk = ch;
@@ -315,7 +318,7 @@ static void coord_chunk_complete(struct sgc_comm *c, struct sgc_coll *co, uint32
 	if (co->receives && n)
 		memcpy(co->recvbuf + chunk_off(co, ch), pkt_body(p), n * co->elsz);
 	if (co->kind != SGC_COLL_BARRIER)
-		fanout(c, p, kfanned ? SGC_BPF_FANOUT_MAX + 1 : 1, data_elig, co);
+		fanout(c, p, first, data_elig, co);
 	if (kmode(c)) {
 		/* The kernel saw the contributions, we did not: mark them so
 		 * that re-PULLs never ask for a complete chunk, and give back
@@ -344,8 +347,7 @@ static void coord_chunk_complete(struct sgc_comm *c, struct sgc_coll *co, uint32
 			hdr_for(c, pkt_hdr(d), SGC_MSG_RESULT, co, 0);
 			pkt_hdr(d)->flags = SGC_F_DONE;
 			d->len = SGC_HDR_SIZE;
-			fanout(c, d, kfanned && co->kind == SGC_COLL_BARRIER ? SGC_BPF_FANOUT_MAX + 1 : 1,
-			       done_elig, co);
+			fanout(c, d, co->kind == SGC_COLL_BARRIER ? first : 1, done_elig, co);
 			pkt_put(c, d);
 		}
 	}

@@ -8,7 +8,7 @@
  *   -T / -N: stop after the iteration during which SECONDS passed or rank 0
  *       completed COLLS collectives (rank 0 decides and tells the others by
  *       a broadcast); -S: every rank prints its counters (the fault runs
- *       sum retransmits over ranks).
+ *       sum retransmits over ranks), and rank 0 on the eBPF path its BPF counters.
  *   SUITES: comma list of allreduce,inplace,reduce,bcast,barrier,nb,early,sg,sgpartial,custom,
  *       float,window
  *   exit 0 = all good, 1 = a wrong result or error, 77 = skipped
@@ -790,6 +790,15 @@ int main(int argc, char **argv)
 		       PRIu64 " duplicates=%" PRIu64 " late=%" PRIu64 " rejected=%" PRIu64 " seconds=%.1f\n",
 		       g_rank, st.collectives, g_checked, g_wrong, g_timeouts, st.retransmits, st.duplicates,
 		       st.late, st.rejected, (now_us() - t0) / 1e6);
+	}
+	if (all_stats && sgc_accelerated(c)) {
+		uint64_t bs[32];
+		int i, n = sgc_bpf_stats(c, bs, 32);
+
+		printf("rank %d: bpf:", g_rank);
+		for (i = 0; i < n; i++)
+			printf(" %s=%" PRIu64, sgc_bpf_stat_name(i), bs[i]);
+		printf("\n");
 	}
 	sgc_finalize(c);
 	return g_fail ? 1 : 0;
