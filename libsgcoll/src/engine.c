@@ -197,8 +197,15 @@ static void coll_finish(struct sgc_comm *c, struct sgc_coll *co, int status)
 	co->status = status;
 	if (co->pull.to)
 		pull_reset(c, &co->pull);
+	/* Karn's rule: no sample from a collective something was sent again
+	 * for.  But a worker whose result came as first sent (no SGC_F_RETX)
+	 * NACKed early: the wait is real, though it may include the recovery
+	 * of another rank's datagram, so it counts only up to RTT_FLOOR_MAX
+	 * RTO floors (as rtt_floor()). */
 	if (status == 0 && co->posted && !co->retx)
 		rtt_sample(c, c->now > co->t_post ? c->now - co->t_post : 0);
+	else if (status == 0 && co->posted && c->rank && !co->rx_resent && c->now > co->t_post)
+		rtt_sample(c, min_u64(c->now - co->t_post, RTT_FLOOR_MAX * c->rto_ns));
 	if (status == 0)
 		c->st.collectives++;
 	if (status == 0 && co->posted && co->t_post > c->done_post_max)
@@ -283,8 +290,23 @@ static void coord_send_done(struct sgc_comm *c, struct sgc_coll *co, int r)
 	struct sgc_hdr h;
 
 	hdr_for(c, &h, SGC_MSG_RESULT, co, r);
-	h.flags = SGC_F_DONE;
+	h.flags = SGC_F_DONE | SGC_F_RETX;
 	send_to_rank(c, &h, r);
+}
+
+/* Chunk @ch of @co's result again to rank @r, marked as a resend: a worker
+ * that gets the first copy after all learns how long collectives take. */
+static void coord_resend_result(struct sgc_comm *c, struct sgc_coll *co, uint32_t ch, int r)
+{
+	struct sgc_pkt *p = pkt_alloc(c);
+
+	if (!p)
+		return;
+	memcpy(p->data, co->res[ch]->data, co->res[ch]->len);
+	p->len = co->res[ch]->len;
+	pkt_hdr(p)->flags |= SGC_F_RETX;
+	io_send(c, p, &c->peers[r].addr);
+	pkt_put(c, p);
 }
 
 static bool data_elig(const void *obj, int r)
@@ -716,7 +738,7 @@ static void coord_rx_nack(struct sgc_comm *c, const struct sgc_rx *rx)
 			break;
 		if (!bit_test(rx->body, i) || co->nseen[ch] != co->ncontrib || !co->res[ch])
 			continue;
-		io_send(c, co->res[ch], &c->peers[r].addr);
+		coord_resend_result(c, co, ch, r);
 		c->st.retransmits++;
 		sent++;
 	}
@@ -1085,6 +1107,8 @@ static void worker_rx_result(struct sgc_comm *c, const struct sgc_rx *rx)
 		return;
 	co->last_rx = c->now;
 	co->backoff = 0;
+	if (h->flags & SGC_F_RETX)
+		co->rx_resent = true;
 	if (h->flags & SGC_F_DONE) {
 		if (!co->posted || co->receives) {
 			c->st.rejected++;

@@ -154,6 +154,7 @@ struct sgc_coll {
 	uint64_t last_nack;	/* worker: when we last asked for results */
 	uint64_t t_post;	/* when this rank called it */
 	bool retx;		/* something was sent again: no RTT sample */
+	bool rx_resent;		/* worker: a result datagram came as a resend */
 	unsigned backoff;
 	struct sgc_request *req;
 	uint32_t nchunks_done;	/* coordinator: complete chunks;
