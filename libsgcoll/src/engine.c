@@ -885,29 +885,33 @@ static void coord_timer(struct sgc_comm *c, struct sgc_coll *co, uint64_t now)
 	}
 }
 
+static void peer_wm(struct sgc_comm *c, int r, uint32_t wm)
+{
+	/* Accept only forward moves that stay within what we have posted. */
+	if (wm - c->peers[r].wm <= SGC_RING && wm - c->peers[r].wm != 0 &&
+	    c->next_seq + SGC_RING - wm <= 2 * SGC_RING)
+		c->peers[r].wm = wm;
+}
+
 static uint32_t coord_min_wm(struct sgc_comm *c)
 {
 	uint32_t m = c->next_seq;
+	bool kernel = kmode(c);
 	int r;
 
-	for (r = 1; r < c->world; r++)
+	for (r = 1; r < c->world; r++) {
+		/* Contributions the kernel reduced carried watermarks too. */
+		if (kernel)
+			peer_wm(c, r, bpf_path_rank_wm(c, r));
 		if (c->peers[r].wm - c->base < m - c->base)
 			m = c->peers[r].wm;
+	}
 	return m;
 }
 
-static void peer_wm(struct sgc_comm *c, int r, uint32_t wm);
-
 static void coord_retire(struct sgc_comm *c)
 {
-	uint32_t wm;
-	int r;
-
-	/* Contributions the kernel reduced carried watermarks too. */
-	if (kmode(c))
-		for (r = 1; r < c->world; r++)
-			peer_wm(c, r, bpf_path_rank_wm(c, r));
-	wm = coord_min_wm(c);
+	uint32_t wm = coord_min_wm(c);
 
 	while (c->base != c->next_seq) {
 		struct sgc_coll *co = slot_find(c, c->base);
@@ -921,14 +925,6 @@ static void coord_retire(struct sgc_comm *c)
 	}
 	if (c->bpf)
 		bpf_path_window(c);
-}
-
-static void peer_wm(struct sgc_comm *c, int r, uint32_t wm)
-{
-	/* Accept only forward moves that stay within what we have posted. */
-	if (wm - c->peers[r].wm <= SGC_RING && wm - c->peers[r].wm != 0 &&
-	    c->next_seq + SGC_RING - wm <= 2 * SGC_RING)
-		c->peers[r].wm = wm;
 }
 
 static void coord_rx(struct sgc_comm *c, const struct sgc_rx *rx)
