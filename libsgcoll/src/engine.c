@@ -298,12 +298,10 @@ static void coord_send_done(struct sgc_comm *c, struct sgc_coll *co, int r)
  * that gets the first copy after all learns how long collectives take. */
 static void coord_resend_result(struct sgc_comm *c, struct sgc_coll *co, uint32_t ch, int r)
 {
-	struct sgc_pkt *p = pkt_alloc(c);
+	struct sgc_pkt *p = pkt_copy(c, co->res[ch]);
 
 	if (!p)
 		return;
-	memcpy(p->data, co->res[ch]->data, co->res[ch]->len);
-	p->len = co->res[ch]->len;
 	pkt_hdr(p)->flags |= SGC_F_RETX;
 	io_send(c, p, &c->peers[r].addr);
 	pkt_put(c, p);
@@ -385,20 +383,18 @@ static void coord_chunk_complete(struct sgc_comm *c, struct sgc_coll *co, uint32
 
 /* One SGC_F_FANOUT datagram for ranks [lo, hi); async: from an io_uring
  * worker, so that its clones (and their softirq work) run on another CPU. */
-static void fanout_range(struct sgc_comm *c, const struct sgc_pkt *p, int lo, int hi, bool async)
+static void fanout_range(struct sgc_comm *c, struct sgc_pkt *p, int lo, int hi, bool async)
 {
 	struct sgc_pkt *f;
 	struct sgc_hdr *h;
 
 	if (hi - lo == 1) {
-		io_send(c, (struct sgc_pkt *)p, &c->peers[lo].addr);
+		io_send(c, p, &c->peers[lo].addr);
 		return;
 	}
-	f = pkt_alloc(c);
+	f = pkt_copy(c, p);
 	if (!f)
 		return;
-	memcpy(f->data, p->data, p->len);
-	f->len = p->len;
 	h = pkt_hdr(f);
 	h->flags |= SGC_F_FANOUT;
 	h->fan_first = (uint16_t)lo;

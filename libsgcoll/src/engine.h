@@ -72,6 +72,8 @@ typedef void (*sgc_rx_fn)(struct sgc_comm *c, const struct sgc_rx *rx);
 SGC_HIDDEN int io_open(struct sgc_comm *c);
 SGC_HIDDEN void io_close(struct sgc_comm *c);
 SGC_HIDDEN struct sgc_pkt *pkt_alloc(struct sgc_comm *c);
+/* A new datagram (one reference) with @src's bytes. */
+SGC_HIDDEN struct sgc_pkt *pkt_copy(struct sgc_comm *c, const struct sgc_pkt *src);
 SGC_HIDDEN void pkt_put(struct sgc_comm *c, struct sgc_pkt *p);
 /* Queue @p for @dst (which must stay valid until the next submit). */
 SGC_HIDDEN int io_send(struct sgc_comm *c, struct sgc_pkt *p, const struct sockaddr_in *dst);

@@ -286,6 +286,17 @@ struct sgc_pkt *pkt_alloc(struct sgc_comm *c)
 	return p;
 }
 
+struct sgc_pkt *pkt_copy(struct sgc_comm *c, const struct sgc_pkt *src)
+{
+	struct sgc_pkt *p = pkt_alloc(c);
+
+	if (p) {
+		memcpy(p->data, src->data, src->len);
+		p->len = src->len;
+	}
+	return p;
+}
+
 void pkt_put(struct sgc_comm *c, struct sgc_pkt *p)
 {
 	if (!p || --p->refs)
