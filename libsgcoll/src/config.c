@@ -154,8 +154,8 @@ static const char *env_first(const char *const *names, const char **which)
 	return NULL;
 }
 
-static int env_uint(const char *name, const char *v, unsigned long max, const char *what,
-		    unsigned long *out)
+int sgc_env_uint(const char *name, const char *v, unsigned long max, const char *what,
+		 unsigned long *out)
 {
 	unsigned long x;
 	char *end;
@@ -201,7 +201,7 @@ int sgc_config_from_env(struct sgc_config *cfg)
 	struct sgc_config c = { .sz = sizeof(c) };
 	struct sockaddr_in tmp;
 	const char *v, *name;
-	unsigned long x = 0;	/* -O3 cannot see that env_uint() sets it on success */
+	unsigned long x = 0;	/* -O3 cannot see that sgc_env_uint() sets it on success */
 	size_t sz;
 	int err;
 
@@ -212,7 +212,7 @@ int sgc_config_from_env(struct sgc_config *cfg)
 	if (!v)
 		return sgc_err(-EINVAL,
 			       "no rank in the environment: set SGC_RANK (or OMPI_COMM_WORLD_RANK or PMI_RANK) to this process's rank, 0 for the coordinator");
-	err = env_uint(name, v, SGC_MAX_WORLD - 1, "a rank (decimal 0..4095)", &x);
+	err = sgc_env_uint(name, v, SGC_MAX_WORLD - 1, "a rank (decimal 0..4095)", &x);
 	if (err)
 		return err;
 	c.rank = (int)x;
@@ -221,7 +221,7 @@ int sgc_config_from_env(struct sgc_config *cfg)
 	if (!v)
 		return sgc_err(-EINVAL,
 			       "no world size in the environment: set SGC_WORLD_SIZE (or OMPI_COMM_WORLD_SIZE or PMI_SIZE) to the number of ranks including the coordinator");
-	err = env_uint(name, v, SGC_MAX_WORLD, "a world size (decimal 1..4096)", &x);
+	err = sgc_env_uint(name, v, SGC_MAX_WORLD, "a world size (decimal 1..4096)", &x);
 	if (err)
 		return err;
 	if (x < 1)
@@ -300,7 +300,7 @@ int sgc_config_from_env(struct sgc_config *cfg)
 
 	v = env_get("SGC_TIMEOUT_MS");
 	if (v) {
-		err = env_uint("SGC_TIMEOUT_MS", v, SGC_TIMEOUT_MAX_MS,
+		err = sgc_env_uint("SGC_TIMEOUT_MS", v, SGC_TIMEOUT_MAX_MS,
 			       "a timeout in milliseconds (decimal 0..3600000, 0 = default)", &x);
 		if (err)
 			return err;

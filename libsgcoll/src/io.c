@@ -97,18 +97,21 @@ static bool gso_wanted(void)
 
 static int fanout_cpus(unsigned *out)
 {
+	static const char what[] =
+		"a CPU count (decimal 1..64; 1 sends every fan-out from the calling thread)";
 	const char *s = getenv("SGC_FANOUT_CPUS");
+	unsigned long x = 0;
 	cpu_set_t set;
-	char *end;
 	long v;
+	int err;
 
 	if (s && *s) {
-		errno = 0;
-		v = strtol(s, &end, 10);
-		if (errno || *end || v < 1 || v > 64)
-			return sgc_err(-EINVAL, "SGC_FANOUT_CPUS=\"%.32s\" is not a CPU count 1..64 "
-				       "(1 sends every fan-out from the calling thread)", s);
-		*out = (unsigned)v;
+		err = sgc_env_uint("SGC_FANOUT_CPUS", s, 64, what, &x);
+		if (!err && x < 1)
+			err = sgc_err(-EINVAL, "SGC_FANOUT_CPUS=\"%.64s\" is not %s", s, what);
+		if (err)
+			return err;
+		*out = (unsigned)x;
 		return 0;
 	}
 	v = sched_getaffinity(0, sizeof(set), &set) ? 1 : CPU_COUNT(&set);

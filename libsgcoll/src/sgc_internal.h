@@ -57,6 +57,11 @@ struct sgc_cfg {
 	char custom_bpf[256];		/* "" = no custom reduction */
 };
 
+/* @v, the value of variable @name, as a decimal 0..@max; otherwise -EINVAL
+ * with "NAME="v" is not @what". */
+SGC_HIDDEN int sgc_env_uint(const char *name, const char *v, unsigned long max, const char *what,
+			    unsigned long *out);
+
 /* Parse "a.b.c.d" or "a.b.c.d:port".  need_port: 1 = port required,
  * 0 = optional (port 0 when absent). */
 SGC_HIDDEN int sgc_parse_addr(const char *s, struct sockaddr_in *out, int need_port);
