@@ -83,11 +83,12 @@ struct sgc_hdr {
 	__u16 arg;		/* root (collectives), wait_n (QUERY), span (NACK) */
 	__u16 flags;		/* SGC_F_* */
 	__u32 aux;		/* per type, see below */
-	__u16 fan_first;	/* SGC_F_FANOUT: scatter_prog clones this */
-	__u16 fan_end;		/* datagram to ranks [fan_first, fan_end);
+	__u16 fan_first;	/* SGC_F_FANOUT: scatter_prog clones this
+				 * datagram to ranks [fan_first, fan_end).
 				 * RESULT with SGC_F_KERNEL (coordinator only):
-				 * fan_first = the first receiver notify_prog
-				 * could not clone it to, 0 = none missed */
+				 * the first receiver notify_prog could not
+				 * clone it to, 0 = none missed */
+	__u16 fan_end;
 	__u32 reserved;		/* 0 */
 } __attribute__((packed));
 
