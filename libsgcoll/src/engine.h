@@ -270,6 +270,9 @@ struct sgc_comm {
 	unsigned nsq;		/* queued, not yet submitted */
 	unsigned sends_inflight; /* sends whose completion is not reaped */
 	bool gso;		/* UDP_SEGMENT: coalesce sends to one peer */
+	bool gro;		/* UDP_GRO: a peer's burst arrives as one receive */
+	uint8_t *rx_bounce;	/* an aligned copy of one unaligned GRO segment */
+	uint64_t rx_coalesced;	/* receives that held more than one datagram */
 	bool send_async;	/* the next io_send() goes through an io_uring worker */
 	unsigned fan_cpus;	/* eBPF fan-out: CPUs to spread the clones over */
 	unsigned ntxq;

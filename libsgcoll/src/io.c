@@ -36,6 +36,9 @@
 #define TAG_RING	3ULL
 #define BGID		0
 #define RX_BUF_SIZE	4096	/* recvmsg_out + name + largest datagram */
+#define RX_BUF_GRO	(68 * 1024)	/* ... + the GRO cmsg + a coalesced 64 KiB */
+#define RX_BOUNCE_SIZE	4096	/* largest valid datagram, see below */
+_Static_assert(SGC_HDR_SIZE + SGC_MAX_BODY <= RX_BOUNCE_SIZE, "bounce buffer too small");
 #define SOCK_BUF_BYTES	(8 << 20)
 
 /* UDP GSO (Linux 4.18): one send of up to GSO_MAX_SEGS datagrams of equal
@@ -46,6 +49,9 @@
 #endif
 #ifndef UDP_SEGMENT
 #define UDP_SEGMENT	103
+#endif
+#ifndef UDP_GRO
+#define UDP_GRO		104
 #endif
 #define GSO_MAX_SEGS	64
 #define GSO_MAX_BYTES	65000	/* a UDP payload is at most 65507 bytes */
@@ -82,7 +88,7 @@ static void sock_bufs(int fd)
 		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
 }
 
-/* SGC_GSO=0 turns coalescing off (one send per datagram). */
+/* SGC_GSO=0 turns coalescing off: one send and one receive per datagram. */
 static bool gso_wanted(void)
 {
 	const char *s = getenv("SGC_GSO");
@@ -130,6 +136,14 @@ static int open_socket(struct sgc_comm *c)
 		return sgc_err(-errno, "cannot create a UDP socket: %s", strerror(errno));
 	sock_bufs(fd);
 	c->gso = gso_wanted() && !setsockopt(fd, SOL_UDP, UDP_SEGMENT, &(int){ 0 }, sizeof(int));
+	/*
+	 * UDP GRO (Linux 5.0): a GSO burst from one peer stays one skb up to
+	 * this socket and arrives as one completion, split here by the size
+	 * the kernel reports.  Not on the eBPF coordinator: its tc programs
+	 * read one datagram per skb, and XDP already takes the contributions.
+	 */
+	c->gro = c->gso && !(c->rank == 0 && c->bpf) &&
+		 !setsockopt(fd, SOL_UDP, UDP_GRO, &(int){ 1 }, sizeof(int));
 	if (bind(fd, (struct sockaddr *)&c->self, sizeof(c->self))) {
 		err = -errno;
 		sgc_addr_str(&c->self, a, sizeof(a));
@@ -155,8 +169,17 @@ static int setup_buf_ring(struct sgc_comm *c)
 	unsigned i, mask;
 	int err;
 
-	c->br_entries = c->rank == 0 ? 4096 : 512;
-	c->buf_size = RX_BUF_SIZE;
+	/* GRO buffers are 17 times larger, so there are fewer; the pages a
+	 * small datagram does not reach are never touched.  A ring that runs
+	 * dry only stops the receive until the next round (ENOBUFS): the
+	 * datagrams wait in the socket. */
+	if (c->gro) {
+		c->br_entries = c->rank == 0 ? 1024 : 128;
+		c->buf_size = RX_BUF_GRO;
+	} else {
+		c->br_entries = c->rank == 0 ? 4096 : 512;
+		c->buf_size = RX_BUF_SIZE;
+	}
 	c->br_size = c->br_entries * sizeof(struct io_uring_buf);
 	c->br = mmap(NULL, c->br_size, PROT_READ | PROT_WRITE,
 		     MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
@@ -226,6 +249,12 @@ int io_open(struct sgc_comm *c)
 
 	memset(&c->rx_msg, 0, sizeof(c->rx_msg));
 	c->rx_msg.msg_namelen = sizeof(struct sockaddr_in);
+	if (c->gro) {
+		c->rx_bounce = aligned_alloc(64, RX_BOUNCE_SIZE);
+		if (!c->rx_bounce)
+			return sgc_err(-ENOMEM, "cannot allocate a receive bounce buffer");
+		c->rx_msg.msg_controllen = CMSG_SPACE(sizeof(int));
+	}
 	return 0;
 }
 
@@ -260,6 +289,8 @@ void io_close(struct sgc_comm *c)
 	c->br = NULL;
 	free(c->bufs);
 	c->bufs = NULL;
+	free(c->rx_bounce);
+	c->rx_bounce = NULL;
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
@@ -539,26 +570,13 @@ static void arm_ring(struct sgc_comm *c)
 	c->nsq++;
 }
 
-static void handle_datagram(struct sgc_comm *c, void *buf, int len)
+static void handle_one(struct sgc_comm *c, const struct sockaddr_in *from, uint8_t *payload,
+		       uint32_t plen)
 {
-	struct io_uring_recvmsg_out *out;
 	struct sgc_rx rx;
-	uint8_t *payload;
-	uint32_t plen;
 	int rej;
 
-	out = io_uring_recvmsg_validate(buf, len, &c->rx_msg);
-	if (!out)
-		return;
 	c->st.pkts_recv++;
-	payload = io_uring_recvmsg_payload(out, &c->rx_msg);
-	plen = io_uring_recvmsg_payload_length(out, len, &c->rx_msg);
-	if ((out->flags & MSG_TRUNC) || out->namelen < sizeof(struct sockaddr_in)) {
-		c->st.rejected++;
-		return;
-	}
-	memcpy(&rx.from, io_uring_recvmsg_name(out), sizeof(rx.from));
-
 	rej = sgc_wire_check(payload, plen, c->joined ? c->job_id : 0,
 			     c->world, c->chunk_bytes);
 	if (rej) {
@@ -567,15 +585,75 @@ static void handle_datagram(struct sgc_comm *c, void *buf, int len)
 		else
 			c->st.rejected++;
 		pr_debug("rank %d: dropped datagram from %s: %s\n", c->rank,
-			 sgc_addr_str(&rx.from, (char[32]){0}, 32), sgc_reject_name(rej));
+			 sgc_addr_str(from, (char[32]){0}, 32), sgc_reject_name(rej));
 		return;
 	}
-	/* The payload sits after recvmsg_out (16) and the name (16) in a
-	 * page-aligned buffer, so header and body are 8-aligned in place. */
+	rx.from = *from;
 	rx.hdr = (const struct sgc_hdr *)payload;
 	rx.body = payload + SGC_HDR_SIZE;
 	rx.body_len = plen - SGC_HDR_SIZE;
 	c->rx(c, &rx);
+}
+
+/* The segment size of a coalesced (GRO) receive, or 0 for one datagram. */
+static uint32_t gro_size(struct sgc_comm *c, struct io_uring_recvmsg_out *out)
+{
+	struct cmsghdr *cm;
+	int v;
+
+	for (cm = io_uring_recvmsg_cmsg_firsthdr(out, &c->rx_msg); cm;
+	     cm = io_uring_recvmsg_cmsg_nexthdr(out, &c->rx_msg, cm)) {
+		if (cm->cmsg_level == SOL_UDP && cm->cmsg_type == UDP_GRO) {
+			memcpy(&v, CMSG_DATA(cm), sizeof(v));
+			return v > 0 ? (uint32_t)v : 0;
+		}
+	}
+	return 0;
+}
+
+static void handle_datagram(struct sgc_comm *c, void *buf, int len)
+{
+	struct io_uring_recvmsg_out *out;
+	struct sockaddr_in from;
+	uint32_t plen, seg, off, n;
+	uint8_t *payload;
+
+	out = io_uring_recvmsg_validate(buf, len, &c->rx_msg);
+	if (!out)
+		return;
+	payload = io_uring_recvmsg_payload(out, &c->rx_msg);
+	plen = io_uring_recvmsg_payload_length(out, len, &c->rx_msg);
+	if ((out->flags & (MSG_TRUNC | MSG_CTRUNC)) || out->namelen < sizeof(struct sockaddr_in)) {
+		c->st.pkts_recv++;
+		c->st.rejected++;
+		return;
+	}
+	memcpy(&from, io_uring_recvmsg_name(out), sizeof(from));
+	seg = c->gro ? gro_size(c, out) : 0;
+	if (!seg || seg >= plen) {
+		/* recvmsg_out (16), the name (16) and the cmsg (0 or 24) keep
+		 * a page-aligned buffer's payload 8-aligned. */
+		handle_one(c, &from, payload, plen);
+		return;
+	}
+	c->rx_coalesced++;
+	for (off = 0; off < plen; off += n) {
+		uint8_t *p = payload + off;
+
+		n = plen - off < seg ? plen - off : seg;
+		/* Segments of a size that is not a multiple of 8 (a batch of
+		 * small results) are copied to keep bodies aligned. */
+		if ((uintptr_t)p & 7) {
+			if (n > RX_BOUNCE_SIZE) {	/* too long to be valid */
+				c->st.pkts_recv++;
+				c->st.rejected++;
+				continue;
+			}
+			memcpy(c->rx_bounce, p, n);
+			p = c->rx_bounce;
+		}
+		handle_one(c, &from, p, n);
+	}
 }
 
 static void handle_cqe(struct sgc_comm *c, struct io_uring_cqe *cqe, unsigned *recycled)
