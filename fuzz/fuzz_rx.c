@@ -122,6 +122,7 @@ static struct sgc_comm *comm_new(int rank, int world, uint32_t chunk_bytes)
 	c->rto_max_ns = 4 * c->rto_ns;
 	c->chunk_bytes = chunk_bytes;
 	c->push_credit = 4;
+	c->pull_budget = SGC_PULL_BUDGET;
 	c->job_id = FUZZ_JOB;
 	c->joined = true;
 	c->rx = engine_rx;

@@ -80,12 +80,8 @@ int sgc_init(const struct sgc_config *cfg, sgc_comm **out)
 		goto fail;
 	}
 	c->self = c->rank == 0 ? c->cfg.coord : c->cfg.bind;
-	if (c->rank == 0) {
-		unsigned credit = c->world > 1 ? SGC_PULL_BUDGET / (unsigned)(c->world - 1) : 8;
-
+	if (c->rank == 0)
 		c->chunk_bytes = sgc_chunk_bytes_for_mtu(iface_mtu(c->cfg.ifname));
-		c->push_credit = (uint16_t)(credit > 8 ? 8 : credit);
-	}
 	c->rx = engine_rx;
 	if (c->rank == 0) {
 		c->job_id = random_job_id();
@@ -98,6 +94,8 @@ int sgc_init(const struct sgc_config *cfg, sgc_comm **out)
 	err = io_open(c);
 	if (err)
 		goto fail;
+	if (c->rank == 0)
+		io_pacing(c);
 	err = c->rank == 0 ? rdv_coordinator(c) : rdv_worker(c);
 	if (err)
 		goto fail;

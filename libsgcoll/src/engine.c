@@ -1518,7 +1518,7 @@ static void engine_after_rx(struct sgc_comm *c)
 	uint32_t s;
 
 	if (c->rank == 0) {
-		for (s = c->base; s != c->next_seq && c->pull_inflight < SGC_PULL_BUDGET; s++) {
+		for (s = c->base; s != c->next_seq && c->pull_inflight < c->pull_budget; s++) {
 			struct sgc_coll *co = slot_find(c, s);
 
 			if (co && co->posted && co->state == COLL_OPEN)

@@ -21,8 +21,11 @@
 #define SGC_RING		(2 * SGC_MAX_INFLIGHT)
 /* Query (scatter-gather) slots, own sequence space. */
 #define SGC_QRING		64
-/* Packets a worker may be asked for at once, summed over workers. */
+/* Chunks the workers may have in flight towards the coordinator, summed
+ * over workers and collectives (c->pull_budget, see io_pacing()): the
+ * eBPF path's, and the most the user-space path's may be. */
 #define SGC_PULL_BUDGET		192
+#define SGC_PULL_BUDGET_MAX	768
 /* A worker sends an ACK when its watermark moved this far unreported. */
 #define SGC_ACK_EVERY		32
 
@@ -70,6 +73,7 @@ struct sgc_comm;
 typedef void (*sgc_rx_fn)(struct sgc_comm *c, const struct sgc_rx *rx);
 
 SGC_HIDDEN int io_open(struct sgc_comm *c);
+SGC_HIDDEN void io_pacing(struct sgc_comm *c);
 SGC_HIDDEN void io_close(struct sgc_comm *c);
 SGC_HIDDEN struct sgc_pkt *pkt_alloc(struct sgc_comm *c);
 /* A new datagram (one reference) with @src's bytes. */
@@ -288,6 +292,7 @@ struct sgc_comm {
 	uint32_t acked_wm;	/* worker: last watermark reported */
 	struct sgc_coll *slots[SGC_RING];
 	int pull_inflight;	/* coordinator: packets asked for, not yet in */
+	int pull_budget;	/* coordinator: most packets in flight towards it */
 	uint32_t nposted;	/* outstanding requests */
 
 	uint64_t next_timer;	/* earliest engine deadline after a round */

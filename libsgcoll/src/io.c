@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -256,6 +257,52 @@ int io_open(struct sgc_comm *c)
 		c->rx_msg.msg_controllen = CMSG_SPACE(sizeof(int));
 	}
 	return 0;
+}
+
+/* net.core.netdev_max_backlog: packets a CPU queues before the stack
+ * takes them (veth delivers through this queue); 1000 by default. */
+static unsigned long netdev_backlog(void)
+{
+	unsigned long v = 1000;
+	FILE *f = fopen("/proc/sys/net/core/netdev_max_backlog", "re");
+
+	if (f) {
+		if (fscanf(f, "%lu", &v) != 1)
+			v = 1000;
+		fclose(f);
+	}
+	return v;
+}
+
+/*
+ * Coordinator: how many chunks the workers may have in flight towards it
+ * (the PULL budget) and how many each sends unasked (the push credit).
+ * The eBPF path's XDP program sees every datagram, and a veth XDP receive
+ * ring holds 256 frames: 192 in flight, at most 8 unasked.  The user-space
+ * path is bound by what its socket buffer holds (4 KiB a chunk, to be safe)
+ * and by the per-CPU backlog: 192 to SGC_PULL_BUDGET_MAX, and a credit of
+ * up to GSO_MAX_SEGS, so that a 64 KiB contribution at 16 ranks goes
+ * unasked in one GSO send instead of in three PULL rounds.
+ */
+void io_pacing(struct sgc_comm *c)
+{
+	unsigned long budget = SGC_PULL_BUDGET, cap = 8, credit;
+	socklen_t len = sizeof(int);
+	int rcvbuf = 0;
+
+	if (!c->bpf) {
+		if (getsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, &len))
+			rcvbuf = 0;
+		budget = (unsigned long)rcvbuf / 4096;
+		if (budget > netdev_backlog() * 3 / 4)
+			budget = netdev_backlog() * 3 / 4;
+		budget = budget < SGC_PULL_BUDGET ? SGC_PULL_BUDGET :
+			 budget > SGC_PULL_BUDGET_MAX ? SGC_PULL_BUDGET_MAX : budget;
+		cap = GSO_MAX_SEGS;
+	}
+	c->pull_budget = (int)budget;
+	credit = c->world > 1 ? budget / (unsigned long)(c->world - 1) : cap;
+	c->push_credit = (uint16_t)(credit > cap ? cap : credit);
 }
 
 static void rx_ignore(struct sgc_comm *c, const struct sgc_rx *rx)

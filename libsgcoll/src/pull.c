@@ -2,9 +2,9 @@
 /*
  * Pacing the workers' data towards the coordinator.  A worker sends its
  * first push_credit chunks unasked; the rest is PULLed here in rounds that
- * keep at most SGC_PULL_BUDGET chunks in flight towards the coordinator,
- * summed over all workers and collectives, so the coordinator's receive
- * ring (256 frames on veth with XDP) never sees a burst it must drop.
+ * keep at most c->pull_budget chunks in flight towards the coordinator,
+ * summed over all workers and collectives, so that a burst never exceeds
+ * what the coordinator's receive side holds (io_pacing() in io.c).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -52,7 +52,7 @@ void pull_free(struct sgc_pull *ps)
 void pull_more(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *tmpl,
 	       uint32_t limit, pull_elig_fn elig, const void *obj)
 {
-	int budget = SGC_PULL_BUDGET - c->pull_inflight;
+	int budget = c->pull_budget - c->pull_inflight;
 	int nw = c->world - 1, nremote = 0, i, span;
 
 	if (budget <= 0 || nw <= 0)
@@ -101,7 +101,7 @@ void pull_more_fanout(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_
 		      pull_elig_fn elig, const void *obj, struct sgc_pkt *ask)
 {
 	struct fan_round fr = { ps, elig, obj, 0 };
-	int budget = SGC_PULL_BUDGET - c->pull_inflight, first = 0, r;
+	int budget = c->pull_budget - c->pull_inflight, first = 0, r;
 	struct sgc_pkt *p;
 	struct sgc_hdr *h;
 
@@ -151,12 +151,12 @@ void pull_again(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *t
 	int r, sent = 0;
 
 	pull_reset(c, ps);
-	for (r = 1; r < c->world && sent < SGC_PULL_BUDGET; r++) {
+	for (r = 1; r < c->world && sent < c->pull_budget; r++) {
 		uint32_t ch = 0, lim = ps->to[r];
 
 		if (!elig(obj, r))
 			continue;
-		while (ch < lim && sent < SGC_PULL_BUDGET) {
+		while (ch < lim && sent < c->pull_budget) {
 			uint32_t lo;
 
 			while (ch < lim && bit_test(seen, (size_t)ch * c->world + r))

@@ -438,7 +438,7 @@ static bool q_askable(const void *obj, int r)
 }
 
 /*
- * No push credit (more workers than SGC_PULL_BUDGET): instead of a query
+ * No push credit (more workers than the PULL budget): instead of a query
  * to everyone and then a PULL to each, the query goes out in rounds to as
  * many ranks as the budget has room for, with SGC_F_ASK, so that it is
  * the PULL of their first chunk.  One datagram each way per worker.

@@ -5,7 +5,8 @@
  * that the queue is flushed and reused before the ring is submitted, and
  * when it goes through an io_uring worker; SGC_FANOUT_CPUS is checked.
  * Receiving: a peer's UDP GSO burst arrives coalesced (GRO) and is split
- * back into its datagrams, in order, aligned, whatever their size.
+ * back into its datagrams, in order, aligned, whatever their size.  The
+ * coordinator's pacing (PULL budget, push credit) per path.
  * Loopback only; no root.
  */
 #define _GNU_SOURCE	/* sched_getaffinity, CPU_COUNT */
@@ -263,6 +264,46 @@ static void test_fanout_cpus(void **state)
 	comm_close(c);
 }
 
+/* ---- pacing ---- */
+
+static void pacing(struct sgc_comm *c, bool kernel, int world)
+{
+	c->world = world;
+	c->bpf = kernel ? (struct sgc_bpf *)c : NULL;	/* only looked at for NULL */
+	io_pacing(c);
+	c->bpf = NULL;
+}
+
+/* The eBPF path keeps 192 in flight and at most 8 unasked; the user-space
+ * path takes what its socket and the backlog hold, 192 to 768, and up to
+ * 64 unasked (a 64 KiB contribution in one go at 16 ranks as root). */
+static void test_pacing(void **state)
+{
+	struct sgc_comm *c;
+	int want;
+
+	(void)state;
+	unsetenv("SGC_GSO");
+	assert_int_equal(comm_open(&c), 0);
+	pacing(c, true, 16);
+	assert_int_equal(c->pull_budget, SGC_PULL_BUDGET);
+	assert_int_equal(c->push_credit, 8);
+	pacing(c, true, 257);
+	assert_int_equal(c->push_credit, 0);
+
+	pacing(c, false, 16);
+	assert_in_range(c->pull_budget, SGC_PULL_BUDGET, SGC_PULL_BUDGET_MAX);
+	want = c->pull_budget / 15;
+	assert_int_equal(c->push_credit, want > 64 ? 64 : want);
+	if (geteuid() == 0)	/* SO_RCVBUFFORCE: 8 MiB, so the backlog bounds it */
+		assert_true(c->pull_budget >= 45 * 15);
+	pacing(c, false, 2);
+	assert_int_equal(c->push_credit, 64);
+	pacing(c, false, 1025);
+	assert_int_equal(c->push_credit, 0);
+	comm_close(c);
+}
+
 /* ---- receiving coalesced bursts ---- */
 
 #ifndef SOL_UDP
@@ -396,6 +437,7 @@ int main(void)
 		cmocka_unit_test(test_no_gso),
 		cmocka_unit_test(test_async_sends),
 		cmocka_unit_test(test_fanout_cpus),
+		cmocka_unit_test(test_pacing),
 		cmocka_unit_test(test_gro_aligned),
 		cmocka_unit_test(test_gro_unaligned),
 	};
