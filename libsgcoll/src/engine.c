@@ -1535,6 +1535,17 @@ int engine_progress(struct sgc_comm *c, uint64_t until)
 	uint64_t now = now_ns(), next;
 	int err;
 
+	/* A timer that is due may be answered by datagrams that are already
+	 * here, their completions waiting for us to enter the kernel (a rank
+	 * that did not get a CPU for a while): take them first, so that a
+	 * slow result is not NACKed, nor a slow contribution PULLed again. */
+	if (c->next_timer && c->next_timer <= now) {
+		err = io_poll_flags(c, 0, true);
+		if (err)
+			return err;
+		engine_after_rx(c);
+		now = now_ns();
+	}
 	c->now = now;
 	c->next_timer = engine_timers(c, now);
 	next = min_u64(c->next_timer, until);

@@ -86,6 +86,7 @@ SGC_HIDDEN int io_send_ctl(struct sgc_comm *c, const struct sgc_hdr *h, const st
 /* Submit queued sends, wait up to @wait_ns (0 = don't wait) for events,
  * and handle every completion (received datagrams go to c->rx). */
 SGC_HIDDEN int io_poll(struct sgc_comm *c, uint64_t wait_ns);
+SGC_HIDDEN int io_poll_flags(struct sgc_comm *c, uint64_t wait_ns, bool enter);
 /* Make sgc_fd() readable at @when (monotonic ns). */
 SGC_HIDDEN void io_arm_timer(struct sgc_comm *c, uint64_t when);
 SGC_HIDDEN uint64_t now_ns(void);

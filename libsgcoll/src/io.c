@@ -752,6 +752,13 @@ static void handle_cqe(struct sgc_comm *c, struct io_uring_cqe *cqe, unsigned *r
 
 int io_poll(struct sgc_comm *c, uint64_t wait_ns)
 {
+	return io_poll_flags(c, wait_ns, false);
+}
+
+/* @enter: enter the kernel even when there is nothing to submit or wait
+ * for, so that receives whose completion is pending get posted. */
+int io_poll_flags(struct sgc_comm *c, uint64_t wait_ns, bool enter)
+{
 	struct io_uring_cqe *cqe;
 	unsigned head, seen, recycled;
 	int ret, rounds = 0;
@@ -774,7 +781,7 @@ int io_poll(struct sgc_comm *c, uint64_t wait_ns)
 		ret = io_uring_submit_and_wait_timeout(&c->ring, &cqe, 1, &ts, NULL);
 		if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
 			return sgc_err(ret, "io_uring wait failed: %s", strerror(-ret));
-	} else if (c->nsq || c->cfg.waitmode == SGC_WAITMODE_BUSYPOLL) {
+	} else if (c->nsq || enter || c->cfg.waitmode == SGC_WAITMODE_BUSYPOLL) {
 		/* Busy polling still enters the kernel so that completions
 		 * whose task work is pending get posted. */
 		io_uring_submit_and_get_events(&c->ring);
