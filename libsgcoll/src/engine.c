@@ -337,6 +337,7 @@ static void coord_chunk_complete(struct sgc_comm *c, struct sgc_coll *co, uint32
 	p->len = (uint32_t)(SGC_HDR_SIZE + n * co->elsz);
 	if (co->receives && n)
 		memcpy(co->recvbuf + chunk_off(co, ch), pkt_body(p), n * co->elsz);
+	p->sent_at = now_ns();
 	if (co->kind != SGC_COLL_BARRIER)
 		fanout(c, p, first, data_elig, co);
 	if (kmode(c)) {
@@ -734,6 +735,13 @@ static void coord_rx_nack(struct sgc_comm *c, const struct sgc_rx *rx)
 			break;
 		if (!bit_test(rx->body, i) || co->nseen[ch] != co->ncontrib || !co->res[ch])
 			continue;
+		/* Sent less than half an RTO ago: the NACK most likely crossed
+		 * it (a worker that waited for a CPU).  If it was lost after
+		 * all, the worker's next NACK comes later than this. */
+		if (now_ns() - co->res[ch]->sent_at < rto_now(c) / 2) {
+			sent++;
+			continue;
+		}
 		coord_resend_result(c, co, ch, r);
 		c->st.retransmits++;
 		sent++;

@@ -48,6 +48,7 @@ struct sgc_pkt {
 	struct sgc_pkt *next;	/* free list */
 	uint32_t len;		/* header + body */
 	uint32_t refs;		/* owner + sends not yet completed */
+	uint64_t sent_at;	/* coordinator's result chunk: first sent (now_ns) */
 	uint64_t data[];	/* struct sgc_hdr then body, 8-aligned */
 };
 
