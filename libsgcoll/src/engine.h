@@ -99,6 +99,7 @@ struct sgc_pull {
 	uint32_t *gap;		/* per rank: gaps below this were asked again */
 	uint32_t out;		/* chunks asked for and not yet in */
 	int rr;			/* round-robin start */
+	int budget;		/* most in flight (c->pull_inflight) when asking */
 };
 
 typedef bool (*pull_elig_fn)(const void *obj, int rank);

@@ -279,10 +279,12 @@ static unsigned long netdev_backlog(void)
  * (the PULL budget) and how many each sends unasked (the push credit).
  * The eBPF path's XDP program sees every datagram, and a veth XDP receive
  * ring holds 256 frames: 192 in flight, at most 8 unasked.  The user-space
- * path is bound by what its socket buffer holds (4 KiB a chunk, to be safe)
- * and by the per-CPU backlog: 192 to SGC_PULL_BUDGET_MAX, and a credit of
- * up to GSO_MAX_SEGS, so that a 64 KiB contribution at 16 ranks goes
- * unasked in one GSO send instead of in three PULL rounds.
+ * path's collectives are bound by what its socket buffer holds (4 KiB a
+ * chunk, to be safe) and by the per-CPU backlog: 192 to SGC_PULL_BUDGET_MAX,
+ * and a credit of up to GSO_MAX_SEGS, so that a 64 KiB contribution at 16
+ * ranks goes unasked in one GSO send instead of in three PULL rounds.  Its
+ * queries keep 192 (sg.c), and so does a job of more than 192 workers: its
+ * queries go in ASK rounds, as they need a credit of 0.
  */
 void io_pacing(struct sgc_comm *c)
 {
@@ -290,7 +292,7 @@ void io_pacing(struct sgc_comm *c)
 	socklen_t len = sizeof(int);
 	int rcvbuf = 0;
 
-	if (!c->bpf) {
+	if (!c->bpf && c->world - 1 <= SGC_PULL_BUDGET) {
 		if (getsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, &len))
 			rcvbuf = 0;
 		budget = (unsigned long)rcvbuf / 4096;

@@ -2,7 +2,7 @@
 /*
  * Pacing the workers' data towards the coordinator.  A worker sends its
  * first push_credit chunks unasked; the rest is PULLed here in rounds that
- * keep at most c->pull_budget chunks in flight towards the coordinator,
+ * keep at most the budget's chunks in flight towards the coordinator,
  * summed over all workers and collectives, so that a burst never exceeds
  * what the coordinator's receive side holds (io_pacing() in io.c).
  */
@@ -38,6 +38,7 @@ int pull_init(struct sgc_comm *c, struct sgc_pull *ps, uint32_t nchunks)
 	}
 	for (r = 0; r < c->world; r++)
 		ps->to[r] = credit;
+	ps->budget = c->pull_budget;
 	return 0;
 }
 
@@ -52,7 +53,7 @@ void pull_free(struct sgc_pull *ps)
 void pull_more(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *tmpl,
 	       uint32_t limit, pull_elig_fn elig, const void *obj)
 {
-	int budget = c->pull_budget - c->pull_inflight;
+	int budget = ps->budget - c->pull_inflight;
 	int nw = c->world - 1, nremote = 0, i, span;
 
 	if (budget <= 0 || nw <= 0)
@@ -101,7 +102,7 @@ void pull_more_fanout(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_
 		      pull_elig_fn elig, const void *obj, struct sgc_pkt *ask)
 {
 	struct fan_round fr = { ps, elig, obj, 0 };
-	int budget = c->pull_budget - c->pull_inflight, first = 0, r;
+	int budget = ps->budget - c->pull_inflight, first = 0, r;
 	struct sgc_pkt *p;
 	struct sgc_hdr *h;
 
@@ -151,12 +152,12 @@ void pull_again(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *t
 	int r, sent = 0;
 
 	pull_reset(c, ps);
-	for (r = 1; r < c->world && sent < c->pull_budget; r++) {
+	for (r = 1; r < c->world && sent < ps->budget; r++) {
 		uint32_t ch = 0, lim = ps->to[r];
 
 		if (!elig(obj, r))
 			continue;
-		while (ch < lim && sent < c->pull_budget) {
+		while (ch < lim && sent < ps->budget) {
 			uint32_t lo;
 
 			while (ch < lim && bit_test(seen, (size_t)ch * c->world + r))
