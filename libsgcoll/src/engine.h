@@ -31,6 +31,17 @@
 
 /* ---- io.c ---- */
 
+/* UDP GSO and GRO socket options (Linux 4.18, 5.0), for older headers. */
+#ifndef SOL_UDP
+#define SOL_UDP		17
+#endif
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT	103
+#endif
+#ifndef UDP_GRO
+#define UDP_GRO		104
+#endif
+
 /* An outgoing datagram.  Retained result chunks are sent many times. */
 /* Sends held per batch so that same-size datagrams to one peer can go as
  * one UDP GSO send (io.c). */

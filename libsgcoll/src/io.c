@@ -45,15 +45,6 @@ _Static_assert(SGC_HDR_SIZE + SGC_MAX_BODY <= RX_BOUNCE_SIZE, "bounce buffer too
 /* UDP GSO (Linux 4.18): one send of up to GSO_MAX_SEGS datagrams of equal
  * size (the last may be shorter) to one peer; the stack splits it as late
  * as it can, on veth often only at the receiving socket. */
-#ifndef SOL_UDP
-#define SOL_UDP		17
-#endif
-#ifndef UDP_SEGMENT
-#define UDP_SEGMENT	103
-#endif
-#ifndef UDP_GRO
-#define UDP_GRO		104
-#endif
 #define GSO_MAX_SEGS	64
 #define GSO_MAX_BYTES	65000	/* a UDP payload is at most 65507 bytes */
 

@@ -314,13 +314,6 @@ static void test_pacing(void **state)
 
 /* ---- receiving coalesced bursts ---- */
 
-#ifndef SOL_UDP
-#define SOL_UDP		17
-#endif
-#ifndef UDP_SEGMENT
-#define UDP_SEGMENT	103
-#endif
-
 #define GRO_BURSTS	3
 #define GRO_SEGS	40	/* per burst */
 
