@@ -357,6 +357,7 @@ struct sgc_pkt *pkt_alloc(struct sgc_comm *c)
 	p->next = NULL;
 	p->len = SGC_HDR_SIZE;
 	p->refs = 1;
+	p->sent_at = 0;
 	return p;
 }
 
