@@ -95,7 +95,7 @@ int sgc_init(const struct sgc_config *cfg, sgc_comm **out)
 	if (err)
 		goto fail;
 	if (c->rank == 0)
-		io_pacing(c);
+		pull_pacing(c, c->bpf != NULL);
 	err = c->rank == 0 ? rdv_coordinator(c) : rdv_worker(c);
 	if (err)
 		goto fail;

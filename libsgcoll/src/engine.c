@@ -128,7 +128,8 @@ static struct sgc_coll *coll_new(struct sgc_comm *c, uint32_t seq, int kind, int
 		co->res = calloc(nchunks, sizeof(*co->res));
 		co->nseen = calloc(nchunks, sizeof(*co->nseen));
 		co->seen = calloc(((size_t)nchunks * (size_t)c->world + 7) / 8, 1);
-		if (!co->res || !co->nseen || !co->seen || pull_init(c, &co->pull, nchunks))
+		if (!co->res || !co->nseen || !co->seen ||
+		    pull_init(c, &co->pull, nchunks, c->pull_budget))
 			goto fail;
 	} else {
 		co->got = calloc((nchunks + 7) / 8, 1);

@@ -22,7 +22,7 @@
 /* Query (scatter-gather) slots, own sequence space. */
 #define SGC_QRING		64
 /* Chunks the workers may have in flight towards the coordinator, summed
- * over workers and collectives (c->pull_budget, see io_pacing()): the
+ * over workers and collectives (c->pull_budget, see pull_pacing()): the
  * eBPF path's, and the most the user-space path's may be. */
 #define SGC_PULL_BUDGET		192
 #define SGC_PULL_BUDGET_MAX	768
@@ -41,6 +41,8 @@
 #ifndef UDP_GRO
 #define UDP_GRO		104
 #endif
+/* Datagrams in one UDP GSO send, at most. */
+#define GSO_MAX_SEGS	64
 
 /* An outgoing datagram.  Retained result chunks are sent many times. */
 /* Sends held per batch so that same-size datagrams to one peer can go as
@@ -85,7 +87,9 @@ struct sgc_comm;
 typedef void (*sgc_rx_fn)(struct sgc_comm *c, const struct sgc_rx *rx);
 
 SGC_HIDDEN int io_open(struct sgc_comm *c);
-SGC_HIDDEN void io_pacing(struct sgc_comm *c);
+/* Datagrams the receive side holds: the socket buffer at 4 KiB each, and
+ * 3/4 of the per-CPU backlog (net.core.netdev_max_backlog). */
+SGC_HIDDEN unsigned long io_rx_room(struct sgc_comm *c);
 SGC_HIDDEN void io_close(struct sgc_comm *c);
 SGC_HIDDEN struct sgc_pkt *pkt_alloc(struct sgc_comm *c);
 /* A new datagram (one reference) with @src's bytes. */
@@ -116,7 +120,9 @@ struct sgc_pull {
 typedef bool (*pull_elig_fn)(const void *obj, int rank);
 
 /* Allocate per-rank state for @nchunks chunks; 0 or -ENOMEM. */
-SGC_HIDDEN int pull_init(struct sgc_comm *c, struct sgc_pull *ps, uint32_t nchunks);
+/* Coordinator: c->pull_budget and c->push_credit for its path. */
+SGC_HIDDEN void pull_pacing(struct sgc_comm *c, bool kernel);
+SGC_HIDDEN int pull_init(struct sgc_comm *c, struct sgc_pull *ps, uint32_t nchunks, int budget);
 SGC_HIDDEN void pull_free(struct sgc_pull *ps);
 /* Ask eligible ranks for their next chunks below @limit, within the
  * global budget.  @tmpl carries seq, coll, nchunks, dtype, op, arg. */

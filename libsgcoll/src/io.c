@@ -42,10 +42,9 @@
 _Static_assert(SGC_HDR_SIZE + SGC_MAX_BODY <= RX_BOUNCE_SIZE, "bounce buffer too small");
 #define SOCK_BUF_BYTES	(8 << 20)
 
-/* UDP GSO (Linux 4.18): one send of up to GSO_MAX_SEGS datagrams of equal
- * size (the last may be shorter) to one peer; the stack splits it as late
- * as it can, on veth often only at the receiving socket. */
-#define GSO_MAX_SEGS	64
+/* UDP GSO (Linux 4.18): one send of up to GSO_MAX_SEGS (engine.h)
+ * datagrams of equal size (the last may be shorter) to one peer; the stack
+ * splits it as late as it can, on veth often only at the receiving socket. */
 #define GSO_MAX_BYTES	65000	/* a UDP payload is at most 65507 bytes */
 
 struct gso_send {
@@ -265,37 +264,16 @@ static unsigned long netdev_backlog(void)
 	return v;
 }
 
-/*
- * Coordinator: how many chunks the workers may have in flight towards it
- * (the PULL budget) and how many each sends unasked (the push credit).
- * The eBPF path's XDP program sees every datagram, and a veth XDP receive
- * ring holds 256 frames: 192 in flight, at most 8 unasked.  The user-space
- * path's collectives are bound by what its socket buffer holds (4 KiB a
- * chunk, to be safe) and by the per-CPU backlog: 192 to SGC_PULL_BUDGET_MAX,
- * and a credit of up to GSO_MAX_SEGS, so that a 64 KiB contribution at 16
- * ranks goes unasked in one GSO send instead of in three PULL rounds.  Its
- * queries keep 192 (sg.c), and so does a job of more than 192 workers: its
- * queries go in ASK rounds, as they need a credit of 0.
- */
-void io_pacing(struct sgc_comm *c)
+unsigned long io_rx_room(struct sgc_comm *c)
 {
-	unsigned long budget = SGC_PULL_BUDGET, cap = 8, credit;
+	unsigned long room, backlog = netdev_backlog() * 3 / 4;
 	socklen_t len = sizeof(int);
 	int rcvbuf = 0;
 
-	if (!c->bpf && c->world - 1 <= SGC_PULL_BUDGET) {
-		if (getsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, &len))
-			rcvbuf = 0;
-		budget = (unsigned long)rcvbuf / 4096;
-		if (budget > netdev_backlog() * 3 / 4)
-			budget = netdev_backlog() * 3 / 4;
-		budget = budget < SGC_PULL_BUDGET ? SGC_PULL_BUDGET :
-			 budget > SGC_PULL_BUDGET_MAX ? SGC_PULL_BUDGET_MAX : budget;
-		cap = GSO_MAX_SEGS;
-	}
-	c->pull_budget = (int)budget;
-	credit = c->world > 1 ? budget / (unsigned long)(c->world - 1) : cap;
-	c->push_credit = (uint16_t)(credit > cap ? cap : credit);
+	if (getsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, &len))
+		rcvbuf = 0;
+	room = (unsigned long)rcvbuf / 4096;
+	return room < backlog ? room : backlog;
 }
 
 static void rx_ignore(struct sgc_comm *c, const struct sgc_rx *rx)

@@ -4,7 +4,7 @@
  * first push_credit chunks unasked; the rest is PULLed here in rounds that
  * keep at most the budget's chunks in flight towards the coordinator,
  * summed over all workers and collectives, so that a burst never exceeds
- * what the coordinator's receive side holds (io_pacing() in io.c).
+ * what the coordinator's receive side holds (pull_pacing()).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -25,7 +25,34 @@ static void send_pull(struct sgc_comm *c, const struct sgc_hdr *tmpl, int r,
 	io_send_ctl(c, &h, &c->peers[r].addr);
 }
 
-int pull_init(struct sgc_comm *c, struct sgc_pull *ps, uint32_t nchunks)
+/*
+ * How many chunks the workers may have in flight towards the coordinator
+ * (the PULL budget) and how many each sends unasked (the push credit).
+ * The eBPF path's XDP program sees every datagram, and a veth XDP receive
+ * ring holds 256 frames: 192 in flight, at most 8 unasked.  The user-space
+ * path's collectives are bound by what its receive side holds
+ * (io_rx_room()): 192 to SGC_PULL_BUDGET_MAX, and a credit of up to one
+ * GSO send, so that a 64 KiB contribution at 16 ranks goes unasked in one
+ * send instead of in three PULL rounds.  Its queries keep 192 (sg.c), and
+ * so does a job of more than 192 workers: its queries go in ASK rounds,
+ * as they need a credit of 0.
+ */
+void pull_pacing(struct sgc_comm *c, bool kernel)
+{
+	unsigned long budget = SGC_PULL_BUDGET, cap = 8, credit;
+
+	if (!kernel && c->world - 1 <= SGC_PULL_BUDGET) {
+		budget = io_rx_room(c);
+		budget = budget < SGC_PULL_BUDGET ? SGC_PULL_BUDGET :
+			 budget > SGC_PULL_BUDGET_MAX ? SGC_PULL_BUDGET_MAX : budget;
+		cap = GSO_MAX_SEGS;
+	}
+	c->pull_budget = (int)budget;
+	credit = c->world > 1 ? budget / (unsigned long)(c->world - 1) : cap;
+	c->push_credit = (uint16_t)(credit > cap ? cap : credit);
+}
+
+int pull_init(struct sgc_comm *c, struct sgc_pull *ps, uint32_t nchunks, int budget)
 {
 	uint32_t credit = c->push_credit < nchunks ? c->push_credit : nchunks;
 	int r;
@@ -38,7 +65,7 @@ int pull_init(struct sgc_comm *c, struct sgc_pull *ps, uint32_t nchunks)
 	}
 	for (r = 0; r < c->world; r++)
 		ps->to[r] = credit;
-	ps->budget = c->pull_budget;
+	ps->budget = budget;
 	return 0;
 }
 

@@ -538,15 +538,14 @@ static int sg_run(struct sgc_comm *c, const void *query, size_t qlen, void *resu
 	q->state = calloc((size_t)c->world, 1);
 	q->rank_chunks = calloc((size_t)c->world, sizeof(*q->rank_chunks));
 	q->qpkt = pkt_alloc(c);
-	if (!q->acc || !q->nseen || !q->seen || !q->state || !q->rank_chunks || !q->qpkt ||
-	    pull_init(c, &q->pull, q->nchunks)) {
-		query_free(c, q);
-		return sgc_err(-ENOMEM, "scatter-gather: out of memory for %zu elements", count);
-	}
 	/* Answers (and the PULLs and ASK rounds for them) come from every
 	 * worker at once, often one frame each through a veth that runs XDP
 	 * (256-frame ring; the bench's responder): the ring's budget. */
-	q->pull.budget = SGC_PULL_BUDGET;
+	if (!q->acc || !q->nseen || !q->seen || !q->state || !q->rank_chunks || !q->qpkt ||
+	    pull_init(c, &q->pull, q->nchunks, SGC_PULL_BUDGET)) {
+		query_free(c, q);
+		return sgc_err(-ENOMEM, "scatter-gather: out of memory for %zu elements", count);
+	}
 	query_free(c, c->qslots[q->seq % SGC_QRING]);
 	c->qslots[q->seq % SGC_QRING] = q;
 	c->qcur = q;

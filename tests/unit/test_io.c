@@ -275,9 +275,7 @@ static void test_fanout_cpus(void **state)
 static void pacing(struct sgc_comm *c, bool kernel, int world)
 {
 	c->world = world;
-	c->bpf = kernel ? (struct sgc_bpf *)c : NULL;	/* only looked at for NULL */
-	io_pacing(c);
-	c->bpf = NULL;
+	pull_pacing(c, kernel);
 }
 
 /* The eBPF path keeps 192 in flight and at most 8 unasked; the user-space
