@@ -714,6 +714,7 @@ static void coord_rx_nack(struct sgc_comm *c, const struct sgc_rx *rx)
 	const struct sgc_hdr *h = rx->hdr;
 	struct sgc_coll *co = slot_find(c, h->seq);
 	int r = h->rank, sent = 0;
+	uint64_t now, fresh;
 	uint32_t i;
 
 	if (!co || !co->posted)
@@ -729,6 +730,11 @@ static void coord_rx_nack(struct sgc_comm *c, const struct sgc_rx *rx)
 		}
 		return;
 	}
+	/* A chunk sent less than half an RTO ago: the NACK most likely
+	 * crossed it (a worker that waited for a CPU).  If it was lost after
+	 * all, the worker's next NACK comes later than this. */
+	now = now_ns();
+	fresh = rto_now(c) / 2;
 	for (i = 0; i < h->arg; i++) {
 		uint32_t ch = h->chunk + i;
 
@@ -736,10 +742,7 @@ static void coord_rx_nack(struct sgc_comm *c, const struct sgc_rx *rx)
 			break;
 		if (!bit_test(rx->body, i) || co->nseen[ch] != co->ncontrib || !co->res[ch])
 			continue;
-		/* Sent less than half an RTO ago: the NACK most likely crossed
-		 * it (a worker that waited for a CPU).  If it was lost after
-		 * all, the worker's next NACK comes later than this. */
-		if (now_ns() - co->res[ch]->sent_at < rto_now(c) / 2) {
+		if (now - co->res[ch]->sent_at < fresh) {
 			sent++;
 			continue;
 		}
