@@ -6,7 +6,7 @@
  * UDP socket on 127.0.0.1 and io_uring, peers at unused 127.66.0.x
  * addresses, so whatever it sends goes nowhere), posts a few collectives,
  * then delivers a sequence of datagrams exactly as io.c's handle_datagram()
- * does (sgc_wire_check(), then c->rx), interleaved with progress rounds
+ * does (sgc_wire_check(), then c->io.rx), interleaved with progress rounds
  * and timer runs at fuzz-chosen virtual times.
  *
  * Input: 6 bytes of setup, then records [ctl][len lo][len hi][bytes...]:
@@ -26,7 +26,12 @@
 #include <string.h>
 #include <arpa/inet.h>
 
-#include "engine.h"
+#include "coll.h"
+#include "coord.h"
+#include "progress.h"
+#include "rendezvous.h"
+#include "sg.h"
+#include "worker.h"
 #include "fuzz_common.h"
 
 #define MAX_POST 6
@@ -55,22 +60,8 @@ static bool io_ready;
 
 static void io_lend(struct sgc_comm *to, struct sgc_comm *from)
 {
-	to->fd = from->fd;
-	to->ring = from->ring;
-	to->ring_ok = from->ring_ok;
-	to->br = from->br;
-	to->br_size = from->br_size;
-	to->br_entries = from->br_entries;
-	to->buf_size = from->buf_size;
-	to->bufs = from->bufs;
-	to->recv_armed = from->recv_armed;
-	to->rx_msg = from->rx_msg;
-	to->timer_at = from->timer_at;
-	to->timer_ts = from->timer_ts;
-	to->free_pkts = from->free_pkts;
-	to->pkt_size = from->pkt_size;
-	to->nsq = from->nsq;
-	to->sends_inflight = from->sends_inflight;
+	to->io = from->io;
+	to->pkts = from->pkts;
 	to->self = from->self;
 }
 
@@ -86,7 +77,8 @@ static int io_setup_once(void)
 	 * (FUZZ_RX_VERBOSE=1 keeps them). */
 	if (!getenv("FUZZ_RX_VERBOSE"))
 		sgc_set_print(NULL);
-	io_tmpl.fd = -1;
+	io_tmpl.io.fd = -1;
+	io_tmpl.io.watch_fd = -1;
 	io_tmpl.cfg.waitmode = SGC_WAITMODE_BLOCK;
 	fake_addr(&io_tmpl.self, 0x7f000001, 0);
 	if (io_open(&io_tmpl)) {
@@ -115,17 +107,24 @@ static struct sgc_comm *comm_new(int rank, int world, uint32_t chunk_bytes)
 	c->cfg.bind = c->self;
 	if (rank == 0)
 		c->cfg.coord = c->self;
-	c->timeout_ns = c->cfg.timeout_ms * 1000000ULL;
+	c->rtt.timeout_ns = c->cfg.timeout_ms * 1000000ULL;
 	/* Long enough that no real-time timer fires within one input: the
 	 * target decides when timers run, so runs are reproducible. */
-	c->rto_ns = 1000000000ULL;
-	c->rto_max_ns = 4 * c->rto_ns;
+	c->rtt.rto_ns = 1000000000ULL;
+	c->rtt.rto_max_ns = 4 * c->rtt.rto_ns;
 	c->chunk_bytes = chunk_bytes;
-	c->push_credit = 4;
-	c->pull_budget = SGC_PULL_BUDGET;
+	c->pace.push_credit = 4;
+	c->pace.budget = SGC_PULL_BUDGET;
 	c->job_id = FUZZ_JOB;
 	c->joined = true;
-	c->rx = engine_rx;
+	c->io.rx = engine_rx;
+	c->rxt.unjoined = rdv_handle;
+	c->rxt.early[SGC_MSG_HELLO] = rdv_handle;
+	c->rxt.early[SGC_MSG_WELCOME] = rdv_handle;
+	if (rank == 0)
+		coord_rx_table(&c->rxt);
+	else
+		worker_rx_table(&c->rxt);
 	c->peers = calloc((size_t)world, sizeof(*c->peers));
 	if (!c->peers) {
 		free(c);
@@ -144,11 +143,11 @@ static void comm_free(struct sgc_comm *c)
 	int i;
 
 	sg_free(c);
-	engine_free(c);
+	coll_free_all(c);
 	/* Reap the sends, so their packets come back to the free list. */
-	c->rx = rx_none;
-	for (i = 0; i < 100 && (c->nsq || c->sends_inflight); i++)
-		io_poll(c, c->sends_inflight ? 1000000ULL : 0);
+	c->io.rx = rx_none;
+	for (i = 0; i < 100 && (c->io.nsq || c->io.sends_inflight); i++)
+		io_poll(c, c->io.sends_inflight ? 1000000ULL : 0);
 	io_lend(&io_tmpl, c);
 	free(c->peers);
 	free(c);
@@ -184,7 +183,7 @@ static void check_state(const struct sgc_comm *c)
 	int i;
 
 	for (i = 0; i < SGC_RING; i++) {
-		const struct sgc_coll *co = c->slots[i];
+		const struct sgc_coll *co = c->colls.slots[i];
 
 		if (co && !co->posted && co->nchunks > WIRE_COLL_MAX_CHUNKS) {
 			fprintf(stderr, "fuzz_rx: a datagram made state for %u chunks of a collective "
@@ -225,8 +224,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!c)
 		return 0;
 	if (rank && (data[1] & 0x20)) {	/* as inside sgc_serve() */
-		c->serving = true;
-		c->handler = handler;
+		c->sg.serving = true;
+		c->sg.handler = handler;
 	}
 
 	for (i = 0; i < (data[1] & 7) && i < MAX_POST; i++) {
@@ -273,7 +272,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			rx.hdr = (const struct sgc_hdr *)pkt;
 			rx.body = pkt + SGC_HDR_SIZE;
 			rx.body_len = (uint32_t)(len - SGC_HDR_SIZE);
-			c->rx(c, &rx);
+			c->io.rx(c, &rx);
 			check_state(c);
 		}
 		free(pkt);
@@ -291,7 +290,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			fprintf(stderr, "fuzz_rx: rank %d collective %d: %s, status %d %s\n", rank, i,
 				req[i].done ? "done" : "open", req[i].status, req[i].msg);
 
-	engine_cancel_all(c, -ECANCELED, "the fuzz input ended");
+	coll_cancel_all(c, -ECANCELED, "the fuzz input ended");
 	comm_free(c);
 	for (i = 0; i < 2 * MAX_POST; i++)
 		free(bufs[i]);

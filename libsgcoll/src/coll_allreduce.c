@@ -2,7 +2,7 @@
 /* sgc_allreduce: every rank contributes, every rank gets the reduction. */
 #include <errno.h>
 
-#include "engine.h"
+#include "request.h"
 
 int sgc_allreduce(sgc_comm *c, const void *sendbuf, void *recvbuf, size_t count,
 		  enum sgc_dtype dt, enum sgc_op op)

@@ -2,7 +2,7 @@
 /* sgc_barrier: an empty reduction that every rank must enter. */
 #include <errno.h>
 
-#include "engine.h"
+#include "request.h"
 
 int sgc_barrier(sgc_comm *c)
 {

@@ -6,7 +6,7 @@
  */
 #include <errno.h>
 
-#include "engine.h"
+#include "request.h"
 
 int sgc_broadcast(sgc_comm *c, void *buf, size_t count, enum sgc_dtype dt, int root)
 {

@@ -6,7 +6,7 @@
  */
 #include <errno.h>
 
-#include "engine.h"
+#include "request.h"
 
 int sgc_reduce(sgc_comm *c, const void *sendbuf, void *recvbuf, size_t count,
 	       enum sgc_dtype dt, enum sgc_op op, int root)

@@ -13,7 +13,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "engine.h"
+#include "coll.h"
+#include "coord.h"
+#include "progress.h"
+#include "rendezvous.h"
+#include "sg.h"
+#include "worker.h"
 
 #define DEFAULT_RTO_US 4000
 #define RTO_MAX_MS 250
@@ -64,15 +69,15 @@ int sgc_init(const struct sgc_config *cfg, sgc_comm **out)
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return sgc_err(-ENOMEM, "sgc_init: out of memory");
-	c->fd = -1;
+	c->io.fd = -1;
 	err = sgc_cfg_validate(cfg, &c->cfg);
 	if (err)
 		goto fail;
 	c->rank = c->cfg.rank;
 	c->world = c->cfg.world;
-	c->timeout_ns = c->cfg.timeout_ms * 1000000ULL;
-	c->rto_ns = env_rto_ns();
-	c->rto_max_ns = RTO_MAX_MS * 1000000ULL;
+	c->rtt.timeout_ns = c->cfg.timeout_ms * 1000000ULL;
+	c->rtt.rto_ns = env_rto_ns();
+	c->rtt.rto_max_ns = RTO_MAX_MS * 1000000ULL;
 
 	c->peers = calloc((size_t)c->world, sizeof(*c->peers));
 	if (!c->peers) {
@@ -82,7 +87,16 @@ int sgc_init(const struct sgc_config *cfg, sgc_comm **out)
 	c->self = c->rank == 0 ? c->cfg.coord : c->cfg.bind;
 	if (c->rank == 0)
 		c->chunk_bytes = sgc_chunk_bytes_for_mtu(iface_mtu(c->cfg.ifname));
-	c->rx = engine_rx;
+	c->io.rx = engine_rx;
+	c->rxt.unjoined = rdv_handle;
+	c->rxt.early[SGC_MSG_HELLO] = rdv_handle;
+	c->rxt.early[SGC_MSG_WELCOME] = rdv_handle;
+	if (c->rank == 0) {
+		coord_rx_table(&c->rxt);
+		c->on_kernel_result = coord_kernel_result;
+	} else {
+		worker_rx_table(&c->rxt);
+	}
 	if (c->rank == 0) {
 		c->job_id = random_job_id();
 		if (c->world > 1 && c->cfg.accel != SGC_ACCEL_OFF) {
@@ -101,7 +115,7 @@ int sgc_init(const struct sgc_config *cfg, sgc_comm **out)
 		goto fail;
 
 	pr_debug("rank %d of %d joined job %016llx: %u-byte chunks, push credit %u\n", c->rank,
-		 c->world, (unsigned long long)c->job_id, c->chunk_bytes, c->push_credit);
+		 c->world, (unsigned long long)c->job_id, c->chunk_bytes, c->pace.push_credit);
 	*out = c;
 	return 0;
 fail:
@@ -126,7 +140,7 @@ int sgc_init_env(sgc_comm **out)
 
 static void say_goodbye(struct sgc_comm *c)
 {
-	uint64_t deadline = now_ns() + c->timeout_ns, next = 0, gap = c->rto_ns;
+	uint64_t deadline = now_ns() + c->rtt.timeout_ns, next = 0, gap = c->rtt.rto_ns;
 	int r, left;
 
 	if (c->rank != 0) {
@@ -143,10 +157,10 @@ static void say_goodbye(struct sgc_comm *c)
 			if (now >= next) {
 				sgc_hdr_init(&h, SGC_MSG_BYE, c->job_id);
 				h.rank = (uint16_t)c->rank;
-				h.aux = c->base;
+				h.aux = c->colls.base;
 				io_send_ctl(c, &h, &c->cfg.coord);
 				next = now + gap;
-				gap = min_u64(gap * 2, c->rto_max_ns);
+				gap = min_u64(gap * 2, c->rtt.rto_max_ns);
 			}
 			if (engine_progress(c, min_u64(next, deadline)))
 				break;
@@ -171,11 +185,11 @@ void sgc_finalize(sgc_comm *c)
 {
 	if (!c)
 		return;
-	if (c->joined && c->ring_ok)
+	if (c->joined && c->io.ring_ok)
 		say_goodbye(c);
 	bpf_path_close(c);
 	sg_free(c);
-	engine_free(c);
+	coll_free_all(c);
 	io_close(c);
 	free(c->peers);
 	free(c);
@@ -198,7 +212,7 @@ int sgc_accelerated(const sgc_comm *c)
 
 int sgc_fd(const sgc_comm *c)
 {
-	return c ? c->ring.ring_fd : -EINVAL;
+	return c ? c->io.ring.ring_fd : -EINVAL;
 }
 
 int sgc_get_stats(const sgc_comm *c, struct sgc_stats *st, size_t sz)

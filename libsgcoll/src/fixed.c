@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine.h"
+#include "sgc_internal.h"
 
 static double type_max(enum sgc_dtype dt)
 {
@@ -134,10 +134,10 @@ static int allreduce_fixed(sgc_comm *c, const void *send, void *recv, size_t cou
 		*nsaturated = 0;
 	if (!c)
 		return sgc_err(-EINVAL, "allreduce_float: NULL communicator");
-	scale = sgc_fixed_scale(c->world, max_abs, dt);
+	scale = sgc_fixed_scale(sgc_world_size(c), max_abs, dt);
 	if (!scale)
 		return sgc_err(-EINVAL, "allreduce_float: max_abs %g gives no usable scale for %d ranks "
-			       "(it must be finite, > 0 and not below about 1e-290)", max_abs, c->world);
+			       "(it must be finite, > 0 and not below about 1e-290)", max_abs, sgc_world_size(c));
 	if (count && (!send || !recv))
 		return sgc_err(-EINVAL, "allreduce_float: NULL buffer for %zu elements", count);
 	q = malloc(count ? count * elsz : 1);
@@ -147,8 +147,8 @@ static int allreduce_fixed(sgc_comm *c, const void *send, void *recv, size_t cou
 		  : sgc_quantize_f32(send, q, count, dt, scale, max_abs * scale);
 	err = sat < 0 ? (int)sat : sgc_allreduce(c, q, q, count, dt, SGC_SUM);
 	if (!err)
-		err = dbl ? sgc_dequantize_f64(q, recv, count, dt, scale, average ? c->world : 1)
-			  : sgc_dequantize_f32(q, recv, count, dt, scale, average ? c->world : 1);
+		err = dbl ? sgc_dequantize_f64(q, recv, count, dt, scale, average ? sgc_world_size(c) : 1)
+			  : sgc_dequantize_f32(q, recv, count, dt, scale, average ? sgc_world_size(c) : 1);
 	if (!err && nsaturated)
 		*nsaturated = (size_t)sat;
 	free(q);

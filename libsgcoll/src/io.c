@@ -17,7 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "engine.h"
+#include "comm.h"
+#include "io.h"
 
 /*
  * The kernel fills the provided receive buffers asynchronously (io_uring),
@@ -34,7 +35,7 @@
 
 #define TAG_RECV	1ULL
 #define TAG_TIMER	2ULL
-#define TAG_RING	3ULL
+#define TAG_WATCH	3ULL
 #define BGID		0
 #define RX_BUF_SIZE	4096	/* recvmsg_out + name + largest datagram */
 #define RX_BUF_GRO	(68 * 1024)	/* ... + the GRO cmsg + a coalesced 64 KiB */
@@ -42,7 +43,7 @@
 _Static_assert(SGC_HDR_SIZE + SGC_MAX_BODY <= RX_BOUNCE_SIZE, "bounce buffer too small");
 #define SOCK_BUF_BYTES	(8 << 20)
 
-/* UDP GSO (Linux 4.18): one send of up to GSO_MAX_SEGS (engine.h)
+/* UDP GSO (Linux 4.18): one send of up to GSO_MAX_SEGS (io.h)
  * datagrams of equal size (the last may be shorter) to one peer; the stack
  * splits it as late as it can, on veth often only at the receiving socket. */
 #define GSO_MAX_BYTES	65000	/* a UDP payload is at most 65507 bytes */
@@ -126,14 +127,14 @@ static int open_socket(struct sgc_comm *c)
 	if (fd < 0)
 		return sgc_err(-errno, "cannot create a UDP socket: %s", strerror(errno));
 	sock_bufs(fd);
-	c->gso = gso_wanted() && !setsockopt(fd, SOL_UDP, UDP_SEGMENT, &(int){ 0 }, sizeof(int));
+	c->io.gso = gso_wanted() && !setsockopt(fd, SOL_UDP, UDP_SEGMENT, &(int){ 0 }, sizeof(int));
 	/*
 	 * UDP GRO (Linux 5.0): a GSO burst from one peer stays one skb up to
 	 * this socket and arrives as one completion, split here by the size
 	 * the kernel reports.  Not on the eBPF coordinator: its tc programs
 	 * read one datagram per skb, and XDP already takes the contributions.
 	 */
-	c->gro = c->gso && !(c->rank == 0 && c->bpf) &&
+	c->io.gro = c->io.gso && !(c->rank == 0 && c->bpf) &&
 		 !setsockopt(fd, SOL_UDP, UDP_GRO, &(int){ 1 }, sizeof(int));
 	if (bind(fd, (struct sockaddr *)&c->self, sizeof(c->self))) {
 		err = -errno;
@@ -150,7 +151,7 @@ static int open_socket(struct sgc_comm *c)
 		return sgc_err(err, "cannot bind rank %d to %s: %s", c->rank, a, strerror(-err));
 	}
 	getsockname(fd, (struct sockaddr *)&c->self, &len);
-	c->fd = fd;
+	c->io.fd = fd;
 	return 0;
 }
 
@@ -164,37 +165,37 @@ static int setup_buf_ring(struct sgc_comm *c)
 	 * small datagram does not reach are never touched.  A ring that runs
 	 * dry only stops the receive until the next round (ENOBUFS): the
 	 * datagrams wait in the socket. */
-	if (c->gro) {
-		c->br_entries = c->rank == 0 ? 1024 : 128;
-		c->buf_size = RX_BUF_GRO;
+	if (c->io.gro) {
+		c->io.br_entries = c->rank == 0 ? 1024 : 128;
+		c->io.buf_size = RX_BUF_GRO;
 	} else {
-		c->br_entries = c->rank == 0 ? 4096 : 512;
-		c->buf_size = RX_BUF_SIZE;
+		c->io.br_entries = c->rank == 0 ? 4096 : 512;
+		c->io.buf_size = RX_BUF_SIZE;
 	}
-	c->br_size = c->br_entries * sizeof(struct io_uring_buf);
-	c->br = mmap(NULL, c->br_size, PROT_READ | PROT_WRITE,
+	c->io.br_size = c->io.br_entries * sizeof(struct io_uring_buf);
+	c->io.br = mmap(NULL, c->io.br_size, PROT_READ | PROT_WRITE,
 		     MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
-	if (c->br == MAP_FAILED) {
-		c->br = NULL;
+	if (c->io.br == MAP_FAILED) {
+		c->io.br = NULL;
 		return sgc_err(-ENOMEM, "cannot map the receive buffer ring");
 	}
-	c->bufs = aligned_alloc(4096, (size_t)c->br_entries * c->buf_size);
-	if (!c->bufs)
-		return sgc_err(-ENOMEM, "cannot allocate %u receive buffers", c->br_entries);
+	c->io.bufs = aligned_alloc(4096, (size_t)c->io.br_entries * c->io.buf_size);
+	if (!c->io.bufs)
+		return sgc_err(-ENOMEM, "cannot allocate %u receive buffers", c->io.br_entries);
 
-	reg.ring_addr = (unsigned long)c->br;
-	reg.ring_entries = c->br_entries;
+	reg.ring_addr = (unsigned long)c->io.br;
+	reg.ring_entries = c->io.br_entries;
 	reg.bgid = BGID;
-	err = io_uring_register_buf_ring(&c->ring, &reg, 0);
+	err = io_uring_register_buf_ring(&c->io.ring, &reg, 0);
 	if (err)
 		return sgc_err(err, "io_uring cannot register a provided-buffer ring (%s): "
 			       "kernel 5.19 or newer is needed", strerror(-err));
-	io_uring_buf_ring_init(c->br);
-	mask = io_uring_buf_ring_mask(c->br_entries);
-	for (i = 0; i < c->br_entries; i++)
-		io_uring_buf_ring_add(c->br, c->bufs + (size_t)i * c->buf_size,
-				      c->buf_size, i, mask, i);
-	io_uring_buf_ring_advance(c->br, c->br_entries);
+	io_uring_buf_ring_init(c->io.br);
+	mask = io_uring_buf_ring_mask(c->io.br_entries);
+	for (i = 0; i < c->io.br_entries; i++)
+		io_uring_buf_ring_add(c->io.br, c->io.bufs + (size_t)i * c->io.buf_size,
+				      c->io.buf_size, i, mask, i);
+	io_uring_buf_ring_advance(c->io.br, c->io.br_entries);
 	return 0;
 }
 
@@ -203,9 +204,9 @@ int io_open(struct sgc_comm *c)
 	struct io_uring_params p = {};
 	int err;
 
-	c->fd = -1;
-	c->pkt_size = sizeof(struct sgc_pkt) + SGC_HDR_SIZE + SGC_MAX_BODY;
-	err = fanout_cpus(&c->fan_cpus);
+	c->io.fd = -1;
+	c->pkts.size = sizeof(struct sgc_pkt) + SGC_HDR_SIZE + SGC_MAX_BODY;
+	err = fanout_cpus(&c->io.fan_cpus);
 	if (err)
 		return err;
 	err = open_socket(c);
@@ -216,10 +217,10 @@ int io_open(struct sgc_comm *c)
 	if (c->cfg.waitmode != SGC_WAITMODE_BUSYPOLL)
 		p.flags |= IORING_SETUP_COOP_TASKRUN;
 	p.cq_entries = 16384;
-	err = io_uring_queue_init_params(1024, &c->ring, &p);
+	err = io_uring_queue_init_params(1024, &c->io.ring, &p);
 	if (err == -EINVAL) {
 		p.flags &= ~IORING_SETUP_COOP_TASKRUN;
-		err = io_uring_queue_init_params(1024, &c->ring, &p);
+		err = io_uring_queue_init_params(1024, &c->io.ring, &p);
 	}
 	if (err) {
 		if (err == -EPERM || err == -ENOSYS)
@@ -228,23 +229,23 @@ int io_open(struct sgc_comm *c)
 				       "allow io_uring for this process", strerror(-err));
 		return sgc_err(err, "cannot set up io_uring: %s", strerror(-err));
 	}
-	c->ring_ok = true;
+	c->io.ring_ok = true;
 
 	err = setup_buf_ring(c);
 	if (err)
 		return err;
-	if (c->gso) {
-		c->txq = calloc(SGC_TXQ, sizeof(*c->txq));
-		c->gso = c->txq != NULL;
+	if (c->io.gso) {
+		c->io.txq = calloc(SGC_TXQ, sizeof(*c->io.txq));
+		c->io.gso = c->io.txq != NULL;
 	}
 
-	memset(&c->rx_msg, 0, sizeof(c->rx_msg));
-	c->rx_msg.msg_namelen = sizeof(struct sockaddr_in);
-	if (c->gro) {
-		c->rx_bounce = aligned_alloc(64, RX_BOUNCE_SIZE);
-		if (!c->rx_bounce)
+	memset(&c->io.rx_msg, 0, sizeof(c->io.rx_msg));
+	c->io.rx_msg.msg_namelen = sizeof(struct sockaddr_in);
+	if (c->io.gro) {
+		c->io.rx_bounce = aligned_alloc(64, RX_BOUNCE_SIZE);
+		if (!c->io.rx_bounce)
 			return sgc_err(-ENOMEM, "cannot allocate a receive bounce buffer");
-		c->rx_msg.msg_controllen = CMSG_SPACE(sizeof(int));
+		c->io.rx_msg.msg_controllen = CMSG_SPACE(sizeof(int));
 	}
 	return 0;
 }
@@ -270,7 +271,7 @@ unsigned long io_rx_room(struct sgc_comm *c)
 	socklen_t len = sizeof(int);
 	int rcvbuf = 0;
 
-	if (getsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, &len))
+	if (getsockopt(c->io.fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, &len))
 		rcvbuf = 0;
 	room = (unsigned long)rcvbuf / 4096;
 	return room < backlog ? room : backlog;
@@ -285,89 +286,47 @@ static void io_drain(struct sgc_comm *c)
 {
 	uint64_t deadline = now_ns() + 500 * 1000000ULL;
 
-	c->rx = rx_ignore;
-	c->recv_armed = true;	/* do not arm a new receive */
-	while (c->sends_inflight && now_ns() < deadline)
+	c->io.rx = rx_ignore;
+	c->io.recv_armed = true;	/* do not arm a new receive */
+	while (c->io.sends_inflight && now_ns() < deadline)
 		io_poll(c, 10 * 1000000ULL);
 }
 
 void io_close(struct sgc_comm *c)
 {
-	struct sgc_pkt *p;
-
-	if (c->ring_ok) {
+	if (c->io.ring_ok) {
 		io_drain(c);
-		if (c->br)
-			io_uring_unregister_buf_ring(&c->ring, BGID);
-		io_uring_queue_exit(&c->ring);
-		c->ring_ok = false;
+		if (c->io.br)
+			io_uring_unregister_buf_ring(&c->io.ring, BGID);
+		io_uring_queue_exit(&c->io.ring);
+		c->io.ring_ok = false;
 	}
-	if (c->br)
-		munmap(c->br, c->br_size);
-	c->br = NULL;
-	free(c->bufs);
-	c->bufs = NULL;
-	free(c->rx_bounce);
-	c->rx_bounce = NULL;
-	if (c->fd >= 0)
-		close(c->fd);
-	c->fd = -1;
-	free(c->txq);
-	c->txq = NULL;
-	c->ntxq = 0;
-	while ((p = c->free_pkts)) {
-		c->free_pkts = p->next;
-		free(p);
-	}
-}
-
-struct sgc_pkt *pkt_alloc(struct sgc_comm *c)
-{
-	struct sgc_pkt *p = c->free_pkts;
-
-	if (p) {
-		c->free_pkts = p->next;
-	} else {
-		p = malloc(c->pkt_size);
-		if (!p)
-			return NULL;
-	}
-	p->next = NULL;
-	p->len = SGC_HDR_SIZE;
-	p->refs = 1;
-	p->sent_at = 0;
-	return p;
-}
-
-struct sgc_pkt *pkt_copy(struct sgc_comm *c, const struct sgc_pkt *src)
-{
-	struct sgc_pkt *p = pkt_alloc(c);
-
-	if (p) {
-		memcpy(p->data, src->data, src->len);
-		p->len = src->len;
-	}
-	return p;
-}
-
-void pkt_put(struct sgc_comm *c, struct sgc_pkt *p)
-{
-	if (!p || --p->refs)
-		return;
-	p->next = c->free_pkts;
-	c->free_pkts = p;
+	if (c->io.br)
+		munmap(c->io.br, c->io.br_size);
+	c->io.br = NULL;
+	free(c->io.bufs);
+	c->io.bufs = NULL;
+	free(c->io.rx_bounce);
+	c->io.rx_bounce = NULL;
+	if (c->io.fd >= 0)
+		close(c->io.fd);
+	c->io.fd = -1;
+	free(c->io.txq);
+	c->io.txq = NULL;
+	c->io.ntxq = 0;
+	pkt_pool_free(c);
 }
 
 static struct io_uring_sqe *get_sqe(struct sgc_comm *c)
 {
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&c->ring);
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&c->io.ring);
 
 	if (!sqe) {
 		/* SQ full: push the batch to the kernel now; completions are
 		 * reaped at the next io_poll() (the CQ does not drop). */
-		io_uring_submit(&c->ring);
-		c->nsq = 0;
-		sqe = io_uring_get_sqe(&c->ring);
+		io_uring_submit(&c->io.ring);
+		c->io.nsq = 0;
+		sqe = io_uring_get_sqe(&c->io.ring);
 	}
 	return sqe;
 }
@@ -378,12 +337,12 @@ static int prep_send(struct sgc_comm *c, struct sgc_pkt *p, const struct sockadd
 
 	if (!sqe)
 		return -EBUSY;
-	io_uring_prep_send(sqe, c->fd, p->data, p->len, 0);
+	io_uring_prep_send(sqe, c->io.fd, p->data, p->len, 0);
 	io_uring_prep_send_set_addr(sqe, (const struct sockaddr *)dst, sizeof(*dst));
 	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)p);
-	if (c->send_async)
+	if (c->io.send_async)
 		sqe->flags |= IOSQE_ASYNC;
-	c->nsq++;
+	c->io.nsq++;
 	return 0;
 }
 
@@ -392,20 +351,20 @@ int io_send(struct sgc_comm *c, struct sgc_pkt *p, const struct sockaddr_in *dst
 	int err;
 
 	/* Fan-out requests stay single: scatter_prog reads one header. */
-	if (c->gso && !(pkt_hdr(p)->flags & SGC_F_FANOUT)) {
-		if (c->ntxq == SGC_TXQ)
+	if (c->io.gso && !(pkt_hdr(p)->flags & SGC_F_FANOUT)) {
+		if (c->io.ntxq == SGC_TXQ)
 			io_tx_flush(c);
-		c->txq[c->ntxq].p = p;
-		c->txq[c->ntxq].dst = dst;
-		c->ntxq++;
-		c->nsq++;
+		c->io.txq[c->io.ntxq].p = p;
+		c->io.txq[c->io.ntxq].dst = dst;
+		c->io.ntxq++;
+		c->io.nsq++;
 	} else {
 		err = prep_send(c, p, dst);
 		if (err)
 			return err;
 	}
 	p->refs++;
-	c->sends_inflight++;
+	c->io.sends_inflight++;
 	c->st.pkts_sent++;
 	return 0;
 }
@@ -431,7 +390,7 @@ static void gso_submit(struct sgc_comm *c, struct gso_send *g, const struct sock
 
 	if (!sqe) {
 		for (k = 0; k < g->n; k++) {
-			c->sends_inflight--;
+			c->io.sends_inflight--;
 			pkt_put(c, g->pkts[k]);
 		}
 		free(g);
@@ -450,10 +409,10 @@ static void gso_submit(struct sgc_comm *c, struct gso_send *g, const struct sock
 	cm->cmsg_type = UDP_SEGMENT;
 	cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
 	memcpy(CMSG_DATA(cm), &seg, sizeof(seg));
-	io_uring_prep_sendmsg(sqe, c->fd, &g->msg, 0);
+	io_uring_prep_sendmsg(sqe, c->io.fd, &g->msg, 0);
 	/* Packets are 8-aligned, so bit 0 marks a GSO send. */
 	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)g | 1);
-	c->nsq++;
+	c->io.nsq++;
 }
 
 /*
@@ -464,11 +423,11 @@ static void gso_submit(struct sgc_comm *c, struct gso_send *g, const struct sock
  */
 void io_tx_flush(struct sgc_comm *c)
 {
-	unsigned i, j, n = c->ntxq;
+	unsigned i, j, n = c->io.ntxq;
 
-	c->ntxq = 0;
+	c->io.ntxq = 0;
 	for (i = 0; i < n; i++) {
-		struct sgc_txq_ent *e = &c->txq[i];
+		struct sgc_txq_ent *e = &c->io.txq[i];
 		struct gso_send *g = NULL;
 		uint32_t seg, total;
 
@@ -477,7 +436,7 @@ void io_tx_flush(struct sgc_comm *c)
 		seg = e->p->len;
 		total = seg;
 		for (j = i + 1; j < n; j++) {
-			struct sgc_txq_ent *f = &c->txq[j];
+			struct sgc_txq_ent *f = &c->io.txq[j];
 
 			if (!f->p || !same_dst(f->dst, e->dst))
 				continue;
@@ -501,7 +460,7 @@ void io_tx_flush(struct sgc_comm *c)
 		if (g) {
 			gso_submit(c, g, e->dst, (uint16_t)seg);
 		} else if (prep_send(c, e->p, e->dst)) {
-			c->sends_inflight--;
+			c->io.sends_inflight--;
 			pkt_put(c, e->p);
 		}
 		e->p = NULL;
@@ -516,12 +475,12 @@ static void gso_done(struct sgc_comm *c, struct gso_send *g, int res)
 		/* Not for this socket or route after all: resend one by one. */
 		pr_debug("rank %d: GSO send of %u datagrams failed (%s); sending them singly from "
 			 "now on\n", c->rank, g->n, strerror(-res));
-		c->gso = false;
+		c->io.gso = false;
 	}
 	for (k = 0; k < g->n; k++) {
 		if (res < 0 && !prep_send(c, g->pkts[k], &g->dst))
 			continue;	/* the new send owns the reference */
-		c->sends_inflight--;
+		c->io.sends_inflight--;
 		pkt_put(c, g->pkts[k]);
 	}
 	free(g);
@@ -545,17 +504,17 @@ void io_arm_timer(struct sgc_comm *c, uint64_t when)
 {
 	struct io_uring_sqe *sqe;
 
-	if (c->timer_at && c->timer_at <= when)
+	if (c->io.timer_at && c->io.timer_at <= when)
 		return;
 	sqe = get_sqe(c);
 	if (!sqe)
 		return;
-	c->timer_ts.tv_sec = (long long)(when / 1000000000ULL);
-	c->timer_ts.tv_nsec = (long long)(when % 1000000000ULL);
-	io_uring_prep_timeout(sqe, &c->timer_ts, 0, IORING_TIMEOUT_ABS);
+	c->io.timer_ts.tv_sec = (long long)(when / 1000000000ULL);
+	c->io.timer_ts.tv_nsec = (long long)(when % 1000000000ULL);
+	io_uring_prep_timeout(sqe, &c->io.timer_ts, 0, IORING_TIMEOUT_ABS);
 	io_uring_sqe_set_data64(sqe, TAG_TIMER);
-	c->timer_at = when;
-	c->nsq++;
+	c->io.timer_at = when;
+	c->io.nsq++;
 }
 
 static void arm_recv(struct sgc_comm *c)
@@ -564,29 +523,31 @@ static void arm_recv(struct sgc_comm *c)
 
 	if (!sqe)
 		return;
-	io_uring_prep_recvmsg_multishot(sqe, c->fd, &c->rx_msg, 0);
+	io_uring_prep_recvmsg_multishot(sqe, c->io.fd, &c->io.rx_msg, 0);
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = BGID;
 	io_uring_sqe_set_data64(sqe, TAG_RECV);
-	c->recv_armed = true;
-	c->nsq++;
+	c->io.recv_armed = true;
+	c->io.nsq++;
 }
 
-/* Wake the wait when the eBPF path's ring buffer has results. */
-static void arm_ring(struct sgc_comm *c)
+void io_watch(struct sgc_comm *c, int fd, sgc_watch_fn fn)
 {
-	struct io_uring_sqe *sqe;
-	int fd = bpf_path_ringfd(c);
+	c->io.watch_fd = fn ? fd : -1;
+	c->io.watch = fd >= 0 ? fn : NULL;
+}
 
-	if (fd < 0)
-		return;
-	sqe = get_sqe(c);
+/* Wake the wait when the watched fd is readable (one-shot poll). */
+static void arm_watch(struct sgc_comm *c)
+{
+	struct io_uring_sqe *sqe = get_sqe(c);
+
 	if (!sqe)
 		return;
-	io_uring_prep_poll_add(sqe, fd, POLLIN);
-	io_uring_sqe_set_data64(sqe, TAG_RING);
-	c->ring_armed = true;
-	c->nsq++;
+	io_uring_prep_poll_add(sqe, c->io.watch_fd, POLLIN);
+	io_uring_sqe_set_data64(sqe, TAG_WATCH);
+	c->io.watch_armed = true;
+	c->io.nsq++;
 }
 
 static void handle_one(struct sgc_comm *c, const struct sockaddr_in *from, uint8_t *payload,
@@ -611,7 +572,7 @@ static void handle_one(struct sgc_comm *c, const struct sockaddr_in *from, uint8
 	rx.hdr = (const struct sgc_hdr *)payload;
 	rx.body = payload + SGC_HDR_SIZE;
 	rx.body_len = plen - SGC_HDR_SIZE;
-	c->rx(c, &rx);
+	c->io.rx(c, &rx);
 }
 
 /* The segment size of a coalesced (GRO) receive, or 0 for one datagram. */
@@ -620,8 +581,8 @@ static uint32_t gro_size(struct sgc_comm *c, struct io_uring_recvmsg_out *out)
 	struct cmsghdr *cm;
 	int v;
 
-	for (cm = io_uring_recvmsg_cmsg_firsthdr(out, &c->rx_msg); cm;
-	     cm = io_uring_recvmsg_cmsg_nexthdr(out, &c->rx_msg, cm)) {
+	for (cm = io_uring_recvmsg_cmsg_firsthdr(out, &c->io.rx_msg); cm;
+	     cm = io_uring_recvmsg_cmsg_nexthdr(out, &c->io.rx_msg, cm)) {
 		if (cm->cmsg_level == SOL_UDP && cm->cmsg_type == UDP_GRO) {
 			memcpy(&v, CMSG_DATA(cm), sizeof(v));
 			return v > 0 ? (uint32_t)v : 0;
@@ -637,25 +598,25 @@ static void handle_datagram(struct sgc_comm *c, void *buf, int len)
 	uint32_t plen, seg, off, n;
 	uint8_t *payload;
 
-	out = io_uring_recvmsg_validate(buf, len, &c->rx_msg);
+	out = io_uring_recvmsg_validate(buf, len, &c->io.rx_msg);
 	if (!out)
 		return;
-	payload = io_uring_recvmsg_payload(out, &c->rx_msg);
-	plen = io_uring_recvmsg_payload_length(out, len, &c->rx_msg);
+	payload = io_uring_recvmsg_payload(out, &c->io.rx_msg);
+	plen = io_uring_recvmsg_payload_length(out, len, &c->io.rx_msg);
 	if ((out->flags & (MSG_TRUNC | MSG_CTRUNC)) || out->namelen < sizeof(struct sockaddr_in)) {
 		c->st.pkts_recv++;
 		c->st.rejected++;
 		return;
 	}
 	memcpy(&from, io_uring_recvmsg_name(out), sizeof(from));
-	seg = c->gro ? gro_size(c, out) : 0;
+	seg = c->io.gro ? gro_size(c, out) : 0;
 	if (!seg || seg >= plen) {
 		/* recvmsg_out (16), the name (16) and the cmsg (0 or 24) keep
 		 * a page-aligned buffer's payload 8-aligned. */
 		handle_one(c, &from, payload, plen);
 		return;
 	}
-	c->rx_coalesced++;
+	c->io.rx_coalesced++;
 	for (off = 0; off < plen; off += n) {
 		uint8_t *p = payload + off;
 
@@ -668,8 +629,8 @@ static void handle_datagram(struct sgc_comm *c, void *buf, int len)
 				c->st.rejected++;
 				continue;
 			}
-			memcpy(c->rx_bounce, p, n);
-			p = c->rx_bounce;
+			memcpy(c->io.rx_bounce, p, n);
+			p = c->io.rx_bounce;
 		}
 		handle_one(c, &from, p, n);
 	}
@@ -681,7 +642,7 @@ static void handle_cqe(struct sgc_comm *c, struct io_uring_cqe *cqe, unsigned *r
 
 	if (ud == TAG_RECV) {
 		if (!(cqe->flags & IORING_CQE_F_MORE))
-			c->recv_armed = false;
+			c->io.recv_armed = false;
 		if (cqe->res < 0) {
 			if (cqe->res != -ENOBUFS)
 				pr_debug("rank %d: receive error: %s\n", c->rank, strerror(-cqe->res));
@@ -689,35 +650,37 @@ static void handle_cqe(struct sgc_comm *c, struct io_uring_cqe *cqe, unsigned *r
 		}
 		if (cqe->flags & IORING_CQE_F_BUFFER) {
 			unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
-			uint8_t *buf = c->bufs + (size_t)bid * c->buf_size;
+			uint8_t *buf = c->io.bufs + (size_t)bid * c->io.buf_size;
 
 			SGC_KERNEL_WROTE(buf, (size_t)cqe->res);
 			handle_datagram(c, buf, cqe->res);
-			io_uring_buf_ring_add(c->br, buf, c->buf_size, bid,
-					      io_uring_buf_ring_mask(c->br_entries), *recycled);
+			io_uring_buf_ring_add(c->io.br, buf, c->io.buf_size, bid,
+					      io_uring_buf_ring_mask(c->io.br_entries), *recycled);
 			(*recycled)++;
 		}
 		return;
 	}
 	if (ud == TAG_TIMER) {
-		c->timer_at = 0;
+		c->io.timer_at = 0;
 		return;
 	}
-	if (ud == TAG_RING) {
-		c->ring_armed = false;
-		bpf_path_poll(c);
+	if (ud == TAG_WATCH) {
+		/* May come after io_watch() stopped it (eBPF path closed). */
+		c->io.watch_armed = false;
+		if (c->io.watch)
+			c->io.watch(c);
 		return;
 	}
 	if (ud & 1) {
 		gso_done(c, (struct gso_send *)(uintptr_t)(ud & ~1ULL), cqe->res);
 		return;
 	}
-	if (ud > TAG_RING) {
+	if (ud > TAG_WATCH) {
 		struct sgc_pkt *p = (struct sgc_pkt *)(uintptr_t)ud;
 
 		if (cqe->res < 0)
 			pr_debug("rank %d: send failed: %s\n", c->rank, strerror(-cqe->res));
-		c->sends_inflight--;
+		c->io.sends_inflight--;
 		pkt_put(c, p);
 	}
 }
@@ -736,12 +699,12 @@ int io_poll_flags(struct sgc_comm *c, uint64_t wait_ns, bool enter)
 	int ret, rounds = 0;
 
 	io_tx_flush(c);
-	if (!c->recv_armed)
+	if (!c->io.recv_armed)
 		arm_recv(c);
-	if (c->bpf && !c->ring_armed)
-		arm_ring(c);
-	if (c->bpf)
-		bpf_path_poll(c);	/* results already queued: no need to sleep */
+	if (c->io.watch && !c->io.watch_armed)
+		arm_watch(c);
+	if (c->io.watch)
+		c->io.watch(c);	/* what is queued already: no need to sleep */
 	if (c->cfg.waitmode == SGC_WAITMODE_BUSYPOLL)
 		wait_ns = 0;
 	if (wait_ns) {
@@ -750,30 +713,39 @@ int io_poll_flags(struct sgc_comm *c, uint64_t wait_ns, bool enter)
 			.tv_nsec = (long long)(wait_ns % 1000000000ULL),
 		};
 
-		ret = io_uring_submit_and_wait_timeout(&c->ring, &cqe, 1, &ts, NULL);
+		ret = io_uring_submit_and_wait_timeout(&c->io.ring, &cqe, 1, &ts, NULL);
 		if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
 			return sgc_err(ret, "io_uring wait failed: %s", strerror(-ret));
-	} else if (c->nsq || enter || c->cfg.waitmode == SGC_WAITMODE_BUSYPOLL) {
+	} else if (c->io.nsq || enter || c->cfg.waitmode == SGC_WAITMODE_BUSYPOLL) {
 		/* Busy polling still enters the kernel so that completions
 		 * whose task work is pending get posted. */
-		io_uring_submit_and_get_events(&c->ring);
+		io_uring_submit_and_get_events(&c->io.ring);
 	}
-	c->nsq = 0;
+	c->io.nsq = 0;
 
 	/* Reap until the CQ is empty; handlers may queue sends, which are
 	 * submitted by the caller's next round. */
 	do {
 		seen = 0;
 		recycled = 0;
-		io_uring_for_each_cqe(&c->ring, head, cqe) {
+		io_uring_for_each_cqe(&c->io.ring, head, cqe) {
 			handle_cqe(c, cqe, &recycled);
 			seen++;
 		}
 		if (recycled)
-			io_uring_buf_ring_advance(c->br, recycled);
-		io_uring_cq_advance(&c->ring, seen);
-		if (!c->recv_armed)
+			io_uring_buf_ring_advance(c->io.br, recycled);
+		io_uring_cq_advance(&c->io.ring, seen);
+		if (!c->io.recv_armed)
 			arm_recv(c);
 	} while (seen && ++rounds < 8);
 	return 0;
+}
+
+void io_flush(struct sgc_comm *c)
+{
+	io_tx_flush(c);
+	if (c->io.nsq) {
+		io_uring_submit(&c->io.ring);
+		c->io.nsq = 0;
+	}
 }

@@ -29,7 +29,9 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "engine.h"
+#include "comm.h"
+#include "io.h"
+#include "path_bpf.h"
 #include "sgc_common.h"
 #include "sgc.skel.h"
 
@@ -328,10 +330,19 @@ static int on_event(void *ctx, void *data, size_t len)
 	struct sgc_comm *c = ctx;
 	const struct sgc_bpf_event *ev = data;
 
-	if (len < offsetof(struct sgc_bpf_event, body))
+	if (len < offsetof(struct sgc_bpf_event, body) || !c->on_kernel_result)
 		return 0;
-	coord_kernel_result(c, &ev->hdr, ev->body, ev->seen);
+	c->on_kernel_result(c, &ev->hdr, ev->body, ev->seen);
 	return 0;
+}
+
+/* The ring buffer's fd is readable, or a wait is about to begin: hand
+ * every queued result up. */
+static int ring_consume(struct sgc_comm *c)
+{
+	struct sgc_bpf *b = c->bpf;
+
+	return b && b->rb ? ring_buffer__consume(b->rb) : 0;
 }
 
 static void build_frame_header(struct sgc_comm *c, struct sgc_bpf *b)
@@ -540,8 +551,8 @@ int bpf_path_attach(struct sgc_comm *c)
 		if (err)
 			goto fail;
 	}
-	b->skel->bss->win.base = c->base;
-	b->skel->bss->win.qbase = c->next_qseq;
+	b->skel->bss->win.base = c->colls.base;
+	b->skel->bss->win.qbase = c->sg.next_seq;
 
 	b->xdp = bpf_program__attach_xdp(b->skel->progs.gather_prog, ifindex);
 	if (!b->xdp) {
@@ -583,6 +594,7 @@ int bpf_path_attach(struct sgc_comm *c)
 			err = sgc_err(-errno, "cannot map the result ring buffer");
 			goto fail;
 		}
+		io_watch(c, bpf_map__fd(b->skel->maps.events), ring_consume);
 	}
 	build_frame_header(c, b);
 	return 0;
@@ -597,6 +609,8 @@ void bpf_path_close(struct sgc_comm *c)
 
 	if (!b)
 		return;
+	if (b->rb)
+		io_watch(c, -1, NULL);
 	ring_buffer__free(b->rb);
 	if (b->tc_out >= 0)
 		close(b->tc_out);
@@ -670,8 +684,8 @@ void bpf_path_window(struct sgc_comm *c)
 {
 	struct sgc_bpf *b = c->bpf;
 
-	b->skel->bss->win.base = c->base;
-	b->skel->bss->win.qbase = c->next_qseq ? c->next_qseq - 1 : 0;
+	b->skel->bss->win.base = c->colls.base;
+	b->skel->bss->win.qbase = c->sg.next_seq ? c->sg.next_seq - 1 : 0;
 }
 
 uint32_t bpf_path_rank_wm(const struct sgc_comm *c, int r)
@@ -686,23 +700,6 @@ uint64_t bpf_path_coll_rx(const struct sgc_comm *c, uint32_t seq)
 	if (a->seq != seq)
 		return 0;
 	return a->ns;
-}
-
-int bpf_path_poll(struct sgc_comm *c)
-{
-	struct sgc_bpf *b = c->bpf;
-
-	/* A late ring-poll completion can arrive after bpf_path_close(). */
-	if (!b || !b->rb)
-		return 0;
-	return ring_buffer__consume(b->rb);
-}
-
-int bpf_path_ringfd(const struct sgc_comm *c)
-{
-	const struct sgc_bpf *b = c->bpf;
-
-	return b && b->rb ? bpf_map__fd(b->skel->maps.events) : -1;
 }
 
 bool bpf_path_kernel_fanout(const struct sgc_comm *c)

@@ -9,12 +9,14 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "engine.h"
+#include "comm.h"
+#include "pull.h"
+#include "transport.h"
 
-static void send_pull(struct sgc_comm *c, const struct sgc_hdr *tmpl, int r,
+static void send_pull(struct sgc_comm *c, const struct sgc_hdr *proto, int r,
 		      uint32_t lo, uint32_t n)
 {
-	struct sgc_hdr h = *tmpl;
+	struct sgc_hdr h = *proto;
 
 	h.type = SGC_MSG_PULL;
 	h.rank = (uint16_t)r;
@@ -47,14 +49,14 @@ void pull_pacing(struct sgc_comm *c, bool kernel)
 			 budget > SGC_PULL_BUDGET_MAX ? SGC_PULL_BUDGET_MAX : budget;
 		cap = GSO_MAX_SEGS;
 	}
-	c->pull_budget = (int)budget;
+	c->pace.budget = (int)budget;
 	credit = c->world > 1 ? budget / (unsigned long)(c->world - 1) : cap;
-	c->push_credit = (uint16_t)(credit > cap ? cap : credit);
+	c->pace.push_credit = (uint16_t)(credit > cap ? cap : credit);
 }
 
 int pull_init(struct sgc_comm *c, struct sgc_pull *ps, uint32_t nchunks, int budget)
 {
-	uint32_t credit = c->push_credit < nchunks ? c->push_credit : nchunks;
+	uint32_t credit = c->pace.push_credit < nchunks ? c->pace.push_credit : nchunks;
 	int r;
 
 	ps->to = calloc((size_t)c->world, sizeof(*ps->to));
@@ -77,10 +79,10 @@ void pull_free(struct sgc_pull *ps)
 	ps->gap = NULL;
 }
 
-void pull_more(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *tmpl,
+void pull_more(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *proto,
 	       uint32_t limit, pull_elig_fn elig, const void *obj)
 {
-	int budget = ps->budget - c->pull_inflight;
+	int budget = ps->budget - c->pace.inflight;
 	int nw = c->world - 1, nremote = 0, i, span;
 
 	if (budget <= 0 || nw <= 0)
@@ -92,7 +94,7 @@ void pull_more(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *tm
 	span = budget / nremote;
 	span = span < 1 ? 1 : span > 64 ? 64 : span;
 	for (i = 0; i < nw && budget > 0; i++) {
-		int r = 1 + (ps->rr + i) % nw;
+		int r = 1 + (ps->next_rank + i) % nw;
 		uint32_t n;
 
 		if (!elig(obj, r) || ps->to[r] >= limit)
@@ -102,12 +104,12 @@ void pull_more(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *tm
 			n = (uint32_t)span;
 		if (n > (uint32_t)budget)
 			n = (uint32_t)budget;
-		send_pull(c, tmpl, r, ps->to[r], n);
+		send_pull(c, proto, r, ps->to[r], n);
 		ps->to[r] += n;
 		ps->out += n;
-		c->pull_inflight += (int)n;
+		c->pace.inflight += (int)n;
 		budget -= (int)n;
-		ps->rr = r % nw;
+		ps->next_rank = r % nw;
 	}
 }
 
@@ -125,11 +127,11 @@ static bool in_round(const void *arg, int r)
 	return r < fr->end && !fr->ps->to[r] && fr->elig(fr->obj, r);
 }
 
-void pull_more_fanout(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *tmpl,
+void pull_more_cloned(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *proto,
 		      pull_elig_fn elig, const void *obj, struct sgc_pkt *ask)
 {
 	struct fan_round fr = { ps, elig, obj, 0 };
-	int budget = ps->budget - c->pull_inflight, first = 0, r;
+	int budget = ps->budget - c->pace.inflight, first = 0, r;
 	struct sgc_pkt *p;
 	struct sgc_hdr *h;
 
@@ -148,20 +150,20 @@ void pull_more_fanout(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_
 	if (!first)
 		return;
 	if (ask) {
-		fanout(c, ask, first, in_round, &fr);
+		send_to_ranks(c, ask, first, in_round, &fr);
 	} else {
 		p = pkt_alloc(c);
 		if (!p)
 			return;
 		h = pkt_hdr(p);
-		*h = *tmpl;
+		*h = *proto;
 		h->type = SGC_MSG_PULL;
 		h->chunk = 0;
 		h->aux = 1;
 		h->count = 0;
 		h->flags = 0;
 		p->len = SGC_HDR_SIZE;
-		fanout(c, p, first, in_round, &fr);
+		send_to_ranks(c, p, first, in_round, &fr);
 		pkt_put(c, p);
 	}
 	for (r = first; r < fr.end; r++) {
@@ -169,11 +171,11 @@ void pull_more_fanout(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_
 			continue;
 		ps->to[r] = 1;
 		ps->out++;
-		c->pull_inflight++;
+		c->pace.inflight++;
 	}
 }
 
-void pull_again(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *tmpl,
+void pull_again(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *proto,
 		const uint8_t *seen, pull_elig_fn elig, const void *obj)
 {
 	int r, sent = 0;
@@ -187,30 +189,30 @@ void pull_again(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *t
 		while (ch < lim && sent < ps->budget) {
 			uint32_t lo;
 
-			while (ch < lim && bit_test(seen, (size_t)ch * c->world + r))
+			while (ch < lim && seen_test(seen, c->world, ch, r))
 				ch++;
 			if (ch >= lim)
 				break;
 			lo = ch;
 			while (ch < lim && ch - lo < 65535 &&
-			       !bit_test(seen, (size_t)ch * c->world + r))
+			       !seen_test(seen, c->world, ch, r))
 				ch++;
-			send_pull(c, tmpl, r, lo, ch - lo);
+			send_pull(c, proto, r, lo, ch - lo);
 			ps->out += ch - lo;
-			c->pull_inflight += (int)(ch - lo);
+			c->pace.inflight += (int)(ch - lo);
 			c->st.retransmits++;
 			sent++;
 		}
 	}
 }
 
-bool pull_got(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *tmpl,
+bool pull_got(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *proto,
 	      const uint8_t *seen, int r, uint32_t chunk)
 {
 	bool again = false;
 	uint32_t lo, hi;
 
-	if (chunk >= c->push_credit)
+	if (chunk >= c->pace.push_credit)
 		pull_release(c, ps, 1);
 	/* Look for missing chunks in [gap, chunk) and ask for each run once;
 	 * the original request still holds its place in the budget. */
@@ -219,13 +221,13 @@ bool pull_got(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *tmp
 		return false;
 	ps->gap[r] = chunk;
 	while (lo < chunk) {
-		while (lo < chunk && bit_test(seen, (size_t)lo * c->world + r))
+		while (lo < chunk && seen_test(seen, c->world, lo, r))
 			lo++;
 		hi = lo;
-		while (hi < chunk && hi - lo < 65535 && !bit_test(seen, (size_t)hi * c->world + r))
+		while (hi < chunk && hi - lo < 65535 && !seen_test(seen, c->world, hi, r))
 			hi++;
 		if (hi > lo) {
-			send_pull(c, tmpl, r, lo, hi - lo);
+			send_pull(c, proto, r, lo, hi - lo);
 			c->st.retransmits++;
 			again = true;
 		}
@@ -239,7 +241,7 @@ void pull_release(struct sgc_comm *c, struct sgc_pull *ps, uint32_t n)
 	if (n > ps->out)
 		n = ps->out;
 	ps->out -= n;
-	c->pull_inflight -= (int)n;
+	c->pace.inflight -= (int)n;
 }
 
 void pull_reset(struct sgc_comm *c, struct sgc_pull *ps)

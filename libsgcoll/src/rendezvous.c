@@ -12,7 +12,8 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "engine.h"
+#include "progress.h"
+#include "rendezvous.h"
 
 #define HELLO_MAX_GAP_NS (200 * 1000000ULL)
 
@@ -62,7 +63,7 @@ static void send_welcome(struct sgc_comm *c, int to)
 		memset(w, 0, sizeof(*w));
 		w->chunk_bytes = c->chunk_bytes;
 		w->world = (uint16_t)c->world;
-		w->push_credit = c->push_credit;
+		w->push_credit = c->pace.push_credit;
 		w->timeout_ms = c->cfg.timeout_ms;
 		e = (struct sgc_roster_ent *)(w + 1);
 		for (i = 0; i < n; i++) {
@@ -153,7 +154,7 @@ static int coord_count_missing(struct sgc_comm *c, bool *missing)
 
 int rdv_coordinator(struct sgc_comm *c)
 {
-	uint64_t deadline = now_ns() + c->timeout_ns;
+	uint64_t deadline = now_ns() + c->rtt.timeout_ns;
 	bool *missing;
 	char list[200], a[32];
 	int i, n, err;
@@ -221,11 +222,6 @@ struct rdv_state {
 	bool abort;
 };
 
-static struct rdv_state *rdv_of(struct sgc_comm *c)
-{
-	return (struct rdv_state *)c->rdv;
-}
-
 static bool from_coord(struct sgc_comm *c, const struct sgc_rx *rx)
 {
 	return rx->from.sin_addr.s_addr == c->cfg.coord.sin_addr.s_addr &&
@@ -247,7 +243,7 @@ static void worker_welcome(struct sgc_comm *c, const struct sgc_rx *rx)
 	const struct sgc_hdr *h = rx->hdr;
 	const struct sgc_welcome *w = (const void *)rx->body;
 	const struct sgc_roster_ent *e = (const void *)(w + 1);
-	struct rdv_state *s = rdv_of(c);
+	struct rdv_state *s = c->rdv;
 	uint32_t i;
 
 	if (c->joined) {
@@ -261,12 +257,12 @@ static void worker_welcome(struct sgc_comm *c, const struct sgc_rx *rx)
 		if (w->chunk_bytes < 64 || w->chunk_bytes > SGC_MAX_BODY || (w->chunk_bytes & 7))
 			return;
 		s->npieces = h->nchunks;
-		s->pieces = calloc((s->npieces + 7) / 8, 1);
+		s->pieces = calloc(bitmap_bytes(s->npieces), 1);
 		if (!s->pieces)
 			return;
 		c->job_id = h->job_id;
 		c->chunk_bytes = w->chunk_bytes;
-		c->push_credit = w->push_credit;
+		c->pace.push_credit = w->push_credit;
 	}
 	if (h->job_id != c->job_id || h->nchunks != s->npieces || bit_test(s->pieces, h->chunk))
 		return;
@@ -303,7 +299,7 @@ void rdv_handle(struct sgc_comm *c, const struct sgc_rx *rx)
 	}
 	if (h->type == SGC_MSG_WELCOME) {
 		worker_welcome(c, rx);
-	} else if (h->type == SGC_MSG_ABORT && !c->joined && (s = rdv_of(c))) {
+	} else if (h->type == SGC_MSG_ABORT && !c->joined && (s = c->rdv)) {
 		s->abort = true;
 		s->abort_code = (int)h->aux;
 		s->abort_detail = h->arg;
@@ -312,7 +308,7 @@ void rdv_handle(struct sgc_comm *c, const struct sgc_rx *rx)
 
 int rdv_worker(struct sgc_comm *c)
 {
-	uint64_t start = now_ns(), deadline = start + c->timeout_ns, next = start, gap = c->rto_ns;
+	uint64_t start = now_ns(), deadline = start + c->rtt.timeout_ns, next = start, gap = c->rtt.rto_ns;
 	struct rdv_state s = {};
 	char a[32];
 	int err = 0;

@@ -3,7 +3,8 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "engine.h"
+#include "comm.h"
+#include "progress.h"
 
 static int post(sgc_comm *c, uint8_t kind, const void *sendbuf, void *recvbuf, size_t count,
 		enum sgc_dtype dt, enum sgc_op op, int root, sgc_request **out)
@@ -63,7 +64,7 @@ int sgc_test(sgc_request *req, int *done)
 		err = engine_progress(c, 0);
 		if (!req->done) {
 			/* Make sgc_fd() readable when the next timer is due. */
-			io_arm_timer(c, c->next_timer);
+			io_arm_timer(c, c->colls.next_timer);
 			io_flush(c);
 			return err;
 		}

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * The raw scatter-gather primitive of the thesis: the coordinator sends a
+ * The state machines of a scatter-gather query, the raw primitive of
+ * sgbpf (the prototype this library grew from): the coordinator sends a
  * query to every worker, each worker's handler (sgc_serve) computes a
  * response vector, and the coordinator reduces the responses, completing
  * under WAIT_ALL, WAIT_N or WAIT_ANY.  Queries have their own sequence
@@ -14,10 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine.h"
+#include "sg.h"
 #include "sgc_common.h"
-
-#define BACKOFF_MAX 6
+#include "transport.h"
 
 enum { RS_NONE, RS_ANSWERING, RS_DECLINED };
 
@@ -27,8 +27,8 @@ static void query_free(struct sgc_comm *c, struct sgc_query *q)
 
 	if (!q)
 		return;
-	if (c->qslots[q->seq % SGC_QRING] == q)
-		c->qslots[q->seq % SGC_QRING] = NULL;
+	if (c->sg.slots[q->seq % SGC_QRING] == q)
+		c->sg.slots[q->seq % SGC_QRING] = NULL;
 	if (q->acc) {
 		for (i = 0; i < q->nchunks; i++)
 			pkt_put(c, q->acc[i]);
@@ -85,7 +85,8 @@ static bool q_elig(const void *obj, int r)
 	return q_elig_base(q, r);
 }
 
-static void q_tmpl(struct sgc_comm *c, const struct sgc_query *q, struct sgc_hdr *t)
+/* The header of a PULL for @q; the QUERY starts from it too. */
+static void q_hdr(struct sgc_comm *c, const struct sgc_query *q, struct sgc_hdr *t)
 {
 	sgc_hdr_init(t, SGC_MSG_PULL, c->job_id);
 	t->seq = q->seq;
@@ -118,8 +119,8 @@ static void q_done(struct sgc_comm *c, struct sgc_query *q, int status, const ch
 		sgc_err(status, "%s", msg);
 	}
 	if (status == 0) {
-		if (!q->retx)
-			rtt_sample(c, c->now > q->timer_base ? c->now - q->timer_base : 0);
+		if (!q->rt.resent)
+			rtt_sample(&c->rtt, c->now > q->t_start ? c->now - q->t_start : 0);
 		c->st.collectives++;
 	} else if (status == -ETIMEDOUT) {
 		c->st.timeouts++;
@@ -144,11 +145,6 @@ static void q_check(struct sgc_comm *c, struct sgc_query *q)
 }
 
 /* eBPF path: single-chunk responses are reduced in the kernel. */
-static bool q_in_kernel(const struct sgc_comm *c, const struct sgc_query *q)
-{
-	return q->kernel;
-}
-
 /*
  * Copy the kernel slot's view of who answered into q->seen, so that
  * re-PULLs ask only the silent.  The kernel reduces PULLed answers without
@@ -162,11 +158,11 @@ static int q_kernel_refresh(struct sgc_comm *c, struct sgc_query *q)
 
 	if (slot) {
 		for (r = 1; r < c->world; r++) {
-			if (!(slot->seen[r / 64] & (1ULL << (r % 64))) || bit_test(q->seen, (size_t)r))
+			if (!rank_mask_test(slot->seen, r) || seen_test(q->seen, c->world, 0, r))
 				continue;
-			bit_set(q->seen, (size_t)r);
+			seen_set(q->seen, c->world, 0, r);
 			fresh++;
-			if (!c->push_credit && q->pull.to[r])
+			if (!c->pace.push_credit && q->pull.to[r])
 				pull_release(c, &q->pull, 1);
 		}
 	}
@@ -185,7 +181,7 @@ static void q_kernel_mark(struct sgc_comm *c, struct sgc_query *q)
 
 	if (slot) {
 		for (r = 1; r < c->world; r++) {
-			if (!(slot->seen[r / 64] & (1ULL << (r % 64))) || q->state[r] == RS_DECLINED ||
+			if (!rank_mask_test(slot->seen, r) || q->state[r] == RS_DECLINED ||
 			    q->rank_chunks[r])
 				continue;
 			if (q->state[r] == RS_NONE)
@@ -210,7 +206,7 @@ static void q_take_kernel(struct sgc_comm *c, struct sgc_query *q, const struct 
 	if (!seen && (slot = bpf_path_slot(c, SGC_COLL_QUERY, q->seq, 0)))
 		seen = slot->seen;
 	for (r = 1; r < c->world; r++) {
-		if (!seen || !(seen[r / 64] & (1ULL << (r % 64))) || q->state[r] == RS_DECLINED)
+		if (!seen || !rank_mask_test(seen, r) || q->state[r] == RS_DECLINED)
 			continue;
 		if (q->state[r] == RS_NONE)
 			q->naccepted++;
@@ -233,9 +229,9 @@ static void q_take_kernel(struct sgc_comm *c, struct sgc_query *q, const struct 
 void sg_kernel_result(struct sgc_comm *c, const struct sgc_hdr *h, const void *body,
 		      const __u64 *seen)
 {
-	struct sgc_query *q = c->qcur;
+	struct sgc_query *q = c->sg.active;
 
-	if (!q || q->done || q->seq != h->seq || h->chunk != 0 || !q_in_kernel(c, q)) {
+	if (!q || q->done || q->seq != h->seq || h->chunk != 0 || !q->kernel) {
 		c->st.late++;
 		return;
 	}
@@ -268,7 +264,7 @@ static void q_kernel_check_declines(struct sgc_comm *c, struct sgc_query *q)
 void sg_rx_coord(struct sgc_comm *c, const struct sgc_rx *rx)
 {
 	const struct sgc_hdr *h = rx->hdr;
-	struct sgc_query *q = c->qslots[h->seq % SGC_QRING];
+	struct sgc_query *q = c->sg.slots[h->seq % SGC_QRING];
 	size_t n = h->count;
 	struct sgc_pkt *p;
 	int r = h->rank;
@@ -277,17 +273,16 @@ void sg_rx_coord(struct sgc_comm *c, const struct sgc_rx *rx)
 		c->st.late++;
 		return;
 	}
-	q->last_rx = c->now;
-	q->backoff = 0;
+	retx_heard(&q->rt, c->now);
 	if (h->flags & SGC_F_DECLINE) {
 		if (q->state[r] == RS_NONE) {
 			/* What it was PULLed or asked for will not come: give
 			 * that budget back, or declines would starve the rounds. */
-			if (q->pull.to[r] > c->push_credit)
-				pull_release(c, &q->pull, q->pull.to[r] - c->push_credit);
+			if (q->pull.to[r] > c->pace.push_credit)
+				pull_release(c, &q->pull, q->pull.to[r] - c->pace.push_credit);
 			q->state[r] = RS_DECLINED;
 			q->ndeclined++;
-			if (q_in_kernel(c, q))
+			if (q->kernel)
 				q_kernel_check_declines(c, q);
 			if (!q->done)
 				q_check(c, q);
@@ -309,17 +304,17 @@ void sg_rx_coord(struct sgc_comm *c, const struct sgc_rx *rx)
 		q->state[r] = RS_ANSWERING;
 		q->naccepted++;
 	}
-	if (bit_test(q->seen, (size_t)h->chunk * c->world + r)) {
+	if (seen_test(q->seen, c->world, h->chunk, r)) {
 		c->st.duplicates++;
 		return;
 	}
-	bit_set(q->seen, (size_t)h->chunk * c->world + r);
+	seen_set(q->seen, c->world, h->chunk, r);
 	{
 		struct sgc_hdr t;
 
-		q_tmpl(c, q, &t);
+		q_hdr(c, q, &t);
 		if (pull_got(c, &q->pull, &t, q->seen, r, h->chunk))
-			q->retx = true;
+			q->rt.resent = true;
 	}
 	p = q->acc[h->chunk];
 	if (!p) {
@@ -371,10 +366,10 @@ static bool q_silent(struct sgc_comm *c, struct sgc_query *q, int r)
 
 static void q_timer(struct sgc_comm *c, struct sgc_query *q, uint64_t now)
 {
-	uint64_t wait = rto_now(c) << q->backoff;
+	uint64_t base = rto_now(&c->rtt), wait = retx_wait(&q->rt, base);
 	int r;
 
-	if (now >= q->deadline) {
+	if (retx_expired(&q->rt, now)) {
 		struct silent_ctx sc = { c, q };
 		char list[120];
 		int total = 0;
@@ -387,24 +382,21 @@ static void q_timer(struct sgc_comm *c, struct sgc_query *q, uint64_t now)
 		q_done(c, q, -ETIMEDOUT,
 		       "scatter-gather #%u: %d of the %d answers wanted came within %u ms; no (complete) "
 		       "answer from rank%s %s", q->seq, q->nfull, q->want,
-		       (unsigned)((q->deadline - q->timer_base) / 1000000ULL), total > 1 ? "s" : "", list);
+		       (unsigned)((q->rt.deadline - q->t_start) / 1000000ULL), total > 1 ? "s" : "", list);
 		return;
 	}
 	/* eBPF path with PULLs out: look at the slot often, so the budget
 	 * flows back and slowness is not taken for loss. */
-	if (q->kernel && q->pull.out && now >= q->refresh_at) {
-		if (q_kernel_refresh(c, q)) {
-			q->last_rx = now;
-			q->backoff = 0;
-		}
-		q->refresh_at = now + kmode_refresh_gap(c);
+	if (q->kernel && q->pull.out && now >= q->rt.refresh_at) {
+		if (q_kernel_refresh(c, q))
+			retx_heard(&q->rt, now);
+		q->rt.refresh_at = now + kernel_refresh_gap(c);
 	}
-	if (now < q->timer)
+	if (!retx_due(&q->rt, now))
 		return;
-	if (now - q->last_rx >= wait) {
+	if (retx_quiet(&q->rt, now, wait)) {
 		struct sgc_hdr t;
 
-		q->retx = true;
 		if (q->kernel)
 			q_kernel_refresh(c, q);
 		/* Only the ranks asked for data so far (by credit or PULL) owe
@@ -413,7 +405,7 @@ static void q_timer(struct sgc_comm *c, struct sgc_query *q, uint64_t now)
 		 * (SGC_F_ASK) by the next rounds, which keep to the budget. */
 		for (r = 1; r < c->world; r++) {
 			if (q->state[r] != RS_NONE || !q->pull.to[r] || !q_silent(c, q, r) ||
-			    (q->kernel && bit_test(q->seen, (size_t)r)))
+			    (q->kernel && seen_test(q->seen, c->world, 0, r)))
 				continue;
 			if (q->ask)
 				q->pull.to[r] = 0;
@@ -421,13 +413,12 @@ static void q_timer(struct sgc_comm *c, struct sgc_query *q, uint64_t now)
 				q_send_query(c, q, r);
 			c->st.retransmits++;
 		}
-		q_tmpl(c, q, &t);
+		q_hdr(c, q, &t);
 		pull_again(c, &q->pull, &t, q->seen, q_elig, q);
-		if (q->backoff < BACKOFF_MAX)
-			q->backoff++;
-		q->timer = now + (rto_now(c) << q->backoff);
+		retx_backoff(&q->rt);
+		retx_resent(&q->rt, now, base);
 	} else {
-		q->timer = q->last_rx + wait;
+		retx_rearm(&q->rt, wait);
 	}
 }
 
@@ -447,13 +438,13 @@ static void q_ask_round(struct sgc_comm *c, struct sgc_query *q)
 {
 	struct sgc_hdr t;
 
-	q_tmpl(c, q, &t);
-	pull_more_fanout(c, &q->pull, &t, q_askable, q, q->qpkt);
+	q_hdr(c, q, &t);
+	pull_more_cloned(c, &q->pull, &t, q_askable, q, q->qpkt);
 }
 
 uint64_t sg_timers(struct sgc_comm *c, uint64_t now)
 {
-	struct sgc_query *q = c->qcur;
+	struct sgc_query *q = c->sg.active;
 	struct sgc_hdr t;
 
 	if (c->rank != 0 || !q || q->done)
@@ -461,16 +452,16 @@ uint64_t sg_timers(struct sgc_comm *c, uint64_t now)
 	q_timer(c, q, now);
 	if (q->done)
 		return now;
-	q_tmpl(c, q, &t);
+	q_hdr(c, q, &t);
 	if (q->ask)
 		q_ask_round(c, q);
 	if (q->kernel && c->bpf && !q->ask)
-		pull_more_fanout(c, &q->pull, &t, q_elig, q, NULL);
+		pull_more_cloned(c, &q->pull, &t, q_elig, q, NULL);
 	else if (!q->kernel)
 		pull_more(c, &q->pull, &t, q->nchunks, q_elig, q);
 	if (q->kernel && q->pull.out)
-		return min_u64(min_u64(q->timer, q->deadline), q->refresh_at);
-	return min_u64(q->timer, q->deadline);
+		return min_u64(min_u64(q->rt.timer, q->rt.deadline), q->rt.refresh_at);
+	return min_u64(q->rt.timer, q->rt.deadline);
 }
 
 static bool any_rank(const void *obj, int r)
@@ -478,15 +469,16 @@ static bool any_rank(const void *obj, int r)
 	return true;
 }
 
-static int sg_run(struct sgc_comm *c, const void *query, size_t qlen, void *result, size_t count,
-		  enum sgc_dtype dt, enum sgc_op op, int policy, unsigned wait_n, unsigned timeout_ms,
-		  uint16_t flags, struct sgc_sg_status *status)
+int sg_query_start(struct sgc_comm *c, const void *query, size_t qlen, void *result,
+		   size_t count, enum sgc_dtype dt, enum sgc_op op, int policy, unsigned wait_n,
+		   unsigned timeout_ms, uint16_t flags, struct sgc_query **out)
 {
 	struct sgc_query *q;
 	struct sgc_hdr *h;
 	uint64_t nchunks;
-	int r, err, nw = c->world - 1;
-	uint32_t ch;
+	int nw = c->world - 1;
+
+	*out = NULL;
 
 	if (c->rank != 0)
 		return sgc_err(-EINVAL, "sgc_scatter_gather() is for the coordinator (rank 0); rank %d "
@@ -498,7 +490,7 @@ static int sg_run(struct sgc_comm *c, const void *query, size_t qlen, void *resu
 	if (!sgc_dtype_valid(dt) || (!sgc_op_valid(op) && op != SGC_CUSTOM))
 		return sgc_err(-EINVAL, "scatter-gather: unknown dtype %d or op %d", (int)dt, (int)op);
 	if (op == SGC_CUSTOM &&
-	    (!kmode(c) || !bpf_path_has_custom(c) ||
+	    (!kernel_reduces(c) || !bpf_path_has_custom(c) ||
 	     sgc_nchunks(count, sgc_dtype_size(dt), c->chunk_bytes) != 1))
 		return sgc_err(-EOPNOTSUPP, "scatter-gather with SGC_CUSTOM needs the eBPF path with a "
 			       "custom reduction loaded, and answers of one datagram (at most %u bytes)",
@@ -519,7 +511,7 @@ static int sg_run(struct sgc_comm *c, const void *query, size_t qlen, void *resu
 	q = calloc(1, sizeof(*q));
 	if (!q)
 		return -ENOMEM;
-	q->seq = c->next_qseq++;
+	q->seq = c->sg.next_seq++;
 	q->dtype = (uint8_t)dt;
 	q->op = (uint8_t)op;
 	q->policy = (uint8_t)policy;
@@ -529,12 +521,12 @@ static int sg_run(struct sgc_comm *c, const void *query, size_t qlen, void *resu
 	q->nchunks = (uint32_t)nchunks;
 	q->chunk_elems = (uint32_t)(c->chunk_bytes / q->elsz);
 	q->want = policy == SGC_WIRE_WAIT_ALL ? nw : policy == SGC_WIRE_WAIT_N ? (int)wait_n : 1;
-	q->kernel = kmode(c) && nchunks == 1;
-	q->ask = !c->push_credit;
+	q->kernel = kernel_reduces(c) && nchunks == 1;
+	q->ask = !c->pace.push_credit;
 	q->result = result;
 	q->acc = calloc(nchunks, sizeof(*q->acc));
 	q->nseen = calloc(nchunks, sizeof(*q->nseen));
-	q->seen = calloc((nchunks * (size_t)c->world + 7) / 8, 1);
+	q->seen = calloc(bitmap_bytes(nchunks * (size_t)c->world), 1);
 	q->state = calloc((size_t)c->world, 1);
 	q->rank_chunks = calloc((size_t)c->world, sizeof(*q->rank_chunks));
 	q->qpkt = pkt_alloc(c);
@@ -546,12 +538,12 @@ static int sg_run(struct sgc_comm *c, const void *query, size_t qlen, void *resu
 		query_free(c, q);
 		return sgc_err(-ENOMEM, "scatter-gather: out of memory for %zu elements", count);
 	}
-	query_free(c, c->qslots[q->seq % SGC_QRING]);
-	c->qslots[q->seq % SGC_QRING] = q;
-	c->qcur = q;
+	query_free(c, c->sg.slots[q->seq % SGC_QRING]);
+	c->sg.slots[q->seq % SGC_QRING] = q;
+	c->sg.active = q;
 
 	h = pkt_hdr(q->qpkt);
-	q_tmpl(c, q, h);
+	q_hdr(c, q, h);
 	h->type = SGC_MSG_QUERY;
 	h->flags = flags | (q->ask ? SGC_F_ASK : 0);
 	h->aux = (uint32_t)count;
@@ -560,21 +552,26 @@ static int sg_run(struct sgc_comm *c, const void *query, size_t qlen, void *resu
 	q->qpkt->len = (uint32_t)(SGC_HDR_SIZE + qlen);
 
 	c->now = now_ns();
-	q->timer_base = c->now;
-	q->deadline = c->now + (timeout_ms ? timeout_ms * 1000000ULL : c->timeout_ns);
-	q->last_rx = c->now;
-	q->timer = c->now + rto_now(c);
+	q->t_start = c->now;
+	retx_start(&q->rt, c->now,
+		   c->now + (timeout_ms ? timeout_ms * 1000000ULL : c->rtt.timeout_ns),
+		   rto_now(&c->rtt));
 	if (c->bpf)
 		bpf_path_window(c);
 	if (q->ask)
 		q_ask_round(c, q);
 	else
-		fanout(c, q->qpkt, 1, any_rank, NULL);
+		send_to_ranks(c, q->qpkt, 1, any_rank, NULL);
 
-	err = 0;
-	while (!q->done && !err)
-		err = engine_progress(c, UINT64_MAX);
-	io_flush(c);
+	*out = q;
+	return 0;
+}
+
+int sg_query_end(struct sgc_comm *c, struct sgc_query *q, int err, struct sgc_sg_status *status)
+{
+	uint32_t ch;
+	int r;
+
 	if (!err)
 		err = q->status;
 
@@ -587,10 +584,10 @@ static int sg_run(struct sgc_comm *c, const void *query, size_t qlen, void *resu
 				status->answered[r] = q_full(c, q, r);
 		}
 	}
-	if (!err && count) {
+	if (!err && q->count) {
 		for (ch = 0; ch < q->nchunks; ch++) {
 			size_t n = q_chunk_n(q, ch) * q->elsz;
-			uint8_t *dst = (uint8_t *)result + (size_t)ch * q->chunk_elems * q->elsz;
+			uint8_t *dst = q->result + (size_t)ch * q->chunk_elems * q->elsz;
 
 			if (q->acc[ch] && q->nseen[ch])
 				memcpy(dst, pkt_body(q->acc[ch]), n);
@@ -598,43 +595,9 @@ static int sg_run(struct sgc_comm *c, const void *query, size_t qlen, void *resu
 				memset(dst, 0, n);
 		}
 	}
-	c->qcur = NULL;
+	c->sg.active = NULL;
 	query_free(c, q);
 	return err;
-}
-
-int sgc_scatter_gather(sgc_comm *c, const void *query, size_t query_len, void *result,
-		       size_t count, enum sgc_dtype dt, enum sgc_op op,
-		       const struct sgc_sg_opts *opts, struct sgc_sg_status *status)
-{
-	struct sgc_sg_opts o = { .sz = sizeof(o), .policy = SGC_WAIT_ALL };
-
-	if (!c)
-		return sgc_err(-EINVAL, "sgc_scatter_gather: NULL communicator");
-	if (opts) {
-		if (opts->sz < offsetof(struct sgc_sg_opts, timeout_ms) + sizeof(unsigned))
-			return sgc_err(-EINVAL, "sgc_scatter_gather: set opts.sz = sizeof(struct sgc_sg_opts)");
-		memcpy(&o, opts, opts->sz < sizeof(o) ? opts->sz : sizeof(o));
-	}
-	if ((unsigned)o.policy > SGC_WAIT_ANY)
-		return sgc_err(-EINVAL, "sgc_scatter_gather: unknown policy %d", (int)o.policy);
-	if (status && status->sz < sizeof(*status))
-		return sgc_err(-EINVAL, "sgc_scatter_gather: set status.sz = sizeof(struct sgc_sg_status)");
-	return sg_run(c, query, query_len, result, count, dt, op, (int)o.policy, o.wait_n,
-		      o.timeout_ms, 0, status);
-}
-
-int sgc_serve_stop(sgc_comm *c)
-{
-	if (!c)
-		return sgc_err(-EINVAL, "sgc_serve_stop: NULL communicator");
-	return sg_run(c, NULL, 0, NULL, 0, SGC_UINT8, SGC_SUM, SGC_WIRE_WAIT_ALL, 0, 0,
-		      SGC_F_STOP, NULL);
-}
-
-size_t sgc_max_query(const sgc_comm *c)
-{
-	return c ? c->chunk_bytes : 0;
 }
 
 /* ---------------- worker ---------------- */
@@ -661,7 +624,7 @@ static void q_send_chunk(struct sgc_comm *c, struct sgc_query *q, uint32_t ch, u
 	h->policy = q->policy;
 	h->arg = (uint16_t)q->want;	/* gather_prog sizes WAIT_N by it */
 	h->flags = flags;
-	h->aux = c->base;
+	h->aux = c->colls.base;
 	if (n)
 		memcpy(pkt_body(p), q->resp + (size_t)ch * q->chunk_elems * q->elsz, n * q->elsz);
 	p->len = (uint32_t)(SGC_HDR_SIZE + n * q->elsz);
@@ -673,7 +636,7 @@ static void q_send_chunk(struct sgc_comm *c, struct sgc_query *q, uint32_t ch, u
  * or the empty answer to a STOP. */
 static void q_send_answer(struct sgc_comm *c, struct sgc_query *q)
 {
-	uint32_t ch, credit = c->push_credit < q->nchunks ? c->push_credit : q->nchunks;
+	uint32_t ch, credit = c->pace.push_credit < q->nchunks ? c->pace.push_credit : q->nchunks;
 
 	if (q->declined) {
 		q_send_chunk(c, q, 0, SGC_F_DECLINE);
@@ -695,7 +658,7 @@ static void q_handle(struct sgc_comm *c, struct sgc_query *q)
 
 	q->answered = true;
 	if (q->flags & SGC_F_STOP) {
-		c->stop_seen = true;
+		c->sg.stop_seen = true;
 		q_send_answer(c, q);
 		return;
 	}
@@ -705,32 +668,32 @@ static void q_handle(struct sgc_comm *c, struct sgc_query *q)
 		q_send_answer(c, q);
 		return;
 	}
-	rc = c->handler(q->qdata, q->qlen, q->resp, q->count, (enum sgc_dtype)q->dtype,
-			c->handler_arg);
+	rc = c->sg.handler(q->qdata, q->qlen, q->resp, q->count, (enum sgc_dtype)q->dtype,
+			c->sg.handler_arg);
 	if (rc < 0)
-		c->handler_err = rc;
+		c->sg.handler_err = rc;
 	q->declined = rc != 0;
 	q_send_answer(c, q);
 }
 
 /* Answer the newest waiting query if sgc_serve() is running. */
-static void sg_worker_process(struct sgc_comm *c)
+void sg_worker_process(struct sgc_comm *c)
 {
-	struct sgc_query *q = c->qpending;
+	struct sgc_query *q = c->sg.unhandled;
 
-	if (!c->serving || !q || c->handler_err || c->stop_seen)
+	if (!c->sg.serving || !q || c->sg.handler_err || c->sg.stop_seen)
 		return;
-	c->qpending = NULL;
+	c->sg.unhandled = NULL;
 	q_handle(c, q);
 }
 
 void sg_rx_worker(struct sgc_comm *c, const struct sgc_rx *rx)
 {
 	const struct sgc_hdr *h = rx->hdr;
-	struct sgc_query *q = c->qslots[h->seq % SGC_QRING];
+	struct sgc_query *q = c->sg.slots[h->seq % SGC_QRING];
 	uint32_t ch, end;
 
-	c->last_query = c->now;
+	c->sg.last_query = c->now;
 	if (h->type == SGC_MSG_PULL) {
 		if (!q || q->seq != h->seq) {
 			c->st.late++;
@@ -739,7 +702,7 @@ void sg_rx_worker(struct sgc_comm *c, const struct sgc_rx *rx)
 		end = h->chunk + h->aux < q->nchunks ? h->chunk + h->aux : q->nchunks;
 		if (!q->answered) {
 			if (!q->pending_pull)
-				q->pending_pull = calloc((q->nchunks + 7) / 8, 1);
+				q->pending_pull = calloc(bitmap_bytes(q->nchunks), 1);
 			if (q->pending_pull)
 				for (ch = h->chunk; ch < end; ch++)
 					bit_set(q->pending_pull, ch);
@@ -760,7 +723,7 @@ void sg_rx_worker(struct sgc_comm *c, const struct sgc_rx *rx)
 		}
 		return;
 	}
-	if (c->qseen && h->seq - c->qnewest > UINT32_MAX / 2) {
+	if (c->sg.any_seen && h->seq - c->sg.newest > UINT32_MAX / 2) {
 		c->st.late++;		/* older than one we have seen */
 		return;
 	}
@@ -788,70 +751,17 @@ void sg_rx_worker(struct sgc_comm *c, const struct sgc_rx *rx)
 		return;
 	}
 	memcpy(q->qdata, rx->body, q->qlen);
-	if (c->qslots[q->seq % SGC_QRING] == c->qpending)
-		c->qpending = NULL;
-	query_free(c, c->qslots[q->seq % SGC_QRING]);
-	c->qslots[q->seq % SGC_QRING] = q;
-	c->qseen = true;
-	c->qnewest = q->seq;
+	if (c->sg.slots[q->seq % SGC_QRING] == c->sg.unhandled)
+		c->sg.unhandled = NULL;
+	query_free(c, c->sg.slots[q->seq % SGC_QRING]);
+	c->sg.slots[q->seq % SGC_QRING] = q;
+	c->sg.any_seen = true;
+	c->sg.newest = q->seq;
 	/* A newer query means the coordinator is done with older ones. */
-	if (c->qpending && c->qpending != q && !c->qpending->answered)
-		query_free(c, c->qpending);
-	c->qpending = q;
+	if (c->sg.unhandled && c->sg.unhandled != q && !c->sg.unhandled->answered)
+		query_free(c, c->sg.unhandled);
+	c->sg.unhandled = q;
 	sg_worker_process(c);
-}
-
-int sgc_serve(sgc_comm *c, sgc_handler_fn fn, void *arg, const struct sgc_serve_opts *opts)
-{
-	uint64_t idle;
-	int err = 0;
-
-	if (!c || !fn)
-		return sgc_err(-EINVAL, "sgc_serve: NULL %s", c ? "handler" : "communicator");
-	if (c->rank == 0)
-		return sgc_err(-EINVAL, "sgc_serve() is for workers; the coordinator (rank 0) sends "
-			       "queries with sgc_scatter_gather() and ends the service with sgc_serve_stop()");
-	if (c->dead)
-		return sgc_err(c->dead_err, "the job has ended");
-	if (opts && opts->sz < offsetof(struct sgc_serve_opts, idle_timeout_ms) + sizeof(unsigned))
-		return sgc_err(-EINVAL, "sgc_serve: set opts.sz = sizeof(struct sgc_serve_opts)");
-	idle = opts && opts->idle_timeout_ms ? opts->idle_timeout_ms * 1000000ULL : c->timeout_ns;
-
-	c->handler = fn;
-	c->handler_arg = arg;
-	c->handler_err = 0;
-	c->serving = true;
-	c->last_query = c->now = now_ns();
-	sg_worker_process(c);
-	for (;;) {
-		if (c->stop_seen) {
-			err = 0;
-			break;
-		}
-		if (c->handler_err) {
-			err = sgc_err(c->handler_err, "sgc_serve: the handler returned %d", c->handler_err);
-			break;
-		}
-		if (c->dead) {
-			err = sgc_err(c->dead_err, "sgc_serve: the coordinator ended the job");
-			break;
-		}
-		if (c->now - c->last_query >= idle) {
-			err = sgc_err(-ETIMEDOUT, "sgc_serve: no query from the coordinator for %llu ms "
-				      "(idle timeout): is rank 0 running, and does it call "
-				      "sgc_serve_stop() at the end?", (unsigned long long)(idle / 1000000ULL));
-			break;
-		}
-		err = engine_progress(c, c->last_query + idle);
-		if (err)
-			break;
-		sg_worker_process(c);
-	}
-	io_flush(c);
-	c->serving = false;
-	c->stop_seen = false;
-	c->handler = NULL;
-	return err;
 }
 
 void sg_free(struct sgc_comm *c)
@@ -859,7 +769,7 @@ void sg_free(struct sgc_comm *c)
 	int i;
 
 	for (i = 0; i < SGC_QRING; i++)
-		query_free(c, c->qslots[i]);
-	c->qpending = NULL;
-	c->qcur = NULL;
+		query_free(c, c->sg.slots[i]);
+	c->sg.unhandled = NULL;
+	c->sg.active = NULL;
 }

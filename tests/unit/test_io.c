@@ -28,7 +28,9 @@
 #include <sys/socket.h>
 #include <cmocka.h>
 
-#include "engine.h"
+#include "comm.h"
+#include "io.h"
+#include "pull.h"
 
 #if __has_include(<valgrind/valgrind.h>)
 #include <valgrind/valgrind.h>
@@ -83,7 +85,7 @@ static int comm_open(struct sgc_comm **out)
 		return -ENOMEM;
 	c->self.sin_family = AF_INET;
 	c->self.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	c->rx = rx_none;
+	c->io.rx = rx_none;
 	err = io_open(c);
 	if (err) {
 		io_close(c);
@@ -150,9 +152,9 @@ static void check_all(struct sgc_comm *c, struct peers *ps, int per, uint32_t le
 		assert_int_equal(recv(ps->fd[i], (char[8]){ 0 }, 8, MSG_DONTWAIT), -1);
 	}
 	/* Let the send completions come back. */
-	for (int spins = 0; c->sends_inflight && spins < 100; spins++)
+	for (int spins = 0; c->io.sends_inflight && spins < 100; spins++)
 		io_poll(c, 10 * 1000000ULL);
-	assert_int_equal(c->sends_inflight, 0);
+	assert_int_equal(c->io.sends_inflight, 0);
 }
 
 static bool have_io_worker(void);
@@ -167,7 +169,7 @@ static void run_opt(int per, uint32_t len, const char *gso, bool async)
 	else
 		unsetenv("SGC_GSO");
 	assert_int_equal(comm_open(&c), 0);
-	c->send_async = async;
+	c->io.send_async = async;
 	peers_open(&ps);
 	send_all(c, &ps, per, len);
 	/* Under valgrind the worker thread is not always seen (valgrind_quick
@@ -252,7 +254,7 @@ static void test_fanout_cpus(void **state)
 	(void)state;
 	setenv("SGC_FANOUT_CPUS", "3", 1);
 	assert_int_equal(comm_open(&c), 0);
-	assert_int_equal(c->fan_cpus, 3);
+	assert_int_equal(c->io.fan_cpus, 3);
 	comm_close(c);
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		setenv("SGC_FANOUT_CPUS", bad[i], 1);
@@ -266,7 +268,7 @@ static void test_fanout_cpus(void **state)
 	assert_int_equal(sched_getaffinity(0, sizeof(set), &set), 0);
 	n = (unsigned)CPU_COUNT(&set);
 	assert_int_equal(comm_open(&c), 0);
-	assert_int_equal(c->fan_cpus, n < 4 ? n : 4);
+	assert_int_equal(c->io.fan_cpus, n < 4 ? n : 4);
 	comm_close(c);
 }
 
@@ -291,22 +293,22 @@ static void test_pacing(void **state)
 	unsetenv("SGC_GSO");
 	assert_int_equal(comm_open(&c), 0);
 	pacing(c, true, 16);
-	assert_int_equal(c->pull_budget, SGC_PULL_BUDGET);
-	assert_int_equal(c->push_credit, 8);
+	assert_int_equal(c->pace.budget, SGC_PULL_BUDGET);
+	assert_int_equal(c->pace.push_credit, 8);
 	pacing(c, true, 257);
-	assert_int_equal(c->push_credit, 0);
+	assert_int_equal(c->pace.push_credit, 0);
 
 	pacing(c, false, 16);
-	assert_in_range(c->pull_budget, SGC_PULL_BUDGET, SGC_PULL_BUDGET_MAX);
-	want = c->pull_budget / 15;
-	assert_int_equal(c->push_credit, want > 64 ? 64 : want);
+	assert_in_range(c->pace.budget, SGC_PULL_BUDGET, SGC_PULL_BUDGET_MAX);
+	want = c->pace.budget / 15;
+	assert_int_equal(c->pace.push_credit, want > 64 ? 64 : want);
 	if (geteuid() == 0)	/* SO_RCVBUFFORCE: 8 MiB, so the backlog bounds it */
-		assert_true(c->pull_budget >= 45 * 15);
+		assert_true(c->pace.budget >= 45 * 15);
 	pacing(c, false, 2);
-	assert_int_equal(c->push_credit, 64);
+	assert_int_equal(c->pace.push_credit, 64);
 	pacing(c, false, 257);
-	assert_int_equal(c->pull_budget, SGC_PULL_BUDGET);
-	assert_int_equal(c->push_credit, 0);
+	assert_int_equal(c->pace.budget, SGC_PULL_BUDGET);
+	assert_int_equal(c->pace.push_credit, 0);
 	comm_close(c);
 }
 
@@ -390,12 +392,12 @@ static void run_gro(uint32_t len)
 	assert_int_equal(comm_open(&c), 0);
 	c->world = 2;
 	c->chunk_bytes = SGC_MAX_BODY;
-	c->rx = rx_log;
+	c->io.rx = rx_log;
 	memset(&glog, 0, sizeof(glog));
 	glog.len = len;
 	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	assert_true(fd >= 0);
-	if (setsockopt(fd, SOL_UDP, UDP_SEGMENT, &(int){ 0 }, sizeof(int)) || !c->gro) {
+	if (setsockopt(fd, SOL_UDP, UDP_SEGMENT, &(int){ 0 }, sizeof(int)) || !c->io.gro) {
 		close(fd);
 		comm_close(c);
 		skip();	/* kernel before 5.0: no UDP GSO/GRO; nothing to split */
@@ -404,7 +406,7 @@ static void run_gro(uint32_t len)
 	for (spins = 0; glog.n < GRO_BURSTS * GRO_SEGS && spins < 200; spins++)
 		io_poll(c, 10 * 1000000ULL);
 	/* The bursts came coalesced, so the splitting was what ran. */
-	assert_true(c->rx_coalesced > 0);
+	assert_true(c->io.rx_coalesced > 0);
 	if (glog.n != GRO_BURSTS * GRO_SEGS || glog.bad || c->st.rejected)
 		fail_msg("%u-byte datagrams: %d of %d handed on, %d wrong, %llu rejected", len,
 			 glog.n, GRO_BURSTS * GRO_SEGS, glog.bad, (unsigned long long)c->st.rejected);

@@ -1,0 +1,212 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The life cycle of a collective (coll.h): its slot in the ring, its
+ * state, the header of its messages, and how it finishes or fails.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coll.h"
+#include "transport.h"
+
+const char *coll_kind_name(int kind)
+{
+	switch (kind) {
+	case SGC_COLL_ALLREDUCE: return "allreduce";
+	case SGC_COLL_REDUCE: return "reduce";
+	case SGC_COLL_BCAST: return "broadcast";
+	case SGC_COLL_BARRIER: return "barrier";
+	case SGC_COLL_QUERY: return "scatter-gather";
+	default: return "collective";
+	}
+}
+
+void coll_free(struct sgc_comm *c, struct sgc_coll *co)
+{
+	uint32_t i;
+
+	if (*slot_ref(c, co->seq) == co)
+		*slot_ref(c, co->seq) = NULL;
+	if (co->res) {
+		for (i = 0; i < co->nchunks; i++)
+			pkt_put(c, co->res[i]);
+		free(co->res);
+	}
+	free(co->nseen);
+	free(co->seen);
+	pull_free(&co->pull);
+	free(co->got);
+	free(co->stage);
+	free(co->pulled);
+	free(co);
+}
+
+struct sgc_coll *coll_new(struct sgc_comm *c, uint32_t seq, int kind, int dtype,
+			  int op, int root, uint32_t nchunks)
+{
+	struct sgc_coll *co;
+
+	if (*slot_ref(c, seq) || !nchunks)
+		return NULL;
+	co = calloc(1, sizeof(*co));
+	if (!co)
+		return NULL;
+	co->seq = seq;
+	co->kind = (uint8_t)kind;
+	co->dtype = (uint8_t)dtype;
+	co->op = (uint8_t)op;
+	co->root = root;
+	co->nchunks = nchunks;
+	co->elsz = sgc_dtype_size(dtype);
+	co->chunk_elems = (uint32_t)(c->chunk_bytes / co->elsz);
+	co->contributes = is_contributor(co, c->rank);
+	co->receives = is_data_receiver(co, c->rank);
+	co->ncontrib = co->kind == SGC_COLL_BCAST ? 1 : c->world;
+	co->state = COLL_OPEN;
+	if (c->rank == 0) {
+		co->res = calloc(nchunks, sizeof(*co->res));
+		co->nseen = calloc(nchunks, sizeof(*co->nseen));
+		co->seen = calloc(bitmap_bytes((size_t)nchunks * (size_t)c->world), 1);
+		if (!co->res || !co->nseen || !co->seen ||
+		    pull_init(c, &co->pull, nchunks, c->pace.budget))
+			goto fail;
+	} else {
+		co->got = calloc(bitmap_bytes(nchunks), 1);
+		if (!co->got)
+			goto fail;
+	}
+	*slot_ref(c, seq) = co;
+	return co;
+fail:
+	coll_free(c, co);
+	return NULL;
+}
+
+/*
+ * A datagram may announce a collective this rank has not called yet; its
+ * state is made from the datagram's nchunks, which nothing has checked
+ * against a call.  Above this many chunks (vectors of a few hundred MB)
+ * the datagram is dropped instead, so that one forged header cannot make
+ * a rank allocate gigabytes; the real collective's chunks are asked for
+ * again once it is called.
+ */
+#define WIRE_COLL_MAX_CHUNKS	65536
+
+struct sgc_coll *coll_from_wire(struct sgc_comm *c, const struct sgc_hdr *h)
+{
+	if (h->nchunks > WIRE_COLL_MAX_CHUNKS)
+		return NULL;
+	return coll_new(c, h->seq, h->coll, h->dtype, h->op, h->arg, h->nchunks);
+}
+
+void coll_hdr(struct sgc_comm *c, struct sgc_hdr *h, uint8_t type,
+	      const struct sgc_coll *co, int rank)
+{
+	sgc_hdr_init(h, type, c->job_id);
+	h->seq = co->seq;
+	h->coll = co->kind;
+	h->nchunks = co->nchunks;
+	h->rank = (uint16_t)rank;
+	h->dtype = co->dtype;
+	h->op = co->op;
+	h->arg = (uint16_t)co->root;
+}
+
+void coll_send_abort(struct sgc_comm *c, const struct sgc_coll *co, int r, int err)
+{
+	struct sgc_hdr h;
+
+	coll_hdr(c, &h, SGC_MSG_ABORT, co, r);
+	h.aux = (uint32_t)-err;
+	send_to_rank(c, &h, r);
+}
+
+void coll_finish(struct sgc_comm *c, struct sgc_coll *co, int status)
+{
+	struct sgc_request *req = co->req;
+
+	if (co->state != COLL_OPEN)
+		return;
+	co->state = status ? COLL_FAILED : COLL_DONE;
+	co->status = status;
+	if (co->pull.to)
+		pull_reset(c, &co->pull);
+	/* Karn's rule: no sample from a collective something was sent again
+	 * for.  But a worker whose result came as first sent (no SGC_F_RETX)
+	 * NACKed early: the wait is real, though it may include the recovery
+	 * of another rank's datagram, so it counts only up to RTT_FLOOR_MAX
+	 * RTO floors (as rtt_floor()). */
+	if (status == 0 && co->posted && !co->rt.resent)
+		rtt_sample(&c->rtt, c->now > co->t_post ? c->now - co->t_post : 0);
+	else if (status == 0 && co->posted && c->rank && !co->rx_resent && c->now > co->t_post)
+		rtt_sample(&c->rtt, min_u64(c->now - co->t_post, RTT_FLOOR_MAX * c->rtt.rto_ns));
+	if (status == 0)
+		c->st.collectives++;
+	if (status == 0 && co->posted && co->t_post > c->coord.done_post_max)
+		c->coord.done_post_max = co->t_post;
+	if (status == -ETIMEDOUT)
+		c->st.timeouts++;
+	if (req) {
+		req->done = true;
+		req->status = status;
+		req->coll = NULL;
+		if (status)
+			snprintf(req->msg, sizeof(req->msg), "%s", co->msg);
+		co->req = NULL;
+	}
+	if (co->posted && c->colls.nposted)
+		c->colls.nposted--;
+}
+
+void coll_fail(struct sgc_comm *c, struct sgc_coll *co, int err, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	if (co->state != COLL_OPEN)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(co->msg, sizeof(co->msg), fmt, ap);
+	va_end(ap);
+	pr_debug("rank %d: %s\n", c->rank, co->msg);
+	if (c->rank == 0 && co->posted)
+		for (r = 1; r < c->world; r++)
+			coll_send_abort(c, co, r, err);
+	coll_finish(c, co, err);
+}
+
+void coll_cancel_all(struct sgc_comm *c, int err, const char *why)
+{
+	uint32_t s;
+
+	for (s = c->colls.base; s != c->colls.next_seq; s++) {
+		struct sgc_coll *co = slot_find(c, s);
+
+		if (co && co->state == COLL_OPEN && co->posted)
+			coll_fail(c, co, err, "collective #%u (%s): %s", co->seq, coll_kind_name(co->kind), why);
+	}
+}
+
+void coll_free_all(struct sgc_comm *c)
+{
+	int i;
+
+	for (i = 0; i < SGC_RING; i++) {
+		struct sgc_coll *co = c->colls.slots[i];
+
+		if (!co)
+			continue;
+		if (co->req) {
+			co->req->done = true;
+			co->req->status = -ECANCELED;
+			co->req->c = NULL;
+			co->req->coll = NULL;
+			snprintf(co->req->msg, sizeof(co->req->msg),
+				 "the communicator was finalized before this collective finished");
+		}
+		coll_free(c, co);
+	}
+}

@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * A collective and its life cycle (coll.c).
+ *
+ * Every collective is one "coll": a vector in chunks, a set of
+ * contributors and a set of receivers.  Workers send their chunks to the
+ * coordinator (the first push_credit chunks unasked, the rest when
+ * PULLed, so bursts stay bounded), the coordinator reduces them and sends
+ * each finished chunk to the receivers.  Results stay retained at the
+ * coordinator until every worker's watermark says it has them, so any
+ * lost datagram can be asked for again (NACK).
+ */
+#ifndef SGC_COLL_H
+#define SGC_COLL_H
+
+#include "comm.h"
+
+/* A worker sends an ACK when its watermark moved this far unreported. */
+#define SGC_ACK_EVERY		32
+
+enum coll_state {
+	COLL_OPEN,	/* in progress */
+	COLL_DONE,	/* finished here; coordinator keeps results */
+	COLL_FAILED,	/* timed out or aborted */
+};
+
+struct sgc_coll {
+	uint32_t seq;
+	uint8_t kind;		/* enum sgc_coll_kind */
+	uint8_t dtype, op;
+	uint8_t state;
+	bool posted;		/* this rank has called it */
+	bool contributes;	/* this rank sends data */
+	bool receives;		/* this rank gets the data (else DONE) */
+	int root;
+	int status;		/* result once DONE/FAILED */
+	size_t count;		/* elements */
+	size_t elsz;
+	uint32_t nchunks;
+	uint32_t chunk_elems;	/* elements per full chunk */
+	const uint8_t *sendbuf;
+	uint8_t *recvbuf;
+	struct sgc_retx rt;	/* deadline and loss checks */
+	uint64_t last_nack;	/* worker: when we last asked for results */
+	uint64_t t_post;	/* when this rank called it */
+	bool rx_resent;		/* worker: a result datagram came as a resend */
+	struct sgc_request *req;
+	uint32_t nchunks_done;	/* coordinator: complete chunks;
+				 * worker: result chunks received */
+
+	char msg[400];		/* why it failed */
+
+	/* coordinator */
+	int ncontrib;		/* contributors per chunk, coordinator included */
+	struct sgc_pkt **res;	/* per chunk: accumulator, then result datagram */
+	uint16_t *nseen;	/* per chunk: contributions reduced */
+	uint8_t *seen;		/* seen map: [chunk][rank] (util.h) */
+	struct sgc_pull pull;
+	uint32_t kernel_low;	/* eBPF: lowest chunk not complete */
+	uint32_t kernel_injected; /* eBPF: own chunks handed to the kernel */
+	bool mismatch;
+
+	/* worker */
+	uint8_t *got;		/* result chunks received, bitmap */
+	uint8_t *stage;		/* results that came before the call */
+	uint8_t *pulled;	/* chunks asked for before the call, bitmap */
+};
+
+static inline bool is_contributor(const struct sgc_coll *co, int r)
+{
+	return co->kind == SGC_COLL_BCAST ? r == co->root : true;
+}
+
+static inline bool is_data_receiver(const struct sgc_coll *co, int r)
+{
+	switch (co->kind) {
+	case SGC_COLL_ALLREDUCE: return true;
+	case SGC_COLL_REDUCE: return r == co->root;
+	case SGC_COLL_BCAST: return r != co->root;
+	default: return false;
+	}
+}
+
+/* Byte offset and element count of chunk @ch. */
+static inline size_t chunk_off(const struct sgc_coll *co, uint32_t ch)
+{
+	return (size_t)ch * co->chunk_elems * co->elsz;
+}
+
+static inline size_t chunk_n(const struct sgc_coll *co, uint32_t ch)
+{
+	if (!co->count)
+		return 0;
+	return ch + 1 < co->nchunks ? co->chunk_elems
+				    : co->count - (size_t)ch * co->chunk_elems;
+}
+
+static inline struct sgc_coll **slot_ref(struct sgc_comm *c, uint32_t seq)
+{
+	return &c->colls.slots[seq % SGC_RING];
+}
+
+static inline struct sgc_coll *slot_find(struct sgc_comm *c, uint32_t seq)
+{
+	struct sgc_coll *co = *slot_ref(c, seq);
+
+	return co && co->seq == seq ? co : NULL;
+}
+
+static inline bool in_window(const struct sgc_comm *c, uint32_t seq)
+{
+	return seq - c->colls.base < SGC_RING;
+}
+
+/* "allreduce", "broadcast", ... for messages. */
+SGC_HIDDEN const char *coll_kind_name(int kind);
+/* A new collective in its slot; NULL if the slot is taken or no memory. */
+SGC_HIDDEN struct sgc_coll *coll_new(struct sgc_comm *c, uint32_t seq, int kind, int dtype,
+				     int op, int root, uint32_t nchunks);
+/* The same for one a datagram announced before this rank called it. */
+SGC_HIDDEN struct sgc_coll *coll_from_wire(struct sgc_comm *c, const struct sgc_hdr *h);
+SGC_HIDDEN void coll_free(struct sgc_comm *c, struct sgc_coll *co);
+/* The header of a @type message about @co from or to @rank. */
+SGC_HIDDEN void coll_hdr(struct sgc_comm *c, struct sgc_hdr *h, uint8_t type,
+			 const struct sgc_coll *co, int rank);
+SGC_HIDDEN void coll_send_abort(struct sgc_comm *c, const struct sgc_coll *co, int r, int err);
+/* Finish @co here with @status; wakes the request waiting on it. */
+SGC_HIDDEN void coll_finish(struct sgc_comm *c, struct sgc_coll *co, int status);
+/* Fail @co with @err and a message; the coordinator tells the workers. */
+SGC_HIDDEN void coll_fail(struct sgc_comm *c, struct sgc_coll *co, int err, const char *fmt, ...)
+	SGC_PRINTF(4, 5);
+/* Fail every outstanding collective with @err (finalize, job abort). */
+SGC_HIDDEN void coll_cancel_all(struct sgc_comm *c, int err, const char *why);
+/* Free every collective; a request still waiting gets -ECANCELED. */
+SGC_HIDDEN void coll_free_all(struct sgc_comm *c);
+
+#endif /* SGC_COLL_H */

@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The communicator and the request: the state every layer shares, in one
+ * sub-struct per module that owns it.
+ */
+#ifndef SGC_COMM_H
+#define SGC_COMM_H
+
+#include "io.h"
+#include "path_bpf.h"
+#include "pkt.h"
+#include "pull.h"
+#include "request.h"
+#include "retx.h"
+#include "sgc_internal.h"
+
+/* Collectives tracked at once: ring of slots indexed by seq % SGC_RING. */
+#define SGC_RING		(2 * SGC_MAX_INFLIGHT)
+/* Query (scatter-gather) slots, own sequence space. */
+#define SGC_QRING		64
+
+struct sgc_coll;
+struct sgc_query;
+struct rdv_state;
+
+struct sgc_peer {
+	struct sockaddr_in addr;
+	bool joined;		/* hello seen */
+	bool bye;
+	uint32_t nonce;
+	uint32_t wm;		/* worker's reported watermark */
+};
+
+/*
+ * Receive dispatch (progress.c's engine_rx()), filled at init by the
+ * rendezvous and by the rank's role (coord_rx_table(), worker_rx_table()).
+ * Until this rank has joined, every datagram goes to @unjoined.  Then
+ * @early[type] runs first if set; otherwise @accept checks the sender and
+ * @on[type] handles what it accepted (none: counted as rejected).
+ */
+struct sgc_rx_table {
+	sgc_rx_fn unjoined;
+	sgc_rx_fn early[SGC_MSG_MAX];
+	bool (*accept)(struct sgc_comm *c, const struct sgc_rx *rx);
+	sgc_rx_fn on[SGC_MSG_MAX];
+};
+
+/* The collectives this rank has posted or heard of (coll.c). */
+struct sgc_colls {
+	uint32_t next_seq;	/* next collective this rank posts */
+	uint32_t base;		/* coordinator: oldest unretired; worker: watermark */
+	uint32_t acked_wm;	/* worker: last watermark reported */
+	uint32_t nposted;	/* outstanding requests */
+	uint64_t next_timer;	/* earliest deadline after a round */
+	struct sgc_coll *slots[SGC_RING];
+};
+
+/* A worker's view of the coordinator (worker.c). */
+struct sgc_coord_view {
+	uint64_t last_rx;	/* last datagram from the coordinator */
+	uint64_t work_rx;	/* last RESULT or PULL for a posted collective */
+	uint64_t done_post_max;	/* latest t_post of a completed collective */
+};
+
+/* Scatter-gather (sg.c). */
+struct sgc_sg {
+	uint32_t next_seq;	/* coordinator: next query to send */
+	struct sgc_query *slots[SGC_QRING];
+	struct sgc_query *active;	/* coordinator: the query in progress */
+	struct sgc_query *unhandled;	/* worker: newest query not yet handled */
+	uint32_t newest;	/* worker: newest query seen */
+	bool any_seen;		/* worker: newest is valid */
+	uint64_t last_query;	/* worker: last QUERY/PULL from the coordinator */
+	bool serving;
+	bool stop_seen;
+	sgc_handler_fn handler;
+	void *handler_arg;
+	int handler_err;
+};
+
+struct sgc_comm {
+	struct sgc_cfg cfg;
+	int rank, world;
+	uint64_t job_id;
+	uint32_t chunk_bytes;
+	bool joined;
+	uint64_t now;		/* monotonic ns, refreshed each round */
+	struct sgc_peer *peers;	/* [world] */
+	struct sockaddr_in self;
+
+	struct sgc_rtt rtt;	/* retx.h */
+	struct sgc_io io;	/* io.c */
+	struct sgc_pkt_pool pkts; /* pkt.c */
+	struct sgc_rx_table rxt; /* progress.c */
+	struct sgc_pace pace;	/* pull.c */
+	struct sgc_colls colls;	/* coll.c, coord*.c, worker.c */
+	struct sgc_coord_view coord; /* worker.c */
+	struct sgc_sg sg;	/* sg.c */
+	struct rdv_state *rdv;	/* rendezvous.c, worker during sgc_init */
+
+	/* path_bpf.c (coordinator with the eBPF path) */
+	struct sgc_bpf *bpf;
+	int bpf_err;		/* why the load failed */
+	char bpf_why[300];
+	sgc_kernel_result_fn on_kernel_result;
+
+	/* finalize */
+	bool bye_acked;
+	bool dead;		/* the job was aborted; every call fails */
+	int dead_err;
+
+	struct sgc_stats st;
+};
+
+/* The kernel reduces contributions (eBPF path on, keep-responses off). */
+static inline bool kernel_reduces(const struct sgc_comm *c)
+{
+	return c->bpf && !bpf_path_keep(c);
+}
+
+/*
+ * eBPF path: how often the coordinator looks at a kernel slot while PULLs
+ * are out.  The kernel reduces PULLed answers without telling user space,
+ * so this is how their budget flows back; a slot lookup costs one syscall.
+ */
+static inline uint64_t kernel_refresh_gap(const struct sgc_comm *c)
+{
+	return c->rtt.rto_ns / 64;
+}
+
+#endif /* SGC_COMM_H */

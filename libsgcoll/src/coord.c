@@ -1,0 +1,520 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The coordinator's side of a collective on the user-space path.
+ *
+ * A contribution chunk is checked (source, consistency, duplicate),
+ * reduced into the chunk's accumulator, which is also the result
+ * datagram; when all contributors are in, the chunk is sent to the
+ * receivers (coord_complete.c).  Chunks past the workers' push credit are
+ * PULLed in paced rounds.  Quiet collectives get their missing chunks
+ * PULLed again.  Results are retained until every worker's watermark has
+ * passed them.  With the eBPF path, coord_kernel.c stands in for the
+ * reduction.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coll.h"
+#include "coord.h"
+#include "sg.h"
+#include "sgc_common.h"
+#include "transport.h"
+
+struct miss_ctx {
+	struct sgc_comm *c;
+	struct sgc_coll *co;
+};
+
+static bool coord_rank_missing(const void *arg, int r)
+{
+	const struct miss_ctx *m = arg;
+	struct sgc_comm *c = m->c;
+	struct sgc_coll *co = m->co;
+	uint32_t ch;
+
+	if (!is_contributor(co, r))
+		return false;
+	for (ch = 0; ch < co->nchunks; ch++)
+		if (!seen_test(co->seen, c->world, ch, r))
+			return true;
+	return false;
+}
+
+/*
+ * A rank that left a chunk it was asked for (or pushes unasked) out.  The
+ * others may miss chunks only because the PULL budget waits behind it:
+ * they did answer, so the timeout names just the silent ones.
+ */
+static bool coord_rank_silent(const void *arg, int r)
+{
+	const struct miss_ctx *m = arg;
+	struct sgc_coll *co = m->co;
+	uint32_t ch, lim = co->pull.to ? co->pull.to[r] : co->nchunks;
+
+	if (!is_contributor(co, r))
+		return false;
+	for (ch = 0; ch < lim && ch < co->nchunks; ch++)
+		if (!seen_test(co->seen, m->c->world, ch, r))
+			return true;
+	return false;
+}
+
+static void coord_send_done(struct sgc_comm *c, struct sgc_coll *co, int r)
+{
+	struct sgc_hdr h;
+
+	coll_hdr(c, &h, SGC_MSG_RESULT, co, r);
+	h.flags = SGC_F_DONE | SGC_F_RETX;
+	send_to_rank(c, &h, r);
+}
+
+/* Chunk @ch of @co's result again to rank @r, marked as a resend: a worker
+ * that gets the first copy after all learns how long collectives take. */
+static void coord_resend_result(struct sgc_comm *c, struct sgc_coll *co, uint32_t ch, int r)
+{
+	struct sgc_pkt *p = pkt_copy(c, co->res[ch]);
+
+	if (!p)
+		return;
+	pkt_hdr(p)->flags |= SGC_F_RETX;
+	io_send(c, p, &c->peers[r].addr);
+	pkt_put(c, p);
+}
+
+static int coord_add(struct sgc_comm *c, struct sgc_coll *co, uint32_t ch, int r,
+		     const void *data, size_t n)
+{
+	struct sgc_pkt *p = co->res[ch];
+
+	if (!p) {
+		p = pkt_alloc(c);
+		if (!p) {
+			coll_fail(c, co, -ENOMEM, "out of memory for collective #%u", co->seq);
+			return -ENOMEM;
+		}
+		co->res[ch] = p;
+		pkt_hdr(p)->count = (uint16_t)n;
+	}
+	if (!n)
+		;
+	else if (co->nseen[ch] == 0)
+		memcpy(pkt_body(p), data, n * co->elsz);
+	else
+		sgc_reduce_into(pkt_body(p), data, n, co->dtype, co->op);
+	co->nseen[ch]++;
+	seen_set(co->seen, c->world, ch, r);
+	if (co->posted && co->nseen[ch] == co->ncontrib)
+		coord_chunk_complete(c, co, ch, false);
+	return 0;
+}
+
+static void coord_mismatch(struct sgc_comm *c, struct sgc_coll *co, const struct sgc_hdr *h)
+{
+	if (co->mismatch)
+		return;
+	co->mismatch = true;
+	snprintf(co->msg, sizeof(co->msg),
+		 "collective #%u: rank %u called %s (%u chunks of %s, op %s, root %u) but rank 0 %s %s "
+		 "(%u chunks of %s, op %s, root %d): every rank must call the same collectives in the "
+		 "same order with the same count, type, op and root",
+		 co->seq, h->rank, coll_kind_name(h->coll), h->nchunks, sgc_dtype_name(h->dtype),
+		 sgc_op_name(h->op), h->arg, co->posted ? "called" : "expects", coll_kind_name(co->kind),
+		 co->nchunks, sgc_dtype_name(co->dtype), sgc_op_name(co->op), co->root);
+	if (co->posted) {
+		char msg[sizeof(co->msg)];
+
+		memcpy(msg, co->msg, sizeof(msg));
+		coll_fail(c, co, -SGC_EMISMATCH, "%s", msg);
+	}
+}
+
+static void coord_rx_contrib(struct sgc_comm *c, const struct sgc_rx *rx)
+{
+	const struct sgc_hdr *h = rx->hdr;
+	struct sgc_coll *co;
+	size_t n = h->count;
+	int r = h->rank;
+
+	if (!in_window(c, h->seq)) {
+		c->st.late++;
+		return;
+	}
+	if (h->arg >= c->world) {
+		c->st.rejected++;
+		return;
+	}
+	co = slot_find(c, h->seq);
+	if (!co) {
+		co = coll_from_wire(c, h);
+		if (!co) {
+			c->st.late++;
+			return;
+		}
+	}
+	if (co->state == COLL_FAILED) {
+		coll_send_abort(c, co, r, co->status);
+		return;
+	}
+	if (co->state == COLL_DONE) {
+		c->st.late++;
+		return;
+	}
+	if (h->coll != co->kind || h->nchunks != co->nchunks || h->dtype != co->dtype ||
+	    h->op != co->op || h->arg != co->root) {
+		coord_mismatch(c, co, h);
+		return;
+	}
+	if (!is_contributor(co, r) || h->chunk >= co->nchunks) {
+		c->st.rejected++;
+		return;
+	}
+	if (seen_test(co->seen, c->world, h->chunk, r)) {
+		c->st.duplicates++;
+		return;
+	}
+	/* Element counts: full chunks are full; the last one must agree with
+	 * the other contributions (and with our own call once posted). */
+	if ((h->chunk + 1 < co->nchunks && n != co->chunk_elems) ||
+	    (co->posted && n != chunk_n(co, h->chunk)) ||
+	    (co->res[h->chunk] && co->nseen[h->chunk] && pkt_hdr(co->res[h->chunk])->count != n)) {
+		coord_mismatch(c, co, h);
+		return;
+	}
+	retx_heard(&co->rt, c->now);
+	if (co->posted) {
+		struct sgc_hdr t;
+
+		coll_hdr(c, &t, SGC_MSG_PULL, co, 0);
+		seen_set(co->seen, c->world, h->chunk, r);
+		if (pull_got(c, &co->pull, &t, co->seen, r, h->chunk))
+			co->rt.resent = true;
+	}
+	coord_add(c, co, h->chunk, r, rx->body, n);
+}
+
+static bool coll_elig(const void *obj, int r);
+
+static void coord_repull_rank(struct sgc_comm *c, struct sgc_coll *co, int r)
+{
+	uint32_t ch = 0, lim = co->pull.to[r], lo;
+	struct sgc_hdr t;
+
+	if (!is_contributor(co, r))
+		return;
+	coll_hdr(c, &t, SGC_MSG_PULL, co, r);
+	while (ch < lim) {
+		while (ch < lim && seen_test(co->seen, c->world, ch, r))
+			ch++;
+		if (ch >= lim)
+			break;
+		lo = ch;
+		while (ch < lim && ch - lo < 65535 && !seen_test(co->seen, c->world, ch, r))
+			ch++;
+		t.chunk = lo;
+		t.aux = ch - lo;
+		send_to_rank(c, &t, r);
+		c->st.retransmits++;
+	}
+}
+
+static void coord_rx_nack(struct sgc_comm *c, const struct sgc_rx *rx)
+{
+	const struct sgc_hdr *h = rx->hdr;
+	struct sgc_coll *co = slot_find(c, h->seq);
+	int r = h->rank, sent = 0;
+	uint64_t now, fresh;
+	uint32_t i;
+
+	if (!co || !co->posted)
+		return;
+	if (co->state == COLL_FAILED) {
+		coll_send_abort(c, co, r, co->status);
+		return;
+	}
+	if (!is_data_receiver(co, r)) {
+		if (co->state == COLL_DONE) {
+			coord_send_done(c, co, r);
+			c->st.retransmits++;
+		}
+		return;
+	}
+	/* A chunk sent less than half an RTO ago: the NACK most likely
+	 * crossed it (a worker that waited for a CPU).  If it was lost after
+	 * all, the worker's next NACK comes later than this. */
+	now = now_ns();
+	fresh = rto_now(&c->rtt) / 2;
+	for (i = 0; i < h->arg; i++) {
+		uint32_t ch = h->chunk + i;
+
+		if (ch >= co->nchunks)
+			break;
+		if (!bit_test(rx->body, i) || co->nseen[ch] != co->ncontrib || !co->res[ch])
+			continue;
+		if (now - co->res[ch]->sent_at < fresh) {
+			sent++;
+			continue;
+		}
+		coord_resend_result(c, co, ch, r);
+		c->st.retransmits++;
+		sent++;
+	}
+	if (!sent && co->state == COLL_OPEN) {
+		/* Nothing to resend yet: tell the worker we are still at it, so
+		 * it keeps asking at the base rate instead of backing off. */
+		struct sgc_hdr a;
+
+		coll_hdr(c, &a, SGC_MSG_ACK, co, r);
+		send_to_rank(c, &a, r);
+		/* A NACK proves the worker has posted this collective: if its
+		 * data is missing, the push or our PULL was lost; ask now. */
+		co->rt.resent = true;
+		kernel_refresh_seen(c, co);
+		coord_repull_rank(c, co, r);
+	}
+}
+
+static bool coll_elig(const void *obj, int r)
+{
+	return is_contributor(obj, r);
+}
+
+void coord_pull(struct sgc_comm *c, struct sgc_coll *co)
+{
+	struct sgc_hdr t;
+
+	uint32_t lim = co->nchunks;
+
+	/* In the kernel a collective has 32 slots: never ask further ahead. */
+	if (kernel_reduces(c) && co->kernel_low + SGC_BPF_CHUNK_SLOTS < lim)
+		lim = co->kernel_low + SGC_BPF_CHUNK_SLOTS;
+	coll_hdr(c, &t, SGC_MSG_PULL, co, 0);
+	if (kernel_reduces(c) && co->nchunks == 1)
+		pull_more_cloned(c, &co->pull, &t, coll_elig, co, NULL);
+	else
+		pull_more(c, &co->pull, &t, lim, coll_elig, co);
+}
+
+void coord_start(struct sgc_comm *c, struct sgc_coll *co)
+{
+	uint32_t ch;
+
+	if (co->mismatch) {
+		char msg[sizeof(co->msg)];
+
+		memcpy(msg, co->msg, sizeof(msg));
+		coll_fail(c, co, -SGC_EMISMATCH, "%s", msg);
+		return;
+	}
+	for (ch = 0; ch < co->nchunks; ch++) {
+		if (co->res[ch] && co->nseen[ch] && pkt_hdr(co->res[ch])->count != chunk_n(co, ch)) {
+			coll_fail(c, co, -SGC_EMISMATCH,
+				  "collective #%u (%s): workers sent %u elements in the last chunk but rank 0 "
+				  "has %zu: every rank must pass the same count", co->seq,
+				  coll_kind_name(co->kind), pkt_hdr(co->res[ch])->count, chunk_n(co, ch));
+			return;
+		}
+	}
+	if (kernel_reduces(c) && co->kind == SGC_COLL_BCAST && co->root == 0) {
+		/* Nothing to reduce: each chunk goes straight out. */
+		for (ch = 0; ch < co->nchunks && co->state == COLL_OPEN; ch++) {
+			struct sgc_pkt *p = co->res[ch] ? co->res[ch] : pkt_alloc(c);
+
+			if (!p) {
+				coll_fail(c, co, -ENOMEM, "out of memory for collective #%u", co->seq);
+				return;
+			}
+			co->res[ch] = p;
+			if (chunk_n(co, ch))
+				memcpy(pkt_body(p), co->sendbuf + chunk_off(co, ch),
+				       chunk_n(co, ch) * co->elsz);
+			co->nseen[ch] = (uint16_t)co->ncontrib;
+			coord_chunk_complete(c, co, ch, false);
+		}
+	} else if (kernel_reduces(c) && co->contributes) {
+		for (ch = 0; ch < co->nchunks && co->state == COLL_OPEN; ch++)
+			if (co->res[ch] && co->nseen[ch] == co->ncontrib)
+				coord_chunk_complete(c, co, ch, bpf_path_kernel_fanout(c));
+		kernel_inject_own(c, co);
+	} else if (co->contributes) {
+		for (ch = 0; ch < co->nchunks && co->state == COLL_OPEN; ch++)
+			if (coord_add(c, co, ch, 0, co->sendbuf + chunk_off(co, ch), chunk_n(co, ch)))
+				return;
+	} else {
+		for (ch = 0; ch < co->nchunks && co->state == COLL_OPEN; ch++)
+			if (co->nseen[ch] == co->ncontrib)
+				coord_chunk_complete(c, co, ch, kernel_reduces(c) && bpf_path_kernel_fanout(c));
+	}
+	coord_pull(c, co);
+}
+
+void coord_timer(struct sgc_comm *c, struct sgc_coll *co, uint64_t now)
+{
+	uint64_t base = rto_now(&c->rtt), wait = retx_wait(&co->rt, base);
+	char list[120];
+
+	if (retx_expired(&co->rt, now)) {
+		struct miss_ctx m = { c, co };
+
+		kernel_refresh_seen(c, co);
+		sgc_rank_list(list, sizeof(list), 1, c->world, coord_rank_silent, &m);
+		if (!list[0])
+			sgc_rank_list(list, sizeof(list), 1, c->world, coord_rank_missing, &m);
+		coll_fail(c, co, -ETIMEDOUT,
+			  "collective #%u (%s of %zu x %s): rank%s %s did not contribute within %u ms",
+			  co->seq, coll_kind_name(co->kind), co->count, sgc_dtype_name(co->dtype),
+			  strchr(list, ',') || strstr(list, "more") ? "s" : "", list, c->cfg.timeout_ms);
+		return;
+	}
+	/* eBPF path with PULLs out: look at the slots every half RTO floor,
+	 * so the budget flows back and slowness is not taken for loss. */
+	if (kernel_reduces(c) && co->pull.out && now >= co->rt.refresh_at) {
+		if (kernel_refresh_seen(c, co))
+			retx_heard(&co->rt, now);
+		co->rt.refresh_at = now + kernel_refresh_gap(c);
+	}
+	if (!retx_due(&co->rt, now))
+		return;
+	/* Contributions the kernel reduced count as heard from, as on the
+	 * user-space path: slow is not lost. */
+	if (kernel_reduces(c)) {
+		uint64_t k = bpf_path_coll_rx(c, co->seq);
+
+		if (k > co->rt.last_rx && k <= now)
+			retx_heard(&co->rt, k);
+	}
+	if (retx_quiet(&co->rt, now, wait)) {
+		struct sgc_hdr t;
+
+		kernel_refresh_seen(c, co);
+		coll_hdr(c, &t, SGC_MSG_PULL, co, 0);
+		pull_again(c, &co->pull, &t, co->seen, coll_elig, co);
+		retx_backoff(&co->rt);
+		retx_resent(&co->rt, now, base);
+	} else {
+		retx_rearm(&co->rt, wait);
+	}
+}
+
+static void peer_wm(struct sgc_comm *c, int r, uint32_t wm)
+{
+	/* Accept only forward moves that stay within what we have posted. */
+	if (wm - c->peers[r].wm <= SGC_RING && wm - c->peers[r].wm != 0 &&
+	    c->colls.next_seq + SGC_RING - wm <= 2 * SGC_RING)
+		c->peers[r].wm = wm;
+}
+
+static uint32_t coord_min_wm(struct sgc_comm *c)
+{
+	uint32_t m = c->colls.next_seq;
+	bool kernel = kernel_reduces(c);
+	int r;
+
+	for (r = 1; r < c->world; r++) {
+		/* Contributions the kernel reduced carried watermarks too. */
+		if (kernel)
+			peer_wm(c, r, bpf_path_rank_wm(c, r));
+		if (c->peers[r].wm - c->colls.base < m - c->colls.base)
+			m = c->peers[r].wm;
+	}
+	return m;
+}
+
+void coord_retire(struct sgc_comm *c)
+{
+	uint32_t wm = coord_min_wm(c);
+
+	while (c->colls.base != c->colls.next_seq) {
+		struct sgc_coll *co = slot_find(c, c->colls.base);
+
+		if (co) {
+			if (co->state == COLL_OPEN || wm - c->colls.base == 0 || wm - c->colls.base > SGC_RING)
+				break;
+			coll_free(c, co);
+		}
+		c->colls.base++;
+	}
+	if (c->bpf)
+		bpf_path_window(c);
+}
+
+/* A datagram from a joined worker, from the address it joined with. */
+static bool coord_accept(struct sgc_comm *c, const struct sgc_rx *rx)
+{
+	int r = rx->hdr->rank;
+
+	if (r == 0 || !c->peers[r].joined ||
+	    c->peers[r].addr.sin_addr.s_addr != rx->from.sin_addr.s_addr ||
+	    c->peers[r].addr.sin_port != rx->from.sin_port) {
+		c->st.foreign++;
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Socket delivery: notify_prog hands us the completing datagram, from the
+ * worker that completed it.  gather_prog drops RESULTs from the wire on
+ * our interface, so this one was made by the kernel.  Any other RESULT
+ * is not for a coordinator.
+ */
+static void coord_on_result(struct sgc_comm *c, const struct sgc_rx *rx)
+{
+	const struct sgc_hdr *h = rx->hdr;
+
+	if (c->bpf && (h->flags & SGC_F_KERNEL)) {
+		coord_kernel_result(c, h, rx->body, NULL);
+		return;
+	}
+	if (coord_accept(c, rx))
+		c->st.rejected++;
+}
+
+static void coord_on_contrib(struct sgc_comm *c, const struct sgc_rx *rx)
+{
+	peer_wm(c, rx->hdr->rank, rx->hdr->aux);
+	if (rx->hdr->coll == SGC_COLL_QUERY)
+		sg_rx_coord(c, rx);
+	else
+		coord_rx_contrib(c, rx);
+}
+
+static void coord_on_nack(struct sgc_comm *c, const struct sgc_rx *rx)
+{
+	peer_wm(c, rx->hdr->rank, rx->hdr->aux);
+	coord_rx_nack(c, rx);
+}
+
+static void coord_on_ack(struct sgc_comm *c, const struct sgc_rx *rx)
+{
+	peer_wm(c, rx->hdr->rank, rx->hdr->aux);
+}
+
+static void coord_on_bye(struct sgc_comm *c, const struct sgc_rx *rx)
+{
+	int r = rx->hdr->rank;
+	struct sgc_hdr a;
+
+	peer_wm(c, r, rx->hdr->aux);
+	c->peers[r].bye = true;
+	sgc_hdr_init(&a, SGC_MSG_BYE_ACK, c->job_id);
+	a.rank = (uint16_t)r;
+	send_to_rank(c, &a, r);
+}
+
+/* A READY resent after the welcome: the rank has joined already. */
+static void coord_on_ready(struct sgc_comm *c, const struct sgc_rx *rx)
+{
+}
+
+void coord_rx_table(struct sgc_rx_table *t)
+{
+	t->early[SGC_MSG_RESULT] = coord_on_result;
+	t->accept = coord_accept;
+	t->on[SGC_MSG_CONTRIB] = coord_on_contrib;
+	t->on[SGC_MSG_NACK] = coord_on_nack;
+	t->on[SGC_MSG_ACK] = coord_on_ack;
+	t->on[SGC_MSG_BYE] = coord_on_bye;
+	t->on[SGC_MSG_READY] = coord_on_ready;
+}

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The coordinator's side of a collective: coord.c (contributions, PULLs,
+ * NACKs, loss checks, retirement), coord_complete.c (a complete chunk
+ * goes out) and coord_kernel.c (the eBPF path's reduction).
+ */
+#ifndef SGC_COORD_H
+#define SGC_COORD_H
+
+#include "coll.h"
+
+/* coord.c */
+/* Fill @t with the coordinator's receive handlers. */
+SGC_HIDDEN void coord_rx_table(struct sgc_rx_table *t);
+/* This rank posted @co: add its contribution and start asking. */
+SGC_HIDDEN void coord_start(struct sgc_comm *c, struct sgc_coll *co);
+/* Deadline and loss check of @co at @now. */
+SGC_HIDDEN void coord_timer(struct sgc_comm *c, struct sgc_coll *co, uint64_t now);
+/* Ask for more of @co's chunks within the PULL budget. */
+SGC_HIDDEN void coord_pull(struct sgc_comm *c, struct sgc_coll *co);
+/* Free the collectives every worker has the result of. */
+SGC_HIDDEN void coord_retire(struct sgc_comm *c);
+
+/* coord_complete.c */
+/* Chunk @ch of @co is complete; co->res[ch] holds the result (reduced
+ * here, or by the kernel).  @kernel_sent: notify_prog already sent it to
+ * the first SGC_BPF_FANOUT_MAX receivers, or up to the one in the
+ * header's fan_first. */
+SGC_HIDDEN void coord_chunk_complete(struct sgc_comm *c, struct sgc_coll *co, uint32_t ch,
+				     bool kernel_sent);
+
+/* coord_kernel.c */
+/* Hand rank 0's chunks to the kernel, up to the slots it has. */
+SGC_HIDDEN void kernel_inject_own(struct sgc_comm *c, struct sgc_coll *co);
+/* Copy the kernel's view of who contributed into co->seen; returns how
+ * many contributions were new. */
+SGC_HIDDEN int kernel_refresh_seen(struct sgc_comm *c, struct sgc_coll *co);
+/* A result the kernel reduced (ring buffer or socket delivery). */
+SGC_HIDDEN void coord_kernel_result(struct sgc_comm *c, const struct sgc_hdr *h,
+				    const void *body, const __u64 *seen);
+
+#endif /* SGC_COORD_H */

@@ -1,0 +1,133 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Coordinator with the eBPF path: rank 0's own chunks go to the kernel's
+ * slots, the kernel's view of who contributed comes back to the seen map,
+ * and results the kernel reduced are installed and sent on.
+ */
+#include <string.h>
+
+#include "coll.h"
+#include "coord.h"
+#include "sg.h"
+#include "sgc_common.h"
+
+/* eBPF path: hand rank 0's chunks to the kernel, at most 32 ahead of the
+ * lowest incomplete chunk (the slots of one collective). */
+void kernel_inject_own(struct sgc_comm *c, struct sgc_coll *co)
+{
+	/* Completions inside the loop move kwin, so the limit moves too. */
+	while (co->state == COLL_OPEN && co->kernel_injected < co->nchunks &&
+	       co->kernel_injected < co->kernel_low + SGC_BPF_CHUNK_SLOTS) {
+		uint32_t ch = co->kernel_injected++;
+		struct sgc_pkt *res = NULL;
+		struct sgc_hdr h;
+		int rc;
+
+		coll_hdr(c, &h, SGC_MSG_CONTRIB, co, 0);
+		h.chunk = ch;
+		h.count = (uint16_t)chunk_n(co, ch);
+		rc = bpf_path_contribute(c, &h, co->sendbuf + chunk_off(co, ch), &res);
+		if (rc < 0) {
+			coll_fail(c, co, rc, "collective #%u: %s", co->seq, sgc_last_error());
+			return;
+		}
+		if (rc == 1 && !co->res[ch]) {
+			co->res[ch] = res;
+			co->nseen[ch] = (uint16_t)co->ncontrib;
+			coord_chunk_complete(c, co, ch, false);
+		} else {
+			pkt_put(c, res);
+		}
+	}
+}
+
+/*
+ * eBPF path: copy the kernel's view of who contributed into co->seen for
+ * the chunks in flight, so re-PULLs ask exactly the missing ranks.  The
+ * kernel reduces what was PULLed without telling us, so each newly seen
+ * contribution also gives back its PULL budget.  Returns how many were
+ * new: progress, not loss.
+ */
+int kernel_refresh_seen(struct sgc_comm *c, struct sgc_coll *co)
+{
+	uint32_t ch, lim = co->kernel_low + SGC_BPF_CHUNK_SLOTS;
+	const struct sgc_bpf_slot *slot;
+	int r, fresh = 0;
+
+	if (!kernel_reduces(c))
+		return 0;
+	if (lim > co->nchunks)
+		lim = co->nchunks;
+	for (ch = co->kernel_low; ch < lim; ch++) {
+		if (co->res[ch] && co->nseen[ch] == co->ncontrib)
+			continue;
+		slot = bpf_path_slot(c, co->kind, co->seq, ch);
+		if (!slot)
+			continue;
+		for (r = 0; r < c->world; r++) {
+			if (!rank_mask_test(slot->seen, r) || seen_test(co->seen, c->world, ch, r))
+				continue;
+			seen_set(co->seen, c->world, ch, r);
+			fresh++;
+			if (r && ch >= c->pace.push_credit && ch < co->pull.to[r])
+				pull_release(c, &co->pull, 1);
+		}
+	}
+	return fresh;
+}
+
+void coord_kernel_result(struct sgc_comm *c, const struct sgc_hdr *h, const void *body,
+			 const __u64 *seen)
+{
+	struct sgc_coll *co;
+	struct sgc_pkt *p;
+	size_t len;
+
+	if (h->coll == SGC_COLL_QUERY) {
+		sg_kernel_result(c, h, body, seen);
+		return;
+	}
+	if (!in_window(c, h->seq) || h->coll >= SGC_COLL_MAX || !sgc_dtype_valid(h->dtype)) {
+		c->st.late++;
+		return;
+	}
+	co = slot_find(c, h->seq);
+	if (!co) {
+		/* A broadcast from a worker root can finish before our call. */
+		co = coll_from_wire(c, h);
+		if (!co)
+			return;
+	}
+	if (co->state != COLL_OPEN || h->chunk >= co->nchunks || h->coll != co->kind ||
+	    h->nchunks != co->nchunks || (co->res[h->chunk] && co->nseen[h->chunk] == co->ncontrib)) {
+		c->st.late++;
+		return;
+	}
+	len = (size_t)h->count * co->elsz;
+	if (len > c->chunk_bytes)
+		return;
+	p = pkt_alloc(c);
+	if (!p)
+		return;
+	memcpy(p->data, h, SGC_HDR_SIZE);
+	if (len)
+		memcpy(pkt_body(p), body, len);
+	p->len = (uint32_t)(SGC_HDR_SIZE + len);
+	pkt_put(c, co->res[h->chunk]);
+	co->res[h->chunk] = p;
+	co->nseen[h->chunk] = (uint16_t)co->ncontrib;
+	retx_heard(&co->rt, c->now);
+	if (co->posted && chunk_n(co, h->chunk) != h->count) {
+		coll_fail(c, co, -SGC_EMISMATCH,
+			  "collective #%u (%s): the workers sent %u elements in chunk %u, rank 0 has %zu: "
+			  "every rank must pass the same count", co->seq, coll_kind_name(co->kind), h->count,
+			  h->chunk, chunk_n(co, h->chunk));
+		return;
+	}
+	if (co->posted) {
+		coord_chunk_complete(c, co, h->chunk, bpf_path_kernel_fanout(c));
+		if (co->state == COLL_OPEN && co->contributes)
+			kernel_inject_own(c, co);
+	}
+}
+

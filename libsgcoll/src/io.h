@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The socket and its io_uring (io.c): one UDP socket per rank, a
+ * multishot receive from a provided-buffer ring, sends held per round and
+ * coalesced with UDP GSO, a timer, and other file descriptors to watch.
+ *
+ * The layers above get what comes in only through callbacks they
+ * register: every valid datagram goes to io.rx, and a watched fd's
+ * handler runs when it is readable and before every wait.
+ */
+#ifndef SGC_IO_H
+#define SGC_IO_H
+
+#include <liburing.h>
+
+#include "pkt.h"
+
+/* UDP GSO and GRO socket options (Linux 4.18, 5.0), for older headers. */
+#ifndef SOL_UDP
+#define SOL_UDP		17
+#endif
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT	103
+#endif
+#ifndef UDP_GRO
+#define UDP_GRO		104
+#endif
+/* Datagrams in one UDP GSO send, at most. */
+#define GSO_MAX_SEGS	64
+/* Sends held per batch so that same-size datagrams to one peer can go as
+ * one UDP GSO send. */
+#define SGC_TXQ		256
+
+struct sgc_comm;
+typedef void (*sgc_rx_fn)(struct sgc_comm *c, const struct sgc_rx *rx);
+/* Returns how many events it handled. */
+typedef int (*sgc_watch_fn)(struct sgc_comm *c);
+
+/* A held send.  @dst points at the caller's address, which outlives the
+ * batch (a peer's entry, the coordinator's, a packet's body): an unsent
+ * SQE reads it at submission, after this entry may have been reused. */
+struct sgc_txq_ent {
+	struct sgc_pkt *p;
+	const struct sockaddr_in *dst;
+};
+
+struct sgc_io {
+	int fd;
+	struct io_uring ring;
+	bool ring_ok;
+	struct io_uring_buf_ring *br;
+	size_t br_size;
+	unsigned br_entries;
+	unsigned buf_size;
+	uint8_t *bufs;
+	bool recv_armed;
+	struct msghdr rx_msg;
+	uint64_t timer_at;	/* armed io_uring timeout, 0 = none */
+	struct __kernel_timespec timer_ts;
+	unsigned nsq;		/* queued, not yet submitted */
+	unsigned sends_inflight; /* sends whose completion is not reaped */
+	bool gso;		/* UDP_SEGMENT: coalesce sends to one peer */
+	bool gro;		/* UDP_GRO: a peer's burst arrives as one receive */
+	uint8_t *rx_bounce;	/* an aligned copy of one unaligned GRO segment */
+	uint64_t rx_coalesced;	/* receives that held more than one datagram */
+	bool send_async;	/* the next io_send() goes through an io_uring worker */
+	unsigned fan_cpus;	/* CPUs to spread a long eBPF fan-out over */
+	unsigned ntxq;
+	struct sgc_txq_ent *txq; /* [SGC_TXQ] sends held until the batch goes */
+	sgc_rx_fn rx;		/* every datagram that passes sgc_wire_check() */
+	int watch_fd;		/* -1 = none */
+	sgc_watch_fn watch;
+	bool watch_armed;
+};
+
+SGC_HIDDEN int io_open(struct sgc_comm *c);
+SGC_HIDDEN void io_close(struct sgc_comm *c);
+/* Datagrams the receive side holds: the socket buffer at 4 KiB each, and
+ * 3/4 of the per-CPU backlog (net.core.netdev_max_backlog). */
+SGC_HIDDEN unsigned long io_rx_room(struct sgc_comm *c);
+/* Queue @p for @dst (which must stay valid until the next submit). */
+SGC_HIDDEN int io_send(struct sgc_comm *c, struct sgc_pkt *p, const struct sockaddr_in *dst);
+/* Build and queue a header-only message. */
+SGC_HIDDEN int io_send_ctl(struct sgc_comm *c, const struct sgc_hdr *h,
+			   const struct sockaddr_in *dst);
+/* Turn held sends into SQEs (GSO where it can). */
+SGC_HIDDEN void io_tx_flush(struct sgc_comm *c);
+/* Submit queued sends now. */
+SGC_HIDDEN void io_flush(struct sgc_comm *c);
+/* Submit queued sends, wait up to @wait_ns (0 = don't wait) for events,
+ * and handle every completion (received datagrams go to io.rx). */
+SGC_HIDDEN int io_poll(struct sgc_comm *c, uint64_t wait_ns);
+/* The same; @enter: enter the kernel even with nothing to submit or wait
+ * for, so that receives whose completion is pending get posted. */
+SGC_HIDDEN int io_poll_flags(struct sgc_comm *c, uint64_t wait_ns, bool enter);
+/* Make sgc_fd() readable at @when (monotonic ns). */
+SGC_HIDDEN void io_arm_timer(struct sgc_comm *c, uint64_t when);
+/* Call @fn when @fd is readable, and before every wait; fd -1 stops. */
+SGC_HIDDEN void io_watch(struct sgc_comm *c, int fd, sgc_watch_fn fn);
+SGC_HIDDEN uint64_t now_ns(void);
+
+#endif /* SGC_IO_H */

@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* The datagram free list (pkt.h). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "comm.h"
+
+struct sgc_pkt *pkt_alloc(struct sgc_comm *c)
+{
+	struct sgc_pkt *p = c->pkts.free;
+
+	if (p) {
+		c->pkts.free = p->next;
+	} else {
+		p = malloc(c->pkts.size);
+		if (!p)
+			return NULL;
+	}
+	p->next = NULL;
+	p->len = SGC_HDR_SIZE;
+	p->refs = 1;
+	p->sent_at = 0;
+	return p;
+}
+
+struct sgc_pkt *pkt_copy(struct sgc_comm *c, const struct sgc_pkt *src)
+{
+	struct sgc_pkt *p = pkt_alloc(c);
+
+	if (p) {
+		memcpy(p->data, src->data, src->len);
+		p->len = src->len;
+	}
+	return p;
+}
+
+void pkt_put(struct sgc_comm *c, struct sgc_pkt *p)
+{
+	if (!p || --p->refs)
+		return;
+	p->next = c->pkts.free;
+	c->pkts.free = p;
+}
+
+void pkt_pool_free(struct sgc_comm *c)
+{
+	struct sgc_pkt *p;
+
+	while ((p = c->pkts.free)) {
+		c->pkts.free = p->next;
+		free(p);
+	}
+}

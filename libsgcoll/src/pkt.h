@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Datagrams: reference-counted buffers from a per-communicator free list,
+ * and the view of a received one that handlers get.
+ */
+#ifndef SGC_PKT_H
+#define SGC_PKT_H
+
+#include <netinet/in.h>
+
+#include "sgc_internal.h"
+
+struct sgc_comm;
+
+/* An outgoing datagram.  Retained result chunks are sent many times, so a
+ * datagram lives until its owner and every send holding it let go. */
+struct sgc_pkt {
+	struct sgc_pkt *next;	/* free list */
+	uint32_t len;		/* header + body */
+	uint32_t refs;		/* owner + sends not yet completed */
+	uint64_t sent_at;	/* coordinator's result chunk: first sent (now_ns) */
+	uint64_t data[];	/* struct sgc_hdr then body, 8-aligned */
+};
+
+/* The free list; every datagram has room for the largest valid one. */
+struct sgc_pkt_pool {
+	struct sgc_pkt *free;
+	size_t size;
+};
+
+static inline struct sgc_hdr *pkt_hdr(struct sgc_pkt *p)
+{
+	return (struct sgc_hdr *)p->data;
+}
+
+static inline uint8_t *pkt_body(struct sgc_pkt *p)
+{
+	return (uint8_t *)p->data + SGC_HDR_SIZE;
+}
+
+/* A datagram as received, valid until the handler returns. */
+struct sgc_rx {
+	const struct sgc_hdr *hdr;
+	const uint8_t *body;
+	uint32_t body_len;
+	struct sockaddr_in from;
+};
+
+/* A new datagram with one reference, header-only length; NULL on ENOMEM. */
+SGC_HIDDEN struct sgc_pkt *pkt_alloc(struct sgc_comm *c);
+/* A new datagram (one reference) with @src's bytes. */
+SGC_HIDDEN struct sgc_pkt *pkt_copy(struct sgc_comm *c, const struct sgc_pkt *src);
+/* Drop one reference; accepts NULL. */
+SGC_HIDDEN void pkt_put(struct sgc_comm *c, struct sgc_pkt *p);
+/* Free the pool's datagrams (every reference must be gone). */
+SGC_HIDDEN void pkt_pool_free(struct sgc_comm *c);
+
+#endif /* SGC_PKT_H */

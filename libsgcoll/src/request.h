@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * A request: one rank's call of one collective, and what the collective
+ * files (coll_*.c, request.c) need to post one and wait for it (post.c).
+ */
+#ifndef SGC_REQUEST_H
+#define SGC_REQUEST_H
+
+#include "sgc_internal.h"
+
+struct sgc_comm;
+struct sgc_coll;
+
+struct sgc_request {
+	struct sgc_comm *c;
+	struct sgc_coll *coll;	/* NULL once finished */
+	bool done;
+	bool heap;		/* from sgc_i*(): freed by sgc_test/sgc_wait */
+	int status;
+	char msg[400];
+};
+
+/* Start this rank's part of a collective; @req learns the outcome. */
+SGC_HIDDEN int coll_post(struct sgc_comm *c, uint8_t kind, const void *sendbuf,
+			 void *recvbuf, size_t count, enum sgc_dtype dt,
+			 enum sgc_op op, int root, struct sgc_request *req);
+/* Progress until @req is done; returns its status. */
+SGC_HIDDEN int req_wait(struct sgc_request *req);
+
+#endif /* SGC_REQUEST_H */

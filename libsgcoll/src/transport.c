@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * What the collective algorithms send through: one message to a rank, or
+ * one datagram to a set of ranks.  On the user-space path that is one
+ * send per rank; on the eBPF path the coordinator sends one SGC_F_FANOUT
+ * request per run of ranks and scatter_prog (TC egress) clones it.
+ */
+#include "transport.h"
+
+void send_to_rank(struct sgc_comm *c, const struct sgc_hdr *h, int r)
+{
+	io_send_ctl(c, h, r ? &c->peers[r].addr : &c->cfg.coord);
+}
+
+/* Ranks per SGC_F_FANOUT datagram: what scatter_prog clones in one go
+ * stays well below a receive ring (256) and the backlog (1000). */
+#define FANOUT_WINDOW 128
+/* Fewest ranks worth a datagram of their own on another CPU: below this,
+ * waking an io_uring worker costs more than the clones it takes over. */
+#define FANOUT_SPLIT_MIN 32
+
+/* One SGC_F_FANOUT datagram for ranks [lo, hi); async: from an io_uring
+ * worker, so that its clones (and their softirq work) run on another CPU. */
+static void fanout_range(struct sgc_comm *c, struct sgc_pkt *p, int lo, int hi, bool async)
+{
+	struct sgc_pkt *f;
+	struct sgc_hdr *h;
+
+	if (hi - lo == 1) {
+		io_send(c, p, &c->peers[lo].addr);
+		return;
+	}
+	f = pkt_copy(c, p);
+	if (!f)
+		return;
+	h = pkt_hdr(f);
+	h->flags |= SGC_F_FANOUT;
+	h->fan_first = (uint16_t)lo;
+	h->fan_end = (uint16_t)hi;
+	/* Any worker's address routes it out of the right interface. */
+	c->io.send_async = async;
+	io_send(c, f, &c->peers[lo].addr);
+	c->io.send_async = false;
+	pkt_put(c, f);
+}
+
+/*
+ * eBPF path: one datagram per run of consecutive ranks, at most
+ * FANOUT_WINDOW ranks each, which scatter_prog clones.  The clones of a
+ * datagram, and everything they set off on this host (veth, XDP, the
+ * reduction of the answers), run on the CPU that sends it; so a long run
+ * is cut into one piece per CPU (c->io.fan_cpus), and all but every
+ * fan_cpus-th piece go out through an io_uring worker.
+ */
+void send_to_ranks(struct sgc_comm *c, struct sgc_pkt *p, int first,
+	    bool (*pred)(const void *obj, int rank), const void *obj)
+{
+	int r = first < 1 ? 1 : first, k = 0;
+
+	if (!c->bpf) {
+		for (; r < c->world; r++)
+			if (pred(obj, r))
+				io_send(c, p, &c->peers[r].addr);
+		return;
+	}
+	while (r < c->world) {
+		int lo, n, pieces, split, i;
+
+		while (r < c->world && !pred(obj, r))
+			r++;
+		if (r >= c->world)
+			break;
+		lo = r;
+		while (r < c->world && pred(obj, r))
+			r++;
+		n = r - lo;
+		pieces = (n + FANOUT_WINDOW - 1) / FANOUT_WINDOW;
+		split = n / FANOUT_SPLIT_MIN < (int)c->io.fan_cpus ? n / FANOUT_SPLIT_MIN : (int)c->io.fan_cpus;
+		if (pieces < split)
+			pieces = split;
+		for (i = 0; i < pieces; i++, k++)
+			fanout_range(c, p, lo + n * i / pieces, lo + n * (i + 1) / pieces,
+				     split > 1 && k % c->io.fan_cpus != c->io.fan_cpus - 1);
+	}
+}

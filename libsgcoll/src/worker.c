@@ -1,0 +1,389 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * A worker's side of a collective: it pushes its first chunks, answers
+ * PULLs, copies result chunks into the caller's buffer (or stages them
+ * when the call has not come yet) and NACKs missing results when the
+ * coordinator goes quiet.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coll.h"
+#include "sg.h"
+#include "transport.h"
+#include "worker.h"
+
+static void worker_send_chunk(struct sgc_comm *c, struct sgc_coll *co, uint32_t ch)
+{
+	struct sgc_pkt *p = pkt_alloc(c);
+	struct sgc_hdr *h;
+	size_t n = chunk_n(co, ch);
+
+	if (!p)
+		return;
+	h = pkt_hdr(p);
+	coll_hdr(c, h, SGC_MSG_CONTRIB, co, c->rank);
+	h->chunk = ch;
+	h->count = (uint16_t)n;
+	h->aux = c->colls.base;
+	if (n)
+		memcpy(pkt_body(p), co->sendbuf + chunk_off(co, ch), n * co->elsz);
+	p->len = (uint32_t)(SGC_HDR_SIZE + n * co->elsz);
+	io_send(c, p, &c->cfg.coord);
+	pkt_put(c, p);
+	c->colls.acked_wm = c->colls.base;
+}
+
+static void worker_send_status(struct sgc_comm *c)
+{
+	struct sgc_hdr h;
+
+	sgc_hdr_init(&h, SGC_MSG_ACK, c->job_id);
+	h.rank = (uint16_t)c->rank;
+	h.aux = c->colls.base;
+	io_send_ctl(c, &h, &c->cfg.coord);
+	c->colls.acked_wm = c->colls.base;
+}
+
+void worker_advance(struct sgc_comm *c)
+{
+	while (c->colls.base != c->colls.next_seq) {
+		struct sgc_coll *co = slot_find(c, c->colls.base);
+
+		if (co && co->state == COLL_OPEN)
+			break;
+		if (co)
+			coll_free(c, co);
+		c->colls.base++;
+	}
+	if (c->colls.base - c->colls.acked_wm >= SGC_ACK_EVERY)
+		worker_send_status(c);
+}
+
+void worker_start(struct sgc_comm *c, struct sgc_coll *co)
+{
+	uint32_t ch, credit = c->pace.push_credit < co->nchunks ? c->pace.push_credit : co->nchunks;
+
+	if (co->stage || co->nchunks_done) {
+		if (!co->receives) {
+			coll_fail(c, co, -SGC_EMISMATCH,
+				  "collective #%u: the coordinator sent data for a %s this rank does not "
+				  "receive (root differs between ranks?)", co->seq, coll_kind_name(co->kind));
+			return;
+		}
+		for (ch = 0; ch < co->nchunks; ch++)
+			if (bit_test(co->got, ch))
+				memcpy(co->recvbuf + chunk_off(co, ch),
+				       co->stage + (size_t)ch * c->chunk_bytes, chunk_n(co, ch) * co->elsz);
+		free(co->stage);
+		co->stage = NULL;
+	}
+	if (co->contributes) {
+		for (ch = 0; ch < co->nchunks; ch++)
+			if (ch < credit || (co->pulled && bit_test(co->pulled, ch)))
+				worker_send_chunk(c, co, ch);
+	}
+	free(co->pulled);
+	co->pulled = NULL;
+	if (co->receives && co->nchunks_done == co->nchunks)
+		coll_finish(c, co, 0);
+}
+
+static struct sgc_coll *worker_coll_for(struct sgc_comm *c, const struct sgc_hdr *h)
+{
+	struct sgc_coll *co;
+
+	if (!in_window(c, h->seq)) {
+		c->st.late++;
+		return NULL;
+	}
+	if (h->arg >= c->world) {
+		c->st.rejected++;
+		return NULL;
+	}
+	co = slot_find(c, h->seq);
+	if (!co)
+		co = coll_from_wire(c, h);
+	if (!co) {
+		c->st.late++;
+		return NULL;
+	}
+	if (co->state != COLL_OPEN) {
+		c->st.late++;
+		return NULL;
+	}
+	if (h->coll != co->kind || h->nchunks != co->nchunks || h->arg != co->root ||
+	    (h->type == SGC_MSG_RESULT && !(h->flags & SGC_F_DONE) &&
+	     (h->dtype != co->dtype || h->op != co->op))) {
+		if (co->posted)
+			coll_fail(c, co, -SGC_EMISMATCH,
+				  "collective #%u: this rank called %s (%u chunks of %s, root %d) but the "
+				  "coordinator runs %s (%u chunks of %s, root %u): every rank must call the "
+				  "same collectives in the same order with the same arguments",
+				  co->seq, coll_kind_name(co->kind), co->nchunks, sgc_dtype_name(co->dtype),
+				  co->root, coll_kind_name(h->coll), h->nchunks, sgc_dtype_name(h->dtype), h->arg);
+		else
+			c->st.rejected++;
+		return NULL;
+	}
+	return co;
+}
+
+static void worker_rx_result(struct sgc_comm *c, const struct sgc_rx *rx)
+{
+	const struct sgc_hdr *h = rx->hdr;
+	struct sgc_coll *co = worker_coll_for(c, h);
+	size_t n = h->count;
+
+	if (!co)
+		return;
+	retx_heard(&co->rt, c->now);
+	if (h->flags & SGC_F_RETX)
+		co->rx_resent = true;
+	if (h->flags & SGC_F_DONE) {
+		if (!co->posted || co->receives) {
+			c->st.rejected++;
+			return;
+		}
+		coll_finish(c, co, 0);
+		return;
+	}
+	if (co->posted && !co->receives) {
+		c->st.rejected++;
+		return;
+	}
+	if (bit_test(co->got, h->chunk)) {
+		c->st.duplicates++;
+		return;
+	}
+	if (n > co->chunk_elems || (h->chunk + 1 < co->nchunks && n != co->chunk_elems) ||
+	    (co->posted && n != chunk_n(co, h->chunk))) {
+		c->st.rejected++;
+		return;
+	}
+	if (co->posted) {
+		memcpy(co->recvbuf + chunk_off(co, h->chunk), rx->body, n * co->elsz);
+	} else {
+		if (!co->stage) {
+			co->stage = malloc((size_t)co->nchunks * c->chunk_bytes);
+			if (!co->stage)
+				return;
+		}
+		memcpy(co->stage + (size_t)h->chunk * c->chunk_bytes, rx->body, n * co->elsz);
+	}
+	bit_set(co->got, h->chunk);
+	if (++co->nchunks_done == co->nchunks && co->posted)
+		coll_finish(c, co, 0);
+}
+
+static void worker_rx_pull(struct sgc_comm *c, const struct sgc_rx *rx)
+{
+	const struct sgc_hdr *h = rx->hdr;
+	struct sgc_coll *co = worker_coll_for(c, h);
+	uint32_t ch, end;
+
+	if (!co)
+		return;
+	end = h->chunk + h->aux;
+	if (end > co->nchunks)
+		end = co->nchunks;
+	if (!co->posted) {
+		if (!co->pulled)
+			co->pulled = calloc(bitmap_bytes(co->nchunks), 1);
+		if (co->pulled)
+			for (ch = h->chunk; ch < end; ch++)
+				bit_set(co->pulled, ch);
+		return;
+	}
+	if (!co->contributes) {
+		c->st.rejected++;
+		return;
+	}
+	for (ch = h->chunk; ch < end; ch++)
+		worker_send_chunk(c, co, ch);
+}
+
+static void worker_nack(struct sgc_comm *c, struct sgc_coll *co)
+{
+	struct sgc_pkt *p = pkt_alloc(c);
+	struct sgc_hdr *h;
+	uint32_t first = 0, span = 1, i;
+	uint8_t *bm;
+
+	if (!p)
+		return;
+	h = pkt_hdr(p);
+	coll_hdr(c, h, SGC_MSG_NACK, co, c->rank);
+	h->aux = c->colls.base;
+	bm = pkt_body(p);
+	if (co->receives) {
+		while (first < co->nchunks && bit_test(co->got, first))
+			first++;
+		if (first >= co->nchunks)
+			first = co->nchunks - 1;
+		span = co->nchunks - first;
+		if (span > 8 * 128)
+			span = 8 * 128;
+	}
+	memset(bm, 0, (span + 7) / 8);
+	for (i = 0; i < span; i++)
+		if (!co->receives || !bit_test(co->got, first + i))
+			bit_set(bm, i);
+	h->chunk = first;
+	h->arg = (uint16_t)span;
+	p->len = SGC_HDR_SIZE + (span + 7) / 8;
+	io_send(c, p, &c->cfg.coord);
+	pkt_put(c, p);
+	c->colls.acked_wm = c->colls.base;
+	c->st.retransmits++;
+}
+
+void worker_timer(struct sgc_comm *c, struct sgc_coll *co, uint64_t now)
+{
+	/* NACKs from all workers together stay near 250 per RTO at the
+	 * coordinator, whatever the world size. */
+	uint64_t base = rto_now(&c->rtt) * (uint64_t)(c->world > 65 ? (c->world - 1) / 32 : 1);
+	uint64_t wait = retx_wait(&co->rt, base);
+	char a[32];
+
+	if (retx_expired(&co->rt, now)) {
+		coll_fail(c, co, -ETIMEDOUT,
+			  "collective #%u (%s of %zu x %s) got no result from the coordinator "
+			  "at %s within %u ms (%u of %u result chunks arrived): the coordinator may be "
+			  "waiting for another rank, or be gone",
+			  co->seq, coll_kind_name(co->kind), co->count, sgc_dtype_name(co->dtype),
+			  sgc_addr_str(&c->cfg.coord, a, sizeof(a)), c->cfg.timeout_ms,
+			  co->nchunks_done, co->receives ? co->nchunks : 1);
+		return;
+	}
+	if (!retx_due(&co->rt, now))
+		return;
+	/*
+	 * Several collectives in flight: a coordinator that keeps sending us
+	 * other results or PULLs, none of them posted after this one, is busy
+	 * rather than lossy (and re-PULLs a lost contribution itself).  A NACK
+	 * now would only add to its load; a later collective done first is
+	 * the sign of a lost result.  (Probes do not count: they are what a
+	 * coordinator stuck on this collective sends.)
+	 */
+	if (retx_quiet(&co->rt, now, wait) && now - c->coord.work_rx < wait &&
+	    c->coord.done_post_max <= co->t_post && co->posted) {
+		co->rt.timer = c->coord.work_rx + wait;
+		return;
+	}
+	if (retx_quiet(&co->rt, now, wait)) {
+		/* Back off only while the coordinator says nothing at all: a
+		 * live coordinator that lost our datagram is asked again soon. */
+		if (c->coord.last_rx < co->last_nack)
+			retx_backoff(&co->rt);
+		else
+			co->rt.backoff = 0;
+		worker_nack(c, co);
+		co->last_nack = now;
+		retx_resent(&co->rt, now, base);
+	} else {
+		retx_rearm(&co->rt, wait);
+	}
+}
+
+/*
+ * The coordinator is working on collectives we posted: a RESULT or PULL
+ * for one of them.  Traffic for collectives we have not posted yet does
+ * not count: a coordinator PULLing those waits on us, and if we wait on
+ * a lost result, only our NACK ends that.
+ */
+static void note_coord_work(struct sgc_comm *c, const struct sgc_hdr *h)
+{
+	const struct sgc_coll *co = slot_find(c, h->seq);
+
+	if (co && co->kind == h->coll && co->posted && co->state == COLL_OPEN)
+		c->coord.work_rx = c->now;
+}
+
+/* Everything a worker takes comes from the coordinator's address. */
+static bool worker_accept(struct sgc_comm *c, const struct sgc_rx *rx)
+{
+	if (rx->from.sin_addr.s_addr != c->cfg.coord.sin_addr.s_addr ||
+	    rx->from.sin_port != c->cfg.coord.sin_port) {
+		c->st.foreign++;
+		return false;
+	}
+	c->coord.last_rx = c->now;
+	return true;
+}
+
+static void worker_on_result(struct sgc_comm *c, const struct sgc_rx *rx)
+{
+	note_coord_work(c, rx->hdr);
+	worker_rx_result(c, rx);
+}
+
+static void worker_on_pull(struct sgc_comm *c, const struct sgc_rx *rx)
+{
+	if (rx->hdr->coll == SGC_COLL_QUERY) {
+		sg_rx_worker(c, rx);
+		return;
+	}
+	note_coord_work(c, rx->hdr);
+	worker_rx_pull(c, rx);
+}
+
+static void worker_on_abort(struct sgc_comm *c, const struct sgc_rx *rx)
+{
+	const struct sgc_hdr *h = rx->hdr;
+	struct sgc_coll *co;
+
+	if (h->seq == 0 && h->coll == 0) {
+		c->dead = true;
+		c->dead_err = -ESHUTDOWN;
+		coll_cancel_all(c, -ESHUTDOWN, "the coordinator ended the job");
+		return;
+	}
+	co = slot_find(c, h->seq);
+	if (co && co->kind == h->coll)
+		coll_fail(c, co, h->aux == SGC_EMISMATCH ? -SGC_EMISMATCH : -SGC_EABORTED,
+			  "collective #%u (%s): the coordinator abandoned it (%s)%s", co->seq,
+			  coll_kind_name(co->kind), sgc_strerror(-(int)h->aux),
+			  h->aux == ETIMEDOUT ? "; its log names the ranks that did not answer" : "");
+}
+
+static void worker_on_ack(struct sgc_comm *c, const struct sgc_rx *rx)
+{
+	const struct sgc_hdr *h = rx->hdr;
+	struct sgc_coll *co;
+
+	if (!h->coll) {
+		worker_send_status(c);	/* a probe for our watermark */
+		return;
+	}
+	/* "still working on it": keep NACKing at the base rate.  The NACK
+	 * came early, so collectives take at least this long now; learn
+	 * that, but only up to RTT_FLOOR_MAX RTO floors: under loss the wait
+	 * includes the recovery of someone's datagram, and a large RTO would
+	 * slow the recovery of ours. */
+	co = slot_find(c, h->seq);
+	if (co && co->kind == h->coll && co->state == COLL_OPEN) {
+		if (co->posted && c->now > co->t_post)
+			rtt_floor(&c->rtt, min_u64(c->now - co->t_post, RTT_FLOOR_MAX * c->rtt.rto_ns));
+		retx_heard(&co->rt, c->now);
+		co->rt.timer = c->now + rto_now(&c->rtt);
+	}
+}
+
+static void worker_on_bye_ack(struct sgc_comm *c, const struct sgc_rx *rx)
+{
+	c->bye_acked = true;
+}
+
+void worker_rx_table(struct sgc_rx_table *t)
+{
+	t->accept = worker_accept;
+	t->on[SGC_MSG_RESULT] = worker_on_result;
+	t->on[SGC_MSG_PULL] = worker_on_pull;
+	t->on[SGC_MSG_QUERY] = sg_rx_worker;
+	t->on[SGC_MSG_ABORT] = worker_on_abort;
+	t->on[SGC_MSG_ACK] = worker_on_ack;
+	t->on[SGC_MSG_BYE_ACK] = worker_on_bye_ack;
+}
