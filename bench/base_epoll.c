@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * base_epoll - the thesis's epoll baseline: one connected, non-blocking UDP
+ * base_epoll - sgbpf's epoll baseline: one connected, non-blocking UDP
  * socket per worker, all in one epoll set.  Scatter: send() on every
  * worker's socket.  Gather: epoll_pwait2() for readiness, then recv() on
  * each ready socket until it would block.  F + (F..2F) system calls per

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * base_naive - the thesis's naive baseline: blocking I/O, one connected
+ * base_naive - sgbpf's naive baseline: blocking I/O, one connected
  * UDP socket per worker.  Scatter: send() on every worker's socket.
  * Gather: blocking recv() on each worker's socket in turn, for the oldest
  * unfinished operation (answers to other operations read on the way count

@@ -5,7 +5,7 @@
  * submitted together with the wait in one io_uring_enter().  Gather: one
  * multishot recvmsg over a provided-buffer ring, armed once; buffers go
  * back to the ring as soon as an answer is summed, so the ring never runs
- * dry and never needs the thesis's 2^16-buffer re-provisioning.  About one
+ * dry and never needs sgbpf's 2^16-buffer re-provisioning.  About one
  * system call per operation.
  *
  * The ring runs with SINGLE_ISSUER | COOP_TASKRUN (as libsgcoll's does;

@@ -7,7 +7,7 @@
  *
  * Workloads:
  *   ar1 ar363 ar64k ar1m   sgc_allreduce of 1, 363, 16384, 262144 int32 SUM
- *   sg363                  the thesis's: rank 0 sgc_scatter_gather() of 363
+ *   sg363                  sgbpf's workload: rank 0 sgc_scatter_gather() of 363
  *                          int32 SUM, WAIT_ALL; workers answer in sgc_serve()
  *                          (or the XDP responder answers for them: run
  *                          sgc-responder on the cluster and pass --responder)
