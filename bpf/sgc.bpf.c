@@ -104,7 +104,7 @@ static __always_inline void sgc_receivers(const struct sgc_frame *f, struct sgc_
 static __always_inline int sgc_notify_ring(struct __sk_buff *skb, const struct sgc_frame *orig,
 					   __u32 slot_idx)
 {
-	struct sgc_agg_slot *s;
+	struct sgc_bpf_slot *s;
 	struct sgc_agg_job *j;
 	__u32 zero = 0, w, n, words = (cfg.world + 63) / 64;
 	__u16 nseen = 0;
