@@ -243,10 +243,10 @@ static int fill_reduce_progs(struct sgc_comm *c, struct sgc_bpf *b)
 	struct bpf_program *prog;
 	int dt, op, n = 0;
 
-	for (dt = 0; dt < 8; dt++) {
-		for (op = 0; op < 7; op++) {
+	for (dt = 0; dt < SGC_BPF_NDTYPES; dt++) {
+		for (op = 0; op < SGC_BPF_NOPS; op++) {
 			char name[64];
-			__u32 key = (__u32)(dt * 7 + op);
+			__u32 key = (__u32)SGC_BPF_REDUCE_INDEX(dt, op);
 			int fd;
 
 			snprintf(name, sizeof(name), "reduce_%s_%s", sgc_dtype_name(dt), op_names[op]);
@@ -508,7 +508,7 @@ fail:
 
 static int install_custom(struct sgc_comm *c, struct sgc_bpf *b)
 {
-	__u32 key = SGC_BPF_NVARIANTS - 1;
+	__u32 key = SGC_BPF_CUSTOM_INDEX;
 	int fd = bpf_program__fd(b->custom_xdp);
 
 	if (bpf_map_update_elem(bpf_map__fd(b->skel->maps.reduce_progs), &key, &fd, BPF_ANY))

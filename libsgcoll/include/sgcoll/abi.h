@@ -25,9 +25,19 @@
 #define SGC_BPF_SLOTS		(SGC_BPF_COLL_SLOTS + SGC_BPF_QUERY_SEQ * SGC_BPF_CHUNK_SLOTS)
 #define SGC_BPF_SEEN_WORDS	(SGC_MAX_WORLD / 64)
 
-/* reduce_progs: dtype * 7 + op, then the application's SGC_CUSTOM program. */
+/*
+ * reduce_progs, the program array gather_prog tail-calls: the built-in
+ * reduction of each (dtype, op) (enum sgc_dtype x enum sgc_op), then one
+ * entry for the op SGC_OP_CUSTOM (SGC_CUSTOM), whatever the dtype: the
+ * application's program.  SGC_BPF_REDUCE_INDEX is a constant expression
+ * when its arguments are (op is evaluated twice).
+ */
+#define SGC_BPF_NDTYPES		8	/* SGC_INT8 .. SGC_UINT64 */
+#define SGC_BPF_NOPS		7	/* SGC_SUM .. SGC_BXOR */
 #define SGC_OP_CUSTOM		7	/* SGC_CUSTOM */
-#define SGC_BPF_CUSTOM_INDEX	(8 * 7)
+#define SGC_BPF_CUSTOM_INDEX	(SGC_BPF_NDTYPES * SGC_BPF_NOPS)
+#define SGC_BPF_REDUCE_INDEX(dtype, op)						\
+	((op) == SGC_OP_CUSTOM ? SGC_BPF_CUSTOM_INDEX : (dtype) * SGC_BPF_NOPS + (op))
 #define SGC_BPF_NVARIANTS	(SGC_BPF_CUSTOM_INDEX + 1)
 
 /* How results leave the kernel: flags of the load-time configuration,
