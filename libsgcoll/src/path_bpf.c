@@ -63,8 +63,6 @@ struct sgc_bpf {
 	uint8_t out[FRAME_MAX + 64];
 };
 
-static const char *const op_names[] = { "sum", "prod", "min", "max", "band", "bor", "bxor" };
-
 static const char *const stat_names[SGC_ST_MAX] = {
 	[SGC_ST_PASS_FOREIGN] = "pass_foreign",
 	[SGC_ST_PASS_CONTROL] = "pass_control",
@@ -249,7 +247,8 @@ static int fill_reduce_progs(struct sgc_comm *c, struct sgc_bpf *b)
 			__u32 key = (__u32)SGC_BPF_REDUCE_INDEX(dt, op);
 			int fd;
 
-			snprintf(name, sizeof(name), "reduce_%s_%s", sgc_dtype_name(dt), op_names[op]);
+			snprintf(name, sizeof(name), "reduce_%s_%s", sgc_dtype_name(dt),
+				 sgc_op_name(op));
 			prog = bpf_object__find_program_by_name(b->skel->obj, name);
 			if (!prog)
 				return sgc_err(-ENOENT, "the eBPF object lacks %s", name);
