@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * The coordinator's eBPF fast path: loading, attaching and talking to
- * scatter_prog, gather_prog and notify_prog (bpf/sgc.bpf.c, embedded as a
- * skeleton, so no object file is needed at run time).
+ * scatter_prog, gather_prog and notify_prog (libsgcoll/bpf/sgc.bpf.c,
+ * embedded as a skeleton, so no object file is needed at run time).
  *
  * Attachments are links (XDP through bpf_program__attach_xdp, tcx through
  * bpf_link_create), so they vanish with the process, even on SIGKILL.

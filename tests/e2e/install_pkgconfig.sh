@@ -72,7 +72,7 @@ bpfcc=$(command -v clang || command -v clang-14 || true)
 if [ -n "$bpfcc" ]; then
 	"$bpfcc" -g -O2 -target bpf -Wall -Werror -I"$prefix/include" \
 		-I"/usr/include/$(uname -m)-linux-gnu" -c \
-		"$(dirname "$0")/../../bpf/examples/agg_saturating_sum.bpf.c" \
+		"$(dirname "$0")/../../libsgcoll/bpf/examples/agg_saturating_sum.bpf.c" \
 		-o "$LOGDIR/agg.bpf.o" >"$LOGDIR/agg.log" 2>&1 ||
 		fail "a custom reduction does not build against the installed headers: $(head -5 "$LOGDIR/agg.log")"
 	echo "ok: a custom reduction builds against the installed <sgcoll/agg.bpf.h>"

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * The contract between the eBPF programs (bpf/sgc.bpf.c) and their loader
- * (libsgcoll/src/path_bpf.c): what sgcoll/abi.h defines for custom
- * reductions too (slots, the ring-buffer record, XDP metadata, counters),
- * and here what only the two of them know: the load-time configuration,
- * the window, the rank table.  Kernel types only.
+ * The contract between the eBPF programs (libsgcoll/bpf/sgc.bpf.c) and
+ * their loader (libsgcoll/src/path_bpf.c): what sgcoll/abi.h defines for
+ * custom reductions too (slots, the ring-buffer record, XDP metadata,
+ * counters), and here what only the two of them know: the load-time
+ * configuration, the window, the rank table.  Kernel types only.
  *
  * Flow on the coordinator's interface:
  *   gather_prog (XDP)      reduces CONTRIB chunks into slots, drops them;
