@@ -13,7 +13,7 @@ function(sgc_bpf_object name src)
   set(out_dir ${CMAKE_CURRENT_BINARY_DIR}/${name}_skel)
   set(obj ${out_dir}/${name}.bpf.o)
   set(skel ${out_dir}/${name}.skel.h)
-  set(incs -I${CMAKE_SOURCE_DIR}/libsgcoll/include -I${CMAKE_SOURCE_DIR}/bpf
+  set(incs -I${CMAKE_SOURCE_DIR}/libsgcoll/include -I${CMAKE_SOURCE_DIR}/libsgcoll/bpf
            -I${SGC_BPF_ARCH_INC})
   foreach(d ${ARG_INCLUDES})
     list(APPEND incs -I${d})

@@ -46,7 +46,7 @@
 #define FRAME_MAX	3520	/* XDP BPF_PROG_RUN's linear data limit */
 #define XDP_INGRESS_IFINDEX 1	/* BPF_PROG_RUN runs XDP "on" lo */
 #ifndef TCX_NEXT
-#define TCX_NEXT	-1	/* as bpf/fanout.bpf.h: "not ours" */
+#define TCX_NEXT	-1	/* as libsgcoll/bpf/fanout.bpf.h: "not ours" */
 #endif
 
 /* ------------------------------------------------------------ state */

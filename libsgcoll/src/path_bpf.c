@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * The coordinator's eBPF fast path: loading, attaching and talking to
- * scatter_prog, gather_prog and notify_prog (bpf/sgc.bpf.c, embedded as a
- * skeleton, so no object file is needed at run time).
+ * scatter_prog, gather_prog and notify_prog (libsgcoll/bpf/sgc.bpf.c,
+ * embedded as a skeleton, so no object file is needed at run time).
  *
  * Attachments are links (XDP through bpf_program__attach_xdp, tcx through
  * bpf_link_create), so they vanish with the process, even on SIGKILL.
@@ -64,8 +64,6 @@ struct sgc_bpf {
 	uint64_t frame_buf[(FRAME_MAX + 2) / 8 + 1];
 	uint8_t out[FRAME_MAX + 64];
 };
-
-static const char *const op_names[] = { "sum", "prod", "min", "max", "band", "bor", "bxor" };
 
 static const char *const stat_names[SGC_ST_MAX] = {
 	[SGC_ST_PASS_FOREIGN] = "pass_foreign",
@@ -245,13 +243,14 @@ static int fill_reduce_progs(struct sgc_comm *c, struct sgc_bpf *b)
 	struct bpf_program *prog;
 	int dt, op, n = 0;
 
-	for (dt = 0; dt < 8; dt++) {
-		for (op = 0; op < 7; op++) {
+	for (dt = 0; dt < SGC_BPF_NDTYPES; dt++) {
+		for (op = 0; op < SGC_BPF_NOPS; op++) {
 			char name[64];
-			__u32 key = (__u32)(dt * 7 + op);
+			__u32 key = (__u32)SGC_BPF_REDUCE_INDEX(dt, op);
 			int fd;
 
-			snprintf(name, sizeof(name), "reduce_%s_%s", sgc_dtype_name(dt), op_names[op]);
+			snprintf(name, sizeof(name), "reduce_%s_%s", sgc_dtype_name(dt),
+				 sgc_op_name(op));
 			prog = bpf_object__find_program_by_name(b->skel->obj, name);
 			if (!prog)
 				return sgc_err(-ENOENT, "the eBPF object lacks %s", name);
@@ -519,7 +518,7 @@ fail:
 
 static int install_custom(struct sgc_comm *c, struct sgc_bpf *b)
 {
-	__u32 key = SGC_BPF_NVARIANTS - 1;
+	__u32 key = SGC_BPF_CUSTOM_INDEX;
 	int fd = bpf_program__fd(b->custom_xdp);
 
 	if (bpf_map_update_elem(bpf_map__fd(b->skel->maps.reduce_progs), &key, &fd, BPF_ANY))

@@ -919,7 +919,7 @@ static void test_custom(void **state)
 		{ 0x7fffffff, -0x100, -12, -3 },
 	};
 	static const int32_t want[4] = { 0x7fffffff, -0x7fffffff - 1, 0, -6 };
-	__u32 key = SGC_BPF_NVARIANTS - 1;	/* SGC_OP_CUSTOM */
+	__u32 key = SGC_BPF_CUSTOM_INDEX;
 	struct t_frame f;
 	size_t len;
 	int fd, pfd, r;

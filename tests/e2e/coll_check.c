@@ -559,8 +559,9 @@ out:
 }
 
 /*
- * SGC_CUSTOM with bpf/examples/agg_saturating_sum (the coordinator runs
- * with SGC_CUSTOM_BPF pointing at it): int32 sums that clamp at INT32_MAX.
+ * SGC_CUSTOM with libsgcoll/bpf/examples/agg_saturating_sum (the
+ * coordinator runs with SGC_CUSTOM_BPF pointing at it): int32 sums that
+ * clamp at INT32_MAX.
  * Inputs are positive, so the clamped sum does not depend on the order in
  * which the kernel reduces contributions.
  */

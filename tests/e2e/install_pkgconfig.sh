@@ -66,6 +66,19 @@ print(os.path.realpath(sgcoll.__file__), os.path.realpath(sgcoll._lib._name))
 else
 	echo "note: python3-numpy missing, the installed Python package was not run"
 fi
+# A custom reduction builds against the installed <sgcoll/agg.bpf.h> (and
+# the <sgcoll/abi.h> and <sgcoll/wire.h> it includes) and nothing else.
+bpfcc=$(command -v clang || command -v clang-14 || true)
+if [ -n "$bpfcc" ]; then
+	"$bpfcc" -g -O2 -target bpf -Wall -Werror -I"$prefix/include" \
+		-I"/usr/include/$(uname -m)-linux-gnu" -c \
+		"$(dirname "$0")/../../libsgcoll/bpf/examples/agg_saturating_sum.bpf.c" \
+		-o "$LOGDIR/agg.bpf.o" >"$LOGDIR/agg.log" 2>&1 ||
+		fail "a custom reduction does not build against the installed headers: $(head -5 "$LOGDIR/agg.log")"
+	echo "ok: a custom reduction builds against the installed <sgcoll/agg.bpf.h>"
+else
+	echo "note: no clang, the installed <sgcoll/agg.bpf.h> was not compiled"
+fi
 mkdir "$LOGDIR/app"
 cp "$SRC" "$LOGDIR/app/app.c"
 # shellcheck disable=SC2046 # pkg-config prints several words on purpose

@@ -49,12 +49,12 @@
  *
  * Loading: your object declares the maps below (slots, stats, events,
  * jobs); the loader makes them the library's own with bpf_map__reuse_fd()
- * before loading it, then puts the program at index SGC_AGG_CUSTOM_INDEX
+ * before loading it, then puts the program at index SGC_BPF_CUSTOM_INDEX
  * (56) of the library's reduce_progs.  Your program needs no configuration.
  *
- * The types here mirror libsgcoll's internal bpf/sgc_common.h (the contract
- * between its programs and its loader); the library's build asserts that
- * every size and offset agrees.
+ * The types a custom program shares with the library (the slot, the result
+ * record, the counters, the reduce_progs index) come from <sgcoll/abi.h>,
+ * the header libsgcoll's own programs and loader are built against.
  */
 #ifndef SGCOLL_AGG_BPF_H
 #define SGCOLL_AGG_BPF_H
@@ -63,79 +63,43 @@
 #include <linux/types.h>
 #include <bpf/bpf_helpers.h>
 
-#include <sgcoll/wire.h>
+#include <sgcoll/abi.h>
 
 /* ---------------------------------------------------------------- types */
 
-#define SGC_AGG_SLOTS		(128 * 32 + 4 * 32)	/* = SGC_BPF_SLOTS */
-#define SGC_AGG_SEEN_WORDS	(SGC_MAX_WORLD / 64)
 #define SGC_AGG_EVENTS_BYTES	(4u << 20)
-#define SGC_AGG_CUSTOM_OP	7		/* = SGC_OP_CUSTOM */
-#define SGC_AGG_CUSTOM_INDEX	(8 * 7)		/* its reduce_progs index */
 
 /* Elements of type T that fit a slot body: the constant loop bound. */
 #define SGC_AGG_MAX_ELEMS(T)	(SGC_MAX_BODY / sizeof(T))
 
-/* = enum sgc_slot_state */
-enum {
-	SGC_AGG_FREE = 0,
-	SGC_AGG_OPEN = 1,
-	SGC_AGG_DONE = 2,
-};
-
-/* = struct sgc_bpf_slot, the `slots` map value. */
-struct sgc_agg_slot {
-	struct bpf_spin_lock lock;
-	__u32 seq;
-	__u32 chunk;
-	__u8 coll;
-	__u8 dtype;
-	__u8 op;
-	__u8 state;
-	__u16 nseen;
-	__u16 need;
-	__u16 count;
-	__u16 arg;
-	__u32 gen;
-	__u64 seen[SGC_AGG_SEEN_WORDS];
-	__u8 body[SGC_MAX_BODY];
-};
-
-/* = struct sgc_bpf_event, a record of the `events` ring buffer. */
-struct sgc_agg_event {
-	struct sgc_hdr hdr;
-	__u32 slot;
-	__u16 nseen;
-	__u16 reserved;
-	__u64 seen[SGC_AGG_SEEN_WORDS];
-	__u8 body[SGC_MAX_BODY];
-};
-
-/* = the enum sgc_bpf_stat entries a reduction program counts. */
-enum {
-	SGC_AGG_ST_DROP_MALFORMED = 3,
-	SGC_AGG_ST_DROP_STALE = 9,
-	SGC_AGG_ST_DROP_LATE = 10,
-	SGC_AGG_ST_DROP_DUP = 11,
-	SGC_AGG_ST_DROP_MISMATCH = 12,
-	SGC_AGG_ST_REDUCED = 13,
-	SGC_AGG_ST_COMPLETED = 14,
-	SGC_AGG_ST_RINGBUF_FULL = 15,
-	SGC_AGG_ST_FANOUT_ERR = 17,
-	SGC_AGG_ST_DELIVERED = 18,
-	SGC_AGG_ST_MAX = 19,
-};
-
-/* = SGC_BPF_CFG_RINGBUF / SGC_BPF_CFG_ALLGATHER */
-#define SGC_AGG_DELIVER_RINGBUF		0x0001
-#define SGC_AGG_DELIVER_ALLGATHER	0x0002
-
-/* = struct sgc_bpf_meta, in front of a datagram that completed a slot. */
-#define SGC_AGG_META_MAGIC	0x4b434753
-struct sgc_agg_meta {
-	__u32 magic;
-	__u32 slot;
-};
+/*
+ * The names this header gave the shared types before <sgcoll/abi.h> held
+ * them, for programs written against those.
+ */
+#define sgc_agg_slot			sgc_bpf_slot
+#define sgc_agg_event			sgc_bpf_event
+#define sgc_agg_meta			sgc_bpf_meta
+#define SGC_AGG_SLOTS			SGC_BPF_SLOTS
+#define SGC_AGG_SEEN_WORDS		SGC_BPF_SEEN_WORDS
+#define SGC_AGG_CUSTOM_OP		SGC_OP_CUSTOM
+#define SGC_AGG_CUSTOM_INDEX		SGC_BPF_CUSTOM_INDEX
+#define SGC_AGG_META_MAGIC		SGC_BPF_META_MAGIC
+#define SGC_AGG_FREE			SGC_SLOT_FREE
+#define SGC_AGG_OPEN			SGC_SLOT_OPEN
+#define SGC_AGG_DONE			SGC_SLOT_DONE
+#define SGC_AGG_ST_DROP_MALFORMED	SGC_ST_DROP_MALFORMED
+#define SGC_AGG_ST_DROP_STALE		SGC_ST_DROP_STALE
+#define SGC_AGG_ST_DROP_LATE		SGC_ST_DROP_LATE
+#define SGC_AGG_ST_DROP_DUP		SGC_ST_DROP_DUP
+#define SGC_AGG_ST_DROP_MISMATCH	SGC_ST_DROP_MISMATCH
+#define SGC_AGG_ST_REDUCED		SGC_ST_REDUCED
+#define SGC_AGG_ST_COMPLETED		SGC_ST_COMPLETED
+#define SGC_AGG_ST_RINGBUF_FULL		SGC_ST_RINGBUF_FULL
+#define SGC_AGG_ST_FANOUT_ERR		SGC_ST_FANOUT_ERR
+#define SGC_AGG_ST_DELIVERED		SGC_ST_DELIVERED
+#define SGC_AGG_ST_MAX			SGC_ST_MAX
+#define SGC_AGG_DELIVER_RINGBUF		SGC_BPF_CFG_RINGBUF
+#define SGC_AGG_DELIVER_ALLGATHER	SGC_BPF_CFG_ALLGATHER
 
 /* Frame layout gather_prog accepts: Ethernet, IPv4 without options, UDP. */
 #define SGC_AGG_UDP_OFF		(14 + 20)
@@ -164,23 +128,23 @@ struct sgc_agg_job {
 	__u8 coll;
 	__u8 dtype;
 	__u8 op;
-	__u8 deliver;		/* SGC_AGG_DELIVER_* */
+	__u8 deliver;		/* SGC_BPF_CFG_RINGBUF, SGC_BPF_CFG_ALLGATHER */
 	__u16 reserved;
-	struct sgc_agg_event ev;
+	struct sgc_bpf_event ev;
 };
 
 /* ----------------------------------------------------------------- maps */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, SGC_AGG_SLOTS);
+	__uint(max_entries, SGC_BPF_SLOTS);
 	__type(key, __u32);
-	__type(value, struct sgc_agg_slot);
+	__type(value, struct sgc_bpf_slot);
 } slots SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, SGC_AGG_ST_MAX);
+	__uint(max_entries, SGC_ST_MAX);
 	__type(key, __u32);
 	__type(value, __u64);
 } stats SEC(".maps");
@@ -265,7 +229,7 @@ enum {
 struct sgc_agg {
 	struct xdp_md *xdp;
 	struct sgc_agg_job *job;
-	struct sgc_agg_slot *slot;
+	struct sgc_bpf_slot *slot;
 	void *acc;		/* the slot's running result */
 	const void *in;		/* this contribution's body */
 	__u32 count;		/* elements */
@@ -294,7 +258,7 @@ static __always_inline int sgc_agg_begin(struct sgc_agg *a, struct xdp_md *xdp)
 	a->action = SGC_AGG_REJECT;
 	a->done = 0;
 	a->ok = 0;
-	a->stat = SGC_AGG_ST_DROP_MALFORMED;
+	a->stat = SGC_ST_DROP_MALFORMED;
 	j = bpf_map_lookup_elem(&jobs, &zero);
 	if (!j)
 		return 0;
@@ -331,7 +295,7 @@ static __always_inline int sgc_agg_begin(struct sgc_agg *a, struct xdp_md *xdp)
  */
 static __always_inline int sgc_agg_acquire(struct sgc_agg *a)
 {
-	struct sgc_agg_slot *s = a->slot;
+	struct sgc_bpf_slot *s = a->slot;
 	struct sgc_agg_job *j = a->job;
 	__u32 bit = j->rank & (SGC_MAX_WORLD - 1);
 	__u64 w, n, z;
@@ -339,20 +303,20 @@ static __always_inline int sgc_agg_acquire(struct sgc_agg *a)
 
 	bpf_spin_lock(&s->lock);
 	cmp = sgc_agg_tag_cmp(j->seq, j->chunk, s->seq, s->chunk);
-	if (s->state == SGC_AGG_FREE || cmp > 0) {
+	if (s->state == SGC_SLOT_FREE || cmp > 0) {
 		s->seq = j->seq;
 		s->chunk = j->chunk;
 		s->coll = j->coll;
 		s->dtype = j->dtype;
 		s->op = j->op;
-		s->state = SGC_AGG_OPEN;
+		s->state = SGC_SLOT_OPEN;
 		s->nseen = 0;
 		s->need = j->need;
 		s->count = j->count;
 		s->arg = j->arg;
 		s->gen++;
 		n = sgc_agg_job_seen_words(j);
-		for (w = 0; w < SGC_AGG_SEEN_WORDS; w++) {
+		for (w = 0; w < SGC_BPF_SEEN_WORDS; w++) {
 			if (w >= n)
 				break;
 			z = 0;
@@ -363,20 +327,20 @@ static __always_inline int sgc_agg_acquire(struct sgc_agg *a)
 		return 0;
 	}
 	if (cmp < 0) {
-		a->stat = SGC_AGG_ST_DROP_STALE;
+		a->stat = SGC_ST_DROP_STALE;
 		return 0;
 	}
-	if (s->state == SGC_AGG_DONE) {
-		a->stat = SGC_AGG_ST_DROP_LATE;
+	if (s->state == SGC_SLOT_DONE) {
+		a->stat = SGC_ST_DROP_LATE;
 		return 0;
 	}
 	if (s->coll != j->coll || s->dtype != j->dtype || s->op != j->op ||
 	    s->count != j->count || s->arg != j->arg) {
-		a->stat = SGC_AGG_ST_DROP_MISMATCH;
+		a->stat = SGC_ST_DROP_MISMATCH;
 		return 0;
 	}
 	if (s->seen[bit / 64] & (1ULL << (bit % 64))) {
-		a->stat = SGC_AGG_ST_DROP_DUP;
+		a->stat = SGC_ST_DROP_DUP;
 		return 0;
 	}
 	a->action = SGC_AGG_COMBINE;
@@ -387,7 +351,7 @@ static __always_inline int sgc_agg_acquire(struct sgc_agg *a)
  * needed (the result goes into the hand-off record), unlock. */
 static __always_inline void sgc_agg_release(struct sgc_agg *a)
 {
-	struct sgc_agg_slot *s = a->slot;
+	struct sgc_bpf_slot *s = a->slot;
 	struct sgc_agg_job *j = a->job;
 	__u32 bit = j->rank & (SGC_MAX_WORLD - 1);
 	__u64 w, n, v;
@@ -399,11 +363,11 @@ static __always_inline void sgc_agg_release(struct sgc_agg *a)
 		s->seen[bit / 64] |= 1ULL << (bit % 64);
 		s->nseen++;
 		if (s->nseen >= s->need) {
-			s->state = SGC_AGG_DONE;
+			s->state = SGC_SLOT_DONE;
 			sgc_agg_copy_words((__u64 *)j->ev.body, (const __u64 *)s->body,
 					   sgc_agg_job_words(j));
 			n = sgc_agg_job_seen_words(j);
-			for (w = 0; w < SGC_AGG_SEEN_WORDS; w++) {
+			for (w = 0; w < SGC_BPF_SEEN_WORDS; w++) {
 				if (w >= n)
 					break;
 				v = s->seen[w];
@@ -428,7 +392,7 @@ static __always_inline int sgc_agg_write_result(struct sgc_agg *a)
 	__u64 *dst = data + SGC_AGG_HDR_OFF;
 	const __u64 *src = (const __u64 *)&j->ev.hdr;
 	__u16 *udp_csum = data + SGC_AGG_UDP_OFF + 6;
-	struct sgc_agg_meta *meta;
+	struct sgc_bpf_meta *meta;
 	__u32 n = a->bytes;
 
 	if ((void *)(dst + SGC_HDR_SIZE / 8) > data_end)
@@ -452,7 +416,7 @@ static __always_inline int sgc_agg_write_result(struct sgc_agg *a)
 	meta = (void *)(long)xdp->data_meta;
 	if ((void *)(meta + 1) > (void *)(long)xdp->data)
 		return 1;
-	meta->magic = SGC_AGG_META_MAGIC;
+	meta->magic = SGC_BPF_META_MAGIC;
 	meta->slot = j->slot;
 	return 0;
 }
@@ -472,17 +436,17 @@ static __always_inline int sgc_agg_outro(struct sgc_agg *a)
 	int rc;
 
 	if (!a->ok) {
-		sgc_agg_count(SGC_AGG_ST_DROP_MALFORMED, 1);
+		sgc_agg_count(SGC_ST_DROP_MALFORMED, 1);
 		return XDP_DROP;
 	}
 	if (a->action == SGC_AGG_REJECT) {
 		sgc_agg_count(a->stat, 1);
 		return XDP_DROP;
 	}
-	sgc_agg_count(SGC_AGG_ST_REDUCED, 1);
+	sgc_agg_count(SGC_ST_REDUCED, 1);
 	if (!a->done)
 		return XDP_DROP;
-	sgc_agg_count(SGC_AGG_ST_COMPLETED, 1);
+	sgc_agg_count(SGC_ST_COMPLETED, 1);
 
 	h = &j->ev.hdr;
 	h->type = SGC_MSG_RESULT;
@@ -495,21 +459,21 @@ static __always_inline int sgc_agg_outro(struct sgc_agg *a)
 	j->ev.slot = j->slot;
 	j->ev.reserved = 0;
 
-	if ((j->deliver & SGC_AGG_DELIVER_RINGBUF) && !(j->deliver & SGC_AGG_DELIVER_ALLGATHER)) {
+	if ((j->deliver & SGC_BPF_CFG_RINGBUF) && !(j->deliver & SGC_BPF_CFG_ALLGATHER)) {
 		if (!bpf_ringbuf_output(&events, &j->ev, sizeof(j->ev), 0)) {
-			sgc_agg_count(SGC_AGG_ST_DELIVERED, 1);
+			sgc_agg_count(SGC_ST_DELIVERED, 1);
 			return XDP_DROP;
 		}
-		sgc_agg_count(SGC_AGG_ST_RINGBUF_FULL, 1);
+		sgc_agg_count(SGC_ST_RINGBUF_FULL, 1);
 	}
 	rc = sgc_agg_write_result(a);
 	if (rc < 0) {
 		/* Cannot happen for a datagram gather_prog accepted. */
-		sgc_agg_count(SGC_AGG_ST_DROP_MALFORMED, 1);
+		sgc_agg_count(SGC_ST_DROP_MALFORMED, 1);
 		return XDP_DROP;
 	}
-	if (rc > 0 && (j->deliver & SGC_AGG_DELIVER_ALLGATHER))
-		sgc_agg_count(SGC_AGG_ST_FANOUT_ERR, 1);
+	if (rc > 0 && (j->deliver & SGC_BPF_CFG_ALLGATHER))
+		sgc_agg_count(SGC_ST_FANOUT_ERR, 1);
 	return XDP_PASS;
 }
 

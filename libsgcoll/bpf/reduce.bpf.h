@@ -2,7 +2,7 @@
 /*
  * The built-in reductions: one small XDP program per (dtype, op), all from
  * one template, tail-called by gather_prog through reduce_progs at index
- * dtype * 7 + op.  They give bit-identical results to libsgcoll's
+ * SGC_BPF_REDUCE_INDEX(dtype, op).  They give bit-identical results to libsgcoll's
  * user-space reductions (libsgcoll/src/reduce.c):
  *   SUM, PROD   wrap modulo 2^bits (computed unsigned, truncated);
  *   MIN, MAX    compare as the element's signed or unsigned type;
@@ -114,9 +114,9 @@ int reduce_##dname##_##oname(struct xdp_md *ctx)				\
 #define SGC_DEFINE_REDUCE_DTYPE(unused, DT, dname, T, W, H)			\
 	SGC_BPF_OPS(SGC_DEFINE_REDUCE, DT, dname, T, W, H)
 
-/* The reduce_progs initializer: [dtype * 7 + op] = &reduce_<dtype>_<op>. */
+/* The reduce_progs initializer: [index of (dtype, op)] = &reduce_<dtype>_<op>. */
 #define SGC_REDUCE_ENTRY(DT, dname, T, W, H, OP, oname, KIND)			\
-	[(DT) * 7 + (OP)] = (void *)&reduce_##dname##_##oname,
+	[SGC_BPF_REDUCE_INDEX(DT, OP)] = (void *)&reduce_##dname##_##oname,
 #define SGC_REDUCE_ROW(unused, DT, dname, T, W, H)				\
 	SGC_BPF_OPS(SGC_REDUCE_ENTRY, DT, dname, T, W, H)
 

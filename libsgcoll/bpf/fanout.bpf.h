@@ -29,11 +29,10 @@
 
 #include "parse.bpf.h"
 
-/* tcx verdicts (linux/bpf.h of kernels >= 6.6; Debian 12's is older). */
+/* The tcx verdict for "not ours" (linux/bpf.h of kernels >= 6.6; Debian
+ * 12's is older).  The others used here are the TC_ACT_* values. */
 #ifndef TCX_NEXT
-#define TCX_NEXT	-1	/* not ours: on to the next program */
-#define TCX_PASS	0
-#define TCX_DROP	2
+#define TCX_NEXT	-1	/* on to the next program */
 #endif
 
 struct sgc_fan {

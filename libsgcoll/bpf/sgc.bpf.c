@@ -24,8 +24,9 @@
 SGC_BPF_DTYPES(SGC_DEFINE_REDUCE_DTYPE, unused)
 
 /*
- * dtype * 7 + op -> reduce_<dtype>_<op>; libbpf fills these 56 entries at
- * load.  Entry 56 (SGC_OP_CUSTOM) is the loader's: the user's program.
+ * SGC_BPF_REDUCE_INDEX(dtype, op) -> reduce_<dtype>_<op>; libbpf fills these
+ * 56 entries at load.  Entry 56, SGC_BPF_CUSTOM_INDEX (SGC_OP_CUSTOM), is
+ * the loader's: the user's program.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
@@ -59,7 +60,7 @@ int gather_prog(struct xdp_md *ctx)
 		sgc_count(SGC_ST_DROP_MALFORMED);
 		return XDP_DROP;
 	}
-	idx = job->op == SGC_OP_CUSTOM ? SGC_AGG_CUSTOM_INDEX : job->dtype * 7u + job->op;
+	idx = SGC_BPF_REDUCE_INDEX(job->dtype, job->op);
 	job->armed = SGC_AGG_ARMED;
 	bpf_tail_call(ctx, &reduce_progs, idx);
 
@@ -104,7 +105,7 @@ static __always_inline void sgc_receivers(const struct sgc_frame *f, struct sgc_
 static __always_inline int sgc_notify_ring(struct __sk_buff *skb, const struct sgc_frame *orig,
 					   __u32 slot_idx)
 {
-	struct sgc_agg_slot *s;
+	struct sgc_bpf_slot *s;
 	struct sgc_agg_job *j;
 	__u32 zero = 0, w, n, words = (cfg.world + 63) / 64;
 	__u16 nseen = 0;

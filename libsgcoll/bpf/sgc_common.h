@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The contract between the eBPF programs (libsgcoll/bpf/sgc.bpf.c) and
+ * their loader (libsgcoll/src/path_bpf.c): what sgcoll/abi.h defines for
+ * custom reductions too (slots, the ring-buffer record, XDP metadata,
+ * counters), and here what only the two of them know: the load-time
+ * configuration, the window, the rank table.  Kernel types only.
+ *
+ * Flow on the coordinator's interface:
+ *   gather_prog (XDP)      reduces CONTRIB chunks into slots, drops them;
+ *                          the datagram that completes a chunk carries the
+ *                          result on (metadata mark) or goes to the ring.
+ *   notify_prog (TC in)    clones a completed result to the receivers and
+ *                          delivers it to the coordinator.
+ *   scatter_prog (TC out)  clones an SGC_F_FANOUT datagram from the
+ *                          coordinator to ranks [fan_first, fan_end).
+ * The coordinator adds its own contribution by running gather_prog on a
+ * crafted datagram with BPF_PROG_RUN (same code, same slots).
+ */
+#ifndef SGC_COMMON_H
+#define SGC_COMMON_H
+
+#include <linux/types.h>
+
+#include "sgcoll/abi.h"
+
+/* notify_prog clones a result to at most this many workers; user space
+ * sends the rest in paced SGC_F_FANOUT windows. */
+#define SGC_BPF_FANOUT_MAX	256
+
+static inline __u32 sgc_slot_index(__u32 coll, __u32 seq, __u32 chunk)
+{
+	if (coll == SGC_COLL_QUERY)
+		return SGC_BPF_COLL_SLOTS +
+		       (seq % SGC_BPF_QUERY_SEQ) * SGC_BPF_CHUNK_SLOTS +
+		       chunk % SGC_BPF_CHUNK_SLOTS;
+	return (seq % SGC_BPF_RING_SEQ) * SGC_BPF_CHUNK_SLOTS + chunk % SGC_BPF_CHUNK_SLOTS;
+}
+
+/* Load-time configuration: `const volatile struct sgc_bpf_cfg cfg` in the
+ * BPF object, written through the skeleton's rodata before load. */
+struct sgc_bpf_cfg {
+	__u64 job_id;
+	__u32 coord_ip;		/* network byte order */
+	__u16 coord_port;	/* network byte order */
+	__u16 world;		/* ranks including the coordinator */
+	__u32 chunk_bytes;	/* body bytes of a full chunk */
+	__u32 ifindex;		/* the coordinator's interface */
+	__u8 coord_mac[6];
+	__u16 flags;		/* SGC_BPF_CFG_* */
+};
+
+/* SGC_BPF_CFG_RINGBUF and SGC_BPF_CFG_ALLGATHER: sgcoll/abi.h */
+#define SGC_BPF_CFG_KEEP	0x0004	/* pass CONTRIBs up unreduced (ALLOW_PK) */
+
+/* Mutable state user space writes through the mmap'ed .bss, no syscall:
+ * `volatile struct sgc_bpf_window win` in the BPF object. */
+struct sgc_bpf_window {
+	__u32 base;		/* oldest collective not retired */
+	__u32 qbase;		/* oldest query in progress */
+};
+
+/*
+ * Each worker's watermark as its last contribution carried it (hdr.aux),
+ * recorded by gather_prog, which drops those datagrams before user space
+ * sees them: `volatile __u32 rank_wm[SGC_MAX_WORLD]` in the mmap'ed
+ * .bss.  The coordinator retires collectives, and so moves `win`, by it.
+ */
+
+/*
+ * When the kernel last took a contribution to each collective in the
+ * window: `volatile struct sgc_bpf_activity coll_rx[SGC_BPF_RING_SEQ]` in
+ * the .bss, index seq % SGC_BPF_RING_SEQ.  The coordinator's quiet timer
+ * reads it, so that a collective whose contributions the kernel is still
+ * reducing is not taken for one that lost them.  gather_prog writes ns
+ * before seq, and user space reads seq before ns.
+ */
+struct sgc_bpf_activity {
+	__u64 ns;		/* bpf_ktime_get_ns() (CLOCK_MONOTONIC) */
+	__u32 seq;
+	__u32 pad;
+};
+
+/* The `ranks` map: array [SGC_MAX_WORLD], index = rank.  Rank 0 is the
+ * coordinator itself (its own contribution comes through BPF_PROG_RUN). */
+struct sgc_bpf_rank {
+	__u32 ip;		/* network byte order; 0 = not registered */
+	__u16 port;		/* network byte order */
+	__u8 mac[6];		/* next-hop MAC for this rank */
+};
+
+#endif /* SGC_COMMON_H */
