@@ -21,9 +21,6 @@
 
 #include "sgc_internal.h"
 
-/* Bytes of struct sgc_config every caller has: up to timeout_ms. */
-#define SGC_CONFIG_MIN_SZ (offsetof(struct sgc_config, timeout_ms) + sizeof(unsigned))
-
 #define SGC_TIMEOUT_MAX_MS 3600000u
 
 /* Re-record the current detailed error with @what in front of it. */
@@ -127,6 +124,39 @@ const char *sgc_addr_str(const struct sockaddr_in *a, char *buf, size_t len)
 	else
 		snprintf(buf, len, "%s:%u", ip, ntohs(a->sin_port));
 	return buf;
+}
+
+/* ---- options structs (OPTS_VALID in sgc_internal.h) ---- */
+
+bool sgc_opts_valid(const void *opts, size_t sz, size_t min_sz, size_t known_sz,
+		    const char *type)
+{
+	const unsigned char *p = opts;
+	size_t i;
+
+	if (sz < min_sz) {
+		sgc_err(-EINVAL,
+			"struct %s has sz %zu, less than the %zu bytes of its first version%s: set sz = sizeof(struct %s)",
+			type, sz, min_sz, sz ? "" : " (sz not set?)", type);
+		return false;
+	}
+	if (sz > SGC_OPTS_MAX_SZ) {
+		sgc_err(-EINVAL,
+			"struct %s has sz %zu, far more than any version of it (sz not set?): set sz = sizeof(struct %s)",
+			type, sz, type);
+		return false;
+	}
+	/* A newer caller's struct: what this library does not know must be zero. */
+	for (i = known_sz; i < sz; i++) {
+		if (p[i]) {
+			sgc_err(-EINVAL,
+				"struct %s has sz %zu but this libsgcoll knows only its first %zu bytes, and byte %zu is not zero: "
+				"a field of a newer sgcoll.h is set; leave it zero or use a newer libsgcoll",
+				type, sz, known_sz, i);
+			return false;
+		}
+	}
+	return true;
 }
 
 /* ---- the environment ---- */
@@ -313,7 +343,7 @@ int sgc_config_from_env(struct sgc_config *cfg)
 	 * a newer size) gets the size this library knows.
 	 */
 	sz = cfg->sz;
-	if (sz < SGC_CONFIG_MIN_SZ || sz > sizeof(c))
+	if (sz < OPTS_MIN_SZ(sgc_config) || sz > sizeof(c))
 		sz = sizeof(c);
 	c.sz = sz;
 	memcpy(cfg, &c, sz);
@@ -393,14 +423,24 @@ int sgc_cfg_validate(const struct sgc_config *in, struct sgc_cfg *out)
 		return sgc_err(-EINVAL, "config is NULL: pass a struct sgc_config with sz = sizeof(struct sgc_config)");
 	if (!out)
 		return sgc_err(-EINVAL, "internal: no output for the validated configuration");
-	if (in->sz < SGC_CONFIG_MIN_SZ)
-		return sgc_err(-EINVAL,
-			       "cfg.sz is %zu, smaller than any struct sgc_config: set cfg.sz = sizeof(struct sgc_config)",
-			       in->sz);
+	if (!OPTS_VALID(in, sgc_config))
+		return -EINVAL;
 
 	/* Fields a caller's older (smaller) struct lacks read as zero. */
-	memset(&c, 0, sizeof(c));
-	memcpy(&c, in, in->sz < sizeof(c) ? in->sz : sizeof(c));
+	c = (struct sgc_config){
+		.sz = sizeof(c),
+		.rank = OPTS_GET(in, rank, 0),
+		.world_size = OPTS_GET(in, world_size, 0),
+		.coordinator = OPTS_GET(in, coordinator, NULL),
+		.bind_addr = OPTS_GET(in, bind_addr, NULL),
+		.ifname = OPTS_GET(in, ifname, NULL),
+		.accel = OPTS_GET(in, accel, SGC_ACCEL_AUTO),
+		.timeout_ms = OPTS_GET(in, timeout_ms, 0),
+		.delivery = OPTS_GET(in, delivery, SGC_DELIVER_RINGBUF),
+		.waitmode = OPTS_GET(in, waitmode, SGC_WAITMODE_BLOCK),
+		.flags = OPTS_GET(in, flags, 0),
+		.custom_bpf = OPTS_GET(in, custom_bpf, NULL),
+	};
 
 	memset(out, 0, sizeof(*out));
 

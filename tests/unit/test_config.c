@@ -465,9 +465,14 @@ static void test_validate_sz(void **state)
 	c.sz = sizeof(size_t);
 	assert_int_equal(sgc_cfg_validate(&c, &out), -EINVAL);
 
-	/* A newer caller's bigger struct: the fields this library knows count. */
-	c.sz = sizeof(c) + 64;
-	assert_int_equal(sgc_cfg_validate(&c, &out), 0);
+	/* A newer caller's bigger struct: the fields this library knows count.
+	 * (Real memory behind the extra bytes: they are read, and must be 0.) */
+	struct {
+		struct sgc_config c;
+		unsigned char newer[64];
+	} big = { .c = c };
+	big.c.sz = sizeof(big);
+	assert_int_equal(sgc_cfg_validate(&big.c, &out), 0);
 
 	/*
 	 * An older caller's struct of exactly MIN_SZ bytes, ending at a page
@@ -492,6 +497,146 @@ static void test_validate_sz(void **state)
 	assert_int_equal(tail->sz, MIN_SZ);
 	assert_int_equal(tail->rank, 1);
 	munmap(map, 2 * page);
+	(void)state;
+}
+
+/* ---- OPTS_VALID / OPTS_GET / OPTS_SET ---- */
+
+/* The minimal sizes are the ones the hand-written checks used. */
+static void test_opts_min_sz(void **state)
+{
+	assert_int_equal(OPTS_MIN_SZ(sgc_config), MIN_SZ);
+	assert_int_equal(OPTS_MIN_SZ(sgc_sg_opts),
+			 offsetof(struct sgc_sg_opts, timeout_ms) + sizeof(unsigned));
+	assert_int_equal(OPTS_MIN_SZ(sgc_sg_status), sizeof(struct sgc_sg_status));
+	assert_int_equal(OPTS_MIN_SZ(sgc_serve_opts),
+			 offsetof(struct sgc_serve_opts, idle_timeout_ms) + sizeof(unsigned));
+	(void)state;
+}
+
+static bool sg_opts_valid(const struct sgc_sg_opts *o)
+{
+	return OPTS_VALID(o, sgc_sg_opts);
+}
+
+static void test_opts_valid(void **state)
+{
+	struct {
+		struct sgc_sg_opts o;
+		unsigned char newer[32];
+	} big = { .o = { .sz = sizeof(big.o) } };
+	struct sgc_serve_opts so = { .sz = sizeof(so) };
+	struct sgc_sg_status st = { .sz = sizeof(st) };
+	const struct sgc_serve_opts *pso = &so;
+	const struct sgc_sg_status *pst = &st;
+	struct sgc_sg_opts *o = &big.o;
+
+	assert_true(sg_opts_valid(NULL));
+	assert_true(sg_opts_valid(o));
+	assert_true(OPTS_VALID(pso, sgc_serve_opts));
+	assert_true(OPTS_VALID(pst, sgc_sg_status));
+
+	/* Too small: false, and the message names the struct and the fix. */
+	o->sz = 0;
+	assert_false(sg_opts_valid(o));
+	assert_non_null(strstr(sgc_last_error(), "struct sgc_sg_opts"));
+	assert_non_null(strstr(sgc_last_error(), "sz = sizeof(struct sgc_sg_opts)"));
+	o->sz = OPTS_MIN_SZ(sgc_sg_opts) - 1;
+	assert_false(sg_opts_valid(o));
+	o->sz = OPTS_MIN_SZ(sgc_sg_opts);
+	assert_true(sg_opts_valid(o));
+	st.sz = sizeof(st) - 1;
+	assert_false(OPTS_VALID(pst, sgc_sg_status));
+	assert_non_null(strstr(sgc_last_error(), "sizeof(struct sgc_sg_status)"));
+	so.sz = sizeof(size_t);
+	assert_false(OPTS_VALID(pso, sgc_serve_opts));
+	assert_non_null(strstr(sgc_last_error(), "sizeof(struct sgc_serve_opts)"));
+
+	/* A newer caller's struct: zero tail accepted, anything else refused. */
+	o->sz = sizeof(big);
+	assert_true(sg_opts_valid(o));
+	big.newer[sizeof(big.newer) - 1] = 1;
+	assert_false(sg_opts_valid(o));
+	assert_non_null(strstr(sgc_last_error(), "struct sgc_sg_opts"));
+	assert_non_null(strstr(sgc_last_error(), "newer"));
+	/* ... but only up to its sz. */
+	o->sz = sizeof(big) - 1;
+	assert_true(sg_opts_valid(o));
+
+	/* An sz that was never set is not taken for a length to scan. */
+	o->sz = (size_t)-1;
+	assert_false(sg_opts_valid(o));
+	assert_non_null(strstr(sgc_last_error(), "not set"));
+	(void)state;
+}
+
+/* OPTS_GET and OPTS_SET stay within sz: a struct of the minimal size ends
+ * at a page the process cannot touch. */
+static void test_opts_get_set(void **state)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	struct sgc_config full = { .sz = sizeof(full), .timeout_ms = 9, .flags = 3 };
+	struct sgc_config *none = NULL, *pf = &full, *c;
+	uint8_t *map;
+
+	assert_int_equal(OPTS_GET(none, timeout_ms, 5), 5);
+	assert_false(OPTS_HAS(none, sz));
+	OPTS_SET(none, flags, 1);	/* no-op, no crash */
+	assert_int_equal(OPTS_GET(pf, flags, 7), 3);
+	OPTS_SET(pf, flags, 1);
+	assert_int_equal(full.flags, 1);
+
+	map = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(map != MAP_FAILED);
+	assert_int_equal(mprotect(map + page, page, PROT_NONE), 0);
+	c = (struct sgc_config *)(map + page - MIN_SZ);
+	memcpy(c, &full, MIN_SZ);
+	c->sz = MIN_SZ;
+	assert_true(OPTS_VALID(c, sgc_config));
+	assert_int_equal(OPTS_GET(c, timeout_ms, 5), 9);
+	assert_true(OPTS_HAS(c, timeout_ms));
+	assert_false(OPTS_HAS(c, delivery));
+	assert_int_equal(OPTS_GET(c, flags, 7), 7);
+	assert_null(OPTS_GET(c, custom_bpf, NULL));
+	OPTS_SET(c, flags, 1);
+	OPTS_SET(c, timeout_ms, 11);
+	assert_int_equal(c->timeout_ms, 11);
+	munmap(map, 2 * page);
+	(void)state;
+}
+
+/* sgc_cfg_validate() refuses a newer caller's struct with a newer field set. */
+static void test_validate_newer_field(void **state)
+{
+	struct {
+		struct sgc_config c;
+		uint64_t newer;
+	} big = { .c = base_cfg(1, 2) };
+	struct sgc_cfg out;
+
+	big.c.sz = sizeof(big);
+	assert_int_equal(sgc_cfg_validate(&big.c, &out), 0);
+	big.newer = 1;
+	assert_err_mentions(sgc_cfg_validate(&big.c, &out), -EINVAL, "struct sgc_config", "newer");
+	big.c.sz = sizeof(big.c);
+	assert_int_equal(sgc_cfg_validate(&big.c, &out), 0);
+	(void)state;
+}
+
+/* sgc_get_stats()'s copy: no more than either side's size. */
+static void test_copy_sized(void **state)
+{
+	uint8_t dst[16], src[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+
+	memset(dst, 0xa5, sizeof(dst));
+	assert_int_equal(sgc_copy_sized(dst, 0, src, sizeof(src)), 0);
+	assert_int_equal(dst[0], 0xa5);
+	assert_int_equal(sgc_copy_sized(dst, 3, src, sizeof(src)), 3);
+	assert_int_equal(dst[2], 3);
+	assert_int_equal(dst[3], 0xa5);
+	assert_int_equal(sgc_copy_sized(dst, sizeof(dst), src, sizeof(src)), sizeof(src));
+	assert_memory_equal(dst, src, sizeof(src));
+	assert_int_equal(dst[8], 0xa5);
 	(void)state;
 }
 
@@ -595,6 +740,11 @@ int main(void)
 		cmocka_unit_test_setup(test_validate_ranges, clear_env),
 		cmocka_unit_test_setup(test_validate_fields, clear_env),
 		cmocka_unit_test_setup(test_validate_sz, clear_env),
+		cmocka_unit_test_setup(test_opts_min_sz, clear_env),
+		cmocka_unit_test_setup(test_opts_valid, clear_env),
+		cmocka_unit_test_setup(test_opts_get_set, clear_env),
+		cmocka_unit_test_setup(test_validate_newer_field, clear_env),
+		cmocka_unit_test_setup(test_copy_sized, clear_env),
 		cmocka_unit_test_setup(test_bind_auto, clear_env),
 		cmocka_unit_test_setup(test_route_error, clear_env),
 		cmocka_unit_test_setup(test_ifname, clear_env),
