@@ -151,7 +151,10 @@ SGC_API int sgc_init_env(sgc_comm **out);
  * sgc_config_from_env() - fill @cfg from the environment as sgc_init_env()
  * does, without joining.  String fields point into the environment.
  * Set cfg->sz = sizeof(*cfg) first: it is read, so that a caller built
- * with an older, smaller struct gets no more than its size written.
+ * with an older, smaller struct gets no more than its size written.  An sz
+ * smaller than the first struct sgc_config (0 included) fails with -EINVAL
+ * and nothing is written; a bigger one gets this library's fields and
+ * cfg->sz set to their size.
  */
 SGC_API int sgc_config_from_env(struct sgc_config *cfg);
 

@@ -232,11 +232,16 @@ int sgc_config_from_env(struct sgc_config *cfg)
 	struct sockaddr_in tmp;
 	const char *v, *name;
 	unsigned long x = 0;	/* -O3 cannot see that sgc_env_uint() sets it on success */
-	size_t sz;
 	int err;
 
 	if (!cfg)
 		return sgc_err(-EINVAL, "sgc_config_from_env: cfg is NULL");
+	/* Below the first version's size (0: never set) the caller's struct
+	 * may be smaller than anything we would write: write nothing. */
+	if (cfg->sz < OPTS_MIN_SZ(sgc_config))
+		return sgc_err(-EINVAL,
+			       "sgc_config_from_env: cfg->sz is %zu, less than the %zu bytes of the first struct sgc_config%s: set cfg->sz = sizeof(struct sgc_config) first",
+			       cfg->sz, OPTS_MIN_SZ(sgc_config), cfg->sz ? "" : " (not set?)");
 
 	v = env_first(rank_vars, &name);
 	if (!v)
@@ -339,14 +344,11 @@ int sgc_config_from_env(struct sgc_config *cfg)
 
 	/*
 	 * A caller built against an older, smaller struct sgc_config says so
-	 * in cfg->sz; write no more than that.  Anything else (0, garbage, or
-	 * a newer size) gets the size this library knows.
+	 * in cfg->sz: write no more than that.  A bigger sz (a newer caller)
+	 * gets the fields this library knows, and sz says how far they go.
 	 */
-	sz = cfg->sz;
-	if (sz < OPTS_MIN_SZ(sgc_config) || sz > sizeof(c))
-		sz = sizeof(c);
-	c.sz = sz;
-	memcpy(cfg, &c, sz);
+	c.sz = cfg->sz < sizeof(c) ? cfg->sz : sizeof(c);
+	sgc_copy_sized(cfg, c.sz, &c, sizeof(c));
 	return 0;
 }
 

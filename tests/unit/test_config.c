@@ -319,6 +319,54 @@ static void test_env_edges(void **state)
 	(void)state;
 }
 
+/*
+ * sgc_config_from_env() writes no more than cfg->sz: an sz below the first
+ * struct's size (0: never set) fails and writes nothing, a bigger one gets
+ * this library's struct and nothing past it.
+ */
+static void test_env_sz(void **state)
+{
+	static const size_t too_small[] = { 0, 1, sizeof(size_t), MIN_SZ - 1 };
+	struct {
+		struct sgc_config c;
+		unsigned char after[64];
+	} buf;
+	const unsigned char *b = (const unsigned char *)&buf;
+	size_t i, k;
+
+	set_basic_env();
+	for (i = 0; i < sizeof(too_small) / sizeof(too_small[0]); i++) {
+		memset(&buf, 0xa5, sizeof(buf));
+		buf.c.sz = too_small[i];
+		assert_err_mentions(sgc_config_from_env(&buf.c), -EINVAL,
+				    "sizeof(struct sgc_config)");
+		assert_int_equal(buf.c.sz, too_small[i]);
+		for (k = sizeof(size_t); k < sizeof(buf); k++)
+			if (b[k] != 0xa5)
+				fail_msg("sz %zu: byte %zu was written", too_small[i], k);
+	}
+
+	/* Between the first and this library's size: exactly sz bytes. */
+	memset(&buf, 0xa5, sizeof(buf));
+	buf.c.sz = MIN_SZ + 4;
+	assert_int_equal(sgc_config_from_env(&buf.c), 0);
+	assert_int_equal(buf.c.sz, MIN_SZ + 4);
+	assert_int_equal(buf.c.rank, 1);
+	for (k = MIN_SZ + 4; k < sizeof(buf); k++)
+		if (b[k] != 0xa5)
+			fail_msg("sz %zu: byte %zu was written", MIN_SZ + 4, k);
+
+	/* A newer caller's bigger struct: this library's part, sz says so. */
+	memset(&buf, 0xa5, sizeof(buf));
+	buf.c.sz = sizeof(buf);
+	assert_int_equal(sgc_config_from_env(&buf.c), 0);
+	assert_int_equal(buf.c.sz, sizeof(buf.c));
+	assert_int_equal(buf.c.world_size, 4);
+	for (k = 0; k < sizeof(buf.after); k++)
+		assert_int_equal(buf.after[k], 0xa5);
+	(void)state;
+}
+
 /* ---- sgc_cfg_validate ---- */
 
 static void test_validate_ranges(void **state)
@@ -737,6 +785,7 @@ int main(void)
 		cmocka_unit_test_setup(test_env_edges, clear_env),
 		cmocka_unit_test_setup(test_env_ebpf_options, clear_env),
 		cmocka_unit_test_setup(test_env_coordinator_file, clear_env),
+		cmocka_unit_test_setup(test_env_sz, clear_env),
 		cmocka_unit_test_setup(test_validate_ranges, clear_env),
 		cmocka_unit_test_setup(test_validate_fields, clear_env),
 		cmocka_unit_test_setup(test_validate_sz, clear_env),
