@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <ifaddrs.h>
 #include <net/if.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -352,6 +353,66 @@ int sgc_config_from_env(struct sgc_config *cfg)
 	return 0;
 }
 
+/* ---- settings only the environment has ---- */
+
+/* Out of range is a warning, not an error: the default still works. */
+static unsigned env_rto_us(void)
+{
+	const char *s = getenv("SGC_RTO_US");
+	unsigned long v;
+	char *end;
+
+	if (!s || !*s)
+		return SGC_DEFAULT_RTO_US;
+	v = strtoul(s, &end, 10);
+	if (*end || v < SGC_RTO_US_MIN || v > SGC_RTO_US_MAX) {
+		pr_warn("ignoring SGC_RTO_US=%s: expected microseconds between %u and %u\n", s,
+			SGC_RTO_US_MIN, SGC_RTO_US_MAX);
+		return SGC_DEFAULT_RTO_US;
+	}
+	return (unsigned)v;
+}
+
+/*
+ * eBPF fan-out: how many CPUs share the clones of one long fan-out (1 =
+ * all from the calling thread); by default the CPUs this process may run
+ * on, at most SGC_FANOUT_CPUS_DEFAULT.
+ */
+static int env_fanout_cpus(unsigned *out)
+{
+	static const char what[] =
+		"a CPU count (decimal 1..64; 1 sends every fan-out from the calling thread)";
+	const char *v = env_get("SGC_FANOUT_CPUS");
+	unsigned long x = 0;
+	cpu_set_t set;
+	long n;
+	int err;
+
+	if (v) {
+		err = sgc_env_uint("SGC_FANOUT_CPUS", v, SGC_FANOUT_CPUS_MAX, what, &x);
+		if (!err && x < 1)
+			err = sgc_err(-EINVAL, "SGC_FANOUT_CPUS=\"%.64s\" is not %s", v, what);
+		if (err)
+			return err;
+		*out = (unsigned)x;
+		return 0;
+	}
+	n = sched_getaffinity(0, sizeof(set), &set) ? 1 : CPU_COUNT(&set);
+	*out = n < 1 ? 1 : n > SGC_FANOUT_CPUS_DEFAULT ? SGC_FANOUT_CPUS_DEFAULT : (unsigned)n;
+	return 0;
+}
+
+int sgc_cfg_env(struct sgc_cfg *out)
+{
+	const char *v;
+
+	out->rto_us = env_rto_us();
+	/* SGC_GSO=0 turns coalescing off: one send and one receive per datagram. */
+	v = getenv("SGC_GSO");
+	out->gso = !v || strcmp(v, "0");
+	return env_fanout_cpus(&out->fanout_cpus);
+}
+
 /* ---- validation ---- */
 
 /*
@@ -543,5 +604,5 @@ int sgc_cfg_validate(const struct sgc_config *in, struct sgc_cfg *out)
 				       c.custom_bpf);
 		snprintf(out->custom_bpf, sizeof(out->custom_bpf), "%s", c.custom_bpf);
 	}
-	return 0;
+	return sgc_cfg_env(out);
 }

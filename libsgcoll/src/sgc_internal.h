@@ -127,7 +127,17 @@ struct sgc_cfg {
 	enum sgc_waitmode waitmode;
 	unsigned flags;			/* SGC_CFG_* */
 	char custom_bpf[256];		/* "" = no custom reduction */
+	/* Only the environment sets these: sgc_cfg_env(). */
+	unsigned rto_us;		/* SGC_RTO_US: first retransmission delay */
+	bool gso;			/* SGC_GSO: UDP GSO/GRO wanted */
+	unsigned fanout_cpus;		/* SGC_FANOUT_CPUS: eBPF fan-out CPUs, >= 1 */
 };
+
+#define SGC_DEFAULT_RTO_US	4000u	/* SGC_RTO_US unset or out of range */
+#define SGC_RTO_US_MIN		50u
+#define SGC_RTO_US_MAX		1000000u
+#define SGC_FANOUT_CPUS_MAX	64u	/* SGC_FANOUT_CPUS accepts 1..this */
+#define SGC_FANOUT_CPUS_DEFAULT	4u	/* unset: the CPUs we may run on, at most this */
 
 /* @v, the value of variable @name, as a decimal 0..@max; otherwise -EINVAL
  * with "NAME="v" is not @what". */
@@ -138,8 +148,18 @@ SGC_HIDDEN int sgc_env_uint(const char *name, const char *v, unsigned long max, 
  * 0 = optional (port 0 when absent). */
 SGC_HIDDEN int sgc_parse_addr(const char *s, struct sockaddr_in *out, int need_port);
 /* Check @in, copy it into @out, fill defaults (bind address from the
- * route to the coordinator, interface from the address). */
+ * route to the coordinator, interface from the address), then the
+ * environment-only settings with sgc_cfg_env(). */
 SGC_HIDDEN int sgc_cfg_validate(const struct sgc_config *in, struct sgc_cfg *out);
+/*
+ * The settings no struct sgc_config field carries, from the environment:
+ * rto_us (SGC_RTO_US, 50..1000000; otherwise a warning and the default),
+ * gso (SGC_GSO: anything but "0" is on) and fanout_cpus (SGC_FANOUT_CPUS,
+ * 1..64, otherwise -EINVAL; unset: the CPUs this process may run on, at
+ * most 4).  sgc_cfg_validate() calls it; code that builds a communicator
+ * without a struct sgc_config (unit tests, fuzz targets) calls it alone.
+ */
+SGC_HIDDEN int sgc_cfg_env(struct sgc_cfg *out);
 /* Format "a.b.c.d:port" into @buf (at least 24 bytes); returns buf. */
 SGC_HIDDEN const char *sgc_addr_str(const struct sockaddr_in *a, char *buf, size_t len);
 

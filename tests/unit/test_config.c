@@ -14,6 +14,7 @@
 #include <string.h>
 #include <errno.h>
 #include <arpa/inet.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -26,7 +27,7 @@ static const char *const env_vars[] = {
 	"SGC_RANK", "SGC_WORLD_SIZE", "SGC_COORDINATOR", "SGC_BIND", "SGC_IFNAME",
 	"SGC_ACCEL", "SGC_TIMEOUT_MS", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE",
 	"PMI_RANK", "PMI_SIZE", "SGC_DELIVERY", "SGC_WAITMODE", "SGC_KEEP_RESPONSES",
-	"SGC_ALLGATHER", "SGC_COORDINATOR_FILE",
+	"SGC_ALLGATHER", "SGC_COORDINATOR_FILE", "SGC_RTO_US", "SGC_GSO", "SGC_FANOUT_CPUS",
 };
 
 static int clear_env(void **state)
@@ -548,6 +549,131 @@ static void test_validate_sz(void **state)
 	(void)state;
 }
 
+/* ---- settings only the environment has (sgc_cfg_env) ---- */
+
+static char warned[512];
+
+static int capture_warn(enum sgc_print_level level, const char *fmt, va_list ap)
+{
+	if (level == SGC_WARN)
+		vsnprintf(warned, sizeof(warned), fmt, ap);
+	return 0;
+}
+
+/* SGC_RTO_US: 50..1000000 microseconds; otherwise a warning and 4000. */
+static void test_env_rto(void **state)
+{
+	static const struct {
+		const char *val;
+		unsigned want;
+		bool warns;
+	} cases[] = {
+		{ NULL, 4000, false }, { "", 4000, false }, { "50", 50, false },
+		{ "250", 250, false }, { "1000000", 1000000, false },
+		{ "49", 4000, true }, { "0", 4000, true }, { "1000001", 4000, true },
+		{ "abc", 4000, true }, { "100us", 4000, true }, { "-100", 4000, true },
+		{ "99999999999999999999999", 4000, true },
+	};
+	sgc_print_fn old = sgc_set_print(capture_warn);
+	struct sgc_config c = base_cfg(1, 2);
+	struct sgc_cfg out;
+	char want[128];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (cases[i].val)
+			setenv("SGC_RTO_US", cases[i].val, 1);
+		else
+			unsetenv("SGC_RTO_US");
+		warned[0] = 0;
+		memset(&out, 0xff, sizeof(out));
+		assert_int_equal(sgc_cfg_env(&out), 0);
+		assert_int_equal(out.rto_us, cases[i].want);
+		if (cases[i].warns) {
+			snprintf(want, sizeof(want),
+				 "ignoring SGC_RTO_US=%s: expected microseconds between 50 and 1000000\n",
+				 cases[i].val);
+			assert_string_equal(warned, want);
+		} else {
+			assert_string_equal(warned, "");
+		}
+	}
+
+	/* sgc_cfg_validate() fills it too. */
+	setenv("SGC_RTO_US", "300", 1);
+	assert_int_equal(sgc_cfg_validate(&c, &out), 0);
+	assert_int_equal(out.rto_us, 300);
+	unsetenv("SGC_RTO_US");
+	assert_int_equal(sgc_cfg_validate(&c, &out), 0);
+	assert_int_equal(out.rto_us, SGC_DEFAULT_RTO_US);
+	sgc_set_print(old);
+	(void)state;
+}
+
+/* SGC_GSO: any value but "0" (and unset) means on. */
+static void test_env_gso(void **state)
+{
+	static const struct {
+		const char *val;
+		bool on;
+	} cases[] = {
+		{ NULL, true }, { "", true }, { "1", true }, { "no", true }, { "00", true },
+		{ "0", false },
+	};
+	struct sgc_config c = base_cfg(1, 2);
+	struct sgc_cfg out;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (cases[i].val)
+			setenv("SGC_GSO", cases[i].val, 1);
+		else
+			unsetenv("SGC_GSO");
+		assert_int_equal(sgc_cfg_env(&out), 0);
+		assert_int_equal(out.gso, cases[i].on);
+	}
+	setenv("SGC_GSO", "0", 1);
+	assert_int_equal(sgc_cfg_validate(&c, &out), 0);
+	assert_false(out.gso);
+	(void)state;
+}
+
+/* SGC_FANOUT_CPUS: 1..64, or an error naming the variable and value;
+ * unset: the CPUs this process may use, at most 4. */
+static void test_env_fanout_cpus(void **state)
+{
+	static const char *const bad[] = { "0", "65", "two", "2x", "-1", " 2", "+2", "1e1" };
+	struct sgc_config c = base_cfg(1, 2);
+	struct sgc_cfg out;
+	cpu_set_t set;
+	unsigned n;
+
+	setenv("SGC_FANOUT_CPUS", "3", 1);
+	assert_int_equal(sgc_cfg_env(&out), 0);
+	assert_int_equal(out.fanout_cpus, 3);
+	setenv("SGC_FANOUT_CPUS", "1", 1);
+	assert_int_equal(sgc_cfg_env(&out), 0);
+	assert_int_equal(out.fanout_cpus, 1);
+	setenv("SGC_FANOUT_CPUS", "64", 1);
+	assert_int_equal(sgc_cfg_env(&out), 0);
+	assert_int_equal(out.fanout_cpus, 64);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		setenv("SGC_FANOUT_CPUS", bad[i], 1);
+		assert_err_mentions(sgc_cfg_env(&out), -EINVAL, "SGC_FANOUT_CPUS", bad[i],
+				    "decimal 1..64");
+		assert_err_mentions(sgc_cfg_validate(&c, &out), -EINVAL, "SGC_FANOUT_CPUS",
+				    bad[i]);
+	}
+
+	assert_int_equal(sched_getaffinity(0, sizeof(set), &set), 0);
+	n = (unsigned)CPU_COUNT(&set);
+	unsetenv("SGC_FANOUT_CPUS");
+	assert_int_equal(sgc_cfg_env(&out), 0);
+	assert_int_equal(out.fanout_cpus, n < 4 ? n : 4);
+	setenv("SGC_FANOUT_CPUS", "", 1);	/* empty counts as unset */
+	assert_int_equal(sgc_cfg_validate(&c, &out), 0);
+	assert_int_equal(out.fanout_cpus, n < 4 ? n : 4);
+	(void)state;
+}
+
 /* ---- OPTS_VALID / OPTS_GET / OPTS_SET ---- */
 
 /* The minimal sizes are the ones the hand-written checks used. */
@@ -789,6 +915,9 @@ int main(void)
 		cmocka_unit_test_setup(test_validate_ranges, clear_env),
 		cmocka_unit_test_setup(test_validate_fields, clear_env),
 		cmocka_unit_test_setup(test_validate_sz, clear_env),
+		cmocka_unit_test_setup(test_env_rto, clear_env),
+		cmocka_unit_test_setup(test_env_gso, clear_env),
+		cmocka_unit_test_setup(test_env_fanout_cpus, clear_env),
 		cmocka_unit_test_setup(test_opts_min_sz, clear_env),
 		cmocka_unit_test_setup(test_opts_valid, clear_env),
 		cmocka_unit_test_setup(test_opts_get_set, clear_env),
