@@ -221,6 +221,30 @@ static int env_flag(const char *name, unsigned bit, bool inverted, unsigned *fla
 	return 0;
 }
 
+/*
+ * SGC_KERNEL_FANOUT=0: on the eBPF path user space, not notify_prog in the
+ * kernel, sends each result to the workers.  SGC_ALLGATHER is its old name
+ * ("allgather" read as the collective); either works, both must agree.
+ */
+static int env_kernel_fanout(unsigned *flags)
+{
+	const char *now = env_get("SGC_KERNEL_FANOUT"), *old = env_get("SGC_ALLGATHER");
+	unsigned a = 0, b = 0;
+	int err;
+
+	err = env_flag("SGC_KERNEL_FANOUT", SGC_CFG_NO_KERNEL_FANOUT, true, &a);
+	if (!err)
+		err = env_flag("SGC_ALLGATHER", SGC_CFG_NO_KERNEL_FANOUT, true, &b);
+	if (err)
+		return err;
+	if (now && old && a != b)
+		return sgc_err(-EINVAL,
+			       "SGC_KERNEL_FANOUT=%.64s and SGC_ALLGATHER=%.64s disagree: SGC_ALLGATHER is the old name of SGC_KERNEL_FANOUT; unset it",
+			       now, old);
+	*flags |= a | b;
+	return 0;
+}
+
 int sgc_config_from_env(struct sgc_config *cfg)
 {
 	static const char *const rank_vars[] = {
@@ -328,7 +352,7 @@ int sgc_config_from_env(struct sgc_config *cfg)
 
 	err = env_flag("SGC_KEEP_RESPONSES", SGC_CFG_KEEP_RESPONSES, false, &c.flags);
 	if (!err)
-		err = env_flag("SGC_ALLGATHER", SGC_CFG_NO_ALLGATHER, true, &c.flags);
+		err = env_kernel_fanout(&c.flags);
 	if (err)
 		return err;
 
@@ -595,9 +619,9 @@ int sgc_cfg_validate(const struct sgc_config *in, struct sgc_cfg *out)
 	if ((unsigned)c.waitmode > SGC_WAITMODE_BUSYPOLL)
 		return sgc_err(-EINVAL, "waitmode %d is not SGC_WAITMODE_BLOCK or SGC_WAITMODE_BUSYPOLL",
 			       (int)c.waitmode);
-	if (c.flags & ~(unsigned)(SGC_CFG_KEEP_RESPONSES | SGC_CFG_NO_ALLGATHER))
+	if (c.flags & ~(unsigned)(SGC_CFG_KEEP_RESPONSES | SGC_CFG_NO_KERNEL_FANOUT))
 		return sgc_err(-EINVAL, "unknown bits %#x in cfg.flags (known: SGC_CFG_KEEP_RESPONSES, "
-			       "SGC_CFG_NO_ALLGATHER)", c.flags);
+			       "SGC_CFG_NO_KERNEL_FANOUT)", c.flags);
 	out->delivery = c.delivery;
 	out->waitmode = c.waitmode;
 	out->flags = c.flags;

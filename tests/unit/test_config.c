@@ -28,6 +28,7 @@ static const char *const env_vars[] = {
 	"SGC_ACCEL", "SGC_TIMEOUT_MS", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE",
 	"PMI_RANK", "PMI_SIZE", "SGC_DELIVERY", "SGC_WAITMODE", "SGC_KEEP_RESPONSES",
 	"SGC_ALLGATHER", "SGC_COORDINATOR_FILE", "SGC_RTO_US", "SGC_GSO", "SGC_FANOUT_CPUS",
+	"SGC_KERNEL_FANOUT",
 };
 
 static int clear_env(void **state)
@@ -258,6 +259,8 @@ static void test_env_errors(void **state)
 		{ "SGC_WAITMODE", "spin", "spin" },
 		{ "SGC_KEEP_RESPONSES", "yes", "SGC_KEEP_RESPONSES" },
 		{ "SGC_ALLGATHER", "2", "SGC_ALLGATHER" },
+		{ "SGC_KERNEL_FANOUT", "2", "SGC_KERNEL_FANOUT" },
+		{ "SGC_KERNEL_FANOUT", "no", "SGC_KERNEL_FANOUT" },
 	};
 	struct sgc_config c = { .sz = sizeof(c) };
 
@@ -497,6 +500,60 @@ static void test_env_ebpf_options(void **state)
 	c.waitmode = SGC_WAITMODE_BLOCK;
 	c.flags = 0x80;
 	assert_err_mentions(sgc_cfg_validate(&c, &out), -EINVAL, "0x80");
+	(void)state;
+}
+
+/*
+ * SGC_KERNEL_FANOUT=0 and its old name SGC_ALLGATHER=0 set
+ * SGC_CFG_NO_KERNEL_FANOUT (= the deprecated SGC_CFG_NO_ALLGATHER); when
+ * both are set they must agree.
+ */
+static void test_env_kernel_fanout(void **state)
+{
+	static const struct {
+		const char *now, *old;
+		unsigned flags;
+	} good[] = {
+		{ NULL, NULL, 0 }, { "1", NULL, 0 }, { "0", NULL, SGC_CFG_NO_KERNEL_FANOUT },
+		{ NULL, "1", 0 }, { NULL, "0", SGC_CFG_NO_KERNEL_FANOUT },
+		{ "0", "0", SGC_CFG_NO_KERNEL_FANOUT }, { "1", "1", 0 },
+		{ "", "0", SGC_CFG_NO_KERNEL_FANOUT }, { "0", "", SGC_CFG_NO_KERNEL_FANOUT },
+	};
+	struct sgc_config c = { .sz = sizeof(c) };
+	struct sgc_cfg out;
+
+	_Static_assert(SGC_CFG_NO_ALLGATHER == SGC_CFG_NO_KERNEL_FANOUT, "old name, same bit");
+	set_basic_env();
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		if (good[i].now)
+			setenv("SGC_KERNEL_FANOUT", good[i].now, 1);
+		else
+			unsetenv("SGC_KERNEL_FANOUT");
+		if (good[i].old)
+			setenv("SGC_ALLGATHER", good[i].old, 1);
+		else
+			unsetenv("SGC_ALLGATHER");
+		assert_int_equal(sgc_config_from_env(&c), 0);
+		assert_int_equal(c.flags, good[i].flags);
+		assert_int_equal(sgc_cfg_validate(&c, &out), 0);
+		assert_int_equal(out.flags, good[i].flags);
+	}
+
+	setenv("SGC_KERNEL_FANOUT", "1", 1);
+	setenv("SGC_ALLGATHER", "0", 1);
+	assert_err_mentions(sgc_config_from_env(&c), -EINVAL, "SGC_KERNEL_FANOUT=1",
+			    "SGC_ALLGATHER=0", "old name");
+	setenv("SGC_KERNEL_FANOUT", "0", 1);
+	setenv("SGC_ALLGATHER", "1", 1);
+	assert_err_mentions(sgc_config_from_env(&c), -EINVAL, "SGC_KERNEL_FANOUT=0",
+			    "SGC_ALLGATHER=1");
+
+	/* The message about unknown flags uses the new name. */
+	unsetenv("SGC_ALLGATHER");
+	c = base_cfg(1, 2);
+	c.flags = 0x40;
+	assert_err_mentions(sgc_cfg_validate(&c, &out), -EINVAL, "0x40",
+			    "SGC_CFG_NO_KERNEL_FANOUT");
 	(void)state;
 }
 
@@ -941,6 +998,7 @@ int main(void)
 		cmocka_unit_test_setup(test_env_sz, clear_env),
 		cmocka_unit_test_setup(test_validate_ranges, clear_env),
 		cmocka_unit_test_setup(test_validate_fields, clear_env),
+		cmocka_unit_test_setup(test_env_kernel_fanout, clear_env),
 		cmocka_unit_test_setup(test_validate_sz, clear_env),
 		cmocka_unit_test_setup(test_env_rto, clear_env),
 		cmocka_unit_test_setup(test_env_gso, clear_env),
