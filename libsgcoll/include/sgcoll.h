@@ -100,8 +100,12 @@ enum sgc_waitmode {
 /* sgc_config.flags */
 #define SGC_CFG_KEEP_RESPONSES	0x1	/* eBPF path: pass individual contributions to user
 					 * space, which reduces them (the thesis's ALLOW_PK) */
-#define SGC_CFG_NO_ALLGATHER	0x2	/* eBPF path: user space, not notify_prog, sends
-					 * results to the workers */
+#define SGC_CFG_NO_KERNEL_FANOUT 0x2	/* eBPF path: user space, not the kernel
+					 * (notify_prog), sends each result to the
+					 * workers; SGC_KERNEL_FANOUT=0 */
+/* Deprecated: the old name of SGC_CFG_NO_KERNEL_FANOUT (it is not the
+ * allgather collective). */
+#define SGC_CFG_NO_ALLGATHER	SGC_CFG_NO_KERNEL_FANOUT
 
 struct sgc_config {
 	size_t sz;		/* sizeof(struct sgc_config): lets the struct grow */
@@ -115,7 +119,7 @@ struct sgc_config {
 	/* Since 0.2; zero values are the defaults. */
 	enum sgc_delivery delivery;	/* SGC_DELIVERY=ringbuf|socket */
 	enum sgc_waitmode waitmode;	/* SGC_WAITMODE=block|busypoll */
-	unsigned flags;		/* SGC_CFG_*; SGC_KEEP_RESPONSES=1, SGC_ALLGATHER=0 */
+	unsigned flags;		/* SGC_CFG_*; SGC_KEEP_RESPONSES=1, SGC_KERNEL_FANOUT=0 */
 	const char *custom_bpf;	/* coordinator: BPF object for SGC_CUSTOM (SGC_CUSTOM_BPF) */
 };
 
@@ -140,7 +144,8 @@ SGC_API int sgc_init(const struct sgc_config *cfg, sgc_comm **out);
  *
  * Reads SGC_RANK, SGC_WORLD_SIZE, SGC_COORDINATOR, SGC_BIND, SGC_IFNAME,
  * SGC_ACCEL=auto|ebpf|off, SGC_TIMEOUT_MS, SGC_DELIVERY=ringbuf|socket,
- * SGC_WAITMODE=block|busypoll, SGC_KEEP_RESPONSES=0|1, SGC_ALLGATHER=0|1,
+ * SGC_WAITMODE=block|busypoll, SGC_KEEP_RESPONSES=0|1, SGC_KERNEL_FANOUT=0|1
+ * (its old name SGC_ALLGATHER=0|1 still works; both set must agree),
  * SGC_CUSTOM_BPF.  Without SGC_COORDINATOR, SGC_COORDINATOR_FILE names a
  * file whose first line is the coordinator's "ipv4:port".  Rank and size fall back to
  * OMPI_COMM_WORLD_RANK/SIZE, then PMI_RANK/PMI_SIZE.
@@ -151,7 +156,10 @@ SGC_API int sgc_init_env(sgc_comm **out);
  * sgc_config_from_env() - fill @cfg from the environment as sgc_init_env()
  * does, without joining.  String fields point into the environment.
  * Set cfg->sz = sizeof(*cfg) first: it is read, so that a caller built
- * with an older, smaller struct gets no more than its size written.
+ * with an older, smaller struct gets no more than its size written.  An sz
+ * smaller than the first struct sgc_config (0 included) fails with -EINVAL
+ * and nothing is written; a bigger one gets this library's fields and
+ * cfg->sz set to their size.
  */
 SGC_API int sgc_config_from_env(struct sgc_config *cfg);
 

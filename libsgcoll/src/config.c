@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <ifaddrs.h>
 #include <net/if.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,9 +21,6 @@
 #include <unistd.h>
 
 #include "sgc_internal.h"
-
-/* Bytes of struct sgc_config every caller has: up to timeout_ms. */
-#define SGC_CONFIG_MIN_SZ (offsetof(struct sgc_config, timeout_ms) + sizeof(unsigned))
 
 #define SGC_TIMEOUT_MAX_MS 3600000u
 
@@ -129,6 +127,39 @@ const char *sgc_addr_str(const struct sockaddr_in *a, char *buf, size_t len)
 	return buf;
 }
 
+/* ---- options structs (OPTS_VALID in sgc_internal.h) ---- */
+
+bool sgc_opts_valid(const void *opts, size_t sz, size_t min_sz, size_t known_sz,
+		    const char *type)
+{
+	const unsigned char *p = opts;
+	size_t i;
+
+	if (sz < min_sz) {
+		sgc_err(-EINVAL,
+			"struct %s has sz %zu, less than the %zu bytes of its first version%s: set sz = sizeof(struct %s)",
+			type, sz, min_sz, sz ? "" : " (sz not set?)", type);
+		return false;
+	}
+	if (sz > SGC_OPTS_MAX_SZ) {
+		sgc_err(-EINVAL,
+			"struct %s has sz %zu, far more than any version of it (sz not set?): set sz = sizeof(struct %s)",
+			type, sz, type);
+		return false;
+	}
+	/* A newer caller's struct: what this library does not know must be zero. */
+	for (i = known_sz; i < sz; i++) {
+		if (p[i]) {
+			sgc_err(-EINVAL,
+				"struct %s has sz %zu but this libsgcoll knows only its first %zu bytes, and byte %zu is not zero: "
+				"a field of a newer sgcoll.h is set; leave it zero or use a newer libsgcoll",
+				type, sz, known_sz, i);
+			return false;
+		}
+	}
+	return true;
+}
+
 /* ---- the environment ---- */
 
 /* An unset or empty variable counts as absent. */
@@ -190,6 +221,30 @@ static int env_flag(const char *name, unsigned bit, bool inverted, unsigned *fla
 	return 0;
 }
 
+/*
+ * SGC_KERNEL_FANOUT=0: on the eBPF path user space, not notify_prog in the
+ * kernel, sends each result to the workers.  SGC_ALLGATHER is its old name
+ * ("allgather" read as the collective); either works, both must agree.
+ */
+static int env_kernel_fanout(unsigned *flags)
+{
+	const char *now = env_get("SGC_KERNEL_FANOUT"), *old = env_get("SGC_ALLGATHER");
+	unsigned a = 0, b = 0;
+	int err;
+
+	err = env_flag("SGC_KERNEL_FANOUT", SGC_CFG_NO_KERNEL_FANOUT, true, &a);
+	if (!err)
+		err = env_flag("SGC_ALLGATHER", SGC_CFG_NO_KERNEL_FANOUT, true, &b);
+	if (err)
+		return err;
+	if (now && old && a != b)
+		return sgc_err(-EINVAL,
+			       "SGC_KERNEL_FANOUT=%.64s and SGC_ALLGATHER=%.64s disagree: SGC_ALLGATHER is the old name of SGC_KERNEL_FANOUT; unset it",
+			       now, old);
+	*flags |= a | b;
+	return 0;
+}
+
 int sgc_config_from_env(struct sgc_config *cfg)
 {
 	static const char *const rank_vars[] = {
@@ -202,11 +257,16 @@ int sgc_config_from_env(struct sgc_config *cfg)
 	struct sockaddr_in tmp;
 	const char *v, *name;
 	unsigned long x = 0;	/* -O3 cannot see that sgc_env_uint() sets it on success */
-	size_t sz;
 	int err;
 
 	if (!cfg)
 		return sgc_err(-EINVAL, "sgc_config_from_env: cfg is NULL");
+	/* Below the first version's size (0: never set) the caller's struct
+	 * may be smaller than anything we would write: write nothing. */
+	if (cfg->sz < OPTS_MIN_SZ(sgc_config))
+		return sgc_err(-EINVAL,
+			       "sgc_config_from_env: cfg->sz is %zu, less than the %zu bytes of the first struct sgc_config%s: set cfg->sz = sizeof(struct sgc_config) first",
+			       cfg->sz, OPTS_MIN_SZ(sgc_config), cfg->sz ? "" : " (not set?)");
 
 	v = env_first(rank_vars, &name);
 	if (!v)
@@ -292,7 +352,7 @@ int sgc_config_from_env(struct sgc_config *cfg)
 
 	err = env_flag("SGC_KEEP_RESPONSES", SGC_CFG_KEEP_RESPONSES, false, &c.flags);
 	if (!err)
-		err = env_flag("SGC_ALLGATHER", SGC_CFG_NO_ALLGATHER, true, &c.flags);
+		err = env_kernel_fanout(&c.flags);
 	if (err)
 		return err;
 
@@ -309,15 +369,79 @@ int sgc_config_from_env(struct sgc_config *cfg)
 
 	/*
 	 * A caller built against an older, smaller struct sgc_config says so
-	 * in cfg->sz; write no more than that.  Anything else (0, garbage, or
-	 * a newer size) gets the size this library knows.
+	 * in cfg->sz: write no more than that.  A bigger sz (a newer caller)
+	 * gets the fields this library knows, and sz says how far they go.
 	 */
-	sz = cfg->sz;
-	if (sz < SGC_CONFIG_MIN_SZ || sz > sizeof(c))
-		sz = sizeof(c);
-	c.sz = sz;
-	memcpy(cfg, &c, sz);
+	c.sz = cfg->sz < sizeof(c) ? cfg->sz : sizeof(c);
+	sgc_copy_sized(cfg, c.sz, &c, sizeof(c));
 	return 0;
+}
+
+/* ---- settings only the environment has ---- */
+
+/* Out of range is a warning, not an error: the default still works. */
+static unsigned env_rto_us(void)
+{
+	const char *s = getenv("SGC_RTO_US");
+	unsigned long v;
+	char *end;
+
+	if (!s || !*s)
+		return SGC_DEFAULT_RTO_US;
+	v = strtoul(s, &end, 10);
+	if (*end || v < SGC_RTO_US_MIN || v > SGC_RTO_US_MAX) {
+		pr_warn("ignoring SGC_RTO_US=%s: expected microseconds between %u and %u\n", s,
+			SGC_RTO_US_MIN, SGC_RTO_US_MAX);
+		return SGC_DEFAULT_RTO_US;
+	}
+	return (unsigned)v;
+}
+
+/*
+ * eBPF fan-out: how many CPUs share the clones of one long fan-out (1 =
+ * all from the calling thread); by default the CPUs this process may run
+ * on, at most SGC_FANOUT_CPUS_DEFAULT.
+ */
+static int env_fanout_cpus(unsigned *out)
+{
+	static const char what[] =
+		"a CPU count (decimal 1..64; 1 sends every fan-out from the calling thread)";
+	const char *v = env_get("SGC_FANOUT_CPUS");
+	unsigned long x = 0;
+	cpu_set_t set;
+	long n;
+	int err;
+
+	if (v) {
+		err = sgc_env_uint("SGC_FANOUT_CPUS", v, SGC_FANOUT_CPUS_MAX, what, &x);
+		if (!err && x < 1)
+			err = sgc_err(-EINVAL, "SGC_FANOUT_CPUS=\"%.64s\" is not %s", v, what);
+		if (err)
+			return err;
+		*out = (unsigned)x;
+		return 0;
+	}
+	n = sched_getaffinity(0, sizeof(set), &set) ? 1 : CPU_COUNT(&set);
+	*out = n < 1 ? 1 : n > SGC_FANOUT_CPUS_DEFAULT ? SGC_FANOUT_CPUS_DEFAULT : (unsigned)n;
+	return 0;
+}
+
+int sgc_cfg_env(struct sgc_cfg *out)
+{
+	const char *v;
+
+	out->rto_us = env_rto_us();
+	/* SGC_GSO=0 turns coalescing off: one send and one receive per datagram. */
+	v = getenv("SGC_GSO");
+	out->gso = !v || strcmp(v, "0");
+	return env_fanout_cpus(&out->fanout_cpus);
+}
+
+bool sgc_env_debug(void)
+{
+	const char *v = getenv("SGC_DEBUG");
+
+	return v && strcmp(v, "1") == 0;
 }
 
 /* ---- validation ---- */
@@ -393,14 +517,24 @@ int sgc_cfg_validate(const struct sgc_config *in, struct sgc_cfg *out)
 		return sgc_err(-EINVAL, "config is NULL: pass a struct sgc_config with sz = sizeof(struct sgc_config)");
 	if (!out)
 		return sgc_err(-EINVAL, "internal: no output for the validated configuration");
-	if (in->sz < SGC_CONFIG_MIN_SZ)
-		return sgc_err(-EINVAL,
-			       "cfg.sz is %zu, smaller than any struct sgc_config: set cfg.sz = sizeof(struct sgc_config)",
-			       in->sz);
+	if (!OPTS_VALID(in, sgc_config))
+		return -EINVAL;
 
 	/* Fields a caller's older (smaller) struct lacks read as zero. */
-	memset(&c, 0, sizeof(c));
-	memcpy(&c, in, in->sz < sizeof(c) ? in->sz : sizeof(c));
+	c = (struct sgc_config){
+		.sz = sizeof(c),
+		.rank = OPTS_GET(in, rank, 0),
+		.world_size = OPTS_GET(in, world_size, 0),
+		.coordinator = OPTS_GET(in, coordinator, NULL),
+		.bind_addr = OPTS_GET(in, bind_addr, NULL),
+		.ifname = OPTS_GET(in, ifname, NULL),
+		.accel = OPTS_GET(in, accel, SGC_ACCEL_AUTO),
+		.timeout_ms = OPTS_GET(in, timeout_ms, 0),
+		.delivery = OPTS_GET(in, delivery, SGC_DELIVER_RINGBUF),
+		.waitmode = OPTS_GET(in, waitmode, SGC_WAITMODE_BLOCK),
+		.flags = OPTS_GET(in, flags, 0),
+		.custom_bpf = OPTS_GET(in, custom_bpf, NULL),
+	};
 
 	memset(out, 0, sizeof(*out));
 
@@ -485,9 +619,9 @@ int sgc_cfg_validate(const struct sgc_config *in, struct sgc_cfg *out)
 	if ((unsigned)c.waitmode > SGC_WAITMODE_BUSYPOLL)
 		return sgc_err(-EINVAL, "waitmode %d is not SGC_WAITMODE_BLOCK or SGC_WAITMODE_BUSYPOLL",
 			       (int)c.waitmode);
-	if (c.flags & ~(unsigned)(SGC_CFG_KEEP_RESPONSES | SGC_CFG_NO_ALLGATHER))
+	if (c.flags & ~(unsigned)(SGC_CFG_KEEP_RESPONSES | SGC_CFG_NO_KERNEL_FANOUT))
 		return sgc_err(-EINVAL, "unknown bits %#x in cfg.flags (known: SGC_CFG_KEEP_RESPONSES, "
-			       "SGC_CFG_NO_ALLGATHER)", c.flags);
+			       "SGC_CFG_NO_KERNEL_FANOUT)", c.flags);
 	out->delivery = c.delivery;
 	out->waitmode = c.waitmode;
 	out->flags = c.flags;
@@ -501,5 +635,5 @@ int sgc_cfg_validate(const struct sgc_config *in, struct sgc_cfg *out)
 				       c.custom_bpf);
 		snprintf(out->custom_bpf, sizeof(out->custom_bpf), "%s", c.custom_bpf);
 	}
-	return 0;
+	return sgc_cfg_env(out);
 }

@@ -41,6 +41,78 @@ SGC_HIDDEN void sgc_err_clear(void);
 SGC_HIDDEN void sgc_rank_list(char *buf, size_t len, int first, int end,
 			      bool (*pred)(const void *arg, int rank), const void *arg);
 
+/* ---- config.c: options structs that can grow ---- */
+
+/*
+ * Every public struct whose first member is `size_t sz` is read and written
+ * through these macros, never through sz by hand (the libbpf scheme):
+ *
+ * - A caller built against an older sgcoll.h has a smaller struct and says
+ *   so in sz.  Fields past its sz are not read (OPTS_GET gives the
+ *   fallback, the value the field's zero means) and not written (OPTS_SET).
+ * - sz must reach at least the end of the struct as first released: its
+ *   minimal size is offsetofend(struct T, T__min_field), with T__min_field
+ *   defined below.  These never change once released; a field added later
+ *   goes after them and is read with OPTS_GET.
+ * - A caller built against a newer sgcoll.h has a bigger struct.  The
+ *   bytes past what this library knows must be zero: a newer field that is
+ *   set would otherwise be silently ignored.
+ *
+ * OPTS_VALID(opts, T) - true for NULL and for a valid @opts of struct T;
+ * otherwise false, with sgc_last_error() naming the struct, its sz and
+ * the fix.  Callers return -EINVAL when it is false.
+ */
+#ifndef offsetofend
+#define offsetofend(type, field) (offsetof(type, field) + sizeof(((type *)0)->field))
+#endif
+
+#define sgc_config__min_field		timeout_ms	/* 0.1; delivery.. since 0.2 */
+#define sgc_sg_opts__min_field		timeout_ms
+#define sgc_sg_status__min_field	answered
+#define sgc_serve_opts__min_field	idle_timeout_ms
+
+#define OPTS_MIN_SZ(T) offsetofend(struct T, T##__min_field)
+
+/* A struct's sz above this is taken for an sz that was never set. */
+#define SGC_OPTS_MAX_SZ 4096
+
+SGC_HIDDEN bool sgc_opts_valid(const void *opts, size_t sz, size_t min_sz, size_t known_sz,
+			       const char *type);
+
+#define OPTS_VALID(opts, T) ({							\
+	_Static_assert(__builtin_types_compatible_p(__typeof__(*(opts)), struct T), \
+		       "OPTS_VALID: " #opts " is not a struct " #T " pointer");	\
+	!(opts) || sgc_opts_valid((opts), (opts)->sz, OPTS_MIN_SZ(T),		\
+				  sizeof(struct T), #T);			\
+})
+
+/* @opts is not NULL and its sz covers @field. */
+#define OPTS_HAS(opts, field) \
+	((opts) && (opts)->sz >= offsetofend(__typeof__(*(opts)), field))
+/* (opts)->field, or @fallback when @opts is NULL or too old to have it. */
+#define OPTS_GET(opts, field, fallback) \
+	(OPTS_HAS(opts, field) ? (opts)->field : (fallback))
+/* Write an out field only when the caller's struct has it. */
+#define OPTS_SET(opts, field, value)			\
+	do {						\
+		if (OPTS_HAS(opts, field))		\
+			(opts)->field = (value);	\
+	} while (0)
+
+/*
+ * Output structs without an sz member (sgc_get_stats) and the output of
+ * sgc_config_from_env(): copy no more than the caller's @dst_sz nor this
+ * library's @src_sz.  Returns the bytes copied.
+ */
+static inline size_t sgc_copy_sized(void *dst, size_t dst_sz, const void *src, size_t src_sz)
+{
+	size_t n = dst_sz < src_sz ? dst_sz : src_sz;
+
+	if (n)
+		__builtin_memcpy(dst, src, n);
+	return n;
+}
+
 /* ---- config.c: validated configuration ---- */
 
 struct sgc_cfg {
@@ -55,7 +127,17 @@ struct sgc_cfg {
 	enum sgc_waitmode waitmode;
 	unsigned flags;			/* SGC_CFG_* */
 	char custom_bpf[256];		/* "" = no custom reduction */
+	/* Only the environment sets these: sgc_cfg_env(). */
+	unsigned rto_us;		/* SGC_RTO_US: first retransmission delay */
+	bool gso;			/* SGC_GSO: UDP GSO/GRO wanted */
+	unsigned fanout_cpus;		/* SGC_FANOUT_CPUS: eBPF fan-out CPUs, >= 1 */
 };
+
+#define SGC_DEFAULT_RTO_US	4000u	/* SGC_RTO_US unset or out of range */
+#define SGC_RTO_US_MIN		50u
+#define SGC_RTO_US_MAX		1000000u
+#define SGC_FANOUT_CPUS_MAX	64u	/* SGC_FANOUT_CPUS accepts 1..this */
+#define SGC_FANOUT_CPUS_DEFAULT	4u	/* unset: the CPUs we may run on, at most this */
 
 /* @v, the value of variable @name, as a decimal 0..@max; otherwise -EINVAL
  * with "NAME="v" is not @what". */
@@ -66,8 +148,20 @@ SGC_HIDDEN int sgc_env_uint(const char *name, const char *v, unsigned long max, 
  * 0 = optional (port 0 when absent). */
 SGC_HIDDEN int sgc_parse_addr(const char *s, struct sockaddr_in *out, int need_port);
 /* Check @in, copy it into @out, fill defaults (bind address from the
- * route to the coordinator, interface from the address). */
+ * route to the coordinator, interface from the address), then the
+ * environment-only settings with sgc_cfg_env(). */
 SGC_HIDDEN int sgc_cfg_validate(const struct sgc_config *in, struct sgc_cfg *out);
+/*
+ * The settings no struct sgc_config field carries, from the environment:
+ * rto_us (SGC_RTO_US, 50..1000000; otherwise a warning and the default),
+ * gso (SGC_GSO: anything but "0" is on) and fanout_cpus (SGC_FANOUT_CPUS,
+ * 1..64, otherwise -EINVAL; unset: the CPUs this process may run on, at
+ * most 4).  sgc_cfg_validate() calls it; code that builds a communicator
+ * without a struct sgc_config (unit tests, fuzz targets) calls it alone.
+ */
+SGC_HIDDEN int sgc_cfg_env(struct sgc_cfg *out);
+/* SGC_DEBUG=1: debug log lines on (error.c reads it once). */
+SGC_HIDDEN bool sgc_env_debug(void);
 /* Format "a.b.c.d:port" into @buf (at least 24 bytes); returns buf. */
 SGC_HIDDEN const char *sgc_addr_str(const struct sockaddr_in *a, char *buf, size_t len);
 

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <errno.h>
 #include <arpa/inet.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -26,7 +27,8 @@ static const char *const env_vars[] = {
 	"SGC_RANK", "SGC_WORLD_SIZE", "SGC_COORDINATOR", "SGC_BIND", "SGC_IFNAME",
 	"SGC_ACCEL", "SGC_TIMEOUT_MS", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE",
 	"PMI_RANK", "PMI_SIZE", "SGC_DELIVERY", "SGC_WAITMODE", "SGC_KEEP_RESPONSES",
-	"SGC_ALLGATHER", "SGC_COORDINATOR_FILE",
+	"SGC_ALLGATHER", "SGC_COORDINATOR_FILE", "SGC_RTO_US", "SGC_GSO", "SGC_FANOUT_CPUS",
+	"SGC_KERNEL_FANOUT",
 };
 
 static int clear_env(void **state)
@@ -257,6 +259,8 @@ static void test_env_errors(void **state)
 		{ "SGC_WAITMODE", "spin", "spin" },
 		{ "SGC_KEEP_RESPONSES", "yes", "SGC_KEEP_RESPONSES" },
 		{ "SGC_ALLGATHER", "2", "SGC_ALLGATHER" },
+		{ "SGC_KERNEL_FANOUT", "2", "SGC_KERNEL_FANOUT" },
+		{ "SGC_KERNEL_FANOUT", "no", "SGC_KERNEL_FANOUT" },
 	};
 	struct sgc_config c = { .sz = sizeof(c) };
 
@@ -316,6 +320,54 @@ static void test_env_edges(void **state)
 	assert_int_equal(sgc_config_from_env(&c), 0);
 	assert_int_equal(c.rank, 4095);
 	assert_int_equal(c.world_size, 4096);
+	(void)state;
+}
+
+/*
+ * sgc_config_from_env() writes no more than cfg->sz: an sz below the first
+ * struct's size (0: never set) fails and writes nothing, a bigger one gets
+ * this library's struct and nothing past it.
+ */
+static void test_env_sz(void **state)
+{
+	static const size_t too_small[] = { 0, 1, sizeof(size_t), MIN_SZ - 1 };
+	struct {
+		struct sgc_config c;
+		unsigned char after[64];
+	} buf;
+	const unsigned char *b = (const unsigned char *)&buf;
+	size_t i, k;
+
+	set_basic_env();
+	for (i = 0; i < sizeof(too_small) / sizeof(too_small[0]); i++) {
+		memset(&buf, 0xa5, sizeof(buf));
+		buf.c.sz = too_small[i];
+		assert_err_mentions(sgc_config_from_env(&buf.c), -EINVAL,
+				    "sizeof(struct sgc_config)");
+		assert_int_equal(buf.c.sz, too_small[i]);
+		for (k = sizeof(size_t); k < sizeof(buf); k++)
+			if (b[k] != 0xa5)
+				fail_msg("sz %zu: byte %zu was written", too_small[i], k);
+	}
+
+	/* Between the first and this library's size: exactly sz bytes. */
+	memset(&buf, 0xa5, sizeof(buf));
+	buf.c.sz = MIN_SZ + 4;
+	assert_int_equal(sgc_config_from_env(&buf.c), 0);
+	assert_int_equal(buf.c.sz, MIN_SZ + 4);
+	assert_int_equal(buf.c.rank, 1);
+	for (k = MIN_SZ + 4; k < sizeof(buf); k++)
+		if (b[k] != 0xa5)
+			fail_msg("sz %zu: byte %zu was written", MIN_SZ + 4, k);
+
+	/* A newer caller's bigger struct: this library's part, sz says so. */
+	memset(&buf, 0xa5, sizeof(buf));
+	buf.c.sz = sizeof(buf);
+	assert_int_equal(sgc_config_from_env(&buf.c), 0);
+	assert_int_equal(buf.c.sz, sizeof(buf.c));
+	assert_int_equal(buf.c.world_size, 4);
+	for (k = 0; k < sizeof(buf.after); k++)
+		assert_int_equal(buf.after[k], 0xa5);
 	(void)state;
 }
 
@@ -451,6 +503,60 @@ static void test_env_ebpf_options(void **state)
 	(void)state;
 }
 
+/*
+ * SGC_KERNEL_FANOUT=0 and its old name SGC_ALLGATHER=0 set
+ * SGC_CFG_NO_KERNEL_FANOUT (= the deprecated SGC_CFG_NO_ALLGATHER); when
+ * both are set they must agree.
+ */
+static void test_env_kernel_fanout(void **state)
+{
+	static const struct {
+		const char *now, *old;
+		unsigned flags;
+	} good[] = {
+		{ NULL, NULL, 0 }, { "1", NULL, 0 }, { "0", NULL, SGC_CFG_NO_KERNEL_FANOUT },
+		{ NULL, "1", 0 }, { NULL, "0", SGC_CFG_NO_KERNEL_FANOUT },
+		{ "0", "0", SGC_CFG_NO_KERNEL_FANOUT }, { "1", "1", 0 },
+		{ "", "0", SGC_CFG_NO_KERNEL_FANOUT }, { "0", "", SGC_CFG_NO_KERNEL_FANOUT },
+	};
+	struct sgc_config c = { .sz = sizeof(c) };
+	struct sgc_cfg out;
+
+	_Static_assert(SGC_CFG_NO_ALLGATHER == SGC_CFG_NO_KERNEL_FANOUT, "old name, same bit");
+	set_basic_env();
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		if (good[i].now)
+			setenv("SGC_KERNEL_FANOUT", good[i].now, 1);
+		else
+			unsetenv("SGC_KERNEL_FANOUT");
+		if (good[i].old)
+			setenv("SGC_ALLGATHER", good[i].old, 1);
+		else
+			unsetenv("SGC_ALLGATHER");
+		assert_int_equal(sgc_config_from_env(&c), 0);
+		assert_int_equal(c.flags, good[i].flags);
+		assert_int_equal(sgc_cfg_validate(&c, &out), 0);
+		assert_int_equal(out.flags, good[i].flags);
+	}
+
+	setenv("SGC_KERNEL_FANOUT", "1", 1);
+	setenv("SGC_ALLGATHER", "0", 1);
+	assert_err_mentions(sgc_config_from_env(&c), -EINVAL, "SGC_KERNEL_FANOUT=1",
+			    "SGC_ALLGATHER=0", "old name");
+	setenv("SGC_KERNEL_FANOUT", "0", 1);
+	setenv("SGC_ALLGATHER", "1", 1);
+	assert_err_mentions(sgc_config_from_env(&c), -EINVAL, "SGC_KERNEL_FANOUT=0",
+			    "SGC_ALLGATHER=1");
+
+	/* The message about unknown flags uses the new name. */
+	unsetenv("SGC_ALLGATHER");
+	c = base_cfg(1, 2);
+	c.flags = 0x40;
+	assert_err_mentions(sgc_cfg_validate(&c, &out), -EINVAL, "0x40",
+			    "SGC_CFG_NO_KERNEL_FANOUT");
+	(void)state;
+}
+
 static void test_validate_sz(void **state)
 {
 	long page = sysconf(_SC_PAGESIZE);
@@ -465,9 +571,14 @@ static void test_validate_sz(void **state)
 	c.sz = sizeof(size_t);
 	assert_int_equal(sgc_cfg_validate(&c, &out), -EINVAL);
 
-	/* A newer caller's bigger struct: the fields this library knows count. */
-	c.sz = sizeof(c) + 64;
-	assert_int_equal(sgc_cfg_validate(&c, &out), 0);
+	/* A newer caller's bigger struct: the fields this library knows count.
+	 * (Real memory behind the extra bytes: they are read, and must be 0.) */
+	struct {
+		struct sgc_config c;
+		unsigned char newer[64];
+	} big = { .c = c };
+	big.c.sz = sizeof(big);
+	assert_int_equal(sgc_cfg_validate(&big.c, &out), 0);
 
 	/*
 	 * An older caller's struct of exactly MIN_SZ bytes, ending at a page
@@ -492,6 +603,298 @@ static void test_validate_sz(void **state)
 	assert_int_equal(tail->sz, MIN_SZ);
 	assert_int_equal(tail->rank, 1);
 	munmap(map, 2 * page);
+	(void)state;
+}
+
+/* ---- settings only the environment has (sgc_cfg_env) ---- */
+
+static char warned[512];
+
+static int capture_warn(enum sgc_print_level level, const char *fmt, va_list ap)
+{
+	if (level == SGC_WARN)
+		vsnprintf(warned, sizeof(warned), fmt, ap);
+	return 0;
+}
+
+/* SGC_RTO_US: 50..1000000 microseconds; otherwise a warning and 4000. */
+static void test_env_rto(void **state)
+{
+	static const struct {
+		const char *val;
+		unsigned want;
+		bool warns;
+	} cases[] = {
+		{ NULL, 4000, false }, { "", 4000, false }, { "50", 50, false },
+		{ "250", 250, false }, { "1000000", 1000000, false },
+		{ "49", 4000, true }, { "0", 4000, true }, { "1000001", 4000, true },
+		{ "abc", 4000, true }, { "100us", 4000, true }, { "-100", 4000, true },
+		{ "99999999999999999999999", 4000, true },
+	};
+	sgc_print_fn old = sgc_set_print(capture_warn);
+	struct sgc_config c = base_cfg(1, 2);
+	struct sgc_cfg out;
+	char want[128];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (cases[i].val)
+			setenv("SGC_RTO_US", cases[i].val, 1);
+		else
+			unsetenv("SGC_RTO_US");
+		warned[0] = 0;
+		memset(&out, 0xff, sizeof(out));
+		assert_int_equal(sgc_cfg_env(&out), 0);
+		assert_int_equal(out.rto_us, cases[i].want);
+		if (cases[i].warns) {
+			snprintf(want, sizeof(want),
+				 "ignoring SGC_RTO_US=%s: expected microseconds between 50 and 1000000\n",
+				 cases[i].val);
+			assert_string_equal(warned, want);
+		} else {
+			assert_string_equal(warned, "");
+		}
+	}
+
+	/* sgc_cfg_validate() fills it too. */
+	setenv("SGC_RTO_US", "300", 1);
+	assert_int_equal(sgc_cfg_validate(&c, &out), 0);
+	assert_int_equal(out.rto_us, 300);
+	unsetenv("SGC_RTO_US");
+	assert_int_equal(sgc_cfg_validate(&c, &out), 0);
+	assert_int_equal(out.rto_us, SGC_DEFAULT_RTO_US);
+	sgc_set_print(old);
+	(void)state;
+}
+
+/* SGC_GSO: any value but "0" (and unset) means on. */
+static void test_env_gso(void **state)
+{
+	static const struct {
+		const char *val;
+		bool on;
+	} cases[] = {
+		{ NULL, true }, { "", true }, { "1", true }, { "no", true }, { "00", true },
+		{ "0", false },
+	};
+	struct sgc_config c = base_cfg(1, 2);
+	struct sgc_cfg out;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (cases[i].val)
+			setenv("SGC_GSO", cases[i].val, 1);
+		else
+			unsetenv("SGC_GSO");
+		assert_int_equal(sgc_cfg_env(&out), 0);
+		assert_int_equal(out.gso, cases[i].on);
+	}
+	setenv("SGC_GSO", "0", 1);
+	assert_int_equal(sgc_cfg_validate(&c, &out), 0);
+	assert_false(out.gso);
+	(void)state;
+}
+
+/* SGC_FANOUT_CPUS: 1..64, or an error naming the variable and value;
+ * unset: the CPUs this process may use, at most 4. */
+static void test_env_fanout_cpus(void **state)
+{
+	static const char *const bad[] = { "0", "65", "two", "2x", "-1", " 2", "+2", "1e1" };
+	struct sgc_config c = base_cfg(1, 2);
+	struct sgc_cfg out;
+	cpu_set_t set;
+	unsigned n;
+
+	setenv("SGC_FANOUT_CPUS", "3", 1);
+	assert_int_equal(sgc_cfg_env(&out), 0);
+	assert_int_equal(out.fanout_cpus, 3);
+	setenv("SGC_FANOUT_CPUS", "1", 1);
+	assert_int_equal(sgc_cfg_env(&out), 0);
+	assert_int_equal(out.fanout_cpus, 1);
+	setenv("SGC_FANOUT_CPUS", "64", 1);
+	assert_int_equal(sgc_cfg_env(&out), 0);
+	assert_int_equal(out.fanout_cpus, 64);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		setenv("SGC_FANOUT_CPUS", bad[i], 1);
+		assert_err_mentions(sgc_cfg_env(&out), -EINVAL, "SGC_FANOUT_CPUS", bad[i],
+				    "decimal 1..64");
+		assert_err_mentions(sgc_cfg_validate(&c, &out), -EINVAL, "SGC_FANOUT_CPUS",
+				    bad[i]);
+	}
+
+	assert_int_equal(sched_getaffinity(0, sizeof(set), &set), 0);
+	n = (unsigned)CPU_COUNT(&set);
+	unsetenv("SGC_FANOUT_CPUS");
+	assert_int_equal(sgc_cfg_env(&out), 0);
+	assert_int_equal(out.fanout_cpus, n < 4 ? n : 4);
+	setenv("SGC_FANOUT_CPUS", "", 1);	/* empty counts as unset */
+	assert_int_equal(sgc_cfg_validate(&c, &out), 0);
+	assert_int_equal(out.fanout_cpus, n < 4 ? n : 4);
+	(void)state;
+}
+
+/* SGC_DEBUG: exactly "1" turns debug lines on. */
+static void test_env_debug(void **state)
+{
+	static const struct {
+		const char *val;
+		bool on;
+	} cases[] = {
+		{ NULL, false }, { "", false }, { "0", false }, { "yes", false }, { "11", false },
+		{ "1", true },
+	};
+	char *saved = getenv("SGC_DEBUG") ? strdup(getenv("SGC_DEBUG")) : NULL;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (cases[i].val)
+			setenv("SGC_DEBUG", cases[i].val, 1);
+		else
+			unsetenv("SGC_DEBUG");
+		assert_int_equal(sgc_env_debug(), cases[i].on);
+	}
+	if (saved)
+		setenv("SGC_DEBUG", saved, 1);
+	else
+		unsetenv("SGC_DEBUG");
+	free(saved);
+	(void)state;
+}
+
+/* ---- OPTS_VALID / OPTS_GET / OPTS_SET ---- */
+
+/* The minimal sizes are the ones the hand-written checks used. */
+static void test_opts_min_sz(void **state)
+{
+	assert_int_equal(OPTS_MIN_SZ(sgc_config), MIN_SZ);
+	assert_int_equal(OPTS_MIN_SZ(sgc_sg_opts),
+			 offsetof(struct sgc_sg_opts, timeout_ms) + sizeof(unsigned));
+	assert_int_equal(OPTS_MIN_SZ(sgc_sg_status), sizeof(struct sgc_sg_status));
+	assert_int_equal(OPTS_MIN_SZ(sgc_serve_opts),
+			 offsetof(struct sgc_serve_opts, idle_timeout_ms) + sizeof(unsigned));
+	(void)state;
+}
+
+static bool sg_opts_valid(const struct sgc_sg_opts *o)
+{
+	return OPTS_VALID(o, sgc_sg_opts);
+}
+
+static void test_opts_valid(void **state)
+{
+	struct {
+		struct sgc_sg_opts o;
+		unsigned char newer[32];
+	} big = { .o = { .sz = sizeof(big.o) } };
+	struct sgc_serve_opts so = { .sz = sizeof(so) };
+	struct sgc_sg_status st = { .sz = sizeof(st) };
+	const struct sgc_serve_opts *pso = &so;
+	const struct sgc_sg_status *pst = &st;
+	struct sgc_sg_opts *o = &big.o;
+
+	assert_true(sg_opts_valid(NULL));
+	assert_true(sg_opts_valid(o));
+	assert_true(OPTS_VALID(pso, sgc_serve_opts));
+	assert_true(OPTS_VALID(pst, sgc_sg_status));
+
+	/* Too small: false, and the message names the struct and the fix. */
+	o->sz = 0;
+	assert_false(sg_opts_valid(o));
+	assert_non_null(strstr(sgc_last_error(), "struct sgc_sg_opts"));
+	assert_non_null(strstr(sgc_last_error(), "sz = sizeof(struct sgc_sg_opts)"));
+	o->sz = OPTS_MIN_SZ(sgc_sg_opts) - 1;
+	assert_false(sg_opts_valid(o));
+	o->sz = OPTS_MIN_SZ(sgc_sg_opts);
+	assert_true(sg_opts_valid(o));
+	st.sz = sizeof(st) - 1;
+	assert_false(OPTS_VALID(pst, sgc_sg_status));
+	assert_non_null(strstr(sgc_last_error(), "sizeof(struct sgc_sg_status)"));
+	so.sz = sizeof(size_t);
+	assert_false(OPTS_VALID(pso, sgc_serve_opts));
+	assert_non_null(strstr(sgc_last_error(), "sizeof(struct sgc_serve_opts)"));
+
+	/* A newer caller's struct: zero tail accepted, anything else refused. */
+	o->sz = sizeof(big);
+	assert_true(sg_opts_valid(o));
+	big.newer[sizeof(big.newer) - 1] = 1;
+	assert_false(sg_opts_valid(o));
+	assert_non_null(strstr(sgc_last_error(), "struct sgc_sg_opts"));
+	assert_non_null(strstr(sgc_last_error(), "newer"));
+	/* ... but only up to its sz. */
+	o->sz = sizeof(big) - 1;
+	assert_true(sg_opts_valid(o));
+
+	/* An sz that was never set is not taken for a length to scan. */
+	o->sz = (size_t)-1;
+	assert_false(sg_opts_valid(o));
+	assert_non_null(strstr(sgc_last_error(), "not set"));
+	(void)state;
+}
+
+/* OPTS_GET and OPTS_SET stay within sz: a struct of the minimal size ends
+ * at a page the process cannot touch. */
+static void test_opts_get_set(void **state)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	struct sgc_config full = { .sz = sizeof(full), .timeout_ms = 9, .flags = 3 };
+	struct sgc_config *none = NULL, *pf = &full, *c;
+	uint8_t *map;
+
+	assert_int_equal(OPTS_GET(none, timeout_ms, 5), 5);
+	assert_false(OPTS_HAS(none, sz));
+	OPTS_SET(none, flags, 1);	/* no-op, no crash */
+	assert_int_equal(OPTS_GET(pf, flags, 7), 3);
+	OPTS_SET(pf, flags, 1);
+	assert_int_equal(full.flags, 1);
+
+	map = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(map != MAP_FAILED);
+	assert_int_equal(mprotect(map + page, page, PROT_NONE), 0);
+	c = (struct sgc_config *)(map + page - MIN_SZ);
+	memcpy(c, &full, MIN_SZ);
+	c->sz = MIN_SZ;
+	assert_true(OPTS_VALID(c, sgc_config));
+	assert_int_equal(OPTS_GET(c, timeout_ms, 5), 9);
+	assert_true(OPTS_HAS(c, timeout_ms));
+	assert_false(OPTS_HAS(c, delivery));
+	assert_int_equal(OPTS_GET(c, flags, 7), 7);
+	assert_null(OPTS_GET(c, custom_bpf, NULL));
+	OPTS_SET(c, flags, 1);
+	OPTS_SET(c, timeout_ms, 11);
+	assert_int_equal(c->timeout_ms, 11);
+	munmap(map, 2 * page);
+	(void)state;
+}
+
+/* sgc_cfg_validate() refuses a newer caller's struct with a newer field set. */
+static void test_validate_newer_field(void **state)
+{
+	struct {
+		struct sgc_config c;
+		uint64_t newer;
+	} big = { .c = base_cfg(1, 2) };
+	struct sgc_cfg out;
+
+	big.c.sz = sizeof(big);
+	assert_int_equal(sgc_cfg_validate(&big.c, &out), 0);
+	big.newer = 1;
+	assert_err_mentions(sgc_cfg_validate(&big.c, &out), -EINVAL, "struct sgc_config", "newer");
+	big.c.sz = sizeof(big.c);
+	assert_int_equal(sgc_cfg_validate(&big.c, &out), 0);
+	(void)state;
+}
+
+/* sgc_get_stats()'s copy: no more than either side's size. */
+static void test_copy_sized(void **state)
+{
+	uint8_t dst[16], src[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+
+	memset(dst, 0xa5, sizeof(dst));
+	assert_int_equal(sgc_copy_sized(dst, 0, src, sizeof(src)), 0);
+	assert_int_equal(dst[0], 0xa5);
+	assert_int_equal(sgc_copy_sized(dst, 3, src, sizeof(src)), 3);
+	assert_int_equal(dst[2], 3);
+	assert_int_equal(dst[3], 0xa5);
+	assert_int_equal(sgc_copy_sized(dst, sizeof(dst), src, sizeof(src)), sizeof(src));
+	assert_memory_equal(dst, src, sizeof(src));
+	assert_int_equal(dst[8], 0xa5);
 	(void)state;
 }
 
@@ -592,9 +995,20 @@ int main(void)
 		cmocka_unit_test_setup(test_env_edges, clear_env),
 		cmocka_unit_test_setup(test_env_ebpf_options, clear_env),
 		cmocka_unit_test_setup(test_env_coordinator_file, clear_env),
+		cmocka_unit_test_setup(test_env_sz, clear_env),
 		cmocka_unit_test_setup(test_validate_ranges, clear_env),
 		cmocka_unit_test_setup(test_validate_fields, clear_env),
+		cmocka_unit_test_setup(test_env_kernel_fanout, clear_env),
 		cmocka_unit_test_setup(test_validate_sz, clear_env),
+		cmocka_unit_test_setup(test_env_rto, clear_env),
+		cmocka_unit_test_setup(test_env_gso, clear_env),
+		cmocka_unit_test_setup(test_env_fanout_cpus, clear_env),
+		cmocka_unit_test_setup(test_env_debug, clear_env),
+		cmocka_unit_test_setup(test_opts_min_sz, clear_env),
+		cmocka_unit_test_setup(test_opts_valid, clear_env),
+		cmocka_unit_test_setup(test_opts_get_set, clear_env),
+		cmocka_unit_test_setup(test_validate_newer_field, clear_env),
+		cmocka_unit_test_setup(test_copy_sized, clear_env),
 		cmocka_unit_test_setup(test_bind_auto, clear_env),
 		cmocka_unit_test_setup(test_route_error, clear_env),
 		cmocka_unit_test_setup(test_ifname, clear_env),
