@@ -437,13 +437,6 @@ int sgc_cfg_env(struct sgc_cfg *out)
 	return env_fanout_cpus(&out->fanout_cpus);
 }
 
-bool sgc_env_debug(void)
-{
-	const char *v = getenv("SGC_DEBUG");
-
-	return v && strcmp(v, "1") == 0;
-}
-
 /* ---- validation ---- */
 
 /*

@@ -34,7 +34,9 @@ static bool debug_on(void)
 	int on = atomic_load_explicit(&debug_enabled, memory_order_relaxed);
 
 	if (on < 0) {
-		on = sgc_env_debug();
+		const char *v = getenv("SGC_DEBUG");
+
+		on = v && strcmp(v, "1") == 0;
 		atomic_store_explicit(&debug_enabled, on, memory_order_relaxed);
 	}
 	return on;

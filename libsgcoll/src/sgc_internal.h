@@ -160,8 +160,6 @@ SGC_HIDDEN int sgc_cfg_validate(const struct sgc_config *in, struct sgc_cfg *out
  * without a struct sgc_config (unit tests, fuzz targets) calls it alone.
  */
 SGC_HIDDEN int sgc_cfg_env(struct sgc_cfg *out);
-/* SGC_DEBUG=1: debug log lines on (error.c reads it once). */
-SGC_HIDDEN bool sgc_env_debug(void);
 /* Format "a.b.c.d:port" into @buf (at least 24 bytes); returns buf. */
 SGC_HIDDEN const char *sgc_addr_str(const struct sockaddr_in *a, char *buf, size_t len);
 

@@ -731,33 +731,6 @@ static void test_env_fanout_cpus(void **state)
 	(void)state;
 }
 
-/* SGC_DEBUG: exactly "1" turns debug lines on. */
-static void test_env_debug(void **state)
-{
-	static const struct {
-		const char *val;
-		bool on;
-	} cases[] = {
-		{ NULL, false }, { "", false }, { "0", false }, { "yes", false }, { "11", false },
-		{ "1", true },
-	};
-	char *saved = getenv("SGC_DEBUG") ? strdup(getenv("SGC_DEBUG")) : NULL;
-
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		if (cases[i].val)
-			setenv("SGC_DEBUG", cases[i].val, 1);
-		else
-			unsetenv("SGC_DEBUG");
-		assert_int_equal(sgc_env_debug(), cases[i].on);
-	}
-	if (saved)
-		setenv("SGC_DEBUG", saved, 1);
-	else
-		unsetenv("SGC_DEBUG");
-	free(saved);
-	(void)state;
-}
-
 /* ---- OPTS_VALID / OPTS_GET / OPTS_SET ---- */
 
 /* The minimal sizes are the ones the hand-written checks used. */
@@ -1003,7 +976,6 @@ int main(void)
 		cmocka_unit_test_setup(test_env_rto, clear_env),
 		cmocka_unit_test_setup(test_env_gso, clear_env),
 		cmocka_unit_test_setup(test_env_fanout_cpus, clear_env),
-		cmocka_unit_test_setup(test_env_debug, clear_env),
 		cmocka_unit_test_setup(test_opts_min_sz, clear_env),
 		cmocka_unit_test_setup(test_opts_valid, clear_env),
 		cmocka_unit_test_setup(test_opts_get_set, clear_env),
