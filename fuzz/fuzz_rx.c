@@ -81,7 +81,7 @@ static int io_setup_once(void)
 	io_tmpl.io.watch_fd = -1;
 	io_tmpl.cfg.waitmode = SGC_WAITMODE_BLOCK;
 	fake_addr(&io_tmpl.self, 0x7f000001, 0);
-	if (io_open(&io_tmpl)) {
+	if (sgc_cfg_env(&io_tmpl.cfg) || io_open(&io_tmpl)) {
 		fprintf(stderr, "fuzz_rx: io_open: %s\n", sgc_last_error());
 		abort();
 	}

@@ -32,21 +32,19 @@ int sgc_scatter_gather(sgc_comm *c, const void *query, size_t query_len, void *r
 		       size_t count, enum sgc_dtype dt, enum sgc_op op,
 		       const struct sgc_sg_opts *opts, struct sgc_sg_status *status)
 {
-	struct sgc_sg_opts o = { .sz = sizeof(o), .policy = SGC_WAIT_ALL };
+	enum sgc_policy policy;
 
 	if (!c)
 		return sgc_err(-EINVAL, "sgc_scatter_gather: NULL communicator");
-	if (opts) {
-		if (opts->sz < offsetof(struct sgc_sg_opts, timeout_ms) + sizeof(unsigned))
-			return sgc_err(-EINVAL, "sgc_scatter_gather: set opts.sz = sizeof(struct sgc_sg_opts)");
-		memcpy(&o, opts, opts->sz < sizeof(o) ? opts->sz : sizeof(o));
-	}
-	if ((unsigned)o.policy > SGC_WAIT_ANY)
-		return sgc_err(-EINVAL, "sgc_scatter_gather: unknown policy %d", (int)o.policy);
-	if (status && status->sz < sizeof(*status))
-		return sgc_err(-EINVAL, "sgc_scatter_gather: set status.sz = sizeof(struct sgc_sg_status)");
-	return sg_run(c, query, query_len, result, count, dt, op, (int)o.policy, o.wait_n,
-		      o.timeout_ms, 0, status);
+	if (!OPTS_VALID(opts, sgc_sg_opts))
+		return -EINVAL;
+	policy = OPTS_GET(opts, policy, SGC_WAIT_ALL);
+	if ((unsigned)policy > SGC_WAIT_ANY)
+		return sgc_err(-EINVAL, "sgc_scatter_gather: unknown policy %d", (int)policy);
+	if (!OPTS_VALID(status, sgc_sg_status))
+		return -EINVAL;
+	return sg_run(c, query, query_len, result, count, dt, op, (int)policy,
+		      OPTS_GET(opts, wait_n, 0), OPTS_GET(opts, timeout_ms, 0), 0, status);
 }
 
 int sgc_serve_stop(sgc_comm *c)
@@ -64,6 +62,7 @@ size_t sgc_max_query(const sgc_comm *c)
 
 int sgc_serve(sgc_comm *c, sgc_handler_fn fn, void *arg, const struct sgc_serve_opts *opts)
 {
+	unsigned idle_ms;
 	uint64_t idle;
 	int err = 0;
 
@@ -74,9 +73,10 @@ int sgc_serve(sgc_comm *c, sgc_handler_fn fn, void *arg, const struct sgc_serve_
 			       "queries with sgc_scatter_gather() and ends the service with sgc_serve_stop()");
 	if (c->dead)
 		return sgc_err(c->dead_err, "the job has ended");
-	if (opts && opts->sz < offsetof(struct sgc_serve_opts, idle_timeout_ms) + sizeof(unsigned))
-		return sgc_err(-EINVAL, "sgc_serve: set opts.sz = sizeof(struct sgc_serve_opts)");
-	idle = opts && opts->idle_timeout_ms ? opts->idle_timeout_ms * 1000000ULL : c->rtt.timeout_ns;
+	if (!OPTS_VALID(opts, sgc_serve_opts))
+		return -EINVAL;
+	idle_ms = OPTS_GET(opts, idle_timeout_ms, 0);
+	idle = idle_ms ? idle_ms * 1000000ULL : c->rtt.timeout_ns;
 
 	c->sg.handler = fn;
 	c->sg.handler_arg = arg;

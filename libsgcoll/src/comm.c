@@ -20,7 +20,6 @@
 #include "sg.h"
 #include "worker.h"
 
-#define DEFAULT_RTO_US 4000
 #define RTO_MAX_MS 250
 #define BYE_WAIT_MS 2000
 
@@ -39,22 +38,6 @@ static unsigned iface_mtu(const char *ifname)
 		mtu = ifr.ifr_mtu;
 	close(fd);
 	return (unsigned)mtu;
-}
-
-static uint64_t env_rto_ns(void)
-{
-	const char *s = getenv("SGC_RTO_US");
-	char *end;
-	unsigned long v;
-
-	if (!s || !*s)
-		return DEFAULT_RTO_US * 1000ULL;
-	v = strtoul(s, &end, 10);
-	if (*end || v < 50 || v > 1000000) {
-		pr_warn("ignoring SGC_RTO_US=%s: expected microseconds between 50 and 1000000\n", s);
-		return DEFAULT_RTO_US * 1000ULL;
-	}
-	return v * 1000ULL;
 }
 
 int sgc_init(const struct sgc_config *cfg, sgc_comm **out)
@@ -76,7 +59,7 @@ int sgc_init(const struct sgc_config *cfg, sgc_comm **out)
 	c->rank = c->cfg.rank;
 	c->world = c->cfg.world;
 	c->rtt.timeout_ns = c->cfg.timeout_ms * 1000000ULL;
-	c->rtt.rto_ns = env_rto_ns();
+	c->rtt.rto_ns = c->cfg.rto_us * 1000ULL;
 	c->rtt.rto_max_ns = RTO_MAX_MS * 1000000ULL;
 
 	c->peers = calloc((size_t)c->world, sizeof(*c->peers));
@@ -219,6 +202,6 @@ int sgc_get_stats(const sgc_comm *c, struct sgc_stats *st, size_t sz)
 {
 	if (!c || !st)
 		return sgc_err(-EINVAL, "sgc_get_stats: NULL argument");
-	memcpy(st, &c->st, sz < sizeof(c->st) ? sz : sizeof(c->st));
+	sgc_copy_sized(st, sz, &c->st, sizeof(c->st));
 	return 0;
 }

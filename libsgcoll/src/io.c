@@ -4,11 +4,9 @@
  * recvmsg fed from a provided-buffer ring (no per-packet re-arming and no
  * buffer replenish stalls), and batched sends submitted once per round.
  */
-#define _GNU_SOURCE	/* sched_getaffinity, CPU_COUNT */
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,43 +78,6 @@ static void sock_bufs(int fd)
 		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
 }
 
-/* SGC_GSO=0 turns coalescing off: one send and one receive per datagram. */
-static bool gso_wanted(void)
-{
-	const char *s = getenv("SGC_GSO");
-
-	return !s || strcmp(s, "0");
-}
-
-/* eBPF fan-out: how many CPUs share the clones of one long fan-out
- * (SGC_FANOUT_CPUS, 1 = all from the calling thread); by default the CPUs
- * this process may run on, at most FANOUT_CPUS_MAX. */
-#define FANOUT_CPUS_MAX 4
-
-static int fanout_cpus(unsigned *out)
-{
-	static const char what[] =
-		"a CPU count (decimal 1..64; 1 sends every fan-out from the calling thread)";
-	const char *s = getenv("SGC_FANOUT_CPUS");
-	unsigned long x = 0;
-	cpu_set_t set;
-	long v;
-	int err;
-
-	if (s && *s) {
-		err = sgc_env_uint("SGC_FANOUT_CPUS", s, 64, what, &x);
-		if (!err && x < 1)
-			err = sgc_err(-EINVAL, "SGC_FANOUT_CPUS=\"%.64s\" is not %s", s, what);
-		if (err)
-			return err;
-		*out = (unsigned)x;
-		return 0;
-	}
-	v = sched_getaffinity(0, sizeof(set), &set) ? 1 : CPU_COUNT(&set);
-	*out = v < 1 ? 1 : v > FANOUT_CPUS_MAX ? FANOUT_CPUS_MAX : (unsigned)v;
-	return 0;
-}
-
 static int open_socket(struct sgc_comm *c)
 {
 	char a[32];
@@ -127,7 +88,7 @@ static int open_socket(struct sgc_comm *c)
 	if (fd < 0)
 		return sgc_err(-errno, "cannot create a UDP socket: %s", strerror(errno));
 	sock_bufs(fd);
-	c->io.gso = gso_wanted() && !setsockopt(fd, SOL_UDP, UDP_SEGMENT, &(int){ 0 }, sizeof(int));
+	c->io.gso = c->cfg.gso && !setsockopt(fd, SOL_UDP, UDP_SEGMENT, &(int){ 0 }, sizeof(int));
 	/*
 	 * UDP GRO (Linux 5.0): a GSO burst from one peer stays one skb up to
 	 * this socket and arrives as one completion, split here by the size
@@ -206,9 +167,7 @@ int io_open(struct sgc_comm *c)
 
 	c->io.fd = -1;
 	c->pkts.size = sizeof(struct sgc_pkt) + SGC_HDR_SIZE + SGC_MAX_BODY;
-	err = fanout_cpus(&c->io.fan_cpus);
-	if (err)
-		return err;
+	c->io.fan_cpus = c->cfg.fanout_cpus;	/* sgc_cfg_env(): 1..64 */
 	err = open_socket(c);
 	if (err)
 		return err;

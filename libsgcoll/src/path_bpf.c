@@ -488,7 +488,7 @@ int bpf_path_load(struct sgc_comm *c)
 	b->cfg_flags = 0;
 	if (c->cfg.delivery == SGC_DELIVER_RINGBUF)
 		b->cfg_flags |= SGC_BPF_CFG_RINGBUF;
-	if (!(c->cfg.flags & SGC_CFG_NO_ALLGATHER))
+	if (!(c->cfg.flags & SGC_CFG_NO_KERNEL_FANOUT))
 		b->cfg_flags |= SGC_BPF_CFG_ALLGATHER;
 	if (c->cfg.flags & SGC_CFG_KEEP_RESPONSES)
 		b->cfg_flags |= SGC_BPF_CFG_KEEP;

@@ -575,13 +575,15 @@ int sg_query_end(struct sgc_comm *c, struct sgc_query *q, int err, struct sgc_sg
 	if (!err)
 		err = q->status;
 
-	if (status && status->sz >= sizeof(*status)) {
-		status->nanswered = q->nfull;
-		status->ndeclined = q->ndeclined;
-		if (status->answered) {
-			memset(status->answered, 0, (size_t)c->world);
+	if (status) {
+		unsigned char *answered = OPTS_GET(status, answered, NULL);
+
+		OPTS_SET(status, nanswered, q->nfull);
+		OPTS_SET(status, ndeclined, q->ndeclined);
+		if (answered) {
+			memset(answered, 0, (size_t)c->world);
 			for (r = 1; r < c->world; r++)
-				status->answered[r] = q_full(c, q, r);
+				answered[r] = q_full(c, q, r);
 		}
 	}
 	if (!err && q->count) {

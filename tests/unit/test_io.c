@@ -86,6 +86,11 @@ static int comm_open(struct sgc_comm **out)
 	c->self.sin_family = AF_INET;
 	c->self.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	c->io.rx = rx_none;
+	err = sgc_cfg_env(&c->cfg);	/* SGC_GSO, SGC_FANOUT_CPUS */
+	if (err) {
+		free(c);	/* not io_close(): the socket is not open yet */
+		return err;
+	}
 	err = io_open(c);
 	if (err) {
 		io_close(c);
