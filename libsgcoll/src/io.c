@@ -662,8 +662,12 @@ int io_poll_flags(struct sgc_comm *c, uint64_t wait_ns, bool enter)
 		arm_recv(c);
 	if (c->io.watch && !c->io.watch_armed)
 		arm_watch(c);
-	if (c->io.watch)
-		c->io.watch(c);	/* what is queued already: no need to sleep */
+	/* Handle what the watched fd has queued already.  If there was
+	 * something, the caller has work to look at (a query it waits for
+	 * may be done now): do not sleep, since the fd will not wake us for
+	 * what was just consumed. */
+	if (c->io.watch && c->io.watch(c) > 0)
+		wait_ns = 0;
 	if (c->cfg.waitmode == SGC_WAITMODE_BUSYPOLL)
 		wait_ns = 0;
 	if (wait_ns) {

@@ -12,6 +12,7 @@
 #define _GNU_SOURCE	/* sched_getaffinity, CPU_COUNT */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
 #include <setjmp.h>
@@ -249,6 +250,44 @@ static void test_async_sends(void **state)
 }
 
 /* SGC_FANOUT_CPUS: a count 1..64, or an error that names the variable. */
+/* The watched fd's handler: drains the pipe, says how much it took. */
+static int watch_drain(struct sgc_comm *c)
+{
+	char buf[64];
+	ssize_t n = read(c->io.watch_fd, buf, sizeof(buf));
+
+	return n > 0 ? (int)n : 0;
+}
+
+/*
+ * What the watched fd had queued is handled before the wait; then the wait
+ * must not sleep, since the fd will not wake it for what was consumed (the
+ * eBPF path's ring buffer: a query whose result was taken there waited out
+ * the whole timer, a second, for every query).
+ */
+static void test_watch_no_sleep(void **state)
+{
+	struct sgc_comm *c;
+	int fds[2];
+	uint64_t t0, took;
+
+	(void)state;
+	assert_int_equal(comm_open(&c), 0);
+	assert_int_equal(pipe2(fds, O_NONBLOCK | O_CLOEXEC), 0);
+	io_watch(c, fds[0], watch_drain);
+	assert_int_equal(write(fds[1], "x", 1), 1);
+	t0 = now_ns();
+	assert_int_equal(io_poll(c, 3000 * 1000000ULL), 0);
+	took = now_ns() - t0;
+	/* Drained before the wait, so nothing is left to read. */
+	assert_int_equal(watch_drain(c), 0);
+	assert_true(took < 1000 * 1000000ULL);
+	io_watch(c, -1, NULL);
+	close(fds[0]);
+	close(fds[1]);
+	comm_close(c);
+}
+
 static void test_fanout_cpus(void **state)
 {
 	static const char *const bad[] = { "0", "65", "two", "2x", "-1" };
@@ -442,6 +481,7 @@ int main(void)
 		cmocka_unit_test(test_three_each),
 		cmocka_unit_test(test_no_gso),
 		cmocka_unit_test(test_async_sends),
+		cmocka_unit_test(test_watch_no_sleep),
 		cmocka_unit_test(test_fanout_cpus),
 		cmocka_unit_test(test_pacing),
 		cmocka_unit_test(test_gro_aligned),
