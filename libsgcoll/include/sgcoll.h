@@ -99,7 +99,7 @@ enum sgc_waitmode {
 
 /* sgc_config.flags */
 #define SGC_CFG_KEEP_RESPONSES	0x1	/* eBPF path: pass individual contributions to user
-					 * space, which reduces them (the thesis's ALLOW_PK) */
+					 * space, which reduces them (sgbpf's ALLOW_PK) */
 #define SGC_CFG_NO_KERNEL_FANOUT 0x2	/* eBPF path: user space, not the kernel
 					 * (notify_prog), sends each result to the
 					 * workers; SGC_KERNEL_FANOUT=0 */
@@ -116,7 +116,8 @@ struct sgc_config {
 	const char *ifname;	/* coordinator's interface for the eBPF path; NULL = from the route */
 	enum sgc_accel accel;
 	unsigned timeout_ms;	/* per blocking call; 0 = SGC_DEFAULT_TIMEOUT_MS */
-	/* Since 0.2; zero values are the defaults. */
+	/* Optional: a struct that ends before here (sz) gets the defaults,
+	 * and zero values are the defaults too. */
 	enum sgc_delivery delivery;	/* SGC_DELIVERY=ringbuf|socket */
 	enum sgc_waitmode waitmode;	/* SGC_WAITMODE=block|busypoll */
 	unsigned flags;		/* SGC_CFG_*; SGC_KEEP_RESPONSES=1, SGC_KERNEL_FANOUT=0 */
@@ -272,7 +273,7 @@ SGC_API int sgc_allreduce_float(sgc_comm *c, const float *sendbuf, float *recvbu
 SGC_API int sgc_allreduce_double(sgc_comm *c, const double *sendbuf, double *recvbuf,
 				 size_t count, double max_abs, int average, size_t *nsaturated);
 
-/* ---- The raw scatter-gather primitive (the thesis's API) ---- */
+/* ---- The raw scatter-gather primitive (sgbpf's API) ---- */
 
 enum sgc_policy {
 	SGC_WAIT_ALL,	/* every worker answers */

@@ -66,7 +66,7 @@ SGC_HIDDEN void sgc_rank_list(char *buf, size_t len, int first, int end,
 #define offsetofend(type, field) (offsetof(type, field) + sizeof(((type *)0)->field))
 #endif
 
-#define sgc_config__min_field		timeout_ms	/* 0.1; delivery.. since 0.2 */
+#define sgc_config__min_field		timeout_ms	/* delivery.. are optional */
 #define sgc_sg_opts__min_field		timeout_ms
 #define sgc_sg_status__min_field	answered
 #define sgc_serve_opts__min_field	idle_timeout_ms
