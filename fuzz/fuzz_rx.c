@@ -173,7 +173,7 @@ static int handler(const void *query, size_t query_len, void *response, size_t c
 
 /*
  * What a datagram may make a rank hold: state for a collective it has not
- * called is sized by the datagram's nchunks, which engine.c bounds (a
+ * called is sized by the datagram's nchunks, which coll.c bounds (a
  * forged header must not make it allocate gigabytes; found by this target).
  */
 #define WIRE_COLL_MAX_CHUNKS 65536
