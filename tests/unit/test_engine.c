@@ -1,0 +1,674 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The collectives' state machines (coordinator and worker) over the fake
+ * transport (fake_net.h), in virtual time: exact results and the right
+ * status for allreduce, reduce, broadcast and barrier at several world
+ * and vector sizes; several collectives in flight; loss, duplication and
+ * reordering; late, replayed and foreign datagrams; a dead rank; ranks
+ * that disagree on the arguments.  FAKE_VERBOSE=1 prints each run's
+ * traffic, losses and recoveries.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <cmocka.h>
+
+#include "coll.h"
+#include "fake_net.h"
+#include "request.h"
+
+#define CHUNK_BYTES	256
+#define ELEMS		(CHUNK_BYTES / sizeof(int32_t))	/* per chunk */
+#define LATENCY_NS	50000ULL
+#define TIMEOUT_MS	2000u
+#define TIMEOUT_NS	(TIMEOUT_MS * 1000000ULL)
+#define RTO_NS		1000000ULL
+/* Enough virtual time for anything that should succeed. */
+#define RUN_NS		(4 * TIMEOUT_NS)
+/* After a test: longer than any delay the faults add. */
+#define DRAIN_NS	(20 * RTO_NS)
+/* A vector past the push credit: some chunks must be PULLed. */
+#define COUNT_MANY	((size_t)-1)
+#define SENTINEL	((int32_t)0x7eadbeef)
+
+static const int worlds[] = { 2, 5, 17 };
+
+struct job {
+	int world;
+	struct sgc_comm *c[FAKE_MAX_RANKS];
+};
+
+/* One collective as every rank calls it. */
+struct call {
+	uint8_t kind;
+	size_t count;
+	int root;
+	enum sgc_op op;
+	int tag;
+	int32_t *send[FAKE_MAX_RANKS];
+	int32_t *recv[FAKE_MAX_RANKS];
+	struct sgc_request req[FAKE_MAX_RANKS];
+	bool posted[FAKE_MAX_RANKS];
+};
+
+static void job_open(struct job *j, int world, uint64_t seed, uint16_t push_credit)
+{
+	struct fake_world_opts o = {
+		.world = world, .chunk_bytes = CHUNK_BYTES, .timeout_ms = TIMEOUT_MS,
+		.rto_ns = RTO_NS, .push_credit = push_credit,
+	};
+
+	memset(j, 0, sizeof(*j));
+	j->world = world;
+	fake_net_reset(seed, LATENCY_NS);
+	assert_int_equal(fake_world_new(&o, j->c), 0);
+}
+
+static void job_close(struct job *j)
+{
+	fake_world_free(j->c, j->world);
+}
+
+static size_t many(const struct job *j)
+{
+	return (j->c[0]->pace.push_credit + 3) * ELEMS + 17;
+}
+
+/* Rank @r's contribution. */
+static int32_t in_val(int r, size_t i, int tag)
+{
+	return (int32_t)((r + 1) * 1000 + (int)(i % 5000) * 3 + tag);
+}
+
+static int32_t reduced(int world, size_t i, int tag, enum sgc_op op)
+{
+	int32_t acc = in_val(0, i, tag);
+	int r;
+
+	for (r = 1; r < world; r++)
+		acc = op == SGC_MAX ? (in_val(r, i, tag) > acc ? in_val(r, i, tag) : acc)
+				    : acc + in_val(r, i, tag);
+	return acc;
+}
+
+static void call_init(struct call *k, const struct job *j, uint8_t kind, size_t count, int root,
+		      enum sgc_op op, int tag)
+{
+	int r;
+	size_t i;
+
+	memset(k, 0, sizeof(*k));
+	k->kind = kind;
+	k->count = count == COUNT_MANY ? many(j) : count;
+	k->root = root;
+	k->op = op;
+	k->tag = tag;
+	for (r = 0; r < j->world; r++) {
+		k->send[r] = malloc((k->count + 1) * sizeof(int32_t));
+		k->recv[r] = malloc((k->count + 1) * sizeof(int32_t));
+		assert_non_null(k->send[r]);
+		assert_non_null(k->recv[r]);
+		for (i = 0; i <= k->count; i++) {
+			k->send[r][i] = in_val(r, i, tag);
+			/* The broadcast's root sends from its recvbuf. */
+			k->recv[r][i] = kind == SGC_COLL_BCAST && r == root && i < k->count ?
+					in_val(r, i, tag) : SENTINEL;
+		}
+	}
+}
+
+static void call_free(struct call *k, const struct job *j)
+{
+	int r;
+
+	for (r = 0; r < j->world; r++) {
+		free(k->send[r]);
+		free(k->recv[r]);
+	}
+}
+
+static void call_post(struct call *k, struct job *j, int r)
+{
+	assert_int_equal(coll_post(j->c[r], k->kind, k->send[r], k->recv[r], k->count, SGC_INT32,
+				   k->op, k->root, &k->req[r]), 0);
+	k->posted[r] = true;
+}
+
+/* Every rank that posted @k is done. */
+static bool call_done(const struct call *k, const struct job *j)
+{
+	int r;
+
+	for (r = 0; r < j->world; r++)
+		if (k->posted[r] && !k->req[r].done)
+			return false;
+	return true;
+}
+
+struct calls {
+	struct call *k;
+	int n;
+	struct job *j;
+};
+
+static bool calls_done(void *arg)
+{
+	const struct calls *cs = arg;
+	int i;
+
+	for (i = 0; i < cs->n; i++)
+		if (!call_done(&cs->k[i], cs->j))
+			return false;
+	return true;
+}
+
+static bool never(void *arg)
+{
+	return false;
+}
+
+static bool always(void *arg)
+{
+	return true;
+}
+
+/* Rank @r finished @k with status 0 and exactly the right buffer. */
+static void call_check(const struct call *k, const struct job *j, int r)
+{
+	size_t i;
+
+	if (k->req[r].status)
+		fail_msg("world %d rank %d %s of %zu: status %d (%s)", j->world, r,
+			 coll_kind_name(k->kind), k->count, k->req[r].status, k->req[r].msg);
+	assert_true(k->req[r].done);
+	for (i = 0; i < k->count; i++) {
+		int32_t want;
+
+		switch (k->kind) {
+		case SGC_COLL_ALLREDUCE:
+			want = reduced(j->world, i, k->tag, k->op);
+			break;
+		case SGC_COLL_REDUCE:
+			want = r == k->root ? reduced(j->world, i, k->tag, k->op) : SENTINEL;
+			break;
+		case SGC_COLL_BCAST:
+			want = in_val(k->root, i, k->tag);
+			break;
+		default:
+			want = SENTINEL;
+			break;
+		}
+		if (k->recv[r][i] != want)
+			fail_msg("world %d rank %d %s of %zu (root %d): element %zu is %d, want %d",
+				 j->world, r, coll_kind_name(k->kind), k->count, k->root, i,
+				 k->recv[r][i], want);
+	}
+	/* Nothing written past the vector. */
+	assert_int_equal(k->recv[r][k->count], SENTINEL);
+}
+
+static void check_all(const struct call *k, const struct job *j)
+{
+	int r;
+
+	for (r = 0; r < j->world; r++)
+		call_check(k, j, r);
+}
+
+static struct sgc_stats stats_sum(const struct job *j)
+{
+	struct sgc_stats s = { 0 };
+	int r;
+
+	for (r = 0; r < j->world; r++) {
+		s.retransmits += j->c[r]->st.retransmits;
+		s.duplicates += j->c[r]->st.duplicates;
+		s.late += j->c[r]->st.late;
+		s.rejected += j->c[r]->st.rejected;
+		s.foreign += j->c[r]->st.foreign;
+		s.timeouts += j->c[r]->st.timeouts;
+	}
+	return s;
+}
+
+/*
+ * Every rank calls @kind; @late: this rank calls only after 3 ms (-1 =
+ * none), so that data may come before its call.  Checks every result and
+ * that nothing is sent again without cause.
+ */
+static void run_one(int world, uint8_t kind, size_t count, int root, enum sgc_op op,
+		    struct fake_faults *faults, uint64_t seed, int late)
+{
+	struct job j;
+	struct call k;
+	struct calls cs = { &k, 1, &j };
+	struct sgc_stats s;
+	int r;
+
+	job_open(&j, world, seed, 0);
+	if (faults)
+		fake_net_policy(fake_random_faults, faults);
+	call_init(&k, &j, kind, count, root, op, (int)seed % 7);
+	/* Workers first on even seeds, the coordinator first on odd ones. */
+	for (r = 0; r < world; r++) {
+		int rr = seed & 1 ? r : world - 1 - r;
+
+		if (rr != late)
+			call_post(&k, &j, rr);
+	}
+	if (late >= 0) {
+		fake_run_until(never, NULL, 3000000ULL);
+		call_post(&k, &j, late);
+	}
+	if (!fake_run_until(calls_done, &cs, RUN_NS))
+		fail_msg("world %d: %s of %zu did not finish in %llu ms of virtual time", world,
+			 coll_kind_name(kind), k.count, (unsigned long long)(RUN_NS / 1000000));
+	check_all(&k, &j);
+	/* What is still in flight lands, and changes nothing. */
+	fake_run_until(never, NULL, DRAIN_NS);
+	check_all(&k, &j);
+	s = stats_sum(&j);
+	if (getenv("FAKE_VERBOSE"))
+		fprintf(stderr, "world %d %s of %zu root %d: %llu sent, %llu dropped, %llu dup, %llu delayed, "
+			"%llu retx, %llu duplicates, %llu late, %.3f ms\n", world, coll_kind_name(kind),
+			k.count, root, (unsigned long long)fake_net_stats()->sent,
+			(unsigned long long)fake_net_stats()->dropped,
+			(unsigned long long)fake_net_stats()->duplicated,
+			(unsigned long long)fake_net_stats()->delayed, (unsigned long long)s.retransmits,
+			(unsigned long long)s.duplicates, (unsigned long long)s.late,
+			(fake_now() - FAKE_T0) / 1e6);
+	if (!faults && late < 0 && s.retransmits + s.duplicates + s.rejected + s.foreign)
+		fail_msg("world %d %s of %zu: sent again with no loss: retransmits %llu, duplicates "
+			 "%llu, rejected %llu, foreign %llu", world, coll_kind_name(kind), k.count,
+			 (unsigned long long)s.retransmits, (unsigned long long)s.duplicates,
+			 (unsigned long long)s.rejected, (unsigned long long)s.foreign);
+	if (fake_net_stats()->dropped)
+		assert_true(s.retransmits > 0);
+	/* A second copy of data is seen as one, early or late. */
+	if (fake_net_stats()->duplicated_data)
+		assert_true(s.duplicates + s.late > 0);
+	assert_int_equal(s.timeouts, 0);
+	call_free(&k, &j);
+	job_close(&j);
+}
+
+static void sizes_each(uint8_t kind, int root_sel, struct fake_faults *f, uint64_t seed)
+{
+	const size_t counts[] = { 0, 1, ELEMS, COUNT_MANY };
+	size_t w, n;
+
+	for (w = 0; w < sizeof(worlds) / sizeof(worlds[0]); w++) {
+		for (n = 0; n < sizeof(counts) / sizeof(counts[0]); n++) {
+			int world = worlds[w];
+			int root = root_sel < 0 ? world - 1 : root_sel % world;
+
+			run_one(world, kind, kind == SGC_COLL_BARRIER ? 0 : counts[n], root,
+				SGC_SUM, f, seed + n, -1);
+		}
+	}
+}
+
+static void test_allreduce(void **state)
+{
+	sizes_each(SGC_COLL_ALLREDUCE, 0, NULL, 1);
+	run_one(5, SGC_COLL_ALLREDUCE, COUNT_MANY, 0, SGC_MAX, NULL, 2, -1);
+	/* A worker calls last: the coordinator waits for it. */
+	run_one(5, SGC_COLL_ALLREDUCE, COUNT_MANY, 0, SGC_SUM, NULL, 3, 4);
+	run_one(5, SGC_COLL_ALLREDUCE, COUNT_MANY, 0, SGC_SUM, NULL, 3, 0);
+}
+
+static void test_reduce(void **state)
+{
+	sizes_each(SGC_COLL_REDUCE, 0, NULL, 1);
+	sizes_each(SGC_COLL_REDUCE, -1, NULL, 2);
+	run_one(17, SGC_COLL_REDUCE, COUNT_MANY, 6, SGC_MAX, NULL, 3, -1);
+}
+
+static void test_broadcast(void **state)
+{
+	sizes_each(SGC_COLL_BCAST, 0, NULL, 1);
+	sizes_each(SGC_COLL_BCAST, -1, NULL, 2);
+	/* A receiver that calls late gets results that came before its
+	 * call (staged). */
+	run_one(5, SGC_COLL_BCAST, COUNT_MANY, 0, SGC_SUM, NULL, 3, 3);
+	run_one(5, SGC_COLL_BCAST, COUNT_MANY, 2, SGC_SUM, NULL, 4, 4);
+}
+
+static void test_barrier(void **state)
+{
+	sizes_each(SGC_COLL_BARRIER, 0, NULL, 1);
+	run_one(17, SGC_COLL_BARRIER, 0, 0, SGC_SUM, NULL, 3, 9);
+}
+
+/* Several collectives of every kind in flight at once, posted by every
+ * rank before any progress; then driven together. */
+static void inflight(int world, struct fake_faults *f, uint64_t seed)
+{
+	struct job j;
+	struct call k[8];
+	struct calls cs = { k, 8, &j };
+	int i, r;
+
+	job_open(&j, world, seed, 0);
+	if (f)
+		fake_net_policy(fake_random_faults, f);
+	call_init(&k[0], &j, SGC_COLL_ALLREDUCE, COUNT_MANY, 0, SGC_SUM, 0);
+	call_init(&k[1], &j, SGC_COLL_BCAST, 3 * ELEMS + 5, world - 1, SGC_SUM, 1);
+	call_init(&k[2], &j, SGC_COLL_REDUCE, ELEMS, 1 % world, SGC_MAX, 2);
+	call_init(&k[3], &j, SGC_COLL_BARRIER, 0, 0, SGC_SUM, 3);
+	call_init(&k[4], &j, SGC_COLL_ALLREDUCE, 1, 0, SGC_SUM, 4);
+	call_init(&k[5], &j, SGC_COLL_BCAST, COUNT_MANY, 0, SGC_SUM, 5);
+	call_init(&k[6], &j, SGC_COLL_ALLREDUCE, 0, 0, SGC_SUM, 6);
+	call_init(&k[7], &j, SGC_COLL_REDUCE, 2 * ELEMS, 0, SGC_SUM, 7);
+	for (r = 0; r < world; r++)
+		for (i = 0; i < 8; i++)
+			call_post(&k[i], &j, r);
+	if (!fake_run_until(calls_done, &cs, RUN_NS))
+		fail_msg("world %d: 8 collectives in flight did not finish", world);
+	for (i = 0; i < 8; i++) {
+		check_all(&k[i], &j);
+		call_free(&k[i], &j);
+	}
+	for (r = 0; r < world; r++)
+		assert_int_equal(j.c[r]->colls.nposted, 0);
+	if (f && fake_net_stats()->dropped)
+		assert_true(stats_sum(&j).retransmits > 0);
+	job_close(&j);
+}
+
+static void test_inflight(void **state)
+{
+	size_t w;
+
+	for (w = 0; w < sizeof(worlds) / sizeof(worlds[0]); w++)
+		inflight(worlds[w], NULL, 11);
+}
+
+static void test_loss(void **state)
+{
+	struct fake_faults f = { .drop_pct = 20 };
+	uint64_t seed;
+
+	for (seed = 100; seed < 103; seed++) {
+		sizes_each(SGC_COLL_ALLREDUCE, 0, &f, seed);
+		sizes_each(SGC_COLL_BCAST, -1, &f, seed);
+	}
+	/* Heavier: 30% of every datagram. */
+	f.drop_pct = 30;
+	sizes_each(SGC_COLL_REDUCE, -1, &f, 200);
+	sizes_each(SGC_COLL_BARRIER, 0, &f, 201);
+	/* Only results, or only contributions. */
+	f.types = 1u << SGC_MSG_RESULT;
+	sizes_each(SGC_COLL_ALLREDUCE, 0, &f, 300);
+	f.types = 1u << SGC_MSG_CONTRIB;
+	sizes_each(SGC_COLL_ALLREDUCE, 0, &f, 301);
+}
+
+static void test_duplication(void **state)
+{
+	struct fake_faults f = { .dup_pct = 25, .max_delay_ns = 2 * RTO_NS };
+
+	sizes_each(SGC_COLL_ALLREDUCE, 0, &f, 400);
+	sizes_each(SGC_COLL_REDUCE, -1, &f, 401);
+	sizes_each(SGC_COLL_BCAST, -1, &f, 402);
+	sizes_each(SGC_COLL_BARRIER, 0, &f, 403);
+}
+
+static void test_reordering(void **state)
+{
+	struct fake_faults f = { .delay_pct = 30, .max_delay_ns = 3 * RTO_NS };
+
+	sizes_each(SGC_COLL_ALLREDUCE, 0, &f, 500);
+	sizes_each(SGC_COLL_BCAST, 0, &f, 501);
+	sizes_each(SGC_COLL_REDUCE, -1, &f, 502);
+}
+
+static void test_combined(void **state)
+{
+	struct fake_faults f = {
+		.drop_pct = 15, .dup_pct = 10, .delay_pct = 20, .max_delay_ns = 3 * RTO_NS,
+	};
+	size_t w;
+	uint64_t seed;
+
+	for (seed = 600; seed < 603; seed++) {
+		sizes_each(SGC_COLL_ALLREDUCE, 0, &f, seed);
+		sizes_each(SGC_COLL_BCAST, -1, &f, seed);
+		sizes_each(SGC_COLL_REDUCE, 1, &f, seed);
+		sizes_each(SGC_COLL_BARRIER, 0, &f, seed);
+	}
+	for (w = 0; w < sizeof(worlds) / sizeof(worlds[0]); w++)
+		for (seed = 700; seed < 703; seed++)
+			inflight(worlds[w], &f, seed);
+}
+
+/* Keeps a copy of the first datagram of one type from one rank to another. */
+struct capture {
+	uint8_t type;
+	int from, to;
+	bool got;
+	uint32_t len;
+	uint64_t data[(SGC_HDR_SIZE + SGC_MAX_BODY) / 8 + 1];
+};
+
+static enum fake_verdict capture_policy(const struct fake_dgram_info *d, uint64_t *extra,
+					void *arg)
+{
+	struct capture *cp = arg;
+	int i;
+
+	for (i = 0; i < 2; i++, cp++) {
+		if (!cp->got && d->hdr->type == cp->type && d->from == cp->from && d->to == cp->to) {
+			memcpy(cp->data, d->hdr, d->len);
+			cp->len = d->len;
+			cp->got = true;
+		}
+	}
+	return FAKE_DELIVER;
+}
+
+static void run_allreduce(struct job *j, size_t count, int tag)
+{
+	struct call k;
+	struct calls cs = { &k, 1, j };
+	int r;
+
+	call_init(&k, j, SGC_COLL_ALLREDUCE, count, 0, SGC_SUM, tag);
+	for (r = 0; r < j->world; r++)
+		call_post(&k, j, r);
+	assert_true(fake_run_until(calls_done, &cs, RUN_NS));
+	check_all(&k, j);
+	call_free(&k, j);
+}
+
+/* Deliver @len bytes to @to from @from and run one round. */
+static void inject(struct job *j, int to, const struct sockaddr_in *from, const void *data,
+		   uint32_t len)
+{
+	fake_inject(j->c[to], from, data, len, 0);
+	fake_run_until(always, NULL, 0);
+}
+
+static void test_late_and_foreign(void **state)
+{
+	struct capture cp[2] = {
+		{ .type = SGC_MSG_CONTRIB, .from = 1, .to = 0 },
+		{ .type = SGC_MSG_RESULT, .from = 0, .to = 2 },
+	};
+	struct sockaddr_in stranger, peer1;
+	struct sgc_stats before, before2;
+	struct sgc_hdr *h;
+	uint64_t bad[sizeof(cp[0].data) / 8];
+	struct job j;
+
+	job_open(&j, 3, 42, 0);
+	fake_net_policy(capture_policy, cp);
+	run_allreduce(&j, 2 * ELEMS, 1);
+	assert_true(cp[0].got);
+	assert_true(cp[1].got);
+	fake_net_policy(NULL, NULL);
+	fake_addr(&peer1, 1);
+	memset(&stranger, 0, sizeof(stranger));
+	stranger.sin_family = AF_INET;
+	stranger.sin_addr.s_addr = htonl(0x7f630001);
+	stranger.sin_port = htons(5555);
+
+	/* A replay of rank 1's contribution to the finished collective. */
+	before = j.c[0]->st;
+	inject(&j, 0, &peer1, cp[0].data, cp[0].len);
+	assert_int_equal(j.c[0]->st.late, before.late + 1);
+	assert_int_equal(j.c[0]->st.pkts_recv, before.pkts_recv + 1);
+	assert_int_equal(j.c[0]->st.duplicates + j.c[0]->st.rejected + j.c[0]->st.foreign,
+			 before.duplicates + before.rejected + before.foreign);
+	/* The same from an address that is no rank's. */
+	inject(&j, 0, &stranger, cp[0].data, cp[0].len);
+	assert_int_equal(j.c[0]->st.foreign, before.foreign + 1);
+	assert_int_equal(j.c[0]->st.late, before.late + 1);
+	/* From rank 1's address, but of another job. */
+	memcpy(bad, cp[0].data, cp[0].len);
+	h = (struct sgc_hdr *)bad;
+	h->job_id ^= 0x100;
+	inject(&j, 0, &peer1, bad, cp[0].len);
+	assert_int_equal(j.c[0]->st.foreign, before.foreign + 2);
+	/* Not ours at all (bad magic). */
+	h->job_id ^= 0x100;
+	h->magic = 0x1234;
+	inject(&j, 0, &peer1, bad, cp[0].len);
+	assert_int_equal(j.c[0]->st.foreign, before.foreign + 3);
+	assert_int_equal(j.c[0]->st.late, before.late + 1);
+	/* An old result at a worker, from the coordinator's address. */
+	before2 = j.c[2]->st;
+	inject(&j, 2, &j.c[0]->self, cp[1].data, cp[1].len);
+	assert_int_equal(j.c[2]->st.late, before2.late + 1);
+	/* ... and from elsewhere. */
+	inject(&j, 2, &stranger, cp[1].data, cp[1].len);
+	assert_int_equal(j.c[2]->st.foreign, before2.foreign + 1);
+
+	/* None of it changed anything: the next collectives are exact. */
+	run_allreduce(&j, 2 * ELEMS, 2);
+	run_allreduce(&j, 1, 3);
+	/* The first collective's contribution again, now two collectives
+	 * old: still late, and the one after it is still exact. */
+	before = j.c[0]->st;
+	inject(&j, 0, &peer1, cp[0].data, cp[0].len);
+	assert_int_equal(j.c[0]->st.late, before.late + 1);
+	run_allreduce(&j, 2 * ELEMS, 4);
+	job_close(&j);
+}
+
+/* Rank @dead never runs; every other rank calls an allreduce. */
+static void dead_rank(int world, int dead, size_t count)
+{
+	char want[64];
+	struct job j;
+	struct call k;
+	struct calls cs = { &k, 1, &j };
+	uint64_t t0;
+	int r;
+
+	job_open(&j, world, 77, 0);
+	fake_net_kill(dead);
+	call_init(&k, &j, SGC_COLL_ALLREDUCE, count, 0, SGC_SUM, 0);
+	t0 = fake_now();
+	for (r = 0; r < world; r++)
+		if (r != dead)
+			call_post(&k, &j, r);
+	if (!fake_run_until(calls_done, &cs, 3 * TIMEOUT_NS))
+		fail_msg("world %d, rank %d dead: a live rank still waits after %u ms", world, dead,
+			 3 * TIMEOUT_MS);
+	/* Within the timeout, and a little for the abort to travel. */
+	assert_true(fake_now() - t0 <= TIMEOUT_NS + 10 * LATENCY_NS);
+	for (r = 0; r < world; r++) {
+		int st = k.req[r].status;
+
+		if (r == dead)
+			continue;
+		if (r == 0 || dead == 0)
+			assert_int_equal(st, -ETIMEDOUT);
+		else if (st != -ETIMEDOUT && st != -SGC_EABORTED)
+			fail_msg("rank %d: status %d (%s), want a timeout or an abort", r, st,
+				 k.req[r].msg);
+	}
+	if (dead) {
+		snprintf(want, sizeof(want), "rank %d did not contribute", dead);
+		if (!strstr(k.req[0].msg, want))
+			fail_msg("the coordinator's message does not name rank %d: %s", dead,
+				 k.req[0].msg);
+	} else {
+		for (r = 1; r < world; r++)
+			if (!strstr(k.req[r].msg, "got no result from the coordinator at 127.10.0.1:7000"))
+				fail_msg("rank %d's message does not name the coordinator: %s", r,
+					 k.req[r].msg);
+	}
+	call_free(&k, &j);
+	job_close(&j);
+}
+
+static void test_dead_rank(void **state)
+{
+	dead_rank(5, 3, COUNT_MANY);
+	dead_rank(5, 3, 1);
+	dead_rank(2, 1, ELEMS);
+	dead_rank(17, 16, COUNT_MANY);
+	dead_rank(5, 0, COUNT_MANY);
+}
+
+/* Rank 2 calls with @bad elements where the others call with @good. */
+static void mismatch(size_t good, size_t bad)
+{
+	struct job j;
+	struct call k;
+	struct calls cs = { &k, 1, &j };
+	int r;
+
+	job_open(&j, 5, 88, 0);
+	call_init(&k, &j, SGC_COLL_ALLREDUCE, good, 0, SGC_SUM, 0);
+	for (r = 0; r < 5; r++) {
+		assert_int_equal(coll_post(j.c[r], k.kind, k.send[r], k.recv[r], r == 2 ? bad : good,
+					   SGC_INT32, k.op, k.root, &k.req[r]), 0);
+		k.posted[r] = true;
+	}
+	assert_true(fake_run_until(calls_done, &cs, RUN_NS));
+	assert_int_equal(k.req[0].status, -SGC_EMISMATCH);
+	if (!strstr(k.req[0].msg, "rank 2"))
+		fail_msg("the coordinator's message does not name rank 2: %s", k.req[0].msg);
+	for (r = 1; r < 5; r++)
+		assert_int_equal(k.req[r].status, -SGC_EMISMATCH);
+	call_free(&k, &j);
+	/* The job goes on. */
+	run_allreduce(&j, good, 5);
+	job_close(&j);
+}
+
+static void test_mismatch(void **state)
+{
+	mismatch(2 * ELEMS + 10, 2 * ELEMS + 9);	/* the last chunk differs */
+	mismatch(3 * ELEMS, 1);				/* the number of chunks */
+	mismatch(1, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_allreduce),
+		cmocka_unit_test(test_reduce),
+		cmocka_unit_test(test_broadcast),
+		cmocka_unit_test(test_barrier),
+		cmocka_unit_test(test_inflight),
+		cmocka_unit_test(test_loss),
+		cmocka_unit_test(test_duplication),
+		cmocka_unit_test(test_reordering),
+		cmocka_unit_test(test_combined),
+		cmocka_unit_test(test_late_and_foreign),
+		cmocka_unit_test(test_dead_rank),
+		cmocka_unit_test(test_mismatch),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
