@@ -15,7 +15,7 @@
  * lowest incomplete chunk (the slots of one collective). */
 void kernel_inject_own(struct sgc_comm *c, struct sgc_coll *co)
 {
-	/* Completions inside the loop move kwin, so the limit moves too. */
+	/* Completions inside the loop move kernel_low, so the limit moves too. */
 	while (co->state == COLL_OPEN && co->kernel_injected < co->nchunks &&
 	       co->kernel_injected < co->kernel_low + SGC_BPF_CHUNK_SLOTS) {
 		uint32_t ch = co->kernel_injected++;

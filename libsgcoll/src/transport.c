@@ -14,14 +14,14 @@ void send_to_rank(struct sgc_comm *c, const struct sgc_hdr *h, int r)
 
 /* Ranks per SGC_F_FANOUT datagram: what scatter_prog clones in one go
  * stays well below a receive ring (256) and the backlog (1000). */
-#define FANOUT_WINDOW 128
+#define CLONE_WINDOW 128
 /* Fewest ranks worth a datagram of their own on another CPU: below this,
  * waking an io_uring worker costs more than the clones it takes over. */
-#define FANOUT_SPLIT_MIN 32
+#define CLONE_SPLIT_MIN 32
 
-/* One SGC_F_FANOUT datagram for ranks [lo, hi); async: from an io_uring
+/* One SGC_F_FANOUT clone request for ranks [lo, hi); async: from an io_uring
  * worker, so that its clones (and their softirq work) run on another CPU. */
-static void fanout_range(struct sgc_comm *c, struct sgc_pkt *p, int lo, int hi, bool async)
+static void clone_request(struct sgc_comm *c, struct sgc_pkt *p, int lo, int hi, bool async)
 {
 	struct sgc_pkt *f;
 	struct sgc_hdr *h;
@@ -46,14 +46,14 @@ static void fanout_range(struct sgc_comm *c, struct sgc_pkt *p, int lo, int hi, 
 
 /*
  * eBPF path: one datagram per run of consecutive ranks, at most
- * FANOUT_WINDOW ranks each, which scatter_prog clones.  The clones of a
+ * CLONE_WINDOW ranks each, which scatter_prog clones.  The clones of a
  * datagram, and everything they set off on this host (veth, XDP, the
  * reduction of the answers), run on the CPU that sends it; so a long run
  * is cut into one piece per CPU (c->io.fan_cpus), and all but every
  * fan_cpus-th piece go out through an io_uring worker.
  */
-void send_to_ranks(struct sgc_comm *c, struct sgc_pkt *p, int first,
-	    bool (*pred)(const void *obj, int rank), const void *obj)
+void send_to_ranks(struct sgc_comm *c, struct sgc_pkt *p, int first, rank_pred_fn pred,
+		   const void *obj)
 {
 	int r = first < 1 ? 1 : first, k = 0;
 
@@ -74,12 +74,12 @@ void send_to_ranks(struct sgc_comm *c, struct sgc_pkt *p, int first,
 		while (r < c->world && pred(obj, r))
 			r++;
 		n = r - lo;
-		pieces = (n + FANOUT_WINDOW - 1) / FANOUT_WINDOW;
-		split = n / FANOUT_SPLIT_MIN < (int)c->io.fan_cpus ? n / FANOUT_SPLIT_MIN : (int)c->io.fan_cpus;
+		pieces = (n + CLONE_WINDOW - 1) / CLONE_WINDOW;
+		split = n / CLONE_SPLIT_MIN < (int)c->io.fan_cpus ? n / CLONE_SPLIT_MIN : (int)c->io.fan_cpus;
 		if (pieces < split)
 			pieces = split;
 		for (i = 0; i < pieces; i++, k++)
-			fanout_range(c, p, lo + n * i / pieces, lo + n * (i + 1) / pieces,
+			clone_request(c, p, lo + n * i / pieces, lo + n * (i + 1) / pieces,
 				     split > 1 && k % c->io.fan_cpus != c->io.fan_cpus - 1);
 	}
 }
