@@ -117,14 +117,7 @@ static struct sgc_comm *comm_new(int rank, int world, uint32_t chunk_bytes)
 	c->pace.budget = SGC_PULL_BUDGET;
 	c->job_id = FUZZ_JOB;
 	c->joined = true;
-	c->io.rx = engine_rx;
-	c->rxt.unjoined = rdv_handle;
-	c->rxt.early[SGC_MSG_HELLO] = rdv_handle;
-	c->rxt.early[SGC_MSG_WELCOME] = rdv_handle;
-	if (rank == 0)
-		coord_rx_table(&c->rxt);
-	else
-		worker_rx_table(&c->rxt);
+	comm_set_handlers(c);
 	c->peers = calloc((size_t)world, sizeof(*c->peers));
 	if (!c->peers) {
 		free(c);

@@ -17,6 +17,7 @@
 #include "coord.h"
 #include "progress.h"
 #include "rendezvous.h"
+#include "transport.h"
 #include "sg.h"
 #include "worker.h"
 
@@ -38,6 +39,20 @@ static unsigned iface_mtu(const char *ifname)
 		mtu = ifr.ifr_mtu;
 	close(fd);
 	return (unsigned)mtu;
+}
+
+void comm_set_handlers(struct sgc_comm *c)
+{
+	c->io.rx = engine_rx;
+	c->rxt.unjoined = rdv_handle;
+	c->rxt.early[SGC_MSG_HELLO] = rdv_handle;
+	c->rxt.early[SGC_MSG_WELCOME] = rdv_handle;
+	if (c->rank == 0) {
+		coord_rx_table(&c->rxt);
+		c->on_kernel_result = coord_kernel_result;
+	} else {
+		worker_rx_table(&c->rxt);
+	}
 }
 
 int sgc_init(const struct sgc_config *cfg, sgc_comm **out)
@@ -70,16 +85,7 @@ int sgc_init(const struct sgc_config *cfg, sgc_comm **out)
 	c->self = c->rank == 0 ? c->cfg.coord : c->cfg.bind;
 	if (c->rank == 0)
 		c->chunk_bytes = sgc_chunk_bytes_for_mtu(iface_mtu(c->cfg.ifname));
-	c->io.rx = engine_rx;
-	c->rxt.unjoined = rdv_handle;
-	c->rxt.early[SGC_MSG_HELLO] = rdv_handle;
-	c->rxt.early[SGC_MSG_WELCOME] = rdv_handle;
-	if (c->rank == 0) {
-		coord_rx_table(&c->rxt);
-		c->on_kernel_result = coord_kernel_result;
-	} else {
-		worker_rx_table(&c->rxt);
-	}
+	comm_set_handlers(c);
 	if (c->rank == 0) {
 		c->job_id = random_job_id();
 		if (c->world > 1 && c->cfg.accel != SGC_ACCEL_OFF) {
@@ -141,7 +147,7 @@ static void say_goodbye(struct sgc_comm *c)
 				sgc_hdr_init(&h, SGC_MSG_BYE, c->job_id);
 				h.rank = (uint16_t)c->rank;
 				h.aux = c->colls.base;
-				io_send_ctl(c, &h, &c->cfg.coord);
+				send_hdr(c, &h, &c->cfg.coord);
 				next = now + gap;
 				gap = min_u64(gap * 2, c->rtt.rto_max_ns);
 			}

@@ -128,4 +128,10 @@ static inline uint64_t kernel_refresh_gap(const struct sgc_comm *c)
 	return c->rtt.rto_ns / 64;
 }
 
+/* comm.c: register the upcalls of a rank of c->rank: io.rx, the receive
+ * dispatch table (rendezvous, then the role's), and the eBPF path's
+ * kernel results.  sgc_init() calls it; so do tests that build a joined
+ * communicator by hand. */
+SGC_HIDDEN void comm_set_handlers(struct sgc_comm *c);
+
 #endif /* SGC_COMM_H */

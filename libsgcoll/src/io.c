@@ -445,20 +445,6 @@ static void gso_done(struct sgc_comm *c, struct gso_send *g, int res)
 	free(g);
 }
 
-int io_send_ctl(struct sgc_comm *c, const struct sgc_hdr *h, const struct sockaddr_in *dst)
-{
-	struct sgc_pkt *p = pkt_alloc(c);
-	int err;
-
-	if (!p)
-		return -ENOMEM;
-	memcpy(p->data, h, sizeof(*h));
-	p->len = SGC_HDR_SIZE;
-	err = io_send(c, p, dst);
-	pkt_put(c, p);
-	return err;
-}
-
 void io_arm_timer(struct sgc_comm *c, uint64_t when)
 {
 	struct io_uring_sqe *sqe;

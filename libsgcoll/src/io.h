@@ -80,9 +80,6 @@ SGC_HIDDEN void io_close(struct sgc_comm *c);
 SGC_HIDDEN unsigned long io_rx_room(struct sgc_comm *c);
 /* Queue @p for @dst (which must stay valid until the next submit). */
 SGC_HIDDEN int io_send(struct sgc_comm *c, struct sgc_pkt *p, const struct sockaddr_in *dst);
-/* Build and queue a header-only message. */
-SGC_HIDDEN int io_send_ctl(struct sgc_comm *c, const struct sgc_hdr *h,
-			   const struct sockaddr_in *dst);
 /* Turn held sends into SQEs (GSO where it can). */
 SGC_HIDDEN void io_tx_flush(struct sgc_comm *c);
 /* Submit queued sends now. */

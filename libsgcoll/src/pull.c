@@ -24,7 +24,7 @@ static void send_pull(struct sgc_comm *c, const struct sgc_hdr *proto, int r,
 	h.aux = n;
 	h.count = 0;
 	h.flags = 0;
-	io_send_ctl(c, &h, &c->peers[r].addr);
+	send_hdr(c, &h, &c->peers[r].addr);
 }
 
 /*

@@ -14,6 +14,7 @@
 
 #include "progress.h"
 #include "rendezvous.h"
+#include "transport.h"
 
 #define HELLO_MAX_GAP_NS (200 * 1000000ULL)
 
@@ -235,7 +236,7 @@ static void send_ready(struct sgc_comm *c)
 	sgc_hdr_init(&h, SGC_MSG_READY, c->job_id);
 	h.rank = (uint16_t)c->rank;
 	h.aux = c->peers[c->rank].nonce;
-	io_send_ctl(c, &h, &c->cfg.coord);
+	send_hdr(c, &h, &c->cfg.coord);
 }
 
 static void worker_welcome(struct sgc_comm *c, const struct sgc_rx *rx)
@@ -328,7 +329,7 @@ int rdv_worker(struct sgc_comm *c)
 			h.rank = (uint16_t)c->rank;
 			h.arg = (uint16_t)c->world;
 			h.aux = c->peers[c->rank].nonce;
-			io_send_ctl(c, &h, &c->cfg.coord);
+			send_hdr(c, &h, &c->cfg.coord);
 			next = now + gap;
 			gap = min_u64(gap * 2, HELLO_MAX_GAP_NS);
 		}

@@ -5,11 +5,28 @@
  * send per rank; on the eBPF path the coordinator sends one SGC_F_FANOUT
  * request per run of ranks and scatter_prog (TC egress) clones it.
  */
+#include <errno.h>
+#include <string.h>
+
 #include "transport.h"
+
+int send_hdr(struct sgc_comm *c, const struct sgc_hdr *h, const struct sockaddr_in *dst)
+{
+	struct sgc_pkt *p = pkt_alloc(c);
+	int err;
+
+	if (!p)
+		return -ENOMEM;
+	memcpy(p->data, h, sizeof(*h));
+	p->len = SGC_HDR_SIZE;
+	err = io_send(c, p, dst);
+	pkt_put(c, p);
+	return err;
+}
 
 void send_to_rank(struct sgc_comm *c, const struct sgc_hdr *h, int r)
 {
-	io_send_ctl(c, h, r ? &c->peers[r].addr : &c->cfg.coord);
+	send_hdr(c, h, r ? &c->peers[r].addr : &c->cfg.coord);
 }
 
 /* Ranks per SGC_F_FANOUT datagram: what scatter_prog clones in one go

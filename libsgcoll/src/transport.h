@@ -12,6 +12,9 @@
 /* Which ranks a datagram goes to. */
 typedef bool (*rank_pred_fn)(const void *obj, int rank);
 
+/* A header-only message to @dst (which must stay valid until the next
+ * submit); 0 or -ENOMEM. */
+SGC_HIDDEN int send_hdr(struct sgc_comm *c, const struct sgc_hdr *h, const struct sockaddr_in *dst);
 /* A header-only message to rank @r (0: the coordinator). */
 SGC_HIDDEN void send_to_rank(struct sgc_comm *c, const struct sgc_hdr *h, int r);
 /* Coordinator: a copy of @p to the ranks from @first on where @pred

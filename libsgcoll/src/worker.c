@@ -43,7 +43,7 @@ static void worker_send_status(struct sgc_comm *c)
 	sgc_hdr_init(&h, SGC_MSG_ACK, c->job_id);
 	h.rank = (uint16_t)c->rank;
 	h.aux = c->colls.base;
-	io_send_ctl(c, &h, &c->cfg.coord);
+	send_hdr(c, &h, &c->cfg.coord);
 	c->colls.acked_wm = c->colls.base;
 }
 

@@ -310,20 +310,6 @@ int io_send(struct sgc_comm *c, struct sgc_pkt *p, const struct sockaddr_in *dst
 	return 0;
 }
 
-int io_send_ctl(struct sgc_comm *c, const struct sgc_hdr *h, const struct sockaddr_in *dst)
-{
-	struct sgc_pkt *p = pkt_alloc(c);
-	int err;
-
-	if (!p)
-		return -ENOMEM;
-	memcpy(p->data, h, sizeof(*h));
-	p->len = SGC_HDR_SIZE;
-	err = io_send(c, p, dst);
-	pkt_put(c, p);
-	return err;
-}
-
 void io_tx_flush(struct sgc_comm *c)
 {
 }
@@ -482,14 +468,7 @@ static struct sgc_comm *comm_new(const struct fake_world_opts *o, int rank)
 	c->rtt.rto_max_ns = 250 * 1000000ULL;
 	c->chunk_bytes = o->chunk_bytes;
 	c->job_id = FAKE_JOB_ID;
-	c->io.rx = engine_rx;
-	c->rxt.unjoined = rdv_handle;
-	c->rxt.early[SGC_MSG_HELLO] = rdv_handle;
-	c->rxt.early[SGC_MSG_WELCOME] = rdv_handle;
-	if (rank == 0)
-		coord_rx_table(&c->rxt);
-	else
-		worker_rx_table(&c->rxt);
+	comm_set_handlers(c);
 	c->peers = calloc((size_t)o->world, sizeof(*c->peers));
 	if (!c->peers || io_open(c)) {
 		free(c->peers);
