@@ -169,6 +169,19 @@ static void post_start(struct sgc_comm *c, struct sgc_coll *co, const struct pos
 	retx_start(&co->rt, c->now, deadline, rto_now(&c->rtt));
 	co->t_post = c->now;
 	req_track(c, req, co, a->kind, deadline);
+	if (co->state == COLL_FAILED) {
+		/* It failed before this rank called it: a worker had its
+		 * datagrams and then the coordinator's abort; the coordinator
+		 * ran out of memory for early contributions.  Nothing will
+		 * finish it again, so the call fails now, with that cause. */
+		int r;
+
+		if (c->rank == 0)
+			for (r = 1; r < c->world; r++)
+				coll_send_abort(c, co, r, co->status);
+		req_complete(c, req, co->status, co->msg);
+		return;
+	}
 	if (a->kind == SGC_COLL_BCAST && c->rank == a->root) {
 		/* The root's data is its contribution. */
 		co->sendbuf = a->recvbuf;
