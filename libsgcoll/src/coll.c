@@ -30,6 +30,11 @@ void coll_free(struct sgc_comm *c, struct sgc_coll *co)
 
 	if (*slot_ref(c, co->seq) == co)
 		*slot_ref(c, co->seq) = NULL;
+	/* A request still waiting keeps its deadline (req_timers()). */
+	if (co->req) {
+		co->req->coll = NULL;
+		co->req = NULL;
+	}
 	if (co->res) {
 		for (i = 0; i < co->nchunks; i++)
 			pkt_put(c, co->res[i]);
@@ -149,16 +154,8 @@ void coll_finish(struct sgc_comm *c, struct sgc_coll *co, int status)
 		c->coord.done_post_max = co->t_post;
 	if (status == -ETIMEDOUT)
 		c->st.timeouts++;
-	if (req) {
-		req->done = true;
-		req->status = status;
-		req->coll = NULL;
-		if (status)
-			snprintf(req->msg, sizeof(req->msg), "%s", co->msg);
-		co->req = NULL;
-	}
-	if (co->posted && c->colls.nposted)
-		c->colls.nposted--;
+	if (req)
+		req_complete(c, req, status, co->msg);
 }
 
 void coll_fail(struct sgc_comm *c, struct sgc_coll *co, int err, const char *fmt, ...)
@@ -178,35 +175,106 @@ void coll_fail(struct sgc_comm *c, struct sgc_coll *co, int err, const char *fmt
 	coll_finish(c, co, err);
 }
 
+/* Fail @req with @err: through its collective while that is open (the
+ * coordinator then tells the workers), else the request alone. */
+static void req_fail(struct sgc_comm *c, struct sgc_request *req, int err, const char *why)
+{
+	struct sgc_coll *co = req->coll;
+	char msg[sizeof(req->msg)];
+
+	snprintf(msg, sizeof(msg), "collective #%u (%s): %s", req->seq, coll_kind_name(req->kind), why);
+	if (co && co->state == COLL_OPEN)
+		coll_fail(c, co, err, "%s", msg);
+	if (!req->done) {
+		req_complete(c, req, err, msg);
+		if (err == -ETIMEDOUT)
+			c->st.timeouts++;
+	}
+}
+
 void coll_cancel_all(struct sgc_comm *c, int err, const char *why)
 {
-	uint32_t s;
-
-	for (s = c->colls.base; s != c->colls.next_seq; s++) {
-		struct sgc_coll *co = slot_find(c, s);
-
-		if (co && co->state == COLL_OPEN && co->posted)
-			coll_fail(c, co, err, "collective #%u (%s): %s", co->seq, coll_kind_name(co->kind), why);
-	}
+	while (c->colls.reqs)
+		req_fail(c, c->colls.reqs, err, why);
 }
 
 void coll_free_all(struct sgc_comm *c)
 {
+	struct sgc_request *req;
 	int i;
 
-	for (i = 0; i < SGC_RING; i++) {
-		struct sgc_coll *co = c->colls.slots[i];
-
-		if (!co)
-			continue;
-		if (co->req) {
-			co->req->done = true;
-			co->req->status = -ECANCELED;
-			co->req->c = NULL;
-			co->req->coll = NULL;
-			snprintf(co->req->msg, sizeof(co->req->msg),
-				 "the communicator was finalized before this collective finished");
-		}
-		coll_free(c, co);
+	while ((req = c->colls.reqs)) {
+		req_complete(c, req, -ECANCELED,
+			     "the communicator was finalized before this collective finished");
+		req->c = NULL;
 	}
+	for (i = 0; i < SGC_RING; i++)
+		if (c->colls.slots[i])
+			coll_free(c, c->colls.slots[i]);
+}
+
+void req_track(struct sgc_comm *c, struct sgc_request *req, struct sgc_coll *co, uint8_t kind,
+	       uint64_t deadline)
+{
+	struct sgc_request **tail = &c->colls.reqs;
+
+	while (*tail)
+		tail = &(*tail)->next;
+	req->next = NULL;
+	req->pprev = tail;
+	*tail = req;
+	c->colls.nposted++;
+	req->deadline = deadline;
+	req->seq = co->seq;
+	req->kind = kind;
+	req->coll = co;
+	co->req = req;
+}
+
+void req_complete(struct sgc_comm *c, struct sgc_request *req, int status, const char *msg)
+{
+	if (req->coll && req->coll->req == req)
+		req->coll->req = NULL;
+	req->coll = NULL;
+	req->done = true;
+	req->status = status;
+	if (status)
+		snprintf(req->msg, sizeof(req->msg), "%s", msg);
+	if (req->pprev) {
+		*req->pprev = req->next;
+		if (req->next)
+			req->next->pprev = req->pprev;
+		req->next = NULL;
+		req->pprev = NULL;
+		c->colls.nposted--;
+	}
+}
+
+/*
+ * The collective's own timer (coord_timer(), worker_timer()) fails it at
+ * the same deadline with a better message, and runs first.  What is left
+ * here is a request the window does not reach: its collective finished
+ * without it, was freed, or is open outside [base, next_seq).
+ */
+uint64_t req_timers(struct sgc_comm *c, uint64_t now)
+{
+	struct sgc_request *req;
+	uint64_t first = UINT64_MAX;
+	char why[160];
+
+again:
+	for (req = c->colls.reqs; req; req = req->next) {
+		if (now < req->deadline) {
+			first = min_u64(first, req->deadline);
+			continue;
+		}
+		snprintf(why, sizeof(why), "not finished within %u ms: the coordinator may be waiting "
+			 "for another rank, or the ranks called collectives in a different order",
+			 c->cfg.timeout_ms);
+		req_fail(c, req, -ETIMEDOUT, why);
+		/* The list changed under us; it is short (SGC_MAX_INFLIGHT). */
+		first = UINT64_MAX;
+		goto again;
+	}
+	return first;
 }

@@ -124,6 +124,19 @@ SGC_HIDDEN void coll_free(struct sgc_comm *c, struct sgc_coll *co);
 SGC_HIDDEN void coll_hdr(struct sgc_comm *c, struct sgc_hdr *h, uint8_t type,
 			 const struct sgc_coll *co, int rank);
 SGC_HIDDEN void coll_send_abort(struct sgc_comm *c, const struct sgc_coll *co, int r, int err);
+/*
+ * Requests.  A posted request is outstanding until req_complete(); the
+ * engine fails it at its deadline even if its collective is no longer in
+ * the timers' window (req_timers()), so no call waits past its timeout.
+ */
+/* @req waits for @co, which this rank just posted as a @kind, until @deadline. */
+SGC_HIDDEN void req_track(struct sgc_comm *c, struct sgc_request *req, struct sgc_coll *co,
+			  uint8_t kind, uint64_t deadline);
+/* @req is over with @status (@msg says why when it failed). */
+SGC_HIDDEN void req_complete(struct sgc_comm *c, struct sgc_request *req, int status,
+			     const char *msg);
+/* Fail the requests whose deadline has come; returns the earliest one left. */
+SGC_HIDDEN uint64_t req_timers(struct sgc_comm *c, uint64_t now);
 /* Finish @co here with @status; wakes the request waiting on it. */
 SGC_HIDDEN void coll_finish(struct sgc_comm *c, struct sgc_coll *co, int status);
 /* Fail @co with @err and a message; the coordinator tells the workers. */

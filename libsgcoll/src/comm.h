@@ -51,6 +51,7 @@ struct sgc_colls {
 	uint32_t base;		/* coordinator: oldest unretired; worker: watermark */
 	uint32_t acked_wm;	/* worker: last watermark reported */
 	uint32_t nposted;	/* outstanding requests */
+	struct sgc_request *reqs; /* the outstanding requests (coll.c) */
 	uint64_t next_timer;	/* earliest deadline after a round */
 	struct sgc_coll *slots[SGC_RING];
 };

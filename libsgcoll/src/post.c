@@ -161,7 +161,6 @@ static void post_start(struct sgc_comm *c, struct sgc_coll *co, const struct pos
 		       uint64_t deadline, struct sgc_request *req)
 {
 	c->colls.next_seq++;
-	c->colls.nposted++;
 	co->posted = true;
 	co->count = a->count;
 	co->sendbuf = a->sendbuf;
@@ -169,8 +168,20 @@ static void post_start(struct sgc_comm *c, struct sgc_coll *co, const struct pos
 	c->now = now_ns();
 	retx_start(&co->rt, c->now, deadline, rto_now(&c->rtt));
 	co->t_post = c->now;
-	co->req = req;
-	req->coll = co;
+	req_track(c, req, co, a->kind, deadline);
+	if (co->state == COLL_FAILED) {
+		/* It failed before this rank called it: a worker had its
+		 * datagrams and then the coordinator's abort; the coordinator
+		 * ran out of memory for early contributions.  Nothing will
+		 * finish it again, so the call fails now, with that cause. */
+		int r;
+
+		if (c->rank == 0)
+			for (r = 1; r < c->world; r++)
+				coll_send_abort(c, co, r, co->status);
+		req_complete(c, req, co->status, co->msg);
+		return;
+	}
 	if (a->kind == SGC_COLL_BCAST && c->rank == a->root) {
 		/* The root's data is its contribution. */
 		co->sendbuf = a->recvbuf;
@@ -201,6 +212,8 @@ int coll_post(struct sgc_comm *c, uint8_t kind, const void *sendbuf, void *recvb
 	req->c = c;
 	req->done = false;
 	req->coll = NULL;
+	req->next = NULL;
+	req->pprev = NULL;
 	req->status = 0;
 	req->msg[0] = 0;
 	err = post_validate(c, &a);

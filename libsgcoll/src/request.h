@@ -14,6 +14,12 @@ struct sgc_coll;
 struct sgc_request {
 	struct sgc_comm *c;
 	struct sgc_coll *coll;	/* NULL once finished */
+	/* Outstanding (posted, not done): on c->colls.reqs, in posting
+	 * order; @pprev is NULL otherwise. */
+	struct sgc_request *next, **pprev;
+	uint64_t deadline;	/* done by then, whatever its collective does */
+	uint32_t seq;		/* what this rank called, for messages */
+	uint8_t kind;
 	bool done;
 	bool heap;		/* from sgc_i*(): freed by sgc_test/sgc_wait */
 	int status;

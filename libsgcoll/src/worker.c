@@ -342,7 +342,17 @@ static void worker_on_abort(struct sgc_comm *c, const struct sgc_rx *rx)
 		return;
 	}
 	co = slot_find(c, h->seq);
-	if (co && co->kind == h->coll)
+	if (!co || !h->coll || h->coll >= SGC_COLL_QUERY)
+		return;
+	/* The abort names the collective the coordinator has at this
+	 * position.  Another one here means the ranks disagree on the order:
+	 * this rank learns it from the abort, or it would only time out. */
+	if (co->kind != h->coll)
+		coll_fail(c, co, -SGC_EMISMATCH,
+			  "collective #%u (%s here, %s at the coordinator): the coordinator abandoned "
+			  "it (%s)", co->seq, coll_kind_name(co->kind), coll_kind_name(h->coll),
+			  sgc_strerror(-(int)h->aux));
+	else
 		coll_fail(c, co, h->aux == SGC_EMISMATCH ? -SGC_EMISMATCH : -SGC_EABORTED,
 			  "collective #%u (%s): the coordinator abandoned it (%s)%s", co->seq,
 			  coll_kind_name(co->kind), sgc_strerror(-(int)h->aux),

@@ -22,6 +22,16 @@
  *   robust_check -m threads [-n THREADS] [-i ITERS]
  *       THREADS communicators (ports +1000*k), each driven by its own
  *       thread at the same time.
+ *   robust_check -m order [-v ODD] [-L LATE_MS]
+ *       ranks that disagree: rank ODD (default world-1) calls another
+ *       collective, or names another root, than the others; in some
+ *       cases one rank enters the call LATE_MS (default 500) after the
+ *       others.  Every call returns within the timeout (a watchdog ends
+ *       the rank at three timeouts): the mismatched one with
+ *       -SGC_EMISMATCH or -SGC_EABORTED, the barrier that every rank
+ *       calls next with 0.  With SGC_ACCEL other than off the mismatched
+ *       call may time out instead: the kernel drops a contribution that
+ *       does not match its slot (drop_mismatch) without telling rank 0.
  *
  *   exit 0 = all good, 1 = a wrong result or error, 77 = skipped
  */
@@ -29,6 +39,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -402,6 +413,194 @@ out:
 	return atomic_load(&g_fail) ? -1 : 0;
 }
 
+/* ------------------------------------------------------------ order */
+
+/*
+ * A watchdog for one call: a rank still inside it after three timeouts
+ * is hung; it says where and exits, so the test fails instead of waiting
+ * for the cluster's deadline.
+ */
+static char g_watch_what[128];
+
+static void watchdog_fire(int sig)
+{
+	char msg[200];
+	int n = snprintf(msg, sizeof(msg), "rank %d: FAIL: HUNG in %s (3 timeouts passed)\n", g_rank,
+			 g_watch_what);
+
+	(void)sig;
+	if (n > 0)
+		(void)!write(2, msg, (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
+	_exit(3);
+}
+
+static void watch(unsigned timeout_ms, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(g_watch_what, sizeof(g_watch_what), fmt, ap);
+	va_end(ap);
+	signal(SIGALRM, watchdog_fire);
+	alarm((3 * timeout_ms + 999) / 1000);
+}
+
+static void unwatch(void)
+{
+	alarm(0);
+}
+
+enum order_call { OC_ALLREDUCE, OC_REDUCE, OC_BCAST0, OC_BCAST_SELF, OC_BARRIER };
+
+static const char *order_call_name(enum order_call k)
+{
+	switch (k) {
+	case OC_ALLREDUCE: return "allreduce";
+	case OC_REDUCE: return "reduce to 0";
+	case OC_BCAST0: return "broadcast from 0";
+	case OC_BCAST_SELF: return "broadcast from itself";
+	default: return "barrier";
+	}
+}
+
+/*
+ * One mismatch: rank @odd calls @odd_call, the others @rest_call; rank
+ * @late (-1: none; -2: the odd rank) enters late.  Broadcast from 0
+ * against a rank that broadcasts its own data: rank 0's data may reach
+ * the others before the odd rank's, so they may finish, exactly.
+ */
+struct order_case {
+	const char *name;
+	enum order_call odd_call, rest_call;
+	bool odd_is_coord;	/* rank 0 is the odd one, not ODD */
+	int late;		/* -1 none, -2 the odd rank, else this rank */
+	bool rest_may_finish;
+};
+
+static const struct order_case order_cases[] = {
+	{ "barrier against allreduce", OC_BARRIER, OC_ALLREDUCE, false, -1, false },
+	{ "barrier against allreduce, the odd rank late", OC_BARRIER, OC_ALLREDUCE, false, -2, false },
+	{ "barrier against allreduce, rank 1 late", OC_BARRIER, OC_ALLREDUCE, false, 1, false },
+	{ "coordinator's barrier against allreduce", OC_BARRIER, OC_ALLREDUCE, true, -1, false },
+	{ "coordinator's barrier against allreduce, rank 1 late", OC_BARRIER, OC_ALLREDUCE, true, 1,
+	  false },
+	{ "reduce against allreduce", OC_REDUCE, OC_ALLREDUCE, false, -1, false },
+	{ "reduce against allreduce, rank 1 late", OC_REDUCE, OC_ALLREDUCE, false, 1, false },
+	{ "allreduce against barrier", OC_ALLREDUCE, OC_BARRIER, false, 1, false },
+	{ "broadcast roots differ", OC_BCAST_SELF, OC_BCAST0, false, -1, true },
+	{ "broadcast roots differ, rank 1 late", OC_BCAST_SELF, OC_BCAST0, false, 1, true },
+};
+
+/* Returns the call's result; *exact says whether a 0 came with the right data. */
+static int order_call(struct job *j, enum order_call k, unsigned salt, bool *exact)
+{
+	uint64_t in[3], out[3];
+	int rc, r, i;
+
+	*exact = true;
+	for (i = 0; i < 3; i++)
+		in[i] = input(j->tag, j->rank, (size_t)i, salt);
+	switch (k) {
+	case OC_ALLREDUCE:
+		rc = sgc_allreduce(j->c, in, out, 3, SGC_UINT64, SGC_SUM);
+		for (i = 0; !rc && i < 3; i++) {
+			uint64_t want = 0;
+
+			for (r = 0; r < j->world; r++)
+				want += input(j->tag, r, (size_t)i, salt);
+			*exact &= out[i] == want;
+		}
+		return rc;
+	case OC_REDUCE:
+		rc = sgc_reduce(j->c, in, out, 3, SGC_UINT64, SGC_SUM, 0);
+		for (i = 0; !rc && j->rank == 0 && i < 3; i++) {
+			uint64_t want = 0;
+
+			for (r = 0; r < j->world; r++)
+				want += input(j->tag, r, (size_t)i, salt);
+			*exact &= out[i] == want;
+		}
+		return rc;
+	case OC_BCAST0:
+	case OC_BCAST_SELF:
+		r = k == OC_BCAST0 ? 0 : j->rank;
+		for (i = 0; i < 3; i++)
+			out[i] = j->rank == r ? input(j->tag, r, (size_t)i, salt) : 0;
+		rc = sgc_broadcast(j->c, out, 3, SGC_UINT64, r);
+		for (i = 0; !rc && i < 3; i++)
+			*exact &= out[i] == input(j->tag, r, (size_t)i, salt);
+		return rc;
+	default:
+		return sgc_barrier(j->c);
+	}
+}
+
+static void order_one(struct job *j, const struct order_case *oc, int odd, unsigned timeout_ms,
+		      unsigned late_ms, bool may_time_out)
+{
+	int who = oc->odd_is_coord ? 0 : odd;
+	bool is_odd = j->rank == who, exact;
+	enum order_call k = is_odd ? oc->odd_call : oc->rest_call;
+	int late = oc->late == -2 ? who : oc->late;
+	unsigned salt = j->salt++;
+	double t0, dt;
+	int rc;
+
+	if (j->rank == late)
+		usleep(late_ms * 1000);
+	watch(timeout_ms, "%s (%s)", order_call_name(k), oc->name);
+	t0 = now_ms();
+	rc = order_call(j, k, salt, &exact);
+	dt = now_ms() - t0;
+	unwatch();
+	printf("rank %d: %s: %s: %d in %.0f ms: %s\n", j->rank, oc->name, order_call_name(k), rc, dt,
+	       rc ? sgc_last_error() : "ok");
+	if (dt > timeout_ms + 1000.0)
+		FAIL("%s: %s took %.0f ms, the timeout is %u ms", oc->name, order_call_name(k), dt,
+		     timeout_ms);
+	if (rc == 0 && (is_odd || !oc->rest_may_finish))
+		FAIL("%s: %s succeeded although the ranks disagree", oc->name, order_call_name(k));
+	else if (rc == 0 && !exact)
+		FAIL("%s: %s succeeded with a wrong result", oc->name, order_call_name(k));
+	else if (rc && rc != -SGC_EMISMATCH && rc != -SGC_EABORTED && !(may_time_out && rc == -ETIMEDOUT))
+		FAIL("%s: %s: expected -SGC_EMISMATCH or -SGC_EABORTED, got %d (%s): %s", oc->name,
+		     order_call_name(k), rc, sgc_strerror(rc), sgc_last_error());
+	/* The mismatch used one collective on every rank: the next call
+	 * matches again. */
+	watch(timeout_ms, "the barrier after %s", oc->name);
+	t0 = now_ms();
+	rc = sgc_barrier(j->c);
+	dt = now_ms() - t0;
+	unwatch();
+	if (rc)
+		FAIL("%s: the barrier after it returned %d in %.0f ms (%s): %s", oc->name, rc, dt,
+		     sgc_strerror(rc), sgc_last_error());
+	else if (dt > timeout_ms + 1000.0)
+		FAIL("%s: the barrier after it took %.0f ms", oc->name, dt);
+}
+
+static int mode_order(struct job *j, unsigned timeout_ms, int odd, unsigned late_ms,
+		      bool may_time_out)
+{
+	size_t i;
+
+	if (odd < 1 || odd >= j->world || j->world < 3) {
+		FAIL("order: needs 3+ ranks and a worker as the odd rank (world %d, odd %d)", j->world, odd);
+		return -1;
+	}
+	if (late_ms >= timeout_ms / 2) {
+		FAIL("order: -L %u must stay below half the timeout (%u ms)", late_ms, timeout_ms);
+		return -1;
+	}
+	for (i = 0; i < sizeof(order_cases) / sizeof(order_cases[0]); i++)
+		order_one(j, &order_cases[i], odd, timeout_ms, late_ms, may_time_out);
+	/* And the communicator still gives exact results. */
+	watch(timeout_ms, "the exact round after the mismatches");
+	round_exact(j, false);
+	unwatch();
+	return atomic_load(&g_fail) ? -1 : 0;
+}
+
 /* ------------------------------------------------------------ run */
 
 static void print_stats(struct job *j)
@@ -627,14 +826,14 @@ static int mode_threads(struct sgc_config *cfg, int nthreads, int iters)
 int main(int argc, char **argv)
 {
 	const char *mode = "run", *stopfile = NULL;
-	int opt, victim = -1, maxsec = 60, iters = 20, nthreads = 4, rc;
+	int opt, victim = -1, maxsec = 60, iters = 20, nthreads = 4, late_ms = 500, rc;
 	unsigned tag = 7;
 	struct sgc_config cfg = { .sz = sizeof(cfg) };
 	struct job j = { .name = "job" };
 	double t0 = now_ms();
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	while ((opt = getopt(argc, argv, "m:v:k:S:T:i:n:")) != -1) {
+	while ((opt = getopt(argc, argv, "m:v:k:S:T:i:n:L:")) != -1) {
 		switch (opt) {
 		case 'm': mode = optarg; break;
 		case 'v': victim = atoi(optarg); break;
@@ -643,9 +842,10 @@ int main(int argc, char **argv)
 		case 'T': maxsec = atoi(optarg); break;
 		case 'i': iters = atoi(optarg); break;
 		case 'n': nthreads = atoi(optarg); break;
+		case 'L': late_ms = atoi(optarg); break;
 		default:
-			fprintf(stderr, "usage: %s -m kill|run|twocomm|threads [-v victim] [-k tag] "
-				"[-S stopfile] [-T maxsec] [-i iters] [-n threads]\n", argv[0]);
+			fprintf(stderr, "usage: %s -m kill|run|twocomm|threads|order [-v victim] [-k tag] "
+				"[-S stopfile] [-T maxsec] [-i iters] [-n threads] [-L late_ms]\n", argv[0]);
 			return 2;
 		}
 	}
@@ -677,6 +877,10 @@ int main(int argc, char **argv)
 			       victim < 0 ? j.world - 1 : victim);
 	else if (!strcmp(mode, "run"))
 		rc = mode_run(&j, stopfile, maxsec);
+	else if (!strcmp(mode, "order"))
+		rc = mode_order(&j, cfg.timeout_ms ? cfg.timeout_ms : SGC_DEFAULT_TIMEOUT_MS,
+				victim < 0 ? j.world - 1 : victim, late_ms < 0 ? 0 : (unsigned)late_ms,
+				cfg.accel != SGC_ACCEL_OFF);
 	else if (!strcmp(mode, "twocomm"))
 		rc = mode_twocomm(j.c, &cfg, iters);
 	else
