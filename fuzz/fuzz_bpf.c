@@ -88,7 +88,9 @@ static struct mslot *model;	/* [SGC_BPF_SLOTS] */
 static uint8_t *touched;	/* slots the model has written */
 static struct live colls[MAX_COLLS];
 static int ncolls;
-static uint32_t base, qbase;
+static uint32_t base, qbase;	/* qbase: the query in progress */
+static uint8_t qpolicy;		/* ...its policy and answers wanted */
+static uint16_t qwant;
 static uint64_t rng;
 static uint64_t npkt, nfail, stat_runs[3], outcome[SGC_ST_MAX], completed, tc_refused;
 static int outcome_last, completed_last;	/* of the last gather_prog run */
@@ -115,6 +117,12 @@ static uint64_t rnd(void)
 static uint32_t below(uint32_t n)
 {
 	return n ? (uint32_t)(rnd() % n) : 0;
+}
+
+/* The query in progress, as user space publishes it. */
+static void publish_query(void)
+{
+	S->bss->win.query = sgc_bpf_query_word(qbase, qpolicy, qwant);
 }
 
 static void disagree(const char *fmt, ...) SGC_PRINTF(1, 2);
@@ -215,19 +223,25 @@ static void pred(struct predict *p, uint32_t verdict, int st)
 static void model_gather(const uint8_t *f, size_t len, struct predict *p)
 {
 	struct sgc_hdr h;
-	uint32_t ulen, tot, body, bytes, rank, elsz, idx, bit, w;
+	uint32_t ulen, tot, body, bytes, rank, elsz, idx, bit, w, uoff;
 	struct mslot *s;
 	int d, cmp;
 
 	pred(p, XDP_PASS, SGC_ST_PASS_FOREIGN);
 	if (len < 14 || be16(f + 12) != ETH_P_IP || len < 34)
 		return;
-	if (f[14] >> 4 != 4 || (f[14] & 15) != 5 || f[14 + 9] != IPPROTO_UDP ||
+	if (f[14] >> 4 != 4 || (f[14] & 15) < 5 || f[14 + 9] != IPPROTO_UDP ||
 	    ne32(f + 14 + 16) != cfg.coord_ip)
 		return;
-	if (be16(f + 14 + 6) & 0x3fff)
+	/* A later fragment: no port to tell by. */
+	if (be16(f + 14 + 6) & 0x1fff)
 		return;
-	if (len < 42 || ne16(f + 36) != cfg.coord_port)
+	uoff = 14 + (f[14] & 15) * 4u;
+	if (len < uoff + 8 || ne16(f + uoff + 2) != cfg.coord_port)
+		return;
+	/* Ours, but a first fragment or with IP options: never parsed. */
+	pred(p, XDP_DROP, SGC_ST_DROP_IP);
+	if ((f[14] & 15) != 5 || (be16(f + 14 + 6) & 0x2000))
 		return;
 
 	pred(p, XDP_DROP, SGC_ST_DROP_MALFORMED);
@@ -276,13 +290,21 @@ static void model_gather(const uint8_t *f, size_t len, struct predict *p)
 	if (h.coll == SGC_COLL_QUERY) {
 		if (h.policy > SGC_WIRE_WAIT_ANY)
 			return;
+		/* Only the query in progress, by its own rule. */
+		pred(p, XDP_DROP, SGC_ST_DROP_WINDOW);
+		if (h.seq != qbase)
+			return;
+		pred(p, XDP_DROP, SGC_ST_DROP_MISMATCH);
+		if (h.policy != qpolicy || h.arg != qwant)
+			return;
 	} else if (h.arg >= cfg.world || (h.coll == SGC_COLL_BCAST && rank != h.arg)) {
 		return;
+	} else {
+		pred(p, XDP_DROP, SGC_ST_DROP_WINDOW);
+		d = (int)(h.seq - base);
+		if (d < 0 || d >= SGC_BPF_RING_SEQ)
+			return;
 	}
-	pred(p, XDP_DROP, SGC_ST_DROP_WINDOW);
-	d = (int)(h.seq - (h.coll == SGC_COLL_QUERY ? qbase : base));
-	if (d < 0 || d >= (h.coll == SGC_COLL_QUERY ? SGC_BPF_QUERY_SEQ : SGC_BPF_RING_SEQ))
-		return;
 	if ((cfg.flags & SGC_BPF_CFG_KEEP) ||
 	    (h.coll == SGC_COLL_QUERY && (h.nchunks != 1 || (h.flags & SGC_F_DECLINE)))) {
 		pred(p, XDP_PASS, SGC_ST_PASS_USER);
@@ -301,7 +323,10 @@ static void model_gather(const uint8_t *f, size_t len, struct predict *p)
 	d = (int)(h.seq - s->seq);
 	cmp = d ? (d > 0 ? 1 : -1) : h.chunk == s->chunk ? 0 : h.chunk > s->chunk ? 1 : -1;
 	pred(p, XDP_DROP, SGC_ST_REDUCED);
-	if (s->state == SGC_SLOT_FREE || cmp > 0) {
+	if (s->state == SGC_SLOT_OPEN && cmp > 0 && s->seq == h.seq) {
+		p->stat[0] = SGC_ST_DROP_BUSY;	/* an open chunk keeps its slot */
+		return;
+	} else if (s->state == SGC_SLOT_FREE || cmp > 0) {
 		s->seq = h.seq;
 		s->chunk = h.chunk;
 		s->coll = h.coll;
@@ -392,9 +417,15 @@ static void new_coll(struct live *l)
 	l->dtype = (uint8_t)below(8);
 	l->op = below(40) ? (uint8_t)below(7) : SGC_OP_CUSTOM;
 	if (l->coll == SGC_COLL_QUERY) {
-		l->seq = qbase + below(SGC_BPF_QUERY_SEQ + 1);
-		l->policy = (uint8_t)below(3);
-		l->arg = (uint16_t)below(cfg.world + 1u);
+		if (below(4)) {		/* the query in progress */
+			l->seq = qbase;
+			l->policy = qpolicy;
+			l->arg = qwant;
+		} else {
+			l->seq = qbase + below(SGC_BPF_QUERY_SEQ + 1);
+			l->policy = (uint8_t)below(3);
+			l->arg = (uint16_t)below(cfg.world + 1u);
+		}
 		l->nchunks = below(4) ? 1 : 1 + below(3);
 	} else {
 		l->seq = base + (below(16) ? below(SGC_BPF_RING_SEQ) : below(2 * SGC_BPF_RING_SEQ));
@@ -817,8 +848,10 @@ static int load_phase(const struct phase *ph)
 	if (!below(2))
 		base = 0u - 40;
 	qbase = base / 3;
+	qpolicy = (uint8_t)below(3);
+	qwant = (uint16_t)below(cfg.world + 1u);
 	S->bss->win.base = base;
-	S->bss->win.qbase = qbase;
+	publish_query();
 	return 0;
 }
 
@@ -841,6 +874,8 @@ static SGC_MAYBE_UNUSED double now_s(void)
 /* The libFuzzer runs and their seeds use one fixed window. */
 #define LF_BASE		1000
 #define LF_QBASE	300
+#define LF_QPOLICY	SGC_WIRE_WAIT_N
+#define LF_QWANT	2
 #define LF_FRAMES	64	/* frames per generated seed */
 
 /* -w DIR: seeds for the libFuzzer target, sequences of generated frames
@@ -856,6 +891,8 @@ static SGC_MAYBE_UNUSED int write_seeds(const char *dir, int nseeds)
 	cfg.ifindex = phases[0].ifindex;
 	base = LF_BASE;
 	qbase = LF_QBASE;
+	qpolicy = LF_QPOLICY;
+	qwant = LF_QWANT;
 	mkdir(dir, 0755);
 	for (i = 0; i < nseeds; i++) {
 		FILE *out;
@@ -931,8 +968,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	lf_reset_slots();
 	base = LF_BASE;
 	qbase = LF_QBASE;
+	qpolicy = LF_QPOLICY;
+	qwant = LF_QWANT;
 	S->bss->win.base = base;
-	S->bss->win.qbase = qbase;
+	publish_query();
 	while (off + 2 <= size) {
 		size_t len = (size_t)data[off] | (size_t)data[off + 1] << 8;
 
@@ -1006,9 +1045,13 @@ int main(int argc, char **argv)
 			/* User space retires collectives: the window moves. */
 			if (!below(512)) {
 				base += below(8);
-				qbase += below(2);
+				if (below(2)) {	/* the next query */
+					qbase++;
+					qpolicy = (uint8_t)below(3);
+					qwant = (uint16_t)below(cfg.world + 1u);
+				}
 				S->bss->win.base = base;
-				S->bss->win.qbase = qbase;
+				publish_query();
 			}
 			if (n % 4096 == 4095)
 				check_all_slots();

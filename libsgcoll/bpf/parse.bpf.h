@@ -73,6 +73,7 @@ static __always_inline int sgc_gather_check(struct xdp_md *ctx, struct sgc_agg_j
 	struct iphdr *ip;
 	__u32 ulen, tot, body, bytes, rank, zero = 0;
 	const __u64 *src;
+	__u64 query;
 	__u64 *dst;
 	int d;
 
@@ -83,14 +84,27 @@ static __always_inline int sgc_gather_check(struct xdp_md *ctx, struct sgc_agg_j
 	ip = (void *)(eth + 1);
 	if ((void *)(ip + 1) > data_end)
 		return XDP_PASS;
-	if (ip->version != 4 || ip->ihl != 5 || ip->protocol != IPPROTO_UDP ||
+	if (ip->version != 4 || ip->ihl < 5 || ip->protocol != IPPROTO_UDP ||
 	    ip->daddr != cfg.coord_ip)
 		return XDP_PASS;
-	if (ip->frag_off & bpf_htons(SGC_IP_MF | SGC_IP_OFFSET))
+	/* A later fragment has no UDP header, so no port to tell by; the
+	 * first fragment of a datagram for us is dropped below, so it is
+	 * never reassembled. */
+	if (ip->frag_off & bpf_htons(SGC_IP_OFFSET))
 		return XDP_PASS;
-	udp = (void *)(ip + 1);
+	udp = (void *)ip + ip->ihl * 4;
 	if ((void *)(udp + 1) > data_end || udp->dest != cfg.coord_port)
 		return XDP_PASS;
+	/* For us, but not a frame we parse: user space would get it whole
+	 * (reassembled, or past the options) and must not see what we never
+	 * checked, so we parse exactly what it may receive. */
+	if (ip->ihl != 5 || (ip->frag_off & bpf_htons(SGC_IP_MF))) {
+		*stat = SGC_ST_DROP_IP;
+		return XDP_DROP;
+	}
+	udp = (void *)(ip + 1);
+	if ((void *)(udp + 1) > data_end)
+		return XDP_DROP;
 
 	/* ---- ours: lengths ---- */
 	*stat = SGC_ST_DROP_MALFORMED;
@@ -155,11 +169,6 @@ static __always_inline int sgc_gather_check(struct xdp_md *ctx, struct sgc_agg_j
 		*stat = SGC_ST_PASS_CONTROL;
 		return XDP_PASS;
 	}
-	/* The sender's watermark, forward moves only: without it the window
-	 * would not move when every contribution is reduced here.  Before
-	 * the window check, which is what it moves. */
-	if ((__s32)(h->aux - rank_wm[rank & (SGC_MAX_WORLD - 1)]) > 0)
-		rank_wm[rank & (SGC_MAX_WORLD - 1)] = h->aux;
 	if (h->coll < 1 || h->coll >= SGC_COLL_MAX || h->dtype >= 8 || h->op > SGC_OP_CUSTOM ||
 	    h->nchunks < 1 || h->chunk >= h->nchunks || h->reserved)
 		return XDP_DROP;
@@ -169,6 +178,17 @@ static __always_inline int sgc_gather_check(struct xdp_md *ctx, struct sgc_agg_j
 	if (h->coll == SGC_COLL_QUERY) {
 		if (h->policy > SGC_WIRE_WAIT_ANY)
 			return XDP_DROP;
+		/* The query's own rule, as user space published it; an
+		 * answer that claims another does not choose it. */
+		query = win.query;
+		if (!(query & SGC_BPF_QUERY_VALID) || h->seq != sgc_bpf_query_seq(query)) {
+			*stat = SGC_ST_DROP_WINDOW;
+			return XDP_DROP;
+		}
+		if (h->policy != sgc_bpf_query_policy(query) || h->arg != sgc_bpf_query_want(query)) {
+			*stat = SGC_ST_DROP_MISMATCH;
+			return XDP_DROP;
+		}
 	} else {
 		/* arg is the root; a broadcast has one contributor, the root. */
 		if (h->arg >= cfg.world || (h->coll == SGC_COLL_BCAST && rank != h->arg))
@@ -176,18 +196,22 @@ static __always_inline int sgc_gather_check(struct xdp_md *ctx, struct sgc_agg_j
 	}
 
 	/* ---- when it is ---- */
-	*stat = SGC_ST_DROP_WINDOW;
-	if (h->coll == SGC_COLL_QUERY) {
-		d = (int)(h->seq - win.qbase);
-		if (d < 0 || d >= SGC_BPF_QUERY_SEQ)
-			return XDP_DROP;
-	} else {
+	/* (a query's is its seq, checked with its policy above) */
+	if (h->coll != SGC_COLL_QUERY) {
+		*stat = SGC_ST_DROP_WINDOW;
 		d = (int)(h->seq - win.base);
 		if (d < 0 || d >= SGC_BPF_RING_SEQ)
 			return XDP_DROP;
 		coll_rx[h->seq % SGC_BPF_RING_SEQ].ns = bpf_ktime_get_ns();
 		coll_rx[h->seq % SGC_BPF_RING_SEQ].seq = h->seq;
 	}
+
+	/* The sender's watermark, forward moves only: without it the window
+	 * would not move when every contribution is reduced here.  Only from
+	 * a datagram that passed every check: a replay from below the window
+	 * or a malformed one must not retire results a worker still needs. */
+	if ((__s32)(h->aux - rank_wm[rank & (SGC_MAX_WORLD - 1)]) > 0)
+		rank_wm[rank & (SGC_MAX_WORLD - 1)] = h->aux;
 
 	/* ---- user space reduces these itself ---- */
 	if ((cfg.flags & SGC_BPF_CFG_KEEP) ||
@@ -200,6 +224,7 @@ static __always_inline int sgc_gather_check(struct xdp_md *ctx, struct sgc_agg_j
 	job->seq = h->seq;
 	job->chunk = h->chunk;
 	job->rank = rank;
+	/* For a query, h->policy and h->arg are the published ones. */
 	job->need = sgc_need(h->coll, h->policy, h->arg);
 	job->count = h->count;
 	job->arg = h->arg;

@@ -196,17 +196,27 @@ int notify_prog(struct __sk_buff *skb)
 	}
 
 	/* To the coordinator's socket, as it arrived (the clones changed
-	 * the addresses and hdr.rank; the stored image puts them back). */
+	 * the addresses and hdr.rank; the stored image puts them back), with
+	 * this load's token in aux: the mark by which user space tells it
+	 * from an SGC_F_KERNEL RESULT off the wire.  The clones have gone,
+	 * so no worker ever sees the token. */
+	orig.hdr.aux = cfg.result_token;
 	if (fan.clones || fan.errors) {
 		orig.udp.check = 0;
 		if (bpf_skb_store_bytes(skb, 0, &orig.eth, SGC_L2L4_LEN, BPF_F_RECOMPUTE_CSUM) ||
 		    bpf_skb_store_bytes(skb, SGC_OFF_H(rank), &orig.hdr.rank, sizeof(orig.hdr.rank),
-					BPF_F_RECOMPUTE_CSUM) ||
-		    bpf_skb_store_bytes(skb, SGC_OFF_H(fan_first), &orig.hdr.fan_first,
-					sizeof(orig.hdr.fan_first), BPF_F_RECOMPUTE_CSUM)) {
+					BPF_F_RECOMPUTE_CSUM)) {
 			sgc_count(SGC_ST_FANOUT_ERR);
 			return TC_ACT_SHOT;
 		}
+	}
+	/* aux and fan_first are neighbours: one store. */
+	_Static_assert(offsetof(struct sgc_hdr, fan_first) == offsetof(struct sgc_hdr, aux) + 4,
+		       "aux, fan_first");
+	if (bpf_skb_store_bytes(skb, SGC_OFF_H(aux), &orig.hdr.aux,
+				sizeof(orig.hdr.aux) + sizeof(orig.hdr.fan_first), BPF_F_RECOMPUTE_CSUM)) {
+		sgc_count(SGC_ST_FANOUT_ERR);
+		return TC_ACT_SHOT;
 	}
 	sgc_count(SGC_ST_DELIVERED);
 	return TC_ACT_OK;

@@ -48,6 +48,11 @@ struct sgc_bpf_cfg {
 	__u32 ifindex;		/* the coordinator's interface */
 	__u8 coord_mac[6];
 	__u16 flags;		/* SGC_BPF_CFG_* */
+	/* Random per load, never 0: notify_prog writes it into hdr.aux of
+	 * each result it hands to the coordinator's socket, which is how user
+	 * space tells those from an SGC_F_KERNEL RESULT off the wire. */
+	__u32 result_token;
+	__u32 pad;
 };
 
 /* SGC_BPF_CFG_RINGBUF and SGC_BPF_CFG_ALLGATHER: sgcoll/abi.h */
@@ -57,8 +62,38 @@ struct sgc_bpf_cfg {
  * `volatile struct sgc_bpf_window win` in the BPF object. */
 struct sgc_bpf_window {
 	__u32 base;		/* oldest collective not retired */
-	__u32 qbase;		/* oldest query in progress */
+	__u32 pad;
+	/* The query in progress, the only one whose answers are taken: its
+	 * seq, policy and wanted answers in one word (sgc_bpf_query_word()),
+	 * so that gather_prog never reads one query's seq with another's
+	 * policy.  0 = none yet (a word with SGC_BPF_QUERY_VALID set). */
+	__u64 query;
 };
+
+#define SGC_BPF_QUERY_VALID	(1ULL << 40)
+
+/* The completion rule of query @seq comes from the query, never from an
+ * answer: @policy and @want as the QUERY's header carries them. */
+static inline __u64 sgc_bpf_query_word(__u32 seq, __u32 policy, __u32 want)
+{
+	return (__u64)seq | (__u64)(policy & 0xff) << 32 | SGC_BPF_QUERY_VALID |
+	       (__u64)(want & 0xffff) << 48;
+}
+
+static inline __u32 sgc_bpf_query_seq(__u64 w)
+{
+	return (__u32)w;
+}
+
+static inline __u32 sgc_bpf_query_policy(__u64 w)
+{
+	return (__u32)(w >> 32) & 0xff;
+}
+
+static inline __u32 sgc_bpf_query_want(__u64 w)
+{
+	return (__u32)(w >> 48);
+}
 
 /*
  * Each worker's watermark as its last contribution carried it (hdr.aux),

@@ -456,15 +456,24 @@ static bool coord_accept(struct sgc_comm *c, const struct sgc_rx *rx)
 /*
  * Socket delivery: notify_prog hands us the completing datagram, from the
  * worker that completed it.  gather_prog drops RESULTs from the wire on
- * our interface, so this one was made by the kernel.  Any other RESULT
- * is not for a coordinator.
+ * our interface, but not what comes in elsewhere (another interface, lo),
+ * and SGC_F_KERNEL is a bit anyone can set: notify_prog's results also
+ * carry this load's token in aux, which never crosses the wire.  Any
+ * other RESULT is not for a coordinator.
  */
 static void coord_on_result(struct sgc_comm *c, const struct sgc_rx *rx)
 {
 	const struct sgc_hdr *h = rx->hdr;
+	struct sgc_hdr kh;
 
-	if (c->bpf && (h->flags & SGC_F_KERNEL)) {
-		coord_kernel_result(c, h, rx->body, NULL);
+	if (h->flags & SGC_F_KERNEL) {
+		if (!bpf_path_result_authentic(c, h)) {
+			c->st.rejected++;
+			return;
+		}
+		kh = *h;
+		kh.aux = 0;
+		coord_kernel_result(c, &kh, rx->body, NULL);
 		return;
 	}
 	if (coord_accept(c, rx))

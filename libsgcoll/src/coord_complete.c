@@ -28,8 +28,11 @@ void coord_chunk_complete(struct sgc_comm *c, struct sgc_coll *co, uint32_t ch, 
 	struct sgc_hdr *h = pkt_hdr(p);
 	size_t n = chunk_n(co, ch);
 	/* The first receiver left to us: notify_prog stops at a clone that
-	 * fails and says where in the result's header. */
-	int first = !kernel_sent ? 1 : h->fan_first ? h->fan_first : SGC_BPF_FANOUT_MAX + 1;
+	 * fails and says where in the result's header (0: it missed none).
+	 * It clones to ranks below lim only; anything else in the field is
+	 * not its word, and then everyone gets the result from us. */
+	int lim = c->world < SGC_BPF_FANOUT_MAX + 1 ? c->world : SGC_BPF_FANOUT_MAX + 1;
+	int first = !kernel_sent ? 1 : !h->fan_first ? lim : h->fan_first < lim ? h->fan_first : 1;
 
 	coll_hdr(c, h, SGC_MSG_RESULT, co, 0);
 	h->chunk = ch;

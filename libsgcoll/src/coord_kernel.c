@@ -92,9 +92,17 @@ void coord_kernel_result(struct sgc_comm *c, const struct sgc_hdr *h, const void
 		return;
 	}
 	co = slot_find(c, h->seq);
-	if (!co) {
-		/* A broadcast from a worker root can finish before our call. */
-		co = coll_from_wire(c, h);
+	if (!co || !co->posted) {
+		/* The kernel completes a chunk only with rank 0's contribution
+		 * in it, which comes when we post, except a broadcast from a
+		 * worker root: its one contribution is the root's, so it can
+		 * finish before our call.  Nothing else is taken unposted. */
+		if (h->coll != SGC_COLL_BCAST || h->arg == 0 || h->arg >= c->world) {
+			c->st.rejected++;
+			return;
+		}
+		if (!co)
+			co = coll_from_wire(c, h);
 		if (!co)
 			return;
 	}

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
@@ -57,6 +58,7 @@ struct sgc_bpf {
 	int ifindex;
 	bool native;
 	uint16_t cfg_flags;
+	uint32_t result_token;	/* cfg.result_token: see bpf_path_result_authentic() */
 	uint8_t frame_hdr[FRAME_HDR];
 	struct sgc_bpf_slot slot;	/* bpf_path_slot()'s copy: no allocation per look */
 	/* The crafted frame starts 2 bytes into an 8-aligned buffer so that
@@ -85,6 +87,8 @@ static const char *const stat_names[SGC_ST_MAX] = {
 	[SGC_ST_FANOUT_CLONES] = "fanout_clones",
 	[SGC_ST_FANOUT_ERR] = "fanout_err",
 	[SGC_ST_DELIVERED] = "delivered",
+	[SGC_ST_DROP_IP] = "drop_ip",
+	[SGC_ST_DROP_BUSY] = "drop_busy",
 };
 
 const char *sgc_bpf_stat_name(int i)
@@ -493,6 +497,15 @@ int bpf_path_load(struct sgc_comm *c)
 	if (c->cfg.flags & SGC_CFG_KEEP_RESPONSES)
 		b->cfg_flags |= SGC_BPF_CFG_KEEP;
 	b->skel->rodata->cfg.flags = b->cfg_flags;
+	do {
+		if (getrandom(&b->result_token, sizeof(b->result_token), 0) !=
+		    sizeof(b->result_token)) {
+			err = sgc_err(-errno, "cannot draw the kernel results' token: %s",
+				      strerror(errno));
+			goto fail;
+		}
+	} while (!b->result_token);
+	b->skel->rodata->cfg.result_token = b->result_token;
 	bpf_program__set_expected_attach_type(b->skel->progs.notify_prog, BPF_TCX_INGRESS);
 	bpf_program__set_expected_attach_type(b->skel->progs.scatter_prog, BPF_TCX_EGRESS);
 
@@ -551,7 +564,7 @@ int bpf_path_attach(struct sgc_comm *c)
 			goto fail;
 	}
 	b->skel->bss->win.base = c->colls.base;
-	b->skel->bss->win.qbase = c->sg.next_seq;
+	b->skel->bss->win.query = 0;
 
 	b->xdp = bpf_program__attach_xdp(b->skel->progs.gather_prog, ifindex);
 	if (!b->xdp) {
@@ -684,7 +697,17 @@ void bpf_path_window(struct sgc_comm *c)
 	struct sgc_bpf *b = c->bpf;
 
 	b->skel->bss->win.base = c->colls.base;
-	b->skel->bss->win.qbase = c->sg.next_seq ? c->sg.next_seq - 1 : 0;
+}
+
+void bpf_path_query(struct sgc_comm *c, uint32_t seq, uint8_t policy, uint16_t want)
+{
+	/* One 8-byte store: gather_prog reads the word whole. */
+	c->bpf->skel->bss->win.query = sgc_bpf_query_word(seq, policy, want);
+}
+
+bool bpf_path_result_authentic(const struct sgc_comm *c, const struct sgc_hdr *h)
+{
+	return c->bpf && (h->flags & SGC_F_KERNEL) && h->aux == c->bpf->result_token;
 }
 
 uint32_t bpf_path_rank_wm(const struct sgc_comm *c, int r)

@@ -34,8 +34,14 @@ SGC_HIDDEN int bpf_path_contribute(struct sgc_comm *c, const struct sgc_hdr *h, 
  * until the next call; NULL if it holds another tag or cannot be read. */
 SGC_HIDDEN const struct sgc_bpf_slot *bpf_path_slot(struct sgc_comm *c, uint8_t coll,
 						    uint32_t seq, uint32_t chunk);
-/* Publish the collective and query windows to the kernel (no syscall). */
+/* Publish the collective window to the kernel (no syscall). */
 SGC_HIDDEN void bpf_path_window(struct sgc_comm *c);
+/* Publish the query in progress: the kernel takes answers to it alone,
+ * and completes it by its @policy and @want, never by an answer's. */
+SGC_HIDDEN void bpf_path_query(struct sgc_comm *c, uint32_t seq, uint8_t policy, uint16_t want);
+/* @h, an SGC_F_KERNEL RESULT from the socket, is notify_prog's: it carries
+ * this load's random token in aux, which no datagram off the wire does. */
+SGC_HIDDEN bool bpf_path_result_authentic(const struct sgc_comm *c, const struct sgc_hdr *h);
 /* Rank @r's watermark from its last contribution the kernel saw (no
  * syscall); 0 before any. */
 SGC_HIDDEN uint32_t bpf_path_rank_wm(const struct sgc_comm *c, int r);

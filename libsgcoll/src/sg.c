@@ -199,12 +199,22 @@ static void q_take_kernel(struct sgc_comm *c, struct sgc_query *q, const struct 
 {
 	const struct sgc_bpf_slot *slot;
 	size_t len = (size_t)h->count * q->elsz;
-	int r;
+	int r, answers = 0;
 
 	if (h->count != q_chunk_n(q, 0) || len > c->chunk_bytes)
 		return;
 	if (!seen && (slot = bpf_path_slot(c, SGC_COLL_QUERY, q->seq, 0)))
 		seen = slot->seen;
+	/* The query's own rule decides, not what the kernel was told by the
+	 * answers: enough of them, or for WAIT_ALL everyone who did not
+	 * decline. */
+	for (r = 1; r < c->world; r++)
+		if (seen && rank_mask_test(seen, r) && q->state[r] != RS_DECLINED)
+			answers++;
+	if (answers + (q->policy == SGC_WIRE_WAIT_ALL ? q->ndeclined : 0) < q->want) {
+		c->st.rejected++;
+		return;
+	}
 	for (r = 1; r < c->world; r++) {
 		if (!seen || !rank_mask_test(seen, r) || q->state[r] == RS_DECLINED)
 			continue;
@@ -557,7 +567,7 @@ int sg_query_start(struct sgc_comm *c, const void *query, size_t qlen, void *res
 		   c->now + (timeout_ms ? timeout_ms * 1000000ULL : c->rtt.timeout_ns),
 		   rto_now(&c->rtt));
 	if (c->bpf)
-		bpf_path_window(c);
+		bpf_path_query(c, q->seq, q->policy, (uint16_t)q->want);
 	if (q->ask)
 		q_ask_round(c, q);
 	else

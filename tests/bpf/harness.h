@@ -95,6 +95,7 @@ static inline struct sgc_bpf_cfg t_cfg(int world, uint16_t flags)
 		.chunk_bytes = 3424,
 		.ifindex = 999999,	/* not lo: BPF_PROG_RUN frames come "from" lo */
 		.flags = flags,
+		.result_token = 0x70c3e11u,
 	};
 
 	memcpy(c.coord_mac, t_coord_mac, 6);
@@ -304,7 +305,8 @@ static const char *const t_stat_names[SGC_ST_MAX] = {
 	"PASS_FOREIGN", "PASS_CONTROL", "PASS_USER", "DROP_MALFORMED", "DROP_JOB",
 	"DROP_RANK", "DROP_SOURCE", "DROP_FIELD", "DROP_WINDOW", "DROP_STALE",
 	"DROP_LATE", "DROP_DUP", "DROP_MISMATCH", "REDUCED", "COMPLETED",
-	"RINGBUF_FULL", "FANOUT_CLONES", "FANOUT_ERR", "DELIVERED",
+	"RINGBUF_FULL", "FANOUT_CLONES", "FANOUT_ERR", "DELIVERED", "DROP_IP",
+	"DROP_BUSY",
 };
 
 /* xorshift64*: reproducible test data. */

@@ -275,6 +275,7 @@ static struct sgc_bpf_cfg fan_cfg(int world, uint16_t flags)
 		.chunk_bytes = 1424,	/* MTU 1500 - IPv4 - UDP - our header */
 		.ifindex = (uint32_t)ifindex_c,
 		.flags = flags,
+		.result_token = 0x70c3e11u,
 	};
 
 	memcpy(c.coord_mac, mac_c, 6);
@@ -658,8 +659,10 @@ static void run_coll(struct coord *co, const struct coll_case *cc, uint32_t seq,
 	}
 	for (r = cc->first; r <= cc->last; r++) {
 		contrib_hdr(h, cc->coll, seq, r, SGC_INT32, SGC_SUM, count, cc->root);
-		if (cc->coll == SGC_COLL_QUERY)
+		if (cc->coll == SGC_COLL_QUERY) {
 			h->policy = SGC_WIRE_WAIT_ALL;
+			h->arg = (uint16_t)(world - 1);
+		}
 		for (i = 0; i < N; i++) {
 			v[i] = (int32_t)(r * 1000 + i);
 			sum[i] = (int32_t)((uint32_t)sum[i] + (uint32_t)v[i]);
@@ -695,6 +698,7 @@ static void run_coll(struct coord *co, const struct coll_case *cc, uint32_t seq,
 		assert_int_equal(g.rank, r);
 		assert_int_equal(g.seq, seq);
 		assert_int_equal(g.flags, flags);
+		assert_int_equal(g.aux, 0);
 		assert_int_equal(wgot[r].from[0].sin_addr.s_addr, inet_addr(COORD_IP));
 		assert_int_equal(wgot[r].from[0].sin_port, htons(COORD_PORT));
 		assert_memory_equal(wgot[r].buf[0] + SGC_HDR_SIZE, sum, blen);
@@ -712,6 +716,9 @@ static void run_coll(struct coord *co, const struct coll_case *cc, uint32_t seq,
 		assert_int_equal(g.type, SGC_MSG_RESULT);
 		assert_int_equal(g.rank, 0);
 		assert_int_equal(g.flags, flags);
+		/* notify_prog's mark, which no worker sees (above: g.aux). */
+		assert_int_equal(g.aux, co->s->rodata->cfg.result_token);
+		assert_int_not_equal(g.aux, 0);
 		assert_int_equal(cgot.from[0].sin_addr.s_addr, w_ip(cc->last));
 		assert_int_equal(cgot.from[0].sin_port, w_port(cc->last));
 		assert_memory_equal(cgot.buf[0] + SGC_HDR_SIZE, sum, blen);
@@ -753,7 +760,7 @@ static void test_notify(void **state)
 	(void)state;
 	assert_int_equal(coord_up(&co, &c, 1), 0);
 	co.s->bss->win.base = 20;
-	co.s->bss->win.qbase = 3;
+	co.s->bss->win.query = sgc_bpf_query_word(3, SGC_WIRE_WAIT_ALL, WORLD - 1);
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		uint32_t seq = cases[i].coll == SGC_COLL_QUERY ? 3 : 20 + (uint32_t)i;
 

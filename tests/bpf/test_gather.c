@@ -86,10 +86,16 @@ static size_t step(const struct t_frame *f, struct expect e, const char *what)
 	return step_on(S, gather_fd, f, &e, what);
 }
 
-static void set_window(struct sgc *s, uint32_t base, uint32_t qbase)
+static void set_query(struct sgc *s, uint32_t seq, uint32_t policy, uint32_t want)
+{
+	s->bss->win.query = sgc_bpf_query_word(seq, policy, want);
+}
+
+/* The collective window, and query @qseq in progress as WAIT_ALL. */
+static void set_window(struct sgc *s, uint32_t base, uint32_t qseq)
 {
 	s->bss->win.base = base;
-	s->bss->win.qbase = qbase;
+	set_query(s, qseq, SGC_WIRE_WAIT_ALL, W - 1);
 }
 
 static void fill_int32(struct t_frame *f, int32_t v)
@@ -238,17 +244,10 @@ static void test_foreign(void **state)
 	f.eth_proto = ETH_P_IPV6;
 	step(&f, e, "IPv6 ethertype");
 
-	t_contrib(&f, 1, SGC_COLL_ALLREDUCE, 100, 0, 1, SGC_INT32, SGC_SUM, 4);
-	f.frag_off = 0x2000;	/* MF: first fragment */
-	step(&f, e, "first IP fragment");
-
+	/* Fragments and IP options: test_ip_layer. */
 	t_contrib(&f, 1, SGC_COLL_ALLREDUCE, 100, 0, 1, SGC_INT32, SGC_SUM, 4);
 	f.frag_off = 0x0010;	/* later fragment */
 	step(&f, e, "later IP fragment");
-
-	t_contrib(&f, 1, SGC_COLL_ALLREDUCE, 100, 0, 1, SGC_INT32, SGC_SUM, 4);
-	f.ihl = 6;		/* IP options */
-	step(&f, e, "IPv4 with options");
 
 	/* Shorter than an Ethernet + IPv4 header. */
 	t_contrib(&f, 1, SGC_COLL_ALLREDUCE, 100, 0, 1, SGC_INT32, SGC_SUM, 4);
@@ -559,13 +558,20 @@ static void test_window(void **state)
 	t_contrib(&f, 1, SGC_COLL_ALLREDUCE, 100, 0, 1, SGC_INT32, SGC_SUM, 4);
 	step(&f, EXPECT(XDP_DROP, SGC_ST_REDUCED), "base");
 
-	/* Queries have their own window of 4. */
+	/* Queries: only the one in progress (40, WAIT_ALL). */
 	t_contrib(&f, 1, SGC_COLL_QUERY, 39, 0, 1, SGC_INT32, SGC_SUM, 4);
-	step(&f, EXPECT(XDP_DROP, SGC_ST_DROP_WINDOW), "query qbase - 1");
-	t_contrib(&f, 1, SGC_COLL_QUERY, 44, 0, 1, SGC_INT32, SGC_SUM, 4);
-	step(&f, EXPECT(XDP_DROP, SGC_ST_DROP_WINDOW), "query qbase + 4");
-	t_contrib(&f, 1, SGC_COLL_QUERY, 43, 0, 1, SGC_INT32, SGC_SUM, 4);
-	step(&f, EXPECT(XDP_DROP, SGC_ST_REDUCED), "query qbase + 3");
+	f.h.arg = W - 1;
+	step(&f, EXPECT(XDP_DROP, SGC_ST_DROP_WINDOW), "query before the one in progress");
+	f.h.seq = 41;
+	step(&f, EXPECT(XDP_DROP, SGC_ST_DROP_WINDOW), "query after the one in progress");
+	f.h.seq = 40;
+	step(&f, EXPECT(XDP_DROP, SGC_ST_REDUCED), "query in progress");
+	S->bss->win.query = 0;
+	f.h.seq = 0;
+	f.h.rank = 2;
+	f.saddr = t_rank_ip(2);
+	f.sport = t_rank_port(2);
+	step(&f, EXPECT(XDP_DROP, SGC_ST_DROP_WINDOW), "query with none in progress");
 
 	/* Wrap-around: base near 2^32. */
 	set_window(S, 0xfffffff0u, 40);
@@ -581,18 +587,23 @@ static void test_stale_takeover(void **state)
 	struct sgc_bpf_slot sl;
 	struct t_frame f;
 	uint32_t gen;
+	int r;
 
 	(void)state;
 	assert_int_equal(sgc_slot_index(SGC_COLL_ALLREDUCE, 100, 33), idx);
 	assert_int_equal(sgc_slot_index(SGC_COLL_ALLREDUCE, 228, 1), idx);
 
-	/* chunk 1 of seq 100 opens the slot... */
-	t_contrib(&f, 1, SGC_COLL_ALLREDUCE, 100, 1, 40, SGC_INT32, SGC_SUM, 4);
-	fill_int32(&f, 1);
-	step(&f, EXPECT(XDP_DROP, SGC_ST_REDUCED), "chunk 1");
+	/* chunk 1 of seq 100 opens the slot and completes... */
+	for (r = 0; r < W; r++) {
+		t_contrib(&f, r, SGC_COLL_ALLREDUCE, 100, 1, 40, SGC_INT32, SGC_SUM, 4);
+		fill_int32(&f, 1);
+		step(&f, r + 1 < W ? EXPECT(XDP_DROP, SGC_ST_REDUCED) :
+				     EXPECT(XDP_PASS, SGC_ST_REDUCED, SGC_ST_COMPLETED), "chunk 1");
+	}
 	assert_int_equal(t_slot(S, idx, &sl), 0);
 	gen = sl.gen;
-	/* ...chunk 33 (same slot, newer) takes it over... */
+	/* ...chunk 33 (same slot, newer) takes it over (an open chunk 1
+	 * would keep it: test_slot_busy)... */
 	t_contrib(&f, 2, SGC_COLL_ALLREDUCE, 100, 33, 40, SGC_INT32, SGC_SUM, 4);
 	fill_int32(&f, 33);
 	step(&f, EXPECT(XDP_DROP, SGC_ST_REDUCED), "chunk 33 takes the slot");
@@ -709,6 +720,7 @@ static void test_query(void **state)
 
 	(void)state;
 	set_window(S, 100, 40);
+	set_query(S, 40, SGC_WIRE_WAIT_N, 2);
 	/* WAIT_N 2: two workers complete it, the rest are late. */
 	idx = sgc_slot_index(SGC_COLL_QUERY, 40, 0);
 	for (r = 1; r < W; r++) {
@@ -728,16 +740,21 @@ static void test_query(void **state)
 		}
 	}
 	/* WAIT_ANY: the first answer is it. */
+	set_query(S, 41, SGC_WIRE_WAIT_ANY, 1);
 	t_contrib(&f, 3, SGC_COLL_QUERY, 41, 0, 1, SGC_UINT32, SGC_BOR, 2);
 	f.h.policy = SGC_WIRE_WAIT_ANY;
+	f.h.arg = 1;
 	step(&f, EXPECT(XDP_PASS, SGC_ST_REDUCED, SGC_ST_COMPLETED), "query WAIT_ANY");
 	/* WAIT_ALL: every worker, not the coordinator. */
+	set_query(S, 42, SGC_WIRE_WAIT_ALL, W - 1);
 	for (r = 1; r < W; r++) {
 		t_contrib(&f, r, SGC_COLL_QUERY, 42, 0, 1, SGC_UINT32, SGC_BOR, 2);
+		f.h.arg = W - 1;
 		step(&f, EXPECT(r + 1 < W ? XDP_DROP : XDP_PASS, SGC_ST_REDUCED,
 				r + 1 < W ? -1 : SGC_ST_COMPLETED), "query WAIT_ALL");
 	}
 	/* WAIT_N above the workers is clamped to them; 0 to 1. */
+	set_query(S, 43, SGC_WIRE_WAIT_N, 100);
 	for (r = 1; r < W; r++) {
 		t_contrib(&f, r, SGC_COLL_QUERY, 43, 0, 1, SGC_UINT32, SGC_BOR, 2);
 		f.h.policy = SGC_WIRE_WAIT_N;
@@ -750,9 +767,12 @@ static void test_query(void **state)
 		struct expect e = EXPECT(XDP_PASS, SGC_ST_PASS_USER);
 
 		e.untouched = 1;
-		t_contrib(&f, 1, SGC_COLL_QUERY, 41, 0, 2, SGC_UINT32, SGC_BOR, 2);
+		set_query(S, 44, SGC_WIRE_WAIT_ALL, W - 1);
+		t_contrib(&f, 1, SGC_COLL_QUERY, 44, 0, 2, SGC_UINT32, SGC_BOR, 2);
+		f.h.arg = W - 1;
 		step(&f, e, "query answer in two chunks");
-		t_contrib(&f, 1, SGC_COLL_QUERY, 41, 0, 1, SGC_UINT32, SGC_BOR, 0);
+		t_contrib(&f, 1, SGC_COLL_QUERY, 44, 0, 1, SGC_UINT32, SGC_BOR, 0);
+		f.h.arg = W - 1;
 		f.h.flags = SGC_F_DECLINE;
 		step(&f, e, "query decline");
 	}
@@ -952,6 +972,192 @@ static void test_custom(void **state)
 	sgc__destroy(s);
 }
 
+/* ------------------------------------------------------------ issue 16 */
+
+/*
+ * gather_prog parses exactly what user space would: a fragment or a
+ * header with IP options for the coordinator's port is dropped unparsed
+ * (counted), whatever it carries; frames for other ports stay untouched.
+ */
+static void test_ip_layer(void **state)
+{
+	struct expect foreign = EXPECT(XDP_PASS, SGC_ST_PASS_FOREIGN);
+	struct t_frame f;
+
+	(void)state;
+	foreign.untouched = 1;
+
+	t_contrib(&f, 1, SGC_COLL_ALLREDUCE, 100, 0, 1, SGC_INT32, SGC_SUM, 4);
+	f.frag_off = 0x2000;	/* MF, offset 0: the first fragment */
+	step(&f, EXPECT(XDP_DROP, SGC_ST_DROP_IP), "first IP fragment of a contribution");
+	t_contrib(&f, 1, SGC_COLL_ALLREDUCE, 100, 0, 1, SGC_INT32, SGC_SUM, 4);
+	f.ihl = 6;
+	step(&f, EXPECT(XDP_DROP, SGC_ST_DROP_IP), "contribution with IP options");
+	f.ihl = 15;
+	step(&f, EXPECT(XDP_DROP, SGC_ST_DROP_IP), "contribution with 40 bytes of IP options");
+
+	/* A forged kernel result, in every shape. */
+	t_contrib(&f, 1, SGC_COLL_ALLREDUCE, 100, 0, 1, SGC_INT32, SGC_SUM, 4);
+	f.h.type = SGC_MSG_RESULT;
+	f.h.flags = SGC_F_KERNEL;
+	f.h.fan_first = 3;
+	f.ihl = 6;
+	step(&f, EXPECT(XDP_DROP, SGC_ST_DROP_IP), "F_KERNEL RESULT with IP options");
+	f.ihl = 0;
+	f.frag_off = 0x2000;
+	step(&f, EXPECT(XDP_DROP, SGC_ST_DROP_IP), "F_KERNEL RESULT as a first fragment");
+	f.frag_off = 0x4000;	/* DF: a whole datagram */
+	step(&f, EXPECT(XDP_DROP, SGC_ST_DROP_FIELD), "F_KERNEL RESULT with DF");
+	f.frag_off = 0;
+	step(&f, EXPECT(XDP_DROP, SGC_ST_DROP_FIELD), "F_KERNEL RESULT");
+	f.h.flags = 0;
+	step(&f, EXPECT(XDP_DROP, SGC_ST_DROP_FIELD), "RESULT to the coordinator");
+	f.h.flags = SGC_F_KERNEL;
+	f.saddr = inet_addr("10.9.9.9");
+	step(&f, EXPECT(XDP_DROP, SGC_ST_DROP_SOURCE), "F_KERNEL RESULT from a stranger");
+
+	/* Not for the coordinator's port: left alone, fragment or not. */
+	t_contrib(&f, 1, SGC_COLL_ALLREDUCE, 100, 0, 1, SGC_INT32, SGC_SUM, 4);
+	f.dport = htons(T_COORD_PORT + 1);
+	f.frag_off = 0x2000;
+	step(&f, foreign, "first fragment for another port");
+	f.frag_off = 0;
+	f.ihl = 6;
+	step(&f, foreign, "IP options, another port");
+	/* A later fragment has no UDP header, so no port to tell; without
+	 * its first fragment it is never reassembled. */
+	t_contrib(&f, 1, SGC_COLL_ALLREDUCE, 100, 0, 1, SGC_INT32, SGC_SUM, 4);
+	f.frag_off = 0x0010;
+	step(&f, foreign, "later IP fragment");
+	t_contrib(&f, 1, SGC_COLL_ALLREDUCE, 100, 0, 1, SGC_INT32, SGC_SUM, 4);
+	f.ihl = 4;		/* not an IPv4 header: the stack drops it */
+	step(&f, foreign, "IPv4 header length 16");
+}
+
+/* Issue 16, item 6: a datagram moves its rank's watermark only once it
+ * has passed every check. */
+static void test_watermark_after_checks(void **state)
+{
+	struct t_frame f;
+
+	(void)state;
+	S->bss->rank_wm[1] = 7;
+	t_contrib(&f, 1, SGC_COLL_ALLREDUCE, 99, 0, 1, SGC_INT32, SGC_SUM, 4);
+	f.h.aux = 1000;
+	step(&f, EXPECT(XDP_DROP, SGC_ST_DROP_WINDOW), "replay below the window");
+	assert_int_equal(S->bss->rank_wm[1], 7);
+	f.h.seq = 100 + 128;
+	step(&f, EXPECT(XDP_DROP, SGC_ST_DROP_WINDOW), "far future");
+	assert_int_equal(S->bss->rank_wm[1], 7);
+	f.h.seq = 100;
+	f.h.dtype = 8;
+	step(&f, EXPECT(XDP_DROP, SGC_ST_DROP_FIELD), "bad dtype");
+	assert_int_equal(S->bss->rank_wm[1], 7);
+	f.h.dtype = SGC_INT32;
+	f.h.count++;
+	step(&f, EXPECT(XDP_DROP, SGC_ST_DROP_FIELD), "count and body disagree");
+	assert_int_equal(S->bss->rank_wm[1], 7);
+	f.h.count--;
+	f.h.arg = W;
+	step(&f, EXPECT(XDP_DROP, SGC_ST_DROP_FIELD), "root out of range");
+	assert_int_equal(S->bss->rank_wm[1], 7);
+	f.h.arg = 0;
+	step(&f, EXPECT(XDP_DROP, SGC_ST_REDUCED), "a good contribution");
+	assert_int_equal(S->bss->rank_wm[1], 1000);
+}
+
+/* Issue 16, item 6: an open chunk of a collective in the window keeps its
+ * slot; a chunk 32 further on (same slot, newer tag) waits its turn. */
+static void test_slot_busy(void **state)
+{
+	__u32 idx = sgc_slot_index(SGC_COLL_ALLREDUCE, 100, 1);
+	struct sgc_bpf_slot sl;
+	struct t_frame f;
+	uint32_t gen;
+	int r;
+
+	(void)state;
+	t_contrib(&f, 1, SGC_COLL_ALLREDUCE, 100, 1, 40, SGC_INT32, SGC_SUM, 4);
+	fill_int32(&f, 1);
+	step(&f, EXPECT(XDP_DROP, SGC_ST_REDUCED), "chunk 1 opens the slot");
+	assert_int_equal(t_slot(S, idx, &sl), 0);
+	gen = sl.gen;
+	t_contrib(&f, 2, SGC_COLL_ALLREDUCE, 100, 33, 40, SGC_INT32, SGC_SUM, 4);
+	fill_int32(&f, 33);
+	step(&f, EXPECT(XDP_DROP, SGC_ST_DROP_BUSY), "chunk 33 while chunk 1 is open");
+	assert_int_equal(t_slot(S, idx, &sl), 0);
+	assert_int_equal(sl.chunk, 1);
+	assert_int_equal(sl.gen, gen);
+	fill_int32(&f, 1);
+	check_slot(S, idx, 1, SGC_SLOT_OPEN, (int[]){ 1 }, 1, f.body, f.blen, "chunk 1 kept");
+	/* Chunk 1 completes... */
+	for (r = 0; r < W; r++) {
+		if (r == 1)
+			continue;
+		t_contrib(&f, r, SGC_COLL_ALLREDUCE, 100, 1, 40, SGC_INT32, SGC_SUM, 4);
+		fill_int32(&f, 1);
+		step(&f, r + 1 < W ? EXPECT(XDP_DROP, SGC_ST_REDUCED) :
+				     EXPECT(XDP_PASS, SGC_ST_REDUCED, SGC_ST_COMPLETED),
+		     "the rest of chunk 1");
+	}
+	/* ...and then chunk 33 may have the slot. */
+	t_contrib(&f, 2, SGC_COLL_ALLREDUCE, 100, 33, 40, SGC_INT32, SGC_SUM, 4);
+	fill_int32(&f, 33);
+	step(&f, EXPECT(XDP_DROP, SGC_ST_REDUCED), "chunk 33 after chunk 1 completed");
+	assert_int_equal(t_slot(S, idx, &sl), 0);
+	assert_int_equal(sl.chunk, 33);
+	assert_int_equal(sl.gen, gen + 1);
+}
+
+/* Issue 16, item 5: the completion rule is the query's, as user space
+ * published it; an answer that claims another is dropped. */
+static void test_query_policy(void **state)
+{
+	__u32 idx = sgc_slot_index(SGC_COLL_QUERY, 40, 0);
+	struct t_frame f;
+	int r;
+
+	(void)state;
+	set_query(S, 40, SGC_WIRE_WAIT_ALL, W - 1);
+	t_contrib(&f, 1, SGC_COLL_QUERY, 40, 0, 1, SGC_UINT32, SGC_BOR, 2);
+	f.h.policy = SGC_WIRE_WAIT_ANY;
+	f.h.arg = 1;
+	step(&f, EXPECT(XDP_DROP, SGC_ST_DROP_MISMATCH), "WAIT_ANY answer to a WAIT_ALL query");
+	f.h.policy = SGC_WIRE_WAIT_N;
+	step(&f, EXPECT(XDP_DROP, SGC_ST_DROP_MISMATCH), "WAIT_N 1 answer to a WAIT_ALL query");
+	for (r = 1; r < W; r++) {
+		t_contrib(&f, r, SGC_COLL_QUERY, 40, 0, 1, SGC_UINT32, SGC_BOR, 2);
+		f.h.policy = SGC_WIRE_WAIT_ALL;
+		f.h.arg = W - 1;
+		step(&f, r + 1 < W ? EXPECT(XDP_DROP, SGC_ST_REDUCED) :
+				     EXPECT(XDP_PASS, SGC_ST_REDUCED, SGC_ST_COMPLETED),
+		     "WAIT_ALL answers");
+	}
+	check_slot(S, idx, W - 1, SGC_SLOT_DONE, (int[]){ 1, 2, 3, 4 }, W - 1, NULL, 0, "WAIT_ALL");
+
+	set_query(S, 41, SGC_WIRE_WAIT_N, 2);
+	t_contrib(&f, 1, SGC_COLL_QUERY, 41, 0, 1, SGC_UINT32, SGC_BOR, 2);
+	f.h.policy = SGC_WIRE_WAIT_N;
+	f.h.arg = 1;
+	step(&f, EXPECT(XDP_DROP, SGC_ST_DROP_MISMATCH), "WAIT_N 1 answer to a WAIT_N 2 query");
+	f.h.arg = 2;
+	step(&f, EXPECT(XDP_DROP, SGC_ST_REDUCED), "WAIT_N 2, first");
+	t_contrib(&f, 2, SGC_COLL_QUERY, 41, 0, 1, SGC_UINT32, SGC_BOR, 2);
+	f.h.policy = SGC_WIRE_WAIT_N;
+	f.h.arg = 2;
+	step(&f, EXPECT(XDP_PASS, SGC_ST_REDUCED, SGC_ST_COMPLETED), "WAIT_N 2, second");
+
+	/* Only the query in progress takes answers. */
+	t_contrib(&f, 1, SGC_COLL_QUERY, 42, 0, 1, SGC_UINT32, SGC_BOR, 2);
+	f.h.policy = SGC_WIRE_WAIT_N;
+	f.h.arg = 2;
+	step(&f, EXPECT(XDP_DROP, SGC_ST_DROP_WINDOW), "answer to a query not yet asked");
+	t_contrib(&f, 1, SGC_COLL_QUERY, 40, 0, 1, SGC_UINT32, SGC_BOR, 2);
+	f.h.policy = SGC_WIRE_WAIT_N;
+	f.h.arg = 2;
+	step(&f, EXPECT(XDP_DROP, SGC_ST_DROP_WINDOW), "answer to the previous query");
+}
+
 int main(void)
 {
 	const struct CMUnitTest main_tests[] = {
@@ -966,6 +1172,10 @@ int main(void)
 		cmocka_unit_test_setup(test_query, reset),
 		cmocka_unit_test_setup(test_custom_absent, reset),
 		cmocka_unit_test_setup(test_variant_alone, reset),
+		cmocka_unit_test_setup(test_ip_layer, reset),
+		cmocka_unit_test_setup(test_watermark_after_checks, reset),
+		cmocka_unit_test_setup(test_slot_busy, reset),
+		cmocka_unit_test_setup(test_query_policy, reset),
 	};
 	const struct CMUnitTest other_tests[] = {
 		cmocka_unit_test(test_sweep_2),

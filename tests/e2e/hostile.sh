@@ -69,7 +69,7 @@ if accel == "ebpf":
         ("drop_rank", ["rank"], u(0, "drop_rank")),
         ("drop_window+stale+late+dup", ["replay"],
          u(0, "drop_window") + u(0, "drop_stale") + u(0, "drop_late") + u(0, "drop_dup")),
-        ("rank 0 rejected (fragments pass up)", ["oversized"], u(0, "rejected")),
+        ("drop_ip (fragments)", ["oversized"], u(0, "drop_ip")),
     ]
 else:
     groups = [

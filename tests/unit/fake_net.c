@@ -259,6 +259,31 @@ unsigned long io_rx_room(struct sgc_comm *c)
 	return FAKE_RX_ROOM;
 }
 
+/* scatter_prog's part, for a coordinator on the fake eBPF path
+ * (fake_bpf_on()): one clone per rank of the datagram's range. */
+static int fake_fan_out(struct sgc_comm *c, struct sgc_pkt *p)
+{
+	const struct sgc_hdr *h = pkt_hdr(p);
+	int r, end = h->fan_end < c->world ? h->fan_end : c->world;
+
+	for (r = h->fan_first; r < end; r++) {
+		struct sgc_pkt *q;
+
+		if (r == 0)
+			continue;
+		q = pkt_copy(c, p);
+		if (!q)
+			return -ENOMEM;
+		pkt_hdr(q)->flags &= (uint16_t)~SGC_F_FANOUT;
+		pkt_hdr(q)->fan_first = 0;
+		pkt_hdr(q)->fan_end = 0;
+		pkt_hdr(q)->rank = (uint16_t)r;
+		io_send(c, q, &c->peers[r].addr);
+		pkt_put(c, q);
+	}
+	return 0;
+}
+
 int io_send(struct sgc_comm *c, struct sgc_pkt *p, const struct sockaddr_in *dst)
 {
 	struct fake_node *to = node_at(dst);
@@ -272,6 +297,8 @@ int io_send(struct sgc_comm *c, struct sgc_pkt *p, const struct sockaddr_in *dst
 	enum fake_verdict v = FAKE_DELIVER;
 	uint64_t extra = 0, due = net.now + net.latency;
 
+	if (c->bpf && (pkt_hdr(p)->flags & SGC_F_FANOUT))
+		return fake_fan_out(c, p);
 	/* As a send in the kernel: the datagram is held until it completes,
 	 * here at once, since the bytes are copied. */
 	p->refs++;

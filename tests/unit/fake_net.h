@@ -116,4 +116,13 @@ SGC_HIDDEN void fake_addr(struct sockaddr_in *a, int rank);
 SGC_HIDDEN int fake_world_new(const struct fake_world_opts *o, struct sgc_comm **out);
 SGC_HIDDEN void fake_world_free(struct sgc_comm **cs, int world);
 
+/*
+ * A fake eBPF path (fake_bpf.c, which replaces path_bpf.c): @c (rank 0)
+ * believes it runs the eBPF path, with notify_prog's result token @token.
+ * @keep: the kernel passes contributions up and user space reduces them;
+ * otherwise the kernel "reduces" (rank 0's own chunks vanish, nothing
+ * comes back but what the test hands to c->on_kernel_result).
+ */
+SGC_HIDDEN void fake_bpf_on(struct sgc_comm *c, bool keep, uint32_t token);
+
 #endif /* SGC_FAKE_NET_H */

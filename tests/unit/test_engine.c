@@ -562,6 +562,89 @@ static void test_late_and_foreign(void **state)
 	job_close(&j);
 }
 
+static enum fake_verdict drop_contribs(const struct fake_dgram_info *d, uint64_t *extra, void *arg)
+{
+	return d->hdr->type == SGC_MSG_CONTRIB && d->to == 0 ? FAKE_DROP : FAKE_DELIVER;
+}
+
+/*
+ * An SGC_F_KERNEL RESULT off the wire, at a coordinator on the eBPF path.
+ * Only notify_prog makes those, and it marks the ones it hands to the
+ * socket with the load's token.  A forged one, from a worker's address,
+ * for a collective not posted yet or for one in progress, with any
+ * fan_first, changes nothing.
+ */
+static void test_forged_kernel_result(void **state)
+{
+	struct capture cp[2] = {
+		{ .type = SGC_MSG_RESULT, .from = 0, .to = 2 },
+		{ .type = SGC_MSG_MAX },
+	};
+	uint64_t forged[sizeof(cp[0].data) / 8];
+	struct sockaddr_in peer1;
+	struct sgc_stats before;
+	struct sgc_hdr *h;
+	int32_t *body;
+	struct call k;
+	struct job j;
+	struct calls cs = { &k, 1, &j };
+	uint32_t seq, i;
+	int r;
+
+	job_open(&j, 3, 43, 0);
+	fake_net_policy(capture_policy, cp);
+	run_allreduce(&j, 2 * ELEMS, 1);
+	assert_true(cp[0].got);
+	fake_net_policy(NULL, NULL);
+	fake_bpf_on(j.c[0], true, 0x5ec12e70u);
+	fake_addr(&peer1, 1);
+
+	memcpy(forged, cp[0].data, cp[0].len);
+	h = (struct sgc_hdr *)forged;
+	body = (int32_t *)(h + 1);
+	for (i = 0; i < h->count; i++)
+		body[i] = 666;
+	h->flags = SGC_F_KERNEL;
+	h->rank = 0;
+	h->fan_first = 2;
+
+	/* For the next collective, which nobody has posted. */
+	seq = j.c[0]->colls.next_seq;
+	h->seq = seq;
+	before = j.c[0]->st;
+	inject(&j, 0, &peer1, forged, cp[0].len);
+	assert_int_equal(j.c[0]->st.rejected, before.rejected + 1);
+	assert_null(slot_find(j.c[0], seq));
+	/* With a token, but the wrong one. */
+	h->aux = 0x5ec12e71u;
+	inject(&j, 0, &peer1, forged, cp[0].len);
+	assert_int_equal(j.c[0]->st.rejected, before.rejected + 2);
+	assert_null(slot_find(j.c[0], seq));
+	run_allreduce(&j, 2 * ELEMS, 2);
+
+	/* For a collective in progress whose contributions have not come. */
+	fake_net_policy(drop_contribs, NULL);
+	seq = j.c[0]->colls.next_seq;
+	call_init(&k, &j, SGC_COLL_ALLREDUCE, 2 * ELEMS, 0, SGC_SUM, 3);
+	for (r = 0; r < j.world; r++)
+		call_post(&k, &j, r);
+	fake_run_until(never, NULL, RTO_NS / 2);
+	h->seq = seq;
+	h->aux = 0;
+	before = j.c[0]->st;
+	inject(&j, 0, &peer1, forged, cp[0].len);
+	assert_int_equal(j.c[0]->st.rejected, before.rejected + 1);
+	fake_run_until(never, NULL, RTO_NS / 2);
+	for (r = 0; r < j.world; r++)
+		assert_false(k.req[r].done);
+	fake_net_policy(NULL, NULL);
+	assert_true(fake_run_until(calls_done, &cs, RUN_NS));
+	check_all(&k, &j);
+	call_free(&k, &j);
+	run_allreduce(&j, 1, 4);
+	job_close(&j);
+}
+
 /* Rank @dead never runs; every other rank calls an allreduce. */
 static void dead_rank(int world, int dead, size_t count)
 {
@@ -666,6 +749,7 @@ int main(void)
 		cmocka_unit_test(test_reordering),
 		cmocka_unit_test(test_combined),
 		cmocka_unit_test(test_late_and_foreign),
+		cmocka_unit_test(test_forged_kernel_result),
 		cmocka_unit_test(test_dead_rank),
 		cmocka_unit_test(test_mismatch),
 	};

@@ -107,6 +107,11 @@ enum sgc_bpf_stat {
 	SGC_ST_FANOUT_CLONES,	/* clones sent by scatter/notify */
 	SGC_ST_FANOUT_ERR,	/* clone_redirect failures */
 	SGC_ST_DELIVERED,	/* results delivered to the coordinator */
+	/* Appended, so that the counters above keep their indices. */
+	SGC_ST_DROP_IP,		/* for the coordinator's port, but an IP fragment
+				 * or with IP options: never parsed */
+	SGC_ST_DROP_BUSY,	/* slot held by an open chunk of a collective
+				 * still in the window: not taken over */
 	SGC_ST_MAX
 };
 

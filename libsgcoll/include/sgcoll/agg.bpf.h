@@ -290,7 +290,8 @@ static __always_inline int sgc_agg_begin(struct sgc_agg *a, struct xdp_md *xdp)
  * Lock the slot and decide what this contribution is: the first of a newer
  * tag (the slot is taken over and it is copied in at release), one more to
  * combine (returns true: combine a.in into a.acc now), or a reject
- * (stale, late, mismatched, duplicate).  The lock is held on return either
+ * (stale, late, mismatched, duplicate, or a slot busy with an open chunk
+ * of the same collective).  The lock is held on return either
  * way; sgc_agg_release() drops it.
  */
 static __always_inline int sgc_agg_acquire(struct sgc_agg *a)
@@ -303,6 +304,15 @@ static __always_inline int sgc_agg_acquire(struct sgc_agg *a)
 
 	bpf_spin_lock(&s->lock);
 	cmp = sgc_agg_tag_cmp(j->seq, j->chunk, s->seq, s->chunk);
+	/* An open chunk of the same collective (a chunk 32 further on wants
+	 * its slot) is still in the window: it keeps the slot, and the newer
+	 * one is asked for again once it completed.  A slot's older seq
+	 * (seq - 128, or - 4 for a query) is behind the window that let this
+	 * datagram in, so that one may be taken over. */
+	if (s->state == SGC_SLOT_OPEN && cmp > 0 && s->seq == j->seq) {
+		a->stat = SGC_ST_DROP_BUSY;
+		return 0;
+	}
 	if (s->state == SGC_SLOT_FREE || cmp > 0) {
 		s->seq = j->seq;
 		s->chunk = j->chunk;

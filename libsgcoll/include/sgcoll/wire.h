@@ -63,7 +63,8 @@ enum sgc_wire_policy {
 #define SGC_F_STOP	0x0004	/* QUERY that ends sgc_serve() */
 #define SGC_F_DECLINE	0x0008	/* CONTRIB to a QUERY: this rank abstains */
 #define SGC_F_FANOUT	0x0010	/* coord egress only: clone to fan_first..fan_end */
-#define SGC_F_KERNEL	0x0020	/* RESULT built by the kernel path */
+#define SGC_F_KERNEL	0x0020	/* RESULT built by the kernel path (never
+				 * taken from the wire: see RESULT below) */
 #define SGC_F_ASK	0x0040	/* QUERY that is also the PULL of chunk 0 */
 
 struct sgc_hdr {
@@ -101,7 +102,11 @@ struct sgc_hdr {
  *  CONTRIB  seq, coll, chunk, nchunks, rank, count, dtype, op, arg = root;
  *           body = count elements.  To a QUERY: policy/arg as the query.
  *  RESULT   seq, coll, chunk, nchunks, count, dtype, op; body = elements,
- *           or no body with SGC_F_DONE.
+ *           or no body with SGC_F_DONE.  With SGC_F_KERNEL, on the
+ *           coordinator's host only (notify_prog to its socket): aux = a
+ *           random token per load of the BPF programs, known to them and
+ *           to the coordinator alone; one without it came off the wire
+ *           and is dropped.  Workers never see either.
  *  PULL     seq, coll, nchunks, dtype, op, arg (as the collective),
  *           chunk = first chunk, aux = number of chunks, rank = the
  *           worker asked (count = 0).
