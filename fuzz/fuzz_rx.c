@@ -121,10 +121,12 @@ static struct sgc_comm *comm_new(int rank, int world, uint32_t chunk_bytes)
 	c->rxt.unjoined = rdv_handle;
 	c->rxt.early[SGC_MSG_HELLO] = rdv_handle;
 	c->rxt.early[SGC_MSG_WELCOME] = rdv_handle;
-	if (rank == 0)
+	if (rank == 0) {
+		c->rxt.early[SGC_MSG_READY] = rdv_handle;
 		coord_rx_table(&c->rxt);
-	else
+	} else {
 		worker_rx_table(&c->rxt);
+	}
 	c->peers = calloc((size_t)world, sizeof(*c->peers));
 	if (!c->peers) {
 		free(c);
@@ -133,6 +135,7 @@ static struct sgc_comm *comm_new(int rank, int world, uint32_t chunk_bytes)
 	for (r = 1; r < world; r++) {
 		fake_addr(&c->peers[r].addr, 0x7f420000u + (uint32_t)r, (uint16_t)(9000 + r));
 		c->peers[r].joined = true;
+		c->peers[r].ready = true;
 	}
 	c->now = now_ns();
 	return c;

@@ -75,6 +75,7 @@ int sgc_init(const struct sgc_config *cfg, sgc_comm **out)
 	c->rxt.early[SGC_MSG_HELLO] = rdv_handle;
 	c->rxt.early[SGC_MSG_WELCOME] = rdv_handle;
 	if (c->rank == 0) {
+		c->rxt.early[SGC_MSG_READY] = rdv_handle;
 		coord_rx_table(&c->rxt);
 		c->on_kernel_result = coord_kernel_result;
 	} else {

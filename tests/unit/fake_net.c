@@ -486,8 +486,10 @@ static struct sgc_comm *comm_new(const struct fake_world_opts *o, int rank)
 	c->rxt.unjoined = rdv_handle;
 	c->rxt.early[SGC_MSG_HELLO] = rdv_handle;
 	c->rxt.early[SGC_MSG_WELCOME] = rdv_handle;
-	if (rank == 0)
+	if (rank == 0) {
+		c->rxt.early[SGC_MSG_READY] = rdv_handle;
 		coord_rx_table(&c->rxt);
+	}
 	else
 		worker_rx_table(&c->rxt);
 	c->peers = calloc((size_t)o->world, sizeof(*c->peers));
@@ -499,6 +501,7 @@ static struct sgc_comm *comm_new(const struct fake_world_opts *o, int rank)
 	for (r = 0; r < o->world; r++) {
 		fake_addr(&c->peers[r].addr, r);
 		c->peers[r].joined = true;
+		c->peers[r].ready = true;
 	}
 	c->joined = true;
 	c->now = now_ns();
