@@ -126,6 +126,7 @@ static struct sgc_comm *comm_new(int rank, int world, uint32_t chunk_bytes)
 	for (r = 1; r < world; r++) {
 		fake_addr(&c->peers[r].addr, 0x7f420000u + (uint32_t)r, (uint16_t)(9000 + r));
 		c->peers[r].joined = true;
+		c->peers[r].ready = true;
 	}
 	c->now = now_ns();
 	return c;

@@ -48,6 +48,8 @@ void comm_set_handlers(struct sgc_comm *c)
 	c->rxt.early[SGC_MSG_HELLO] = rdv_handle;
 	c->rxt.early[SGC_MSG_WELCOME] = rdv_handle;
 	if (c->rank == 0) {
+		/* A READY confirms a rank's claim, before and after the join. */
+		c->rxt.early[SGC_MSG_READY] = rdv_handle;
 		coord_rx_table(&c->rxt);
 		c->on_kernel_result = coord_kernel_result;
 	} else {

@@ -25,9 +25,15 @@ struct rdv_state;
 
 struct sgc_peer {
 	struct sockaddr_in addr;
-	bool joined;		/* hello seen */
+	bool joined;		/* coordinator: claimed by a HELLO (rendezvous.c);
+				 * worker: in the roster */
+	bool ready;		/* coordinator: the claim is confirmed, by a READY
+				 * with the job id and the HELLO's nonce */
 	bool bye;
-	uint32_t nonce;
+	uint32_t nonce;		/* the HELLO's (worker: its own) */
+	uint64_t welcomed_at;	/* coordinator: first WELCOME to the claim, 0 = none */
+	struct sockaddr_in rival; /* coordinator: the claim it took over, if any */
+	uint32_t rival_nonce;
 	uint32_t wm;		/* worker's reported watermark */
 };
 

@@ -512,11 +512,6 @@ static void coord_on_bye(struct sgc_comm *c, const struct sgc_rx *rx)
 	send_to_rank(c, &a, r);
 }
 
-/* A READY resent after the welcome: the rank has joined already. */
-static void coord_on_ready(struct sgc_comm *c, const struct sgc_rx *rx)
-{
-}
-
 void coord_rx_table(struct sgc_rx_table *t)
 {
 	t->early[SGC_MSG_RESULT] = coord_on_result;
@@ -525,5 +520,4 @@ void coord_rx_table(struct sgc_rx_table *t)
 	t->on[SGC_MSG_NACK] = coord_on_nack;
 	t->on[SGC_MSG_ACK] = coord_on_ack;
 	t->on[SGC_MSG_BYE] = coord_on_bye;
-	t->on[SGC_MSG_READY] = coord_on_ready;
 }

@@ -547,6 +547,13 @@ bool bpf_path_has_custom(const struct sgc_comm *c)
 }
 
 /* Once every rank is known: fill the maps, attach, map the ring. */
+int bpf_path_roster(struct sgc_comm *c)
+{
+	if (!c->bpf || !c->bpf->xdp)
+		return 0;
+	return fill_ranks(c, c->bpf);
+}
+
 int bpf_path_attach(struct sgc_comm *c)
 {
 	struct sgc_bpf *b = c->bpf;

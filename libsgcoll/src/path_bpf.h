@@ -25,6 +25,9 @@ typedef void (*sgc_kernel_result_fn)(struct sgc_comm *c, const struct sgc_hdr *h
  * rendezvous knows every rank; 0 = active, else the reason. */
 SGC_HIDDEN int bpf_path_load(struct sgc_comm *c);
 SGC_HIDDEN int bpf_path_attach(struct sgc_comm *c);
+/* The roster changed after the attach (a rank's claim changed hands
+ * during the rendezvous): write it to the ranks map again. */
+SGC_HIDDEN int bpf_path_roster(struct sgc_comm *c);
 SGC_HIDDEN void bpf_path_close(struct sgc_comm *c);
 /* Reduce rank 0's chunk in the kernel (BPF_PROG_RUN of gather_prog).
  * Returns 1 with *result set when it completed the chunk, else 0. */

@@ -1,10 +1,36 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * Joining a job.  Workers send HELLO (rank, world size, nonce) to the
- * coordinator until they are welcomed; once every rank is in, the
- * coordinator picks a random 64-bit job id and sends it with the roster
- * in WELCOME datagrams.  Later HELLOs (a lost WELCOME) are answered again
- * from the engine, so the coordinator never waits on a worker's READY.
+ * coordinator until they are welcomed.  A HELLO claims its rank for its
+ * source address, provisionally.  Once every rank is claimed, the
+ * coordinator sends the job id (random, picked at init) with the roster in
+ * WELCOME datagrams to each claimant; a claim holds when the claimant's
+ * READY brings back that job id and the nonce of the HELLO that was
+ * welcomed: it got the WELCOME at the address it claimed from.  The
+ * coordinator waits for every READY, sending WELCOMEs again meanwhile;
+ * later HELLOs (a lost WELCOME) are answered from the engine.
+ *
+ * The job id is the job's only secret, so nothing said to a sender that
+ * has not been welcomed carries it: an ABORT in answer to a HELLO carries
+ * the HELLO's nonce in its job_id field, and a joining worker believes an
+ * ABORT only if it echoes its own nonce.
+ *
+ * Who gets a rank: a confirmed claim keeps it (a competing HELLO is told
+ * -EADDRINUSE).  An unconfirmed claim gives way to a HELLO from another
+ * address or with another nonce, except for CLAIM_GRACE_NS after its first
+ * WELCOME, the time its READY needs to come back.  So a HELLO with a forged
+ * source, which cannot answer the WELCOME, holds a rank for at most the
+ * grace, and a READY without the job id claims nothing.
+ *
+ * Limits, without a key: a process that reaches the coordinator from its
+ * own address before the real worker does is that rank (first come, first
+ * served; the real worker is told -EADDRINUSE).  An attacker who sees the
+ * traffic (on the path, or on a shared segment) reads the job id in a
+ * WELCOME and can confirm a claim of its own.  One that cannot see it, but knows the coordinator's
+ * address, can still race the real worker with forged HELLOs (from any
+ * address, or from the worker's own with another nonce) just before each
+ * welcome, and so keep a rank out until the timeout: a denial of service
+ * that the coordinator's error names, never a way into the job.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -17,6 +43,9 @@
 #include "transport.h"
 
 #define HELLO_MAX_GAP_NS (200 * 1000000ULL)
+/* How long a welcomed claim waits for its READY before a HELLO from
+ * elsewhere may take the rank over. */
+#define CLAIM_GRACE_NS (1000 * 1000000ULL)
 
 static uint64_t random_u64(void)
 {
@@ -32,6 +61,11 @@ uint64_t random_job_id(void)
 	return random_u64();
 }
 
+static bool same_addr(const struct sockaddr_in *a, const struct sockaddr_in *b)
+{
+	return a->sin_addr.s_addr == b->sin_addr.s_addr && a->sin_port == b->sin_port;
+}
+
 static bool is_missing(const void *arg, int r)
 {
 	return ((const bool *)arg)[r];
@@ -43,6 +77,8 @@ static void send_welcome(struct sgc_comm *c, int to)
 	uint32_t npieces = (uint32_t)(c->world + (int)per - 1) / per;
 	uint32_t piece;
 
+	if (!c->peers[to].welcomed_at)
+		c->peers[to].welcomed_at = now_ns();
 	for (piece = 0; piece < npieces; piece++) {
 		struct sgc_pkt *p = pkt_alloc(c);
 		struct sgc_hdr *h;
@@ -78,7 +114,14 @@ static void send_welcome(struct sgc_comm *c, int to)
 	}
 }
 
-static void send_abort_to(struct sgc_comm *c, const struct sockaddr_in *to, int code, int detail)
+/*
+ * An ABORT of the whole job to @to.  @tag goes in the job_id field: the
+ * nonce of the HELLO it answers, for a sender that was not welcomed, so
+ * that the answer to anyone's HELLO never gives the job id away; the job
+ * id for a welcomed worker (it knows it, and checks it once joined).
+ */
+static void send_abort_to(struct sgc_comm *c, const struct sockaddr_in *to, uint64_t tag,
+			  int code, int detail)
 {
 	struct sgc_pkt *p = pkt_alloc(c);
 	struct sgc_hdr *h;
@@ -86,19 +129,67 @@ static void send_abort_to(struct sgc_comm *c, const struct sockaddr_in *to, int 
 	if (!p)
 		return;
 	h = pkt_hdr(p);
-	sgc_hdr_init(h, SGC_MSG_ABORT, c->job_id);
+	sgc_hdr_init(h, SGC_MSG_ABORT, tag);
 	h->aux = (uint32_t)code;
 	h->arg = (uint16_t)detail;
-	/* The worker is not welcomed yet and accepts any job id; its copy of
-	 * the address must outlive the submit, so keep it in the packet. */
+	/* The address must outlive the submit: keep it in the packet. */
 	memcpy(pkt_body(p), to, sizeof(*to));
 	io_send(c, p, (const struct sockaddr_in *)pkt_body(p));
 	pkt_put(c, p);
 }
 
+/* Tell the claimant of rank @r that the job will not start. */
+static void abort_claim(struct sgc_comm *c, int r, int code)
+{
+	const struct sgc_peer *p = &c->peers[r];
+
+	send_abort_to(c, &p->addr, p->welcomed_at ? c->job_id : p->nonce, code,
+		      code == EADDRINUSE ? r : 0);
+}
+
+/* Rank @r's claim stands against a HELLO from elsewhere: it is confirmed,
+ * or was welcomed too recently for its READY to be back. */
+static bool claim_holds(const struct sgc_comm *c, int r, uint64_t now)
+{
+	const struct sgc_peer *p = &c->peers[r];
+
+	return p->joined && (p->ready || (p->welcomed_at && now - p->welcomed_at < CLAIM_GRACE_NS));
+}
+
+static void claim(struct sgc_comm *c, int r, const struct sockaddr_in *from, uint32_t nonce)
+{
+	struct sgc_peer *p = &c->peers[r];
+
+	p->addr = *from;
+	p->nonce = nonce;
+	p->joined = true;
+	p->ready = false;
+	p->welcomed_at = 0;
+	/* After the welcome the eBPF path holds the roster: a claim taken
+	 * over must reach its ranks map. */
+	if (c->joined && c->bpf && bpf_path_roster(c))
+		pr_warn("rank %d's new address is not in the eBPF path's roster: %s\n", r,
+			sgc_last_error());
+}
+
+static void unclaim(struct sgc_comm *c, int r)
+{
+	struct sgc_peer *p = &c->peers[r];
+
+	memset(&p->addr, 0, sizeof(p->addr));
+	p->nonce = 0;
+	p->joined = false;
+	p->ready = false;
+	p->welcomed_at = 0;
+}
+
 static void coord_hello(struct sgc_comm *c, const struct sgc_rx *rx)
 {
 	const struct sgc_hdr *h = rx->hdr;
+	struct sgc_peer *p = &c->peers[h->rank < c->world ? h->rank : 0];
+	uint64_t now = now_ns();
+	uint32_t nonce = h->aux, rival_nonce = 0;
+	struct sockaddr_in rival = {};
 	int r = h->rank, i;
 	char a[32], b[32];
 
@@ -106,51 +197,131 @@ static void coord_hello(struct sgc_comm *c, const struct sgc_rx *rx)
 	if (h->arg != c->world) {
 		pr_warn("worker at %s says it is rank %d of %u ranks, but this job has %d: "
 			"start every rank with SGC_WORLD_SIZE=%d\n", a, r, h->arg, c->world, c->world);
-		send_abort_to(c, &rx->from, EPROTO, c->world);
+		send_abort_to(c, &rx->from, nonce, EPROTO, c->world);
 		return;
 	}
 	if (r == 0) {
 		pr_warn("a process at %s says it is rank 0, but rank 0 is the coordinator (this process)\n", a);
-		send_abort_to(c, &rx->from, EADDRINUSE, 0);
+		send_abort_to(c, &rx->from, nonce, EADDRINUSE, 0);
 		return;
 	}
 	for (i = 1; i < c->world; i++) {
-		if (i != r && c->peers[i].joined &&
-		    c->peers[i].addr.sin_addr.s_addr == rx->from.sin_addr.s_addr &&
-		    c->peers[i].addr.sin_port == rx->from.sin_port) {
+		if (i == r || !c->peers[i].joined || !same_addr(&c->peers[i].addr, &rx->from))
+			continue;
+		if (c->peers[i].ready) {
 			pr_warn("%s already joined as rank %d and now says it is rank %d\n", a, i, r);
-			send_abort_to(c, &rx->from, EADDRINUSE, (int)i);
+			send_abort_to(c, &rx->from, nonce, EADDRINUSE, (int)i);
 			return;
 		}
+		if (claim_holds(c, i, now))
+			return;	/* it asks again after the grace */
+		pr_warn("%s claimed rank %d but did not confirm it, and now says it is rank %d: "
+			"rank %d is open again\n", a, i, r, i);
+		unclaim(c, i);
 	}
-	if (c->peers[r].joined &&
-	    (c->peers[r].addr.sin_addr.s_addr != rx->from.sin_addr.s_addr ||
-	     c->peers[r].addr.sin_port != rx->from.sin_port)) {
-		pr_warn("rank %d already joined from %s; a second process at %s also says it is rank %d "
-			"(two processes were started with SGC_RANK=%d)\n",
-			r, sgc_addr_str(&c->peers[r].addr, b, sizeof(b)), a, r, r);
-		send_abort_to(c, &rx->from, EADDRINUSE, r);
-		return;
+	if (p->joined && !(same_addr(&p->addr, &rx->from) && p->nonce == nonce)) {
+		sgc_addr_str(&p->addr, b, sizeof(b));
+		if (p->ready) {
+			pr_warn("rank %d already joined from %s; a second process at %s also says it is "
+				"rank %d (two processes were started with SGC_RANK=%d)\n", r, b, a, r, r);
+			send_abort_to(c, &rx->from, nonce, EADDRINUSE, r);
+			return;
+		}
+		if (claim_holds(c, r, now)) {
+			pr_debug("rank %d: HELLO from %s waits, the claim from %s was just welcomed\n",
+				 r, a, b);
+			return;
+		}
+		pr_warn("rank %d was claimed from %s but not confirmed; %s claims it now (two processes "
+			"were started with SGC_RANK=%d, or a HELLO was forged)\n", r, b, a, r);
+		rival = p->addr;
+		rival_nonce = p->nonce;
+		unclaim(c, r);
 	}
-	if (!c->peers[r].joined) {
-		c->peers[r].addr = rx->from;
-		c->peers[r].joined = true;
-		c->peers[r].nonce = h->aux;
-		pr_debug("rank %d joined from %s\n", r, a);
+	if (!p->joined) {
+		claim(c, r, &rx->from, nonce);
+		if (rival_nonce) {
+			p->rival = rival;
+			p->rival_nonce = rival_nonce;
+		}
+		pr_debug("rank %d claimed from %s\n", r, a);
 	}
 	if (c->joined)
 		send_welcome(c, r);
 }
 
-static int coord_count_missing(struct sgc_comm *c, bool *missing)
+/* A READY confirms a welcomed claim: the job id from the WELCOME, the
+ * nonce from the HELLO, the address of the claim. */
+static void coord_ready(struct sgc_comm *c, const struct sgc_rx *rx)
+{
+	const struct sgc_hdr *h = rx->hdr;
+	struct sgc_peer *p = &c->peers[h->rank];	/* < world: sgc_wire_check() */
+
+	if (!c->joined || h->job_id != c->job_id) {
+		c->st.foreign++;
+		return;
+	}
+	if (h->rank == 0 || !p->joined || !p->welcomed_at || p->nonce != h->aux ||
+	    !same_addr(&p->addr, &rx->from)) {
+		c->st.rejected++;
+		return;
+	}
+	if (!p->ready)
+		pr_debug("rank %d confirmed\n", h->rank);
+	p->ready = true;
+}
+
+/* @missing[r]: rank r has no claim yet, or (@ready) no confirmed one. */
+static int coord_count_missing(struct sgc_comm *c, bool *missing, bool ready)
 {
 	int i, n = 0;
 
 	for (i = 0; i < c->world; i++) {
-		missing[i] = !c->peers[i].joined;
+		missing[i] = ready ? !c->peers[i].ready : !c->peers[i].joined;
 		n += missing[i];
 	}
 	return n;
+}
+
+/*
+ * Every claim is welcomed: wait for the READYs, welcoming again the ones
+ * not confirmed yet (a lost WELCOME or READY).  A claim may change hands
+ * meanwhile (coord_hello()); its new claimant is welcomed at once.
+ */
+static int coord_wait_ready(struct sgc_comm *c, bool *missing)
+{
+	uint64_t now = now_ns(), deadline = now + c->rtt.timeout_ns, gap = c->rtt.rto_ns;
+	uint64_t next = now + gap;
+	char list[200], a[32];
+	int i, n, err;
+
+	while ((n = coord_count_missing(c, missing, true)) > 0 && now < deadline) {
+		if (now >= next) {
+			for (i = 1; i < c->world; i++)
+				if (c->peers[i].joined && !c->peers[i].ready)
+					send_welcome(c, i);
+			gap = min_u64(gap * 2, HELLO_MAX_GAP_NS);
+			next = now + gap;
+		}
+		err = engine_progress(c, min_u64(next, deadline));
+		if (err)
+			return err;
+		now = now_ns();
+	}
+	if (!n)
+		return 0;
+	sgc_rank_list(list, sizeof(list), 0, c->world, is_missing, missing);
+	err = sgc_err(-ETIMEDOUT, "%d of %d workers were welcomed but did not confirm within %u ms "
+		      "(ranks: %s): their READY did not come back to %s with the job id and the nonce "
+		      "of their HELLO; another process may have claimed the rank (a HELLO with a "
+		      "forged address), or the network drops datagrams; raise SGC_TIMEOUT_MS if it "
+		      "is slow", n, c->world - 1, c->cfg.timeout_ms, list,
+		      sgc_addr_str(&c->self, a, sizeof(a)));
+	for (i = 1; i < c->world; i++)
+		if (c->peers[i].joined)
+			abort_claim(c, i, ETIMEDOUT);
+	io_poll(c, 0);
+	return err;
 }
 
 int rdv_coordinator(struct sgc_comm *c)
@@ -164,11 +335,12 @@ int rdv_coordinator(struct sgc_comm *c)
 		c->job_id = random_u64();
 	c->peers[0].addr = c->self;
 	c->peers[0].joined = true;
+	c->peers[0].ready = true;
 
 	missing = calloc((size_t)c->world, sizeof(*missing));
 	if (!missing)
 		return -ENOMEM;
-	while ((n = coord_count_missing(c, missing)) > 0 && now_ns() < deadline) {
+	while ((n = coord_count_missing(c, missing, false)) > 0 && now_ns() < deadline) {
 		err = engine_progress(c, deadline);
 		if (err)
 			goto out;
@@ -180,10 +352,18 @@ int rdv_coordinator(struct sgc_comm *c)
 			      "or raise SGC_TIMEOUT_MS",
 			      n, c->world - 1, sgc_addr_str(&c->self, a, sizeof(a)), c->cfg.timeout_ms,
 			      list, a, c->world);
-		/* Tell the ones that came not to wait for us. */
-		for (i = 1; i < c->world; i++)
-			if (c->peers[i].joined)
-				send_abort_to(c, &c->peers[i].addr, ETIMEDOUT, 0);
+		/* Tell the ones that came not to wait for us; a rank two
+		 * addresses took from each other is most likely given to two
+		 * processes: tell both. */
+		for (i = 1; i < c->world; i++) {
+			struct sgc_peer *p = &c->peers[i];
+
+			if (!p->joined)
+				continue;
+			abort_claim(c, i, p->rival_nonce ? EADDRINUSE : ETIMEDOUT);
+			if (p->rival_nonce)
+				send_abort_to(c, &p->rival, p->rival_nonce, EADDRINUSE, i);
+		}
 		io_poll(c, 0);
 		goto out;
 	}
@@ -194,7 +374,7 @@ int rdv_coordinator(struct sgc_comm *c)
 							    "%s", c->bpf_why);
 		if (err && c->cfg.accel == SGC_ACCEL_EBPF) {
 			for (i = 1; i < c->world; i++)
-				send_abort_to(c, &c->peers[i].addr, -err, 0);
+				abort_claim(c, i, -err);
 			io_poll(c, 0);
 			goto out;
 		}
@@ -208,7 +388,7 @@ int rdv_coordinator(struct sgc_comm *c)
 	for (i = 1; i < c->world; i++)
 		send_welcome(c, i);
 	io_poll(c, 0);
-	err = 0;
+	err = coord_wait_ready(c, missing);
 out:
 	free(missing);
 	return err;
@@ -291,7 +471,7 @@ void rdv_handle(struct sgc_comm *c, const struct sgc_rx *rx)
 		if (h->type == SGC_MSG_HELLO)
 			coord_hello(c, rx);
 		else if (h->type == SGC_MSG_READY)
-			c->peers[h->rank].joined = true;
+			coord_ready(c, rx);
 		return;
 	}
 	if (!from_coord(c, rx)) {
@@ -301,6 +481,11 @@ void rdv_handle(struct sgc_comm *c, const struct sgc_rx *rx)
 	if (h->type == SGC_MSG_WELCOME) {
 		worker_welcome(c, rx);
 	} else if (h->type == SGC_MSG_ABORT && !c->joined && (s = c->rdv)) {
+		/* Not the answer to our HELLO: someone else's, or forged. */
+		if (h->job_id != c->peers[c->rank].nonce) {
+			c->st.foreign++;
+			return;
+		}
 		s->abort = true;
 		s->abort_code = (int)h->aux;
 		s->abort_detail = h->arg;
@@ -315,7 +500,9 @@ int rdv_worker(struct sgc_comm *c)
 	int err = 0;
 
 	sgc_addr_str(&c->cfg.coord, a, sizeof(a));
-	c->peers[c->rank].nonce = (uint32_t)random_u64();
+	/* Never 0: an ABORT's job_id field echoes it. */
+	while (!(c->peers[c->rank].nonce = (uint32_t)random_u64()))
+		;
 	c->rdv = &s;
 	while (!c->joined && !s.abort) {
 		uint64_t now = now_ns();

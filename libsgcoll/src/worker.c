@@ -114,16 +114,19 @@ static struct sgc_coll *worker_coll_for(struct sgc_comm *c, const struct sgc_hdr
 		c->st.late++;
 		return NULL;
 	}
+	/* A DONE RESULT carries no data, so nothing of dtype or op; a PULL
+	 * asks for data of the coordinator's dtype and op. */
 	if (h->coll != co->kind || h->nchunks != co->nchunks || h->arg != co->root ||
-	    (h->type == SGC_MSG_RESULT && !(h->flags & SGC_F_DONE) &&
+	    (!(h->type == SGC_MSG_RESULT && (h->flags & SGC_F_DONE)) &&
 	     (h->dtype != co->dtype || h->op != co->op))) {
 		if (co->posted)
 			coll_fail(c, co, -SGC_EMISMATCH,
-				  "collective #%u: this rank called %s (%u chunks of %s, root %d) but the "
-				  "coordinator runs %s (%u chunks of %s, root %u): every rank must call the "
-				  "same collectives in the same order with the same arguments",
+				  "collective #%u: this rank called %s (%u chunks of %s, op %s, root %d) but "
+				  "the coordinator runs %s (%u chunks of %s, op %s, root %u): every rank must "
+				  "call the same collectives in the same order with the same arguments",
 				  co->seq, coll_kind_name(co->kind), co->nchunks, sgc_dtype_name(co->dtype),
-				  co->root, coll_kind_name(h->coll), h->nchunks, sgc_dtype_name(h->dtype), h->arg);
+				  sgc_op_name(co->op), co->root, coll_kind_name(h->coll), h->nchunks,
+				  sgc_dtype_name(h->dtype), sgc_op_name(h->op), h->arg);
 		else
 			c->st.rejected++;
 		return NULL;

@@ -39,6 +39,11 @@ int bpf_path_attach(struct sgc_comm *c)
 	return 0;
 }
 
+int bpf_path_roster(struct sgc_comm *c)
+{
+	return 0;
+}
+
 void bpf_path_close(struct sgc_comm *c)
 {
 	c->bpf = NULL;

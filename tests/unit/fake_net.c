@@ -505,6 +505,7 @@ static struct sgc_comm *comm_new(const struct fake_world_opts *o, int rank)
 	for (r = 0; r < o->world; r++) {
 		fake_addr(&c->peers[r].addr, r);
 		c->peers[r].joined = true;
+		c->peers[r].ready = true;
 	}
 	c->joined = true;
 	c->now = now_ns();

@@ -736,6 +736,61 @@ static void test_mismatch(void **state)
 	mismatch(1, 0);
 }
 
+/* A PULL for collective @seq to rank @r, from the coordinator's address. */
+static void pull_to(struct job *j, int r, uint32_t seq, uint32_t nchunks, uint8_t dtype,
+		    uint8_t op)
+{
+	struct sgc_hdr h;
+
+	sgc_hdr_init(&h, SGC_MSG_PULL, FAKE_JOB_ID);
+	h.seq = seq;
+	h.coll = SGC_COLL_ALLREDUCE;
+	h.nchunks = nchunks;
+	h.dtype = dtype;
+	h.op = op;
+	h.rank = (uint16_t)r;
+	h.aux = 1;
+	inject(j, r, &j->c[0]->self, &h, sizeof(h));
+}
+
+/*
+ * A PULL is checked against the collective like a RESULT: one whose
+ * dtype or op differs fails the posted call with a mismatch that names
+ * both sides, and is rejected before the call.
+ */
+static void test_pull_mismatch(void **state)
+{
+	struct job j;
+	struct call k;
+	struct sgc_stats before;
+	uint32_t seq, nchunks;
+
+	job_open(&j, 3, 99, 1);
+	call_init(&k, &j, SGC_COLL_ALLREDUCE, 3 * ELEMS, 0, SGC_SUM, 0);
+	call_post(&k, &j, 1);
+	assert_non_null(k.req[1].coll);
+	seq = k.req[1].coll->seq;
+	nchunks = k.req[1].coll->nchunks;
+
+	/* Posted: another op. */
+	pull_to(&j, 1, seq, nchunks, SGC_INT32, SGC_MAX);
+	assert_true(k.req[1].done);
+	assert_int_equal(k.req[1].status, -SGC_EMISMATCH);
+	if (!strstr(k.req[1].msg, sgc_op_name(SGC_SUM)) || !strstr(k.req[1].msg, sgc_op_name(SGC_MAX)))
+		fail_msg("the mismatch does not name both ops: %s", k.req[1].msg);
+
+	/* Not posted yet: a PULL like the collective is noted, one with
+	 * another dtype or op is rejected. */
+	pull_to(&j, 2, seq, nchunks, SGC_INT32, SGC_SUM);
+	before = j.c[2]->st;
+	pull_to(&j, 2, seq, nchunks, SGC_INT64, SGC_SUM);
+	assert_int_equal(j.c[2]->st.rejected, before.rejected + 1);
+	pull_to(&j, 2, seq, nchunks, SGC_INT32, SGC_BXOR);
+	assert_int_equal(j.c[2]->st.rejected, before.rejected + 2);
+	call_free(&k, &j);
+	job_close(&j);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -752,6 +807,7 @@ int main(void)
 		cmocka_unit_test(test_forged_kernel_result),
 		cmocka_unit_test(test_dead_rank),
 		cmocka_unit_test(test_mismatch),
+		cmocka_unit_test(test_pull_mismatch),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -72,7 +72,8 @@ struct sgc_hdr {
 	__u8 version;		/* SGC_WIRE_VERSION */
 	__u8 type;		/* enum sgc_msg_type */
 	__u32 seq;		/* collective sequence number, per kind space */
-	__u64 job_id;		/* random per communicator; 0 only in HELLO */
+	__u64 job_id;		/* random per communicator; 0 only in HELLO;
+				 * a nonce in an ABORT before the WELCOME */
 	__u32 chunk;		/* chunk index (0 .. nchunks-1) */
 	__u32 nchunks;		/* chunks in the whole vector (>= 1) */
 	__u16 rank;		/* worker->coord: sender; coord->worker: dest */
@@ -98,7 +99,8 @@ struct sgc_hdr {
  *  HELLO    rank, arg = world size, aux = worker's random nonce; no body.
  *  WELCOME  arg = world size, chunk/nchunks = roster piece; body =
  *           struct sgc_welcome then struct sgc_roster_ent[count].
- *  READY    rank, aux = nonce echoed.
+ *  READY    rank, aux = nonce echoed, job_id = the WELCOME's: the pair
+ *           confirms the rank's claim.
  *  CONTRIB  seq, coll, chunk, nchunks, rank, count, dtype, op, arg = root;
  *           body = count elements.  To a QUERY: policy/arg as the query.
  *  RESULT   seq, coll, chunk, nchunks, count, dtype, op; body = elements,
@@ -117,6 +119,9 @@ struct sgc_hdr {
  *  NACK     seq, coll, chunk = first missing chunk, arg = chunks in the
  *           bitmap; body = bitmap of missing chunks from `chunk` on.
  *  ABORT    seq, coll, aux = positive errno; seq 0 + coll 0 = whole job.
+ *           To a worker not welcomed yet (the answer to its HELLO):
+ *           job_id = that HELLO's nonce, never the job id; arg = the job's
+ *           world size (EPROTO) or the rank in conflict (EADDRINUSE).
  *  BYE, BYE_ACK  rank.
  *  ACK      worker->coord: aux = the worker's watermark.  coord->worker
  *           with coll 0: a probe asking for an ACK; with seq/coll set:
