@@ -125,4 +125,21 @@ SGC_HIDDEN void fake_world_free(struct sgc_comm **cs, int world);
  */
 SGC_HIDDEN void fake_bpf_on(struct sgc_comm *c, bool keep, uint32_t token);
 
+/* The job the state-machine tests run: small chunks so that vectors
+ * span several, a short timeout and RTO in virtual time. */
+#define CHUNK_BYTES	256
+#define ELEMS		(CHUNK_BYTES / sizeof(int32_t))	/* per chunk */
+#define LATENCY_NS	50000ULL
+#define TIMEOUT_MS	2000u
+#define TIMEOUT_NS	(TIMEOUT_MS * 1000000ULL)
+#define RTO_NS		1000000ULL
+/* Enough virtual time for anything that should succeed. */
+#define RUN_NS		(4 * TIMEOUT_NS)
+/* After a test: longer than any delay the faults add. */
+#define DRAIN_NS	(20 * RTO_NS)
+/* A vector past the push credit: some chunks must be PULLed. */
+#define COUNT_MANY	((size_t)-1)
+/* Written past the vector: must stay. */
+#define SENTINEL	((int32_t)0x7eadbeef)
+
 #endif /* SGC_FAKE_NET_H */

@@ -23,20 +23,6 @@
 #include "fake_net.h"
 #include "request.h"
 
-#define CHUNK_BYTES	256
-#define ELEMS		(CHUNK_BYTES / sizeof(int32_t))	/* per chunk */
-#define LATENCY_NS	50000ULL
-#define TIMEOUT_MS	2000u
-#define TIMEOUT_NS	(TIMEOUT_MS * 1000000ULL)
-#define RTO_NS		1000000ULL
-/* Enough virtual time for anything that should succeed. */
-#define RUN_NS		(4 * TIMEOUT_NS)
-/* After a test: longer than any delay the faults add. */
-#define DRAIN_NS	(20 * RTO_NS)
-/* A vector past the push credit: some chunks must be PULLed. */
-#define COUNT_MANY	((size_t)-1)
-#define SENTINEL	((int32_t)0x7eadbeef)
-
 static const int worlds[] = { 2, 5, 17 };
 
 struct job {

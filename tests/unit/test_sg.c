@@ -19,17 +19,6 @@
 #include "fake_net.h"
 #include "sg.h"
 
-#define CHUNK_BYTES	256
-#define ELEMS		(CHUNK_BYTES / sizeof(int32_t))
-#define LATENCY_NS	50000ULL
-#define TIMEOUT_MS	2000u
-#define TIMEOUT_NS	(TIMEOUT_MS * 1000000ULL)
-#define RTO_NS		1000000ULL
-#define RUN_NS		(4 * TIMEOUT_NS)
-#define DRAIN_NS	(20 * RTO_NS)
-#define COUNT_MANY	((size_t)-1)
-#define SENTINEL	((int32_t)0x7eadbeef)
-
 static const int worlds[] = { 2, 5, 17 };
 
 /* A worker's handler state. */
