@@ -598,6 +598,7 @@ static void handle_cqe(struct sgc_comm *c, struct io_uring_cqe *cqe, unsigned *r
 			uint8_t *buf = c->io.bufs + (size_t)bid * c->io.buf_size;
 
 			SGC_KERNEL_WROTE(buf, (size_t)cqe->res);
+			c->io.events++;
 			handle_datagram(c, buf, cqe->res);
 			io_uring_buf_ring_add(c->io.br, buf, c->io.buf_size, bid,
 					      io_uring_buf_ring_mask(c->io.br_entries), *recycled);
@@ -612,8 +613,12 @@ static void handle_cqe(struct sgc_comm *c, struct io_uring_cqe *cqe, unsigned *r
 	if (ud == TAG_WATCH) {
 		/* May come after io_watch() stopped it (eBPF path closed). */
 		c->io.watch_armed = false;
-		if (c->io.watch)
-			c->io.watch(c);
+		if (c->io.watch) {
+			int n = c->io.watch(c);
+
+			if (n > 0)
+				c->io.events += (unsigned)n;
+		}
 		return;
 	}
 	if (ud & 1) {
@@ -652,8 +657,14 @@ int io_poll_flags(struct sgc_comm *c, uint64_t wait_ns, bool enter)
 	 * something, the caller has work to look at (a query it waits for
 	 * may be done now): do not sleep, since the fd will not wake us for
 	 * what was just consumed. */
-	if (c->io.watch && c->io.watch(c) > 0)
-		wait_ns = 0;
+	if (c->io.watch) {
+		int n = c->io.watch(c);
+
+		if (n > 0) {
+			c->io.events += (unsigned)n;
+			wait_ns = 0;
+		}
+	}
 	if (c->cfg.waitmode == SGC_WAITMODE_BUSYPOLL)
 		wait_ns = 0;
 	if (wait_ns) {

@@ -71,6 +71,7 @@ struct sgc_io {
 	int watch_fd;		/* -1 = none */
 	sgc_watch_fn watch;
 	bool watch_armed;
+	uint64_t events;		/* receives and watch events handled, ever */
 };
 
 SGC_HIDDEN int io_open(struct sgc_comm *c);

@@ -79,7 +79,7 @@ static void engine_after_rx(struct sgc_comm *c)
 
 int engine_progress(struct sgc_comm *c, uint64_t until)
 {
-	uint64_t now = now_ns(), next;
+	uint64_t now = now_ns(), next, events = c->io.events;
 	int err;
 
 	/* A timer that is due may be answered by datagrams that are already
@@ -95,7 +95,11 @@ int engine_progress(struct sgc_comm *c, uint64_t until)
 	}
 	c->now = now;
 	c->colls.next_timer = engine_timers(c, now);
-	next = min_u64(c->colls.next_timer, until);
+	/* What that first poll took may be what the caller waits for (the
+	 * last answer of a query, the last result chunk): then look for more
+	 * without sleeping and return, so the caller sees it now rather
+	 * than after the next timer, up to a second away. */
+	next = c->io.events != events ? now : min_u64(c->colls.next_timer, until);
 	err = io_poll(c, next > now ? next - now : 0);
 	c->now = now_ns();
 	engine_after_rx(c);
