@@ -495,31 +495,6 @@ static void arm_watch(struct sgc_comm *c)
 	c->io.nsq++;
 }
 
-static void handle_one(struct sgc_comm *c, const struct sockaddr_in *from, uint8_t *payload,
-		       uint32_t plen)
-{
-	struct sgc_rx rx;
-	int rej;
-
-	c->st.pkts_recv++;
-	rej = sgc_wire_check(payload, plen, c->joined ? c->job_id : 0,
-			     c->world, c->chunk_bytes);
-	if (rej) {
-		if (rej == SGC_REJ_JOB || rej == SGC_REJ_MAGIC)
-			c->st.foreign++;
-		else
-			c->st.rejected++;
-		pr_debug("rank %d: dropped datagram from %s: %s\n", c->rank,
-			 sgc_addr_str(from, (char[32]){0}, 32), sgc_reject_name(rej));
-		return;
-	}
-	rx.from = *from;
-	rx.hdr = (const struct sgc_hdr *)payload;
-	rx.body = payload + SGC_HDR_SIZE;
-	rx.body_len = plen - SGC_HDR_SIZE;
-	c->io.rx(c, &rx);
-}
-
 /* The segment size of a coalesced (GRO) receive, or 0 for one datagram. */
 static uint32_t gro_size(struct sgc_comm *c, struct io_uring_recvmsg_out *out)
 {
@@ -558,7 +533,7 @@ static void handle_datagram(struct sgc_comm *c, void *buf, int len)
 	if (!seg || seg >= plen) {
 		/* recvmsg_out (16), the name (16) and the cmsg (0 or 24) keep
 		 * a page-aligned buffer's payload 8-aligned. */
-		handle_one(c, &from, payload, plen);
+		pkt_deliver(c, &from, payload, plen);
 		return;
 	}
 	c->io.rx_coalesced++;
@@ -577,7 +552,7 @@ static void handle_datagram(struct sgc_comm *c, void *buf, int len)
 			memcpy(c->io.rx_bounce, p, n);
 			p = c->io.rx_bounce;
 		}
-		handle_one(c, &from, p, n);
+		pkt_deliver(c, &from, p, n);
 	}
 }
 

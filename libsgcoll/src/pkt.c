@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* The datagram free list (pkt.h). */
+/* The datagram free list, and handing a received datagram up (pkt.h). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,4 +50,28 @@ void pkt_pool_free(struct sgc_comm *c)
 		c->pkts.free = p->next;
 		free(p);
 	}
+}
+
+void pkt_deliver(struct sgc_comm *c, const struct sockaddr_in *from, const uint8_t *payload,
+		 uint32_t len)
+{
+	struct sgc_rx rx;
+	int rej;
+
+	c->st.pkts_recv++;
+	rej = sgc_wire_check(payload, len, c->joined ? c->job_id : 0, c->world, c->chunk_bytes);
+	if (rej) {
+		if (rej == SGC_REJ_JOB || rej == SGC_REJ_MAGIC)
+			c->st.foreign++;
+		else
+			c->st.rejected++;
+		pr_debug("rank %d: dropped datagram from %s: %s\n", c->rank,
+			 sgc_addr_str(from, (char[32]){0}, 32), sgc_reject_name(rej));
+		return;
+	}
+	rx.from = *from;
+	rx.hdr = (const struct sgc_hdr *)payload;
+	rx.body = payload + SGC_HDR_SIZE;
+	rx.body_len = len - SGC_HDR_SIZE;
+	c->io.rx(c, &rx);
 }

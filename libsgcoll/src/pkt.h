@@ -52,6 +52,11 @@ SGC_HIDDEN struct sgc_pkt *pkt_alloc(struct sgc_comm *c);
 SGC_HIDDEN struct sgc_pkt *pkt_copy(struct sgc_comm *c, const struct sgc_pkt *src);
 /* Drop one reference; accepts NULL. */
 SGC_HIDDEN void pkt_put(struct sgc_comm *c, struct sgc_pkt *p);
+/* A datagram of @len bytes from @from, as received: counted, checked
+ * (sgc_wire_check()) and handed to c->io.rx, or counted as foreign or
+ * rejected.  Every receive path (io.c, the tests' fake) goes through it. */
+SGC_HIDDEN void pkt_deliver(struct sgc_comm *c, const struct sockaddr_in *from,
+			    const uint8_t *payload, uint32_t len);
 /* Free the pool's datagrams (every reference must be gone). */
 SGC_HIDDEN void pkt_pool_free(struct sgc_comm *c);
 

@@ -195,28 +195,11 @@ void fake_inject(struct sgc_comm *to, const struct sockaddr_in *from, const void
 		enqueue(n, from, data, (uint32_t)len, net.now + delay_ns);
 }
 
-/* What io.c's handle_one() does with one received datagram. */
+/* One received datagram goes up as io.c hands it up. */
 static void deliver(struct sgc_comm *c, struct fake_dgram *d)
 {
-	const uint8_t *payload = (const uint8_t *)d->data;
-	struct sgc_rx rx;
-	int rej;
-
 	net.st.delivered++;
-	c->st.pkts_recv++;
-	rej = sgc_wire_check(payload, d->len, c->joined ? c->job_id : 0, c->world, c->chunk_bytes);
-	if (rej) {
-		if (rej == SGC_REJ_JOB || rej == SGC_REJ_MAGIC)
-			c->st.foreign++;
-		else
-			c->st.rejected++;
-		return;
-	}
-	rx.from = d->from;
-	rx.hdr = (const struct sgc_hdr *)payload;
-	rx.body = payload + SGC_HDR_SIZE;
-	rx.body_len = d->len - SGC_HDR_SIZE;
-	c->io.rx(c, &rx);
+	pkt_deliver(c, &d->from, (const uint8_t *)d->data, d->len);
 }
 
 /* ---------------- io.h ---------------- */
