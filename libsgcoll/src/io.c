@@ -612,12 +612,10 @@ static void handle_cqe(struct sgc_comm *c, struct io_uring_cqe *cqe, unsigned *r
 
 int io_poll(struct sgc_comm *c, uint64_t wait_ns)
 {
-	return io_poll_flags(c, wait_ns, false);
+	return io_poll_flags(c, wait_ns, false, c->io.events);
 }
 
-/* @enter: enter the kernel even when there is nothing to submit or wait
- * for, so that receives whose completion is pending get posted. */
-int io_poll_flags(struct sgc_comm *c, uint64_t wait_ns, bool enter)
+int io_poll_flags(struct sgc_comm *c, uint64_t wait_ns, bool enter, uint64_t since)
 {
 	struct io_uring_cqe *cqe;
 	unsigned head, seen, recycled;
@@ -628,19 +626,17 @@ int io_poll_flags(struct sgc_comm *c, uint64_t wait_ns, bool enter)
 		arm_recv(c);
 	if (c->io.watch && !c->io.watch_armed)
 		arm_watch(c);
-	/* Handle what the watched fd has queued already.  If there was
-	 * something, the caller has work to look at (a query it waits for
-	 * may be done now): do not sleep, since the fd will not wake us for
-	 * what was just consumed. */
+	/* Handle what the watched fd has queued already: it will not wake
+	 * the wait for what was consumed here. */
 	if (c->io.watch) {
 		int n = c->io.watch(c);
 
-		if (n > 0) {
+		if (n > 0)
 			c->io.events += (unsigned)n;
-			wait_ns = 0;
-		}
 	}
-	if (c->cfg.waitmode == SGC_WAITMODE_BUSYPOLL)
+	/* Something was handled since the caller's mark: the caller has work
+	 * to look at (the query it waits for may be done), so do not sleep. */
+	if (c->io.events != since || c->cfg.waitmode == SGC_WAITMODE_BUSYPOLL)
 		wait_ns = 0;
 	if (wait_ns) {
 		struct __kernel_timespec ts = {

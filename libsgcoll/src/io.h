@@ -89,8 +89,10 @@ SGC_HIDDEN void io_flush(struct sgc_comm *c);
  * and handle every completion (received datagrams go to io.rx). */
 SGC_HIDDEN int io_poll(struct sgc_comm *c, uint64_t wait_ns);
 /* The same; @enter: enter the kernel even with nothing to submit or wait
- * for, so that receives whose completion is pending get posted. */
-SGC_HIDDEN int io_poll_flags(struct sgc_comm *c, uint64_t wait_ns, bool enter);
+ * for, so that receives whose completion is pending get posted.  No wait
+ * either when io.events has moved past @since: something the caller has
+ * not looked at yet was handled (io_poll() passes the current count). */
+SGC_HIDDEN int io_poll_flags(struct sgc_comm *c, uint64_t wait_ns, bool enter, uint64_t since);
 /* Make sgc_fd() readable at @when (monotonic ns). */
 SGC_HIDDEN void io_arm_timer(struct sgc_comm *c, uint64_t when);
 /* Call @fn when @fd is readable, and before every wait; fd -1 stops. */

@@ -87,7 +87,7 @@ int engine_progress(struct sgc_comm *c, uint64_t until)
 	 * that did not get a CPU for a while): take them first, so that a
 	 * slow result is not NACKed, nor a slow contribution PULLed again. */
 	if (c->colls.next_timer && c->colls.next_timer <= now) {
-		err = io_poll_flags(c, 0, true);
+		err = io_poll_flags(c, 0, true, events);
 		if (err)
 			return err;
 		engine_after_rx(c);
@@ -95,12 +95,12 @@ int engine_progress(struct sgc_comm *c, uint64_t until)
 	}
 	c->now = now;
 	c->colls.next_timer = engine_timers(c, now);
-	/* What that first poll took may be what the caller waits for (the
-	 * last answer of a query, the last result chunk): then look for more
-	 * without sleeping and return, so the caller sees it now rather
-	 * than after the next timer, up to a second away. */
-	next = c->io.events != events ? now : min_u64(c->colls.next_timer, until);
-	err = io_poll(c, next > now ? next - now : 0);
+	next = min_u64(c->colls.next_timer, until);
+	/* What the first poll took may be what the caller waits for (the
+	 * last answer of a query, the last result chunk): passing the mark
+	 * from before it, the wait is skipped then, so the caller sees it now
+	 * rather than after the next timer, up to a second away. */
+	err = io_poll_flags(c, next > now ? next - now : 0, false, events);
 	c->now = now_ns();
 	engine_after_rx(c);
 	return err;

@@ -329,7 +329,7 @@ void io_flush(struct sgc_comm *c)
 }
 
 /* Deliver what is due for @c now; never waits. */
-int io_poll_flags(struct sgc_comm *c, uint64_t wait_ns, bool enter)
+int io_poll_flags(struct sgc_comm *c, uint64_t wait_ns, bool enter, uint64_t since)
 {
 	struct fake_node *n = node_of(c);
 	struct fake_dgram *due = NULL, **tail = &due, *d;
@@ -359,7 +359,7 @@ int io_poll_flags(struct sgc_comm *c, uint64_t wait_ns, bool enter)
 
 int io_poll(struct sgc_comm *c, uint64_t wait_ns)
 {
-	return io_poll_flags(c, wait_ns, false);
+	return io_poll_flags(c, wait_ns, false, c->io.events);
 }
 
 void io_arm_timer(struct sgc_comm *c, uint64_t when)
