@@ -254,27 +254,20 @@ void req_complete(struct sgc_comm *c, struct sgc_request *req, int status, const
  * The collective's own timer (coord_timer(), worker_timer()) fails it at
  * the same deadline with a better message, and runs first.  What is left
  * here is a request the window does not reach: its collective finished
- * without it, was freed, or is open outside [base, next_seq).
+ * without it, was freed, or is open outside [base, next_seq).  Every
+ * deadline is the posting time plus the same timeout, so the list, in
+ * posting order, is in deadline order: only its head can be due.
  */
 uint64_t req_timers(struct sgc_comm *c, uint64_t now)
 {
 	struct sgc_request *req;
-	uint64_t first = UINT64_MAX;
 	char why[160];
 
-again:
-	for (req = c->colls.reqs; req; req = req->next) {
-		if (now < req->deadline) {
-			first = min_u64(first, req->deadline);
-			continue;
-		}
+	while ((req = c->colls.reqs) && now >= req->deadline) {
 		snprintf(why, sizeof(why), "not finished within %u ms: the coordinator may be waiting "
 			 "for another rank, or the ranks called collectives in a different order",
 			 c->cfg.timeout_ms);
 		req_fail(c, req, -ETIMEDOUT, why);
-		/* The list changed under us; it is short (SGC_MAX_INFLIGHT). */
-		first = UINT64_MAX;
-		goto again;
 	}
-	return first;
+	return req ? req->deadline : UINT64_MAX;
 }
