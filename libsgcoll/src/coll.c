@@ -158,21 +158,34 @@ void coll_finish(struct sgc_comm *c, struct sgc_coll *co, int status)
 		req_complete(c, req, status, co->msg);
 }
 
+void coll_abort_workers(struct sgc_comm *c, const struct sgc_coll *co, int err)
+{
+	int r;
+
+	if (c->rank == 0 && co->posted)
+		for (r = 1; r < c->world; r++)
+			coll_send_abort(c, co, r, err);
+}
+
+void coll_fail_noted(struct sgc_comm *c, struct sgc_coll *co, int err)
+{
+	if (co->state != COLL_OPEN)
+		return;
+	pr_debug("rank %d: %s\n", c->rank, co->msg);
+	coll_abort_workers(c, co, err);
+	coll_finish(c, co, err);
+}
+
 void coll_fail(struct sgc_comm *c, struct sgc_coll *co, int err, const char *fmt, ...)
 {
 	va_list ap;
-	int r;
 
 	if (co->state != COLL_OPEN)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(co->msg, sizeof(co->msg), fmt, ap);
 	va_end(ap);
-	pr_debug("rank %d: %s\n", c->rank, co->msg);
-	if (c->rank == 0 && co->posted)
-		for (r = 1; r < c->world; r++)
-			coll_send_abort(c, co, r, err);
-	coll_finish(c, co, err);
+	coll_fail_noted(c, co, err);
 }
 
 /* Fail @req with @err: through its collective while that is open (the

@@ -142,6 +142,11 @@ SGC_HIDDEN void coll_finish(struct sgc_comm *c, struct sgc_coll *co, int status)
 /* Fail @co with @err and a message; the coordinator tells the workers. */
 SGC_HIDDEN void coll_fail(struct sgc_comm *c, struct sgc_coll *co, int err, const char *fmt, ...)
 	SGC_PRINTF(4, 5);
+/* The same with the message already in co->msg (a mismatch noted when
+ * the first datagram showed it). */
+SGC_HIDDEN void coll_fail_noted(struct sgc_comm *c, struct sgc_coll *co, int err);
+/* Coordinator, posted @co: tell every worker it failed with @err. */
+SGC_HIDDEN void coll_abort_workers(struct sgc_comm *c, const struct sgc_coll *co, int err);
 /* Fail every outstanding collective with @err (finalize, job abort). */
 SGC_HIDDEN void coll_cancel_all(struct sgc_comm *c, int err, const char *why);
 /* Free every collective; a request still waiting gets -ECANCELED. */

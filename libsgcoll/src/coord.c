@@ -122,12 +122,8 @@ static void coord_mismatch(struct sgc_comm *c, struct sgc_coll *co, const struct
 		 co->seq, h->rank, coll_kind_name(h->coll), h->nchunks, sgc_dtype_name(h->dtype),
 		 sgc_op_name(h->op), h->arg, co->posted ? "called" : "expects", coll_kind_name(co->kind),
 		 co->nchunks, sgc_dtype_name(co->dtype), sgc_op_name(co->op), co->root);
-	if (co->posted) {
-		char msg[sizeof(co->msg)];
-
-		memcpy(msg, co->msg, sizeof(msg));
-		coll_fail(c, co, -SGC_EMISMATCH, "%s", msg);
-	}
+	if (co->posted)
+		coll_fail_noted(c, co, -SGC_EMISMATCH);
 }
 
 static void coord_rx_contrib(struct sgc_comm *c, const struct sgc_rx *rx)
@@ -301,10 +297,7 @@ void coord_start(struct sgc_comm *c, struct sgc_coll *co)
 	uint32_t ch;
 
 	if (co->mismatch) {
-		char msg[sizeof(co->msg)];
-
-		memcpy(msg, co->msg, sizeof(msg));
-		coll_fail(c, co, -SGC_EMISMATCH, "%s", msg);
+		coll_fail_noted(c, co, -SGC_EMISMATCH);
 		return;
 	}
 	for (ch = 0; ch < co->nchunks; ch++) {

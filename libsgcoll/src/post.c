@@ -174,11 +174,7 @@ static void post_start(struct sgc_comm *c, struct sgc_coll *co, const struct pos
 		 * datagrams and then the coordinator's abort; the coordinator
 		 * ran out of memory for early contributions.  Nothing will
 		 * finish it again, so the call fails now, with that cause. */
-		int r;
-
-		if (c->rank == 0)
-			for (r = 1; r < c->world; r++)
-				coll_send_abort(c, co, r, co->status);
+		coll_abort_workers(c, co, co->status);
 		req_complete(c, req, co->status, co->msg);
 		return;
 	}
@@ -187,10 +183,7 @@ static void post_start(struct sgc_comm *c, struct sgc_coll *co, const struct pos
 		co->sendbuf = a->recvbuf;
 	}
 	if (co->mismatch && c->rank != 0) {
-		char msg[sizeof(co->msg)];
-
-		memcpy(msg, co->msg, sizeof(msg));
-		coll_fail(c, co, -SGC_EMISMATCH, "%s", msg);
+		coll_fail_noted(c, co, -SGC_EMISMATCH);
 	} else if (c->rank == 0) {
 		coord_start(c, co);
 	} else {
