@@ -382,11 +382,11 @@ int sgc_config_from_env(struct sgc_config *cfg)
 /* Out of range is a warning, not an error: the default still works. */
 static unsigned env_rto_us(void)
 {
-	const char *s = getenv("SGC_RTO_US");
+	const char *s = env_get("SGC_RTO_US");
 	unsigned long v;
 	char *end;
 
-	if (!s || !*s)
+	if (!s)
 		return SGC_DEFAULT_RTO_US;
 	v = strtoul(s, &end, 10);
 	if (*end || v < SGC_RTO_US_MIN || v > SGC_RTO_US_MAX) {
@@ -432,7 +432,7 @@ int sgc_cfg_env(struct sgc_cfg *out)
 
 	out->rto_us = env_rto_us();
 	/* SGC_GSO=0 turns coalescing off: one send and one receive per datagram. */
-	v = getenv("SGC_GSO");
+	v = env_get("SGC_GSO");
 	out->gso = !v || strcmp(v, "0");
 	return env_fanout_cpus(&out->fanout_cpus);
 }
