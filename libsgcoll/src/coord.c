@@ -437,9 +437,7 @@ static bool coord_accept(struct sgc_comm *c, const struct sgc_rx *rx)
 {
 	int r = rx->hdr->rank;
 
-	if (r == 0 || !c->peers[r].joined ||
-	    c->peers[r].addr.sin_addr.s_addr != rx->from.sin_addr.s_addr ||
-	    c->peers[r].addr.sin_port != rx->from.sin_port) {
+	if (r == 0 || !c->peers[r].joined || !sockaddr_eq(&c->peers[r].addr, &rx->from)) {
 		c->st.foreign++;
 		return false;
 	}

@@ -328,11 +328,6 @@ int io_send(struct sgc_comm *c, struct sgc_pkt *p, const struct sockaddr_in *dst
 	return 0;
 }
 
-static bool same_dst(const struct sockaddr_in *a, const struct sockaddr_in *b)
-{
-	return a->sin_addr.s_addr == b->sin_addr.s_addr && a->sin_port == b->sin_port;
-}
-
 static void gso_add(struct gso_send *g, struct sgc_pkt *p)
 {
 	g->iov[g->n].iov_base = p->data;
@@ -397,7 +392,7 @@ void io_tx_flush(struct sgc_comm *c)
 		for (j = i + 1; j < n; j++) {
 			struct sgc_txq_ent *f = &c->io.txq[j];
 
-			if (!f->p || !same_dst(f->dst, e->dst))
+			if (!f->p || !sockaddr_eq(f->dst, e->dst))
 				continue;
 			if (f->p->len > seg || total + f->p->len > GSO_MAX_BYTES)
 				break;

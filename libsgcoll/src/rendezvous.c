@@ -61,11 +61,6 @@ uint64_t random_job_id(void)
 	return random_u64();
 }
 
-static bool same_addr(const struct sockaddr_in *a, const struct sockaddr_in *b)
-{
-	return a->sin_addr.s_addr == b->sin_addr.s_addr && a->sin_port == b->sin_port;
-}
-
 static bool is_missing(const void *arg, int r)
 {
 	return ((const bool *)arg)[r];
@@ -206,7 +201,7 @@ static void coord_hello(struct sgc_comm *c, const struct sgc_rx *rx)
 		return;
 	}
 	for (i = 1; i < c->world; i++) {
-		if (i == r || !c->peers[i].joined || !same_addr(&c->peers[i].addr, &rx->from))
+		if (i == r || !c->peers[i].joined || !sockaddr_eq(&c->peers[i].addr, &rx->from))
 			continue;
 		if (c->peers[i].ready) {
 			pr_warn("%s already joined as rank %d and now says it is rank %d\n", a, i, r);
@@ -219,7 +214,7 @@ static void coord_hello(struct sgc_comm *c, const struct sgc_rx *rx)
 			"rank %d is open again\n", a, i, r, i);
 		unclaim(c, i);
 	}
-	if (p->joined && !(same_addr(&p->addr, &rx->from) && p->nonce == nonce)) {
+	if (p->joined && !(sockaddr_eq(&p->addr, &rx->from) && p->nonce == nonce)) {
 		sgc_addr_str(&p->addr, b, sizeof(b));
 		if (p->ready) {
 			pr_warn("rank %d already joined from %s; a second process at %s also says it is "
@@ -262,7 +257,7 @@ static void coord_ready(struct sgc_comm *c, const struct sgc_rx *rx)
 		return;
 	}
 	if (h->rank == 0 || !p->joined || !p->welcomed_at || p->nonce != h->aux ||
-	    !same_addr(&p->addr, &rx->from)) {
+	    !sockaddr_eq(&p->addr, &rx->from)) {
 		c->st.rejected++;
 		return;
 	}
@@ -405,8 +400,7 @@ struct rdv_state {
 
 static bool from_coord(struct sgc_comm *c, const struct sgc_rx *rx)
 {
-	return rx->from.sin_addr.s_addr == c->cfg.coord.sin_addr.s_addr &&
-	       rx->from.sin_port == c->cfg.coord.sin_port;
+	return sockaddr_eq(&rx->from, &c->cfg.coord);
 }
 
 static void send_ready(struct sgc_comm *c)

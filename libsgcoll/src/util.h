@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <linux/types.h>
+#include <netinet/in.h>
 
 static inline bool bit_test(const uint8_t *m, size_t i)
 {
@@ -46,6 +47,12 @@ static inline void seen_set(uint8_t *seen, int world, uint32_t ch, int r)
 static inline bool rank_mask_test(const __u64 *m, int r)
 {
 	return (m[r / 64] >> (r % 64)) & 1;
+}
+
+/* The same IPv4 address and port. */
+static inline bool sockaddr_eq(const struct sockaddr_in *a, const struct sockaddr_in *b)
+{
+	return a->sin_addr.s_addr == b->sin_addr.s_addr && a->sin_port == b->sin_port;
 }
 
 static inline uint64_t min_u64(uint64_t a, uint64_t b)

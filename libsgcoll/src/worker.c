@@ -308,8 +308,7 @@ static void note_coord_work(struct sgc_comm *c, const struct sgc_hdr *h)
 /* Everything a worker takes comes from the coordinator's address. */
 static bool worker_accept(struct sgc_comm *c, const struct sgc_rx *rx)
 {
-	if (rx->from.sin_addr.s_addr != c->cfg.coord.sin_addr.s_addr ||
-	    rx->from.sin_port != c->cfg.coord.sin_port) {
+	if (!sockaddr_eq(&rx->from, &c->cfg.coord)) {
 		c->st.foreign++;
 		return false;
 	}

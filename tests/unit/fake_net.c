@@ -54,17 +54,12 @@ uint64_t fake_rand(void)
 	return net.rng * 0x2545f4914f6cdd1dULL;
 }
 
-static bool same_addr(const struct sockaddr_in *a, const struct sockaddr_in *b)
-{
-	return a->sin_addr.s_addr == b->sin_addr.s_addr && a->sin_port == b->sin_port;
-}
-
 static struct fake_node *node_at(const struct sockaddr_in *a)
 {
 	int i;
 
 	for (i = 0; i < net.nnodes; i++)
-		if (net.nodes[i].c && same_addr(&net.nodes[i].c->self, a))
+		if (net.nodes[i].c && sockaddr_eq(&net.nodes[i].c->self, a))
 			return &net.nodes[i];
 	return NULL;
 }
