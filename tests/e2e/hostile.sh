@@ -26,8 +26,7 @@ need_root
 CLUSTER_NAME=sgchx$$
 LOGDIR=$(mktemp -d)
 "$CLUSTER" up "$CLUSTER_NAME" --hosts 2 >/dev/null || fail "cluster up"
-coord_ip=$("$CLUSTER" exec "$CLUSTER_NAME" c -- ip -4 -o addr show dev eth0 | awk '{print $4}' | cut -d/ -f1)
-[ -n "$coord_ip" ] || fail "no coordinator address"
+coord_ip=$(coord_ip) || exit 1
 "$CLUSTER" run "$CLUSTER_NAME" --ranks 5 --accel "$ACCEL" --timeout-ms 10000 --deadline 150 \
 	--logdir "$LOGDIR/run" -- "$CHECK" -m run -S "$LOGDIR/stop" -T 100 >"$LOGDIR/out" 2>&1 &
 run_pid=$!

@@ -15,8 +15,7 @@ need_root
 CLUSTER_NAME=sgcjoin$$
 LOGDIR=$(mktemp -d)
 "$CLUSTER" up "$CLUSTER_NAME" --hosts 2 >/dev/null || fail "cluster up"
-coord_ip=$("$CLUSTER" exec "$CLUSTER_NAME" c -- ip -4 -o addr show dev eth0 | awk '{print $4}' | cut -d/ -f1)
-[ -n "$coord_ip" ] || fail "no coordinator address"
+coord_ip=$(coord_ip) || exit 1
 
 # The stranger: HELLO "rank 2 of 3" every 50 ms for 4 s (the job runs
 # barriers for 3 s after it starts); it answers

@@ -43,6 +43,16 @@ fail() {
 	exit 1
 }
 
+# The coordinator's address on $CLUSTER_NAME (host c, eth0); fails the
+# test when it has none.
+coord_ip() {
+	local ip
+
+	ip=$("$CLUSTER" exec "$CLUSTER_NAME" c -- ip -4 -o addr show dev eth0 | awk '{print $4}' | cut -d/ -f1)
+	[ -n "$ip" ] || fail "no coordinator address"
+	echo "$ip"
+}
+
 # faultinj_start LOGPREFIX FAULTINJ ARGS...: one sgc-faultinj per worker
 # host of $CLUSTER_NAME ($HOSTS hosts), on the switch side of its link,
 # logging to LOGPREFIX-wH.log; returns once every one has attached.
