@@ -972,7 +972,7 @@ static void test_custom(void **state)
 	sgc__destroy(s);
 }
 
-/* ------------------------------------------------------------ issue 16 */
+/* ------------------------------------------- forged and out-of-rule frames */
 
 /*
  * gather_prog parses exactly what user space would: a fragment or a
