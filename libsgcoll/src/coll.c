@@ -141,13 +141,13 @@ void coll_finish(struct sgc_comm *c, struct sgc_coll *co, int status)
 		pull_reset(c, &co->pull);
 	/* Karn's rule: no sample from a collective something was sent again
 	 * for.  But a worker whose result came as first sent (no SGC_F_RETX)
-	 * NACKed early: the wait is real, though it may include the recovery
-	 * of another rank's datagram, so it counts only up to RTT_FLOOR_MAX
-	 * RTO floors (as rtt_floor()). */
+	 * NACKed early: the silence is real, though it may include the
+	 * recovery of another rank's datagram, so it counts capped, as a
+	 * "still working" answer does (rtt_floor()). */
 	if (status == 0 && co->posted && !co->rt.resent)
-		rtt_sample(&c->rtt, c->now > co->t_post ? c->now - co->t_post : 0);
-	else if (status == 0 && co->posted && c->rank && !co->rx_resent && c->now > co->t_post)
-		rtt_sample(&c->rtt, min_u64(c->now - co->t_post, RTT_FLOOR_MAX * c->rtt.rto_ns));
+		rtt_sample(&c->rtt, retx_gap(&co->rt, c->now));
+	else if (status == 0 && co->posted && c->rank && !co->rx_resent)
+		rtt_floor(&c->rtt, retx_gap(&co->rt, c->now));
 	if (status == 0)
 		c->st.collectives++;
 	if (status == 0 && co->posted && co->t_post > c->coord.done_post_max)

@@ -178,6 +178,10 @@ void sgc_finalize(sgc_comm *c)
 		return;
 	if (c->joined && c->io.ring_ok)
 		say_goodbye(c);
+	pr_debug("rank %d: retransmission delay %llu us (srtt %llu us, rttvar %llu us, %llu samples)\n",
+		 c->rank, (unsigned long long)(rto_now(&c->rtt) / 1000),
+		 (unsigned long long)(c->rtt.srtt_ns / 1000), (unsigned long long)(c->rtt.rttvar_ns / 1000),
+		 (unsigned long long)c->rtt.samples);
 	bpf_path_close(c);
 	sg_free(c);
 	coll_free_all(c);

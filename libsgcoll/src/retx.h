@@ -3,7 +3,15 @@
  * Loss recovery timing, one state machine for collectives and queries:
  * a deadline for the call, and a check that fires when nothing came for
  * the retransmission delay, backing off while the other side says
- * nothing.  The delay is learned from collectives that needed no resend.
+ * nothing.
+ *
+ * The delay is learned per exchange, as TCP learns its RTO: what is timed
+ * is the longest silence one side saw inside an exchange that needed no
+ * resend (post to first answer, then between answers), smoothed into
+ * srtt and rttvar; the delay is srtt + 4 rttvar, never below the floor.
+ * A silence is what the loss check measures too, so a collective that
+ * waits for a slow rank does not learn a longer delay than the gaps it
+ * really sees.
  */
 #ifndef SGC_RETX_H
 #define SGC_RETX_H
@@ -15,16 +23,22 @@
 
 /* Backoff doublings of the retransmission delay, at most. */
 #define RETX_BACKOFF_MAX	6
-/* Early NACKs and "still working" answers count as a duration of at
- * most this many RTO floors (see rtt_floor()). */
+/* Early NACKs and "still working" answers count as a silence of at
+ * most this many floors (see rtt_floor()). */
 #define RTT_FLOOR_MAX		4
+/* The delay before the first sample: the floor times this. */
+#define RTO_INIT_FLOORS		8
+/* rttvar never counts for less than this (timer and wake-up jitter). */
+#define RTO_VAR_MIN_NS		50000ULL
 
 /* Per communicator. */
 struct sgc_rtt {
 	uint64_t timeout_ns;	/* a call fails after this */
-	uint64_t rto_ns;	/* first retransmit delay (floor) */
-	uint64_t srtt_ns;	/* smoothed time a collective takes here */
+	uint64_t rto_ns;	/* the floor of the delay (SGC_RTO_US) */
+	uint64_t srtt_ns;	/* smoothed longest silence of an exchange */
+	uint64_t rttvar_ns;	/* its smoothed mean deviation */
 	uint64_t rto_max_ns;
+	uint64_t samples;
 };
 
 /* Per collective or query. */
@@ -32,33 +46,51 @@ struct sgc_retx {
 	uint64_t deadline;	/* the call fails after this */
 	uint64_t timer;		/* next loss check */
 	uint64_t last_rx;	/* last sign of progress */
+	uint64_t gap_max;	/* longest silence so far (the RTT sample) */
 	uint64_t refresh_at;	/* eBPF path: next look at the kernel's slots */
 	unsigned backoff;	/* the check waits delay << backoff */
 	bool resent;		/* something was sent again: no RTT sample */
 };
 
-/* The retransmission delay now: the floor, or twice what a collective
- * usually takes, so a loaded run does not mistake slowness for loss. */
+/* The retransmission delay now: srtt + 4 rttvar, within the floor and
+ * the cap; before any sample, a few floors. */
 static inline uint64_t rto_now(const struct sgc_rtt *t)
 {
-	uint64_t rto = t->rto_ns > 2 * t->srtt_ns ? t->rto_ns : 2 * t->srtt_ns;
+	uint64_t var = t->rttvar_ns > RTO_VAR_MIN_NS ? t->rttvar_ns : RTO_VAR_MIN_NS;
+	uint64_t rto = t->samples ? t->srtt_ns + 4 * var : RTO_INIT_FLOORS * t->rto_ns;
 
+	if (rto < t->rto_ns)
+		rto = t->rto_ns;
 	return rto < t->rto_max_ns ? rto : t->rto_max_ns;
 }
 
-/* Learn how long a collective takes from one that needed no resend
- * (Karn's rule: a retransmitted one would feed loss back into the RTO). */
-static inline void rtt_sample(struct sgc_rtt *t, uint64_t took)
+/* Learn from one exchange that needed no resend (Karn's rule: one that
+ * did would feed the loss back into the delay).  Gains 1/8 and 1/4. */
+static inline void rtt_sample(struct sgc_rtt *t, uint64_t gap)
 {
-	t->srtt_ns = t->srtt_ns ? t->srtt_ns - t->srtt_ns / 8 + took / 8 : took;
+	/* Everything was here before we looked: nothing was timed. */
+	if (!gap)
+		return;
+	if (!t->samples++) {
+		t->srtt_ns = gap;
+		t->rttvar_ns = gap / 2;
+		return;
+	}
+	t->rttvar_ns = t->rttvar_ns - t->rttvar_ns / 4 +
+		       (gap > t->srtt_ns ? gap - t->srtt_ns : t->srtt_ns - gap) / 4;
+	t->srtt_ns = t->srtt_ns - t->srtt_ns / 8 + gap / 8;
 }
 
-/* A collective still open after @elapsed: collectives take at least that
- * long here (a lower bound, unlike a duration that included a resend). */
-static inline void rtt_floor(struct sgc_rtt *t, uint64_t elapsed)
+/* An exchange still open after a silence of @gap that was not a loss (the
+ * other side said it is still working, or a first send came after our
+ * resend): a sample, capped at RTT_FLOOR_MAX floors.  Under loss that
+ * silence includes the recovery of someone else's datagram, and a cap
+ * that grew with the delay would let the delay feed itself. */
+static inline void rtt_floor(struct sgc_rtt *t, uint64_t gap)
 {
-	if (t->srtt_ns < elapsed)
-		t->srtt_ns = elapsed;
+	uint64_t cap = RTT_FLOOR_MAX * t->rto_ns;
+
+	rtt_sample(t, gap < cap ? gap : cap);
 }
 
 /* Posted at @now: first check one delay from now. */
@@ -66,6 +98,7 @@ static inline void retx_start(struct sgc_retx *x, uint64_t now, uint64_t deadlin
 {
 	x->deadline = deadline;
 	x->last_rx = now;
+	x->gap_max = 0;
 	x->timer = now + delay;
 	x->backoff = 0;
 }
@@ -73,6 +106,8 @@ static inline void retx_start(struct sgc_retx *x, uint64_t now, uint64_t deadlin
 /* Progress at @now: the next check waits a whole base delay again. */
 static inline void retx_heard(struct sgc_retx *x, uint64_t now)
 {
+	if (now > x->last_rx && now - x->last_rx > x->gap_max)
+		x->gap_max = now - x->last_rx;
 	x->last_rx = now;
 	x->backoff = 0;
 }
@@ -118,6 +153,15 @@ static inline void retx_resent(struct sgc_retx *x, uint64_t now, uint64_t base)
 static inline void retx_rearm(struct sgc_retx *x, uint64_t wait)
 {
 	x->timer = x->last_rx + wait;
+}
+
+/* The exchange's RTT sample at @now: its longest silence, the last one
+ * (up to @now) included. */
+static inline uint64_t retx_gap(const struct sgc_retx *x, uint64_t now)
+{
+	uint64_t last = now > x->last_rx ? now - x->last_rx : 0;
+
+	return last > x->gap_max ? last : x->gap_max;
 }
 
 /* The earliest time the state machine needs to run again. */

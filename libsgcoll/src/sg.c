@@ -120,7 +120,7 @@ static void q_done(struct sgc_comm *c, struct sgc_query *q, int status, const ch
 	}
 	if (status == 0) {
 		if (!q->rt.resent)
-			rtt_sample(&c->rtt, c->now > q->t_start ? c->now - q->t_start : 0);
+			rtt_sample(&c->rtt, retx_gap(&q->rt, c->now));
 		c->st.collectives++;
 	} else if (status == -ETIMEDOUT) {
 		c->st.timeouts++;

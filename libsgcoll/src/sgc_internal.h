@@ -133,7 +133,7 @@ struct sgc_cfg {
 	unsigned fanout_cpus;		/* SGC_FANOUT_CPUS: eBPF fan-out CPUs, >= 1 */
 };
 
-#define SGC_DEFAULT_RTO_US	4000u	/* SGC_RTO_US unset or out of range */
+#define SGC_DEFAULT_RTO_US	200u	/* SGC_RTO_US unset or out of range */
 #define SGC_RTO_US_MIN		50u
 #define SGC_RTO_US_MAX		1000000u
 #define SGC_FANOUT_CPUS_MAX	64u	/* SGC_FANOUT_CPUS accepts 1..this */

@@ -617,7 +617,7 @@ static int capture_warn(enum sgc_print_level level, const char *fmt, va_list ap)
 	return 0;
 }
 
-/* SGC_RTO_US: 50..1000000 microseconds; otherwise a warning and 4000. */
+/* SGC_RTO_US: 50..1000000 microseconds; otherwise a warning and 200. */
 static void test_env_rto(void **state)
 {
 	static const struct {
@@ -625,11 +625,11 @@ static void test_env_rto(void **state)
 		unsigned want;
 		bool warns;
 	} cases[] = {
-		{ NULL, 4000, false }, { "", 4000, false }, { "50", 50, false },
-		{ "250", 250, false }, { "1000000", 1000000, false },
-		{ "49", 4000, true }, { "0", 4000, true }, { "1000001", 4000, true },
-		{ "abc", 4000, true }, { "100us", 4000, true }, { "-100", 4000, true },
-		{ "99999999999999999999999", 4000, true },
+		{ NULL, 200, false }, { "", 200, false }, { "50", 50, false },
+		{ "250", 250, false }, { "4000", 4000, false }, { "1000000", 1000000, false },
+		{ "49", 200, true }, { "0", 200, true }, { "1000001", 200, true },
+		{ "abc", 200, true }, { "100us", 200, true }, { "-100", 200, true },
+		{ "99999999999999999999999", 200, true },
 	};
 	sgc_print_fn old = sgc_set_print(capture_warn);
 	struct sgc_config c = base_cfg(1, 2);
