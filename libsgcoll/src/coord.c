@@ -178,6 +178,11 @@ static void coord_rx_contrib(struct sgc_comm *c, const struct sgc_rx *rx)
 		coord_mismatch(c, co, h);
 		return;
 	}
+	/* A first send (no SGC_F_RETX) after we PULLed: that silence was a
+	 * slow rank, not a loss; learn it, or only the fast collectives
+	 * would ever be timed. */
+	if (co->posted && co->rt.resent && !(h->flags & SGC_F_RETX))
+		rtt_floor(&c->rtt, retx_gap(&co->rt, c->now));
 	retx_heard(&co->rt, c->now);
 	if (co->posted) {
 		struct sgc_hdr t;
@@ -215,6 +220,10 @@ static void coord_repull_rank(struct sgc_comm *c, struct sgc_coll *co, int r)
 	}
 }
 
+/* A result chunk sent less than this before a NACK for it is taken to have
+ * crossed the NACK, and is not sent again. */
+#define NACK_CROSS_NS		100000ULL
+
 static void coord_rx_nack(struct sgc_comm *c, const struct sgc_rx *rx)
 {
 	const struct sgc_hdr *h = rx->hdr;
@@ -236,11 +245,11 @@ static void coord_rx_nack(struct sgc_comm *c, const struct sgc_rx *rx)
 		}
 		return;
 	}
-	/* A chunk sent less than half an RTO ago: the NACK most likely
-	 * crossed it (a worker that waited for a CPU).  If it was lost after
-	 * all, the worker's next NACK comes later than this. */
+	/* A chunk sent just now: the NACK most likely crossed it (a worker
+	 * that waited for a CPU).  Only just: if it was lost after all, the
+	 * worker's next NACK comes a whole worker delay later. */
 	now = now_ns();
-	fresh = rto_now(&c->rtt) / 2;
+	fresh = min_u64(rto_now(&c->rtt) / 2, NACK_CROSS_NS);
 	for (i = 0; i < h->arg; i++) {
 		uint32_t ch = h->chunk + i;
 

@@ -15,7 +15,12 @@
 #include "transport.h"
 #include "worker.h"
 
-static void worker_send_chunk(struct sgc_comm *c, struct sgc_coll *co, uint32_t ch)
+/* @retx: an answer to a PULL, so that the coordinator can tell it from a
+ * first send that was only slow. */
+/* The worker's own NACK timer waits at least this many RTO floors. */
+#define WORKER_RTO_FLOORS	8
+
+static void worker_send_chunk(struct sgc_comm *c, struct sgc_coll *co, uint32_t ch, bool retx)
 {
 	struct sgc_pkt *p = pkt_alloc(c);
 	struct sgc_hdr *h;
@@ -28,6 +33,8 @@ static void worker_send_chunk(struct sgc_comm *c, struct sgc_coll *co, uint32_t 
 	h->chunk = ch;
 	h->count = (uint16_t)n;
 	h->aux = c->colls.base;
+	if (retx)
+		h->flags |= SGC_F_RETX;
 	if (n)
 		memcpy(pkt_body(p), co->sendbuf + chunk_off(co, ch), n * co->elsz);
 	p->len = (uint32_t)(SGC_HDR_SIZE + n * co->elsz);
@@ -83,7 +90,7 @@ void worker_start(struct sgc_comm *c, struct sgc_coll *co)
 	if (co->contributes) {
 		for (ch = 0; ch < co->nchunks; ch++)
 			if (ch < credit || (co->pulled && bit_test(co->pulled, ch)))
-				worker_send_chunk(c, co, ch);
+				worker_send_chunk(c, co, ch, false);
 	}
 	free(co->pulled);
 	co->pulled = NULL;
@@ -205,7 +212,7 @@ static void worker_rx_pull(struct sgc_comm *c, const struct sgc_rx *rx)
 		return;
 	}
 	for (ch = h->chunk; ch < end; ch++)
-		worker_send_chunk(c, co, ch);
+		worker_send_chunk(c, co, ch, true);
 }
 
 static void worker_nack(struct sgc_comm *c, struct sgc_coll *co)
@@ -243,11 +250,27 @@ static void worker_nack(struct sgc_comm *c, struct sgc_coll *co)
 	c->st.retransmits++;
 }
 
+/*
+ * How long a worker waits for a result before it NACKs.  It waits for the
+ * slowest rank as well as for the network and cannot tell the two apart;
+ * the coordinator can, and its PULLs for later collectives make us ask
+ * for a lost result sooner (worker_gap_nack()).  So the worker's own
+ * timer waits at least WORKER_RTO_FLOORS floors, and NACKs from all
+ * workers together stay near 250 per delay at the coordinator, whatever
+ * the world size.
+ */
+uint64_t worker_rto(const struct sgc_comm *c)
+{
+	uint64_t rto = rto_now(&c->rtt);
+
+	if (rto < WORKER_RTO_FLOORS * c->rtt.rto_ns)
+		rto = min_u64(WORKER_RTO_FLOORS * c->rtt.rto_ns, c->rtt.rto_max_ns);
+	return rto * (uint64_t)(c->world > 65 ? (c->world - 1) / 32 : 1);
+}
+
 void worker_timer(struct sgc_comm *c, struct sgc_coll *co, uint64_t now)
 {
-	/* NACKs from all workers together stay near 250 per RTO at the
-	 * coordinator, whatever the world size. */
-	uint64_t base = rto_now(&c->rtt) * (uint64_t)(c->world > 65 ? (c->world - 1) / 32 : 1);
+	uint64_t base = worker_rto(c);
 	uint64_t wait = retx_wait(&co->rt, base);
 	char a[32];
 
@@ -322,6 +345,26 @@ static void worker_on_result(struct sgc_comm *c, const struct sgc_rx *rx)
 	worker_rx_result(c, rx);
 }
 
+/*
+ * The coordinator PULLs collective @seq, later than the oldest one whose
+ * result we still wait for.  With one collective at a time it started
+ * @seq only after it finished ours, so our result was lost: ask for it
+ * now rather than after our own timer.  With many in flight the oldest
+ * may still be open there; then the NACK costs a "still working" answer,
+ * at most once per delay.
+ */
+static void worker_gap_nack(struct sgc_comm *c, uint32_t seq)
+{
+	struct sgc_coll *co = slot_find(c, c->colls.base);
+	uint64_t rto = rto_now(&c->rtt);
+
+	if (!co || !co->posted || co->state != COLL_OPEN || seq == co->seq || !in_window(c, seq) || c->now - co->last_nack < rto)
+		return;
+	worker_nack(c, co);
+	co->last_nack = c->now;
+	retx_resent(&co->rt, c->now, worker_rto(c));
+}
+
 static void worker_on_pull(struct sgc_comm *c, const struct sgc_rx *rx)
 {
 	if (rx->hdr->coll == SGC_COLL_QUERY) {
@@ -329,6 +372,7 @@ static void worker_on_pull(struct sgc_comm *c, const struct sgc_rx *rx)
 		return;
 	}
 	note_coord_work(c, rx->hdr);
+	worker_gap_nack(c, rx->hdr->seq);
 	worker_rx_pull(c, rx);
 }
 
@@ -371,16 +415,16 @@ static void worker_on_ack(struct sgc_comm *c, const struct sgc_rx *rx)
 		return;
 	}
 	/* "still working on it": keep NACKing at the base rate.  The NACK
-	 * came early, so collectives take at least this long now; learn
-	 * that, but only up to RTT_FLOOR_MAX RTO floors: under loss the wait
-	 * includes the recovery of someone's datagram, and a large RTO would
-	 * slow the recovery of ours. */
+	 * came early, so the silences here are at least this long now; learn
+	 * that, capped (rtt_floor()): under loss the wait includes the
+	 * recovery of someone else's datagram, and a long delay would slow
+	 * the recovery of ours. */
 	co = slot_find(c, h->seq);
 	if (co && co->kind == h->coll && co->state == COLL_OPEN) {
-		if (co->posted && c->now > co->t_post)
-			rtt_floor(&c->rtt, min_u64(c->now - co->t_post, RTT_FLOOR_MAX * c->rtt.rto_ns));
+		if (co->posted)
+			rtt_floor(&c->rtt, retx_gap(&co->rt, c->now));
 		retx_heard(&co->rt, c->now);
-		co->rt.timer = c->now + rto_now(&c->rtt);
+		co->rt.timer = c->now + worker_rto(c);
 	}
 }
 

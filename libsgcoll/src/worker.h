@@ -11,6 +11,8 @@ SGC_HIDDEN void worker_rx_table(struct sgc_rx_table *t);
 SGC_HIDDEN void worker_start(struct sgc_comm *c, struct sgc_coll *co);
 /* Deadline and NACK check of @co at @now. */
 SGC_HIDDEN void worker_timer(struct sgc_comm *c, struct sgc_coll *co, uint64_t now);
+/* How long a worker waits for a result before it NACKs. */
+SGC_HIDDEN uint64_t worker_rto(const struct sgc_comm *c);
 /* Move the watermark past finished collectives; report it now and then. */
 SGC_HIDDEN void worker_advance(struct sgc_comm *c);
 

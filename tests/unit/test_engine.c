@@ -22,6 +22,7 @@
 #include "coll.h"
 #include "fake_net.h"
 #include "request.h"
+#include "worker.h"
 
 static const int worlds[] = { 2, 5, 17 };
 
@@ -548,6 +549,144 @@ static void test_late_and_foreign(void **state)
 	job_close(&j);
 }
 
+/*
+ * The retransmission delay (retx.h): a few floors before any sample, then
+ * srtt + 4 rttvar of the silences timed, never under the floor nor over
+ * the cap; "still working" samples are capped at RTT_FLOOR_MAX floors, so
+ * they cannot feed the delay they are capped by.
+ */
+static void test_rto_estimator(void **state)
+{
+	struct sgc_rtt t = { .rto_ns = 200000, .rto_max_ns = 250000000 };
+	struct sgc_retx x = { 0 };
+	int i;
+
+	assert_int_equal(rto_now(&t), RTO_INIT_FLOORS * t.rto_ns);
+	rtt_sample(&t, 0);	/* nothing timed */
+	assert_int_equal(t.samples, 0);
+	for (i = 0; i < 200; i++)
+		rtt_sample(&t, 100000);
+	assert_int_equal(t.srtt_ns, 100000);
+	/* rttvar has decayed under its minimum: srtt + 4 x 50 us. */
+	assert_int_equal(rto_now(&t), 100000 + 4 * RTO_VAR_MIN_NS);
+	/* Jitter widens it: 100 us and 900 us in turn. */
+	for (i = 0; i < 200; i++)
+		rtt_sample(&t, i % 2 ? 900000 : 100000);
+	assert_true(rto_now(&t) > 900000);
+	assert_true(rto_now(&t) < 3000000);
+	/* Long "still working" silences: capped, however many. */
+	for (i = 0; i < 1000; i++)
+		rtt_floor(&t, 10000000000ULL);
+	assert_true(t.srtt_ns <= RTT_FLOOR_MAX * t.rto_ns);
+	assert_true(rto_now(&t) <= RTT_FLOOR_MAX * t.rto_ns + 4 * RTO_VAR_MIN_NS);
+	/* Small samples: never under the floor. */
+	t.rto_ns = 500000;
+	for (i = 0; i < 1000; i++)
+		rtt_sample(&t, 1000);
+	assert_int_equal(rto_now(&t), t.rto_ns);
+	/* Huge ones: never over the cap. */
+	for (i = 0; i < 100; i++)
+		rtt_sample(&t, 10000000000ULL);
+	assert_int_equal(rto_now(&t), t.rto_max_ns);
+	/* An exchange's sample is its longest silence, the last included. */
+	retx_start(&x, 1000, 1000000000, 5000);
+	retx_heard(&x, 1300);
+	retx_heard(&x, 1400);
+	assert_int_equal(retx_gap(&x, 1500), 300);
+	assert_int_equal(retx_gap(&x, 2000), 600);
+}
+
+/* Drops the first RESULT to rank 2, and counts what rank 2 sends. */
+struct drop_once {
+	bool dropped;
+	unsigned nacks;
+};
+
+static enum fake_verdict drop_first_result_to_2(const struct fake_dgram_info *d, uint64_t *extra,
+						void *arg)
+{
+	struct drop_once *o = arg;
+
+	if (d->from == 2 && d->hdr->type == SGC_MSG_NACK)
+		o->nacks++;
+	if (d->to == 2 && d->hdr->type == SGC_MSG_RESULT && !o->dropped) {
+		o->dropped = true;
+		return FAKE_DROP;
+	}
+	return FAKE_DELIVER;
+}
+
+struct rank_call {
+	const struct call *k;
+	int r;
+};
+
+static bool rank_done(void *arg)
+{
+	const struct rank_call *rc = arg;
+
+	return rc->k->req[rc->r].done;
+}
+
+static bool others_done(void *arg)
+{
+	const struct calls *cs = arg;
+	int r;
+
+	for (r = 0; r < cs->j->world; r++)
+		if (r != 2 && !cs->k->req[r].done)
+			return false;
+	return true;
+}
+
+/*
+ * One collective at a time, and rank 2's result is lost.  The others go on
+ * to the next collective; the coordinator PULLs rank 2 for it, and that
+ * tells rank 2 its result was lost: it NACKs then, about one coordinator
+ * delay after the others finished, not after its own (longer) timer.
+ */
+static void test_lost_result_gap_nack(void **state)
+{
+	struct drop_once o = { 0 };
+	struct job j;
+	struct call k[2];
+	struct calls cs = { &k[0], 1, &j };
+	struct rank_call rc = { &k[0], 2 };
+	uint64_t t_others, took;
+	int r;
+
+	job_open(&j, 5, 41, 0);
+	fake_net_policy(drop_first_result_to_2, &o);
+	call_init(&k[0], &j, SGC_COLL_ALLREDUCE, 7, 0, SGC_SUM, 0);
+	call_init(&k[1], &j, SGC_COLL_ALLREDUCE, 7, 0, SGC_SUM, 1);
+	for (r = 0; r < j.world; r++)
+		call_post(&k[0], &j, r);
+	assert_true(fake_run_until(others_done, &cs, RUN_NS));
+	assert_true(o.dropped);
+	assert_false(k[0].req[2].done);
+	t_others = fake_now();
+	for (r = 0; r < j.world; r++)
+		if (r != 2)
+			call_post(&k[1], &j, r);
+	assert_true(fake_run_until(rank_done, &rc, RUN_NS));
+	took = fake_now() - t_others;
+	call_post(&k[1], &j, 2);
+	cs.k = &k[1];
+	assert_true(fake_run_until(calls_done, &cs, RUN_NS));
+	check_all(&k[0], &j);
+	check_all(&k[1], &j);
+	/* Recovered by the PULL for the next collective: before rank 2's own
+	 * timer would have fired, in one NACK. */
+	if (took >= worker_rto(j.c[2]))
+		fail_msg("rank 2 got its lost result %llu us after the others, its own timer "
+			 "is %llu us", (unsigned long long)(took / 1000),
+			 (unsigned long long)(worker_rto(j.c[2]) / 1000));
+	assert_int_equal(o.nacks, 1);
+	call_free(&k[0], &j);
+	call_free(&k[1], &j);
+	job_close(&j);
+}
+
 static enum fake_verdict drop_contribs(const struct fake_dgram_info *d, uint64_t *extra, void *arg)
 {
 	return d->hdr->type == SGC_MSG_CONTRIB && d->to == 0 ? FAKE_DROP : FAKE_DELIVER;
@@ -791,6 +930,8 @@ int main(void)
 		cmocka_unit_test(test_combined),
 		cmocka_unit_test(test_late_and_foreign),
 		cmocka_unit_test(test_forged_kernel_result),
+		cmocka_unit_test(test_rto_estimator),
+		cmocka_unit_test(test_lost_result_gap_nack),
 		cmocka_unit_test(test_dead_rank),
 		cmocka_unit_test(test_mismatch),
 		cmocka_unit_test(test_pull_mismatch),

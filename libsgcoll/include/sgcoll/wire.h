@@ -58,7 +58,8 @@ enum sgc_wire_policy {
 };
 
 /* hdr.flags */
-#define SGC_F_RETX	0x0001	/* retransmission (statistics only) */
+#define SGC_F_RETX	0x0001	/* resent, or sent for a PULL (statistics
+					 * and RTT samples only) */
 #define SGC_F_DONE	0x0002	/* RESULT without data: "your part is over" */
 #define SGC_F_STOP	0x0004	/* QUERY that ends sgc_serve() */
 #define SGC_F_DECLINE	0x0008	/* CONTRIB to a QUERY: this rank abstains */
