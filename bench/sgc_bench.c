@@ -23,7 +23,9 @@
  *          so its throughput is back-to-back calls (window 1).
  * Every result is checked on every rank (bench_proto.h's contributions:
  * rank r gives bench_contrib(r, id, i) for element i of operation id), and
- * a run reports verified=1 only if all were right.
+ * a run reports verified=1 only if all were right.  Rank 0's datagrams sent
+ * and sent again (struct sgc_stats) are in the result line, warm-up
+ * included.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -520,11 +522,12 @@ int main(int argc, char **argv)
 		res.verified = !rc && !err && totals[0] == 0;
 		snprintf(extra, sizeof(extra),
 			 "accel=%d responder=%d query_bytes=%zu worker_answers=%ld bad_results=%ld "
-			 "late=%llu rejected=%llu",
+			 "late=%llu rejected=%llu sent=%llu",
 			 sgc_accelerated(c), o.responder, o.sg ? o.query_bytes : 0,
 			 rc ? -1 : totals[1], rc ? -1 : totals[0],
 			 (unsigned long long)(st1.late - st0.late),
-			 (unsigned long long)(st1.rejected - st0.rejected));
+			 (unsigned long long)(st1.rejected - st0.rejected),
+			 (unsigned long long)(st1.pkts_sent - st0.pkts_sent));
 		res.extra = extra;
 		if (!res.verified)
 			fprintf(stderr, "sgc_bench: FAILED: %ld wrong results or failed ranks\n",
