@@ -73,7 +73,9 @@ static void usage(FILE *f)
 		"--corrupt changes UDP and TCP payloads only.\n"
 		"\n"
 		"On lo, a packet crosses egress and ingress once each: fault one\n"
-		"direction for a per-packet rate.\n");
+		"direction for a per-packet rate.  Ingress drops silently, as a\n"
+		"wire does; a drop at egress is reported to a local sender (TCP\n"
+		"sends again at once rather than recovering a loss).\n");
 }
 
 static int parse_rate(const char *s, __u32 *ppm)
