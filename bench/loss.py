@@ -264,6 +264,22 @@ def loadavg():
         return ""
 
 
+def others_running():
+    """Processes running or runnable besides this one (the median of five
+    looks at /proc/loadavg, 0.1 s apart).  Taken before a run, when none of
+    ours is left, it tells whether something else keeps the CPUs busy; the
+    load average cannot, as it still holds the previous run."""
+    seen = []
+    for _ in range(5):
+        try:
+            with open("/proc/loadavg") as fh:
+                seen.append(int(fh.read().split()[3].split("/")[0]) - 1)
+        except (OSError, ValueError, IndexError):
+            return ""
+        time.sleep(0.1)
+    return statistics.median(seen)
+
+
 def wait_quiet(a):
     """Waits while --pause-while's file exists (a shared machine's way of
     asking for quiet), at most --pause-max seconds."""
@@ -300,6 +316,7 @@ def one_run(a, cl, ranks, rep, wl, loss, cname, state):
         return row
     wait_quiet(a)
     row["started"] = time.strftime("%H:%M:%S")
+    row["others"] = others_running()
     row["load_start"] = loadavg()
     a.rank_logs = tempfile.mkdtemp(prefix="sgc-loss-ranks.")
     cmd = build_cmd(a, cl, cname, wl, ranks, warm, timeout)
@@ -393,7 +410,7 @@ RUN_FIELDS = ["ranks", "topology", "hosts", "workload", "loss", "contender", "ac
               "status",
               "ops", "warmup", "p50_us", "p99_us", "mean_us", "max_us", "retx", "sent",
               "resend_ratio", "lost", "tcp_out", "tcp_retrans", "inj_passed", "inj_dropped",
-              "inj_loss", "started", "load_start", "load_end", "seconds"]
+              "inj_loss", "started", "others", "load_start", "load_end", "seconds"]
 
 
 def fmt_t(us):
@@ -488,6 +505,13 @@ def write_md(a, rows, meta):
          "p50 / p99; medians over repeats. `*`: fewer than 100 operations measured, so the "
          "p99 is their maximum. Runs that failed (did not verify, or whose injector dropped "
          "nothing) are not counted; runs.csv has every run.", ""]
+    others = [float(r["others"]) for r in rows if r.get("others") not in (None, "")]
+    if others and statistics.mean(others) > 0.5:
+        L += [f"**The machine was busy**: before a run, with none of this benchmark's "
+              f"processes left, {statistics.mean(others):.1f} other processes were running "
+              f"or runnable on average (up to {max(others):g}) on {meta['cpus']} CPUs. "
+              "They shared the CPUs with every rank, so these figures and ratios say "
+              "little.", ""]
     for ranks in a.ranks:
         for wl in a.workloads:
             sel = [r for r in rows if r["ranks"] == ranks and r["workload"] == wl]
