@@ -177,7 +177,7 @@ class Injectors:
             raise RuntimeError(f"{len(waiting)} sgc-faultinj did not attach within {timeout} s")
 
     def stop(self):
-        total, lines = {}, []
+        total = {}
         for p in self.procs:
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
@@ -194,12 +194,11 @@ class Injectors:
             if not m:
                 total["missing"] = total.get("missing", 0) + 1
                 continue
-            lines.append(m.group(0))
             for tok in m.group(1).split():
                 k, _, v = tok.partition("=")
                 total[k] = total.get(k, 0) + int(v)
         self.procs = []
-        return total, lines
+        return total
 
 
 def injectors_for(a, cl, kind, loss):
@@ -322,7 +321,7 @@ def one_run(a, cl, ranks, rep, wl, loss, cname, state):
     cmd = build_cmd(a, cl, cname, wl, ranks, warm, timeout)
     inj = injectors_for(a, cl, kind, loss)
     out = err = ""
-    rc, secs, counters, fi_lines, tcp0 = None, 0.0, {}, [], {}
+    rc, secs, counters, tcp0 = None, 0.0, {}, {}
     try:
         inj.start()
         if kind == "mpi":
@@ -332,7 +331,7 @@ def one_run(a, cl, ranks, rep, wl, loss, cname, state):
         err += f"\n{e}"
         row["status"] = f"failed: {e}"
     finally:
-        counters, fi_lines = inj.stop()
+        counters = inj.stop()
     row["load_end"] = loadavg()
     row["seconds"] = round(secs, 1)
     res = run.parse_result(out)
@@ -381,13 +380,13 @@ def one_run(a, cl, ranks, rep, wl, loss, cname, state):
         row["status"] = "failed" + (f" (exit {rc})" if rc else "") + \
             ("" if res else ": no result line")
     if row["status"] != "ok" and not row["status"].startswith("skipped"):
-        save_log(a, row, cmd, out, err, fi_lines, inj.outs)
+        save_log(a, row, cmd, out, err, inj.outs)
     shutil.rmtree(a.rank_logs, ignore_errors=True)
     a.rank_logs = None
     return row
 
 
-def save_log(a, row, cmd, out, err, fi_lines, fi_outs):
+def save_log(a, row, cmd, out, err, fi_outs):
     os.makedirs(os.path.join(a.out, "logs"), exist_ok=True)
     fn = os.path.join(a.out, "logs", f"{row['ranks']}-{row['workload']}-{row['loss']}-"
                       f"{row['contender']}-r{row['rep']}.log")
