@@ -93,8 +93,9 @@ int main(int argc, char **argv)
 
 	rank_ = env_int("GLOO_RANK", -1);
 	size_ = env_int("GLOO_SIZE", -1);
+	/* --max-s is mpi_allreduce's only */
 	if (peer_parse(&a, argc, argv, "gloo-tcp") || rank_ < 0 || size_ < 2 || rank_ >= size_ ||
-	    !store_dir) {
+	    !store_dir || a.max_s > 0) {
 		peer_usage(argv[0]);
 		fprintf(stderr, "environment: GLOO_RANK, GLOO_SIZE (>= 2), GLOO_STORE (a directory that "
 				"exists), GLOO_HOST (default 127.0.0.1), GLOO_PREFIX\n");

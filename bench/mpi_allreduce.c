@@ -12,7 +12,10 @@
  * oversubscribed ranks must yield or busy polling collapses, DESIGN.md 6.)
  * lat: barrier, then time MPI_Allreduce on every rank; an iteration's
  * latency is the maximum over ranks.  tput: --window MPI_Iallreduce in
- * flight, the oldest waited for and replaced.  The MCA parameters in effect
+ * flight, the oldest waited for and replaced.  lat with --max-s (as in
+ * sgc_bench): the barrier is a 1-element MAX allreduce carrying rank 0's
+ * "time is up", so every rank stops after the same operation.  The MCA
+ * parameters in effect
  * (mpirun passes them as OMPI_MCA_* variables) are printed in the result.
  */
 #include <stdint.h>
@@ -123,13 +126,26 @@ int main(int argc, char **argv)
 	}
 
 	if (!a.tput) {
+		uint64_t t_meas = 0;
+
 		for (k = 0; k < total; k++) {
 			uint64_t ts;
 
-			if (k == a.warmup)
+			if (k == a.warmup) {
 				cpu0 = bench_cpu_ns();
+				t_meas = bench_now_ns();
+			}
 			fill(send[0], a.count, (uint32_t)k + 1);
-			MPI_Barrier(MPI_COMM_WORLD);
+			if (a.max_s > 0) {
+				int up = rank == 0 && k - a.warmup >= a.min_ops &&
+					 (double)(bench_now_ns() - t_meas) > a.max_s * 1e9;
+
+				MPI_Allreduce(MPI_IN_PLACE, &up, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+				if (up)
+					break;
+			} else {
+				MPI_Barrier(MPI_COMM_WORLD);
+			}
 			ts = bench_now_ns();
 			MPI_Allreduce(send[0], recv[0], (int)a.count, MPI_UINT32_T, MPI_SUM,
 				      MPI_COMM_WORLD);
@@ -137,6 +153,8 @@ int main(int argc, char **argv)
 				lat[k - a.warmup] = bench_now_ns() - ts;
 			bad += !right(recv[0], a.count, (uint32_t)k + 1, rank_sum);
 		}
+		/* every rank stopped after the same operation */
+		a.ops = k - a.warmup;
 		res.cpu_us_per_op = (double)(bench_cpu_ns() - cpu0) / 1e3 / (double)a.ops;
 		MPI_Allreduce(MPI_IN_PLACE, lat, (int)a.ops, MPI_UINT64_T, MPI_MAX, MPI_COMM_WORLD);
 		if (rank == 0)

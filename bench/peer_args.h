@@ -17,6 +17,8 @@ struct peer_args {
 	size_t count;
 	int tput;
 	long ops, warmup;
+	double max_s;		/* lat: stop measuring after this (0: no limit) */
+	long min_ops;		/* ... once this many are measured */
 	int window, sample;
 };
 
@@ -30,6 +32,7 @@ static inline int peer_parse(struct peer_args *a, int argc, char **argv, const c
 	a->warmup = 200;
 	a->window = 16;
 	a->sample = 200;
+	a->min_ops = 1;
 	for (i = 1; i < argc; i++) {
 		const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
@@ -43,6 +46,10 @@ static inline int peer_parse(struct peer_args *a, int argc, char **argv, const c
 			a->ops = atol(v);
 		else if (!strcmp(k, "--warmup"))
 			a->warmup = atol(v);
+		else if (!strcmp(k, "--max-s"))
+			a->max_s = atof(v);
+		else if (!strcmp(k, "--min-ops"))
+			a->min_ops = atol(v);
 		else if (!strcmp(k, "--window"))
 			a->window = atoi(v);
 		else if (!strcmp(k, "--sample"))
@@ -68,7 +75,7 @@ static inline int peer_parse(struct peer_args *a, int argc, char **argv, const c
 	if (a->ops < 0)
 		a->ops = a->tput ? 8000 : 5000;
 	if (a->tput < 0 || a->ops < 1 || a->warmup < 0 || a->window < 1 || a->window > 1024 ||
-	    a->sample < 1)
+	    a->sample < 1 || a->max_s < 0 || a->min_ops < 1 || (a->max_s > 0 && a->tput))
 		return -1;
 	return 0;
 }
@@ -77,7 +84,8 @@ static inline void peer_usage(const char *prog)
 {
 	fprintf(stderr,
 		"usage: %s --workload ar1|ar363|ar64k|ar1m [--mode lat|tput] [--ops N]\n"
-		"          [--warmup N] [--window W] [--sample N] [--name LABEL]\n",
+		"          [--warmup N] [--window W] [--sample N] [--name LABEL]\n"
+		"          [--max-s S [--min-ops N]]   (lat: stop after S s of measuring)\n",
 		prog);
 }
 

@@ -259,6 +259,11 @@ def run_cmd(cmd, timeout, env=None):
         kill_tree(p)
         out, err = p.communicate()
         rc = None
+    except BaseException:
+        # interrupted (SIGINT, or SIGTERM turned into KeyboardInterrupt):
+        # the caller's clean-up no longer sees @p in RUNNING, so stop it here
+        kill_tree(p)
+        raise
     finally:
         RUNNING.remove(p)
     return rc, out, err, time.time() - t0

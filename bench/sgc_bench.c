@@ -14,12 +14,18 @@
  * Modes:
  *   lat    one operation at a time.  Allreduce: barrier, then time the call
  *          on every rank; an iteration's latency is the maximum over ranks.
+ *          With --max-s the run also ends on time (bench/loss.py: under
+ *          heavy loss an operation may take a second): the barrier is then
+ *          a 1-element MAX allreduce that carries rank 0's "time is up", so
+ *          every rank stops after the same operation.
  *   tput   allreduce: --window sgc_iallreduce in flight (at most 64), a new
  *          one per completion; scatter-gather is blocking in libsgcoll's API,
  *          so its throughput is back-to-back calls (window 1).
  * Every result is checked on every rank (bench_proto.h's contributions:
  * rank r gives bench_contrib(r, id, i) for element i of operation id), and
- * a run reports verified=1 only if all were right.
+ * a run reports verified=1 only if all were right.  Rank 0's datagrams sent
+ * and sent again (struct sgc_stats) are in the result line, warm-up
+ * included.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -47,6 +53,8 @@ struct opts {
 	bool sg, tput, responder;
 	size_t count;
 	long ops, warmup;
+	double max_s;		/* lat allreduce: stop measuring after this */
+	long min_ops;		/* ... but not before this many are measured */
 	int window, sample;
 	unsigned serve_idle_ms;
 	size_t query_bytes;	/* sg: query payload, zero-padded */
@@ -62,6 +70,8 @@ static void usage(FILE *f)
 		"  --mode lat|tput     (default lat)\n"
 		"  --ops N             measured operations (default 5000 lat, 8000 tput)\n"
 		"  --warmup N          unmeasured operations first (default 200)\n"
+		"  --max-s S           lat allreduce: stop after S seconds of measuring, once\n"
+		"                      --min-ops N (default 1) are measured\n"
 		"  --window W          allreduce tput: operations in flight, <= %d (default 16)\n"
 		"  --sample N          throughput sample every N completions (default 200)\n"
 		"  --name LABEL        contender name in the result (default sgc-user/sgc-ebpf)\n"
@@ -80,6 +90,8 @@ static int parse(struct opts *o, int argc, char **argv)
 		{ "mode", required_argument, NULL, 'm' },
 		{ "ops", required_argument, NULL, 'n' },
 		{ "warmup", required_argument, NULL, 'w' },
+		{ "max-s", required_argument, NULL, 'T' },
+		{ "min-ops", required_argument, NULL, 'M' },
 		{ "window", required_argument, NULL, 'W' },
 		{ "sample", required_argument, NULL, 'S' },
 		{ "name", required_argument, NULL, 'N' },
@@ -97,7 +109,7 @@ static int parse(struct opts *o, int argc, char **argv)
 	size_t i;
 
 	*o = (struct opts){ .ops = -1, .warmup = 200, .window = 16, .sample = 200,
-			    .serve_idle_ms = 600000 };
+			    .serve_idle_ms = 600000, .min_ops = 1 };
 	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'l': o->workload = optarg; break;
@@ -108,6 +120,8 @@ static int parse(struct opts *o, int argc, char **argv)
 			break;
 		case 'n': o->ops = atol(optarg); break;
 		case 'w': o->warmup = atol(optarg); break;
+		case 'T': o->max_s = atof(optarg); break;
+		case 'M': o->min_ops = atol(optarg); break;
 		case 'W': o->window = atoi(optarg); break;
 		case 'S': o->sample = atoi(optarg); break;
 		case 'N': o->name = optarg; break;
@@ -134,8 +148,12 @@ static int parse(struct opts *o, int argc, char **argv)
 	if (o->query_bytes < sizeof(struct bench_sg_query))
 		o->query_bytes = sizeof(struct bench_sg_query);
 	if (o->ops < 1 || o->warmup < 0 || o->window < 1 || o->window > MAX_WINDOW ||
-	    o->sample < 1)
+	    o->sample < 1 || o->max_s < 0 || o->min_ops < 1)
 		return -1;
+	if (o->max_s > 0 && (o->tput || o->sg)) {
+		fprintf(stderr, "sgc_bench: --max-s is for allreduce in lat mode\n");
+		return -1;
+	}
 	return 0;
 }
 
@@ -180,12 +198,34 @@ static uint32_t rank_sum_upto(int last)
 	return s;
 }
 
+/*
+ * The barrier before an operation.  With --max-s it also tells every rank
+ * whether rank 0 found the time up, after @measured operations.
+ */
+static int lat_sync(sgc_comm *c, const struct opts *o, long measured, uint64_t t_meas,
+		    bool *stop)
+{
+	int64_t up = 0;
+	int err;
+
+	if (o->max_s <= 0)
+		return check("barrier", sgc_barrier(c));
+	if (rank == 0 && measured >= o->min_ops &&
+	    (double)(bench_now_ns() - t_meas) > o->max_s * 1e9)
+		up = 1;
+	err = check("barrier (allreduce of the stop flag)",
+		    sgc_allreduce(c, &up, &up, 1, SGC_INT64, SGC_MAX));
+	*stop = !err && up;
+	return err;
+}
+
 static int allreduce_lat(sgc_comm *c, const struct opts *o, struct bench_result *res, long *bad)
 {
 	long total = o->warmup + o->ops, k;
 	int32_t *send = malloc(o->count * 4), *recv = malloc(o->count * 4);
-	uint64_t *lat = calloc((size_t)o->ops, sizeof(*lat)), cpu0 = 0;
+	uint64_t *lat = calloc((size_t)o->ops, sizeof(*lat)), cpu0 = 0, t_meas = 0;
 	uint32_t rs = rank_sum_upto(world - 1);
+	bool stop = false;
 	int err = -ENOMEM;
 
 	if (!send || !recv || !lat)
@@ -193,12 +233,16 @@ static int allreduce_lat(sgc_comm *c, const struct opts *o, struct bench_result 
 	for (k = 0; k < total; k++) {
 		uint64_t t0;
 
-		if (k == o->warmup)
+		if (k == o->warmup) {
 			cpu0 = bench_cpu_ns();
+			t_meas = bench_now_ns();
+		}
 		fill(send, o->count, (uint32_t)k + 1);
-		err = check("barrier", sgc_barrier(c));
+		err = lat_sync(c, o, k - o->warmup, t_meas, &stop);
 		if (err)
 			goto out;
+		if (stop)
+			break;
 		t0 = bench_now_ns();
 		err = check("allreduce", sgc_allreduce(c, send, recv, o->count, SGC_INT32, SGC_SUM));
 		if (err)
@@ -208,12 +252,19 @@ static int allreduce_lat(sgc_comm *c, const struct opts *o, struct bench_result 
 		if (!right(recv, o->count, (uint32_t)k + 1, rs, (uint32_t)world))
 			(*bad)++;
 	}
-	res->cpu_us_per_op = (double)(bench_cpu_ns() - cpu0) / 1e3 / (double)o->ops;
+	/* every rank stopped after the same operation */
+	res->ops = k - o->warmup;
+	if (res->ops < 1) {
+		fprintf(stderr, "sgc_bench: the time was up before any operation was measured\n");
+		err = -ETIMEDOUT;
+		goto out;
+	}
+	res->cpu_us_per_op = (double)(bench_cpu_ns() - cpu0) / 1e3 / (double)res->ops;
 	/* An iteration takes as long as its slowest rank. */
 	err = check("allreduce (max of latencies)",
-		    sgc_allreduce(c, lat, lat, (size_t)o->ops, SGC_UINT64, SGC_MAX));
+		    sgc_allreduce(c, lat, lat, (size_t)res->ops, SGC_UINT64, SGC_MAX));
 	if (!err && rank == 0)
-		bench_lat_summary(res, lat, (size_t)o->ops);
+		bench_lat_summary(res, lat, (size_t)res->ops);
 out:
 	free(send);
 	free(recv);
@@ -463,18 +514,20 @@ int main(int argc, char **argv)
 		res.workload = o.workload;
 		res.mode = o.tput ? "tput" : "lat";
 		res.fanout = world - 1;
-		res.ops = o.ops;
+		if (!res.ops)
+			res.ops = o.ops;
 		res.retx = st1.retransmits - st0.retransmits;
 		res.dup = st1.duplicates - st0.duplicates;
 		res.lost = st1.timeouts - st0.timeouts;
 		res.verified = !rc && !err && totals[0] == 0;
 		snprintf(extra, sizeof(extra),
 			 "accel=%d responder=%d query_bytes=%zu worker_answers=%ld bad_results=%ld "
-			 "late=%llu rejected=%llu",
+			 "late=%llu rejected=%llu sent=%llu",
 			 sgc_accelerated(c), o.responder, o.sg ? o.query_bytes : 0,
 			 rc ? -1 : totals[1], rc ? -1 : totals[0],
 			 (unsigned long long)(st1.late - st0.late),
-			 (unsigned long long)(st1.rejected - st0.rejected));
+			 (unsigned long long)(st1.rejected - st0.rejected),
+			 (unsigned long long)(st1.pkts_sent - st0.pkts_sent));
 		res.extra = extra;
 		if (!res.verified)
 			fprintf(stderr, "sgc_bench: FAILED: %ld wrong results or failed ranks\n",

@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * faultinj.bpf.c - a TC (tcx) fault injector for IPv4 UDP.
+ * faultinj.bpf.c - a TC (tcx) fault injector for IPv4.
  *
  * There is no sch_netem on these machines, so tests inject loss, duplication
- * and corruption with this program instead.  It acts only on IPv4 UDP
- * packets (optionally only those with a given UDP port as source or
- * destination); everything else passes untouched.
+ * and corruption with this program instead.  It acts on IPv4 packets of one
+ * protocol, UDP by default, TCP, or any (cfg.proto), optionally only those
+ * with a given port as source or destination (UDP and TCP); everything else
+ * passes untouched.
  *
  * Per matching packet, in this order:
  *   loss       drop it (TC_ACT_SHOT);
@@ -20,9 +21,10 @@
  *              one still held when the program is detached is lost;
  *   dup        clone it to the same device in the same direction, marked so
  *              that the clone passes this program once, untouched;
- *   corrupt    flip one random byte of the UDP payload and fix the UDP
+ *   corrupt    flip one random byte of the UDP or TCP payload and fix the
  *              checksum, so the kernel delivers it and only the
- *              application's own validation can notice.
+ *              application's own validation can notice (other protocols
+ *              are not corrupted).
  *
  * The loader (sgc-faultinj.c) writes the rates into `cfg` before load; both
  * `cfg` and `stats` live in this object's .bss, an array map with one entry
@@ -34,6 +36,7 @@
 #include <linux/if_ether.h>
 #include <linux/in.h>
 #include <linux/ip.h>
+#include <linux/tcp.h>
 #include <linux/udp.h>
 #include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
@@ -63,6 +66,7 @@ struct {
 	__u16 port;		/* host order; 0 = every UDP packet */
 	__u16 pad;
 	__u32 reorder_ppm;
+	__u32 proto;		/* IPPROTO_UDP, IPPROTO_TCP, or 0: any IPv4 packet */
 } cfg;
 
 /* Counters over the matching packets; `passed` counts those let through. */
@@ -105,75 +109,108 @@ static __always_inline bool roll(__u32 ppm)
 	return bpf_get_prandom_u32() % PPM_ONE < ppm;
 }
 
+/* Where the parts of a matching packet are, for corrupt_payload(). */
+struct l4_info {
+	__u32 payload_off;	/* 0: no payload known (not UDP or TCP) */
+	__u32 payload_len;
+	__u32 csum_off;
+	__u8 proto;
+};
+
 /*
- * Finds the UDP header.  Headers are copied with bpf_skb_load_bytes() rather
- * than read in place: that works on non-linear skbs too, and the copies stay
- * valid after bpf_clone_redirect(), which invalidates packet pointers.
+ * Decides whether the packet is one to fault, and finds its payload.
+ * Headers are copied with bpf_skb_load_bytes() rather than read in place:
+ * that works on non-linear skbs too, and the copies stay valid after
+ * bpf_clone_redirect(), which invalidates packet pointers.  UDP and TCP
+ * share the place of their ports, so one load serves the port filter.
  */
-static __always_inline int parse_udp(struct __sk_buff *skb, __u32 *l4_off,
-				     __u32 *payload_len)
+static __always_inline int parse_l4(struct __sk_buff *skb, struct l4_info *l4)
 {
+	struct tcphdr tcp;
 	struct udphdr udp;
 	struct iphdr ip;
-	__u32 ihl, udp_len, avail;
+	__u32 ihl, l4_off, l4_len, hdr_len, avail;
 	__u16 port;
+	bool ports;
 
 	if (skb->protocol != bpf_htons(ETH_P_IP))
 		return -1;
 	if (bpf_skb_load_bytes(skb, ETH_HLEN, &ip, sizeof(ip)))
 		return -1;
-	if (ip.version != 4 || ip.protocol != IPPROTO_UDP)
+	if (ip.version != 4)
 		return -1;
-	/* A later fragment has no UDP header. */
+	if (cfg.proto && ip.protocol != cfg.proto)
+		return -1;
+	port = cfg.port;
+	ports = ip.protocol == IPPROTO_UDP || ip.protocol == IPPROTO_TCP;
+	l4->payload_off = 0;
+	l4->payload_len = 0;
+	l4->proto = ip.protocol;
+	/* A later fragment has no L4 header: with "any" it is still a packet. */
 	if (ip.frag_off & bpf_htons(IP_OFFSET))
-		return -1;
+		return cfg.proto || port ? -1 : 0;
+	if (!ports)
+		return port ? -1 : 0;
 	ihl = ip.ihl * 4;
 	if (ihl < sizeof(ip))
 		return -1;
-	if (bpf_skb_load_bytes(skb, ETH_HLEN + ihl, &udp, sizeof(udp)))
+	l4_off = ETH_HLEN + ihl;
+	/* the ports: the first four bytes of both headers */
+	if (bpf_skb_load_bytes(skb, l4_off, &udp, sizeof(udp)))
 		return -1;
-	port = cfg.port;
-	if (port && udp.source != bpf_htons(port) &&
-	    udp.dest != bpf_htons(port))
+	if (port && udp.source != bpf_htons(port) && udp.dest != bpf_htons(port))
 		return -1;
 
-	*l4_off = ETH_HLEN + ihl;
-	udp_len = bpf_ntohs(udp.len);
-	if (udp_len < sizeof(udp))
-		udp_len = sizeof(udp);
+	avail = skb->len > l4_off ? skb->len - l4_off : 0;
+	if (ip.protocol == IPPROTO_UDP) {
+		hdr_len = sizeof(udp);
+		l4_len = bpf_ntohs(udp.len);
+		l4->csum_off = l4_off + offsetof(struct udphdr, check);
+	} else {
+		if (bpf_skb_load_bytes(skb, l4_off, &tcp, sizeof(tcp)))
+			return 0;	/* a TCP packet, with no payload we know of */
+		hdr_len = tcp.doff * 4;
+		if (hdr_len < sizeof(tcp))
+			return 0;
+		l4_len = bpf_ntohs(ip.tot_len) > ihl ? bpf_ntohs(ip.tot_len) - ihl : 0;
+		l4->csum_off = l4_off + offsetof(struct tcphdr, check);
+	}
 	/* A first fragment holds only part of the datagram. */
-	avail = skb->len > *l4_off ? skb->len - *l4_off : 0;
-	if (udp_len > avail)
-		udp_len = avail;
-	*payload_len = udp_len >= sizeof(udp) ? udp_len - sizeof(udp) : 0;
+	if (l4_len > avail)
+		l4_len = avail;
+	if (l4_len > hdr_len) {
+		l4->payload_off = l4_off + hdr_len;
+		l4->payload_len = l4_len - hdr_len;
+	}
 	return 0;
 }
 
 /*
- * Flips one byte of the payload and updates the UDP checksum by the change
+ * Flips one byte of the payload and updates the L4 checksum by the change
  * of the 16-bit word that holds it.  Offsets inside the datagram are even
- * from the UDP header on (its length is 8), so that word starts at an even
- * payload offset; a trailing odd byte is summed as if padded with a zero.
+ * from the L4 header on (UDP's is 8 bytes, TCP's a multiple of 4), so that
+ * word starts at an even payload offset; a trailing odd byte is summed as if
+ * padded with a zero.
  * Sums are taken over the words as they lie in memory, the same way
  * bpf_l4_csum_replace() applies them, so no byte swapping is needed: only
  * the shift that selects a byte of the loaded word depends on byte order.
  */
-static __always_inline int corrupt_payload(struct __sk_buff *skb, __u32 l4_off,
-					   __u32 payload_len)
+static __always_inline int corrupt_payload(struct __sk_buff *skb, const struct l4_info *l4)
 {
 	__u32 rnd = bpf_get_prandom_u32();
-	__u32 idx, word_off, csum_off, shift;
+	__u32 payload_len = l4->payload_len;
+	__u32 idx, word_off, shift, flags;
 	__u16 from = 0, to;
 	__u8 byte, mask;
 
-	if (!payload_len || payload_len > 0xffff)
+	if (!l4->payload_off || !payload_len || payload_len > 0xffff)
 		return -1;
 	idx = (rnd >> 8) % payload_len;
 	mask = rnd & 0xff;
 	if (!mask)
 		mask = 0x80;
 
-	word_off = l4_off + sizeof(struct udphdr) + (idx & ~1u);
+	word_off = l4->payload_off + (idx & ~1u);
 	if ((idx | 1) < payload_len) {
 		if (bpf_skb_load_bytes(skb, word_off, &from, 2))
 			return -1;
@@ -192,14 +229,16 @@ static __always_inline int corrupt_payload(struct __sk_buff *skb, __u32 l4_off,
 	if (bpf_skb_store_bytes(skb, word_off + (idx & 1), &byte, 1, 0))
 		return -1;
 	/*
-	 * Checksum 0 means "none" over IPv4: BPF_F_MARK_MANGLED_0 leaves it so.
-	 * On a CHECKSUM_PARTIAL skb (local sender, veth) the field holds only
-	 * the pseudo-header sum and the helper rightly leaves it alone: the
-	 * final sum is computed later over the corrupted payload.
+	 * A UDP checksum 0 means "none" over IPv4: BPF_F_MARK_MANGLED_0 leaves
+	 * it so (TCP has no such value).  On a CHECKSUM_PARTIAL skb (local
+	 * sender, veth, lo) the field holds only the pseudo-header sum and the
+	 * helper rightly leaves it alone: the final sum is computed later over
+	 * the corrupted payload.
 	 */
-	csum_off = l4_off + offsetof(struct udphdr, check);
-	if (bpf_l4_csum_replace(skb, csum_off, from, to,
-				BPF_F_MARK_MANGLED_0 | sizeof(__u16)))
+	flags = sizeof(__u16);
+	if (l4->proto == IPPROTO_UDP)
+		flags |= BPF_F_MARK_MANGLED_0;
+	if (bpf_l4_csum_replace(skb, l4->csum_off, from, to, flags))
 		return -1;
 	return 0;
 }
@@ -288,7 +327,7 @@ static __always_inline bool release_held(struct __sk_buff *skb, bool ingress,
 
 static __always_inline int faultinj(struct __sk_buff *skb, bool ingress)
 {
-	__u32 l4_off, payload_len;
+	struct l4_info l4;
 	struct hold_slot *held;
 	int verdict;
 
@@ -297,7 +336,7 @@ static __always_inline int faultinj(struct __sk_buff *skb, bool ingress)
 		skb->mark = 0;
 		return TCX_NEXT;
 	}
-	if (parse_udp(skb, &l4_off, &payload_len))
+	if (parse_l4(skb, &l4))
 		return TCX_NEXT;
 
 	if (roll(cfg.loss_ppm)) {
@@ -332,7 +371,7 @@ static __always_inline int faultinj(struct __sk_buff *skb, bool ingress)
 	if (roll(cfg.dup_ppm) && !send_copy(skb, ingress))
 		__sync_fetch_and_add(&stats.duplicated, 1);
 
-	if (roll(cfg.corrupt_ppm) && !corrupt_payload(skb, l4_off, payload_len))
+	if (roll(cfg.corrupt_ppm) && !corrupt_payload(skb, &l4))
 		__sync_fetch_and_add(&stats.corrupted, 1);
 
 	__sync_fetch_and_add(&stats.passed, 1);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * sgc-faultinj - inject UDP loss, duplication, reordering and corruption
- * on a device.
+ * sgc-faultinj - inject loss, duplication, reordering and corruption of
+ * IPv4 UDP (or TCP, or any IPv4) packets on a device.
  *
  * Loads faultinj.bpf.c, attaches it with tcx links (which the kernel drops
  * when this process exits, however it exits), prints "attached", waits for
@@ -14,6 +14,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -43,6 +44,7 @@ struct options {
 	__u32 corrupt_ppm;
 	__u32 reorder_ppm;
 	__u16 port;
+	__u32 proto;		/* IPPROTO_UDP, IPPROTO_TCP, 0: any */
 	unsigned long duration_s;	/* 0: until a signal */
 	bool verbose;
 };
@@ -55,17 +57,25 @@ static void usage(FILE *f)
 		"usage: sgc-faultinj --dev IFNAME [--dir ingress|egress|both]\n"
 		"                    [--loss RATE] [--dup RATE] [--corrupt RATE]\n"
 		"                    [--reorder RATE]\n"
-		"                    [--port PORT] [--duration SECONDS] [--verbose]\n"
+		"                    [--proto udp|tcp|any] [--port PORT]\n"
+		"                    [--duration SECONDS] [--verbose]\n"
 		"\n"
-		"Faults IPv4 UDP packets on IFNAME (all UDP, or only those with\n"
-		"PORT as source or destination port).  RATE is a probability from\n"
+		"Faults IPv4 packets of one protocol on IFNAME: UDP (the default),\n"
+		"TCP, or any IPv4 packet; all of them, or only the UDP and TCP ones\n"
+		"with PORT as source or destination port.  RATE is a probability from\n"
 		"0 to 1 (e.g. 0.05), applied per packet.  Direction defaults to\n"
 		"both.  Prints \"attached\" once active; on SIGINT/SIGTERM or after\n"
 		"SECONDS it prints the counters and exits, detaching.\n"
 		"\n"
 		"--reorder holds a packet (one per direction and CPU) at RATE and\n"
 		"sends it right after the next matching packet, so that the two\n"
-		"arrive swapped; until that next packet the held one is delayed.\n");
+		"arrive swapped; until that next packet the held one is delayed.\n"
+		"--corrupt changes UDP and TCP payloads only.\n"
+		"\n"
+		"On lo, a packet crosses egress and ingress once each: fault one\n"
+		"direction for a per-packet rate.  Ingress drops silently, as a\n"
+		"wire does; a drop at egress is reported to a local sender (TCP\n"
+		"sends again at once rather than recovering a loss).\n");
 }
 
 static int parse_rate(const char *s, __u32 *ppm)
@@ -104,6 +114,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "corrupt", required_argument, NULL, 'c' },
 		{ "reorder", required_argument, NULL, 'r' },
 		{ "port", required_argument, NULL, 'p' },
+		{ "proto", required_argument, NULL, 'P' },
 		{ "duration", required_argument, NULL, 't' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -114,6 +125,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 
 	o->ingress = true;
 	o->egress = true;
+	o->proto = IPPROTO_UDP;
 	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'd':
@@ -153,6 +165,18 @@ static int parse_args(int argc, char **argv, struct options *o)
 				return -EINVAL;
 			}
 			o->port = (__u16)v;
+			break;
+		case 'P':
+			if (!strcmp(optarg, "udp")) {
+				o->proto = IPPROTO_UDP;
+			} else if (!strcmp(optarg, "tcp")) {
+				o->proto = IPPROTO_TCP;
+			} else if (!strcmp(optarg, "any")) {
+				o->proto = 0;
+			} else {
+				fprintf(stderr, "sgc-faultinj: --proto must be udp, tcp or any\n");
+				return -EINVAL;
+			}
 			break;
 		case 't':
 			if (parse_ulong(optarg, INT_MAX, &v)) {
@@ -299,6 +323,7 @@ int main(int argc, char **argv)
 	skel->bss->cfg.corrupt_ppm = o.corrupt_ppm;
 	skel->bss->cfg.reorder_ppm = o.reorder_ppm;
 	skel->bss->cfg.port = o.port;
+	skel->bss->cfg.proto = o.proto;
 
 	bpf_program__set_expected_attach_type(skel->progs.faultinj_ingress,
 					      SGC_BPF_TCX_INGRESS);
