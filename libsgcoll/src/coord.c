@@ -223,6 +223,8 @@ static void coord_repull_rank(struct sgc_comm *c, struct sgc_coll *co, int r)
 /* A result chunk sent less than this before a NACK for it is taken to have
  * crossed the NACK, and is not sent again. */
 #define NACK_CROSS_NS		100000ULL
+/* The eBPF path's PULL waits at least this many RTO floors (coord_rto()). */
+#define KERNEL_RTO_FLOORS	4
 
 static void coord_rx_nack(struct sgc_comm *c, const struct sgc_rx *rx)
 {
@@ -351,9 +353,24 @@ void coord_start(struct sgc_comm *c, struct sgc_coll *co)
 	coord_pull(c, co);
 }
 
+/*
+ * How long a quiet collective waits before its PULL.  On the eBPF path the
+ * kernel takes the contributions, so a first send that came after our PULL
+ * (which shows the PULL was early) is never seen here, and the delay
+ * cannot learn from it: wait at least KERNEL_RTO_FLOORS floors there.
+ */
+uint64_t coord_rto(const struct sgc_comm *c)
+{
+	uint64_t rto = rto_now(&c->rtt);
+
+	if (kernel_reduces(c) && rto < KERNEL_RTO_FLOORS * c->rtt.rto_ns)
+		rto = min_u64(KERNEL_RTO_FLOORS * c->rtt.rto_ns, c->rtt.rto_max_ns);
+	return rto;
+}
+
 void coord_timer(struct sgc_comm *c, struct sgc_coll *co, uint64_t now)
 {
-	uint64_t base = rto_now(&c->rtt), wait = retx_wait(&co->rt, base);
+	uint64_t base = coord_rto(c), wait = retx_wait(&co->rt, base);
 	char list[120];
 
 	if (retx_expired(&co->rt, now)) {
