@@ -141,13 +141,20 @@ void coll_finish(struct sgc_comm *c, struct sgc_coll *co, int status)
 		pull_reset(c, &co->pull);
 	/* Karn's rule: no sample from a collective something was sent again
 	 * for.  But a worker whose result came as first sent (no SGC_F_RETX)
-	 * NACKed early: the silence is real, though it may include the
-	 * recovery of another rank's datagram, so it counts capped, as a
-	 * "still working" answer does (rtt_floor()). */
-	if (status == 0 && co->posted && !co->rt.resent)
+	 * NACKed early: its wait from posting to the result was real (the
+	 * "still working" answers cut it into silences as long as our own
+	 * delay, so the whole wait counts).  With many collectives in flight
+	 * this is what teaches a worker how long its results take.  Capped
+	 * at RTT_FLOOR_MAX floors per collective that was ahead of it: the
+	 * wait may hold another rank's recovery, and uncapped, those waits
+	 * fed each other from rank to rank under heavy loss. */
+	if (status == 0 && co->posted && !co->rt.resent) {
 		rtt_sample(&c->rtt, retx_gap(&co->rt, c->now));
-	else if (status == 0 && co->posted && c->rank && !co->rx_resent)
-		rtt_floor(&c->rtt, retx_gap(&co->rt, c->now));
+	} else if (status == 0 && co->posted && c->rank && !co->rx_resent && c->now > co->t_post) {
+		uint64_t cap = RTT_FLOOR_MAX * c->rtt.rto_ns * (co->ahead + 1);
+
+		rtt_sample(&c->rtt, min_u64(c->now - co->t_post, cap));
+	}
 	if (status == 0)
 		c->st.collectives++;
 	if (status == 0 && co->posted && co->t_post > c->coord.done_post_max)

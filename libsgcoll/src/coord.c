@@ -180,7 +180,9 @@ static void coord_rx_contrib(struct sgc_comm *c, const struct sgc_rx *rx)
 	}
 	/* A first send (no SGC_F_RETX) after we PULLed: that silence was a
 	 * slow rank, not a loss; learn it, or only the fast collectives
-	 * would ever be timed. */
+	 * would ever be timed.  Capped (rtt_floor()): the rank may have been
+	 * slow because it was recovering an earlier result, which waits on
+	 * this very delay. */
 	if (co->posted && co->rt.resent && !(h->flags & SGC_F_RETX))
 		rtt_floor(&c->rtt, retx_gap(&co->rt, c->now));
 	retx_heard(&co->rt, c->now);

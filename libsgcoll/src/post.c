@@ -168,6 +168,7 @@ static void post_start(struct sgc_comm *c, struct sgc_coll *co, const struct pos
 	c->now = now_ns();
 	retx_start(&co->rt, c->now, deadline, c->rank ? worker_rto(c) : coord_rto(c));
 	co->t_post = c->now;
+	co->ahead = c->colls.nposted;
 	req_track(c, req, co, a->kind, deadline);
 	if (co->state == COLL_FAILED) {
 		/* It failed before this rank called it: a worker had its

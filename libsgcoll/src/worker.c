@@ -350,15 +350,16 @@ static void worker_on_result(struct sgc_comm *c, const struct sgc_rx *rx)
  * result we still wait for.  With one collective at a time it started
  * @seq only after it finished ours, so our result was lost: ask for it
  * now rather than after our own timer.  With many in flight the oldest
- * may still be open there; then the NACK costs a "still working" answer,
- * at most once per delay.
+ * may still be open there, or its result on the way: so only once the
+ * oldest has waited our usual wait, and at most once per delay.
  */
 static void worker_gap_nack(struct sgc_comm *c, uint32_t seq)
 {
 	struct sgc_coll *co = slot_find(c, c->colls.base);
 	uint64_t rto = rto_now(&c->rtt);
 
-	if (!co || !co->posted || co->state != COLL_OPEN || seq == co->seq || !in_window(c, seq) || c->now - co->last_nack < rto)
+	if (!co || !co->posted || co->state != COLL_OPEN || seq == co->seq || !in_window(c, seq) ||
+	    c->now - co->t_post < rto || c->now - co->last_nack < rto)
 		return;
 	worker_nack(c, co);
 	co->last_nack = c->now;
