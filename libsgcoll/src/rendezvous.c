@@ -176,6 +176,8 @@ static void unclaim(struct sgc_comm *c, int r)
 	p->joined = false;
 	p->ready = false;
 	p->welcomed_at = 0;
+	memset(&p->rival, 0, sizeof(p->rival));
+	p->rival_nonce = 0;
 }
 
 static void coord_hello(struct sgc_comm *c, const struct sgc_rx *rx)
@@ -227,15 +229,24 @@ static void coord_hello(struct sgc_comm *c, const struct sgc_rx *rx)
 				 r, a, b);
 			return;
 		}
-		pr_warn("rank %d was claimed from %s but not confirmed; %s claims it now (two processes "
-			"were started with SGC_RANK=%d, or a HELLO was forged)\n", r, b, a, r);
+		/* Two live claimants take it from each other at every HELLO:
+		 * say so once.  The same address with a new nonce is a
+		 * process that started over, not a rival. */
+		if (sockaddr_eq(&p->addr, &rx->from))
+			pr_debug("rank %d: %s says HELLO again with a new nonce\n", r, a);
+		else if (!p->rival_nonce)
+			pr_warn("rank %d was claimed from %s but not confirmed; %s claims it now (two "
+				"processes were started with SGC_RANK=%d, or a HELLO was forged)\n", r, b,
+				a, r);
+		else
+			pr_debug("rank %d: %s takes it back from %s\n", r, a, b);
 		rival = p->addr;
 		rival_nonce = p->nonce;
 		unclaim(c, r);
 	}
 	if (!p->joined) {
 		claim(c, r, &rx->from, nonce);
-		if (rival_nonce) {
+		if (rival_nonce && !sockaddr_eq(&rival, &rx->from)) {
 			p->rival = rival;
 			p->rival_nonce = rival_nonce;
 		}
