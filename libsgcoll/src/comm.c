@@ -47,6 +47,8 @@ void comm_set_handlers(struct sgc_comm *c)
 	c->rxt.unjoined = rdv_handle;
 	c->rxt.early[SGC_MSG_HELLO] = rdv_handle;
 	c->rxt.early[SGC_MSG_WELCOME] = rdv_handle;
+	/* Late, after the WELCOME: nothing to do, but not a stranger's. */
+	c->rxt.early[SGC_MSG_WAIT] = rdv_handle;
 	if (c->rank == 0) {
 		/* A READY confirms a rank's claim, before and after the join. */
 		c->rxt.early[SGC_MSG_READY] = rdv_handle;
