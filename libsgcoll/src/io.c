@@ -533,7 +533,7 @@ static void handle_cqe(struct sgc_comm *c, struct io_uring_cqe *cqe, unsigned *r
 		if (!(cqe->flags & IORING_CQE_F_MORE))
 			c->io.recv_armed = false;
 		if (cqe->res < 0) {
-			if (cqe->res != -ENOBUFS)
+			if (cqe->res != -ENOBUFS && !(c->io.closing && cqe->res == -ECANCELED))
 				pr_debug("rank %d: receive error: %s\n", c->rank, strerror(-cqe->res));
 			return;
 		}
