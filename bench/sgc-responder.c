@@ -69,6 +69,7 @@ static const char *const msg_names[] = {
 	[SGC_MSG_CONTRIB] = "contrib", [SGC_MSG_RESULT] = "result", [SGC_MSG_PULL] = "pull",
 	[SGC_MSG_QUERY] = "query", [SGC_MSG_NACK] = "nack", [SGC_MSG_ABORT] = "abort",
 	[SGC_MSG_BYE] = "bye", [SGC_MSG_BYE_ACK] = "bye_ack", [SGC_MSG_ACK] = "ack",
+	[SGC_MSG_WAIT] = "wait",
 };
 
 static void usage(FILE *f)

@@ -34,6 +34,7 @@ static void check_contract(const uint8_t *pkt, size_t len, uint64_t job, int wor
 {
 	struct sgc_hdr h = { 0 };
 	struct sgc_welcome w;
+	struct sgc_join_abort ja;
 	size_t body, bytes;
 
 	EXPECT(len >= SGC_HDR_SIZE);
@@ -88,6 +89,15 @@ static void check_contract(const uint8_t *pkt, size_t len, uint64_t job, int wor
 		memcpy(&w, pkt + SGC_HDR_SIZE, sizeof(w));
 		EXPECT(h.arg >= 2 && h.arg <= SGC_MAX_WORLD && w.world == h.arg);
 		EXPECT(w.chunk_bytes >= 64 && w.chunk_bytes <= SGC_MAX_BODY && w.chunk_bytes % 8 == 0);
+		break;
+	case SGC_MSG_ABORT:
+		if (!body)
+			break;
+		EXPECT(body >= sizeof(ja));
+		memcpy(&ja, pkt + SGC_HDR_SIZE, sizeof(ja));
+		EXPECT(ja.world >= 2 && ja.world <= SGC_MAX_WORLD);
+		EXPECT(ja.nbits <= ja.world && ja.missing <= ja.world);
+		EXPECT(body == sizeof(ja) + ((size_t)ja.nbits + 7) / 8);
 		break;
 	default:
 		EXPECT(body == 0);

@@ -103,6 +103,25 @@ static void wire_seed(const char *name, const struct sgc_hdr *h, size_t blen)
 	save("wire", name, &b);
 }
 
+/* The join given up: rank 3 of 4 missing, a world size to blame. */
+static void join_abort_seed(void)
+{
+	struct sgc_join_abort w = { .timeout_ms = 1500, .world = 4, .missing = 1, .nbits = 4,
+				    .cause = EPROTO, .cause_rank = 3, .cause_world = 5 };
+	struct buf b = { .n = 0 };
+	uint8_t d[SGC_HDR_SIZE + sizeof(w) + 1], body[sizeof(w) + 1];
+	struct sgc_hdr h = hdr(SGC_MSG_ABORT);
+
+	h.aux = ETIMEDOUT;
+	memcpy(body, &w, sizeof(w));
+	body[sizeof(w)] = 1 << 3;
+	put8(&b, 2);	/* world 4 */
+	put8(&b, 4);	/* chunk_bytes 3424 */
+	put8(&b, 0);	/* job FUZZ_JOB */
+	put(&b, d, dgram(d, &h, body, sizeof(body)));
+	save("wire", "join_abort", &b);
+}
+
 static void wire_seeds(void)
 {
 	struct sgc_hdr h;
@@ -172,6 +191,12 @@ static void wire_seeds(void)
 	h.rank = 1;
 	h.aux = 5;
 	wire_seed("ack", &h, 0);
+	h = hdr(SGC_MSG_WAIT);
+	h.rank = 2;
+	h.arg = 1;
+	h.aux = 1200;
+	wire_seed("wait", &h, 0);
+	join_abort_seed();
 }
 
 /* ---- fuzz_rx: setup, then [ctl][len lo][len hi][datagram] ---- */

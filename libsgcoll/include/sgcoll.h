@@ -135,8 +135,17 @@ struct sgc_config {
  *
  * Rank 0 binds cfg->coordinator, waits for every worker's hello, picks a
  * random 64-bit job id and sends it with the roster.  Workers announce
- * themselves until welcomed.  Fails with -ETIMEDOUT (naming the missing
- * ranks in sgc_last_error()) when the job is not complete in timeout_ms.
+ * themselves until welcomed.  When the job is not complete in timeout_ms,
+ * rank 0 fails with -ETIMEDOUT naming the missing ranks in
+ * sgc_last_error(), or with what kept them out: -EPROTO for a rank started
+ * with another world size, -EADDRINUSE for a rank claimed from two
+ * addresses (both named).  It tells every worker that came which ranks are
+ * missing and why; those workers fail with the same sentence, the rank
+ * with the wrong world size with -EPROTO, the two claimants of one rank
+ * with -EADDRINUSE.  A worker that rank 0 has answered waits for that
+ * verdict past its own timeout if need be, at most 2 x timeout_ms in all.
+ * The socket is closed when sgc_init() fails: the port can be bound again
+ * at once.
  */
 SGC_API int sgc_init(const struct sgc_config *cfg, sgc_comm **out);
 
@@ -164,7 +173,11 @@ SGC_API int sgc_init_env(sgc_comm **out);
  */
 SGC_API int sgc_config_from_env(struct sgc_config *cfg);
 
-/** sgc_finalize() - leave the job and free everything; accepts NULL. */
+/**
+ * sgc_finalize() - leave the job and free everything; accepts NULL.  The
+ * socket is closed when it returns: a new sgc_init() may bind the same
+ * port at once.
+ */
 SGC_API void sgc_finalize(sgc_comm *c);
 
 SGC_API int sgc_rank(const sgc_comm *c);

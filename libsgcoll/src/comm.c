@@ -47,6 +47,8 @@ void comm_set_handlers(struct sgc_comm *c)
 	c->rxt.unjoined = rdv_handle;
 	c->rxt.early[SGC_MSG_HELLO] = rdv_handle;
 	c->rxt.early[SGC_MSG_WELCOME] = rdv_handle;
+	/* Late, after the WELCOME: nothing to do, but not a stranger's. */
+	c->rxt.early[SGC_MSG_WAIT] = rdv_handle;
 	if (c->rank == 0) {
 		/* A READY confirms a rank's claim, before and after the join. */
 		c->rxt.early[SGC_MSG_READY] = rdv_handle;
@@ -129,6 +131,16 @@ int sgc_init_env(sgc_comm **out)
 	return sgc_init(&cfg, out);
 }
 
+/* A HELLO to a coordinator that is finalizing: every worker of this job
+ * has joined (its READY came back before sgc_init() returned), so it comes
+ * from the next job on this port, which that job's coordinator will
+ * answer.  Answered here, its worker would be told that its rank is taken
+ * or its world size wrong. */
+static void hello_next_job(struct sgc_comm *c, const struct sgc_rx *rx)
+{
+	c->st.foreign++;
+}
+
 static void say_goodbye(struct sgc_comm *c)
 {
 	uint64_t deadline = now_ns() + c->rtt.timeout_ns, next = 0, gap = c->rtt.rto_ns;
@@ -159,6 +171,7 @@ static void say_goodbye(struct sgc_comm *c)
 		io_flush(c);
 		return;
 	}
+	c->rxt.early[SGC_MSG_HELLO] = hello_next_job;
 	for (;;) {
 		for (left = 0, r = 1; r < c->world; r++)
 			left += !c->peers[r].bye;

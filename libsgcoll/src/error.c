@@ -135,9 +135,10 @@ static const char *sgc_explain(int code)
 		       "or an LSM policy refusing the socket or BPF call): use a port >= 1024 in "
 		       "SGC_COORDINATOR, run as root, or set SGC_ACCEL=off";
 	case EADDRINUSE:
-		return "the UDP port is taken by another job or process on this host: choose "
-		       "another port in SGC_COORDINATOR (or SGC_BIND), or stop the job that holds "
-		       "it";
+		return "the UDP port is taken by another job or process on this host, or (at "
+		       "init) two processes were started with the same SGC_RANK: choose another "
+		       "port in SGC_COORDINATOR (or SGC_BIND) or stop the job that holds it; give "
+		       "every process a rank of its own; sgc_last_error() says which";
 	case EADDRNOTAVAIL:
 		return "the address is not configured on this host: SGC_BIND (or SGC_COORDINATOR "
 		       "on rank 0) must be an IPv4 address of a local interface (see `ip addr`); "
@@ -158,9 +159,10 @@ static const char *sgc_explain(int code)
 		       "without XDP support, or the call is not allowed on this rank's role; set "
 		       "SGC_ACCEL=auto/off, or call it from the rank it is meant for";
 	case EPROTO:
-		return "protocol error: a peer sent a datagram this build cannot interpret, most "
-		       "likely ranks running different libsgcoll versions; run the same build on "
-		       "every rank";
+		return "protocol error: at init, ranks were started with different "
+		       "SGC_WORLD_SIZE; otherwise a peer sent a datagram this build cannot "
+		       "interpret, most likely ranks running different libsgcoll versions: give "
+		       "every rank the same world size and the same build";
 	case EBUSY:
 		return "busy: SGC_MAX_INFLIGHT non-blocking collectives are already pending, or "
 		       "another XDP program holds the interface; complete requests with "

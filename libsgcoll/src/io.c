@@ -34,12 +34,16 @@
 #define TAG_RECV	1ULL
 #define TAG_TIMER	2ULL
 #define TAG_WATCH	3ULL
+#define TAG_CANCEL	4ULL
 #define BGID		0
 #define RX_BUF_SIZE	4096	/* recvmsg_out + name + largest datagram */
 #define RX_BUF_GRO	(68 * 1024)	/* ... + the GRO cmsg + a coalesced 64 KiB */
 #define RX_BOUNCE_SIZE	4096	/* largest valid datagram, see below */
 _Static_assert(SGC_HDR_SIZE + SGC_MAX_BODY <= RX_BOUNCE_SIZE, "bounce buffer too small");
 #define SOCK_BUF_BYTES	(8 << 20)
+/* io_close() waits this long at most for the kernel to give back every
+ * request (sends complete in microseconds, cancellations as fast). */
+#define QUIESCE_NS	(1000 * 1000000ULL)
 
 /* UDP GSO (Linux 4.18): one send of up to GSO_MAX_SEGS (io.h)
  * datagrams of equal size (the last may be shorter) to one peer; the stack
@@ -240,42 +244,6 @@ static void rx_ignore(struct sgc_comm *c, const struct sgc_rx *rx)
 {
 }
 
-/* Let sends still in the kernel complete, so their buffers come back. */
-static void io_drain(struct sgc_comm *c)
-{
-	uint64_t deadline = now_ns() + 500 * 1000000ULL;
-
-	c->io.rx = rx_ignore;
-	c->io.recv_armed = true;	/* do not arm a new receive */
-	while (c->io.sends_inflight && now_ns() < deadline)
-		io_poll(c, 10 * 1000000ULL);
-}
-
-void io_close(struct sgc_comm *c)
-{
-	if (c->io.ring_ok) {
-		io_drain(c);
-		if (c->io.br)
-			io_uring_unregister_buf_ring(&c->io.ring, BGID);
-		io_uring_queue_exit(&c->io.ring);
-		c->io.ring_ok = false;
-	}
-	if (c->io.br)
-		munmap(c->io.br, c->io.br_size);
-	c->io.br = NULL;
-	free(c->io.bufs);
-	c->io.bufs = NULL;
-	free(c->io.rx_bounce);
-	c->io.rx_bounce = NULL;
-	if (c->io.fd >= 0)
-		close(c->io.fd);
-	c->io.fd = -1;
-	free(c->io.txq);
-	c->io.txq = NULL;
-	c->io.ntxq = 0;
-	pkt_pool_free(c);
-}
-
 static struct io_uring_sqe *get_sqe(struct sgc_comm *c)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&c->io.ring);
@@ -459,8 +427,11 @@ void io_arm_timer(struct sgc_comm *c, uint64_t when)
 
 static void arm_recv(struct sgc_comm *c)
 {
-	struct io_uring_sqe *sqe = get_sqe(c);
+	struct io_uring_sqe *sqe;
 
+	if (c->io.closing)
+		return;
+	sqe = get_sqe(c);
 	if (!sqe)
 		return;
 	io_uring_prep_recvmsg_multishot(sqe, c->io.fd, &c->io.rx_msg, 0);
@@ -480,8 +451,11 @@ void io_watch(struct sgc_comm *c, int fd, sgc_watch_fn fn)
 /* Wake the wait when the watched fd is readable (one-shot poll). */
 static void arm_watch(struct sgc_comm *c)
 {
-	struct io_uring_sqe *sqe = get_sqe(c);
+	struct io_uring_sqe *sqe;
 
+	if (c->io.closing)
+		return;
+	sqe = get_sqe(c);
 	if (!sqe)
 		return;
 	io_uring_prep_poll_add(sqe, c->io.watch_fd, POLLIN);
@@ -559,7 +533,7 @@ static void handle_cqe(struct sgc_comm *c, struct io_uring_cqe *cqe, unsigned *r
 		if (!(cqe->flags & IORING_CQE_F_MORE))
 			c->io.recv_armed = false;
 		if (cqe->res < 0) {
-			if (cqe->res != -ENOBUFS)
+			if (cqe->res != -ENOBUFS && !(c->io.closing && cqe->res == -ECANCELED))
 				pr_debug("rank %d: receive error: %s\n", c->rank, strerror(-cqe->res));
 			return;
 		}
@@ -580,6 +554,10 @@ static void handle_cqe(struct sgc_comm *c, struct io_uring_cqe *cqe, unsigned *r
 		c->io.timer_at = 0;
 		return;
 	}
+	if (ud == TAG_CANCEL) {
+		c->io.cancel_pending = false;
+		return;
+	}
 	if (ud == TAG_WATCH) {
 		/* May come after io_watch() stopped it (eBPF path closed). */
 		c->io.watch_armed = false;
@@ -595,7 +573,7 @@ static void handle_cqe(struct sgc_comm *c, struct io_uring_cqe *cqe, unsigned *r
 		gso_done(c, (struct gso_send *)(uintptr_t)(ud & ~1ULL), cqe->res);
 		return;
 	}
-	if (ud > TAG_WATCH) {
+	if (ud > TAG_CANCEL) {
 		struct sgc_pkt *p = (struct sgc_pkt *)(uintptr_t)ud;
 
 		if (cqe->res < 0)
@@ -603,6 +581,22 @@ static void handle_cqe(struct sgc_comm *c, struct io_uring_cqe *cqe, unsigned *r
 		c->io.sends_inflight--;
 		pkt_put(c, p);
 	}
+}
+
+/* Handle every completion posted; returns how many. */
+static unsigned reap(struct sgc_comm *c)
+{
+	struct io_uring_cqe *cqe;
+	unsigned head, seen = 0, recycled = 0;
+
+	io_uring_for_each_cqe(&c->io.ring, head, cqe) {
+		handle_cqe(c, cqe, &recycled);
+		seen++;
+	}
+	if (recycled)
+		io_uring_buf_ring_advance(c->io.br, recycled);
+	io_uring_cq_advance(&c->io.ring, seen);
+	return seen;
 }
 
 int io_poll(struct sgc_comm *c, uint64_t wait_ns)
@@ -613,7 +607,7 @@ int io_poll(struct sgc_comm *c, uint64_t wait_ns)
 int io_poll_flags(struct sgc_comm *c, uint64_t wait_ns, bool enter, uint64_t since)
 {
 	struct io_uring_cqe *cqe;
-	unsigned head, seen, recycled;
+	unsigned seen;
 	int ret, rounds = 0;
 
 	io_tx_flush(c);
@@ -652,15 +646,7 @@ int io_poll_flags(struct sgc_comm *c, uint64_t wait_ns, bool enter, uint64_t sin
 	/* Reap until the CQ is empty; handlers may queue sends, which are
 	 * submitted by the caller's next round. */
 	do {
-		seen = 0;
-		recycled = 0;
-		io_uring_for_each_cqe(&c->io.ring, head, cqe) {
-			handle_cqe(c, cqe, &recycled);
-			seen++;
-		}
-		if (recycled)
-			io_uring_buf_ring_advance(c->io.br, recycled);
-		io_uring_cq_advance(&c->io.ring, seen);
+		seen = reap(c);
 		if (!c->io.recv_armed)
 			arm_recv(c);
 	} while (seen && ++rounds < 8);
@@ -674,4 +660,78 @@ void io_flush(struct sgc_comm *c)
 		io_uring_submit(&c->io.ring);
 		c->io.nsq = 0;
 	}
+}
+
+static bool io_busy(const struct sgc_comm *c)
+{
+	return c->io.sends_inflight || c->io.recv_armed || c->io.timer_at || c->io.watch_armed ||
+	       c->io.cancel_pending;
+}
+
+/*
+ * Leave nothing of ours in the kernel: let the sends complete (their
+ * buffers come back), then cancel the receive, the timer and the watch,
+ * and wait for every completion.  A request in flight holds the socket's
+ * file; were any left, the ring's teardown, which the kernel finishes in
+ * the background after io_uring_queue_exit(), would keep the port bound
+ * for a while after close(), and an sgc_init() on it right after this one
+ * would fail with -EADDRINUSE.
+ */
+static void io_quiesce(struct sgc_comm *c)
+{
+	uint64_t deadline = now_ns() + QUIESCE_NS;
+	struct __kernel_timespec ts = { .tv_nsec = 10 * 1000000 };
+	struct io_uring_cqe *cqe;
+	struct io_uring_sqe *sqe;
+
+	c->io.rx = rx_ignore;
+	c->io.closing = true;
+	io_tx_flush(c);
+	io_uring_submit(&c->io.ring);
+	c->io.nsq = 0;
+	while (c->io.sends_inflight && now_ns() < deadline) {
+		io_uring_wait_cqe_timeout(&c->io.ring, &cqe, &ts);
+		reap(c);
+	}
+	sqe = get_sqe(c);
+	if (sqe) {
+		io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY | IORING_ASYNC_CANCEL_ALL);
+		io_uring_sqe_set_data64(sqe, TAG_CANCEL);
+		c->io.cancel_pending = true;
+		io_uring_submit(&c->io.ring);
+	}
+	while (io_busy(c) && now_ns() < deadline) {
+		io_uring_wait_cqe_timeout(&c->io.ring, &cqe, &ts);
+		reap(c);
+	}
+	if (io_busy(c))
+		pr_warn("rank %d: io_uring requests still pending at close (%u sends%s%s%s): the "
+			"port may stay bound until the kernel finishes them\n", c->rank,
+			c->io.sends_inflight, c->io.recv_armed ? ", the receive" : "",
+			c->io.timer_at ? ", the timer" : "", c->io.watch_armed ? ", a watch" : "");
+}
+
+void io_close(struct sgc_comm *c)
+{
+	if (c->io.ring_ok) {
+		io_quiesce(c);
+		if (c->io.br)
+			io_uring_unregister_buf_ring(&c->io.ring, BGID);
+		io_uring_queue_exit(&c->io.ring);
+		c->io.ring_ok = false;
+	}
+	if (c->io.br)
+		munmap(c->io.br, c->io.br_size);
+	c->io.br = NULL;
+	free(c->io.bufs);
+	c->io.bufs = NULL;
+	free(c->io.rx_bounce);
+	c->io.rx_bounce = NULL;
+	if (c->io.fd >= 0)
+		close(c->io.fd);
+	c->io.fd = -1;
+	free(c->io.txq);
+	c->io.txq = NULL;
+	c->io.ntxq = 0;
+	pkt_pool_free(c);
 }

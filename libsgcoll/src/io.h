@@ -71,6 +71,8 @@ struct sgc_io {
 	int watch_fd;		/* -1 = none */
 	sgc_watch_fn watch;
 	bool watch_armed;
+	bool closing;		/* io_close(): arm nothing again */
+	bool cancel_pending;	/* io_close()'s cancel has not completed */
 	uint64_t events;		/* receives and watch events handled, ever */
 };
 

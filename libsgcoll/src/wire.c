@@ -117,6 +117,22 @@ static int check_welcome(const struct sgc_hdr *h, const void *pkt, size_t body)
 	return SGC_REJ_NONE;
 }
 
+/* An ABORT is a header, or (a join given up) a header, a struct
+ * sgc_join_abort and a bitmap of its nbits ranks. */
+static int check_abort(const void *pkt, size_t body)
+{
+	struct sgc_join_abort a;
+
+	if (!body)
+		return SGC_REJ_NONE;
+	if (body < sizeof(a))
+		return SGC_REJ_LEN;
+	memcpy(&a, (const uint8_t *)pkt + SGC_HDR_SIZE, sizeof(a));
+	if (a.world < 2 || a.world > SGC_MAX_WORLD || a.nbits > a.world || a.missing > a.world)
+		return SGC_REJ_FIELD;
+	return body == sizeof(a) + ((size_t)a.nbits + 7) / 8 ? SGC_REJ_NONE : SGC_REJ_LEN;
+}
+
 int sgc_wire_check(const void *pkt, size_t len, uint64_t job_id, int world,
 		   uint32_t chunk_bytes)
 {
@@ -173,7 +189,9 @@ int sgc_wire_check(const void *pkt, size_t len, uint64_t job_id, int world,
 		return check_nack(h, body);
 	case SGC_MSG_WELCOME:
 		return check_welcome(h, pkt, body);
-	default:	/* HELLO, READY, ABORT, BYE, BYE_ACK: header only */
+	case SGC_MSG_ABORT:
+		return check_abort(pkt, body);
+	default:	/* HELLO, READY, BYE, BYE_ACK, ACK, WAIT: header only */
 		return body ? SGC_REJ_LEN : SGC_REJ_NONE;
 	}
 }

@@ -13,6 +13,7 @@
  *       float,window
  *   exit 0 = all good, 1 = a wrong result or error, 77 = skipped
  */
+#define _GNU_SOURCE	/* strerrorname_np */
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -722,6 +723,8 @@ int main(int argc, char **argv)
 	}
 	if (rc) {
 		fprintf(stderr, "sgc_init_env: %s\n%s\n", sgc_strerror(rc), sgc_last_error());
+		fprintf(stderr, "sgc_init_env returned %d (%s)\n", rc,
+			strerrorname_np(-rc) ? strerrorname_np(-rc) : "?");
 		return 1;
 	}
 	g_rank = sgc_rank(c);

@@ -33,6 +33,14 @@
  *       call may time out instead: the kernel drops a contribution that
  *       does not match its slot (drop_mismatch) without telling rank 0.
  *
+ *   robust_check -m reinit [-i ITERS]
+ *       ITERS rounds of a failed sgc_init and a restart on the same ports
+ *       at once: every rank first joins a job one rank larger than the
+ *       cluster (so rank world is missing and every rank fails, naming
+ *       it), then the real job, which must join and run a barrier.  An
+ *       -EADDRINUSE anywhere fails: a failed sgc_init (and sgc_finalize)
+ *       must leave the port free.
+ *
  *   exit 0 = all good, 1 = a wrong result or error, 77 = skipped
  */
 #include <errno.h>
@@ -659,29 +667,22 @@ static const char *port_plus(const char *s, int off, char *buf, size_t len)
 /*
  * sgc_init(), once more for a worker that timed out: rank 0 loads its
  * eBPF object before it listens, which can take seconds on a busy
- * machine, while the workers' timeout already runs.
+ * machine, while the workers' timeout already runs.  The failed attempt
+ * must have left its port free: -EADDRINUSE on the retry is a failure.
  */
 static int init_patiently(const struct sgc_config *cfg, sgc_comm **out)
 {
-	int rc = sgc_init(cfg, out), tries = 0, busy = 0;
+	int rc = sgc_init(cfg, out), tries = 0;
 
-	while (cfg->rank != 0 && tries < 3 && busy < 20 &&
-	       (rc == -ETIMEDOUT || (rc == -EADDRINUSE && tries))) {
-		if (rc == -EADDRINUSE) {
-			/* The failed attempt's socket goes with its io_uring,
-			 * which the kernel tears down a little later. */
-			busy++;
-			usleep(100000);
-		} else {
-			fprintf(stderr, "rank %d: sgc_init timed out (%s); again\n", cfg->rank,
-				sgc_last_error());
-			tries++;
-		}
+	while (cfg->rank != 0 && tries < 3 && rc == -ETIMEDOUT) {
+		fprintf(stderr, "rank %d: sgc_init timed out (%s); again\n", cfg->rank,
+			sgc_last_error());
+		tries++;
 		rc = sgc_init(cfg, out);
+		if (rc == -EADDRINUSE)
+			FAIL("sgc_init right after a failed one: the port is still bound (%s)",
+			     sgc_last_error());
 	}
-	if (busy)
-		fprintf(stderr, "rank %d: the port stayed busy %d00 ms after the failed sgc_init\n",
-			cfg->rank, busy);
 	return rc;
 }
 
@@ -823,6 +824,54 @@ static int mode_threads(struct sgc_config *cfg, int nthreads, int iters)
 	return atomic_load(&g_fail) ? -1 : 0;
 }
 
+/* sgc_init() with @cfg must fail with @want, and sgc_last_error() say @text. */
+static void expect_init_fails(const struct sgc_config *cfg, int want, const char *text, int round)
+{
+	sgc_comm *c = NULL;
+	int rc = sgc_init(cfg, &c);
+
+	if (rc == 0) {
+		FAIL("round %d: sgc_init of a job with a missing rank succeeded", round);
+		sgc_finalize(c);
+	} else if (rc != want || !strstr(sgc_last_error(), text)) {
+		FAIL("round %d: sgc_init of a job with a missing rank: got %d (%s), want %d and "
+		     "\"%s\"", round, rc, sgc_last_error(), want, text);
+	}
+}
+
+static int mode_reinit(const struct sgc_config *cfg, int iters)
+{
+	struct sgc_config big = *cfg;
+	char text[64];
+	int it, rc;
+
+	/* Rank world_size of world_size + 1 never comes. */
+	big.world_size = cfg->world_size + 1;
+	big.timeout_ms = 1000;
+	if (cfg->rank == 0)
+		snprintf(text, sizeof(text), "(missing ranks: %d)", cfg->world_size);
+	else
+		snprintf(text, sizeof(text), "gave up: rank %d did not join within 1000 ms",
+			 cfg->world_size);
+	for (it = 0; it < iters && !atomic_load(&g_fail); it++) {
+		sgc_comm *c = NULL;
+
+		expect_init_fails(&big, -ETIMEDOUT, text, it);
+		rc = sgc_init(cfg, &c);
+		if (rc) {
+			FAIL("round %d: sgc_init right after a failed one: %d (%s)", it, rc,
+			     sgc_last_error());
+			break;
+		}
+		rc = sgc_barrier(c);
+		if (rc)
+			FAIL("round %d: barrier: %d (%s)", it, rc, sgc_last_error());
+		sgc_finalize(c);
+	}
+	printf("rank %d: %d rounds of a failed sgc_init and a restart\n", cfg->rank, it);
+	return atomic_load(&g_fail) ? -1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = "run", *stopfile = NULL;
@@ -844,7 +893,7 @@ int main(int argc, char **argv)
 		case 'n': nthreads = atoi(optarg); break;
 		case 'L': late_ms = atoi(optarg); break;
 		default:
-			fprintf(stderr, "usage: %s -m kill|run|twocomm|threads|order [-v victim] [-k tag] "
+			fprintf(stderr, "usage: %s -m kill|run|twocomm|threads|order|reinit [-v victim] [-k tag] "
 				"[-S stopfile] [-T maxsec] [-i iters] [-n threads] [-L late_ms]\n", argv[0]);
 			return 2;
 		}
@@ -858,6 +907,10 @@ int main(int argc, char **argv)
 	if (!strcmp(mode, "threads")) {
 		/* Every communicator is made by its own thread. */
 		rc = mode_threads(&cfg, nthreads, iters);
+		goto done;
+	}
+	if (!strcmp(mode, "reinit")) {
+		rc = mode_reinit(&cfg, iters);
 		goto done;
 	}
 	rc = init_patiently(&cfg, &j.c);

@@ -323,7 +323,9 @@ void io_flush(struct sgc_comm *c)
 {
 }
 
-/* Deliver what is due for @c now; never waits. */
+/* Deliver what is due for @c now.  With @wait_ns and nothing due, the
+ * clock first moves to @c's next datagram, or by @wait_ns: a comm that
+ * runs a loop of its own (the rendezvous) sees time pass, alone. */
 int io_poll_flags(struct sgc_comm *c, uint64_t wait_ns, bool enter, uint64_t since)
 {
 	struct fake_node *n = node_of(c);
@@ -333,6 +335,9 @@ int io_poll_flags(struct sgc_comm *c, uint64_t wait_ns, bool enter, uint64_t sin
 		c->io.watch(c);
 	if (!n || rank_dead(c->rank))
 		return 0;
+	if (wait_ns && !(n->head && n->head->due <= net.now))
+		net.now = n->head && n->head->due < net.now + wait_ns ? n->head->due
+								     : net.now + wait_ns;
 	/* Take the due ones off first: handlers send, and may queue more. */
 	while ((d = n->head) && d->due <= net.now) {
 		n->head = d->next;

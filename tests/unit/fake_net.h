@@ -5,7 +5,9 @@
  * every function of io.h, and now_ns(), for several communicators in one
  * process: sends are copied into a per-destination queue and delivered
  * after a latency, when the driver (fake_run_until()) has moved the
- * virtual clock that far.  Nothing blocks and no socket is opened.
+ * virtual clock that far.  Nothing blocks and no socket is opened; a wait
+ * in io_poll() moves the clock instead, for one comm run on its own
+ * (rdv_coordinator(), rdv_worker()).
  *
  * The tests link the real engine objects with this file instead of io.c
  * (tests/unit/CMakeLists.txt).  A per-test policy decides the fate of

@@ -7,7 +7,7 @@
  * Receiving: a peer's UDP GSO burst arrives coalesced (GRO) and is split
  * back into its datagrams, in order, aligned, whatever their size.  The
  * coordinator's pacing (PULL budget, push credit) per path.
- * Loopback only; no root.
+ * io_close() leaves the port free at once.  Loopback only; no root.
  */
 #define _GNU_SOURCE	/* sched_getaffinity, CPU_COUNT */
 #include <dirent.h>
@@ -474,6 +474,49 @@ static void test_gro_unaligned(void **state)
 	run_gro(SGC_HDR_SIZE + 1452);
 }
 
+static int watch_nothing(struct sgc_comm *c)
+{
+	(void)c;
+	return 0;
+}
+
+/*
+ * io_close() leaves the port free at once: the multishot receive, the
+ * timer and a watch are armed in the kernel, so a teardown that left them
+ * to the ring's background exit would keep the socket bound for a while
+ * (sgc_init() on the same port right after a failed one: -EADDRINUSE).
+ */
+static void test_close_frees_port(void **state)
+{
+	int round, pipefd[2];
+
+	(void)state;
+	assert_int_equal(pipe2(pipefd, O_CLOEXEC), 0);
+	for (round = 0; round < 20; round++) {
+		struct sockaddr_in at;
+		struct sgc_comm *c;
+		int fd, rc;
+
+		assert_int_equal(comm_open(&c), 0);
+		at = c->self;
+		io_watch(c, pipefd[0], watch_nothing);
+		io_arm_timer(c, now_ns() + 10 * 1000000000ULL);
+		io_poll(c, 0);
+		assert_true(c->io.recv_armed && c->io.watch_armed && c->io.timer_at);
+		io_watch(c, -1, NULL);
+		comm_close(c);
+		fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		assert_true(fd >= 0);
+		rc = bind(fd, (struct sockaddr *)&at, sizeof(at));
+		if (rc)
+			fail_msg("round %d: port %u still bound after io_close(): %s", round,
+				 ntohs(at.sin_port), strerror(errno));
+		close(fd);
+	}
+	close(pipefd[0]);
+	close(pipefd[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -486,6 +529,7 @@ int main(void)
 		cmocka_unit_test(test_pacing),
 		cmocka_unit_test(test_gro_aligned),
 		cmocka_unit_test(test_gro_unaligned),
+		cmocka_unit_test(test_close_frees_port),
 	};
 	struct sgc_comm *c;
 	int err = comm_open(&c);

@@ -21,12 +21,12 @@
 /* Valid datagrams to start from; RESULT_DONE is a RESULT with SGC_F_DONE. */
 enum kind {
 	K_HELLO, K_WELCOME, K_READY, K_CONTRIB, K_RESULT, K_RESULT_DONE, K_PULL,
-	K_QUERY, K_NACK, K_ABORT, K_BYE, K_BYE_ACK, K_MAX
+	K_QUERY, K_NACK, K_ABORT, K_BYE, K_BYE_ACK, K_JOIN_ABORT, K_WAIT, K_MAX
 };
 
 static const char *const kind_names[K_MAX] = {
 	"HELLO", "WELCOME", "READY", "CONTRIB", "RESULT", "RESULT_DONE", "PULL",
-	"QUERY", "NACK", "ABORT", "BYE", "BYE_ACK",
+	"QUERY", "NACK", "ABORT", "BYE", "BYE_ACK", "JOIN_ABORT", "WAIT",
 };
 
 struct pkt {
@@ -174,6 +174,25 @@ static void build(enum kind k, struct pkt *p)
 		h->rank = 3;
 		p->len = SGC_HDR_SIZE;
 		break;
+	case K_JOIN_ABORT: {
+		/* The join given up: rank 3 of 4 missing. */
+		struct sgc_join_abort w = { .timeout_ms = 1500, .world = WORLD, .missing = 1,
+					    .nbits = WORLD };
+
+		sgc_hdr_init(h, SGC_MSG_ABORT, JOB);
+		h->aux = 110;
+		memcpy(body(p), &w, sizeof(w));
+		body(p)[sizeof(w)] = 1 << 3;
+		p->len = SGC_HDR_SIZE + sizeof(w) + 1;
+		break;
+	}
+	case K_WAIT:
+		sgc_hdr_init(h, SGC_MSG_WAIT, JOB);
+		h->rank = 3;
+		h->arg = 1;
+		h->aux = 1200;
+		p->len = SGC_HDR_SIZE;
+		break;
 	default:
 		fail();
 	}
@@ -194,6 +213,9 @@ struct mut {
 
 #define M(field, v) \
 	{ offsetof(struct sgc_hdr, field), sizeof(((struct sgc_hdr *)0)->field), (v) }
+#define MJ(field, v)								\
+	{ SGC_HDR_SIZE + offsetof(struct sgc_join_abort, field),		\
+	  sizeof(((struct sgc_join_abort *)0)->field), (v) }
 #define MW(field, v)								\
 	{ SGC_HDR_SIZE + offsetof(struct sgc_welcome, field),			\
 	  sizeof(((struct sgc_welcome *)0)->field), (v) }
@@ -451,6 +473,19 @@ static const struct row type_rows[] = {
 	{ K_ABORT, "whole job", { M(seq, 0), M(coll, 0) }, 0, SGC_REJ_NONE },
 	{ K_BYE, "body 1", { { 0 } }, 1, SGC_REJ_LEN },
 	{ K_BYE_ACK, "body 1", { { 0 } }, 1, SGC_REJ_LEN },
+
+	{ K_JOIN_ABORT, "bitmap +1", { { 0 } }, 1, SGC_REJ_LEN },
+	{ K_JOIN_ABORT, "no bitmap", { { 0 } }, -1, SGC_REJ_LEN },
+	{ K_JOIN_ABORT, "cut short", { { 0 } }, -2, SGC_REJ_LEN },
+	{ K_JOIN_ABORT, "nbits 0, no bitmap", { MJ(nbits, 0) }, -1, SGC_REJ_NONE },
+	{ K_JOIN_ABORT, "nbits > world", { MJ(nbits, WORLD + 1) }, 0, SGC_REJ_FIELD },
+	{ K_JOIN_ABORT, "missing > world", { MJ(missing, WORLD + 1) }, 0, SGC_REJ_FIELD },
+	{ K_JOIN_ABORT, "world 1", { MJ(world, 1), MJ(nbits, 1), MJ(missing, 0) }, 0,
+	  SGC_REJ_FIELD },
+	{ K_JOIN_ABORT, "world 4097", { MJ(world, 4097) }, 0, SGC_REJ_FIELD },
+	{ K_JOIN_ABORT, "nbits 9 needs 2 bytes", { MJ(world, 9), MJ(nbits, 9) }, 0, SGC_REJ_LEN },
+	{ K_JOIN_ABORT, "nbits 9, 2 bytes", { MJ(world, 9), MJ(nbits, 9) }, 1, SGC_REJ_NONE },
+	{ K_WAIT, "body 1", { { 0 } }, 1, SGC_REJ_LEN },
 };
 
 static void test_type_rejects(void **state)

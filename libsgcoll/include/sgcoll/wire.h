@@ -37,6 +37,7 @@ enum sgc_msg_type {
 	SGC_MSG_BYE = 10,	/* worker -> coord: finalizing */
 	SGC_MSG_BYE_ACK = 11,	/* coord -> worker: goodbye seen */
 	SGC_MSG_ACK = 12,	/* worker -> coord: progress; coord -> worker: probe */
+	SGC_MSG_WAIT = 13,	/* coord -> worker: HELLO seen, other ranks missing */
 	SGC_MSG_MAX
 };
 
@@ -122,7 +123,14 @@ struct sgc_hdr {
  *  ABORT    seq, coll, aux = positive errno; seq 0 + coll 0 = whole job.
  *           To a worker not welcomed yet (the answer to its HELLO):
  *           job_id = that HELLO's nonce, never the job id; arg = the job's
- *           world size (EPROTO) or the rank in conflict (EADDRINUSE).
+ *           world size (EPROTO) or the rank in conflict (EADDRINUSE); when
+ *           the coordinator gave up waiting (ETIMEDOUT, EADDRINUSE) the
+ *           body is a struct sgc_join_abort and its bitmap, else empty.
+ *  WAIT     the answer to a HELLO whose claim stands while other ranks
+ *           are still missing: job_id = the HELLO's nonce, rank, arg =
+ *           ranks missing, aux = ms until the coordinator gives up.  No
+ *           body, so that a forged HELLO is not answered with more bytes
+ *           than it had.
  *  BYE, BYE_ACK  rank.
  *  ACK      worker->coord: aux = the worker's watermark.  coord->worker
  *           with coll 0: a probe asking for an ACK; with seq/coll set:
@@ -140,6 +148,27 @@ struct sgc_welcome {
 	__u32 reserved;
 } __attribute__((packed));
 
+/*
+ * Why the coordinator gave up on the join, told to each rank that had
+ * claimed a place: which ranks had not joined (a bitmap of ranks
+ * 0 .. nbits-1 follows, bit set = missing; nbits may stop short of the
+ * world when the datagram cannot hold more, @missing counts them all),
+ * and the HELLO it refused that most likely explains them.
+ */
+struct sgc_join_abort {
+	__u32 timeout_ms;	/* how long the coordinator waited */
+	__u16 world;		/* the job's world size */
+	__u16 missing;		/* ranks that had not joined */
+	__u16 nbits;		/* ranks the bitmap covers */
+	__u16 cause;		/* 0, EPROTO (a world size) or EADDRINUSE (a rank
+				 * claimed from two addresses) */
+	__u16 cause_rank;	/* the rank of that HELLO */
+	__u16 cause_world;	/* EPROTO: the world size it gave */
+	__u32 other_addr;	/* EADDRINUSE to a claimant: the other one's IPv4 */
+	__u16 other_port;	/* and port, both network order; 0 = none */
+	__u16 reserved;
+} __attribute__((packed));
+
 struct sgc_roster_ent {
 	__u32 addr;		/* IPv4, network byte order */
 	__u16 port;		/* network byte order */
@@ -154,6 +183,7 @@ static_assert(sizeof(struct sgc_hdr) == SGC_HDR_SIZE, "sgc_hdr size");
 _Static_assert(sizeof(struct sgc_hdr) == SGC_HDR_SIZE, "sgc_hdr size");
 _Static_assert(sizeof(struct sgc_welcome) == 16, "sgc_welcome size");
 _Static_assert(sizeof(struct sgc_roster_ent) == 8, "sgc_roster_ent size");
+_Static_assert(sizeof(struct sgc_join_abort) == 24, "sgc_join_abort size");
 #endif
 
 /* Bytes per element of dtype (enum sgc_dtype order: i8 u8 i16 u16 ...). */
