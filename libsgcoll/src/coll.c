@@ -118,6 +118,10 @@ void coll_hdr(struct sgc_comm *c, struct sgc_hdr *h, uint8_t type,
 	h->dtype = co->dtype;
 	h->op = co->op;
 	h->arg = (uint16_t)co->root;
+	/* A contribution, and a worker's word about a collective, say the
+	 * whole call (the fan-out fields are the coordinator's otherwise). */
+	if (type == SGC_MSG_CONTRIB || type == SGC_MSG_NACK || (type == SGC_MSG_ACK && c->rank))
+		h->total = (uint32_t)co->count;
 }
 
 void coll_send_abort(struct sgc_comm *c, const struct sgc_coll *co, int r, int err)

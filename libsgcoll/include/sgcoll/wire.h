@@ -85,12 +85,22 @@ struct sgc_hdr {
 	__u16 arg;		/* root (collectives), wait_n (QUERY), span (NACK) */
 	__u16 flags;		/* SGC_F_* */
 	__u32 aux;		/* per type, see below */
-	__u16 fan_first;	/* SGC_F_FANOUT: scatter_prog clones this
-				 * datagram to ranks [fan_first, fan_end).
-				 * RESULT with SGC_F_KERNEL (coordinator only):
-				 * the first receiver notify_prog could not
-				 * clone it to, 0 = none missed */
-	__u16 fan_end;
+	union {
+		/* Coordinator to workers. */
+		struct {
+			__u16 fan_first;	/* SGC_F_FANOUT: scatter_prog clones
+						 * this datagram to ranks
+						 * [fan_first, fan_end).  RESULT with
+						 * SGC_F_KERNEL (coordinator only):
+						 * the first receiver notify_prog
+						 * could not clone it to, 0 = none */
+			__u16 fan_end;
+		} __attribute__((packed));
+		/* Workers to the coordinator (CONTRIB, ACK, NACK of a
+		 * collective): the elements of the sender's whole vector,
+		 * modulo 2^32 (with nchunks that is the exact count). */
+		__u32 total;
+	};
 	__u32 reserved;		/* 0 */
 } __attribute__((packed));
 
@@ -101,8 +111,9 @@ struct sgc_hdr {
  *           struct sgc_welcome then struct sgc_roster_ent[count].
  *  READY    rank, aux = nonce echoed, job_id = the WELCOME's: the pair
  *           confirms the rank's claim.
- *  CONTRIB  seq, coll, chunk, nchunks, rank, count, dtype, op, arg = root;
- *           body = count elements.  To a QUERY: policy/arg as the query.
+ *  CONTRIB  seq, coll, chunk, nchunks, rank, count, dtype, op, arg = root,
+ *           total; body = count elements.  To a QUERY: policy/arg as the
+ *           query.
  *  RESULT   seq, coll, chunk, nchunks, count, dtype, op; body = elements,
  *           or no body with SGC_F_DONE.  With SGC_F_KERNEL, on the
  *           coordinator's host only (notify_prog to its socket): aux = a
