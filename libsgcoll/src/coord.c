@@ -110,45 +110,42 @@ static int coord_add(struct sgc_comm *c, struct sgc_coll *co, uint32_t ch, int r
 	return 0;
 }
 
-static void coord_mismatch(struct sgc_comm *c, struct sgc_coll *co, const struct sgc_hdr *h)
+/* The collective a worker's datagram is about, made from it if this is
+ * the first word of it; NULL (counted) if none can be. */
+static struct sgc_coll *coord_coll_for(struct sgc_comm *c, const struct sgc_hdr *h)
 {
-	if (co->mismatch)
-		return;
-	co->mismatch = true;
-	snprintf(co->msg, sizeof(co->msg),
-		 "collective #%u: rank %u called %s (%u chunks of %s, op %s, root %u) but rank 0 %s %s "
-		 "(%u chunks of %s, op %s, root %d): every rank must call the same collectives in the "
-		 "same order with the same count, type, op and root",
-		 co->seq, h->rank, coll_kind_name(h->coll), h->nchunks, sgc_dtype_name(h->dtype),
-		 sgc_op_name(h->op), h->arg, co->posted ? "called" : "expects", coll_kind_name(co->kind),
-		 co->nchunks, sgc_dtype_name(co->dtype), sgc_op_name(co->op), co->root);
-	if (co->posted)
-		coll_fail_noted(c, co, -SGC_EMISMATCH);
+	struct sgc_coll *co;
+
+	if (!in_window(c, h->seq)) {
+		c->st.late++;
+		return NULL;
+	}
+	if (h->arg >= c->world) {
+		c->st.rejected++;
+		return NULL;
+	}
+	co = slot_find(c, h->seq);
+	if (co)
+		return co;
+	co = coll_from_wire(c, h);
+	if (!co) {
+		c->st.late++;
+		return NULL;
+	}
+	co->first.rank = h->rank;
+	coll_args_from_hdr(c, h, &co->first.args);
+	return co;
 }
 
 static void coord_rx_contrib(struct sgc_comm *c, const struct sgc_rx *rx)
 {
 	const struct sgc_hdr *h = rx->hdr;
-	struct sgc_coll *co;
+	struct sgc_coll *co = coord_coll_for(c, h);
 	size_t n = h->count;
 	int r = h->rank;
 
-	if (!in_window(c, h->seq)) {
-		c->st.late++;
+	if (!co)
 		return;
-	}
-	if (h->arg >= c->world) {
-		c->st.rejected++;
-		return;
-	}
-	co = slot_find(c, h->seq);
-	if (!co) {
-		co = coll_from_wire(c, h);
-		if (!co) {
-			c->st.late++;
-			return;
-		}
-	}
 	if (co->state == COLL_FAILED) {
 		coll_send_abort(c, co, r, co->status);
 		return;
@@ -157,11 +154,8 @@ static void coord_rx_contrib(struct sgc_comm *c, const struct sgc_rx *rx)
 		c->st.late++;
 		return;
 	}
-	if (h->coll != co->kind || h->nchunks != co->nchunks || h->dtype != co->dtype ||
-	    h->op != co->op || h->arg != co->root) {
-		coord_mismatch(c, co, h);
+	if (!coord_check_call(c, co, h))
 		return;
-	}
 	if (!is_contributor(co, r) || h->chunk >= co->nchunks) {
 		c->st.rejected++;
 		return;
@@ -170,12 +164,12 @@ static void coord_rx_contrib(struct sgc_comm *c, const struct sgc_rx *rx)
 		c->st.duplicates++;
 		return;
 	}
-	/* Element counts: full chunks are full; the last one must agree with
-	 * the other contributions (and with our own call once posted). */
+	/* Element counts: the call's count (total) agrees, so a chunk of
+	 * another length is not from a well-behaved rank. */
 	if ((h->chunk + 1 < co->nchunks && n != co->chunk_elems) ||
 	    (co->posted && n != chunk_n(co, h->chunk)) ||
 	    (co->res[h->chunk] && co->nseen[h->chunk] && pkt_hdr(co->res[h->chunk])->count != n)) {
-		coord_mismatch(c, co, h);
+		c->st.rejected++;
 		return;
 	}
 	retx_heard(&co->rt, c->now);
@@ -296,16 +290,16 @@ void coord_start(struct sgc_comm *c, struct sgc_coll *co)
 {
 	uint32_t ch;
 
-	if (co->mismatch) {
-		coll_fail_noted(c, co, -SGC_EMISMATCH);
+	if (co->odd.rank >= 0) {
+		coord_fail_mismatch(c, co);
 		return;
 	}
 	for (ch = 0; ch < co->nchunks; ch++) {
 		if (co->res[ch] && co->nseen[ch] && pkt_hdr(co->res[ch])->count != chunk_n(co, ch)) {
 			coll_fail(c, co, -SGC_EMISMATCH,
-				  "collective #%u (%s): workers sent %u elements in the last chunk but rank 0 "
-				  "has %zu: every rank must pass the same count", co->seq,
-				  coll_kind_name(co->kind), pkt_hdr(co->res[ch])->count, chunk_n(co, ch));
+				  "collective #%u (%s): the count differs: workers sent %u elements in chunk "
+				  "%u, rank 0 has %zu there; every rank must pass the same count", co->seq,
+				  coll_kind_name(co->kind), pkt_hdr(co->res[ch])->count, ch, chunk_n(co, ch));
 			return;
 		}
 	}

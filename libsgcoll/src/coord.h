@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * The coordinator's side of a collective: coord.c (contributions, PULLs,
- * NACKs, loss checks, retirement), coord_complete.c (a complete chunk
- * goes out) and coord_kernel.c (the eBPF path's reduction).
+ * NACKs, loss checks, retirement), coord_mismatch.c (calls that differ
+ * from rank 0's), coord_complete.c (a complete chunk goes out) and
+ * coord_kernel.c (the eBPF path's reduction).
  */
 #ifndef SGC_COORD_H
 #define SGC_COORD_H
@@ -20,6 +21,18 @@ SGC_HIDDEN void coord_timer(struct sgc_comm *c, struct sgc_coll *co, uint64_t no
 SGC_HIDDEN void coord_pull(struct sgc_comm *c, struct sgc_coll *co);
 /* Free the collectives every worker has the result of. */
 SGC_HIDDEN void coord_retire(struct sgc_comm *c);
+
+/* coord_mismatch.c */
+/* Hold rank @h->rank's call, as its datagram announces it, against rank
+ * 0's; false when it differs. */
+SGC_HIDDEN bool coord_check_call(struct sgc_comm *c, struct sgc_coll *co, const struct sgc_hdr *h);
+/* Rank @r called @co with @args, which differ from rank 0's (or, before
+ * rank 0 called, from those that made co's state): noted in co->odd (the
+ * first only), and @co fails if this rank has posted it. */
+SGC_HIDDEN void coord_mismatch(struct sgc_comm *c, struct sgc_coll *co, int r,
+			       const struct coll_args *args);
+/* Posted @co fails with the mismatch co->odd notes, against rank 0's call. */
+SGC_HIDDEN void coord_fail_mismatch(struct sgc_comm *c, struct sgc_coll *co);
 
 /* coord_complete.c */
 /* Chunk @ch of @co is complete; co->res[ch] holds the result (reduced
