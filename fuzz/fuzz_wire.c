@@ -89,6 +89,9 @@ static void check_contract(const uint8_t *pkt, size_t len, uint64_t job, int wor
 		EXPECT(h.arg >= 2 && h.arg <= SGC_MAX_WORLD && w.world == h.arg);
 		EXPECT(w.chunk_bytes >= 64 && w.chunk_bytes <= SGC_MAX_BODY && w.chunk_bytes % 8 == 0);
 		break;
+	case SGC_MSG_ABORT:
+		EXPECT(body == 0 || (body == sizeof(struct sgc_mismatch) && h.aux == SGC_EMISMATCH));
+		break;
 	default:
 		EXPECT(body == 0);
 	}

@@ -247,13 +247,41 @@ void coll_hdr(struct sgc_comm *c, struct sgc_hdr *h, uint8_t type,
 		h->total = (uint32_t)co->count;
 }
 
+static void wire_args(struct sgc_wire_args *w, const struct coll_args *a)
+{
+	memset(w, 0, sizeof(*w));
+	w->count = a->count;
+	w->nchunks = a->nchunks;
+	w->root = (uint16_t)a->root;
+	w->coll = a->kind;
+	w->dtype = a->dtype;
+	w->op = a->op;
+}
+
 void coll_send_abort(struct sgc_comm *c, const struct sgc_coll *co, int r, int err)
 {
+	struct sgc_mismatch m;
+	struct coll_args ref;
+	struct sgc_pkt *p;
 	struct sgc_hdr h;
 
 	coll_hdr(c, &h, SGC_MSG_ABORT, co, r);
 	h.aux = (uint32_t)-err;
-	send_to_rank(c, &h, r);
+	if (err != -SGC_EMISMATCH || co->odd.rank < 0 || !(p = pkt_alloc(c))) {
+		send_to_rank(c, &h, r);
+		return;
+	}
+	/* Which rank differs and how, for the worker's message. */
+	memset(&m, 0, sizeof(m));
+	m.rank = (uint16_t)co->odd.rank;
+	coll_args_of(co, &ref);
+	wire_args(&m.odd, &co->odd.args);
+	wire_args(&m.ref, &ref);
+	memcpy(pkt_hdr(p), &h, SGC_HDR_SIZE);
+	memcpy(pkt_body(p), &m, sizeof(m));
+	p->len = SGC_HDR_SIZE + sizeof(m);
+	io_send(c, p, &c->peers[r].addr);
+	pkt_put(c, p);
 }
 
 void coll_finish(struct sgc_comm *c, struct sgc_coll *co, int status)

@@ -173,7 +173,12 @@ int sgc_wire_check(const void *pkt, size_t len, uint64_t job_id, int world,
 		return check_nack(h, body);
 	case SGC_MSG_WELCOME:
 		return check_welcome(h, pkt, body);
-	default:	/* HELLO, READY, ABORT, BYE, BYE_ACK: header only */
+	case SGC_MSG_ABORT:
+		/* The one body: what a mismatch was. */
+		if (body && (body != sizeof(struct sgc_mismatch) || h->aux != SGC_EMISMATCH))
+			return SGC_REJ_LEN;
+		return SGC_REJ_NONE;
+	default:	/* HELLO, READY, BYE, BYE_ACK, ACK: header only */
 		return body ? SGC_REJ_LEN : SGC_REJ_NONE;
 	}
 }

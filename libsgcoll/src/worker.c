@@ -332,6 +332,40 @@ static void worker_on_pull(struct sgc_comm *c, const struct sgc_rx *rx)
 	worker_rx_pull(c, rx);
 }
 
+static bool wire_args_valid(const struct sgc_comm *c, const struct sgc_wire_args *w)
+{
+	return w->coll >= 1 && w->coll < SGC_COLL_QUERY && sgc_dtype_valid(w->dtype) &&
+	       (sgc_op_valid(w->op) || w->op == SGC_CUSTOM) && w->root < c->world;
+}
+
+static void args_from_wire(struct coll_args *a, const struct sgc_wire_args *w)
+{
+	a->count = w->count;
+	a->nchunks = w->nchunks;
+	a->kind = w->coll;
+	a->dtype = w->dtype;
+	a->op = w->op;
+	a->root = w->root;
+}
+
+/* An abort that says which rank called @co otherwise than rank 0, and how. */
+static bool worker_abort_mismatch(struct sgc_comm *c, struct sgc_coll *co, const struct sgc_rx *rx)
+{
+	struct coll_args odd, ref;
+	struct sgc_mismatch m;
+
+	memcpy(&m, rx->body, sizeof(m));
+	if (co->state != COLL_OPEN)
+		return true;
+	if (m.rank >= c->world || !wire_args_valid(c, &m.odd) || !wire_args_valid(c, &m.ref))
+		return false;
+	args_from_wire(&odd, &m.odd);
+	args_from_wire(&ref, &m.ref);
+	coll_mismatch_text(co->msg, sizeof(co->msg), co->seq, m.rank, &odd, 0, &ref, c->rank);
+	coll_fail_noted(c, co, -SGC_EMISMATCH);
+	return true;
+}
+
 static void worker_on_abort(struct sgc_comm *c, const struct sgc_rx *rx)
 {
 	const struct sgc_hdr *h = rx->hdr;
@@ -345,6 +379,8 @@ static void worker_on_abort(struct sgc_comm *c, const struct sgc_rx *rx)
 	}
 	co = slot_find(c, h->seq);
 	if (!co || !h->coll || h->coll >= SGC_COLL_QUERY)
+		return;
+	if (rx->body_len == sizeof(struct sgc_mismatch) && worker_abort_mismatch(c, co, rx))
 		return;
 	/* The abort names the collective the coordinator has at this
 	 * position.  Another one here means the ranks disagree on the order:

@@ -130,6 +130,8 @@ struct sgc_hdr {
  *  NACK     seq, coll, chunk = first missing chunk, arg = chunks in the
  *           bitmap; body = bitmap of missing chunks from `chunk` on.
  *  ABORT    seq, coll, aux = positive errno; seq 0 + coll 0 = whole job.
+ *           With aux = SGC_EMISMATCH, a body of struct sgc_mismatch may
+ *           say which rank's call differs from rank 0's, and how.
  *           To a worker not welcomed yet (the answer to its HELLO):
  *           job_id = that HELLO's nonce, never the job id; arg = the job's
  *           world size (EPROTO) or the rank in conflict (EADDRINUSE).
@@ -150,6 +152,26 @@ struct sgc_welcome {
 	__u32 reserved;
 } __attribute__((packed));
 
+/* A rank's arguments to a collective. */
+struct sgc_wire_args {
+	__u64 count;		/* elements; ~0 = not known */
+	__u32 nchunks;		/* datagrams the count takes; 0 = not known */
+	__u16 root;
+	__u8 coll;		/* enum sgc_coll_kind */
+	__u8 dtype;		/* enum sgc_dtype */
+	__u8 op;		/* enum sgc_op */
+	__u8 pad[7];		/* 0 */
+} __attribute__((packed));
+
+/* The body of an ABORT for SGC_EMISMATCH: rank @rank called the
+ * collective with @odd, rank 0 with @ref. */
+struct sgc_mismatch {
+	__u16 rank;
+	__u16 pad[3];		/* 0 */
+	struct sgc_wire_args odd;
+	struct sgc_wire_args ref;
+} __attribute__((packed));
+
 struct sgc_roster_ent {
 	__u32 addr;		/* IPv4, network byte order */
 	__u16 port;		/* network byte order */
@@ -164,6 +186,7 @@ static_assert(sizeof(struct sgc_hdr) == SGC_HDR_SIZE, "sgc_hdr size");
 _Static_assert(sizeof(struct sgc_hdr) == SGC_HDR_SIZE, "sgc_hdr size");
 _Static_assert(sizeof(struct sgc_welcome) == 16, "sgc_welcome size");
 _Static_assert(sizeof(struct sgc_roster_ent) == 8, "sgc_roster_ent size");
+_Static_assert(sizeof(struct sgc_mismatch) == 56, "sgc_mismatch size");
 #endif
 
 /* Bytes per element of dtype (enum sgc_dtype order: i8 u8 i16 u16 ...). */
