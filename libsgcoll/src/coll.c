@@ -167,6 +167,7 @@ void coll_free(struct sgc_comm *c, struct sgc_coll *co)
 	free(co->got);
 	free(co->stage);
 	free(co->pulled);
+	free(co->present);
 	free(co);
 }
 
@@ -201,6 +202,11 @@ struct sgc_coll *coll_new(struct sgc_comm *c, uint32_t seq, int kind, int dtype,
 		if (!co->res || !co->nseen || !co->seen ||
 		    pull_init(c, &co->pull, nchunks, c->pace.budget))
 			goto fail;
+		if (kind == SGC_COLL_BCAST) {
+			co->present = calloc(bitmap_bytes((size_t)c->world), 1);
+			if (!co->present)
+				goto fail;
+		}
 	} else {
 		co->got = calloc(bitmap_bytes(nchunks), 1);
 		if (!co->got)

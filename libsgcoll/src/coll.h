@@ -92,8 +92,14 @@ struct sgc_coll {
 	/* The first call found to differ from rank 0's (or, before rank 0
 	 * called, from `first`): what a mismatch names. */
 	struct coll_call odd;
+	uint8_t *present;	/* broadcast: ranks whose call matched, bitmap */
+	int npresent;
+	int done_first;		/* the first worker the DONE goes to (notify_prog
+				 * told those below that a barrier is over) */
 
 	/* worker */
+	bool agreed;		/* broadcast: the coordinator's DONE came, which
+				 * says every rank called it alike */
 	uint8_t *got;		/* result chunks received, bitmap */
 	uint8_t *stage;		/* results that came before the call */
 	uint8_t *pulled;	/* chunks asked for before the call, bitmap */

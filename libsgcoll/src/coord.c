@@ -61,6 +61,14 @@ static bool coord_rank_silent(const void *arg, int r)
 	return false;
 }
 
+/* A broadcast's rank that has not said it called it. */
+static bool coord_rank_absent(const void *arg, int r)
+{
+	const struct miss_ctx *m = arg;
+
+	return m->co->present && !bit_test(m->co->present, r);
+}
+
 static void coord_send_done(struct sgc_comm *c, struct sgc_coll *co, int r)
 {
 	struct sgc_hdr h;
@@ -184,6 +192,31 @@ static void coord_rx_contrib(struct sgc_comm *c, const struct sgc_rx *rx)
 	coord_add(c, co, h->chunk, r, rx->body, n);
 }
 
+/* A worker says what it called (ACK with the collective's fields): a
+ * broadcast's receivers do at their call. */
+static void coord_rx_call(struct sgc_comm *c, const struct sgc_rx *rx)
+{
+	const struct sgc_hdr *h = rx->hdr;
+	struct sgc_coll *co;
+
+	if (h->coll >= SGC_COLL_QUERY || !sgc_dtype_valid(h->dtype) ||
+	    (!sgc_op_valid(h->op) && h->op != SGC_CUSTOM) || !h->nchunks) {
+		c->st.rejected++;
+		return;
+	}
+	co = coord_coll_for(c, h);
+	if (!co)
+		return;
+	if (co->state == COLL_FAILED) {
+		coll_send_abort(c, co, h->rank, co->status);
+		return;
+	}
+	if (co->state == COLL_OPEN) {
+		retx_heard(&co->rt, c->now);
+		coord_check_call(c, co, h);
+	}
+}
+
 static bool coll_elig(const void *obj, int r);
 
 static void coord_repull_rank(struct sgc_comm *c, struct sgc_coll *co, int r)
@@ -223,12 +256,15 @@ static void coord_rx_nack(struct sgc_comm *c, const struct sgc_rx *rx)
 		coll_send_abort(c, co, r, co->status);
 		return;
 	}
-	if (!is_data_receiver(co, r)) {
+	if (!is_data_receiver(co, r) || (co->kind == SGC_COLL_BCAST && co->state == COLL_DONE)) {
+		/* A broadcast's receiver may miss only the DONE that says
+		 * every rank agreed; a resend of data chunks follows. */
 		if (co->state == COLL_DONE) {
 			coord_send_done(c, co, r);
 			c->st.retransmits++;
 		}
-		return;
+		if (!is_data_receiver(co, r))
+			return;
 	}
 	/* A chunk sent less than half an RTO ago: the NACK most likely
 	 * crossed it (a worker that waited for a CPU).  If it was lost after
@@ -294,6 +330,10 @@ void coord_start(struct sgc_comm *c, struct sgc_coll *co)
 		coord_fail_mismatch(c, co);
 		return;
 	}
+	if (co->present) {
+		bit_set(co->present, 0);
+		co->npresent++;
+	}
 	for (ch = 0; ch < co->nchunks; ch++) {
 		if (co->res[ch] && co->nseen[ch] && pkt_hdr(co->res[ch])->count != chunk_n(co, ch)) {
 			coll_fail(c, co, -SGC_EMISMATCH,
@@ -348,6 +388,15 @@ void coord_timer(struct sgc_comm *c, struct sgc_coll *co, uint64_t now)
 		sgc_rank_list(list, sizeof(list), 1, c->world, coord_rank_silent, &m);
 		if (!list[0])
 			sgc_rank_list(list, sizeof(list), 1, c->world, coord_rank_missing, &m);
+		if (!list[0] && co->present) {
+			sgc_rank_list(list, sizeof(list), 1, c->world, coord_rank_absent, &m);
+			coll_fail(c, co, -ETIMEDOUT,
+				  "collective #%u (%s of %zu x %s): rank%s %s did not call it within %u ms",
+				  co->seq, coll_kind_name(co->kind), co->count, sgc_dtype_name(co->dtype),
+				  strchr(list, ',') || strstr(list, "more") ? "s" : "", list,
+				  c->cfg.timeout_ms);
+			return;
+		}
 		coll_fail(c, co, -ETIMEDOUT,
 			  "collective #%u (%s of %zu x %s): rank%s %s did not contribute within %u ms",
 			  co->seq, coll_kind_name(co->kind), co->count, sgc_dtype_name(co->dtype),
@@ -483,6 +532,8 @@ static void coord_on_nack(struct sgc_comm *c, const struct sgc_rx *rx)
 static void coord_on_ack(struct sgc_comm *c, const struct sgc_rx *rx)
 {
 	peer_wm(c, rx->hdr->rank, rx->hdr->aux);
+	if (rx->hdr->coll)
+		coord_rx_call(c, rx);
 }
 
 static void coord_on_bye(struct sgc_comm *c, const struct sgc_rx *rx)

@@ -24,8 +24,11 @@ SGC_HIDDEN void coord_retire(struct sgc_comm *c);
 
 /* coord_mismatch.c */
 /* Hold rank @h->rank's call, as its datagram announces it, against rank
- * 0's; false when it differs. */
+ * 0's (a broadcast's counts the rank as present); false when it differs. */
 SGC_HIDDEN bool coord_check_call(struct sgc_comm *c, struct sgc_coll *co, const struct sgc_hdr *h);
+/* Rank @r called broadcast @co as rank 0 did (or, before rank 0's call,
+ * as the rank whose datagram made co's state): once all did, it may end. */
+SGC_HIDDEN void coord_present(struct sgc_comm *c, struct sgc_coll *co, int r);
 /* Rank @r called @co with @args, which differ from rank 0's (or, before
  * rank 0 called, from those that made co's state): noted in co->odd (the
  * first only), and @co fails if this rank has posted it. */
@@ -41,6 +44,10 @@ SGC_HIDDEN void coord_fail_mismatch(struct sgc_comm *c, struct sgc_coll *co);
  * header's fan_first. */
 SGC_HIDDEN void coord_chunk_complete(struct sgc_comm *c, struct sgc_coll *co, uint32_t ch,
 				     bool kernel_sent);
+/* Every chunk of @co is complete: finish it, once every rank of a
+ * broadcast has said it called it alike, and tell the workers that get
+ * no data (and a broadcast's receivers) that it is over. */
+SGC_HIDDEN void coord_finish(struct sgc_comm *c, struct sgc_coll *co);
 
 /* coord_kernel.c */
 /* Hand rank 0's chunks to the kernel, up to the slots it has. */

@@ -79,6 +79,7 @@ int kernel_refresh_seen(struct sgc_comm *c, struct sgc_coll *co)
 void coord_kernel_result(struct sgc_comm *c, const struct sgc_hdr *h, const void *body,
 			 const __u64 *seen)
 {
+	struct coll_args theirs, mine;
 	struct sgc_coll *co;
 	struct sgc_pkt *p;
 	size_t len;
@@ -92,6 +93,8 @@ void coord_kernel_result(struct sgc_comm *c, const struct sgc_hdr *h, const void
 		return;
 	}
 	co = slot_find(c, h->seq);
+	coll_args_from_hdr(c, h, &theirs);
+	theirs.count = COLL_COUNT_UNKNOWN;	/* hdr.total is not in a result */
 	if (!co || !co->posted) {
 		/* The kernel completes a chunk only with rank 0's contribution
 		 * in it, which comes when we post, except a broadcast from a
@@ -101,10 +104,24 @@ void coord_kernel_result(struct sgc_comm *c, const struct sgc_hdr *h, const void
 			c->st.rejected++;
 			return;
 		}
-		if (!co)
+		if (!co) {
 			co = coll_from_wire(c, h);
-		if (!co)
+			if (!co)
+				return;
+			/* The root's data, checked when rank 0 calls. */
+			co->first.rank = h->arg;
+			co->first.args = theirs;
+		}
+	}
+	/* A broadcast's result is its root's contribution alone, which
+	 * nothing but its slot held it against: the root's call. */
+	coll_args_of(co, &mine);
+	if (h->coll == SGC_COLL_BCAST && co->state == COLL_OPEN) {
+		if (coll_args_diff(&theirs, &mine)) {
+			coord_mismatch(c, co, h->arg, &theirs);
 			return;
+		}
+		coord_present(c, co, h->arg);
 	}
 	if (co->state != COLL_OPEN || h->chunk >= co->nchunks || h->coll != co->kind ||
 	    h->nchunks != co->nchunks || (co->res[h->chunk] && co->nseen[h->chunk] == co->ncontrib)) {

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * Coordinator: ranks that call a collective with other arguments.  Every
- * worker's contribution carries its call (kind, count, dtype, op, root)
- * and is held against rank 0's.  A mismatch fails the collective, naming
- * the rank and the arguments that differ, and the workers are told.
+ * worker's call reaches the coordinator (its contributions, and the ACK a
+ * broadcast's receivers send at their call) and is held against rank
+ * 0's.  A mismatch fails the collective, naming the rank and the
+ * arguments that differ, and the workers are told.
  */
 #include <stdio.h>
 
@@ -42,8 +43,20 @@ bool coord_check_call(struct sgc_comm *c, struct sgc_coll *co, const struct sgc_
 
 	coll_args_from_hdr(c, h, &theirs);
 	coll_args_of(co, &mine);
-	if (!coll_args_diff(&theirs, &mine))
-		return true;
-	coord_mismatch(c, co, h->rank, &theirs);
-	return false;
+	if (coll_args_diff(&theirs, &mine)) {
+		coord_mismatch(c, co, h->rank, &theirs);
+		return false;
+	}
+	coord_present(c, co, h->rank);
+	return true;
+}
+
+void coord_present(struct sgc_comm *c, struct sgc_coll *co, int r)
+{
+	if (!co->present || bit_test(co->present, r))
+		return;
+	bit_set(co->present, r);
+	co->npresent++;
+	if (co->posted && co->nchunks_done == co->nchunks)
+		coord_finish(c, co);
 }

@@ -47,6 +47,27 @@ static void worker_send_status(struct sgc_comm *c)
 	c->colls.acked_wm = c->colls.base;
 }
 
+/* What this rank called, to the coordinator: ACK with the collective's
+ * fields and the count in total. */
+static void worker_send_call(struct sgc_comm *c, struct sgc_coll *co)
+{
+	struct sgc_hdr h;
+
+	coll_hdr(c, &h, SGC_MSG_ACK, co, c->rank);
+	h.aux = c->colls.base;
+	send_hdr(c, &h, &c->cfg.coord);
+	c->colls.acked_wm = c->colls.base;
+}
+
+/* A broadcast's receiver has it all once the coordinator said that every
+ * rank called it alike; everyone else once the data or the DONE is in. */
+static bool worker_complete(const struct sgc_coll *co)
+{
+	if (co->kind == SGC_COLL_BCAST && co->receives)
+		return co->agreed && co->nchunks_done == co->nchunks;
+	return co->receives && co->nchunks_done == co->nchunks;
+}
+
 void worker_advance(struct sgc_comm *c)
 {
 	while (c->colls.base != c->colls.next_seq) {
@@ -66,14 +87,12 @@ void worker_start(struct sgc_comm *c, struct sgc_coll *co)
 {
 	uint32_t ch, credit = c->pace.push_credit < co->nchunks ? c->pace.push_credit : co->nchunks;
 
+	/* A broadcast finishes nowhere before every rank said how it called
+	 * it; its root says so with its data. */
+	if (co->kind == SGC_COLL_BCAST && !co->contributes)
+		worker_send_call(c, co);
 	if (co->stage || co->nchunks_done) {
-		if (!co->receives) {
-			coll_fail(c, co, -SGC_EMISMATCH,
-				  "collective #%u: the coordinator sent data for a %s this rank does not "
-				  "receive (root differs between ranks?)", co->seq, coll_kind_name(co->kind));
-			return;
-		}
-		for (ch = 0; ch < co->nchunks; ch++)
+		for (ch = 0; ch < co->nchunks && co->receives; ch++)
 			if (bit_test(co->got, ch))
 				memcpy(co->recvbuf + chunk_off(co, ch),
 				       co->stage + (size_t)ch * c->chunk_bytes, chunk_n(co, ch) * co->elsz);
@@ -87,7 +106,7 @@ void worker_start(struct sgc_comm *c, struct sgc_coll *co)
 	}
 	free(co->pulled);
 	co->pulled = NULL;
-	if (co->receives && co->nchunks_done == co->nchunks)
+	if (worker_complete(co))
 		coll_finish(c, co, 0);
 }
 
@@ -146,6 +165,14 @@ static void worker_rx_result(struct sgc_comm *c, const struct sgc_rx *rx)
 	if (h->flags & SGC_F_RETX)
 		co->rx_resent = true;
 	if (h->flags & SGC_F_DONE) {
+		/* For a broadcast's receiver the DONE says that every rank
+		 * called it alike; its data may come before or after. */
+		if (co->kind == SGC_COLL_BCAST && co->receives) {
+			co->agreed = true;
+			if (co->posted && worker_complete(co))
+				coll_finish(c, co, 0);
+			return;
+		}
 		if (!co->posted || co->receives) {
 			c->st.rejected++;
 			return;
@@ -177,7 +204,8 @@ static void worker_rx_result(struct sgc_comm *c, const struct sgc_rx *rx)
 		memcpy(co->stage + (size_t)h->chunk * c->chunk_bytes, rx->body, n * co->elsz);
 	}
 	bit_set(co->got, h->chunk);
-	if (++co->nchunks_done == co->nchunks && co->posted)
+	co->nchunks_done++;
+	if (co->posted && worker_complete(co))
 		coll_finish(c, co, 0);
 }
 
@@ -284,6 +312,9 @@ void worker_timer(struct sgc_comm *c, struct sgc_coll *co, uint64_t now)
 		else
 			co->rt.backoff = 0;
 		worker_nack(c, co);
+		/* The coordinator may not have had what we called either. */
+		if (co->kind == SGC_COLL_BCAST && !co->contributes && !co->agreed)
+			worker_send_call(c, co);
 		co->last_nack = now;
 		retx_resent(&co->rt, now, base);
 	} else {

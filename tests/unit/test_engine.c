@@ -722,6 +722,34 @@ static void test_mismatch(void **state)
 	mismatch(1, 0);
 }
 
+/*
+ * A broadcast's receivers finish only when every rank has called it: one
+ * that has the data waits for the last rank's call, then all finish
+ * exactly.
+ */
+static void test_broadcast_waits_for_all(void **state)
+{
+	struct job j;
+	struct call k;
+	struct calls cs = { &k, 1, &j };
+	int r;
+
+	job_open(&j, 5, 41, 0);
+	call_init(&k, &j, SGC_COLL_BCAST, 3 * ELEMS, 0, SGC_SUM, 4);
+	for (r = 0; r < 4; r++)
+		call_post(&k, &j, r);
+	fake_run_until(never, NULL, 20 * RTO_NS);
+	for (r = 0; r < 4; r++)
+		if (k.req[r].done)
+			fail_msg("rank %d finished the broadcast before rank 4 called it (status %d: %s)", r,
+				 k.req[r].status, k.req[r].msg);
+	call_post(&k, &j, 4);
+	assert_true(fake_run_until(calls_done, &cs, RUN_NS));
+	check_all(&k, &j);
+	call_free(&k, &j);
+	job_close(&j);
+}
+
 /* A PULL for collective @seq to rank @r, from the coordinator's address. */
 static void pull_to(struct job *j, int r, uint32_t seq, uint32_t nchunks, uint8_t dtype,
 		    uint8_t op)
@@ -793,6 +821,7 @@ int main(void)
 		cmocka_unit_test(test_forged_kernel_result),
 		cmocka_unit_test(test_dead_rank),
 		cmocka_unit_test(test_mismatch),
+		cmocka_unit_test(test_broadcast_waits_for_all),
 		cmocka_unit_test(test_pull_mismatch),
 	};
 

@@ -136,9 +136,12 @@ struct sgc_hdr {
  *           job_id = that HELLO's nonce, never the job id; arg = the job's
  *           world size (EPROTO) or the rank in conflict (EADDRINUSE).
  *  BYE, BYE_ACK  rank.
- *  ACK      worker->coord: aux = the worker's watermark.  coord->worker
- *           with coll 0: a probe asking for an ACK; with seq/coll set:
- *           "still working on it" in answer to a NACK.  No body.
+ *  ACK      worker->coord: aux = the worker's watermark; with seq/coll
+ *           set also the worker's call of that collective, in the fields
+ *           a CONTRIB has (nchunks, dtype, op, arg = root, total).
+ *           coord->worker with coll 0: a probe asking for an ACK; with
+ *           seq/coll set: "still working on it" in answer to a NACK.  No
+ *           body.
  * Every worker->coord message carries the worker's watermark in aux
  * (all collectives below it are complete at that worker) except HELLO
  * and READY; the coordinator frees retained results by it.
