@@ -98,6 +98,8 @@ struct sgc_coll {
 				 * told those below that a barrier is over) */
 
 	/* worker */
+	bool told;		/* this rank's arguments went to the coordinator
+				 * after the coordinator's differed (co->msg) */
 	bool agreed;		/* broadcast: the coordinator's DONE came, which
 				 * says every rank called it alike */
 	uint8_t *got;		/* result chunks received, bitmap */

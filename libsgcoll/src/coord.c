@@ -193,7 +193,8 @@ static void coord_rx_contrib(struct sgc_comm *c, const struct sgc_rx *rx)
 }
 
 /* A worker says what it called (ACK with the collective's fields): a
- * broadcast's receivers do at their call. */
+ * broadcast's workers at their call, and a worker whose call differs from
+ * what the coordinator sent it. */
 static void coord_rx_call(struct sgc_comm *c, const struct sgc_rx *rx)
 {
 	const struct sgc_hdr *h = rx->hdr;

@@ -110,6 +110,39 @@ void worker_start(struct sgc_comm *c, struct sgc_coll *co)
 		coll_finish(c, co, 0);
 }
 
+/*
+ * The coordinator's datagram about a collective this rank called says
+ * other arguments.  Rank 0's call is the reference, and the coordinator
+ * names the odd rank to all when it fails the collective: tell it what
+ * this rank called, once, and wait for that.  Should its abort not come,
+ * the deadline fails the call with what this rank saw (co->msg).  (A
+ * broadcast the kernel sent on carries its root's arguments, not rank
+ * 0's: ours, or the root's, are the odd ones.)
+ */
+static void worker_differs(struct sgc_comm *c, struct sgc_coll *co, const struct sgc_hdr *h)
+{
+	struct coll_args mine, theirs;
+	bool kernel = h->type == SGC_MSG_RESULT && (h->flags & SGC_F_KERNEL) &&
+		      h->coll == SGC_COLL_BCAST;
+
+	if (co->told)
+		return;
+	co->told = true;
+	coll_args_of(co, &mine);
+	coll_args_from_hdr(c, h, &theirs);
+	if (h->type == SGC_MSG_RESULT && (h->flags & SGC_F_DONE)) {
+		theirs.dtype = mine.dtype;
+		theirs.op = mine.op;
+	}
+	if (kernel)
+		coll_mismatch_text(co->msg, sizeof(co->msg), co->seq, h->arg, &theirs, c->rank, &mine,
+				   c->rank);
+	else
+		coll_mismatch_text(co->msg, sizeof(co->msg), co->seq, c->rank, &mine, 0, &theirs,
+				   c->rank);
+	worker_send_call(c, co);
+}
+
 static struct sgc_coll *worker_coll_for(struct sgc_comm *c, const struct sgc_hdr *h)
 {
 	struct sgc_coll *co;
@@ -138,16 +171,9 @@ static struct sgc_coll *worker_coll_for(struct sgc_comm *c, const struct sgc_hdr
 	if (h->coll != co->kind || h->nchunks != co->nchunks || h->arg != co->root ||
 	    (!(h->type == SGC_MSG_RESULT && (h->flags & SGC_F_DONE)) &&
 	     (h->dtype != co->dtype || h->op != co->op))) {
+		c->st.rejected++;
 		if (co->posted)
-			coll_fail(c, co, -SGC_EMISMATCH,
-				  "collective #%u: this rank called %s (%u chunks of %s, op %s, root %d) but "
-				  "the coordinator runs %s (%u chunks of %s, op %s, root %u): every rank must "
-				  "call the same collectives in the same order with the same arguments",
-				  co->seq, coll_kind_name(co->kind), co->nchunks, sgc_dtype_name(co->dtype),
-				  sgc_op_name(co->op), co->root, coll_kind_name(h->coll), h->nchunks,
-				  sgc_dtype_name(h->dtype), sgc_op_name(h->op), h->arg);
-		else
-			c->st.rejected++;
+			worker_differs(c, co, h);
 		return NULL;
 	}
 	return co;
@@ -279,6 +305,11 @@ void worker_timer(struct sgc_comm *c, struct sgc_coll *co, uint64_t now)
 	uint64_t wait = retx_wait(&co->rt, base);
 	char a[32];
 
+	if (retx_expired(&co->rt, now) && co->told) {
+		/* The coordinator's word on the mismatch never came. */
+		coll_fail_noted(c, co, -SGC_EMISMATCH);
+		return;
+	}
 	if (retx_expired(&co->rt, now)) {
 		coll_fail(c, co, -ETIMEDOUT,
 			  "collective #%u (%s of %zu x %s) got no result from the coordinator "
@@ -313,7 +344,7 @@ void worker_timer(struct sgc_comm *c, struct sgc_coll *co, uint64_t now)
 			co->rt.backoff = 0;
 		worker_nack(c, co);
 		/* The coordinator may not have had what we called either. */
-		if (co->kind == SGC_COLL_BCAST && !co->contributes && !co->agreed)
+		if (co->told || (co->kind == SGC_COLL_BCAST && !co->contributes && !co->agreed))
 			worker_send_call(c, co);
 		co->last_nack = now;
 		retx_resent(&co->rt, now, base);

@@ -767,10 +767,20 @@ static void pull_to(struct job *j, int r, uint32_t seq, uint32_t nchunks, uint8_
 	inject(j, r, &j->c[0]->self, &h, sizeof(h));
 }
 
+/* fake_run_until(): the request @arg is done. */
+static bool req_done(void *arg)
+{
+	const struct sgc_request *req = arg;
+
+	return req->done;
+}
+
 /*
  * A PULL is checked against the collective like a RESULT: one whose
- * dtype or op differs fails the posted call with a mismatch that names
- * both sides, and is rejected before the call.
+ * dtype or op differs makes a posted call tell the coordinator what this
+ * rank called and wait for its abort (which does not come here: rank 0
+ * never calls), then fail at its deadline with a mismatch that names
+ * both sides; before the call it is rejected.
  */
 static void test_pull_mismatch(void **state)
 {
@@ -788,10 +798,13 @@ static void test_pull_mismatch(void **state)
 
 	/* Posted: another op. */
 	pull_to(&j, 1, seq, nchunks, SGC_INT32, SGC_MAX);
-	assert_true(k.req[1].done);
+	assert_false(k.req[1].done);
+	assert_true(fake_run_until(req_done, &k.req[1], TIMEOUT_NS + RTO_NS));
 	assert_int_equal(k.req[1].status, -SGC_EMISMATCH);
-	if (!strstr(k.req[1].msg, sgc_op_name(SGC_SUM)) || !strstr(k.req[1].msg, sgc_op_name(SGC_MAX)))
-		fail_msg("the mismatch does not name both ops: %s", k.req[1].msg);
+	if (!strstr(k.req[1].msg, "the op differs: rank 1 (this rank) called allreduce with op sum, "
+			"rank 0 with op max"))
+		fail_msg("the mismatch does not name the rank and both ops: %s", k.req[1].msg);
+
 
 	/* Not posted yet: a PULL like the collective is noted, one with
 	 * another dtype or op is rejected. */
