@@ -180,6 +180,12 @@ static void coord_rx_contrib(struct sgc_comm *c, const struct sgc_rx *rx)
 		c->st.rejected++;
 		return;
 	}
+	if (kernel_reduces(c)) {
+		/* The kernel passed it up: its slot holds contributions whose
+		 * arguments differ from this one's, which agree with ours. */
+		coord_kernel_refused(c, co, h->chunk);
+		return;
+	}
 	retx_heard(&co->rt, c->now);
 	if (co->posted) {
 		struct sgc_hdr t;
@@ -385,6 +391,8 @@ void coord_timer(struct sgc_comm *c, struct sgc_coll *co, uint64_t now)
 	if (retx_expired(&co->rt, now)) {
 		struct miss_ctx m = { c, co };
 
+		if (kernel_check_slots(c, co))
+			return;
 		kernel_refresh_seen(c, co);
 		sgc_rank_list(list, sizeof(list), 1, c->world, coord_rank_silent, &m);
 		if (!list[0])
@@ -424,6 +432,10 @@ void coord_timer(struct sgc_comm *c, struct sgc_coll *co, uint64_t now)
 	if (retx_quiet(&co->rt, now, wait)) {
 		struct sgc_hdr t;
 
+		/* The kernel passes a mismatched contribution up, but a full
+		 * socket may have lost it: its slot still tells. */
+		if (kernel_check_slots(c, co))
+			return;
 		kernel_refresh_seen(c, co);
 		coll_hdr(c, &t, SGC_MSG_PULL, co, 0);
 		pull_again(c, &co->pull, &t, co->seen, coll_elig, co);

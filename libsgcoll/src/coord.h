@@ -36,6 +36,15 @@ SGC_HIDDEN void coord_mismatch(struct sgc_comm *c, struct sgc_coll *co, int r,
 			       const struct coll_args *args);
 /* Posted @co fails with the mismatch co->odd notes, against rank 0's call. */
 SGC_HIDDEN void coord_fail_mismatch(struct sgc_comm *c, struct sgc_coll *co);
+/* The kernel refused a contribution to chunk @ch of @co whose arguments
+ * agree with co's: the ranks its slot holds called it otherwise.  Returns
+ * whether the slot showed that (co->odd noted, co failed if posted); else
+ * the datagram counts as rejected. */
+SGC_HIDDEN bool coord_kernel_refused(struct sgc_comm *c, struct sgc_coll *co, uint32_t ch);
+/* Before the timeout: a chunk in the kernel that cannot complete because
+ * its slot holds contributions of other arguments is a mismatch, not
+ * silence.  Returns whether one was found. */
+SGC_HIDDEN bool kernel_check_slots(struct sgc_comm *c, struct sgc_coll *co);
 
 /* coord_complete.c */
 /* Chunk @ch of @co is complete; co->res[ch] holds the result (reduced

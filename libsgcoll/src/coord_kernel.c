@@ -31,6 +31,13 @@ void kernel_inject_own(struct sgc_comm *c, struct sgc_coll *co)
 			coll_fail(c, co, rc, "collective #%u: %s", co->seq, sgc_last_error());
 			return;
 		}
+		if (rc == 2) {
+			/* Refused: workers called it otherwise.  The slot says
+			 * who; if it cannot, the timer's check of the slots or
+			 * the refused workers' datagrams will. */
+			coord_kernel_refused(c, co, ch);
+			continue;
+		}
 		if (rc == 1 && !co->res[ch]) {
 			co->res[ch] = res;
 			co->nseen[ch] = (uint16_t)co->ncontrib;
