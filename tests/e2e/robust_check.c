@@ -28,10 +28,8 @@
  *       cases one rank enters the call LATE_MS (default 500) after the
  *       others.  Every call returns within the timeout (a watchdog ends
  *       the rank at three timeouts): the mismatched one with
- *       -SGC_EMISMATCH or -SGC_EABORTED, the barrier that every rank
- *       calls next with 0.  With SGC_ACCEL other than off the mismatched
- *       call may time out instead: the kernel drops a contribution that
- *       does not match its slot (drop_mismatch) without telling rank 0.
+ *       -SGC_EMISMATCH on every rank, on both paths, the barrier that
+ *       every rank calls next with 0.
  *
  *   exit 0 = all good, 1 = a wrong result or error, 77 = skipped
  */
@@ -465,30 +463,26 @@ static const char *order_call_name(enum order_call k)
 
 /*
  * One mismatch: rank @odd calls @odd_call, the others @rest_call; rank
- * @late (-1: none; -2: the odd rank) enters late.  Broadcast from 0
- * against a rank that broadcasts its own data: rank 0's data may reach
- * the others before the odd rank's, so they may finish, exactly.
+ * @late (-1: none; -2: the odd rank) enters late.
  */
 struct order_case {
 	const char *name;
 	enum order_call odd_call, rest_call;
 	bool odd_is_coord;	/* rank 0 is the odd one, not ODD */
 	int late;		/* -1 none, -2 the odd rank, else this rank */
-	bool rest_may_finish;
 };
 
 static const struct order_case order_cases[] = {
-	{ "barrier against allreduce", OC_BARRIER, OC_ALLREDUCE, false, -1, false },
-	{ "barrier against allreduce, the odd rank late", OC_BARRIER, OC_ALLREDUCE, false, -2, false },
-	{ "barrier against allreduce, rank 1 late", OC_BARRIER, OC_ALLREDUCE, false, 1, false },
-	{ "coordinator's barrier against allreduce", OC_BARRIER, OC_ALLREDUCE, true, -1, false },
-	{ "coordinator's barrier against allreduce, rank 1 late", OC_BARRIER, OC_ALLREDUCE, true, 1,
-	  false },
-	{ "reduce against allreduce", OC_REDUCE, OC_ALLREDUCE, false, -1, false },
-	{ "reduce against allreduce, rank 1 late", OC_REDUCE, OC_ALLREDUCE, false, 1, false },
-	{ "allreduce against barrier", OC_ALLREDUCE, OC_BARRIER, false, 1, false },
-	{ "broadcast roots differ", OC_BCAST_SELF, OC_BCAST0, false, -1, true },
-	{ "broadcast roots differ, rank 1 late", OC_BCAST_SELF, OC_BCAST0, false, 1, true },
+	{ "barrier against allreduce", OC_BARRIER, OC_ALLREDUCE, false, -1 },
+	{ "barrier against allreduce, the odd rank late", OC_BARRIER, OC_ALLREDUCE, false, -2 },
+	{ "barrier against allreduce, rank 1 late", OC_BARRIER, OC_ALLREDUCE, false, 1 },
+	{ "coordinator's barrier against allreduce", OC_BARRIER, OC_ALLREDUCE, true, -1 },
+	{ "coordinator's barrier against allreduce, rank 1 late", OC_BARRIER, OC_ALLREDUCE, true, 1 },
+	{ "reduce against allreduce", OC_REDUCE, OC_ALLREDUCE, false, -1 },
+	{ "reduce against allreduce, rank 1 late", OC_REDUCE, OC_ALLREDUCE, false, 1 },
+	{ "allreduce against barrier", OC_ALLREDUCE, OC_BARRIER, false, 1 },
+	{ "broadcast roots differ", OC_BCAST_SELF, OC_BCAST0, false, -1 },
+	{ "broadcast roots differ, rank 1 late", OC_BCAST_SELF, OC_BCAST0, false, 1 },
 };
 
 /* Returns the call's result; *exact says whether a 0 came with the right data. */
@@ -536,7 +530,7 @@ static int order_call(struct job *j, enum order_call k, unsigned salt, bool *exa
 }
 
 static void order_one(struct job *j, const struct order_case *oc, int odd, unsigned timeout_ms,
-		      unsigned late_ms, bool may_time_out)
+		      unsigned late_ms)
 {
 	int who = oc->odd_is_coord ? 0 : odd;
 	bool is_odd = j->rank == who, exact;
@@ -558,13 +552,12 @@ static void order_one(struct job *j, const struct order_case *oc, int odd, unsig
 	if (dt > timeout_ms + 1000.0)
 		FAIL("%s: %s took %.0f ms, the timeout is %u ms", oc->name, order_call_name(k), dt,
 		     timeout_ms);
-	if (rc == 0 && (is_odd || !oc->rest_may_finish))
-		FAIL("%s: %s succeeded although the ranks disagree", oc->name, order_call_name(k));
-	else if (rc == 0 && !exact)
-		FAIL("%s: %s succeeded with a wrong result", oc->name, order_call_name(k));
-	else if (rc && rc != -SGC_EMISMATCH && rc != -SGC_EABORTED && !(may_time_out && rc == -ETIMEDOUT))
-		FAIL("%s: %s: expected -SGC_EMISMATCH or -SGC_EABORTED, got %d (%s): %s", oc->name,
-		     order_call_name(k), rc, sgc_strerror(rc), sgc_last_error());
+	if (rc == 0)
+		FAIL("%s: %s succeeded%s although the ranks disagree", oc->name, order_call_name(k),
+		     exact ? "" : " with a wrong result");
+	else if (rc != -SGC_EMISMATCH)
+		FAIL("%s: %s: expected -SGC_EMISMATCH, got %d (%s): %s", oc->name, order_call_name(k), rc,
+		     sgc_strerror(rc), sgc_last_error());
 	/* The mismatch used one collective on every rank: the next call
 	 * matches again. */
 	watch(timeout_ms, "the barrier after %s", oc->name);
@@ -579,8 +572,7 @@ static void order_one(struct job *j, const struct order_case *oc, int odd, unsig
 		FAIL("%s: the barrier after it took %.0f ms", oc->name, dt);
 }
 
-static int mode_order(struct job *j, unsigned timeout_ms, int odd, unsigned late_ms,
-		      bool may_time_out)
+static int mode_order(struct job *j, unsigned timeout_ms, int odd, unsigned late_ms)
 {
 	size_t i;
 
@@ -593,7 +585,7 @@ static int mode_order(struct job *j, unsigned timeout_ms, int odd, unsigned late
 		return -1;
 	}
 	for (i = 0; i < sizeof(order_cases) / sizeof(order_cases[0]); i++)
-		order_one(j, &order_cases[i], odd, timeout_ms, late_ms, may_time_out);
+		order_one(j, &order_cases[i], odd, timeout_ms, late_ms);
 	/* And the communicator still gives exact results. */
 	watch(timeout_ms, "the exact round after the mismatches");
 	round_exact(j, false);
@@ -879,8 +871,7 @@ int main(int argc, char **argv)
 		rc = mode_run(&j, stopfile, maxsec);
 	else if (!strcmp(mode, "order"))
 		rc = mode_order(&j, cfg.timeout_ms ? cfg.timeout_ms : SGC_DEFAULT_TIMEOUT_MS,
-				victim < 0 ? j.world - 1 : victim, late_ms < 0 ? 0 : (unsigned)late_ms,
-				cfg.accel != SGC_ACCEL_OFF);
+				victim < 0 ? j.world - 1 : victim, late_ms < 0 ? 0 : (unsigned)late_ms);
 	else if (!strcmp(mode, "twocomm"))
 		rc = mode_twocomm(j.c, &cfg, iters);
 	else
