@@ -55,6 +55,7 @@ struct mslot {
 	uint8_t state, coll, dtype, op;
 	uint32_t seq, chunk;
 	uint16_t nseen, need, count, arg;
+	uint32_t total;
 	uint64_t seen[SGC_BPF_SEEN_WORDS];
 	uint8_t body[SGC_MAX_BODY];
 };
@@ -337,6 +338,7 @@ static void model_gather(const uint8_t *f, size_t len, struct predict *p)
 		s->need = (uint16_t)need_for(h.coll, h.policy, h.arg);
 		s->count = h.count;
 		s->arg = h.arg;
+		s->total = h.coll == SGC_COLL_QUERY ? 0 : h.total;
 		for (w = 0; w < (cfg.world + 63u) / 64; w++)
 			s->seen[w] = 0;
 		memcpy(s->body, f + 42 + SGC_HDR_SIZE, bytes);
@@ -347,8 +349,13 @@ static void model_gather(const uint8_t *f, size_t len, struct predict *p)
 		p->stat[0] = SGC_ST_DROP_LATE;
 		return;
 	} else if (s->coll != h.coll || s->dtype != h.dtype || s->op != h.op ||
-		   s->count != h.count || s->arg != h.arg) {
-		p->stat[0] = SGC_ST_DROP_MISMATCH;
+		   s->count != h.count || s->arg != h.arg ||
+		   s->total != (h.coll == SGC_COLL_QUERY ? 0 : h.total)) {
+		/* A collective's goes up to user space, untouched, to be named. */
+		if (h.coll == SGC_COLL_QUERY)
+			p->stat[0] = SGC_ST_DROP_MISMATCH;
+		else
+			pred(p, XDP_PASS, SGC_ST_PASS_MISMATCH);
 		return;
 	} else if (s->seen[bit / 64] & (1ULL << (bit % 64))) {
 		p->stat[0] = SGC_ST_DROP_DUP;
@@ -622,7 +629,7 @@ static void check_slot(uint32_t idx)
 	if (k.state != m->state || (m->state != SGC_SLOT_FREE &&
 	    (k.seq != m->seq || k.chunk != m->chunk || k.coll != m->coll || k.dtype != m->dtype ||
 	     k.op != m->op || k.nseen != m->nseen || k.need != m->need || k.count != m->count ||
-	     k.arg != m->arg))) {
+	     k.arg != m->arg || k.total != m->total))) {
 		disagree("slot %u: kernel state %u seq %u chunk %u nseen %u need %u, model %u %u %u %u %u",
 			 idx, k.state, k.seq, k.chunk, k.nseen, k.need, m->state, m->seq, m->chunk,
 			 m->nseen, m->need);

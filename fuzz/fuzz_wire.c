@@ -93,6 +93,10 @@ static void check_contract(const uint8_t *pkt, size_t len, uint64_t job, int wor
 	case SGC_MSG_ABORT:
 		if (!body)
 			break;
+		if (h.aux == SGC_EMISMATCH) {
+			EXPECT(body == sizeof(struct sgc_mismatch));
+			break;
+		}
 		EXPECT(body >= sizeof(ja));
 		memcpy(&ja, pkt + SGC_HDR_SIZE, sizeof(ja));
 		EXPECT(ja.world >= 2 && ja.world <= SGC_MAX_WORLD);

@@ -181,6 +181,8 @@ static void wire_seeds(void)
 	h.coll = SGC_COLL_ALLREDUCE;
 	h.aux = ETIMEDOUT;
 	wire_seed("abort", &h, 0);
+	h.aux = SGC_EMISMATCH;
+	wire_seed("abort_mismatch", &h, sizeof(struct sgc_mismatch));
 	h = hdr(SGC_MSG_BYE);
 	h.rank = 3;
 	wire_seed("bye", &h, 0);

@@ -228,6 +228,7 @@ static __always_inline int sgc_gather_check(struct xdp_md *ctx, struct sgc_agg_j
 	job->need = sgc_need(h->coll, h->policy, h->arg);
 	job->count = h->count;
 	job->arg = h->arg;
+	job->total = h->coll == SGC_COLL_QUERY ? 0 : h->total;
 	job->bytes = bytes;
 	job->seen_words = (cfg.world + 63) / 64;
 	job->coll = h->coll;

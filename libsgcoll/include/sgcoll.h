@@ -199,7 +199,10 @@ SGC_API int sgc_allreduce(sgc_comm *c, const void *sendbuf, void *recvbuf,
 SGC_API int sgc_reduce(sgc_comm *c, const void *sendbuf, void *recvbuf,
 		       size_t count, enum sgc_dtype dt, enum sgc_op op, int root);
 
-/** sgc_broadcast() - copy @root's @buf to every rank's @buf. */
+/**
+ * sgc_broadcast() - copy @root's @buf to every rank's @buf.  No rank
+ * returns before every rank has called it alike, the root included.
+ */
 SGC_API int sgc_broadcast(sgc_comm *c, void *buf, size_t count,
 			  enum sgc_dtype dt, int root);
 

@@ -24,6 +24,127 @@ const char *coll_kind_name(int kind)
 	}
 }
 
+void coll_args_of(const struct sgc_coll *co, struct coll_args *a)
+{
+	a->kind = co->kind;
+	a->dtype = co->dtype;
+	a->op = co->op;
+	a->root = co->root;
+	a->nchunks = co->nchunks;
+	if (co->posted)
+		a->count = co->count;
+	else if (co->first.rank >= 0)
+		a->count = co->first.args.count;
+	else
+		a->count = COLL_COUNT_UNKNOWN;
+}
+
+void coll_args_from_hdr(const struct sgc_comm *c, const struct sgc_hdr *h, struct coll_args *a)
+{
+	uint64_t per, base;
+
+	a->kind = h->coll;
+	a->dtype = h->dtype;
+	a->op = h->op;
+	a->root = h->arg;
+	a->nchunks = h->nchunks;
+	a->count = COLL_COUNT_UNKNOWN;
+	/* Only a worker's datagrams carry the count, to the coordinator. */
+	if (c->rank != 0 || !h->nchunks || !sgc_dtype_valid(h->dtype))
+		return;
+	/* total is the count modulo 2^32; all chunks but the last are full,
+	 * which puts the count within one chunk of (nchunks - 1) * per. */
+	per = c->chunk_bytes / sgc_dtype_size(h->dtype);
+	base = (uint64_t)(h->nchunks - 1) * per;
+	a->count = base + (uint32_t)(h->total - (uint32_t)base);
+}
+
+unsigned coll_args_diff(const struct coll_args *a, const struct coll_args *b)
+{
+	unsigned d = 0;
+
+	if (a->kind != b->kind)
+		d |= COLL_ARG_KIND;
+	if (a->count != COLL_COUNT_UNKNOWN && b->count != COLL_COUNT_UNKNOWN ?
+	    a->count != b->count : a->nchunks && b->nchunks && a->nchunks != b->nchunks)
+		d |= COLL_ARG_COUNT;
+	if (a->dtype != b->dtype)
+		d |= COLL_ARG_DTYPE;
+	if (a->op != b->op)
+		d |= COLL_ARG_OP;
+	if (a->root != b->root)
+		d |= COLL_ARG_ROOT;
+	return d;
+}
+
+static const char *op_name(int op)
+{
+	return op == SGC_CUSTOM ? "custom" : sgc_op_name(op);
+}
+
+/* "count 101 and dtype int32" for the arguments in @diff. */
+static size_t args_text(char *buf, size_t len, unsigned diff, const struct coll_args *a)
+{
+	size_t off = 0;
+	int n = 0, total = __builtin_popcount(diff), left;
+
+#define APPEND(...)								\
+	do {									\
+		left = total - ++n;						\
+		off += (size_t)snprintf(buf + off, off < len ? len - off : 0, __VA_ARGS__); \
+		if (left)							\
+			off += (size_t)snprintf(buf + off, off < len ? len - off : 0, \
+						left == 1 ? " and " : ", ");	\
+	} while (0)
+	if (diff & COLL_ARG_COUNT) {
+		if (a->count != COLL_COUNT_UNKNOWN)
+			APPEND("count %llu", (unsigned long long)a->count);
+		else
+			APPEND("a count that takes %u datagram%s", a->nchunks, a->nchunks == 1 ? "" : "s");
+	}
+	if (diff & COLL_ARG_DTYPE)
+		APPEND("dtype %s", sgc_dtype_name(a->dtype));
+	if (diff & COLL_ARG_OP)
+		APPEND("op %s", op_name(a->op));
+	if (diff & COLL_ARG_ROOT)
+		APPEND("root %d", a->root);
+#undef APPEND
+	return off;
+}
+
+void coll_mismatch_text(char *buf, size_t len, uint32_t seq, int odd_rank,
+			const struct coll_args *odd, int ref_rank, const struct coll_args *ref, int self)
+{
+	static const char *const names[] = { "count", "dtype", "op", "root" };
+	unsigned diff = coll_args_diff(odd, ref);
+	const char *me_odd = odd_rank == self ? " (this rank)" : "";
+	const char *me_ref = ref_rank == self ? " (this rank)" : "";
+	char what[48] = "", a[96], b[96];
+	size_t off = 0;
+	int i, n = 0, total;
+
+	if (diff & COLL_ARG_KIND) {
+		snprintf(buf, len, "collective #%u: the collective differs: rank %d%s called %s, rank %d%s "
+			 "%s; every rank must call the same collectives in the same order", seq, odd_rank,
+			 me_odd, coll_kind_name(odd->kind), ref_rank, me_ref, coll_kind_name(ref->kind));
+		return;
+	}
+	total = __builtin_popcount(diff);
+	for (i = 0; i < 4; i++) {
+		if (!(diff & (COLL_ARG_COUNT << i)))
+			continue;
+		n++;
+		off += (size_t)snprintf(what + off, off < sizeof(what) ? sizeof(what) - off : 0, "%s%s",
+					n == 1 ? "" : n == total ? " and " : ", ", names[i]);
+	}
+	args_text(a, sizeof(a), diff, odd);
+	args_text(b, sizeof(b), diff, ref);
+	snprintf(buf, len, "collective #%u: the %s differ%s: rank %d%s called %s with %s, rank %d%s with %s; "
+		 "every rank must call the same collectives with the same count, dtype, op and root",
+		 seq, what[0] ? what : "arguments", total == 1 ? "s" : "", odd_rank, me_odd,
+		 coll_kind_name(ref->kind), a, ref_rank, me_ref, b);
+}
+
 void coll_free(struct sgc_comm *c, struct sgc_coll *co)
 {
 	uint32_t i;
@@ -46,6 +167,7 @@ void coll_free(struct sgc_comm *c, struct sgc_coll *co)
 	free(co->got);
 	free(co->stage);
 	free(co->pulled);
+	free(co->present);
 	free(co);
 }
 
@@ -71,6 +193,8 @@ struct sgc_coll *coll_new(struct sgc_comm *c, uint32_t seq, int kind, int dtype,
 	co->receives = is_data_receiver(co, c->rank);
 	co->ncontrib = co->kind == SGC_COLL_BCAST ? 1 : c->world;
 	co->state = COLL_OPEN;
+	co->first.rank = -1;
+	co->odd.rank = -1;
 	if (c->rank == 0) {
 		co->res = calloc(nchunks, sizeof(*co->res));
 		co->nseen = calloc(nchunks, sizeof(*co->nseen));
@@ -78,6 +202,11 @@ struct sgc_coll *coll_new(struct sgc_comm *c, uint32_t seq, int kind, int dtype,
 		if (!co->res || !co->nseen || !co->seen ||
 		    pull_init(c, &co->pull, nchunks, c->pace.budget))
 			goto fail;
+		if (kind == SGC_COLL_BCAST) {
+			co->present = calloc(bitmap_bytes((size_t)c->world), 1);
+			if (!co->present)
+				goto fail;
+		}
 	} else {
 		co->got = calloc(bitmap_bytes(nchunks), 1);
 		if (!co->got)
@@ -118,15 +247,47 @@ void coll_hdr(struct sgc_comm *c, struct sgc_hdr *h, uint8_t type,
 	h->dtype = co->dtype;
 	h->op = co->op;
 	h->arg = (uint16_t)co->root;
+	/* A contribution, and a worker's word about a collective, say the
+	 * whole call (the fan-out fields are the coordinator's otherwise). */
+	if (type == SGC_MSG_CONTRIB || type == SGC_MSG_NACK || (type == SGC_MSG_ACK && c->rank))
+		h->total = (uint32_t)co->count;
+}
+
+static void wire_args(struct sgc_wire_args *w, const struct coll_args *a)
+{
+	memset(w, 0, sizeof(*w));
+	w->count = a->count;
+	w->nchunks = a->nchunks;
+	w->root = (uint16_t)a->root;
+	w->coll = a->kind;
+	w->dtype = a->dtype;
+	w->op = a->op;
 }
 
 void coll_send_abort(struct sgc_comm *c, const struct sgc_coll *co, int r, int err)
 {
+	struct sgc_mismatch m;
+	struct coll_args ref;
+	struct sgc_pkt *p;
 	struct sgc_hdr h;
 
 	coll_hdr(c, &h, SGC_MSG_ABORT, co, r);
 	h.aux = (uint32_t)-err;
-	send_to_rank(c, &h, r);
+	if (err != -SGC_EMISMATCH || co->odd.rank < 0 || !(p = pkt_alloc(c))) {
+		send_to_rank(c, &h, r);
+		return;
+	}
+	/* Which rank differs and how, for the worker's message. */
+	memset(&m, 0, sizeof(m));
+	m.rank = (uint16_t)co->odd.rank;
+	coll_args_of(co, &ref);
+	wire_args(&m.odd, &co->odd.args);
+	wire_args(&m.ref, &ref);
+	memcpy(pkt_hdr(p), &h, SGC_HDR_SIZE);
+	memcpy(pkt_body(p), &m, sizeof(m));
+	p->len = SGC_HDR_SIZE + sizeof(m);
+	io_send(c, p, &c->peers[r].addr);
+	pkt_put(c, p);
 }
 
 void coll_finish(struct sgc_comm *c, struct sgc_coll *co, int status)

@@ -18,6 +18,33 @@
 /* A worker sends an ACK when its watermark moved this far unreported. */
 #define SGC_ACK_EVERY		32
 
+/* The arguments every rank must pass alike to a collective. */
+struct coll_args {
+	uint64_t count;		/* elements, COLL_COUNT_UNKNOWN if not known */
+	uint32_t nchunks;	/* datagrams the count takes; 0: not known */
+	uint8_t kind;		/* enum sgc_coll_kind */
+	uint8_t dtype;		/* enum sgc_dtype */
+	uint8_t op;		/* enum sgc_op */
+	int root;
+};
+
+#define COLL_COUNT_UNKNOWN	UINT64_MAX
+
+/* Which arguments differ (coll_args_diff()). */
+enum {
+	COLL_ARG_KIND = 1 << 0,
+	COLL_ARG_COUNT = 1 << 1,
+	COLL_ARG_DTYPE = 1 << 2,
+	COLL_ARG_OP = 1 << 3,
+	COLL_ARG_ROOT = 1 << 4,
+};
+
+/* One rank's call as the coordinator learnt it; rank -1: none. */
+struct coll_call {
+	int rank;
+	struct coll_args args;
+};
+
 enum coll_state {
 	COLL_OPEN,	/* in progress */
 	COLL_DONE,	/* finished here; coordinator keeps results */
@@ -59,9 +86,23 @@ struct sgc_coll {
 	struct sgc_pull pull;
 	uint32_t kernel_low;	/* eBPF: lowest chunk not complete */
 	uint32_t kernel_injected; /* eBPF: own chunks handed to the kernel */
-	bool mismatch;
+	/* Before this rank's call: whose datagram made this state, with
+	 * what arguments (co->kind... hold them too; this adds the count and
+	 * the rank).  Rank 0's call is the reference the others are held to. */
+	struct coll_call first;
+	/* The first call found to differ from rank 0's (or, before rank 0
+	 * called, from `first`): what a mismatch names. */
+	struct coll_call odd;
+	uint8_t *present;	/* broadcast: ranks whose call matched, bitmap */
+	int npresent;
+	int done_first;		/* the first worker the DONE goes to (notify_prog
+				 * told those below that a barrier is over) */
 
 	/* worker */
+	bool told;		/* this rank's arguments went to the coordinator
+				 * after the coordinator's differed (co->msg) */
+	bool agreed;		/* broadcast: the coordinator's DONE came, which
+				 * says every rank called it alike */
 	uint8_t *got;		/* result chunks received, bitmap */
 	uint8_t *stage;		/* results that came before the call */
 	uint8_t *pulled;	/* chunks asked for before the call, bitmap */
@@ -115,6 +156,21 @@ static inline bool in_window(const struct sgc_comm *c, uint32_t seq)
 
 /* "allreduce", "broadcast", ... for messages. */
 SGC_HIDDEN const char *coll_kind_name(int kind);
+/* @co's arguments as this rank called it, or as the datagram that made
+ * its state announced them. */
+SGC_HIDDEN void coll_args_of(const struct sgc_coll *co, struct coll_args *a);
+/* The arguments a datagram about a collective carries; the count only
+ * from a worker's (hdr.total). */
+SGC_HIDDEN void coll_args_from_hdr(const struct sgc_comm *c, const struct sgc_hdr *h,
+				   struct coll_args *a);
+/* COLL_ARG_* of the arguments that differ; 0 when they agree. */
+SGC_HIDDEN unsigned coll_args_diff(const struct coll_args *a, const struct coll_args *b);
+/* "collective #7: the count differs: rank 3 called allreduce with count
+ * 101, rank 0 with count 100; every rank must ..." (@odd_rank's call
+ * against @ref_rank's); @self is marked as "this rank". */
+SGC_HIDDEN void coll_mismatch_text(char *buf, size_t len, uint32_t seq, int odd_rank,
+				   const struct coll_args *odd, int ref_rank,
+				   const struct coll_args *ref, int self);
 /* A new collective in its slot; NULL if the slot is taken or no memory. */
 SGC_HIDDEN struct sgc_coll *coll_new(struct sgc_comm *c, uint32_t seq, int kind, int dtype,
 				     int op, int root, uint32_t nchunks);

@@ -61,6 +61,14 @@ static bool coord_rank_silent(const void *arg, int r)
 	return false;
 }
 
+/* A broadcast's rank that has not said it called it. */
+static bool coord_rank_absent(const void *arg, int r)
+{
+	const struct miss_ctx *m = arg;
+
+	return m->co->present && !bit_test(m->co->present, r);
+}
+
 static void coord_send_done(struct sgc_comm *c, struct sgc_coll *co, int r)
 {
 	struct sgc_hdr h;
@@ -110,45 +118,42 @@ static int coord_add(struct sgc_comm *c, struct sgc_coll *co, uint32_t ch, int r
 	return 0;
 }
 
-static void coord_mismatch(struct sgc_comm *c, struct sgc_coll *co, const struct sgc_hdr *h)
+/* The collective a worker's datagram is about, made from it if this is
+ * the first word of it; NULL (counted) if none can be. */
+static struct sgc_coll *coord_coll_for(struct sgc_comm *c, const struct sgc_hdr *h)
 {
-	if (co->mismatch)
-		return;
-	co->mismatch = true;
-	snprintf(co->msg, sizeof(co->msg),
-		 "collective #%u: rank %u called %s (%u chunks of %s, op %s, root %u) but rank 0 %s %s "
-		 "(%u chunks of %s, op %s, root %d): every rank must call the same collectives in the "
-		 "same order with the same count, type, op and root",
-		 co->seq, h->rank, coll_kind_name(h->coll), h->nchunks, sgc_dtype_name(h->dtype),
-		 sgc_op_name(h->op), h->arg, co->posted ? "called" : "expects", coll_kind_name(co->kind),
-		 co->nchunks, sgc_dtype_name(co->dtype), sgc_op_name(co->op), co->root);
-	if (co->posted)
-		coll_fail_noted(c, co, -SGC_EMISMATCH);
+	struct sgc_coll *co;
+
+	if (!in_window(c, h->seq)) {
+		c->st.late++;
+		return NULL;
+	}
+	if (h->arg >= c->world) {
+		c->st.rejected++;
+		return NULL;
+	}
+	co = slot_find(c, h->seq);
+	if (co)
+		return co;
+	co = coll_from_wire(c, h);
+	if (!co) {
+		c->st.late++;
+		return NULL;
+	}
+	co->first.rank = h->rank;
+	coll_args_from_hdr(c, h, &co->first.args);
+	return co;
 }
 
 static void coord_rx_contrib(struct sgc_comm *c, const struct sgc_rx *rx)
 {
 	const struct sgc_hdr *h = rx->hdr;
-	struct sgc_coll *co;
+	struct sgc_coll *co = coord_coll_for(c, h);
 	size_t n = h->count;
 	int r = h->rank;
 
-	if (!in_window(c, h->seq)) {
-		c->st.late++;
+	if (!co)
 		return;
-	}
-	if (h->arg >= c->world) {
-		c->st.rejected++;
-		return;
-	}
-	co = slot_find(c, h->seq);
-	if (!co) {
-		co = coll_from_wire(c, h);
-		if (!co) {
-			c->st.late++;
-			return;
-		}
-	}
 	if (co->state == COLL_FAILED) {
 		coll_send_abort(c, co, r, co->status);
 		return;
@@ -157,11 +162,8 @@ static void coord_rx_contrib(struct sgc_comm *c, const struct sgc_rx *rx)
 		c->st.late++;
 		return;
 	}
-	if (h->coll != co->kind || h->nchunks != co->nchunks || h->dtype != co->dtype ||
-	    h->op != co->op || h->arg != co->root) {
-		coord_mismatch(c, co, h);
+	if (!coord_check_call(c, co, h))
 		return;
-	}
 	if (!is_contributor(co, r) || h->chunk >= co->nchunks) {
 		c->st.rejected++;
 		return;
@@ -170,12 +172,18 @@ static void coord_rx_contrib(struct sgc_comm *c, const struct sgc_rx *rx)
 		c->st.duplicates++;
 		return;
 	}
-	/* Element counts: full chunks are full; the last one must agree with
-	 * the other contributions (and with our own call once posted). */
+	/* Element counts: the call's count (total) agrees, so a chunk of
+	 * another length is not from a well-behaved rank. */
 	if ((h->chunk + 1 < co->nchunks && n != co->chunk_elems) ||
 	    (co->posted && n != chunk_n(co, h->chunk)) ||
 	    (co->res[h->chunk] && co->nseen[h->chunk] && pkt_hdr(co->res[h->chunk])->count != n)) {
-		coord_mismatch(c, co, h);
+		c->st.rejected++;
+		return;
+	}
+	if (kernel_reduces(c)) {
+		/* The kernel passed it up: its slot holds contributions whose
+		 * arguments differ from this one's, which agree with ours. */
+		coord_kernel_refused(c, co, h->chunk);
 		return;
 	}
 	/* A first send (no SGC_F_RETX) after we PULLed: that silence was a
@@ -195,6 +203,32 @@ static void coord_rx_contrib(struct sgc_comm *c, const struct sgc_rx *rx)
 			co->rt.resent = true;
 	}
 	coord_add(c, co, h->chunk, r, rx->body, n);
+}
+
+/* A worker says what it called (ACK with the collective's fields): a
+ * broadcast's workers at their call, and a worker whose call differs from
+ * what the coordinator sent it. */
+static void coord_rx_call(struct sgc_comm *c, const struct sgc_rx *rx)
+{
+	const struct sgc_hdr *h = rx->hdr;
+	struct sgc_coll *co;
+
+	if (h->coll >= SGC_COLL_QUERY || !sgc_dtype_valid(h->dtype) ||
+	    (!sgc_op_valid(h->op) && h->op != SGC_CUSTOM) || !h->nchunks) {
+		c->st.rejected++;
+		return;
+	}
+	co = coord_coll_for(c, h);
+	if (!co)
+		return;
+	if (co->state == COLL_FAILED) {
+		coll_send_abort(c, co, h->rank, co->status);
+		return;
+	}
+	if (co->state == COLL_OPEN) {
+		retx_heard(&co->rt, c->now);
+		coord_check_call(c, co, h);
+	}
 }
 
 static bool coll_elig(const void *obj, int r);
@@ -242,12 +276,15 @@ static void coord_rx_nack(struct sgc_comm *c, const struct sgc_rx *rx)
 		coll_send_abort(c, co, r, co->status);
 		return;
 	}
-	if (!is_data_receiver(co, r)) {
+	if (!is_data_receiver(co, r) || (co->kind == SGC_COLL_BCAST && co->state == COLL_DONE)) {
+		/* A broadcast's receiver may miss only the DONE that says
+		 * every rank agreed; a resend of data chunks follows. */
 		if (co->state == COLL_DONE) {
 			coord_send_done(c, co, r);
 			c->st.retransmits++;
 		}
-		return;
+		if (!is_data_receiver(co, r))
+			return;
 	}
 	/* A chunk sent just now: the NACK most likely crossed it (a worker
 	 * that waited for a CPU).  Only just: if it was lost after all, the
@@ -309,16 +346,20 @@ void coord_start(struct sgc_comm *c, struct sgc_coll *co)
 {
 	uint32_t ch;
 
-	if (co->mismatch) {
-		coll_fail_noted(c, co, -SGC_EMISMATCH);
+	if (co->odd.rank >= 0) {
+		coord_fail_mismatch(c, co);
 		return;
+	}
+	if (co->present) {
+		bit_set(co->present, 0);
+		co->npresent++;
 	}
 	for (ch = 0; ch < co->nchunks; ch++) {
 		if (co->res[ch] && co->nseen[ch] && pkt_hdr(co->res[ch])->count != chunk_n(co, ch)) {
 			coll_fail(c, co, -SGC_EMISMATCH,
-				  "collective #%u (%s): workers sent %u elements in the last chunk but rank 0 "
-				  "has %zu: every rank must pass the same count", co->seq,
-				  coll_kind_name(co->kind), pkt_hdr(co->res[ch])->count, chunk_n(co, ch));
+				  "collective #%u (%s): the count differs: workers sent %u elements in chunk "
+				  "%u, rank 0 has %zu there; every rank must pass the same count", co->seq,
+				  coll_kind_name(co->kind), pkt_hdr(co->res[ch])->count, ch, chunk_n(co, ch));
 			return;
 		}
 	}
@@ -378,10 +419,21 @@ void coord_timer(struct sgc_comm *c, struct sgc_coll *co, uint64_t now)
 	if (retx_expired(&co->rt, now)) {
 		struct miss_ctx m = { c, co };
 
+		if (kernel_check_slots(c, co))
+			return;
 		kernel_refresh_seen(c, co);
 		sgc_rank_list(list, sizeof(list), 1, c->world, coord_rank_silent, &m);
 		if (!list[0])
 			sgc_rank_list(list, sizeof(list), 1, c->world, coord_rank_missing, &m);
+		if (!list[0] && co->present) {
+			sgc_rank_list(list, sizeof(list), 1, c->world, coord_rank_absent, &m);
+			coll_fail(c, co, -ETIMEDOUT,
+				  "collective #%u (%s of %zu x %s): rank%s %s did not call it within %u ms",
+				  co->seq, coll_kind_name(co->kind), co->count, sgc_dtype_name(co->dtype),
+				  strchr(list, ',') || strstr(list, "more") ? "s" : "", list,
+				  c->cfg.timeout_ms);
+			return;
+		}
 		coll_fail(c, co, -ETIMEDOUT,
 			  "collective #%u (%s of %zu x %s): rank%s %s did not contribute within %u ms",
 			  co->seq, coll_kind_name(co->kind), co->count, sgc_dtype_name(co->dtype),
@@ -408,6 +460,10 @@ void coord_timer(struct sgc_comm *c, struct sgc_coll *co, uint64_t now)
 	if (retx_quiet(&co->rt, now, wait)) {
 		struct sgc_hdr t;
 
+		/* The kernel passes a mismatched contribution up, but a full
+		 * socket may have lost it: its slot still tells. */
+		if (kernel_check_slots(c, co))
+			return;
 		kernel_refresh_seen(c, co);
 		coll_hdr(c, &t, SGC_MSG_PULL, co, 0);
 		pull_again(c, &co->pull, &t, co->seen, coll_elig, co);
@@ -517,6 +573,8 @@ static void coord_on_nack(struct sgc_comm *c, const struct sgc_rx *rx)
 static void coord_on_ack(struct sgc_comm *c, const struct sgc_rx *rx)
 {
 	peer_wm(c, rx->hdr->rank, rx->hdr->aux);
+	if (rx->hdr->coll)
+		coord_rx_call(c, rx);
 }
 
 static void coord_on_bye(struct sgc_comm *c, const struct sgc_rx *rx)

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * The coordinator's side of a collective: coord.c (contributions, PULLs,
- * NACKs, loss checks, retirement), coord_complete.c (a complete chunk
- * goes out) and coord_kernel.c (the eBPF path's reduction).
+ * NACKs, loss checks, retirement), coord_mismatch.c (calls that differ
+ * from rank 0's), coord_complete.c (a complete chunk goes out) and
+ * coord_kernel.c (the eBPF path's reduction).
  */
 #ifndef SGC_COORD_H
 #define SGC_COORD_H
@@ -23,6 +24,30 @@ SGC_HIDDEN void coord_pull(struct sgc_comm *c, struct sgc_coll *co);
 /* Free the collectives every worker has the result of. */
 SGC_HIDDEN void coord_retire(struct sgc_comm *c);
 
+/* coord_mismatch.c */
+/* Hold rank @h->rank's call, as its datagram announces it, against rank
+ * 0's (a broadcast's counts the rank as present); false when it differs. */
+SGC_HIDDEN bool coord_check_call(struct sgc_comm *c, struct sgc_coll *co, const struct sgc_hdr *h);
+/* Rank @r called broadcast @co as rank 0 did (or, before rank 0's call,
+ * as the rank whose datagram made co's state): once all did, it may end. */
+SGC_HIDDEN void coord_present(struct sgc_comm *c, struct sgc_coll *co, int r);
+/* Rank @r called @co with @args, which differ from rank 0's (or, before
+ * rank 0 called, from those that made co's state): noted in co->odd (the
+ * first only), and @co fails if this rank has posted it. */
+SGC_HIDDEN void coord_mismatch(struct sgc_comm *c, struct sgc_coll *co, int r,
+			       const struct coll_args *args);
+/* Posted @co fails with the mismatch co->odd notes, against rank 0's call. */
+SGC_HIDDEN void coord_fail_mismatch(struct sgc_comm *c, struct sgc_coll *co);
+/* The kernel refused a contribution to chunk @ch of @co whose arguments
+ * agree with co's: the ranks its slot holds called it otherwise.  Returns
+ * whether the slot showed that (co->odd noted, co failed if posted); else
+ * the datagram counts as rejected. */
+SGC_HIDDEN bool coord_kernel_refused(struct sgc_comm *c, struct sgc_coll *co, uint32_t ch);
+/* Before the timeout: a chunk in the kernel that cannot complete because
+ * its slot holds contributions of other arguments is a mismatch, not
+ * silence.  Returns whether one was found. */
+SGC_HIDDEN bool kernel_check_slots(struct sgc_comm *c, struct sgc_coll *co);
+
 /* coord_complete.c */
 /* Chunk @ch of @co is complete; co->res[ch] holds the result (reduced
  * here, or by the kernel).  @kernel_sent: notify_prog already sent it to
@@ -30,6 +55,10 @@ SGC_HIDDEN void coord_retire(struct sgc_comm *c);
  * header's fan_first. */
 SGC_HIDDEN void coord_chunk_complete(struct sgc_comm *c, struct sgc_coll *co, uint32_t ch,
 				     bool kernel_sent);
+/* Every chunk of @co is complete: finish it, once every rank of a
+ * broadcast has said it called it alike, and tell the workers that get
+ * no data (and a broadcast's receivers) that it is over. */
+SGC_HIDDEN void coord_finish(struct sgc_comm *c, struct sgc_coll *co);
 
 /* coord_kernel.c */
 /* Hand rank 0's chunks to the kernel, up to the slots it has. */

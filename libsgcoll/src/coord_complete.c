@@ -61,17 +61,35 @@ void coord_chunk_complete(struct sgc_comm *c, struct sgc_coll *co, uint32_t ch, 
 		co->kernel_low++;
 	if (++co->nchunks_done < co->nchunks)
 		return;
-	/* Everyone who got no data learns that its part is over; for a
-	 * barrier notify_prog already told the first workers. */
+	/* notify_prog told the first workers a barrier is over. */
+	co->done_first = co->kind == SGC_COLL_BARRIER ? first : 1;
+	coord_finish(c, co);
+}
+
+static bool worker_elig(const void *obj, int r)
+{
+	return r != 0;
+}
+
+void coord_finish(struct sgc_comm *c, struct sgc_coll *co)
+{
+	if (co->state != COLL_OPEN)
+		return;
+	/* A broadcast is over when every rank has said it called it alike:
+	 * its receivers finish only on the DONE that says so. */
+	if (co->present && co->npresent < c->world)
+		return;
+	/* Everyone who got no data learns that its part is over. */
 	if (co->kind == SGC_COLL_BARRIER || co->kind == SGC_COLL_REDUCE ||
-	    (co->kind == SGC_COLL_BCAST && co->root)) {
+	    co->kind == SGC_COLL_BCAST) {
 		struct sgc_pkt *d = pkt_alloc(c);
 
 		if (d) {
 			coll_hdr(c, pkt_hdr(d), SGC_MSG_RESULT, co, 0);
 			pkt_hdr(d)->flags = SGC_F_DONE;
 			d->len = SGC_HDR_SIZE;
-			send_to_ranks(c, d, co->kind == SGC_COLL_BARRIER ? first : 1, done_elig, co);
+			send_to_ranks(c, d, co->done_first ? co->done_first : 1,
+				      co->kind == SGC_COLL_BCAST ? worker_elig : done_elig, co);
 			pkt_put(c, d);
 		}
 	}

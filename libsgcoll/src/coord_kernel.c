@@ -31,6 +31,13 @@ void kernel_inject_own(struct sgc_comm *c, struct sgc_coll *co)
 			coll_fail(c, co, rc, "collective #%u: %s", co->seq, sgc_last_error());
 			return;
 		}
+		if (rc == 2) {
+			/* Refused: workers called it otherwise.  The slot says
+			 * who; if it cannot, the timer's check of the slots or
+			 * the refused workers' datagrams will. */
+			coord_kernel_refused(c, co, ch);
+			continue;
+		}
 		if (rc == 1 && !co->res[ch]) {
 			co->res[ch] = res;
 			co->nseen[ch] = (uint16_t)co->ncontrib;
@@ -79,6 +86,7 @@ int kernel_refresh_seen(struct sgc_comm *c, struct sgc_coll *co)
 void coord_kernel_result(struct sgc_comm *c, const struct sgc_hdr *h, const void *body,
 			 const __u64 *seen)
 {
+	struct coll_args theirs, mine;
 	struct sgc_coll *co;
 	struct sgc_pkt *p;
 	size_t len;
@@ -92,6 +100,8 @@ void coord_kernel_result(struct sgc_comm *c, const struct sgc_hdr *h, const void
 		return;
 	}
 	co = slot_find(c, h->seq);
+	coll_args_from_hdr(c, h, &theirs);
+	theirs.count = COLL_COUNT_UNKNOWN;	/* hdr.total is not in a result */
 	if (!co || !co->posted) {
 		/* The kernel completes a chunk only with rank 0's contribution
 		 * in it, which comes when we post, except a broadcast from a
@@ -101,10 +111,24 @@ void coord_kernel_result(struct sgc_comm *c, const struct sgc_hdr *h, const void
 			c->st.rejected++;
 			return;
 		}
-		if (!co)
+		if (!co) {
 			co = coll_from_wire(c, h);
-		if (!co)
+			if (!co)
+				return;
+			/* The root's data, checked when rank 0 calls. */
+			co->first.rank = h->arg;
+			co->first.args = theirs;
+		}
+	}
+	/* A broadcast's result is its root's contribution alone, which
+	 * nothing but its slot held it against: the root's call. */
+	coll_args_of(co, &mine);
+	if (h->coll == SGC_COLL_BCAST && co->state == COLL_OPEN) {
+		if (coll_args_diff(&theirs, &mine)) {
+			coord_mismatch(c, co, h->arg, &theirs);
 			return;
+		}
+		coord_present(c, co, h->arg);
 	}
 	if (co->state != COLL_OPEN || h->chunk >= co->nchunks || h->coll != co->kind ||
 	    h->nchunks != co->nchunks || (co->res[h->chunk] && co->nseen[h->chunk] == co->ncontrib)) {

@@ -200,12 +200,13 @@ static const char *sgc_explain(int code)
 		       "its own in SGC_COORDINATOR";
 	case SGC_EMISMATCH:
 		return "ranks disagree on a collective's arguments (count, dtype, op or root "
-		       "differ, or the ranks called collectives in a different order): call the "
+		       "differ, or the ranks called collectives in a different order): "
+		       "sgc_last_error() names the rank, the argument and both values; call the "
 		       "same collectives with the same arguments on every rank";
 	case SGC_EABORTED:
-		return "the coordinator abandoned this collective (a rank failed, timed out or "
-		       "sent mismatching arguments): read the coordinator's log or "
-		       "sgc_last_error() for the cause, then retry or finalize";
+		return "the coordinator abandoned this collective (a rank failed or timed out): "
+		       "read the coordinator's log or sgc_last_error() for the cause, then retry "
+		       "or finalize";
 	default:
 		return NULL;
 	}

@@ -89,6 +89,7 @@ static const char *const stat_names[SGC_ST_MAX] = {
 	[SGC_ST_DELIVERED] = "delivered",
 	[SGC_ST_DROP_IP] = "drop_ip",
 	[SGC_ST_DROP_BUSY] = "drop_busy",
+	[SGC_ST_PASS_MISMATCH] = "pass_mismatch",
 };
 
 const char *sgc_bpf_stat_name(int i)
@@ -673,8 +674,13 @@ int bpf_path_contribute(struct sgc_comm *c, const struct sgc_hdr *h, const void 
 	if (opts.retval != XDP_PASS || opts.data_size_out < len)
 		return 0;
 	/* The datagram came back as the chunk's RESULT: ours completed it.
-	 * data_out starts with the XDP metadata (struct sgc_bpf_meta). */
+	 * data_out starts with the XDP metadata (struct sgc_bpf_meta).  Back
+	 * as it went in: the kernel refused it, its arguments differ from the
+	 * slot's (pass_mismatch; nothing else passes rank 0's contribution
+	 * up, as rank 0 calls a custom op only with its program loaded). */
 	rh = (const struct sgc_hdr *)(b->out + (opts.data_size_out - len) + off);
+	if (rh->type == SGC_MSG_CONTRIB)
+		return 2;
 	if (rh->type != SGC_MSG_RESULT || !(rh->flags & SGC_F_KERNEL))
 		return 0;
 	*result = pkt_alloc(c);
@@ -695,6 +701,20 @@ const struct sgc_bpf_slot *bpf_path_slot(struct sgc_comm *c, uint8_t coll, uint3
 	if (bpf_map_lookup_elem_flags(bpf_map__fd(b->skel->maps.slots), &key, out, BPF_F_LOCK))
 		return NULL;
 	if (out->state == SGC_SLOT_FREE || out->coll != coll || out->seq != seq || out->chunk != chunk)
+		return NULL;
+	return out;
+}
+
+const struct sgc_bpf_slot *bpf_path_slot_at(struct sgc_comm *c, uint32_t seq, uint32_t chunk)
+{
+	struct sgc_bpf *b = c->bpf;
+	struct sgc_bpf_slot *out = &b->slot;
+	__u32 key = sgc_slot_index(SGC_COLL_ALLREDUCE, seq, chunk);
+
+	if (bpf_map_lookup_elem_flags(bpf_map__fd(b->skel->maps.slots), &key, out, BPF_F_LOCK))
+		return NULL;
+	if (out->state == SGC_SLOT_FREE || out->coll == SGC_COLL_QUERY || out->seq != seq ||
+	    out->chunk != chunk)
 		return NULL;
 	return out;
 }

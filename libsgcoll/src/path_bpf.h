@@ -30,13 +30,19 @@ SGC_HIDDEN int bpf_path_attach(struct sgc_comm *c);
 SGC_HIDDEN int bpf_path_roster(struct sgc_comm *c);
 SGC_HIDDEN void bpf_path_close(struct sgc_comm *c);
 /* Reduce rank 0's chunk in the kernel (BPF_PROG_RUN of gather_prog).
- * Returns 1 with *result set when it completed the chunk, else 0. */
+ * Returns 1 with *result set when it completed the chunk, 2 when the
+ * kernel refused it because the slot holds contributions of other
+ * arguments, else 0. */
 SGC_HIDDEN int bpf_path_contribute(struct sgc_comm *c, const struct sgc_hdr *h, const void *body,
 				   struct sgc_pkt **result);
 /* Read the slot of (coll, seq, chunk) into the path's own copy, valid
  * until the next call; NULL if it holds another tag or cannot be read. */
 SGC_HIDDEN const struct sgc_bpf_slot *bpf_path_slot(struct sgc_comm *c, uint8_t coll,
 						    uint32_t seq, uint32_t chunk);
+/* The same for chunk @chunk of collective @seq (not a query) whatever its
+ * kind: NULL if the slot holds another (seq, chunk) or cannot be read. */
+SGC_HIDDEN const struct sgc_bpf_slot *bpf_path_slot_at(struct sgc_comm *c, uint32_t seq,
+						       uint32_t chunk);
 /* Publish the collective window to the kernel (no syscall). */
 SGC_HIDDEN void bpf_path_window(struct sgc_comm *c);
 /* Publish the query in progress: the kernel takes answers to it alone,

@@ -128,30 +128,43 @@ static int post_wait_slot(struct sgc_comm *c, uint64_t deadline)
 	return 0;
 }
 
-/* The collective's state: new, or the one datagrams from other ranks
- * made already, checked against this call. */
+/*
+ * The collective's state: new, or the one datagrams from other ranks
+ * made already.  If this call differs from those datagrams, the state is
+ * made again from the call: this rank goes on as it called, and the
+ * coordinator, which holds every call against rank 0's, fails it and
+ * names the odd rank.  At the coordinator, this call decides which one
+ * that is: the rank whose datagram made the state if this call differs
+ * from it, else the first other one noted (coord_mismatch()).
+ */
 static struct sgc_coll *post_match(struct sgc_comm *c, const struct post_args *a)
 {
 	uint32_t seq = c->colls.next_seq;
 	struct sgc_coll *co = slot_find(c, seq);
+	struct coll_args call = {
+		.count = a->count, .nchunks = a->nchunks, .kind = a->kind,
+		.dtype = (uint8_t)a->dt, .op = (uint8_t)a->op, .root = a->root,
+	};
+	struct coll_args made;
+	struct coll_call odd = { .rank = -1 };
 
+	if (co && co->state == COLL_OPEN) {
+		coll_args_of(co, &made);
+		if (!coll_args_diff(&made, &call))
+			return co;
+		odd = co->odd;
+		if (c->rank == 0 && co->first.rank >= 0)
+			odd = co->first;
+		coll_free(c, co);
+		co = NULL;
+	}
 	if (!co) {
 		co = coll_new(c, seq, a->kind, a->dt, a->op, a->root, a->nchunks);
 		if (!co)
 			sgc_err(-ENOMEM, "%s: cannot allocate state for %u chunks",
 				coll_kind_name(a->kind), a->nchunks);
-		return co;
-	}
-	if (co->kind != a->kind || co->nchunks != a->nchunks || co->root != a->root ||
-	    ((co->dtype != a->dt || co->op != a->op) && c->rank == 0)) {
-		co->mismatch = true;
-		if (!co->msg[0])
-			snprintf(co->msg, sizeof(co->msg),
-				 "collective #%u: rank %d called %s (%u chunks of %s, root %d) but other "
-				 "ranks sent %s (%u chunks of %s, root %d): every rank must call the same "
-				 "collectives in the same order with the same arguments", seq, c->rank,
-				 coll_kind_name(a->kind), a->nchunks, sgc_dtype_name(a->dt), a->root,
-				 coll_kind_name(co->kind), co->nchunks, sgc_dtype_name(co->dtype), co->root);
+		else if (c->rank == 0)
+			co->odd = odd;
 	}
 	return co;
 }
@@ -183,9 +196,7 @@ static void post_start(struct sgc_comm *c, struct sgc_coll *co, const struct pos
 		/* The root's data is its contribution. */
 		co->sendbuf = a->recvbuf;
 	}
-	if (co->mismatch && c->rank != 0) {
-		coll_fail_noted(c, co, -SGC_EMISMATCH);
-	} else if (c->rank == 0) {
+	if (c->rank == 0) {
 		coord_start(c, co);
 	} else {
 		worker_start(c, co);

@@ -190,6 +190,9 @@ int sgc_wire_check(const void *pkt, size_t len, uint64_t job_id, int world,
 	case SGC_MSG_WELCOME:
 		return check_welcome(h, pkt, body);
 	case SGC_MSG_ABORT:
+		/* Two bodies: what a mismatch was, or why a join failed. */
+		if (h->aux == SGC_EMISMATCH)
+			return !body || body == sizeof(struct sgc_mismatch) ? SGC_REJ_NONE : SGC_REJ_LEN;
 		return check_abort(pkt, body);
 	default:	/* HELLO, READY, BYE, BYE_ACK, ACK, WAIT: header only */
 		return body ? SGC_REJ_LEN : SGC_REJ_NONE;

@@ -54,6 +54,27 @@ static void worker_send_status(struct sgc_comm *c)
 	c->colls.acked_wm = c->colls.base;
 }
 
+/* What this rank called, to the coordinator: ACK with the collective's
+ * fields and the count in total. */
+static void worker_send_call(struct sgc_comm *c, struct sgc_coll *co)
+{
+	struct sgc_hdr h;
+
+	coll_hdr(c, &h, SGC_MSG_ACK, co, c->rank);
+	h.aux = c->colls.base;
+	send_hdr(c, &h, &c->cfg.coord);
+	c->colls.acked_wm = c->colls.base;
+}
+
+/* A broadcast's receiver has it all once the coordinator said that every
+ * rank called it alike; everyone else once the data or the DONE is in. */
+static bool worker_complete(const struct sgc_coll *co)
+{
+	if (co->kind == SGC_COLL_BCAST && co->receives)
+		return co->agreed && co->nchunks_done == co->nchunks;
+	return co->receives && co->nchunks_done == co->nchunks;
+}
+
 void worker_advance(struct sgc_comm *c)
 {
 	while (c->colls.base != c->colls.next_seq) {
@@ -73,14 +94,12 @@ void worker_start(struct sgc_comm *c, struct sgc_coll *co)
 {
 	uint32_t ch, credit = c->pace.push_credit < co->nchunks ? c->pace.push_credit : co->nchunks;
 
+	/* A broadcast finishes nowhere before every rank said how it called
+	 * it; its root says so with its data. */
+	if (co->kind == SGC_COLL_BCAST && !co->contributes)
+		worker_send_call(c, co);
 	if (co->stage || co->nchunks_done) {
-		if (!co->receives) {
-			coll_fail(c, co, -SGC_EMISMATCH,
-				  "collective #%u: the coordinator sent data for a %s this rank does not "
-				  "receive (root differs between ranks?)", co->seq, coll_kind_name(co->kind));
-			return;
-		}
-		for (ch = 0; ch < co->nchunks; ch++)
+		for (ch = 0; ch < co->nchunks && co->receives; ch++)
 			if (bit_test(co->got, ch))
 				memcpy(co->recvbuf + chunk_off(co, ch),
 				       co->stage + (size_t)ch * c->chunk_bytes, chunk_n(co, ch) * co->elsz);
@@ -94,8 +113,41 @@ void worker_start(struct sgc_comm *c, struct sgc_coll *co)
 	}
 	free(co->pulled);
 	co->pulled = NULL;
-	if (co->receives && co->nchunks_done == co->nchunks)
+	if (worker_complete(co))
 		coll_finish(c, co, 0);
+}
+
+/*
+ * The coordinator's datagram about a collective this rank called says
+ * other arguments.  Rank 0's call is the reference, and the coordinator
+ * names the odd rank to all when it fails the collective: tell it what
+ * this rank called, once, and wait for that.  Should its abort not come,
+ * the deadline fails the call with what this rank saw (co->msg).  (A
+ * broadcast the kernel sent on carries its root's arguments, not rank
+ * 0's: ours, or the root's, are the odd ones.)
+ */
+static void worker_differs(struct sgc_comm *c, struct sgc_coll *co, const struct sgc_hdr *h)
+{
+	struct coll_args mine, theirs;
+	bool kernel = h->type == SGC_MSG_RESULT && (h->flags & SGC_F_KERNEL) &&
+		      h->coll == SGC_COLL_BCAST;
+
+	if (co->told)
+		return;
+	co->told = true;
+	coll_args_of(co, &mine);
+	coll_args_from_hdr(c, h, &theirs);
+	if (h->type == SGC_MSG_RESULT && (h->flags & SGC_F_DONE)) {
+		theirs.dtype = mine.dtype;
+		theirs.op = mine.op;
+	}
+	if (kernel)
+		coll_mismatch_text(co->msg, sizeof(co->msg), co->seq, h->arg, &theirs, c->rank, &mine,
+				   c->rank);
+	else
+		coll_mismatch_text(co->msg, sizeof(co->msg), co->seq, c->rank, &mine, 0, &theirs,
+				   c->rank);
+	worker_send_call(c, co);
 }
 
 static struct sgc_coll *worker_coll_for(struct sgc_comm *c, const struct sgc_hdr *h)
@@ -126,16 +178,9 @@ static struct sgc_coll *worker_coll_for(struct sgc_comm *c, const struct sgc_hdr
 	if (h->coll != co->kind || h->nchunks != co->nchunks || h->arg != co->root ||
 	    (!(h->type == SGC_MSG_RESULT && (h->flags & SGC_F_DONE)) &&
 	     (h->dtype != co->dtype || h->op != co->op))) {
+		c->st.rejected++;
 		if (co->posted)
-			coll_fail(c, co, -SGC_EMISMATCH,
-				  "collective #%u: this rank called %s (%u chunks of %s, op %s, root %d) but "
-				  "the coordinator runs %s (%u chunks of %s, op %s, root %u): every rank must "
-				  "call the same collectives in the same order with the same arguments",
-				  co->seq, coll_kind_name(co->kind), co->nchunks, sgc_dtype_name(co->dtype),
-				  sgc_op_name(co->op), co->root, coll_kind_name(h->coll), h->nchunks,
-				  sgc_dtype_name(h->dtype), sgc_op_name(h->op), h->arg);
-		else
-			c->st.rejected++;
+			worker_differs(c, co, h);
 		return NULL;
 	}
 	return co;
@@ -153,6 +198,14 @@ static void worker_rx_result(struct sgc_comm *c, const struct sgc_rx *rx)
 	if (h->flags & SGC_F_RETX)
 		co->rx_resent = true;
 	if (h->flags & SGC_F_DONE) {
+		/* For a broadcast's receiver the DONE says that every rank
+		 * called it alike; its data may come before or after. */
+		if (co->kind == SGC_COLL_BCAST && co->receives) {
+			co->agreed = true;
+			if (co->posted && worker_complete(co))
+				coll_finish(c, co, 0);
+			return;
+		}
 		if (!co->posted || co->receives) {
 			c->st.rejected++;
 			return;
@@ -184,7 +237,8 @@ static void worker_rx_result(struct sgc_comm *c, const struct sgc_rx *rx)
 		memcpy(co->stage + (size_t)h->chunk * c->chunk_bytes, rx->body, n * co->elsz);
 	}
 	bit_set(co->got, h->chunk);
-	if (++co->nchunks_done == co->nchunks && co->posted)
+	co->nchunks_done++;
+	if (co->posted && worker_complete(co))
 		coll_finish(c, co, 0);
 }
 
@@ -274,6 +328,11 @@ void worker_timer(struct sgc_comm *c, struct sgc_coll *co, uint64_t now)
 	uint64_t wait = retx_wait(&co->rt, base);
 	char a[32];
 
+	if (retx_expired(&co->rt, now) && co->told) {
+		/* The coordinator's word on the mismatch never came. */
+		coll_fail_noted(c, co, -SGC_EMISMATCH);
+		return;
+	}
 	if (retx_expired(&co->rt, now)) {
 		coll_fail(c, co, -ETIMEDOUT,
 			  "collective #%u (%s of %zu x %s) got no result from the coordinator "
@@ -307,6 +366,9 @@ void worker_timer(struct sgc_comm *c, struct sgc_coll *co, uint64_t now)
 		else
 			co->rt.backoff = 0;
 		worker_nack(c, co);
+		/* The coordinator may not have had what we called either. */
+		if (co->told || (co->kind == SGC_COLL_BCAST && !co->contributes && !co->agreed))
+			worker_send_call(c, co);
 		co->last_nack = now;
 		retx_resent(&co->rt, now, base);
 	} else {
@@ -377,6 +439,40 @@ static void worker_on_pull(struct sgc_comm *c, const struct sgc_rx *rx)
 	worker_rx_pull(c, rx);
 }
 
+static bool wire_args_valid(const struct sgc_comm *c, const struct sgc_wire_args *w)
+{
+	return w->coll >= 1 && w->coll < SGC_COLL_QUERY && sgc_dtype_valid(w->dtype) &&
+	       (sgc_op_valid(w->op) || w->op == SGC_CUSTOM) && w->root < c->world;
+}
+
+static void args_from_wire(struct coll_args *a, const struct sgc_wire_args *w)
+{
+	a->count = w->count;
+	a->nchunks = w->nchunks;
+	a->kind = w->coll;
+	a->dtype = w->dtype;
+	a->op = w->op;
+	a->root = w->root;
+}
+
+/* An abort that says which rank called @co otherwise than rank 0, and how. */
+static bool worker_abort_mismatch(struct sgc_comm *c, struct sgc_coll *co, const struct sgc_rx *rx)
+{
+	struct coll_args odd, ref;
+	struct sgc_mismatch m;
+
+	memcpy(&m, rx->body, sizeof(m));
+	if (co->state != COLL_OPEN)
+		return true;
+	if (m.rank >= c->world || !wire_args_valid(c, &m.odd) || !wire_args_valid(c, &m.ref))
+		return false;
+	args_from_wire(&odd, &m.odd);
+	args_from_wire(&ref, &m.ref);
+	coll_mismatch_text(co->msg, sizeof(co->msg), co->seq, m.rank, &odd, 0, &ref, c->rank);
+	coll_fail_noted(c, co, -SGC_EMISMATCH);
+	return true;
+}
+
 static void worker_on_abort(struct sgc_comm *c, const struct sgc_rx *rx)
 {
 	const struct sgc_hdr *h = rx->hdr;
@@ -390,6 +486,8 @@ static void worker_on_abort(struct sgc_comm *c, const struct sgc_rx *rx)
 	}
 	co = slot_find(c, h->seq);
 	if (!co || !h->coll || h->coll >= SGC_COLL_QUERY)
+		return;
+	if (rx->body_len == sizeof(struct sgc_mismatch) && worker_abort_mismatch(c, co, rx))
 		return;
 	/* The abort names the collective the coordinator has at this
 	 * position.  Another one here means the ranks disagree on the order:

@@ -306,7 +306,7 @@ static const char *const t_stat_names[SGC_ST_MAX] = {
 	"DROP_RANK", "DROP_SOURCE", "DROP_FIELD", "DROP_WINDOW", "DROP_STALE",
 	"DROP_LATE", "DROP_DUP", "DROP_MISMATCH", "REDUCED", "COMPLETED",
 	"RINGBUF_FULL", "FANOUT_CLONES", "FANOUT_ERR", "DELIVERED", "DROP_IP",
-	"DROP_BUSY",
+	"DROP_BUSY", "PASS_MISMATCH",
 };
 
 /* xorshift64*: reproducible test data. */

@@ -512,18 +512,22 @@ static void test_dup_late_mismatch(void **state)
 	step(&f, EXPECT(XDP_DROP, SGC_ST_DROP_DUP), "duplicate");
 	check_slot(S, idx, 3, SGC_SLOT_OPEN, (int[]){ 0, 1, 2 }, 3, sum, sizeof(sum), "after dup");
 
-	/* Same tag, different dtype / op / count / root: mismatches. */
+	/* Same tag, different dtype / op / count / root / vector length:
+	 * mismatches, which go up to user space to be named. */
 	t_contrib(&f, 3, SGC_COLL_ALLREDUCE, 101, 2, 3, SGC_UINT32, SGC_SUM, 16);
-	step(&f, EXPECT(XDP_DROP, SGC_ST_DROP_MISMATCH), "other dtype");
+	step(&f, EXPECT(XDP_PASS, SGC_ST_PASS_MISMATCH), "other dtype");
 	t_contrib(&f, 3, SGC_COLL_ALLREDUCE, 101, 2, 3, SGC_INT32, SGC_MAX, 16);
-	step(&f, EXPECT(XDP_DROP, SGC_ST_DROP_MISMATCH), "other op");
+	step(&f, EXPECT(XDP_PASS, SGC_ST_PASS_MISMATCH), "other op");
 	t_contrib(&f, 3, SGC_COLL_ALLREDUCE, 101, 2, 3, SGC_INT32, SGC_SUM, 15);
-	step(&f, EXPECT(XDP_DROP, SGC_ST_DROP_MISMATCH), "other count");
+	step(&f, EXPECT(XDP_PASS, SGC_ST_PASS_MISMATCH), "other count");
 	t_contrib(&f, 3, SGC_COLL_REDUCE, 101, 2, 3, SGC_INT32, SGC_SUM, 16);
-	step(&f, EXPECT(XDP_DROP, SGC_ST_DROP_MISMATCH), "other collective");
+	step(&f, EXPECT(XDP_PASS, SGC_ST_PASS_MISMATCH), "other collective");
 	t_contrib(&f, 3, SGC_COLL_ALLREDUCE, 101, 2, 3, SGC_INT32, SGC_SUM, 16);
 	f.h.arg = 1;
-	step(&f, EXPECT(XDP_DROP, SGC_ST_DROP_MISMATCH), "other root");
+	step(&f, EXPECT(XDP_PASS, SGC_ST_PASS_MISMATCH), "other root");
+	t_contrib(&f, 3, SGC_COLL_ALLREDUCE, 101, 2, 3, SGC_INT32, SGC_SUM, 16);
+	f.h.total = 2 * 16 + 1;
+	step(&f, EXPECT(XDP_PASS, SGC_ST_PASS_MISMATCH), "other vector length");
 	check_slot(S, idx, 3, SGC_SLOT_OPEN, (int[]){ 0, 1, 2 }, 3, sum, sizeof(sum),
 		   "after mismatches");
 

@@ -28,10 +28,17 @@
  *       cases one rank enters the call LATE_MS (default 500) after the
  *       others.  Every call returns within the timeout (a watchdog ends
  *       the rank at three timeouts): the mismatched one with
- *       -SGC_EMISMATCH or -SGC_EABORTED, the barrier that every rank
- *       calls next with 0.  With SGC_ACCEL other than off the mismatched
- *       call may time out instead: the kernel drops a contribution that
- *       does not match its slot (drop_mismatch) without telling rank 0.
+ *       -SGC_EMISMATCH on every rank, on both paths, the barrier that
+ *       every rank calls next with 0.
+ *   robust_check -m mismatch [-v ODD] [-L LATE_MS]
+ *       one argument differs: rank ODD (default world-1, at least 2)
+ *       calls with another count (in one datagram and in several),
+ *       dtype, op, broadcast root, or a barrier where the others call an
+ *       allreduce; the odd rank enters with the others, LATE_MS (default
+ *       500) before them, or as long after.  On every rank the call fails
+ *       with -SGC_EMISMATCH within the timeout, and sgc_last_error() names
+ *       rank ODD, the argument and both values; the barrier after it
+ *       returns 0.
  *
  *   robust_check -m reinit [-i ITERS]
  *       ITERS rounds of a failed sgc_init and a restart on the same ports
@@ -473,30 +480,26 @@ static const char *order_call_name(enum order_call k)
 
 /*
  * One mismatch: rank @odd calls @odd_call, the others @rest_call; rank
- * @late (-1: none; -2: the odd rank) enters late.  Broadcast from 0
- * against a rank that broadcasts its own data: rank 0's data may reach
- * the others before the odd rank's, so they may finish, exactly.
+ * @late (-1: none; -2: the odd rank) enters late.
  */
 struct order_case {
 	const char *name;
 	enum order_call odd_call, rest_call;
 	bool odd_is_coord;	/* rank 0 is the odd one, not ODD */
 	int late;		/* -1 none, -2 the odd rank, else this rank */
-	bool rest_may_finish;
 };
 
 static const struct order_case order_cases[] = {
-	{ "barrier against allreduce", OC_BARRIER, OC_ALLREDUCE, false, -1, false },
-	{ "barrier against allreduce, the odd rank late", OC_BARRIER, OC_ALLREDUCE, false, -2, false },
-	{ "barrier against allreduce, rank 1 late", OC_BARRIER, OC_ALLREDUCE, false, 1, false },
-	{ "coordinator's barrier against allreduce", OC_BARRIER, OC_ALLREDUCE, true, -1, false },
-	{ "coordinator's barrier against allreduce, rank 1 late", OC_BARRIER, OC_ALLREDUCE, true, 1,
-	  false },
-	{ "reduce against allreduce", OC_REDUCE, OC_ALLREDUCE, false, -1, false },
-	{ "reduce against allreduce, rank 1 late", OC_REDUCE, OC_ALLREDUCE, false, 1, false },
-	{ "allreduce against barrier", OC_ALLREDUCE, OC_BARRIER, false, 1, false },
-	{ "broadcast roots differ", OC_BCAST_SELF, OC_BCAST0, false, -1, true },
-	{ "broadcast roots differ, rank 1 late", OC_BCAST_SELF, OC_BCAST0, false, 1, true },
+	{ "barrier against allreduce", OC_BARRIER, OC_ALLREDUCE, false, -1 },
+	{ "barrier against allreduce, the odd rank late", OC_BARRIER, OC_ALLREDUCE, false, -2 },
+	{ "barrier against allreduce, rank 1 late", OC_BARRIER, OC_ALLREDUCE, false, 1 },
+	{ "coordinator's barrier against allreduce", OC_BARRIER, OC_ALLREDUCE, true, -1 },
+	{ "coordinator's barrier against allreduce, rank 1 late", OC_BARRIER, OC_ALLREDUCE, true, 1 },
+	{ "reduce against allreduce", OC_REDUCE, OC_ALLREDUCE, false, -1 },
+	{ "reduce against allreduce, rank 1 late", OC_REDUCE, OC_ALLREDUCE, false, 1 },
+	{ "allreduce against barrier", OC_ALLREDUCE, OC_BARRIER, false, 1 },
+	{ "broadcast roots differ", OC_BCAST_SELF, OC_BCAST0, false, -1 },
+	{ "broadcast roots differ, rank 1 late", OC_BCAST_SELF, OC_BCAST0, false, 1 },
 };
 
 /* Returns the call's result; *exact says whether a 0 came with the right data. */
@@ -544,7 +547,7 @@ static int order_call(struct job *j, enum order_call k, unsigned salt, bool *exa
 }
 
 static void order_one(struct job *j, const struct order_case *oc, int odd, unsigned timeout_ms,
-		      unsigned late_ms, bool may_time_out)
+		      unsigned late_ms)
 {
 	int who = oc->odd_is_coord ? 0 : odd;
 	bool is_odd = j->rank == who, exact;
@@ -566,13 +569,12 @@ static void order_one(struct job *j, const struct order_case *oc, int odd, unsig
 	if (dt > timeout_ms + 1000.0)
 		FAIL("%s: %s took %.0f ms, the timeout is %u ms", oc->name, order_call_name(k), dt,
 		     timeout_ms);
-	if (rc == 0 && (is_odd || !oc->rest_may_finish))
-		FAIL("%s: %s succeeded although the ranks disagree", oc->name, order_call_name(k));
-	else if (rc == 0 && !exact)
-		FAIL("%s: %s succeeded with a wrong result", oc->name, order_call_name(k));
-	else if (rc && rc != -SGC_EMISMATCH && rc != -SGC_EABORTED && !(may_time_out && rc == -ETIMEDOUT))
-		FAIL("%s: %s: expected -SGC_EMISMATCH or -SGC_EABORTED, got %d (%s): %s", oc->name,
-		     order_call_name(k), rc, sgc_strerror(rc), sgc_last_error());
+	if (rc == 0)
+		FAIL("%s: %s succeeded%s although the ranks disagree", oc->name, order_call_name(k),
+		     exact ? "" : " with a wrong result");
+	else if (rc != -SGC_EMISMATCH)
+		FAIL("%s: %s: expected -SGC_EMISMATCH, got %d (%s): %s", oc->name, order_call_name(k), rc,
+		     sgc_strerror(rc), sgc_last_error());
 	/* The mismatch used one collective on every rank: the next call
 	 * matches again. */
 	watch(timeout_ms, "the barrier after %s", oc->name);
@@ -587,8 +589,7 @@ static void order_one(struct job *j, const struct order_case *oc, int odd, unsig
 		FAIL("%s: the barrier after it took %.0f ms", oc->name, dt);
 }
 
-static int mode_order(struct job *j, unsigned timeout_ms, int odd, unsigned late_ms,
-		      bool may_time_out)
+static int mode_order(struct job *j, unsigned timeout_ms, int odd, unsigned late_ms)
 {
 	size_t i;
 
@@ -601,7 +602,7 @@ static int mode_order(struct job *j, unsigned timeout_ms, int odd, unsigned late
 		return -1;
 	}
 	for (i = 0; i < sizeof(order_cases) / sizeof(order_cases[0]); i++)
-		order_one(j, &order_cases[i], odd, timeout_ms, late_ms, may_time_out);
+		order_one(j, &order_cases[i], odd, timeout_ms, late_ms);
 	/* And the communicator still gives exact results. */
 	watch(timeout_ms, "the exact round after the mismatches");
 	round_exact(j, false);
@@ -648,6 +649,165 @@ static int mode_run(struct job *j, const char *stopfile, int maxsec)
 	printf("rank %d: %lu rounds, %lu checks, %s\n", j->rank, rounds,
 	       (unsigned long)atomic_load(&g_checked), atomic_load(&g_fail) ? "FAILED" : "all exact");
 	print_stats(j);
+	return atomic_load(&g_fail) ? -1 : 0;
+}
+
+/* ------------------------------------------------------------ mismatch */
+
+/*
+ * One argument differs: rank ODD calls with @odd, every other rank with
+ * @ref.  Every rank's call must fail with -SGC_EMISMATCH within the
+ * timeout, and its sgc_last_error() must name rank ODD, the argument and
+ * both values (@odd_says and @ref_says, as the message puts them).
+ */
+struct mm_call {
+	enum { MM_ALLREDUCE, MM_BCAST, MM_BARRIER } kind;
+	size_t count;
+	enum sgc_dtype dt;
+	enum sgc_op op;
+	int root;		/* -1: the odd rank itself */
+};
+
+struct mm_case {
+	const char *name;
+	struct mm_call odd, ref;
+	const char *what;	/* "the count differs", ... */
+	const char *odd_says, *ref_says;
+};
+
+static const struct mm_case mm_cases[] = {
+	{ "count 101 against 100",
+	  { MM_ALLREDUCE, 101, SGC_INT64, SGC_SUM, 0 }, { MM_ALLREDUCE, 100, SGC_INT64, SGC_SUM, 0 },
+	  "the count differs", "count 101", "count 100" },
+	{ "count 1001 against 1000, several datagrams",
+	  { MM_ALLREDUCE, 1001, SGC_INT64, SGC_SUM, 0 }, { MM_ALLREDUCE, 1000, SGC_INT64, SGC_SUM, 0 },
+	  "the count differs", "count 1001", "count 1000" },
+	{ "count 100 against 1000",
+	  { MM_ALLREDUCE, 100, SGC_INT64, SGC_SUM, 0 }, { MM_ALLREDUCE, 1000, SGC_INT64, SGC_SUM, 0 },
+	  "the count differs", "count 100,", "count 1000" },
+	{ "dtype int32 against int64",
+	  { MM_ALLREDUCE, 100, SGC_INT32, SGC_SUM, 0 }, { MM_ALLREDUCE, 100, SGC_INT64, SGC_SUM, 0 },
+	  "the dtype differs", "dtype int32", "dtype int64" },
+	{ "op max against sum",
+	  { MM_ALLREDUCE, 100, SGC_INT64, SGC_MAX, 0 }, { MM_ALLREDUCE, 100, SGC_INT64, SGC_SUM, 0 },
+	  "the op differs", "op max", "op sum" },
+	{ "broadcast from itself against from 0",
+	  { MM_BCAST, 100, SGC_INT64, SGC_SUM, -1 }, { MM_BCAST, 100, SGC_INT64, SGC_SUM, 0 },
+	  "the root differs", NULL, "root 0" },
+	{ "broadcast from 0 against from 1",
+	  { MM_BCAST, 100, SGC_INT64, SGC_SUM, 0 }, { MM_BCAST, 100, SGC_INT64, SGC_SUM, 1 },
+	  "the root differs", "root 0", "root 1" },
+	{ "barrier against allreduce",
+	  { MM_BARRIER, 0, SGC_UINT8, SGC_SUM, 0 }, { MM_ALLREDUCE, 100, SGC_INT64, SGC_SUM, 0 },
+	  "the collective differs", "called barrier", "allreduce" },
+};
+
+/* Who enters the call late, so that each order of arrival is tried. */
+enum mm_late { MM_NONE, MM_ODD_FIRST, MM_ODD_LAST };
+
+static const char *const mm_late_names[] = { "together", "the odd rank first", "the odd rank last" };
+
+static int mm_do(struct job *j, const struct mm_call *k, uint64_t *buf, uint64_t *out)
+{
+	int root = k->root < 0 ? j->rank : k->root;
+
+	switch (k->kind) {
+	case MM_ALLREDUCE:
+		return sgc_allreduce(j->c, buf, out, k->count, k->dt, k->op);
+	case MM_BCAST:
+		return sgc_broadcast(j->c, buf, k->count, k->dt, root);
+	default:
+		return sgc_barrier(j->c);
+	}
+}
+
+/* "rank 3 called" or "rank 3 (this rank) called" */
+static bool names_odd(const char *msg, int odd)
+{
+	char a[48], b[48];
+
+	snprintf(a, sizeof(a), "rank %d called", odd);
+	snprintf(b, sizeof(b), "rank %d (this rank) called", odd);
+	return strstr(msg, a) || strstr(msg, b);
+}
+
+static void mm_one(struct job *j, const struct mm_case *mc, int odd, enum mm_late late,
+		   unsigned timeout_ms, unsigned late_ms)
+{
+	bool is_odd = j->rank == odd;
+	const struct mm_call *k = is_odd ? &mc->odd : &mc->ref;
+	uint64_t *buf = calloc(2048, sizeof(*buf)), *out = calloc(2048, sizeof(*out));
+	char odd_says[32];
+	const char *msg;
+	double t0, dt;
+	int rc;
+
+	if (!buf || !out) {
+		FAIL("out of memory");
+		goto out;
+	}
+	if ((late == MM_ODD_FIRST && !is_odd) || (late == MM_ODD_LAST && is_odd))
+		usleep(late_ms * 1000);
+	watch(timeout_ms, "%s (%s)", mc->name, mm_late_names[late]);
+	t0 = now_ms();
+	rc = mm_do(j, k, buf, out);
+	dt = now_ms() - t0;
+	unwatch();
+	msg = sgc_last_error();
+	printf("rank %d: %s, %s: %d in %.0f ms: %s\n", j->rank, mc->name, mm_late_names[late], rc, dt,
+	       rc ? msg : "ok");
+	/* The odd broadcaster's root is itself. */
+	snprintf(odd_says, sizeof(odd_says), "root %d", odd);
+	if (rc != -SGC_EMISMATCH)
+		FAIL("%s, %s: expected -SGC_EMISMATCH, got %d (%s): %s", mc->name, mm_late_names[late],
+		     rc, sgc_strerror(rc), rc ? msg : "");
+	else if (!names_odd(msg, odd) || !strstr(msg, mc->what) ||
+		 !strstr(msg, mc->odd_says ? mc->odd_says : odd_says) || !strstr(msg, mc->ref_says))
+		FAIL("%s, %s: the message does not say that rank %d called it with %s where rank 0 has "
+		     "%s (%s): %s", mc->name, mm_late_names[late], odd, mc->odd_says ? mc->odd_says : odd_says,
+		     mc->ref_says, mc->what, msg);
+	else
+		atomic_fetch_add(&g_checked, 1);
+	if (dt > timeout_ms + 1000.0)
+		FAIL("%s, %s: the call took %.0f ms, the timeout is %u ms", mc->name, mm_late_names[late],
+		     dt, timeout_ms);
+	/* The mismatch used one collective on every rank: the next call
+	 * matches again. */
+	watch(timeout_ms, "the barrier after %s", mc->name);
+	rc = sgc_barrier(j->c);
+	unwatch();
+	if (rc)
+		FAIL("%s, %s: the barrier after it returned %d: %s", mc->name, mm_late_names[late], rc,
+		     sgc_last_error());
+out:
+	free(buf);
+	free(out);
+}
+
+static int mode_mismatch(struct job *j, unsigned timeout_ms, int odd, unsigned late_ms)
+{
+	size_t i;
+	int late;
+
+	if (odd < 2 || odd >= j->world || j->world < 4) {
+		FAIL("mismatch: needs 4+ ranks and a worker other than 1 as the odd rank (world %d, odd %d)",
+		     j->world, odd);
+		return -1;
+	}
+	if (late_ms >= timeout_ms / 2) {
+		FAIL("mismatch: -L %u must stay below half the timeout (%u ms)", late_ms, timeout_ms);
+		return -1;
+	}
+	if (j->rank == 0)
+		printf("rank 0: the %s path\n", sgc_accelerated(j->c) ? "eBPF" : "user-space");
+	for (i = 0; i < sizeof(mm_cases) / sizeof(mm_cases[0]); i++)
+		for (late = MM_NONE; late <= MM_ODD_LAST; late++)
+			mm_one(j, &mm_cases[i], odd, (enum mm_late)late, timeout_ms, late_ms);
+	watch(timeout_ms, "the exact round after the mismatches");
+	round_exact(j, false);
+	unwatch();
+	if (j->rank == 0)
+		print_stats(j);
 	return atomic_load(&g_fail) ? -1 : 0;
 }
 
@@ -893,7 +1053,7 @@ int main(int argc, char **argv)
 		case 'n': nthreads = atoi(optarg); break;
 		case 'L': late_ms = atoi(optarg); break;
 		default:
-			fprintf(stderr, "usage: %s -m kill|run|twocomm|threads|order|reinit [-v victim] [-k tag] "
+			fprintf(stderr, "usage: %s -m kill|run|twocomm|threads|order|mismatch|reinit [-v victim] [-k tag] "
 				"[-S stopfile] [-T maxsec] [-i iters] [-n threads] [-L late_ms]\n", argv[0]);
 			return 2;
 		}
@@ -932,8 +1092,10 @@ int main(int argc, char **argv)
 		rc = mode_run(&j, stopfile, maxsec);
 	else if (!strcmp(mode, "order"))
 		rc = mode_order(&j, cfg.timeout_ms ? cfg.timeout_ms : SGC_DEFAULT_TIMEOUT_MS,
-				victim < 0 ? j.world - 1 : victim, late_ms < 0 ? 0 : (unsigned)late_ms,
-				cfg.accel != SGC_ACCEL_OFF);
+				victim < 0 ? j.world - 1 : victim, late_ms < 0 ? 0 : (unsigned)late_ms);
+	else if (!strcmp(mode, "mismatch"))
+		rc = mode_mismatch(&j, cfg.timeout_ms ? cfg.timeout_ms : SGC_DEFAULT_TIMEOUT_MS,
+				   victim < 0 ? j.world - 1 : victim, late_ms < 0 ? 0 : (unsigned)late_ms);
 	else if (!strcmp(mode, "twocomm"))
 		rc = mode_twocomm(j.c, &cfg, iters);
 	else

@@ -62,6 +62,11 @@ const struct sgc_bpf_slot *bpf_path_slot(struct sgc_comm *c, uint8_t coll, uint3
 	return NULL;
 }
 
+const struct sgc_bpf_slot *bpf_path_slot_at(struct sgc_comm *c, uint32_t seq, uint32_t chunk)
+{
+	return NULL;
+}
+
 void bpf_path_window(struct sgc_comm *c)
 {
 }

@@ -864,6 +864,166 @@ static void test_mismatch(void **state)
 	mismatch(1, 0);
 }
 
+/*
+ * One argument differs.  Rank MM_ODD calls with mc->odd, the others with
+ * mc->ref; @order says who calls first.  Every rank's call fails with
+ * -SGC_EMISMATCH, and every message names rank MM_ODD, the argument and
+ * both values; the next allreduce is exact again.
+ */
+#define MM_WORLD	5
+#define MM_ODD		3
+
+struct mm_args {
+	uint8_t kind;
+	size_t count;
+	enum sgc_dtype dt;
+	enum sgc_op op;
+	int root;
+};
+
+struct mm_case {
+	const char *name;
+	struct mm_args odd, ref;
+	const char *what, *odd_says, *ref_says;
+};
+
+static const struct mm_case mm_cases[] = {
+	{ "count in one chunk", { SGC_COLL_ALLREDUCE, 11, SGC_INT32, SGC_SUM, 0 },
+	  { SGC_COLL_ALLREDUCE, 10, SGC_INT32, SGC_SUM, 0 }, "the count differs", "count 11", "count 10" },
+	{ "count in the last chunk", { SGC_COLL_ALLREDUCE, 2 * ELEMS + 9, SGC_INT32, SGC_SUM, 0 },
+	  { SGC_COLL_ALLREDUCE, 2 * ELEMS + 10, SGC_INT32, SGC_SUM, 0 }, "the count differs",
+	  "count 137", "count 138" },
+	{ "count in chunks", { SGC_COLL_ALLREDUCE, 5 * ELEMS, SGC_INT32, SGC_SUM, 0 },
+	  { SGC_COLL_ALLREDUCE, 2 * ELEMS, SGC_INT32, SGC_SUM, 0 }, "the count differs",
+	  "count 320", "count 128" },
+	{ "dtype", { SGC_COLL_ALLREDUCE, 10, SGC_INT64, SGC_SUM, 0 },
+	  { SGC_COLL_ALLREDUCE, 10, SGC_INT32, SGC_SUM, 0 }, "the dtype differs", "dtype int64",
+	  "dtype int32" },
+	{ "op", { SGC_COLL_ALLREDUCE, 10, SGC_INT32, SGC_MAX, 0 },
+	  { SGC_COLL_ALLREDUCE, 10, SGC_INT32, SGC_SUM, 0 }, "the op differs", "op max", "op sum" },
+	{ "count and op", { SGC_COLL_REDUCE, 11, SGC_INT32, SGC_MIN, 0 },
+	  { SGC_COLL_REDUCE, 10, SGC_INT32, SGC_SUM, 0 }, "the count and op differ",
+	  "count 11 and op min", "count 10 and op sum" },
+	{ "broadcast root, the odd rank's own", { SGC_COLL_BCAST, 10, SGC_INT32, SGC_SUM, MM_ODD },
+	  { SGC_COLL_BCAST, 10, SGC_INT32, SGC_SUM, 0 }, "the root differs", "root 3", "root 0" },
+	{ "broadcast root, rank 0 against a worker", { SGC_COLL_BCAST, 10, SGC_INT32, SGC_SUM, 0 },
+	  { SGC_COLL_BCAST, 10, SGC_INT32, SGC_SUM, 1 }, "the root differs", "root 0", "root 1" },
+	{ "reduce root", { SGC_COLL_REDUCE, 10, SGC_INT32, SGC_SUM, 2 },
+	  { SGC_COLL_REDUCE, 10, SGC_INT32, SGC_SUM, 1 }, "the root differs", "root 2", "root 1" },
+	{ "barrier against allreduce", { SGC_COLL_BARRIER, 0, SGC_UINT8, SGC_SUM, 0 },
+	  { SGC_COLL_ALLREDUCE, 10, SGC_INT32, SGC_SUM, 0 }, "the collective differs",
+	  "called barrier", "allreduce" },
+	{ "allreduce against broadcast", { SGC_COLL_ALLREDUCE, 10, SGC_INT32, SGC_SUM, 0 },
+	  { SGC_COLL_BCAST, 10, SGC_INT32, SGC_SUM, 0 }, "the collective differs",
+	  "called allreduce", "broadcast" },
+};
+
+enum mm_order { MM_TOGETHER, MM_ODD_FIRST, MM_ODD_LAST, MM_COORD_LAST };
+
+static void mm_post(struct job *j, const struct mm_args *a, int r, int64_t *buf,
+		    struct sgc_request *req)
+{
+	assert_int_equal(coll_post(j->c[r], a->kind, buf, buf + 2048, a->count, a->dt, a->op, a->root,
+				   req), 0);
+}
+
+static bool mm_reqs_done(void *arg)
+{
+	const struct sgc_request *req = arg;
+	int r;
+
+	for (r = 0; r < MM_WORLD; r++)
+		if (!req[r].done)
+			return false;
+	return true;
+}
+
+static void mismatch_one(const struct mm_case *mc, enum mm_order order, uint64_t seed)
+{
+	struct sgc_request req[MM_WORLD];
+	static int64_t buf[MM_WORLD][4096];
+	struct job j;
+	uint64_t t0;
+	char who[2][40];
+	int r, k;
+
+	job_open(&j, MM_WORLD, seed, 0);
+	memset(req, 0, sizeof(req));
+	memset(buf, 0, sizeof(buf));
+	t0 = fake_now();
+	/* Two rounds of posting: the ones that go first, then after 3 ms the
+	 * rest, so that their datagrams wait for the others' calls. */
+	for (k = 0; k < 2; k++) {
+		for (r = 0; r < MM_WORLD; r++) {
+			bool first = order == MM_TOGETHER || (order == MM_ODD_FIRST && r == MM_ODD) ||
+				     (order == MM_ODD_LAST && r != MM_ODD) ||
+				     (order == MM_COORD_LAST && r != 0);
+
+			if (first == (k == 0))
+				mm_post(&j, r == MM_ODD ? &mc->odd : &mc->ref, r, buf[r], &req[r]);
+		}
+		if (k == 0)
+			fake_run_until(never, NULL, 3 * RTO_NS);
+	}
+	if (!fake_run_until(mm_reqs_done, req, TIMEOUT_NS + RTO_NS))
+		fail_msg("%s, order %d: a rank still waits after the timeout", mc->name, order);
+	assert_true(fake_now() - t0 <= TIMEOUT_NS + 10 * LATENCY_NS);
+	snprintf(who[0], sizeof(who[0]), "rank %d called", MM_ODD);
+	snprintf(who[1], sizeof(who[1]), "rank %d (this rank) called", MM_ODD);
+	for (r = 0; r < MM_WORLD; r++) {
+		const char *m = req[r].msg;
+
+		if (req[r].status != -SGC_EMISMATCH)
+			fail_msg("%s, order %d: rank %d: status %d (%s), want -SGC_EMISMATCH", mc->name,
+				 order, r, req[r].status, m);
+		if ((!strstr(m, who[0]) && !strstr(m, who[1])) || !strstr(m, mc->what) ||
+		    !strstr(m, mc->odd_says) || !strstr(m, mc->ref_says))
+			fail_msg("%s, order %d: rank %d does not name rank %d, \"%s\", \"%s\" and \"%s\": "
+				 "%s", mc->name, order, r, MM_ODD, mc->what, mc->odd_says, mc->ref_says, m);
+	}
+	/* The job goes on. */
+	run_allreduce(&j, 3 * ELEMS, 9);
+	job_close(&j);
+}
+
+static void test_mismatch_args(void **state)
+{
+	size_t i;
+	int order;
+
+	for (i = 0; i < sizeof(mm_cases) / sizeof(mm_cases[0]); i++)
+		for (order = MM_TOGETHER; order <= MM_COORD_LAST; order++)
+			mismatch_one(&mm_cases[i], (enum mm_order)order, 300 + i);
+}
+
+/*
+ * A broadcast's receivers finish only when every rank has called it: one
+ * that has the data waits for the last rank's call, then all finish
+ * exactly.
+ */
+static void test_broadcast_waits_for_all(void **state)
+{
+	struct job j;
+	struct call k;
+	struct calls cs = { &k, 1, &j };
+	int r;
+
+	job_open(&j, 5, 41, 0);
+	call_init(&k, &j, SGC_COLL_BCAST, 3 * ELEMS, 0, SGC_SUM, 4);
+	for (r = 0; r < 4; r++)
+		call_post(&k, &j, r);
+	fake_run_until(never, NULL, 20 * RTO_NS);
+	for (r = 0; r < 4; r++)
+		if (k.req[r].done)
+			fail_msg("rank %d finished the broadcast before rank 4 called it (status %d: %s)", r,
+				 k.req[r].status, k.req[r].msg);
+	call_post(&k, &j, 4);
+	assert_true(fake_run_until(calls_done, &cs, RUN_NS));
+	check_all(&k, &j);
+	call_free(&k, &j);
+	job_close(&j);
+}
+
 /* A PULL for collective @seq to rank @r, from the coordinator's address. */
 static void pull_to(struct job *j, int r, uint32_t seq, uint32_t nchunks, uint8_t dtype,
 		    uint8_t op)
@@ -881,10 +1041,20 @@ static void pull_to(struct job *j, int r, uint32_t seq, uint32_t nchunks, uint8_
 	inject(j, r, &j->c[0]->self, &h, sizeof(h));
 }
 
+/* fake_run_until(): the request @arg is done. */
+static bool req_done(void *arg)
+{
+	const struct sgc_request *req = arg;
+
+	return req->done;
+}
+
 /*
  * A PULL is checked against the collective like a RESULT: one whose
- * dtype or op differs fails the posted call with a mismatch that names
- * both sides, and is rejected before the call.
+ * dtype or op differs makes a posted call tell the coordinator what this
+ * rank called and wait for its abort (which does not come here: rank 0
+ * never calls), then fail at its deadline with a mismatch that names
+ * both sides; before the call it is rejected.
  */
 static void test_pull_mismatch(void **state)
 {
@@ -902,10 +1072,12 @@ static void test_pull_mismatch(void **state)
 
 	/* Posted: another op. */
 	pull_to(&j, 1, seq, nchunks, SGC_INT32, SGC_MAX);
-	assert_true(k.req[1].done);
+	assert_false(k.req[1].done);
+	assert_true(fake_run_until(req_done, &k.req[1], TIMEOUT_NS + RTO_NS));
 	assert_int_equal(k.req[1].status, -SGC_EMISMATCH);
-	if (!strstr(k.req[1].msg, sgc_op_name(SGC_SUM)) || !strstr(k.req[1].msg, sgc_op_name(SGC_MAX)))
-		fail_msg("the mismatch does not name both ops: %s", k.req[1].msg);
+	if (!strstr(k.req[1].msg, "the op differs: rank 1 (this rank) called allreduce with op sum, "
+			"rank 0 with op max"))
+		fail_msg("the mismatch does not name the rank and both ops: %s", k.req[1].msg);
 
 	/* Not posted yet: a PULL like the collective is noted, one with
 	 * another dtype or op is rejected. */
@@ -937,6 +1109,8 @@ int main(void)
 		cmocka_unit_test(test_lost_result_gap_nack),
 		cmocka_unit_test(test_dead_rank),
 		cmocka_unit_test(test_mismatch),
+		cmocka_unit_test(test_mismatch_args),
+		cmocka_unit_test(test_broadcast_waits_for_all),
 		cmocka_unit_test(test_pull_mismatch),
 	};
 

@@ -471,6 +471,14 @@ static const struct row type_rows[] = {
 	{ K_READY, "body 40", { { 0 } }, 40, SGC_REJ_LEN },
 	{ K_ABORT, "body 1", { { 0 } }, 1, SGC_REJ_LEN },
 	{ K_ABORT, "whole job", { M(seq, 0), M(coll, 0) }, 0, SGC_REJ_NONE },
+	/* A mismatch may say which rank's call differs, and how. */
+	{ K_ABORT, "mismatch with its body", { M(aux, SGC_EMISMATCH) },
+	  sizeof(struct sgc_mismatch), SGC_REJ_NONE },
+	{ K_ABORT, "mismatch body short", { M(aux, SGC_EMISMATCH) },
+	  sizeof(struct sgc_mismatch) - 1, SGC_REJ_LEN },
+	/* Read as a join failure's body, whose world of 0 is no world. */
+	{ K_ABORT, "mismatch body for another errno", { { 0 } }, sizeof(struct sgc_mismatch),
+	  SGC_REJ_FIELD },
 	{ K_BYE, "body 1", { { 0 } }, 1, SGC_REJ_LEN },
 	{ K_BYE_ACK, "body 1", { { 0 } }, 1, SGC_REJ_LEN },
 

@@ -65,9 +65,14 @@ struct sgc_bpf_slot {
 	__u16 count;		/* elements in this chunk */
 	__u16 arg;		/* root, or wait_n for queries */
 	__u32 gen;		/* bumped each time the slot is taken */
+	__u32 total;		/* hdr.total: the vector's elements, mod 2^32 */
 	__u64 seen[SGC_BPF_SEEN_WORDS];	/* ranks reduced, bit per rank */
 	__u8 body[SGC_MAX_BODY];	/* the reduction so far */
 };
+
+/* total took the hole before seen: the layout stays that of programs
+ * built before it. */
+_Static_assert(__builtin_offsetof(struct sgc_bpf_slot, seen) == 32, "slot layout");
 
 /* XDP metadata in front of a datagram that completed a slot. */
 #define SGC_BPF_META_MAGIC	0x4b434753	/* "SGCK" */
@@ -100,7 +105,8 @@ enum sgc_bpf_stat {
 	SGC_ST_DROP_STALE,	/* older than the slot's current tag */
 	SGC_ST_DROP_LATE,	/* slot already complete */
 	SGC_ST_DROP_DUP,	/* (collective, chunk, rank) already reduced */
-	SGC_ST_DROP_MISMATCH,	/* dtype/op/count differ from the slot's */
+	SGC_ST_DROP_MISMATCH,	/* a query's answer whose policy, dtype, op or
+				 * count differ from the query's or slot's */
 	SGC_ST_REDUCED,		/* contributions reduced */
 	SGC_ST_COMPLETED,	/* chunks completed */
 	SGC_ST_RINGBUF_FULL,	/* result could not be queued */
@@ -112,6 +118,11 @@ enum sgc_bpf_stat {
 				 * or with IP options: never parsed */
 	SGC_ST_DROP_BUSY,	/* slot held by an open chunk of a collective
 				 * still in the window: not taken over */
+	SGC_ST_PASS_MISMATCH,	/* a collective's contribution whose kind,
+				 * dtype, op, root or element count (the
+				 * chunk's, or the vector's: total) differ
+				 * from its slot's: to user space, which fails
+				 * the collective naming the ranks */
 	SGC_ST_MAX
 };
 

@@ -130,6 +130,7 @@ struct sgc_agg_job {
 	__u8 op;
 	__u8 deliver;		/* SGC_BPF_CFG_RINGBUF, SGC_BPF_CFG_ALLGATHER */
 	__u16 reserved;
+	__u32 total;		/* the sender's whole vector (hdr.total) */
 	struct sgc_bpf_event ev;
 };
 
@@ -291,8 +292,10 @@ static __always_inline int sgc_agg_begin(struct sgc_agg *a, struct xdp_md *xdp)
  * tag (the slot is taken over and it is copied in at release), one more to
  * combine (returns true: combine a.in into a.acc now), or a reject
  * (stale, late, mismatched, duplicate, or a slot busy with an open chunk
- * of the same collective).  The lock is held on return either
- * way; sgc_agg_release() drops it.
+ * of the same collective).  A collective's contribution whose arguments
+ * differ from the slot's goes to user space, which fails the collective
+ * and names the ranks: every other reject is dropped.  The lock is held
+ * on return either way; sgc_agg_release() drops it.
  */
 static __always_inline int sgc_agg_acquire(struct sgc_agg *a)
 {
@@ -324,6 +327,7 @@ static __always_inline int sgc_agg_acquire(struct sgc_agg *a)
 		s->need = j->need;
 		s->count = j->count;
 		s->arg = j->arg;
+		s->total = j->total;
 		s->gen++;
 		n = sgc_agg_job_seen_words(j);
 		for (w = 0; w < SGC_BPF_SEEN_WORDS; w++) {
@@ -345,8 +349,8 @@ static __always_inline int sgc_agg_acquire(struct sgc_agg *a)
 		return 0;
 	}
 	if (s->coll != j->coll || s->dtype != j->dtype || s->op != j->op ||
-	    s->count != j->count || s->arg != j->arg) {
-		a->stat = SGC_ST_DROP_MISMATCH;
+	    s->count != j->count || s->arg != j->arg || s->total != j->total) {
+		a->stat = j->coll == SGC_COLL_QUERY ? SGC_ST_DROP_MISMATCH : SGC_ST_PASS_MISMATCH;
 		return 0;
 	}
 	if (s->seen[bit / 64] & (1ULL << (bit % 64))) {
@@ -451,7 +455,7 @@ static __always_inline int sgc_agg_outro(struct sgc_agg *a)
 	}
 	if (a->action == SGC_AGG_REJECT) {
 		sgc_agg_count(a->stat, 1);
-		return XDP_DROP;
+		return a->stat == SGC_ST_PASS_MISMATCH ? XDP_PASS : XDP_DROP;
 	}
 	sgc_agg_count(SGC_ST_REDUCED, 1);
 	if (!a->done)

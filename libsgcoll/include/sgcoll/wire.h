@@ -87,12 +87,22 @@ struct sgc_hdr {
 	__u16 arg;		/* root (collectives), wait_n (QUERY), span (NACK) */
 	__u16 flags;		/* SGC_F_* */
 	__u32 aux;		/* per type, see below */
-	__u16 fan_first;	/* SGC_F_FANOUT: scatter_prog clones this
-				 * datagram to ranks [fan_first, fan_end).
-				 * RESULT with SGC_F_KERNEL (coordinator only):
-				 * the first receiver notify_prog could not
-				 * clone it to, 0 = none missed */
-	__u16 fan_end;
+	union {
+		/* Coordinator to workers. */
+		struct {
+			__u16 fan_first;	/* SGC_F_FANOUT: scatter_prog clones
+						 * this datagram to ranks
+						 * [fan_first, fan_end).  RESULT with
+						 * SGC_F_KERNEL (coordinator only):
+						 * the first receiver notify_prog
+						 * could not clone it to, 0 = none */
+			__u16 fan_end;
+		} __attribute__((packed));
+		/* Workers to the coordinator (CONTRIB, ACK, NACK of a
+		 * collective): the elements of the sender's whole vector,
+		 * modulo 2^32 (with nchunks that is the exact count). */
+		__u32 total;
+	};
 	__u32 reserved;		/* 0 */
 } __attribute__((packed));
 
@@ -103,8 +113,9 @@ struct sgc_hdr {
  *           struct sgc_welcome then struct sgc_roster_ent[count].
  *  READY    rank, aux = nonce echoed, job_id = the WELCOME's: the pair
  *           confirms the rank's claim.
- *  CONTRIB  seq, coll, chunk, nchunks, rank, count, dtype, op, arg = root;
- *           body = count elements.  To a QUERY: policy/arg as the query.
+ *  CONTRIB  seq, coll, chunk, nchunks, rank, count, dtype, op, arg = root,
+ *           total; body = count elements.  To a QUERY: policy/arg as the
+ *           query.
  *  RESULT   seq, coll, chunk, nchunks, count, dtype, op; body = elements,
  *           or no body with SGC_F_DONE.  With SGC_F_KERNEL, on the
  *           coordinator's host only (notify_prog to its socket): aux = a
@@ -121,6 +132,8 @@ struct sgc_hdr {
  *  NACK     seq, coll, chunk = first missing chunk, arg = chunks in the
  *           bitmap; body = bitmap of missing chunks from `chunk` on.
  *  ABORT    seq, coll, aux = positive errno; seq 0 + coll 0 = whole job.
+ *           With aux = SGC_EMISMATCH, a body of struct sgc_mismatch may
+ *           say which rank's call differs from rank 0's, and how.
  *           To a worker not welcomed yet (the answer to its HELLO):
  *           job_id = that HELLO's nonce, never the job id; arg = the job's
  *           world size (EPROTO) or the rank in conflict (EADDRINUSE); when
@@ -132,9 +145,12 @@ struct sgc_hdr {
  *           body, so that a forged HELLO is not answered with more bytes
  *           than it had.
  *  BYE, BYE_ACK  rank.
- *  ACK      worker->coord: aux = the worker's watermark.  coord->worker
- *           with coll 0: a probe asking for an ACK; with seq/coll set:
- *           "still working on it" in answer to a NACK.  No body.
+ *  ACK      worker->coord: aux = the worker's watermark; with seq/coll
+ *           set also the worker's call of that collective, in the fields
+ *           a CONTRIB has (nchunks, dtype, op, arg = root, total).
+ *           coord->worker with coll 0: a probe asking for an ACK; with
+ *           seq/coll set: "still working on it" in answer to a NACK.  No
+ *           body.
  * Every worker->coord message carries the worker's watermark in aux
  * (all collectives below it are complete at that worker) except HELLO
  * and READY; the coordinator frees retained results by it.
@@ -169,6 +185,26 @@ struct sgc_join_abort {
 	__u16 reserved;
 } __attribute__((packed));
 
+/* A rank's arguments to a collective. */
+struct sgc_wire_args {
+	__u64 count;		/* elements; ~0 = not known */
+	__u32 nchunks;		/* datagrams the count takes; 0 = not known */
+	__u16 root;
+	__u8 coll;		/* enum sgc_coll_kind */
+	__u8 dtype;		/* enum sgc_dtype */
+	__u8 op;		/* enum sgc_op */
+	__u8 pad[7];		/* 0 */
+} __attribute__((packed));
+
+/* The body of an ABORT for SGC_EMISMATCH: rank @rank called the
+ * collective with @odd, rank 0 with @ref. */
+struct sgc_mismatch {
+	__u16 rank;
+	__u16 pad[3];		/* 0 */
+	struct sgc_wire_args odd;
+	struct sgc_wire_args ref;
+} __attribute__((packed));
+
 struct sgc_roster_ent {
 	__u32 addr;		/* IPv4, network byte order */
 	__u16 port;		/* network byte order */
@@ -184,6 +220,7 @@ _Static_assert(sizeof(struct sgc_hdr) == SGC_HDR_SIZE, "sgc_hdr size");
 _Static_assert(sizeof(struct sgc_welcome) == 16, "sgc_welcome size");
 _Static_assert(sizeof(struct sgc_roster_ent) == 8, "sgc_roster_ent size");
 _Static_assert(sizeof(struct sgc_join_abort) == 24, "sgc_join_abort size");
+_Static_assert(sizeof(struct sgc_mismatch) == 56, "sgc_mismatch size");
 #endif
 
 /* Bytes per element of dtype (enum sgc_dtype order: i8 u8 i16 u16 ...). */
