@@ -262,7 +262,12 @@ static void worker_rx_pull(struct sgc_comm *c, const struct sgc_rx *rx)
 		return;
 	}
 	if (!co->contributes) {
-		c->st.rejected++;
+		/* A broadcast's receiver: what the coordinator misses from us
+		 * is how we called it. */
+		if (co->kind == SGC_COLL_BCAST && !co->agreed)
+			worker_send_call(c, co);
+		else
+			c->st.rejected++;
 		return;
 	}
 	for (ch = h->chunk; ch < end; ch++)
