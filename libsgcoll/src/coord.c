@@ -283,8 +283,16 @@ static void coord_rx_nack(struct sgc_comm *c, const struct sgc_rx *rx)
 			coord_send_done(c, co, r);
 			c->st.retransmits++;
 		}
-		if (!is_data_receiver(co, r))
+		/* A contributor that receives nothing (a broadcast's root, a
+		 * reduce's non-root) NACKs only for the DONE: if its data is
+		 * missing, its push or our PULL was lost; ask now. */
+		if (!is_data_receiver(co, r)) {
+			if (co->state == COLL_OPEN) {
+				kernel_refresh_seen(c, co);
+				coord_repull_rank(c, co, r);
+			}
 			return;
+		}
 	}
 	/* A chunk sent just now: the NACK most likely crossed it (a worker
 	 * that waited for a CPU).  Only just: if it was lost after all, the
