@@ -311,6 +311,8 @@ void coll_finish(struct sgc_comm *c, struct sgc_coll *co, int status)
 	 * fed each other from rank to rank under heavy loss. */
 	if (status == 0 && co->posted && !co->rt.resent) {
 		rtt_sample(&c->rtt, retx_gap(&co->rt, c->now));
+		if (co->nchunks > 1 && c->now > co->t_post)
+			rtt_bulk_sample(&c->rtt, c->now - co->t_post);
 	} else if (status == 0 && co->posted && c->rank && !co->rx_resent && c->now > co->t_post) {
 		uint64_t cap = RTT_FLOOR_MAX * c->rtt.rto_ns * (co->ahead + 1);
 

@@ -410,18 +410,18 @@ void coord_start(struct sgc_comm *c, struct sgc_coll *co)
  * (which shows the PULL was early) is never seen here, and the delay
  * cannot learn from it: wait at least KERNEL_RTO_FLOORS floors there.
  */
-uint64_t coord_rto(const struct sgc_comm *c)
+uint64_t coord_rto(const struct sgc_comm *c, const struct sgc_coll *co)
 {
 	uint64_t rto = rto_now(&c->rtt);
 
 	if (kernel_reduces(c) && rto < KERNEL_RTO_FLOORS * c->rtt.rto_ns)
 		rto = min_u64(KERNEL_RTO_FLOORS * c->rtt.rto_ns, c->rtt.rto_max_ns);
-	return rto;
+	return rto_bulk(&c->rtt, rto, co->nchunks);
 }
 
 void coord_timer(struct sgc_comm *c, struct sgc_coll *co, uint64_t now)
 {
-	uint64_t base = coord_rto(c), wait = retx_wait(&co->rt, base);
+	uint64_t base = coord_rto(c, co), wait = retx_wait(&co->rt, base);
 	char list[120];
 
 	if (retx_expired(&co->rt, now)) {

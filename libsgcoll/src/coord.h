@@ -17,7 +17,7 @@ SGC_HIDDEN void coord_rx_table(struct sgc_rx_table *t);
 SGC_HIDDEN void coord_start(struct sgc_comm *c, struct sgc_coll *co);
 /* Deadline and loss check of @co at @now. */
 /* How long a quiet collective waits before its PULL. */
-SGC_HIDDEN uint64_t coord_rto(const struct sgc_comm *c);
+SGC_HIDDEN uint64_t coord_rto(const struct sgc_comm *c, const struct sgc_coll *co);
 SGC_HIDDEN void coord_timer(struct sgc_comm *c, struct sgc_coll *co, uint64_t now);
 /* Ask for more of @co's chunks within the PULL budget. */
 SGC_HIDDEN void coord_pull(struct sgc_comm *c, struct sgc_coll *co);

@@ -179,7 +179,7 @@ static void post_start(struct sgc_comm *c, struct sgc_coll *co, const struct pos
 	co->sendbuf = a->sendbuf;
 	co->recvbuf = a->recvbuf;
 	c->now = now_ns();
-	retx_start(&co->rt, c->now, deadline, c->rank ? worker_rto(c) : coord_rto(c));
+	retx_start(&co->rt, c->now, deadline, c->rank ? worker_rto(c, co) : coord_rto(c, co));
 	co->t_post = c->now;
 	co->ahead = c->colls.nposted;
 	req_track(c, req, co, a->kind, deadline);

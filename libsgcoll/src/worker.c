@@ -318,18 +318,19 @@ static void worker_nack(struct sgc_comm *c, struct sgc_coll *co)
  * workers together stay near 250 per delay at the coordinator, whatever
  * the world size.
  */
-uint64_t worker_rto(const struct sgc_comm *c)
+uint64_t worker_rto(const struct sgc_comm *c, const struct sgc_coll *co)
 {
 	uint64_t rto = rto_now(&c->rtt);
 
 	if (rto < WORKER_RTO_FLOORS * c->rtt.rto_ns)
 		rto = min_u64(WORKER_RTO_FLOORS * c->rtt.rto_ns, c->rtt.rto_max_ns);
+	rto = rto_bulk(&c->rtt, rto, co->nchunks);
 	return rto * (uint64_t)(c->world > 65 ? (c->world - 1) / 32 : 1);
 }
 
 void worker_timer(struct sgc_comm *c, struct sgc_coll *co, uint64_t now)
 {
-	uint64_t base = worker_rto(c);
+	uint64_t base = worker_rto(c, co);
 	uint64_t wait = retx_wait(&co->rt, base);
 	char a[32];
 
@@ -430,7 +431,7 @@ static void worker_gap_nack(struct sgc_comm *c, uint32_t seq)
 		return;
 	worker_nack(c, co);
 	co->last_nack = c->now;
-	retx_resent(&co->rt, c->now, worker_rto(c));
+	retx_resent(&co->rt, c->now, worker_rto(c, co));
 }
 
 static void worker_on_pull(struct sgc_comm *c, const struct sgc_rx *rx)
@@ -528,7 +529,7 @@ static void worker_on_ack(struct sgc_comm *c, const struct sgc_rx *rx)
 		if (co->posted)
 			rtt_floor(&c->rtt, retx_gap(&co->rt, c->now));
 		retx_heard(&co->rt, c->now);
-		co->rt.timer = c->now + worker_rto(c);
+		co->rt.timer = c->now + worker_rto(c, co);
 	}
 }
 

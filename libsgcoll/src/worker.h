@@ -12,7 +12,7 @@ SGC_HIDDEN void worker_start(struct sgc_comm *c, struct sgc_coll *co);
 /* Deadline and NACK check of @co at @now. */
 SGC_HIDDEN void worker_timer(struct sgc_comm *c, struct sgc_coll *co, uint64_t now);
 /* How long a worker waits for a result before it NACKs. */
-SGC_HIDDEN uint64_t worker_rto(const struct sgc_comm *c);
+SGC_HIDDEN uint64_t worker_rto(const struct sgc_comm *c, const struct sgc_coll *co);
 /* Move the watermark past finished collectives; report it now and then. */
 SGC_HIDDEN void worker_advance(struct sgc_comm *c);
 
