@@ -225,10 +225,11 @@ static void coord_rx_call(struct sgc_comm *c, const struct sgc_rx *rx)
 		coll_send_abort(c, co, h->rank, co->status);
 		return;
 	}
-	if (co->state == COLL_OPEN) {
-		retx_heard(&co->rt, c->now);
+	/* Not progress for the loss timer: a broadcast's receivers send it
+	 * again with each NACK, and that must not keep the collective from
+	 * going quiet while its root's data is missing. */
+	if (co->state == COLL_OPEN)
 		coord_check_call(c, co, h);
-	}
 }
 
 static bool coll_elig(const void *obj, int r);
