@@ -415,8 +415,8 @@ uint64_t coord_rto(const struct sgc_comm *c, const struct sgc_coll *co)
 {
 	uint64_t rto = rto_now(&c->rtt);
 
-	if (kernel_reduces(c) && rto < KERNEL_RTO_FLOORS * c->rtt.rto_ns)
-		rto = min_u64(KERNEL_RTO_FLOORS * c->rtt.rto_ns, c->rtt.rto_max_ns);
+	if (kernel_reduces(c))
+		rto = rto_at_least(&c->rtt, rto, KERNEL_RTO_FLOORS * c->rtt.rto_ns);
 	return rto_bulk(&c->rtt, rto, co->nchunks);
 }
 

@@ -56,16 +56,22 @@ struct sgc_retx {
 	bool resent;		/* something was sent again: no RTT sample */
 };
 
+/* @rto, at least @min, never over the cap. */
+static inline uint64_t rto_at_least(const struct sgc_rtt *t, uint64_t rto, uint64_t min)
+{
+	if (rto < min)
+		rto = min;
+	return rto < t->rto_max_ns ? rto : t->rto_max_ns;
+}
+
 /* The retransmission delay now: srtt + 4 rttvar, within the floor and
  * the cap; before any sample, a few floors. */
 static inline uint64_t rto_now(const struct sgc_rtt *t)
 {
 	uint64_t var = t->rttvar_ns > RTO_VAR_MIN_NS ? t->rttvar_ns : RTO_VAR_MIN_NS;
-	uint64_t rto = t->samples ? t->srtt_ns + 4 * var : RTO_INIT_FLOORS * t->rto_ns;
 
-	if (rto < t->rto_ns)
-		rto = t->rto_ns;
-	return rto < t->rto_max_ns ? rto : t->rto_max_ns;
+	return rto_at_least(t, t->samples ? t->srtt_ns + 4 * var : RTO_INIT_FLOORS * t->rto_ns,
+			    t->rto_ns);
 }
 
 /*
@@ -84,10 +90,7 @@ static inline uint64_t rto_bulk(const struct sgc_rtt *t, uint64_t rto, uint32_t 
 
 	if (bulk < 2 * t->bulk_ns)
 		bulk = 2 * t->bulk_ns;
-
-	if (nchunks > 1 && rto < bulk)
-		rto = bulk < t->rto_max_ns ? bulk : t->rto_max_ns;
-	return rto;
+	return nchunks > 1 ? rto_at_least(t, rto, bulk) : rto;
 }
 
 /* A clean multi-chunk collective took @took. */

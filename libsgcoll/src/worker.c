@@ -320,10 +320,8 @@ static void worker_nack(struct sgc_comm *c, struct sgc_coll *co)
  */
 uint64_t worker_rto(const struct sgc_comm *c, const struct sgc_coll *co)
 {
-	uint64_t rto = rto_now(&c->rtt);
+	uint64_t rto = rto_at_least(&c->rtt, rto_now(&c->rtt), WORKER_RTO_FLOORS * c->rtt.rto_ns);
 
-	if (rto < WORKER_RTO_FLOORS * c->rtt.rto_ns)
-		rto = min_u64(WORKER_RTO_FLOORS * c->rtt.rto_ns, c->rtt.rto_max_ns);
 	rto = rto_bulk(&c->rtt, rto, co->nchunks);
 	return rto * (uint64_t)(c->world > 65 ? (c->world - 1) / 32 : 1);
 }
