@@ -43,15 +43,21 @@ static void worker_send_chunk(struct sgc_comm *c, struct sgc_coll *co, uint32_t 
 	c->colls.acked_wm = c->colls.base;
 }
 
+/* An ACK to the coordinator, with our watermark. */
+static void worker_send_ack(struct sgc_comm *c, struct sgc_hdr *h)
+{
+	h->aux = c->colls.base;
+	send_hdr(c, h, &c->cfg.coord);
+	c->colls.acked_wm = c->colls.base;
+}
+
 static void worker_send_status(struct sgc_comm *c)
 {
 	struct sgc_hdr h;
 
 	sgc_hdr_init(&h, SGC_MSG_ACK, c->job_id);
 	h.rank = (uint16_t)c->rank;
-	h.aux = c->colls.base;
-	send_hdr(c, &h, &c->cfg.coord);
-	c->colls.acked_wm = c->colls.base;
+	worker_send_ack(c, &h);
 }
 
 /* What this rank called, to the coordinator: ACK with the collective's
@@ -61,9 +67,7 @@ static void worker_send_call(struct sgc_comm *c, struct sgc_coll *co)
 	struct sgc_hdr h;
 
 	coll_hdr(c, &h, SGC_MSG_ACK, co, c->rank);
-	h.aux = c->colls.base;
-	send_hdr(c, &h, &c->cfg.coord);
-	c->colls.acked_wm = c->colls.base;
+	worker_send_ack(c, &h);
 }
 
 /* A broadcast's receiver has it all once the coordinator said that every
@@ -309,6 +313,17 @@ static void worker_nack(struct sgc_comm *c, struct sgc_coll *co)
 	c->st.retransmits++;
 }
 
+/* Ask for @co's result again at @now, and next after @base (backed off). */
+static void worker_ask_again(struct sgc_comm *c, struct sgc_coll *co, uint64_t now, uint64_t base)
+{
+	worker_nack(c, co);
+	/* The coordinator may not have had what we called either. */
+	if (co->told || (co->kind == SGC_COLL_BCAST && !co->contributes && !co->agreed))
+		worker_send_call(c, co);
+	co->last_nack = now;
+	retx_resent(&co->rt, now, base);
+}
+
 /*
  * How long a worker waits for a result before it NACKs.  It waits for the
  * slowest rank as well as for the network and cannot tell the two apart;
@@ -369,12 +384,7 @@ void worker_timer(struct sgc_comm *c, struct sgc_coll *co, uint64_t now)
 			retx_backoff(&co->rt);
 		else
 			co->rt.backoff = 0;
-		worker_nack(c, co);
-		/* The coordinator may not have had what we called either. */
-		if (co->told || (co->kind == SGC_COLL_BCAST && !co->contributes && !co->agreed))
-			worker_send_call(c, co);
-		co->last_nack = now;
-		retx_resent(&co->rt, now, base);
+		worker_ask_again(c, co, now, base);
 	} else {
 		retx_rearm(&co->rt, wait);
 	}
@@ -427,9 +437,7 @@ static void worker_gap_nack(struct sgc_comm *c, uint32_t seq)
 	if (!co || !co->posted || co->state != COLL_OPEN || seq == co->seq || !in_window(c, seq) ||
 	    c->now - co->t_post < rto || c->now - co->last_nack < rto)
 		return;
-	worker_nack(c, co);
-	co->last_nack = c->now;
-	retx_resent(&co->rt, c->now, worker_rto(c, co));
+	worker_ask_again(c, co, c->now, worker_rto(c, co));
 }
 
 static void worker_on_pull(struct sgc_comm *c, const struct sgc_rx *rx)
