@@ -257,6 +257,15 @@ static void coord_repull_rank(struct sgc_comm *c, struct sgc_coll *co, int r)
 	}
 }
 
+/* Rank @r NACKed open collective @co, which proves it has posted it: if
+ * its data is missing, its push or our PULL was lost; ask now. */
+static void coord_repull_nacker(struct sgc_comm *c, struct sgc_coll *co, int r)
+{
+	co->rt.resent = true;
+	kernel_refresh_seen(c, co);
+	coord_repull_rank(c, co, r);
+}
+
 /* A result chunk sent less than this before a NACK for it is taken to have
  * crossed the NACK, and is not sent again. */
 #define NACK_CROSS_NS		100000ULL
@@ -285,13 +294,10 @@ static void coord_rx_nack(struct sgc_comm *c, const struct sgc_rx *rx)
 			c->st.retransmits++;
 		}
 		/* A contributor that receives nothing (a broadcast's root, a
-		 * reduce's non-root) NACKs only for the DONE: if its data is
-		 * missing, its push or our PULL was lost; ask now. */
+		 * reduce's non-root) NACKs only for the DONE. */
 		if (!is_data_receiver(co, r)) {
-			if (co->state == COLL_OPEN) {
-				kernel_refresh_seen(c, co);
-				coord_repull_rank(c, co, r);
-			}
+			if (co->state == COLL_OPEN)
+				coord_repull_nacker(c, co, r);
 			return;
 		}
 	}
@@ -322,11 +328,7 @@ static void coord_rx_nack(struct sgc_comm *c, const struct sgc_rx *rx)
 
 		coll_hdr(c, &a, SGC_MSG_ACK, co, r);
 		send_to_rank(c, &a, r);
-		/* A NACK proves the worker has posted this collective: if its
-		 * data is missing, the push or our PULL was lost; ask now. */
-		co->rt.resent = true;
-		kernel_refresh_seen(c, co);
-		coord_repull_rank(c, co, r);
+		coord_repull_nacker(c, co, r);
 	}
 }
 
