@@ -87,9 +87,8 @@ need_root
 [ -x "$FAULTINJ" ] || fail "no sgc-faultinj at $FAULTINJ"
 [ -x "$CHECK" ] || fail "no coll_check at $CHECK"
 
-CLUSTER_NAME=sgcfm$$
 LOGDIR=$(mktemp -d /tmp/sgc-faultmatrix.XXXXXX)
-"$CLUSTER" up "$CLUSTER_NAME" --hosts "$HOSTS" >/dev/null || fail "cluster up"
+cluster_up sgcfm "$HOSTS"
 
 # sum FIELD FILES...: the sum of FIELD=N over the "counts:" lines in FILES
 sum_counts() {

@@ -14,9 +14,8 @@ shift 6
 . "$(dirname "$0")/lib.sh"
 need_root
 
-CLUSTER_NAME=sgcflt$$
 LOGDIR=$(mktemp -d)
-"$CLUSTER" up "$CLUSTER_NAME" --hosts "$HOSTS" >/dev/null || fail "cluster up"
+cluster_up sgcflt "$HOSTS"
 # shellcheck disable=SC2086 # FAULT_DIR and FAULTS are lists of options
 faultinj_start "$LOGDIR/faultinj" "$FAULTINJ" ${FAULT_DIR:---dir both} $FAULTS
 

@@ -23,9 +23,8 @@ SECS=${5:-6}
 . "$(dirname "$0")/lib.sh"
 need_root
 
-CLUSTER_NAME=sgchx$$
 LOGDIR=$(mktemp -d)
-"$CLUSTER" up "$CLUSTER_NAME" --hosts 2 >/dev/null || fail "cluster up"
+cluster_up sgchx 2
 coord_ip=$(coord_ip) || exit 1
 "$CLUSTER" run "$CLUSTER_NAME" --ranks 5 --accel "$ACCEL" --timeout-ms 10000 --deadline 150 \
 	--logdir "$LOGDIR/run" -- "$CHECK" -m run -S "$LOGDIR/stop" -T 100 >"$LOGDIR/out" 2>&1 &

@@ -13,9 +13,8 @@ ROBUST=$3
 . "$(dirname "$0")/lib.sh"
 need_root
 
-CLUSTER_NAME=sgcinit$$
 LOGDIR=$(mktemp -d)
-"$CLUSTER" up "$CLUSTER_NAME" --hosts 2 >/dev/null || fail "cluster up"
+cluster_up sgcinit 2
 COORD=$(coord_ip):7000
 W1=${COORD%.0.1:7000}.1.1	# host w1: ranks 1 and 3
 

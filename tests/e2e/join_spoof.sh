@@ -12,9 +12,8 @@ CHECK=$2
 . "$(dirname "$0")/lib.sh"
 need_root
 
-CLUSTER_NAME=sgcjoin$$
 LOGDIR=$(mktemp -d)
-"$CLUSTER" up "$CLUSTER_NAME" --hosts 2 >/dev/null || fail "cluster up"
+cluster_up sgcjoin 2
 coord_ip=$(coord_ip) || exit 1
 
 # The stranger: HELLO "rank 2 of 3" every 50 ms for 4 s (the job runs

@@ -13,9 +13,8 @@ ACCEL=${3:-ebpf}
 need_root
 command -v bpftool >/dev/null || { echo "SKIP: bpftool is not installed" >&2; exit 77; }
 
-CLUSTER_NAME=sgckill$$
 LOGDIR=$(mktemp -d)
-"$CLUSTER" up "$CLUSTER_NAME" --hosts 2 >/dev/null || fail "cluster up"
+cluster_up sgckill 2
 # libsgcoll's programs held by BPF links (XDP and tcx), as "id name" lines.
 our_links() {
 	bpftool -j link list 2>/dev/null | /usr/bin/python3 -c '

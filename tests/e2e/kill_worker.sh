@@ -13,9 +13,8 @@ ACCEL=${3:-off}
 . "$(dirname "$0")/lib.sh"
 need_root
 
-CLUSTER_NAME=sgckw$$
 LOGDIR=$(mktemp -d)
-"$CLUSTER" up "$CLUSTER_NAME" --hosts 2 >/dev/null || fail "cluster up"
+cluster_up sgckw 2
 "$CLUSTER" run "$CLUSTER_NAME" --ranks 5 --accel "$ACCEL" --timeout-ms 3000 --deadline 100 \
 	--logdir "$LOGDIR/run" -- "$CHECK" -m kill -v 4 >"$LOGDIR/out" 2>&1
 rc=$?

@@ -43,6 +43,13 @@ fail() {
 	exit 1
 }
 
+# cluster_up PREFIX HOSTS: a virtual cluster PREFIX$$ of HOSTS worker hosts,
+# named in $CLUSTER_NAME, which cleanup() tears down.
+cluster_up() {
+	CLUSTER_NAME=$1$$
+	"$CLUSTER" up "$CLUSTER_NAME" --hosts "$2" >/dev/null || fail "cluster up"
+}
+
 # The coordinator's address on $CLUSTER_NAME (host c, eth0); fails the
 # test when it has none.
 coord_ip() {

@@ -20,9 +20,8 @@ ACCEL=${3:-off}
 . "$(dirname "$0")/lib.sh"
 need_root
 
-CLUSTER_NAME=sgcmj$$
 LOGDIR=$(mktemp -d)
-"$CLUSTER" up "$CLUSTER_NAME" --hosts 2 >/dev/null || fail "cluster up"
+cluster_up sgcmj 2
 # Loading the eBPF object can take seconds on a busy machine, and the
 # workers' sgc_init() counts from their start: a generous timeout.
 TMO=15000
