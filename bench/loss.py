@@ -599,20 +599,16 @@ def write_md(a, rows, meta):
           "this time bound, the barrier before each operation is a 1-element MAX allreduce "
           "that carries rank 0's decision to stop (`--max-s` in sgc_bench and mpi_allreduce).",
           ""]
-    failed = [r for r in rows if not r["status"].startswith(("ok", "skipped"))]
-    if failed:
-        L += ["## Failed runs (not counted)", ""]
-        L += [f"- {r['ranks']} ranks {r['workload']} loss {fmt_loss(r['loss'])} "
-              f"{r['contender']} rep {r['rep']}: {r['status']}" for r in failed] + [""]
+    def describe(r):
+        return (f"{r['ranks']} ranks {r['workload']} loss {fmt_loss(r['loss'])} "
+                f"{r['contender']} rep {r['rep']}")
+
+    L += run.md_failed(rows, describe)
     late = [r for r in rows if r["status"].startswith("ok (")]
     if late:
         L += ["## Counted, though a process failed after the result", ""]
-        L += [f"- {r['ranks']} ranks {r['workload']} loss {fmt_loss(r['loss'])} "
-              f"{r['contender']} rep {r['rep']}: {r['status']}" for r in late] + [""]
-    skipped = sorted({(r["contender"], r["status"]) for r in rows
-                      if r["status"].startswith("skipped")})
-    if skipped:
-        L += ["## Skipped", ""] + [f"- {c}: {st[9:]}" for c, st in skipped] + [""]
+        L += [f"- {describe(r)}: {r['status']}" for r in late] + [""]
+    L += run.md_skipped(rows)
     with open(os.path.join(a.out, "results.md"), "w") as fh:
         fh.write("\n".join(L))
 

@@ -853,6 +853,25 @@ WL_TITLE = {
 }
 
 
+def md_failed(rows, describe):
+    """results.md lines listing the runs of @rows that failed, each named by
+    @describe(row)."""
+    failed = [r for r in rows if not r["status"].startswith(("ok", "skipped"))]
+    if not failed:
+        return []
+    return ["## Failed runs (not counted)", ""] + \
+        [f"- {describe(r)}: {r['status']}" for r in failed] + [""]
+
+
+def md_skipped(rows):
+    """results.md lines naming each contender @rows say was skipped, and why."""
+    skipped = sorted({(r["contender"], r["status"]) for r in rows
+                      if r["status"].startswith("skipped")})
+    if not skipped:
+        return []
+    return ["## Skipped", ""] + [f"- {c}: {st[9:]}" for c, st in skipped] + [""]
+
+
 def write_md(a, summ, dropped, meta, plots):
     L = [f"# libsgcoll benchmarks{' (quick, not final)' if a.quick else ''}", "",
          f"{meta['date']}: {meta['cpu']}, {meta['cpus']} CPUs, {meta['memory']}, "
@@ -918,15 +937,9 @@ def write_md(a, summ, dropped, meta, plots):
         for (cname, wl), (fmax, why) in sorted(dropped.items()):
             L.append(f"- {cname}, {wl}: up to fan-out {fmax}: {why}.")
         L.append("")
-    failed = [r for r in a.rows if not r["status"].startswith(("ok", "skipped"))]
-    if failed:
-        L += ["## Failed runs (not counted)", ""]
-        L += [f"- F={r['fanout']} {r['workload']} {r['mode']} {r['contender']} rep {r['rep']}: "
-              f"{r['status']}" for r in failed] + [""]
-    skipped = sorted({(s["contender"], s["status"]) for s in summ
-                      if s["status"].startswith("skipped")})
-    if skipped:
-        L += ["## Skipped", ""] + [f"- {c}: {st[9:]}" for c, st in skipped] + [""]
+    L += md_failed(a.rows, lambda r: f"F={r['fanout']} {r['workload']} {r['mode']} "
+                   f"{r['contender']} rep {r['rep']}")
+    L += md_skipped(summ)
     with open(os.path.join(a.out, "results.md"), "w") as fh:
         fh.write("\n".join(L))
 
