@@ -49,7 +49,6 @@ Usage (root: network namespaces and BPF):
 """
 
 import argparse
-import csv
 import json
 import math
 import os
@@ -477,14 +476,8 @@ def write_all(a, rows, started, partial):
                 partial=partial, topology=a.topology, max_s=a.max_s, min_ops=a.min_ops,
                 max_ops=a.max_ops, mpi_dir=a.mpi_dir, mpi_lo_native=a.lo_native,
                 command=" ".join(sys.argv))
-    with open(os.path.join(a.out, "runs.csv"), "w", newline="") as fh:
-        fh.write(f"# libsgcoll bench/loss.py {meta['date']} host {meta['host']} kernel "
-                 f"{meta['kernel']} cpu {meta['cpu']} x{meta['cpus']} git {meta['git']} "
-                 f"topology {a.topology}\n")
-        w = csv.DictWriter(fh, fieldnames=RUN_FIELDS, extrasaction="ignore")
-        w.writeheader()
-        for r in rows:
-            w.writerow(r)
+    run.write_csv(os.path.join(a.out, "runs.csv"), RUN_FIELDS, rows, meta, tool="bench/loss.py",
+                  note=f" topology {a.topology}")
     with open(os.path.join(a.out, "machine.json"), "w") as fh:
         json.dump(meta, fh, indent=2)
         fh.write("\n")

@@ -784,11 +784,12 @@ def summarize(rows):
     return out
 
 
-def write_csv(path, fields, rows, meta):
+def write_csv(path, fields, rows, meta, tool="bench/run.py", note=""):
+    """@rows as CSV under a comment line saying which @tool ran where."""
     with open(path, "w", newline="") as fh:
-        fh.write(f"# libsgcoll bench/run.py {meta['date']} host {meta['host']} kernel "
+        fh.write(f"# libsgcoll {tool} {meta['date']} host {meta['host']} kernel "
                  f"{meta['kernel']} cpu {meta['cpu']} x{meta['cpus']} mem {meta['memory']} "
-                 f"git {meta['git']}\n")
+                 f"git {meta['git']}{note}\n")
         w = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
         w.writeheader()
         for r in rows:
