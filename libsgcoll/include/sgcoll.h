@@ -122,7 +122,13 @@ struct sgc_config {
 	enum sgc_waitmode waitmode;	/* SGC_WAITMODE=block|busypoll */
 	unsigned flags;		/* SGC_CFG_*; SGC_KEEP_RESPONSES=1, SGC_KERNEL_FANOUT=0 */
 	const char *custom_bpf;	/* coordinator: BPF object for SGC_CUSTOM (SGC_CUSTOM_BPF) */
+	/* The job key, SGC_KEY_BYTES bytes (SGC_KEY, SGC_KEY_FILE); NULL = none.
+	 * With a key every datagram carries a MAC that every rank checks
+	 * before it acts on it; every rank needs the same key.  Copied. */
+	const uint8_t *key;
 };
+
+#define SGC_KEY_BYTES 16
 
 /* Error codes beyond errno (all negative when returned). */
 #define SGC_EMISMATCH	4001	/* ranks disagree on a collective's arguments */
@@ -383,6 +389,7 @@ struct sgc_stats {
 	uint64_t foreign;	/* datagrams of another job or unknown source */
 	uint64_t late;		/* datagrams for finished collectives */
 	uint64_t timeouts;	/* calls that ended with -ETIMEDOUT */
+	uint64_t bad_mac;	/* datagrams whose MAC was missing or wrong (job key) */
 };
 
 /** sgc_get_stats() - copy this rank's counters into @st (@sz = sizeof). */

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "coll.h"
+#include "mac.h"
 #include "coord.h"
 #include "progress.h"
 #include "rendezvous.h"
@@ -87,8 +88,19 @@ int sgc_init(const struct sgc_config *cfg, sgc_comm **out)
 		goto fail;
 	}
 	c->self = c->rank == 0 ? c->cfg.coord : c->cfg.bind;
+	if (c->cfg.keyed) {
+		c->mac = malloc(sizeof(*c->mac));
+		if (!c->mac) {
+			err = sgc_err(-ENOMEM, "sgc_init: out of memory for the job key");
+			goto fail;
+		}
+		sgc_mac_derive(c->cfg.key, c->mac);
+		explicit_bzero(c->cfg.key, sizeof(c->cfg.key));
+	}
+	/* Every datagram's tag comes out of the chunk's room. */
 	if (c->rank == 0)
-		c->chunk_bytes = sgc_chunk_bytes_for_mtu(iface_mtu(c->cfg.ifname));
+		c->chunk_bytes = sgc_chunk_bytes_for_mtu(iface_mtu(c->cfg.ifname) -
+							 (c->mac ? SGC_MAC_TAG_SIZE : 0));
 	comm_set_handlers(c);
 	if (c->rank == 0) {
 		c->job_id = random_job_id();
@@ -200,6 +212,10 @@ void sgc_finalize(sgc_comm *c)
 	coll_free_all(c);
 	io_close(c);
 	free(c->peers);
+	if (c->mac)
+		explicit_bzero(c->mac, sizeof(*c->mac));
+	explicit_bzero(c->cfg.key, sizeof(c->cfg.key));
+	free(c->mac);
 	free(c);
 }
 

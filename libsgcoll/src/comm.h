@@ -94,6 +94,9 @@ struct sgc_comm {
 	uint64_t now;		/* monotonic ns, refreshed each round */
 	struct sgc_peer *peers;	/* [world] */
 	struct sockaddr_in self;
+	struct sgc_mac_key *mac; /* mac.c: the job key's, NULL = no key */
+	bool mac_warned;	/* pkt.c: the log has said why tags fail */
+	uint32_t kernel_token;	/* path_bpf.c: notify_prog's results carry it; 0 = none */
 
 	struct sgc_rtt rtt;	/* retx.h */
 	struct sgc_io io;	/* io.c */
@@ -118,6 +121,13 @@ struct sgc_comm {
 
 	struct sgc_stats st;
 };
+
+/* @h, an SGC_F_KERNEL RESULT from the socket, is notify_prog's: it carries
+ * this load's random token in aux, which no datagram off the wire does. */
+static inline bool kernel_result_authentic(const struct sgc_comm *c, const struct sgc_hdr *h)
+{
+	return c->kernel_token && (h->flags & SGC_F_KERNEL) && h->aux == c->kernel_token;
+}
 
 /* The kernel reduces contributions (eBPF path on, keep-responses off). */
 static inline bool kernel_reduces(const struct sgc_comm *c)

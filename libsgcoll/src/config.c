@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "sgc_internal.h"
@@ -183,6 +184,87 @@ static const char *env_first(const char *const *names, const char **which)
 		}
 	}
 	return NULL;
+}
+
+/* 32 hex digits, blanks around them allowed (a key file's newline). */
+static int parse_key_hex(const char *s, uint8_t key[SGC_KEY_BYTES])
+{
+	unsigned i, n = 0;
+	int hi = -1, d;
+
+	while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
+		s++;
+	for (; *s && !(*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r'); s++) {
+		d = *s >= '0' && *s <= '9' ? *s - '0' :
+		    *s >= 'a' && *s <= 'f' ? *s - 'a' + 10 :
+		    *s >= 'A' && *s <= 'F' ? *s - 'A' + 10 : -1;
+		if (d < 0 || n == SGC_KEY_BYTES)
+			return -1;
+		if (hi < 0) {
+			hi = d;
+		} else {
+			key[n++] = (uint8_t)(hi << 4 | d);
+			hi = -1;
+		}
+	}
+	while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
+		s++;
+	if (*s || hi >= 0 || n != SGC_KEY_BYTES)
+		return -1;
+	for (i = 0; i < SGC_KEY_BYTES; i++)
+		if (key[i])
+			return 0;
+	return -2;
+}
+
+#define KEY_HOWTO "32 hex digits (128 bits), the same on every rank; draw one with " \
+		  "`od -An -tx1 -N16 /dev/urandom | tr -d ' \\n'`"
+
+/*
+ * SGC_KEY (hex) or SGC_KEY_FILE (a file holding it) into @key; *set is
+ * false when neither is set.
+ */
+static int env_key(uint8_t key[SGC_KEY_BYTES], bool *set)
+{
+	const char *hex = env_get("SGC_KEY"), *path = env_get("SGC_KEY_FILE");
+	char buf[256];
+	size_t n = 0;
+	FILE *f;
+	int err;
+
+	*set = false;
+	if (hex && path)
+		return sgc_err(-EINVAL, "both SGC_KEY and SGC_KEY_FILE are set: set one of them");
+	if (path) {
+		struct stat st;
+
+		f = fopen(path, "r");
+		if (!f) {
+			err = -errno;
+			return sgc_err(err, "SGC_KEY_FILE=%.200s cannot be read (%s): it must hold the job key, "
+				       KEY_HOWTO, path, strerrordesc_np(-err));
+		}
+		if (!fstat(fileno(f), &st) && (st.st_mode & 0077))
+			pr_warn("SGC_KEY_FILE=%.200s can be read by other users (mode %03o): "
+				"`chmod 600` it\n", path, (unsigned)(st.st_mode & 0777));
+		n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		buf[n] = 0;
+		hex = buf;
+	}
+	if (!hex)
+		return 0;
+	err = parse_key_hex(hex, key);
+	explicit_bzero(buf, sizeof(buf));
+	if (err == -2)
+		return sgc_err(-EINVAL, "%s holds a key of all zeros, which anyone can guess: use "
+			       KEY_HOWTO, path ? "SGC_KEY_FILE" : "SGC_KEY");
+	if (err)
+		return sgc_err(-EINVAL, "%s%.200s%s is not a job key: it must be " KEY_HOWTO,
+			       path ? "the file SGC_KEY_FILE=" : "SGC_KEY",
+			       path ? path : "", path ? "" : " (value not shown)");
+	*set = true;
+	return 0;
 }
 
 int sgc_env_uint(const char *name, const char *v, unsigned long max, const char *what,
@@ -358,6 +440,17 @@ int sgc_config_from_env(struct sgc_config *cfg)
 
 	c.custom_bpf = env_get("SGC_CUSTOM_BPF");
 
+	{
+		/* The struct holds a pointer: the bytes live here, per thread. */
+		static _Thread_local uint8_t env_key_buf[SGC_KEY_BYTES];
+		bool set;
+
+		err = env_key(env_key_buf, &set);
+		if (err)
+			return err;
+		c.key = set ? env_key_buf : NULL;
+	}
+
 	v = env_get("SGC_TIMEOUT_MS");
 	if (v) {
 		err = sgc_env_uint("SGC_TIMEOUT_MS", v, SGC_TIMEOUT_MAX_MS,
@@ -527,6 +620,7 @@ int sgc_cfg_validate(const struct sgc_config *in, struct sgc_cfg *out)
 		.waitmode = OPTS_GET(in, waitmode, SGC_WAITMODE_BLOCK),
 		.flags = OPTS_GET(in, flags, 0),
 		.custom_bpf = OPTS_GET(in, custom_bpf, NULL),
+		.key = OPTS_GET(in, key, NULL),
 	};
 
 	memset(out, 0, sizeof(*out));
@@ -627,6 +721,15 @@ int sgc_cfg_validate(const struct sgc_config *in, struct sgc_cfg *out)
 				       "object built against <sgcoll/agg.bpf.h> (clang -target bpf)",
 				       c.custom_bpf);
 		snprintf(out->custom_bpf, sizeof(out->custom_bpf), "%s", c.custom_bpf);
+	}
+	if (c.key) {
+		static const uint8_t zero[SGC_KEY_BYTES];
+
+		if (!memcmp(c.key, zero, sizeof(zero)))
+			return sgc_err(-EINVAL, "cfg.key is all zeros, which anyone can guess: use "
+				       "16 random bytes, the same on every rank");
+		memcpy(out->key, c.key, SGC_KEY_BYTES);
+		out->keyed = true;
 	}
 	return sgc_cfg_env(out);
 }

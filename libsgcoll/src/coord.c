@@ -553,7 +553,7 @@ static void coord_on_result(struct sgc_comm *c, const struct sgc_rx *rx)
 	struct sgc_hdr kh;
 
 	if (h->flags & SGC_F_KERNEL) {
-		if (!bpf_path_result_authentic(c, h)) {
+		if (!kernel_result_authentic(c, h)) {
 			c->st.rejected++;
 			return;
 		}

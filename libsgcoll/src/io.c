@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "comm.h"
+#include "mac.h"
 #include "io.h"
 
 /*
@@ -170,7 +171,7 @@ int io_open(struct sgc_comm *c)
 	int err;
 
 	c->io.fd = -1;
-	c->pkts.size = sizeof(struct sgc_pkt) + SGC_HDR_SIZE + SGC_MAX_BODY;
+	c->pkts.size = sizeof(struct sgc_pkt) + SGC_HDR_SIZE + SGC_MAX_BODY + SGC_MAC_TAG_SIZE;
 	c->io.fan_cpus = c->cfg.fanout_cpus;	/* sgc_cfg_env(): 1..64 */
 	err = open_socket(c);
 	if (err)
@@ -273,9 +274,26 @@ static int prep_send(struct sgc_comm *c, struct sgc_pkt *p, const struct sockadd
 	return 0;
 }
 
+/*
+ * With a job key, (re)write the datagram's tag.  A datagram is sent again
+ * (resends, one per rank) and its header may change in between, so the tag
+ * is computed at every send; a length that no longer ends in the tag we
+ * wrote means the body was rebuilt, and the tag goes after it.
+ */
+static void seal(struct sgc_comm *c, struct sgc_pkt *p)
+{
+	if (!p->tag_at || p->len != p->tag_at + SGC_MAC_TAG_SIZE)
+		p->tag_at = p->len;
+	sgc_mac_seal(c->mac, p->data, p->tag_at);
+	p->len = p->tag_at + SGC_MAC_TAG_SIZE;
+}
+
 int io_send(struct sgc_comm *c, struct sgc_pkt *p, const struct sockaddr_in *dst)
 {
 	int err;
+
+	if (c->mac)
+		seal(c, p);
 
 	/* Fan-out requests stay single: scatter_prog reads one header. */
 	if (c->io.gso && !(pkt_hdr(p)->flags & SGC_F_FANOUT)) {

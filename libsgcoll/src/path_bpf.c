@@ -58,7 +58,7 @@ struct sgc_bpf {
 	int ifindex;
 	bool native;
 	uint16_t cfg_flags;
-	uint32_t result_token;	/* cfg.result_token: see bpf_path_result_authentic() */
+	uint32_t result_token;	/* cfg.result_token: see kernel_result_authentic() */
 	uint8_t frame_hdr[FRAME_HDR];
 	struct sgc_bpf_slot slot;	/* bpf_path_slot()'s copy: no allocation per look */
 	/* The crafted frame starts 2 bytes into an 8-aligned buffer so that
@@ -445,6 +445,9 @@ int bpf_path_load(struct sgc_comm *c)
 
 	if (c->rank != 0)
 		return sgc_err(-EOPNOTSUPP, "the eBPF path runs on the coordinator only");
+	if (c->mac)
+		return sgc_err(-EOPNOTSUPP, "the eBPF path does not check job-key MACs yet: with "
+			       "SGC_KEY set, run with SGC_ACCEL=off or auto (the user-space path)");
 	if (!c->cfg.ifname[0])
 		return sgc_err(-ENODEV, "no interface for the eBPF path: no local interface holds the "
 			       "coordinator address; set SGC_IFNAME");
@@ -507,6 +510,7 @@ int bpf_path_load(struct sgc_comm *c)
 		}
 	} while (!b->result_token);
 	b->skel->rodata->cfg.result_token = b->result_token;
+	c->kernel_token = b->result_token;
 	bpf_program__set_expected_attach_type(b->skel->progs.notify_prog, BPF_TCX_INGRESS);
 	bpf_program__set_expected_attach_type(b->skel->progs.scatter_prog, BPF_TCX_EGRESS);
 
@@ -641,6 +645,7 @@ void bpf_path_close(struct sgc_comm *c)
 	sgc__destroy(b->skel);
 	free(b);
 	c->bpf = NULL;
+	c->kernel_token = 0;
 }
 
 int bpf_path_contribute(struct sgc_comm *c, const struct sgc_hdr *h, const void *body,
@@ -730,11 +735,6 @@ void bpf_path_query(struct sgc_comm *c, uint32_t seq, uint8_t policy, uint16_t w
 {
 	/* One 8-byte store: gather_prog reads the word whole. */
 	c->bpf->skel->bss->win.query = sgc_bpf_query_word(seq, policy, want);
-}
-
-bool bpf_path_result_authentic(const struct sgc_comm *c, const struct sgc_hdr *h)
-{
-	return c->bpf && (h->flags & SGC_F_KERNEL) && h->aux == c->bpf->result_token;
 }
 
 uint32_t bpf_path_rank_wm(const struct sgc_comm *c, int r)

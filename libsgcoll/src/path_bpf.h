@@ -48,9 +48,6 @@ SGC_HIDDEN void bpf_path_window(struct sgc_comm *c);
 /* Publish the query in progress: the kernel takes answers to it alone,
  * and completes it by its @policy and @want, never by an answer's. */
 SGC_HIDDEN void bpf_path_query(struct sgc_comm *c, uint32_t seq, uint8_t policy, uint16_t want);
-/* @h, an SGC_F_KERNEL RESULT from the socket, is notify_prog's: it carries
- * this load's random token in aux, which no datagram off the wire does. */
-SGC_HIDDEN bool bpf_path_result_authentic(const struct sgc_comm *c, const struct sgc_hdr *h);
 /* Rank @r's watermark from its last contribution the kernel saw (no
  * syscall); 0 before any. */
 SGC_HIDDEN uint32_t bpf_path_rank_wm(const struct sgc_comm *c, int r);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "comm.h"
+#include "mac.h"
 
 struct sgc_pkt *pkt_alloc(struct sgc_comm *c)
 {
@@ -18,6 +19,7 @@ struct sgc_pkt *pkt_alloc(struct sgc_comm *c)
 	}
 	p->next = NULL;
 	p->len = SGC_HDR_SIZE;
+	p->tag_at = 0;
 	p->refs = 1;
 	p->sent_at = 0;
 	return p;
@@ -30,6 +32,7 @@ struct sgc_pkt *pkt_copy(struct sgc_comm *c, const struct sgc_pkt *src)
 	if (p) {
 		memcpy(p->data, src->data, src->len);
 		p->len = src->len;
+		p->tag_at = src->tag_at;
 	}
 	return p;
 }
@@ -52,13 +55,67 @@ void pkt_pool_free(struct sgc_comm *c)
 	}
 }
 
+/* A tag's trouble, said once per communicator: most likely the ranks
+ * were started with different keys, or only some with one. */
+static void mac_warn_once(struct sgc_comm *c, const struct sockaddr_in *from, const char *why)
+{
+	if (c->mac_warned)
+		return;
+	c->mac_warned = true;
+	pr_warn("rank %d: dropping datagrams from %s: %s; every rank needs the same SGC_KEY "
+		"(or SGC_KEY_FILE), or none (further drops are counted in bad_mac)\n", c->rank,
+		sgc_addr_str(from, (char[32]){ 0 }, 32), why);
+}
+
+/*
+ * The job key's check, before anything else reads the datagram: returns
+ * its length without the tag, or -1 when it is dropped.  A result that
+ * notify_prog hands this coordinator's socket is the kernel's own (its
+ * token, see kernel_result_authentic()), not the wire's: it needs no tag.
+ */
+static int mac_open(struct sgc_comm *c, const struct sockaddr_in *from, const uint8_t *payload,
+		    uint32_t len)
+{
+	struct sgc_hdr h;
+	bool tagged;
+
+	if (len < SGC_HDR_SIZE)
+		return (int)len;	/* wire_check says why */
+	memcpy(&h, payload, sizeof(h));
+	tagged = h.flags & SGC_F_MAC;
+	if (!c->mac) {
+		if (!tagged)
+			return (int)len;
+		if (h.magic == SGC_WIRE_MAGIC)
+			mac_warn_once(c, from, "they carry a job key's MAC and this rank has no key");
+		c->st.bad_mac++;
+		return -1;
+	}
+	if (h.type == SGC_MSG_RESULT && kernel_result_authentic(c, &h))
+		return tagged && len >= SGC_HDR_SIZE + SGC_MAC_TAG_SIZE ?
+		       (int)(len - SGC_MAC_TAG_SIZE) : (int)len;
+	if (tagged && sgc_mac_ok(c->mac, payload, len))
+		return (int)(len - SGC_MAC_TAG_SIZE);
+	c->st.bad_mac++;
+	if (h.magic == SGC_WIRE_MAGIC)
+		mac_warn_once(c, from, tagged ? "their MAC is wrong (another key?)" :
+					      "they carry no MAC and this job has a key");
+	pr_debug("rank %d: dropped datagram from %s: %s MAC\n", c->rank,
+		 sgc_addr_str(from, (char[32]){ 0 }, 32), tagged ? "wrong" : "no");
+	return -1;
+}
+
 void pkt_deliver(struct sgc_comm *c, const struct sockaddr_in *from, const uint8_t *payload,
 		 uint32_t len)
 {
 	struct sgc_rx rx;
-	int rej;
+	int rej, n;
 
 	c->st.pkts_recv++;
+	n = mac_open(c, from, payload, len);
+	if (n < 0)
+		return;
+	len = (uint32_t)n;
 	rej = sgc_wire_check(payload, len, c->joined ? c->job_id : 0, c->world, c->chunk_bytes);
 	if (rej) {
 		if (rej == SGC_REJ_JOB || rej == SGC_REJ_MAGIC)

@@ -16,7 +16,8 @@ struct sgc_comm;
  * datagram lives until its owner and every send holding it let go. */
 struct sgc_pkt {
 	struct sgc_pkt *next;	/* free list */
-	uint32_t len;		/* header + body */
+	uint32_t len;		/* header + body (+ tag once sealed) */
+	uint32_t tag_at;	/* sealed: where the job key's tag is (len - 8) */
 	uint32_t refs;		/* owner + sends not yet completed */
 	uint64_t sent_at;	/* coordinator's result chunk: first sent (now_ns) */
 	uint64_t data[];	/* struct sgc_hdr then body, 8-aligned */

@@ -451,6 +451,12 @@ static int coord_give_up(struct sgc_comm *c, const bool *missing, int n)
 			      "(its HELLO came from %s): start every rank with SGC_WORLD_SIZE=%d; %s",
 			      s->bad_rank, s->bad_world, c->world,
 			      sgc_addr_str(&s->bad_from, a, sizeof(a)), c->world, rest);
+	} else if (c->st.bad_mac) {
+		err = sgc_err(-ETIMEDOUT, "%s; %llu datagrams were dropped because %s: give every "
+			      "rank the same SGC_KEY (or SGC_KEY_FILE)", rest,
+			      (unsigned long long)c->st.bad_mac,
+			      c->mac ? "their job-key MAC was missing or wrong" :
+				       "they carry a job-key MAC and rank 0 has no key");
 	} else {
 		err = sgc_err(-ETIMEDOUT, "%s: start %s with SGC_COORDINATOR=%s and "
 			      "SGC_WORLD_SIZE=%d, or raise SGC_TIMEOUT_MS", rest, n == 1 ? "it" : "them",
@@ -794,7 +800,12 @@ int rdv_worker(struct sgc_comm *c)
 	} else {
 		err = sgc_err(-ETIMEDOUT, "rank %d: no answer from the coordinator at %s within %u ms: "
 			      "check that rank 0 is running with SGC_COORDINATOR=%s and that this host "
-			      "can reach it, or raise SGC_TIMEOUT_MS", c->rank, a, c->cfg.timeout_ms, a);
+			      "can reach it, or raise SGC_TIMEOUT_MS%s", c->rank, a, c->cfg.timeout_ms, a,
+			      c->mac ? "; this rank has a job key, so rank 0 must have the same SGC_KEY "
+				       "(with another key or none it drops this rank's datagrams, and its "
+				       "log says so)" :
+			      c->st.bad_mac ? "; datagrams with a job key's MAC came, and this rank has "
+					      "no key: set the job's SGC_KEY on every rank" : "");
 	}
 out:
 	c->rdv = NULL;

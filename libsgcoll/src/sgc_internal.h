@@ -127,6 +127,8 @@ struct sgc_cfg {
 	enum sgc_waitmode waitmode;
 	unsigned flags;			/* SGC_CFG_* */
 	char custom_bpf[256];		/* "" = no custom reduction */
+	bool keyed;			/* a job key was given: */
+	uint8_t key[SGC_KEY_BYTES];	/* cfg.key, SGC_KEY, SGC_KEY_FILE */
 	/* Only the environment sets these: sgc_cfg_env(). */
 	unsigned rto_us;		/* SGC_RTO_US: first retransmission delay */
 	bool gso;			/* SGC_GSO: UDP GSO/GRO wanted */

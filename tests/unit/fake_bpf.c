@@ -27,6 +27,7 @@ void fake_bpf_on(struct sgc_comm *c, bool keep, uint32_t token)
 	b->keep = keep;
 	b->token = token;
 	c->bpf = b;
+	c->kernel_token = token;
 }
 
 int bpf_path_load(struct sgc_comm *c)
@@ -73,11 +74,6 @@ void bpf_path_window(struct sgc_comm *c)
 
 void bpf_path_query(struct sgc_comm *c, uint32_t seq, uint8_t policy, uint16_t want)
 {
-}
-
-bool bpf_path_result_authentic(const struct sgc_comm *c, const struct sgc_hdr *h)
-{
-	return c->bpf && (h->flags & SGC_F_KERNEL) && h->aux == c->bpf->token;
 }
 
 uint32_t bpf_path_rank_wm(const struct sgc_comm *c, int r)

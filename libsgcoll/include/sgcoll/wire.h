@@ -68,6 +68,7 @@ enum sgc_wire_policy {
 #define SGC_F_KERNEL	0x0020	/* RESULT built by the kernel path (never
 				 * taken from the wire: see RESULT below) */
 #define SGC_F_ASK	0x0040	/* QUERY that is also the PULL of chunk 0 */
+#define SGC_F_MAC	0x0080	/* the datagram ends in an SGC_MAC_TAG_SIZE tag */
 
 struct sgc_hdr {
 	__u16 magic;		/* SGC_WIRE_MAGIC */
@@ -215,6 +216,7 @@ struct sgc_roster_ent {
 
 #ifdef __cplusplus
 static_assert(sizeof(struct sgc_hdr) == SGC_HDR_SIZE, "sgc_hdr size");
+
 #else
 _Static_assert(sizeof(struct sgc_hdr) == SGC_HDR_SIZE, "sgc_hdr size");
 _Static_assert(sizeof(struct sgc_welcome) == 16, "sgc_welcome size");
@@ -222,6 +224,38 @@ _Static_assert(sizeof(struct sgc_roster_ent) == 8, "sgc_roster_ent size");
 _Static_assert(sizeof(struct sgc_join_abort) == 24, "sgc_join_abort size");
 _Static_assert(sizeof(struct sgc_mismatch) == 56, "sgc_mismatch size");
 #endif
+
+/*
+ * The job key's MAC (SGC_KEY).  With a key every datagram sets SGC_F_MAC
+ * and ends in an 8-byte tag after its body; the tag covers the header, as
+ * sent, and the body.  Without a key no datagram carries one.
+ *
+ * Keys, derived from the 16-byte job key K with SipHash-2-4 (user space
+ * only; the eBPF programs get the derived words):
+ *   fin = SipHash(K, 0x6e69662d636773ULL) | SipHash(K, 0x6e69662d636773ULL + 1)
+ *   nh[2i], nh[2i+1] = low and high half of SipHash(K, i), i = 0, 1, ...
+ * Message: the header's 12 little-endian 32-bit words m[0..11], then the
+ * body's, zero-padded to a multiple of 4 words.  For each pair of words
+ * (32-bit additions wrap, 64-bit products and sums wrap):
+ *   a += (m[j] + nh[j]) * (m[j+1] + nh[j+1])
+ *   b += (m[j] + nh[j+4]) * (m[j+1] + nh[j+5])
+ * (NH, as in UMAC, twice with the key shifted by 4 words: a forgery that
+ * gives both sums of a message already seen has probability about 2^-64),
+ * and tag = SipHash(fin, a | b | header + body bytes), three 64-bit words.
+ * NH costs two multiplies per 8 bytes, which keeps the check in
+ * gather_prog to a fraction of the reduction's cost; SipHash over the
+ * whole datagram would cost several times the reduction.
+ */
+#define SGC_MAC_TAG_SIZE	8
+#define SGC_MAC_MSG_WORDS	((SGC_HDR_SIZE + SGC_MAX_BODY + 15) / 16 * 4)
+#define SGC_MAC_NH_WORDS	(SGC_MAC_MSG_WORDS + 4)
+#define SGC_MAC_FIN_LABEL	0x6e69662d636773ULL	/* "sgc-fin" */
+
+/* What the eBPF programs and user space both hold of a job key. */
+struct sgc_mac_key {
+	__u64 fin[2];			/* SipHash key of the last step */
+	__u32 nh[SGC_MAC_NH_WORDS];	/* NH key words */
+};
 
 /* Bytes per element of dtype (enum sgc_dtype order: i8 u8 i16 u16 ...). */
 static inline __u32 sgc_wire_dtype_size(__u32 dtype)
