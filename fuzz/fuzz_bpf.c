@@ -286,6 +286,11 @@ static void model_gather(const uint8_t *f, size_t len, struct predict *p)
 		return;
 	elsz = sgc_wire_dtype_size(h.dtype);
 	bytes = (uint32_t)h.count * elsz;
+	/* No job key here: a tag is one nobody can check. */
+	if (h.flags & SGC_F_MAC) {
+		pred(p, XDP_DROP, SGC_ST_DROP_MAC);
+		return;
+	}
 	if (bytes != body || bytes > cfg.chunk_bytes || bytes > SGC_MAX_BODY)
 		return;
 	if (h.coll == SGC_COLL_QUERY) {

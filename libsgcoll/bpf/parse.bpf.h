@@ -16,6 +16,7 @@
 #include <bpf/bpf_endian.h>
 
 #include "maps.bpf.h"
+#include "mac.bpf.h"
 
 #define SGC_IP_MF	0x2000
 #define SGC_IP_OFFSET	0x1fff
@@ -32,6 +33,7 @@ enum {
 	SGC_GATHER_PASS = XDP_PASS,
 	SGC_GATHER_DROP = XDP_DROP,
 	SGC_GATHER_REDUCE = 100,	/* checked: reduce it (job filled) */
+	SGC_GATHER_USER = 101,		/* checked: pass it to user space */
 };
 
 static __always_inline __u32 sgc_need(__u32 coll, __u32 policy, __u32 arg)
@@ -55,10 +57,60 @@ static __always_inline __u32 sgc_need(__u32 coll, __u32 policy, __u32 arg)
 	}
 }
 
+/* 0 when the contribution's tag is right; its body (job->bytes) is then
+ * in job->ev.  (The length is read back from the record so that the
+ * verifier sees its bound checked on the register the helper gets.) */
+static __always_inline int sgc_gather_mac(struct xdp_md *ctx, struct sgc_agg_job *job)
+{
+	const struct sgc_mac_key *k;
+	__u32 zero = 0, bytes;
+	struct sgc_nh nh;
+	__u64 tag;
+
+	k = bpf_map_lookup_elem(&mac_key, &zero);
+	bytes = *(volatile __u32 *)&job->bytes;
+	if (!k || bytes > SGC_MAX_BODY)
+		return -1;
+	if (bytes && bpf_xdp_load_bytes(ctx, SGC_AGG_BODY_OFF, job->ev.body, bytes))
+		return -1;
+	if (bpf_xdp_load_bytes(ctx, SGC_AGG_BODY_OFF + bytes, &tag, sizeof(tag)))
+		return -1;
+	__builtin_memset(nh.tail, 0, sizeof(nh.tail));
+	if ((bytes & 15) && bpf_xdp_load_bytes(ctx, SGC_AGG_BODY_OFF + (bytes & ~15u), nh.tail,
+					       bytes & 15))
+		return -1;
+	if (sgc_mac_body(&job->ev, k, bytes, &nh))
+		return -1;
+	return sgc_mac_hdr_tag(k, &job->ev.hdr, bytes, &nh) == tag ? 0 : -1;
+}
+
+/*
+ * What a checked contribution (its header in job->ev.hdr) changes before
+ * it is reduced or passed up: its collective's activity time, and its
+ * sender's watermark, forward moves only (without it the window would not
+ * move when every contribution is reduced here).  Only from a datagram
+ * that passed every check, the tag included: a replay from below the
+ * window or a forged one must not retire results a worker still needs.
+ */
+static __always_inline void sgc_gather_commit(struct sgc_agg_job *job)
+{
+	const sgc_hdr_a8 *h = (const sgc_hdr_a8 *)&job->ev.hdr;
+	__u32 rank = h->rank & (SGC_MAX_WORLD - 1);
+
+	if (h->coll != SGC_COLL_QUERY) {
+		coll_rx[h->seq % SGC_BPF_RING_SEQ].ns = bpf_ktime_get_ns();
+		coll_rx[h->seq % SGC_BPF_RING_SEQ].seq = h->seq;
+	}
+	if ((__s32)(h->aux - rank_wm[rank]) > 0)
+		rank_wm[rank] = h->aux;
+}
+
 /*
  * Classify one frame.  Returns XDP_PASS or XDP_DROP with *stat the
- * counter for it, or SGC_GATHER_REDUCE with the hand-off record filled in
- * (all but the body and the armed mark).
+ * counter for it; or, for a contribution that passed every check but the
+ * tag's, SGC_GATHER_USER (job->ev.hdr and job->bytes filled) or
+ * SGC_GATHER_REDUCE with the hand-off record filled in (all but the body
+ * and the armed mark).  Nothing changes state here.
  */
 static __always_inline int sgc_gather_check(struct xdp_md *ctx, struct sgc_agg_job **jobp,
 					    __u32 *stat)
@@ -173,6 +225,16 @@ static __always_inline int sgc_gather_check(struct xdp_md *ctx, struct sgc_agg_j
 	    h->nchunks < 1 || h->chunk >= h->nchunks || h->reserved)
 		return XDP_DROP;
 	bytes = (__u32)h->count * sgc_wire_dtype_size(h->dtype);
+	if (cfg.flags & SGC_BPF_CFG_MAC) {
+		if (!(h->flags & SGC_F_MAC) || body < SGC_MAC_TAG_SIZE) {
+			*stat = SGC_ST_DROP_MAC;
+			return XDP_DROP;
+		}
+		body -= SGC_MAC_TAG_SIZE;
+	} else if (h->flags & SGC_F_MAC) {
+		*stat = SGC_ST_DROP_MAC;
+		return XDP_DROP;
+	}
 	if (bytes != body || bytes > cfg.chunk_bytes || bytes > SGC_MAX_BODY)
 		return XDP_DROP;
 	if (h->coll == SGC_COLL_QUERY) {
@@ -202,22 +264,14 @@ static __always_inline int sgc_gather_check(struct xdp_md *ctx, struct sgc_agg_j
 		d = (int)(h->seq - win.base);
 		if (d < 0 || d >= SGC_BPF_RING_SEQ)
 			return XDP_DROP;
-		coll_rx[h->seq % SGC_BPF_RING_SEQ].ns = bpf_ktime_get_ns();
-		coll_rx[h->seq % SGC_BPF_RING_SEQ].seq = h->seq;
 	}
 
-	/* The sender's watermark, forward moves only: without it the window
-	 * would not move when every contribution is reduced here.  Only from
-	 * a datagram that passed every check: a replay from below the window
-	 * or a malformed one must not retire results a worker still needs. */
-	if ((__s32)(h->aux - rank_wm[rank & (SGC_MAX_WORLD - 1)]) > 0)
-		rank_wm[rank & (SGC_MAX_WORLD - 1)] = h->aux;
-
-	/* ---- user space reduces these itself ---- */
+	/* ---- user space reduces these itself (after sgc_gather_commit) ---- */
+	job->bytes = bytes;
 	if ((cfg.flags & SGC_BPF_CFG_KEEP) ||
 	    (h->coll == SGC_COLL_QUERY && (h->nchunks != 1 || (h->flags & SGC_F_DECLINE)))) {
 		*stat = SGC_ST_PASS_USER;
-		return XDP_PASS;
+		return SGC_GATHER_USER;
 	}
 
 	job->slot = sgc_slot_index(h->coll, h->seq, h->chunk);

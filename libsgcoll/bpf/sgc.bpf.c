@@ -47,16 +47,31 @@ int gather_prog(struct xdp_md *ctx)
 	int v;
 
 	v = sgc_gather_check(ctx, &job, &stat);
-	if (v != SGC_GATHER_REDUCE || !job) {
+	if ((v != SGC_GATHER_REDUCE && v != SGC_GATHER_USER) || !job) {
 		sgc_count(stat);
-		return v == SGC_GATHER_REDUCE ? XDP_DROP : v;
+		return v == SGC_GATHER_REDUCE || v == SGC_GATHER_USER ? XDP_DROP : v;
 	}
-	n = job->bytes;
+	/* With a job key, the tag before anything changes; its check loads
+	 * the body into the record, for the reduction too. */
+	if ((cfg.flags & SGC_BPF_CFG_MAC) && sgc_gather_mac(ctx, job)) {
+		sgc_count(SGC_ST_DROP_MAC);
+		return XDP_DROP;
+	}
+	sgc_gather_commit(job);
+	if (v == SGC_GATHER_USER) {
+		sgc_count(SGC_ST_PASS_USER);
+		return XDP_PASS;
+	}
+	/* Read back, not forwarded from the check: the bound below must be on
+	 * the register the helper gets. */
+	n = *(volatile __u32 *)&job->bytes;
 	if (n > SGC_MAX_BODY) {
 		sgc_count(SGC_ST_DROP_MALFORMED);
 		return XDP_DROP;
 	}
-	if (n && bpf_xdp_load_bytes(ctx, SGC_AGG_BODY_OFF, job->ev.body, n)) {
+	/* (with a key, the tag's check loaded it already) */
+	if (n && !(cfg.flags & SGC_BPF_CFG_MAC) &&
+	    bpf_xdp_load_bytes(ctx, SGC_AGG_BODY_OFF, job->ev.body, n)) {
 		sgc_count(SGC_ST_DROP_MALFORMED);
 		return XDP_DROP;
 	}

@@ -57,6 +57,7 @@ struct sgc_bpf_cfg {
 
 /* SGC_BPF_CFG_RINGBUF and SGC_BPF_CFG_ALLGATHER: sgcoll/abi.h */
 #define SGC_BPF_CFG_KEEP	0x0004	/* pass CONTRIBs up unreduced (ALLOW_PK) */
+#define SGC_BPF_CFG_MAC		0x0008	/* job key: datagrams carry a tag (mac_key map) */
 
 /* Mutable state user space writes through the mmap'ed .bss, no syscall:
  * `volatile struct sgc_bpf_window win` in the BPF object. */

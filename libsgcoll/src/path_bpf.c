@@ -32,6 +32,7 @@
 
 #include "comm.h"
 #include "io.h"
+#include "mac.h"
 #include "path_bpf.h"
 #include "sgc_common.h"
 #include "sgc.skel.h"
@@ -45,7 +46,7 @@
 #endif
 
 #define FRAME_HDR (ETH_HLEN + sizeof(struct iphdr) + sizeof(struct udphdr))
-#define FRAME_MAX (FRAME_HDR + SGC_HDR_SIZE + SGC_MAX_BODY)
+#define FRAME_MAX (FRAME_HDR + SGC_HDR_SIZE + SGC_MAX_BODY + SGC_MAC_TAG_SIZE)
 #define FRAME(b) ((uint8_t *)(b)->frame_buf + 2)
 
 struct sgc_bpf {
@@ -89,6 +90,7 @@ static const char *const stat_names[SGC_ST_MAX] = {
 	[SGC_ST_DELIVERED] = "delivered",
 	[SGC_ST_DROP_IP] = "drop_ip",
 	[SGC_ST_DROP_BUSY] = "drop_busy",
+	[SGC_ST_DROP_MAC] = "drop_mac",
 	[SGC_ST_PASS_MISMATCH] = "pass_mismatch",
 };
 
@@ -500,6 +502,8 @@ int bpf_path_load(struct sgc_comm *c)
 		b->cfg_flags |= SGC_BPF_CFG_ALLGATHER;
 	if (c->cfg.flags & SGC_CFG_KEEP_RESPONSES)
 		b->cfg_flags |= SGC_BPF_CFG_KEEP;
+	if (c->mac)
+		b->cfg_flags |= SGC_BPF_CFG_MAC;
 	b->skel->rodata->cfg.flags = b->cfg_flags;
 	do {
 		if (getrandom(&b->result_token, sizeof(b->result_token), 0) !=
@@ -522,6 +526,15 @@ int bpf_path_load(struct sgc_comm *c)
 			      "spin locks, ring buffers and bpf_loop (5.17+); run with SGC_DEBUG=1 for "
 			      "the verifier's log", u.release, why);
 		goto fail;
+	}
+	if (c->mac) {
+		__u32 zero = 0;
+
+		if (bpf_map_update_elem(bpf_map__fd(b->skel->maps.mac_key), &zero, c->mac, BPF_ANY)) {
+			err = sgc_err(-errno, "cannot give the eBPF programs the job key: %s",
+				      strerror(errno));
+			goto fail;
+		}
 	}
 	if (c->cfg.custom_bpf[0]) {
 		err = load_custom(c, b);
@@ -653,7 +666,8 @@ int bpf_path_contribute(struct sgc_comm *c, const struct sgc_hdr *h, const void 
 {
 	struct sgc_bpf *b = c->bpf;
 	size_t blen = (size_t)h->count * sgc_dtype_size(h->dtype);
-	size_t off = sizeof(b->frame_hdr), len = off + SGC_HDR_SIZE + blen;
+	size_t off = sizeof(b->frame_hdr);
+	size_t len = off + SGC_HDR_SIZE + blen + (c->mac ? SGC_MAC_TAG_SIZE : 0);
 	struct iphdr *ip = (struct iphdr *)(FRAME(b) + ETH_HLEN);
 	struct udphdr *udp = (struct udphdr *)(ip + 1);
 	LIBBPF_OPTS(bpf_test_run_opts, opts,
@@ -670,6 +684,8 @@ int bpf_path_contribute(struct sgc_comm *c, const struct sgc_hdr *h, const void 
 	memcpy(FRAME(b) + off, h, SGC_HDR_SIZE);
 	if (blen)
 		memcpy(FRAME(b) + off + SGC_HDR_SIZE, body, blen);
+	if (c->mac)
+		sgc_mac_seal(c->mac, FRAME(b) + off, SGC_HDR_SIZE + blen);
 	ip->tot_len = htons((uint16_t)(len - ETH_HLEN));
 	udp->len = htons((uint16_t)(len - ETH_HLEN - sizeof(*ip)));
 	err = bpf_prog_test_run_opts(bpf_program__fd(b->skel->progs.gather_prog), &opts);

@@ -148,6 +148,8 @@ struct t_frame {
 	int udp_len_delta;	/* added to the UDP length field */
 	int ip_len_delta;	/* added to the IPv4 total length field */
 	int payload_len;	/* bytes of hdr+body to put in; -1 = all */
+	int tagged;		/* a job-key tag follows the body: */
+	uint64_t tag;
 	struct sgc_hdr h;
 	uint8_t body[SGC_MAX_BODY];
 	size_t blen;
@@ -196,7 +198,8 @@ static inline void t_contrib(struct t_frame *f, int r, uint8_t coll, uint32_t se
  * so the header structs are accessed aligned, then copied. */
 static inline size_t t_build(const struct t_frame *f, uint8_t *out)
 {
-	static __thread uint64_t scratch[(2 + ETH_HLEN + 60 + 8 + SGC_HDR_SIZE + SGC_MAX_BODY) / 8 + 1];
+	static __thread uint64_t scratch[(2 + ETH_HLEN + 60 + 8 + SGC_HDR_SIZE + SGC_MAX_BODY +
+					  SGC_MAC_TAG_SIZE) / 8 + 1];
 	uint8_t *buf = (uint8_t *)scratch + 2;
 	size_t len;
 	struct ethhdr *eth = (struct ethhdr *)buf;
@@ -204,8 +207,9 @@ static inline size_t t_build(const struct t_frame *f, uint8_t *out)
 	uint8_t ihl = f->ihl ? f->ihl : 5;
 	struct udphdr *udp = (struct udphdr *)((uint8_t *)ip + ihl * 4);
 	uint8_t *pl = (uint8_t *)(udp + 1);
-	size_t plen = f->payload_len >= 0 ? (size_t)f->payload_len : SGC_HDR_SIZE + f->blen;
-	uint8_t full[SGC_HDR_SIZE + SGC_MAX_BODY];
+	size_t plen = f->payload_len >= 0 ? (size_t)f->payload_len :
+		      SGC_HDR_SIZE + f->blen + (f->tagged ? SGC_MAC_TAG_SIZE : 0);
+	uint8_t full[SGC_HDR_SIZE + SGC_MAX_BODY + SGC_MAC_TAG_SIZE];
 
 	memcpy(eth->h_dest, t_coord_mac, 6);
 	t_rank_mac(f->h.rank, eth->h_source);
@@ -226,6 +230,8 @@ static inline size_t t_build(const struct t_frame *f, uint8_t *out)
 	udp->check = 0;
 	memcpy(full, &f->h, SGC_HDR_SIZE);
 	memcpy(full + SGC_HDR_SIZE, f->body, f->blen);
+	if (f->tagged)
+		memcpy(full + SGC_HDR_SIZE + f->blen, &f->tag, SGC_MAC_TAG_SIZE);
 	if (plen > sizeof(full))
 		plen = sizeof(full);
 	memcpy(pl, full, plen);
@@ -306,7 +312,7 @@ static const char *const t_stat_names[SGC_ST_MAX] = {
 	"DROP_RANK", "DROP_SOURCE", "DROP_FIELD", "DROP_WINDOW", "DROP_STALE",
 	"DROP_LATE", "DROP_DUP", "DROP_MISMATCH", "REDUCED", "COMPLETED",
 	"RINGBUF_FULL", "FANOUT_CLONES", "FANOUT_ERR", "DELIVERED", "DROP_IP",
-	"DROP_BUSY", "PASS_MISMATCH",
+	"DROP_BUSY", "PASS_MISMATCH", "DROP_MAC",
 };
 
 /* xorshift64*: reproducible test data. */

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "harness.h"
+#include "mac.h"
 #include "agg_saturating_sum.skel.h"
 #include "sgc_internal.h"
 
@@ -866,6 +867,92 @@ static void test_ringbuf(void **state)
 	sgc__destroy(s);
 }
 
+/* With a job key (SGC_BPF_CFG_MAC), a contribution is reduced only with
+ * the tag user space's sgc_mac_seal() gives it: the kernel's tag and
+ * mac.c's agree for every body length, and every other one is dropped
+ * (DROP_MAC) before it moves its rank's watermark. */
+static void mac_frame(const struct sgc_mac_key *k, struct t_frame *f)
+{
+	static uint8_t buf[SGC_HDR_SIZE + SGC_MAX_BODY + SGC_MAC_TAG_SIZE];
+
+	memcpy(buf, &f->h, SGC_HDR_SIZE);
+	memcpy(buf + SGC_HDR_SIZE, f->body, f->blen);
+	sgc_mac_seal(k, buf, SGC_HDR_SIZE + f->blen);
+	memcpy(&f->h, buf, SGC_HDR_SIZE);
+	memcpy(&f->tag, buf + SGC_HDR_SIZE + f->blen, SGC_MAC_TAG_SIZE);
+	f->tagged = 1;
+}
+
+static void test_mac(void **state)
+{
+	static const uint8_t key[SGC_KEY_BYTES] = { 9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 1, 2, 3, 4, 5, 6 };
+	/* (3416: the largest body that fits a BPF_PROG_RUN frame with its tag) */
+	static const uint16_t counts[] = { 1, 3, 15, 16, 17, 31, 363, 1000, 3416 };
+	static struct sgc_mac_key mk, other;
+	struct sgc_bpf_cfg c = t_cfg(3, SGC_BPF_CFG_MAC);
+	struct sgc *s = t_load(&c);
+	struct t_frame f, g;
+	__u32 zero = 0;
+	unsigned i, seq;
+	int fd, r;
+
+	(void)state;
+	assert_non_null(s);
+	fd = bpf_program__fd(s->progs.gather_prog);
+	sgc_mac_derive(key, &mk);
+	memcpy(&other, &mk, sizeof(other));
+	other.fin[1] ^= 1;
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(s->maps.mac_key), &zero, &mk, BPF_ANY), 0);
+	set_window(s, 10, 0);
+	for (i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+		seq = 10 + i;
+		for (r = 1; r < 3; r++) {
+			t_contrib(&f, r, SGC_COLL_ALLREDUCE, seq, 0, 1, SGC_INT8, SGC_SUM, counts[i]);
+			fill_random(f.body, counts[i], SGC_INT8);
+			f.h.aux = seq;
+			mac_frame(&mk, &f);
+			if (r == 1) {
+				/* The same contribution wrong in every way we can. */
+				g = f;
+				g.tagged = 0;
+				g.h.flags &= (uint16_t)~SGC_F_MAC;
+				step_on(s, fd, &g, &EXPECT(XDP_DROP, SGC_ST_DROP_MAC), "no tag");
+				g = f;
+				g.tagged = 0;
+				step_on(s, fd, &g, &EXPECT(XDP_DROP, counts[i] < SGC_MAC_TAG_SIZE ?
+							   SGC_ST_DROP_MAC : SGC_ST_DROP_FIELD),
+					"flag, tag cut off (the body is short)");
+				g = f;
+				g.tag ^= 1ULL << (i * 7 % 64);
+				step_on(s, fd, &g, &EXPECT(XDP_DROP, SGC_ST_DROP_MAC), "tag bit flipped");
+				g = f;
+				g.body[(counts[i] - 1) * i / 8] ^= 0x10;
+				step_on(s, fd, &g, &EXPECT(XDP_DROP, SGC_ST_DROP_MAC), "body bit flipped");
+				g = f;
+				g.h.aux += 1000;
+				step_on(s, fd, &g, &EXPECT(XDP_DROP, SGC_ST_DROP_MAC), "watermark changed");
+				g = f;
+				mac_frame(&other, &g);
+				step_on(s, fd, &g, &EXPECT(XDP_DROP, SGC_ST_DROP_MAC), "another key");
+				assert_int_equal(s->bss->rank_wm[1], i ? seq - 1 : 0);
+			}
+			step_on(s, fd, &f, &EXPECT(XDP_DROP, SGC_ST_REDUCED), "tagged contribution");
+			assert_int_equal(s->bss->rank_wm[r], seq);
+		}
+	}
+	/* Without a key configured, a tagged one is not taken either. */
+	sgc__destroy(s);
+	c = t_cfg(3, 0);
+	s = t_load(&c);
+	assert_non_null(s);
+	fd = bpf_program__fd(s->progs.gather_prog);
+	set_window(s, 10, 0);
+	t_contrib(&f, 1, SGC_COLL_ALLREDUCE, 10, 0, 1, SGC_INT32, SGC_SUM, 4);
+	mac_frame(&mk, &f);
+	step_on(s, fd, &f, &EXPECT(XDP_DROP, SGC_ST_DROP_MAC), "tag without a key");
+	sgc__destroy(s);
+}
+
 /* Ring buffer with re-broadcast: the result goes on to notify_prog. */
 static void test_ringbuf_allgather(void **state)
 {
@@ -1187,6 +1274,7 @@ int main(void)
 		cmocka_unit_test(test_sweep_4),
 		cmocka_unit_test(test_sweep_5),
 		cmocka_unit_test(test_ringbuf),
+		cmocka_unit_test(test_mac),
 		cmocka_unit_test(test_ringbuf_allgather),
 		cmocka_unit_test(test_keep),
 		cmocka_unit_test(test_rank0_from_wire),

@@ -123,6 +123,8 @@ enum sgc_bpf_stat {
 				 * chunk's, or the vector's: total) differ
 				 * from its slot's: to user space, which fails
 				 * the collective naming the ranks */
+	SGC_ST_DROP_MAC,	/* job key set: a contribution whose tag is
+				 * missing or wrong (or a tag without a key) */
 	SGC_ST_MAX
 };
 

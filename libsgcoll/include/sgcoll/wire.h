@@ -247,8 +247,10 @@ _Static_assert(sizeof(struct sgc_mismatch) == 56, "sgc_mismatch size");
  * whole datagram would cost several times the reduction.
  */
 #define SGC_MAC_TAG_SIZE	8
-#define SGC_MAC_MSG_WORDS	((SGC_HDR_SIZE + SGC_MAX_BODY + 15) / 16 * 4)
-#define SGC_MAC_NH_WORDS	(SGC_MAC_MSG_WORDS + 4)
+/* Key words for 256 16-byte blocks after the header (and the shift):
+ * more than the largest body needs, so that the eBPF programs may index
+ * them with a block number masked to 8 bits. */
+#define SGC_MAC_NH_WORDS	(SGC_HDR_SIZE / 4 + 256 * 4 + 8)
 #define SGC_MAC_FIN_LABEL	0x6e69662d636773ULL	/* "sgc-fin" */
 
 /* What the eBPF programs and user space both hold of a job key. */
