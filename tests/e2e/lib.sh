@@ -82,3 +82,46 @@ faultinj_start() {
 	done
 	fail "fault injectors did not attach: $(cat "$pre"-w*.log)"
 }
+
+# faultinj_verify "FAULT ARGS" LOG...: 0 if the injectors that logged to
+# LOG... (one each; stopped, so each printed its counters line) together
+# did every fault FAULT ARGS asked for at least once: dropped for --loss,
+# duplicated for --dup, reordered for --reorder, corrupted for --corrupt.
+# A run under faults that were never injected tested nothing, however exact
+# its results.  Prints the summed counters; 1 and the reason on stderr
+# otherwise.
+faultinj_verify() {
+	local faults=$1 f opt rate counter n sums="" why=""
+	local -a args
+	shift
+	(($#)) || { echo "FAIL: no fault injector logs" >&2; return 1; }
+	for f in "$@"; do
+		if ! grep -q '^faultinj: ' "$f" 2>/dev/null; then
+			echo "FAIL: fault injector log $f has no counters line" \
+				"(did it die before it was stopped?): $(cat "$f" 2>/dev/null)" >&2
+			return 1
+		fi
+	done
+	read -ra args <<<"$faults"
+	for ((n = 0; n < ${#args[@]}; n++)); do
+		opt=${args[n]}
+		case $opt in
+		--loss) counter=dropped ;;
+		--dup) counter=duplicated ;;
+		--reorder) counter=reordered ;;
+		--corrupt) counter=corrupted ;;
+		*) continue ;;
+		esac
+		rate=${args[n + 1]:-0}
+		awk -v r="$rate" 'BEGIN { exit !(r > 0) }' || continue
+		f=$(cat "$@" | sed -n "s/^faultinj: .* $counter=\([0-9]*\).*/\1/p" |
+			awk '{ s += $1 } END { printf "%d", s }')
+		sums+=" $counter=$f"
+		if [ "$f" = 0 ]; then
+			why+="FAIL: asked for $opt $rate, but the $# fault injectors report $counter=0:"
+			why+=" no such fault was injected, so the run did not test it"$'\n'
+		fi
+	done
+	echo "faultinj: $# injectors, in total:${sums:- (no faults asked for)}"
+	[ -z "$why" ] || { printf '%s' "$why" >&2; return 1; }
+}
