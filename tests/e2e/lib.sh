@@ -43,6 +43,40 @@ fail() {
 	exit 1
 }
 
+# need_accel ACCEL: with ACCEL=ebpf, skip unless the kernel has what the
+# eBPF path needs and the library cannot do without: BTF and tcx (Linux
+# 6.6+).  Call it before the test's work begins; from then on a run that
+# fails, or exits 77 anyway, is a failure (run_fail).
+need_accel() {
+	local maj min
+
+	[ "$1" = ebpf ] || return 0
+	if [ ! -r /sys/kernel/btf/vmlinux ]; then
+		echo "SKIP: the eBPF path needs kernel BTF (/sys/kernel/btf/vmlinux," \
+			"CONFIG_DEBUG_INFO_BTF=y); kernel $(uname -r) has none" >&2
+		exit 77
+	fi
+	IFS=. read -r maj min _ <<<"$(uname -r)"
+	if ((maj < 6 || (maj == 6 && ${min%%[!0-9]*} < 6))); then
+		echo "SKIP: the eBPF path attaches its TC programs with tcx, which needs" \
+			"Linux 6.6+; this is $(uname -r)" >&2
+		exit 77
+	fi
+}
+
+# run_fail RUNDIR MESSAGE: fail, first showing the end of every rank's log
+# of the run that logged to RUNDIR (sgc-cluster --logdir).
+run_fail() {
+	local dir=$1 f
+	shift
+	for f in "$dir"/rank-*.log; do
+		[ -e "$f" ] || continue
+		echo "---- ${f##*/} (last 40 lines)" >&2
+		tail -n 40 "$f" >&2
+	done
+	fail "$*"
+}
+
 # cluster_up PREFIX HOSTS: a virtual cluster PREFIX$$ of HOSTS worker hosts,
 # named in $CLUSTER_NAME, which cleanup() tears down.
 cluster_up() {
