@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 # e2e: collectives under injected loss/duplication on every worker link
-# (both directions, switch side) still give exact results.
+# (both directions, switch side) still give exact results, and the
+# injectors really did each fault asked for (their counters above 0).
 #   faults.sh CLUSTER FAULTINJ COLL_CHECK HOSTS RANKS "FAULT ARGS" [COLL_CHECK ARGS...]
 set -uo pipefail
 CLUSTER=$1
@@ -25,5 +26,6 @@ rc=$?
 stop_bg
 cat "$LOGDIR"/faultinj-*.log | grep '^faultinj:' | head -3
 [ "$rc" = 0 ] || fail "collectives under faults ($FAULTS) failed"
-grep -q "retransmits" "$LOGDIR/run/rank-0.log" || true
+faultinj_verify "$FAULTS" "$LOGDIR"/faultinj-w*.log ||
+	fail "the fault injectors did not inject $FAULTS"
 echo "ok: exact results under $FAULTS"

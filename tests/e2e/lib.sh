@@ -43,6 +43,40 @@ fail() {
 	exit 1
 }
 
+# need_accel ACCEL: with ACCEL=ebpf, skip unless the kernel has what the
+# eBPF path needs and the library cannot do without: BTF and tcx (Linux
+# 6.6+).  Call it before the test's work begins; from then on a run that
+# fails, or exits 77 anyway, is a failure (run_fail).
+need_accel() {
+	local maj min
+
+	[ "$1" = ebpf ] || return 0
+	if [ ! -r /sys/kernel/btf/vmlinux ]; then
+		echo "SKIP: the eBPF path needs kernel BTF (/sys/kernel/btf/vmlinux," \
+			"CONFIG_DEBUG_INFO_BTF=y); kernel $(uname -r) has none" >&2
+		exit 77
+	fi
+	IFS=. read -r maj min _ <<<"$(uname -r)"
+	if ((maj < 6 || (maj == 6 && ${min%%[!0-9]*} < 6))); then
+		echo "SKIP: the eBPF path attaches its TC programs with tcx, which needs" \
+			"Linux 6.6+; this is $(uname -r)" >&2
+		exit 77
+	fi
+}
+
+# run_fail RUNDIR MESSAGE: fail, first showing the end of every rank's log
+# of the run that logged to RUNDIR (sgc-cluster --logdir).
+run_fail() {
+	local dir=$1 f
+	shift
+	for f in "$dir"/rank-*.log; do
+		[ -e "$f" ] || continue
+		echo "---- ${f##*/} (last 40 lines)" >&2
+		tail -n 40 "$f" >&2
+	done
+	fail "$*"
+}
+
 # cluster_up PREFIX HOSTS: a virtual cluster PREFIX$$ of HOSTS worker hosts,
 # named in $CLUSTER_NAME, which cleanup() tears down.
 cluster_up() {
@@ -81,4 +115,47 @@ faultinj_start() {
 		sleep 0.1
 	done
 	fail "fault injectors did not attach: $(cat "$pre"-w*.log)"
+}
+
+# faultinj_verify "FAULT ARGS" LOG...: 0 if the injectors that logged to
+# LOG... (one each; stopped, so each printed its counters line) together
+# did every fault FAULT ARGS asked for at least once: dropped for --loss,
+# duplicated for --dup, reordered for --reorder, corrupted for --corrupt.
+# A run under faults that were never injected tested nothing, however exact
+# its results.  Prints the summed counters; 1 and the reason on stderr
+# otherwise.
+faultinj_verify() {
+	local faults=$1 f opt rate counter n sums="" why=""
+	local -a args
+	shift
+	(($#)) || { echo "FAIL: no fault injector logs" >&2; return 1; }
+	for f in "$@"; do
+		if ! grep -q '^faultinj: ' "$f" 2>/dev/null; then
+			echo "FAIL: fault injector log $f has no counters line" \
+				"(did it die before it was stopped?): $(cat "$f" 2>/dev/null)" >&2
+			return 1
+		fi
+	done
+	read -ra args <<<"$faults"
+	for ((n = 0; n < ${#args[@]}; n++)); do
+		opt=${args[n]}
+		case $opt in
+		--loss) counter=dropped ;;
+		--dup) counter=duplicated ;;
+		--reorder) counter=reordered ;;
+		--corrupt) counter=corrupted ;;
+		*) continue ;;
+		esac
+		rate=${args[n + 1]:-0}
+		awk -v r="$rate" 'BEGIN { exit !(r > 0) }' || continue
+		f=$(cat "$@" | sed -n "s/^faultinj: .* $counter=\([0-9]*\).*/\1/p" |
+			awk '{ s += $1 } END { printf "%d", s }')
+		sums+=" $counter=$f"
+		if [ "$f" = 0 ]; then
+			why+="FAIL: asked for $opt $rate, but the $# fault injectors report $counter=0:"
+			why+=" no such fault was injected, so the run did not test it"$'\n'
+		fi
+	done
+	echo "faultinj: $# injectors, in total:${sums:- (no faults asked for)}"
+	[ -z "$why" ] || { printf '%s' "$why" >&2; return 1; }
 }

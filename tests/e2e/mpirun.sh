@@ -4,10 +4,20 @@
 # the coordinator in SGC_COORDINATOR and once from SGC_COORDINATOR_FILE;
 # MPI_Allreduce and sgc_allreduce must agree.  Loopback only.
 #   mpirun.sh MPI_COMPARE
+# MPI_COMPARE is "" when CMake found no MPI and did not build it: then, or
+# without mpirun, the test skips saying what to install.
 set -uo pipefail
-PROG=$1
+PROG=${1:-}
 . "$(dirname "$0")/lib.sh"
-command -v mpirun >/dev/null || { echo "SKIP: mpirun not installed (openmpi-bin)" >&2; exit 77; }
+DEPS="tools/install-deps.sh (as root) installs Open MPI: openmpi-bin, libopenmpi-dev"
+if [ -z "$PROG" ]; then
+	echo "SKIP: no Open MPI at configure time, so examples/mpi_compare was not built;" \
+		"$DEPS; then configure again" >&2
+	exit 77
+fi
+command -v mpirun >/dev/null ||
+	{ echo "SKIP: mpirun is not installed; $DEPS" >&2; exit 77; }
+[ -x "$PROG" ] || fail "no mpi_compare at $PROG"
 LOGDIR=$(mktemp -d)
 # The flags DESIGN.md gives for Open MPI on these machines: tcp over lo,
 # oversubscribed ranks yielding instead of spinning.

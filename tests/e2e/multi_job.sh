@@ -12,6 +12,9 @@
 #     job A's eBPF path holds fails at once with -EBUSY and a message that
 #     says so, its workers fail with a clear error, job A is undisturbed;
 #     the same job with SGC_ACCEL=auto falls back to the user-space path.
+# Skips (77) only when need_accel finds the kernel without what the eBPF
+# path needs, before any job; a job that fails or skips after that fails
+# the test, with its output and rank logs.
 #   multi_job.sh CLUSTER ROBUST_CHECK ACCEL
 set -uo pipefail
 CLUSTER=$1
@@ -19,6 +22,7 @@ CHECK=$2
 ACCEL=${3:-off}
 . "$(dirname "$0")/lib.sh"
 need_root
+need_accel "$ACCEL"
 
 LOGDIR=$(mktemp -d)
 cluster_up sgcmj 2
@@ -42,23 +46,18 @@ finish() {
 	unset 'BG_PIDS[-1]'
 	return $rc
 }
-skip_if_unsupported() {
-	if grep -qh '^SKIP' "$LOGDIR/$1"/rank-*.log 2>/dev/null; then
-		echo "SKIP: $(grep -h '^SKIP' "$LOGDIR/$1"/rank-*.log | head -1)" >&2
-		exit 77
-	fi
-}
-ok_or_fail() {
-	skip_if_unsupported "$1"
+# job_fail NAME MESSAGE: job NAME failed (a skip included: need_accel has
+# checked what the kernel lacks); its output and rank logs, then fail.
+job_fail() {
 	cat "$LOGDIR/$1.out" >&2
-	fail "$2"
+	run_fail "$LOGDIR/$1" "$2"
 }
 
 # 1. Two jobs at once.
 job A 7000 "$ACCEL" -m run -k 11 -T 8
 job B 7500 off -m run -k 22 -T 8
-finish B || ok_or_fail B "job B failed while job A ran"
-finish A || ok_or_fail A "job A failed while job B ran"
+finish B || job_fail B "job B failed while job A ran"
+finish A || job_fail A "job A failed while job B ran"
 echo "1. two jobs at once: $(grep -h 'rank 0: .* rounds' "$LOGDIR/A/rank-0.log") (A, $ACCEL);" \
 	"$(grep -h 'rank 0: .* rounds' "$LOGDIR/B/rank-0.log") (B, off)"
 for j in A B; do
@@ -68,13 +67,13 @@ done
 
 # 2. Two communicators in one process.
 job C 7000 "$ACCEL" -m twocomm -i 20
-finish C || ok_or_fail C "two communicators in one process"
+finish C || job_fail C "two communicators in one process"
 grep -h "second eBPF" "$LOGDIR/C/rank-0.log"
 echo "2. two communicators: $(grep -h 'twocomm: ok' "$LOGDIR/C/rank-0.log")"
 
 # 3. One communicator per thread.
 job D 7000 "$ACCEL" -m threads -n 4 -i 20
-finish D || ok_or_fail D "four threads, a communicator each"
+finish D || job_fail D "four threads, a communicator each"
 echo "3. threads: $(grep -h 'threads: ok' "$LOGDIR/D/rank-0.log")"
 
 [ "$ACCEL" = ebpf ] || { echo "ok: two jobs, two communicators, four threads ($ACCEL), all exact"; exit 0; }
@@ -86,7 +85,7 @@ for ((i = 0; i < 150; i++)); do
 	sleep 0.1
 done
 "$CLUSTER" exec "$CLUSTER_NAME" c -- ip link show dev eth0 2>/dev/null | grep -q "prog/xdp" ||
-	ok_or_fail E "job A's eBPF path never attached"
+	job_fail E "job A's eBPF path never attached"
 t0=$(date +%s)
 job F 7500 ebpf -m run -k 44 -T 2
 finish F && fail "a second eBPF job on the same interface was accepted"
@@ -101,9 +100,9 @@ done
 echo "4. second eBPF job refused in $((t1 - t0)) s: $(grep -h 'XDP program' "$LOGDIR/F/rank-0.log" | tail -1)"
 echo "   its workers: $(tail -1 "$LOGDIR/F/rank-1.log")"
 job G 7500 auto -m run -k 55 -T 2
-finish G || ok_or_fail G "the same job with SGC_ACCEL=auto failed"
+finish G || job_fail G "the same job with SGC_ACCEL=auto failed"
 grep -q "eBPF path off" "$LOGDIR/G/rank-0.log" || fail "SGC_ACCEL=auto did not say it fell back"
 echo "   with SGC_ACCEL=auto: $(grep -h 'rank 0: .* rounds' "$LOGDIR/G/rank-0.log") on the user-space path"
-finish E || ok_or_fail E "job A failed while others tried its interface"
+finish E || job_fail E "job A failed while others tried its interface"
 echo "   job A meanwhile: $(grep -h 'rank 0: .* rounds' "$LOGDIR/E/rank-0.log")"
 echo "ok: two jobs, two communicators, four threads, second eBPF job refused ($ACCEL), all exact"
