@@ -12,7 +12,8 @@
  *       promises after a lost rank (see "Lost ranks" in sgcoll.h).
  *   robust_check -m run [-k TAG] [-S STOPFILE] [-T MAXSEC]
  *       exact collectives and scatter-gather in a loop until STOPFILE
- *       exists (or MAXSEC), then every rank prints its counters
+ *       exists (or MAXSEC; a WAIT_ALL query must have every worker's
+ *       answer), then every rank prints its counters
  *       ("stat NAME VALUE", "bpfstat NAME VALUE") for the caller to check.
  *   robust_check -m twocomm [-i ITERS]
  *       two communicators in one process (the second on ports +1000),
@@ -64,6 +65,7 @@
 #include <unistd.h>
 
 #include "sgcoll.h"
+#include "sgcoll/wire.h"	/* SGC_F_MAC: built with the job key */
 
 static int g_rank = -1;
 static atomic_int g_fail;
@@ -278,8 +280,14 @@ static int round_exact(struct job *j, bool with_sg)
 	if (j->rank == 0) {
 		unsigned char *ans = calloc((size_t)j->world, 1);
 		struct sgc_sg_status st = { .sz = sizeof(st), .answered = ans };
-		int rc = ans ? sg_query(j, SGC_WAIT_ALL, 0, n, 0, &st) : -ENOMEM;
+		int rc = ans ? sg_query(j, SGC_WAIT_ALL, 0, n, 0, &st) : -ENOMEM, r;
 
+		/* No worker declines here: WAIT_ALL has every answer, whatever
+		 * policy an answer claims (forgery.sh sends WAIT_ANY ones). */
+		for (r = 1; rc == 0 && r < j->world; r++)
+			if (!ans[r])
+				FAIL("%s: a WAIT_ALL scatter-gather of %zu completed without rank %d's "
+				     "answer (%d of %d answered)", j->name, n, r, st.nanswered, j->world - 1);
 		free(ans);
 		if (job_rc(j, "scatter-gather", rc) || job_rc(j, "serve_stop", sgc_serve_stop(j->c)))
 			return -1;
@@ -626,6 +634,10 @@ static void print_stats(struct job *j)
 	printf("rank %d stat late %" PRIu64 "\n", j->rank, st.late);
 	printf("rank %d stat duplicates %" PRIu64 "\n", j->rank, st.duplicates);
 	printf("rank %d stat retransmits %" PRIu64 "\n", j->rank, st.retransmits);
+#ifdef SGC_F_MAC
+	/* With a job key: datagrams whose tag was missing or wrong. */
+	printf("rank %d stat bad_mac %" PRIu64 "\n", j->rank, st.bad_mac);
+#endif
 	n = sgc_bpf_stats(j->c, b, 64);
 	for (i = 0; i < n; i++)
 		printf("rank %d bpfstat %s %" PRIu64 "\n", j->rank, sgc_bpf_stat_name(i), b[i]);
