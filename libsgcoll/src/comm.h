@@ -96,6 +96,8 @@ struct sgc_comm {
 	struct sockaddr_in self;
 	struct sgc_mac_key *mac; /* mac.c: the job key's, NULL = no key */
 	bool mac_warned;	/* pkt.c: the log has said why tags fail */
+	uint64_t hello_warn_at;	/* rendezvous.c: last refused HELLO logged */
+	uint32_t hello_warn_quiet; /* refused HELLOs not logged since */
 	uint32_t kernel_token;	/* path_bpf.c: notify_prog's results carry it; 0 = none */
 
 	struct sgc_rtt rtt;	/* retx.h */

@@ -249,6 +249,26 @@ static void unclaim(struct sgc_comm *c, int r)
 	p->rival_nonce = 0;
 }
 
+/*
+ * Whether a refused HELLO may be logged: anyone who reaches the port can
+ * send them at packet rate, so at most one line a second, and the next
+ * says how many were left out.  Each refusal counts in stats.rejected.
+ */
+static bool hello_warn_ok(struct sgc_comm *c, uint64_t now)
+{
+	c->st.rejected++;
+	if (c->hello_warn_at && now - c->hello_warn_at < 1000000000ULL) {
+		c->hello_warn_quiet++;
+		return false;
+	}
+	if (c->hello_warn_quiet)
+		pr_warn("(%u more refused HELLOs in the last second, not shown)\n",
+			c->hello_warn_quiet);
+	c->hello_warn_at = now;
+	c->hello_warn_quiet = 0;
+	return true;
+}
+
 static void coord_hello(struct sgc_comm *c, const struct sgc_rx *rx)
 {
 	const struct sgc_hdr *h = rx->hdr;
@@ -261,8 +281,10 @@ static void coord_hello(struct sgc_comm *c, const struct sgc_rx *rx)
 
 	sgc_addr_str(&rx->from, a, sizeof(a));
 	if (h->arg != c->world) {
-		pr_warn("worker at %s says it is rank %d of %u ranks, but this job has %d: "
-			"start every rank with SGC_WORLD_SIZE=%d\n", a, r, h->arg, c->world, c->world);
+		if (hello_warn_ok(c, now))
+			pr_warn("worker at %s says it is rank %d of %u ranks, but this job has %d: "
+				"start every rank with SGC_WORLD_SIZE=%d\n", a, r, h->arg, c->world,
+				c->world);
 		send_abort_to(c, &rx->from, nonce, EPROTO, c->world, NULL, NULL);
 		if (c->rdv) {
 			c->rdv->bad_rank = r;
@@ -272,7 +294,9 @@ static void coord_hello(struct sgc_comm *c, const struct sgc_rx *rx)
 		return;
 	}
 	if (r == 0) {
-		pr_warn("a process at %s says it is rank 0, but rank 0 is the coordinator (this process)\n", a);
+		if (hello_warn_ok(c, now))
+			pr_warn("a process at %s says it is rank 0, but rank 0 is the coordinator "
+				"(this process)\n", a);
 		send_abort_to(c, &rx->from, nonce, EADDRINUSE, 0, NULL, NULL);
 		return;
 	}
@@ -280,7 +304,9 @@ static void coord_hello(struct sgc_comm *c, const struct sgc_rx *rx)
 		if (i == r || !c->peers[i].joined || !sockaddr_eq(&c->peers[i].addr, &rx->from))
 			continue;
 		if (c->peers[i].ready) {
-			pr_warn("%s already joined as rank %d and now says it is rank %d\n", a, i, r);
+			if (hello_warn_ok(c, now))
+				pr_warn("%s already joined as rank %d and now says it is rank %d\n", a, i,
+					r);
 			send_abort_to(c, &rx->from, nonce, EADDRINUSE, (int)i, NULL, NULL);
 			return;
 		}
@@ -293,8 +319,10 @@ static void coord_hello(struct sgc_comm *c, const struct sgc_rx *rx)
 	if (p->joined && !(sockaddr_eq(&p->addr, &rx->from) && p->nonce == nonce)) {
 		sgc_addr_str(&p->addr, b, sizeof(b));
 		if (p->ready) {
-			pr_warn("rank %d already joined from %s; a second process at %s also says it is "
-				"rank %d (two processes were started with SGC_RANK=%d)\n", r, b, a, r, r);
+			if (hello_warn_ok(c, now))
+				pr_warn("rank %d already joined from %s; a second process at %s also "
+					"says it is rank %d (two processes were started with "
+					"SGC_RANK=%d)\n", r, b, a, r, r);
 			send_abort_to(c, &rx->from, nonce, EADDRINUSE, r, NULL, NULL);
 			return;
 		}
