@@ -283,6 +283,13 @@ void sg_rx_coord(struct sgc_comm *c, const struct sgc_rx *rx)
 		c->st.late++;
 		return;
 	}
+	/* The query's completion rule, as sent, comes back with every
+	 * answer; one that says another is not an answer to this query
+	 * (gather_prog drops it too: drop_mismatch). */
+	if (h->policy != q->policy || h->arg != (uint16_t)q->want) {
+		c->st.rejected++;
+		return;
+	}
 	retx_heard(&q->rt, c->now);
 	if (h->flags & SGC_F_DECLINE) {
 		if (q->state[r] == RS_NONE) {

@@ -150,15 +150,15 @@ def C(*names, at="c"):
 def A(cls):
     return [("ans", cls)]
 
-# Where each class may be counted.  HELLOs are counted by their answers:
-# the library has no counter for a refused HELLO.
+# Where each class may be counted.  HELLOs are counted by their answers
+# (a refused one counts in rejected too, which other classes share).
 table = {
     "kernel": C("drop_field") if E else C("rejected"),
     "frag_kernel": C("drop_ip") if E else C("rejected"),
     "opt_kernel": C("drop_ip") if E else C("rejected"),
     "frag_contrib": C("drop_ip") if E else [],
     "opt_contrib": C("drop_ip") if E else [],
-    "waitany": C("drop_mismatch", "drop_window") if E else C("duplicates", "late"),
+    "waitany": C("drop_mismatch", "drop_window") if E else C("rejected", "duplicates", "late"),
     "hello_world": A("hello_world"), "hello_rank0": A("hello_rank0"),
     "hello_taken": A("hello_taken"), "hello_job": C("foreign"),
     "ready_job": C("drop_job") if E else C("foreign"),
