@@ -13,13 +13,15 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 CLUSTER = os.environ.get("SGC_CLUSTER")
 
 
-def run_ranks(script, accel, ranks=5):
+def run_ranks(script, accel, ranks=5, env=()):
     """SCRIPT on every rank of a fresh 3-host cluster; returns its result."""
     cmd = [CLUSTER, "session", "--hosts", "3", "--ranks", str(ranks), "--accel", accel,
            "--timeout-ms", "20000", "--deadline", "200",
            "--env", "PYTHONPATH=" + os.environ.get("PYTHONPATH", ""),
-           "--env", "SGCOLL_LIB=" + os.environ.get("SGCOLL_LIB", ""),
-           "--", sys.executable, os.path.join(HERE, script)]
+           "--env", "SGCOLL_LIB=" + os.environ.get("SGCOLL_LIB", "")]
+    for e in env:
+        cmd += ["--env", e]
+    cmd += ["--", sys.executable, os.path.join(HERE, script)]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     return res
@@ -41,3 +43,9 @@ def test_allreduce_float_error_within_bound(accel):
     out = run_ranks("rank_float.py", accel).stdout
     print(out)      # the measured errors (pytest -s shows them)
     assert "every fixed-point result within the bound" in out
+
+
+@pytest.mark.parametrize("accel", ["off", "ebpf"])
+def test_job_key_argument(accel):
+    out = run_ranks("rank_key.py", accel, env=["SGC_TEST_KEY=" + os.urandom(16).hex()]).stdout
+    assert "keyed allreduce exact" in out

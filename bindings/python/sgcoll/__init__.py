@@ -250,7 +250,19 @@ class _Config(ctypes.Structure):
                 ("ifname", ctypes.c_char_p), ("accel", ctypes.c_int),
                 ("timeout_ms", ctypes.c_uint), ("delivery", ctypes.c_int),
                 ("waitmode", ctypes.c_int), ("flags", ctypes.c_uint),
-                ("custom_bpf", ctypes.c_char_p)]
+                ("custom_bpf", ctypes.c_char_p), ("key", ctypes.c_char_p)]
+
+
+def _key_bytes(key):
+    """The job key as 16 bytes: from bytes, or a str of 32 hex digits."""
+    if isinstance(key, str):
+        try:
+            key = bytes.fromhex(key)
+        except ValueError:
+            raise ValueError("key must be 32 hex digits (128 bits), e.g. os.urandom(16).hex()")
+    if not isinstance(key, (bytes, bytearray)) or len(key) != 16:
+        raise ValueError("key must be 16 bytes or 32 hex digits, the same on every rank")
+    return bytes(key)
 
 
 class Request:
@@ -282,13 +294,14 @@ class Comm:
     """A communicator: Comm(rank=, world_size=, coordinator=, ...) or Comm.from_env()."""
 
     def __init__(self, rank=None, world_size=None, coordinator=None, bind_addr=None,
-                 ifname=None, accel=ACCEL_AUTO, timeout_ms=0, _handle=None):
+                 ifname=None, accel=ACCEL_AUTO, timeout_ms=0, key=None, _handle=None):
         if _handle is None:
             cfg = _Config(sz=ctypes.sizeof(_Config), rank=rank, world_size=world_size,
                           coordinator=coordinator.encode() if coordinator else None,
                           bind_addr=bind_addr.encode() if bind_addr else None,
                           ifname=ifname.encode() if ifname else None,
-                          accel=accel, timeout_ms=timeout_ms)
+                          accel=accel, timeout_ms=timeout_ms,
+                          key=_key_bytes(key) if key is not None else None)
             h = ctypes.c_void_p()
             _check(_lib.sgc_init(ctypes.byref(cfg), ctypes.byref(h)), "sgc_init")
             _handle = h
