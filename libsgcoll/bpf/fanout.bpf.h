@@ -6,12 +6,15 @@
  *
  * The rewrite goes through helpers only (bpf_skb_store_bytes): the L2-L4
  * headers are built in a stack image with a recomputed IPv4 checksum and
- * stored in one go, then hdr.rank.  The UDP checksum is either zero (the
- * results notify_prog clones: gather_prog zeroed it when it replaced the
- * body) or kept right by deltas (what scatter_prog clones comes from the
- * coordinator's socket: with checksum offload the field holds the
- * pseudo-header seed, without it the full sum; bpf_l4_csum_replace
- * handles both, so the clones stay valid on any device).
+ * stored in one go, then hdr.rank.  The UDP checksum is kept right by
+ * deltas (bpf_l4_csum_replace), which handles both states the field may
+ * be in: a seed (CHECKSUM_PARTIAL: the coordinator's socket with checksum
+ * offload, or a result built from a local worker's datagram) or the full
+ * sum (without offload; a result gather_prog summed).  So the clones stay
+ * valid on any device.  The stores leave skb->csum alone: each changes
+ * bytes the UDP checksum covers and the delta changes the field by as
+ * much the other way, or (Ethernet, a valid IPv4 header) bytes that add
+ * nothing to it.
  *
  * notify_prog stops at the first clone that fails (the per-CPU backlog a
  * veth feeds is full while the softirq that would drain it is busy with
@@ -46,8 +49,6 @@ struct sgc_fan {
 	__u32 stop;		/* stop_on_err: the rank whose clone failed, else 0 */
 	__u8 stop_on_err;	/* leave the rest of the range to user space */
 	__u16 rank_now;		/* hdr.rank in the packet now */
-	__u8 keep_l4;		/* keep the UDP checksum right by deltas */
-	__u8 store_flags;	/* BPF_F_RECOMPUTE_CSUM on ingress */
 };
 
 static long sgc_fan_one(__u64 i, void *arg)
@@ -76,18 +77,17 @@ static long sgc_fan_one(__u64 i, void *arg)
 	rank = (__u16)r;
 
 	/* Ethernet, IPv4, and UDP up to (not including) its checksum... */
-	if (bpf_skb_store_bytes(skb, 0, &fan->f.eth, SGC_OFF_UDP_CSUM, fan->store_flags))
+	if (bpf_skb_store_bytes(skb, 0, &fan->f.eth, SGC_OFF_UDP_CSUM, 0))
 		goto err;
-	/* ...which is either kept right by deltas or stays 0. */
-	if (fan->keep_l4 &&
-	    (bpf_l4_csum_replace(skb, SGC_OFF_UDP_CSUM, old_daddr, rk->ip,
-				 BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0 | 4) ||
-	     bpf_l4_csum_replace(skb, SGC_OFF_UDP_CSUM, old_dport, rk->port,
-				 BPF_F_MARK_MANGLED_0 | 2) ||
-	     bpf_l4_csum_replace(skb, SGC_OFF_UDP_CSUM, fan->rank_now, rank,
-				 BPF_F_MARK_MANGLED_0 | 2)))
+	/* ...which follows by deltas. */
+	if (bpf_l4_csum_replace(skb, SGC_OFF_UDP_CSUM, old_daddr, rk->ip,
+				BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0 | 4) ||
+	    bpf_l4_csum_replace(skb, SGC_OFF_UDP_CSUM, old_dport, rk->port,
+				BPF_F_MARK_MANGLED_0 | 2) ||
+	    bpf_l4_csum_replace(skb, SGC_OFF_UDP_CSUM, fan->rank_now, rank,
+				BPF_F_MARK_MANGLED_0 | 2))
 		goto err;
-	if (bpf_skb_store_bytes(skb, SGC_OFF_H(rank), &rank, sizeof(rank), fan->store_flags))
+	if (bpf_skb_store_bytes(skb, SGC_OFF_H(rank), &rank, sizeof(rank), 0))
 		goto err;
 	fan->rank_now = rank;
 	if (bpf_clone_redirect(skb, cfg.ifindex, 0))
@@ -99,6 +99,24 @@ err:
 	/* A full backlog stays full for the rest of this softirq. */
 	if (fan->stop_on_err)
 		fan->stop = r;
+	return 0;
+}
+
+/*
+ * The clones' source address and port, when they are not the frame's
+ * (notify_prog: a result that came from a worker goes out from the
+ * coordinator): into the image, which the first clone stores, and into
+ * the UDP checksum now.  0, or -1 when the checksum could not be changed.
+ */
+static __always_inline int sgc_fan_source(struct sgc_fan *fan, __u32 ip, __u16 port)
+{
+	if (bpf_l4_csum_replace(fan->skb, SGC_OFF_UDP_CSUM, fan->f.ip.saddr, ip,
+				BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0 | 4) ||
+	    bpf_l4_csum_replace(fan->skb, SGC_OFF_UDP_CSUM, fan->f.udp.source, port,
+				BPF_F_MARK_MANGLED_0 | 2))
+		return -1;
+	fan->f.ip.saddr = ip;
+	fan->f.udp.source = port;
 	return 0;
 }
 

@@ -13,6 +13,7 @@
 #include <linux/in.h>
 #include <linux/ip.h>
 #include <linux/udp.h>
+#include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 
 #include "maps.bpf.h"
@@ -349,6 +350,62 @@ static __always_inline __u16 sgc_ip_csum(const struct iphdr *ip)
 	sum = (sum & 0xffff) + (sum >> 16);
 	sum = (sum & 0xffff) + (sum >> 16);
 	return (__u16)~sum;
+}
+
+/*
+ * What the UDP checksum field of an skb means depends on skb->ip_summed,
+ * which struct __sk_buff does not show: read through the kernel's own
+ * sk_buff (bpf_cast_to_kern_ctx, 6.3+; tcx needs 6.6 anyway), with the
+ * field's place taken from the running kernel's BTF (CO-RE).
+ */
+#define SGC_CHECKSUM_PARTIAL	3	/* include/linux/skbuff.h */
+
+struct sk_buff___sgc {
+	__u8 ip_summed:2;
+} __attribute__((preserve_access_index));
+
+extern void *bpf_cast_to_kern_ctx(void *obj) __ksym;
+
+/*
+ * CHECKSUM_PARTIAL: the L4 checksum is still to be finished by the device
+ * that sends the skb (or by the stack for one that cannot); until then
+ * the field holds the pseudo-header's sum, the seed.  What a sender on
+ * this host hands a veth is such an skb, and its clones stay one.
+ */
+static __always_inline int sgc_skb_csum_deferred(struct __sk_buff *skb)
+{
+	struct sk_buff___sgc *k = bpf_cast_to_kern_ctx(skb);
+
+	return BPF_CORE_READ_BITFIELD(k, ip_summed) == SGC_CHECKSUM_PARTIAL;
+}
+
+/* The seed of a deferred UDP checksum: the pseudo-header's sum, folded,
+ * not complemented (never 0: the protocol alone is not). */
+static __always_inline __u16 sgc_udp_csum_seed(const struct sgc_frame *f)
+{
+	__u32 s = (f->ip.saddr & 0xffff) + (f->ip.saddr >> 16) + (f->ip.daddr & 0xffff) +
+		  (f->ip.daddr >> 16) + bpf_htons(IPPROTO_UDP) + f->udp.len;
+
+	s = (s & 0xffff) + (s >> 16);
+	s = (s & 0xffff) + (s >> 16);
+	return (__u16)s;
+}
+
+/*
+ * A datagram gather_prog rewrote into a RESULT carries the full UDP
+ * checksum (XDP cannot see the skb's state).  Where the skb defers its
+ * checksum, put the seed there instead, in the packet and in @f, or the
+ * device that finishes it would add the data to a sum that has it already.
+ * From then on bpf_l4_csum_replace() keeps the field right in either
+ * state.  0, or -1 when the packet could not be written.
+ */
+static __always_inline int sgc_skb_udp_csum_settle(struct __sk_buff *skb, struct sgc_frame *f)
+{
+	if (!sgc_skb_csum_deferred(skb))
+		return 0;
+	f->udp.check = sgc_udp_csum_seed(f);
+	return bpf_skb_store_bytes(skb, SGC_OFF_UDP_CSUM, &f->udp.check, sizeof(f->udp.check), 0) ?
+		       -1 : 0;
 }
 
 #endif /* SGC_PARSE_BPF_H */

@@ -162,7 +162,9 @@ int notify_prog(struct __sk_buff *skb)
 	struct sgc_bpf_meta *meta = (void *)(long)skb->data_meta;
 	struct sgc_frame orig;
 	struct sgc_fan fan;
-	__u32 slot_idx;
+	__u32 slot_idx, old_aux;
+	__u16 old_fan_first;
+	int moved = 0;		/* the fan-out rewrote the headers */
 
 	if ((void *)(meta + 1) > data || meta->magic != SGC_BPF_META_MAGIC)
 		return TCX_NEXT;
@@ -172,6 +174,12 @@ int notify_prog(struct __sk_buff *skb)
 	    !sgc_frame_is_sgc(&orig) || orig.hdr.type != SGC_MSG_RESULT ||
 	    !(orig.hdr.flags & SGC_F_KERNEL))
 		return TCX_NEXT;
+	/* The UDP checksum as this skb wants it; the image keeps it too, so
+	 * that putting the image back puts it back. */
+	if (sgc_skb_udp_csum_settle(skb, &orig)) {
+		sgc_count(SGC_ST_FANOUT_ERR);
+		return TC_ACT_SHOT;
+	}
 
 	fan.clones = sgc_opaque_zero;
 	fan.errors = sgc_opaque_zero;
@@ -182,21 +190,17 @@ int notify_prog(struct __sk_buff *skb)
 		if (fan.end > fan.first) {
 			fan.skb = skb;
 			fan.f = orig;
-			sgc_coord_mac(fan.f.eth.h_source);
-			fan.f.ip.saddr = cfg.coord_ip;
-			fan.f.udp.source = cfg.coord_port;
-			fan.f.udp.check = 0;
 			fan.rank_now = orig.hdr.rank;
-			fan.keep_l4 = 0;
-			fan.store_flags = BPF_F_RECOMPUTE_CSUM;
-			/* The zero UDP checksum goes in once, for every clone. */
-			if (bpf_skb_store_bytes(skb, SGC_OFF_UDP_CSUM, &fan.f.udp.check, 2,
-						BPF_F_RECOMPUTE_CSUM))
+			sgc_coord_mac(fan.f.eth.h_source);
+			moved = 1;
+			if (sgc_fan_source(&fan, cfg.coord_ip, cfg.coord_port))
 				fan.errors++;
-			sgc_fan_run(&fan);
+			else
+				sgc_fan_run(&fan);
 		}
 	}
 	/* Where user space takes over from us (see struct sgc_hdr). */
+	old_fan_first = orig.hdr.fan_first;
 	orig.hdr.fan_first = (__u16)fan.stop;
 
 	/* Ring-buffer delivery without re-broadcast happened in XDP already;
@@ -211,25 +215,31 @@ int notify_prog(struct __sk_buff *skb)
 	}
 
 	/* To the coordinator's socket, as it arrived (the clones changed
-	 * the addresses and hdr.rank; the stored image puts them back), with
-	 * this load's token in aux: the mark by which user space tells it
-	 * from an SGC_F_KERNEL RESULT off the wire.  The clones have gone,
-	 * so no worker ever sees the token. */
+	 * the addresses, hdr.rank and the UDP checksum with them; the stored
+	 * image puts all of them back), with this load's token in aux: the
+	 * mark by which user space tells it from an SGC_F_KERNEL RESULT off
+	 * the wire.  The clones have gone, so no worker ever sees the token.
+	 * The copy never leaves the host, but its UDP checksum is kept right
+	 * too (two deltas, for aux and fan_first) rather than zeroed: then
+	 * every RESULT built here carries one, and a stack that verifies it
+	 * checks what the kernel wrote. */
+	old_aux = orig.hdr.aux;
 	orig.hdr.aux = cfg.result_token;
-	if (fan.clones || fan.errors) {
-		orig.udp.check = 0;
-		if (bpf_skb_store_bytes(skb, 0, &orig.eth, SGC_L2L4_LEN, BPF_F_RECOMPUTE_CSUM) ||
-		    bpf_skb_store_bytes(skb, SGC_OFF_H(rank), &orig.hdr.rank, sizeof(orig.hdr.rank),
-					BPF_F_RECOMPUTE_CSUM)) {
-			sgc_count(SGC_ST_FANOUT_ERR);
-			return TC_ACT_SHOT;
-		}
+	if (moved &&
+	    (bpf_skb_store_bytes(skb, 0, &orig.eth, SGC_L2L4_LEN, 0) ||
+	     bpf_skb_store_bytes(skb, SGC_OFF_H(rank), &orig.hdr.rank, sizeof(orig.hdr.rank), 0))) {
+		sgc_count(SGC_ST_FANOUT_ERR);
+		return TC_ACT_SHOT;
 	}
 	/* aux and fan_first are neighbours: one store. */
 	_Static_assert(offsetof(struct sgc_hdr, fan_first) == offsetof(struct sgc_hdr, aux) + 4,
 		       "aux, fan_first");
-	if (bpf_skb_store_bytes(skb, SGC_OFF_H(aux), &orig.hdr.aux,
-				sizeof(orig.hdr.aux) + sizeof(orig.hdr.fan_first), BPF_F_RECOMPUTE_CSUM)) {
+	if (bpf_l4_csum_replace(skb, SGC_OFF_UDP_CSUM, old_aux, orig.hdr.aux,
+				BPF_F_MARK_MANGLED_0 | 4) ||
+	    bpf_l4_csum_replace(skb, SGC_OFF_UDP_CSUM, old_fan_first, orig.hdr.fan_first,
+				BPF_F_MARK_MANGLED_0 | 2) ||
+	    bpf_skb_store_bytes(skb, SGC_OFF_H(aux), &orig.hdr.aux,
+				sizeof(orig.hdr.aux) + sizeof(orig.hdr.fan_first), 0)) {
 		sgc_count(SGC_ST_FANOUT_ERR);
 		return TC_ACT_SHOT;
 	}
@@ -274,8 +284,6 @@ int scatter_prog(struct __sk_buff *skb)
 	fan.stop = 0;
 	fan.stop_on_err = 0;
 	fan.rank_now = fan.f.hdr.rank;
-	fan.keep_l4 = 1;
-	fan.store_flags = 0;
 	sgc_coord_mac(fan.f.eth.h_source);
 	sgc_fan_run(&fan);
 	return TC_ACT_SHOT;

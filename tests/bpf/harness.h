@@ -168,6 +168,79 @@ static inline uint16_t t_ip_csum(const void *p, size_t n)
 	return htons((uint16_t)~s);
 }
 
+/* Ones' complement sum of @n bytes as big-endian 16-bit words (an odd
+ * last byte padded with zero), added to @s; fold with t_fold(). */
+static inline uint32_t t_sum16(uint32_t s, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	size_t i;
+
+	for (i = 0; i + 1 < n; i += 2)
+		s += (uint32_t)(b[i] << 8 | b[i + 1]);
+	if (n & 1)
+		s += (uint32_t)b[n - 1] << 8;
+	return s;
+}
+
+static inline uint16_t t_fold(uint32_t s)
+{
+	while (s >> 16)
+		s = (s & 0xffff) + (s >> 16);
+	return (uint16_t)s;
+}
+
+/*
+ * Check the UDP checksum of the IPv4 datagram at @ip (@len bytes from its
+ * IP header on): 0 when it is right, else -1 with the reason in @why.  A
+ * zero field (no checksum) is wrong here.  @deferred: the checksum is
+ * still to be finished by whoever sends the frame (CHECKSUM_PARTIAL; an
+ * AF_PACKET capture says TP_STATUS_CSUMNOTREADY): the field holds the sum
+ * of the pseudo-header, and the check is of the checksum a device that
+ * finishes it would send (the complement of the UDP header and data, seed
+ * field included, summed).
+ */
+static inline int t_udp_csum_check(const void *ip, size_t len, int deferred, char *why,
+				   size_t whylen)
+{
+	const struct iphdr *iph = ip;
+	const uint8_t *seg = (const uint8_t *)ip + iph->ihl * 4u;
+	uint16_t ulen, field, fin;
+	uint32_t pseudo;
+
+	if (len < sizeof(*iph) || len < iph->ihl * 4u + 8) {
+		snprintf(why, whylen, "too short for IPv4 + UDP (%zu bytes)", len);
+		return -1;
+	}
+	ulen = (uint16_t)(seg[4] << 8 | seg[5]);
+	field = (uint16_t)(seg[6] << 8 | seg[7]);
+	if (ulen < 8 || iph->ihl * 4u + ulen > len) {
+		snprintf(why, whylen, "UDP length %u does not fit %zu bytes", ulen, len);
+		return -1;
+	}
+	if (!field) {
+		snprintf(why, whylen, "no UDP checksum (0)");
+		return -1;
+	}
+	pseudo = t_sum16(0, &iph->saddr, 8) + IPPROTO_UDP + ulen;
+	if (deferred) {
+		/* What the device writes over the seed, then the check of the
+		 * datagram with it: pseudo + segment - seed + fin. */
+		fin = (uint16_t)~t_fold(t_sum16(0, seg, ulen));
+		if (t_fold(pseudo + t_sum16(0, seg, ulen) + (uint16_t)~field + fin) != 0xffff) {
+			snprintf(why, whylen, "deferred checksum: seed 0x%04x is not the "
+				 "pseudo-header sum 0x%04x", field, t_fold(pseudo));
+			return -1;
+		}
+		return 0;
+	}
+	if (t_fold(pseudo + t_sum16(0, seg, ulen)) != 0xffff) {
+		snprintf(why, whylen, "UDP checksum 0x%04x is wrong (sum 0x%04x, not 0xffff)",
+			 field, t_fold(pseudo + t_sum16(0, seg, ulen)));
+		return -1;
+	}
+	return 0;
+}
+
 /* A contribution from rank @r: CONTRIB header, no body yet. */
 static inline void t_contrib(struct t_frame *f, int r, uint8_t coll, uint32_t seq, uint32_t chunk,
 			     uint32_t nchunks, uint8_t dtype, uint8_t op, uint16_t count)

@@ -7,7 +7,11 @@
  *             the chunk (result copied out, datagram rewritten, metadata);
  *   dup       the same contribution again: parse, checks, tail call, lock,
  *             rejected as a duplicate (no element work);
- *   foreign   a UDP datagram to another port: parse and pass.
+ *   foreign   a UDP datagram to another port: parse and pass;
+ *   complete  broadcasts of the same size, each of which completes its
+ *             chunk: what the 1 in 64 of `reduce` costs (the RESULT
+ *             written into the datagram, its UDP checksum summed).
+ * (`complete` runs last: it moves the window.)
  * Statistics are enabled with BPF_ENABLE_STATS, which turns them off again
  * when its fd closes (the same switch as sysctl kernel.bpf_stats_enabled,
  * but it cannot be left on by a crash).  Prints figures, asserts nothing
@@ -90,7 +94,7 @@ static void print_sizes(struct bpf_object *obj, const char *cfgname, int only_ho
 int main(void)
 {
 	struct sgc_bpf_cfg c;
-	struct prog_stats g0, g1, g2, g3, v0, v1;
+	struct prog_stats g0, g1, g2, g3, g4, v0, v1;
 	static uint8_t buf[4096];
 	static struct t_run res;
 	struct t_frame f;
@@ -148,6 +152,19 @@ int main(void)
 			fails++;
 	g3 = prog_stats(gfd);
 
+	/* complete: broadcasts from rank 1, one collective each. */
+	f.dport = htons(T_COORD_PORT);
+	for (i = 0; i < N; i++) {
+		uint32_t seq = (uint32_t)(N / WORLD + 1 + i);
+
+		s->bss->win.base = seq;
+		t_contrib(&f, 1, SGC_COLL_BCAST, seq, 0, 1, SGC_INT32, SGC_SUM, COUNT);
+		f.h.arg = 1;
+		if (t_run_xdp(gfd, buf, t_build(&f, buf), &res) || res.retval != XDP_PASS)
+			fails++;
+	}
+	g4 = prog_stats(gfd);
+
 	t_stats(s, st);
 	empty = empty_prog_ns(buf, t_build(&f, buf));
 	/* ns_per_run is what the kernel reports; net_ns takes off what an
@@ -163,6 +180,9 @@ int main(void)
 	       (unsigned long long)(g2.cnt - g1.cnt), per_run(g1, g2), per_run(g1, g2) - empty);
 	printf("bpf_stats,case=foreign,prog=gather_prog,runs=%llu,ns_per_run=%.1f,net_ns=%.1f\n",
 	       (unsigned long long)(g3.cnt - g2.cnt), per_run(g2, g3), per_run(g2, g3) - empty);
+	printf("bpf_stats,case=complete,prog=gather_prog,elements=%d,dtype=int32,runs=%llu,"
+	       "ns_per_run=%.1f,net_ns=%.1f\n", COUNT, (unsigned long long)(g4.cnt - g3.cnt),
+	       per_run(g3, g4), per_run(g3, g4) - empty);
 	printf("bpf_stats,case=reduce-minus-dup,ns_per_contribution=%.1f,ns_per_element=%.2f\n",
 	       per_run(g0, g1) - per_run(g1, g2), (per_run(g0, g1) - per_run(g1, g2)) / COUNT);
 	printf("counters: REDUCED %llu COMPLETED %llu DROP_DUP %llu PASS_FOREIGN %llu\n",
@@ -188,7 +208,7 @@ int main(void)
 		print_sizes(s->obj, "ringbuf+allgather", 1);
 	sgc__destroy(s);
 	close(sfd);
-	if (fails || st[SGC_ST_REDUCED] != N || st[SGC_ST_COMPLETED] != N / WORLD ||
+	if (fails || st[SGC_ST_REDUCED] != 2 * N || st[SGC_ST_COMPLETED] != N / WORLD + N ||
 	    st[SGC_ST_DROP_DUP] != N || st[SGC_ST_PASS_FOREIGN] != N) {
 		fprintf(stderr, "FAIL: %d runs with an unexpected verdict or counters\n", fails);
 		return 1;

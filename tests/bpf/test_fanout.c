@@ -13,7 +13,9 @@
  *    ingress; rank 0 contributes through BPF_PROG_RUN as the library does,
  *    workers send real datagrams; the completed result is cloned to each
  *    collective's receivers and delivered to the coordinator's socket (or
- *    ring buffer).
+ *    ring buffer).  Every clone on the wire and the coordinator's copy
+ *    (on a raw socket) carry a right UDP checksum, whether the workers
+ *    offload theirs (the coordinator's skbs then defer it) or not.
  *
  * Namespaces are removed on exit, also on failure or a signal; BPF
  * attachments are links, which go with the process.
@@ -54,6 +56,7 @@ static int ifindex_c, ifindex_w;
 static uint8_t mac_c[6], mac_w[6];
 static int csock = -1, wsock[NW + 1];
 static int psock = -1;		/* AF_PACKET on the workers' end */
+static int rsock = -1;		/* raw UDP in the coordinator's namespace */
 
 static uint32_t w_ip(int r)
 {
@@ -143,6 +146,46 @@ static int csum_offload(const char *name, __u32 cmd, int on)
 	return rc;
 }
 
+/*
+ * How the workers' datagrams reach the coordinator decides what the UDP
+ * checksum field of the result notify_prog clones means (skb->ip_summed):
+ *   offloaded  veth's default: the workers' stack leaves the checksum to
+ *              the device (CHECKSUM_PARTIAL), the field is a seed, and
+ *              nobody on this host ever finishes it;
+ *   software   the workers compute it, and no veth end marks anything as
+ *              verified (CHECKSUM_NONE): the coordinator's and the
+ *              workers' sockets check every checksum themselves and drop
+ *              a wrong one.
+ */
+struct csum_regime {
+	const char *name;
+	int worker_tx;		/* vw: ETHTOOL_STXCSUM */
+	int worker_rx;		/* vw: ETHTOOL_SRXCSUM */
+	int coord_rx;		/* vc: ETHTOOL_SRXCSUM */
+	int deferred;		/* the coordinator's copy holds a seed */
+};
+
+static const struct csum_regime regimes[] = {
+	{ "offloaded", 1, 1, 1, 1 },
+	{ "software", 0, 0, 0, 0 },
+};
+#define NREGIMES (int)(sizeof(regimes) / sizeof(regimes[0]))
+static const struct csum_regime *csum_regime = &regimes[0];
+
+static int regime_apply(const struct csum_regime *rg)
+{
+	int err;
+
+	enter(nsfd_w);
+	err = csum_offload("vw", ETHTOOL_STXCSUM, rg->worker_tx) |
+	      csum_offload("vw", ETHTOOL_SRXCSUM, rg->worker_rx);
+	enter(nsfd_c);
+	err |= csum_offload("vc", ETHTOOL_SRXCSUM, rg->coord_rx) |
+	       csum_offload("vc", ETHTOOL_STXCSUM, 1);
+	csum_regime = rg;
+	return err;
+}
+
 static int udp_sock(uint32_t ip, uint16_t port)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = ip, .sin_port = port };
@@ -220,8 +263,10 @@ static int setup_net(void **state)
 	{
 		struct sockaddr_ll ll = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL),
 					  .sll_ifindex = ifindex_w };
+		int one = 1;
 
-		if (psock < 0 || bind(psock, (struct sockaddr *)&ll, sizeof(ll)))
+		if (psock < 0 || bind(psock, (struct sockaddr *)&ll, sizeof(ll)) ||
+		    setsockopt(psock, SOL_PACKET, PACKET_AUXDATA, &one, sizeof(one)))
 			return -1;
 	}
 	enter(nsfd_c);
@@ -229,6 +274,12 @@ static int setup_net(void **state)
 		return -1;
 	csock = udp_sock(inet_addr(COORD_IP), htons(COORD_PORT));
 	if (csock < 0)
+		return -1;
+	/* A copy of every UDP datagram the coordinator's stack takes in, IP
+	 * header and all, as it is after notify_prog (AF_PACKET would show
+	 * it before tcx ingress). */
+	rsock = socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK, IPPROTO_UDP);
+	if (rsock < 0)
 		return -1;
 	/* Static neighbours: no ARP in the way of the first datagrams. */
 	for (r = 1; r <= NW; r++)
@@ -253,6 +304,8 @@ static int teardown_net(void **state)
 		close(csock);
 	if (psock >= 0)
 		close(psock);
+	if (rsock >= 0)
+		close(rsock);
 	ns_cleanup();
 	return 0;
 }
@@ -351,6 +404,8 @@ static int coord_teardown(void **state)
 {
 	(void)state;
 	coord_down(&co);
+	/* veth's defaults again, also after a test that failed half-way. */
+	regime_apply(&regimes[0]);
 	return 0;
 }
 
@@ -367,6 +422,8 @@ static void drain(void)
 	while (recv(csock, buf, sizeof(buf), 0) > 0)
 		;
 	while (recv(psock, buf, sizeof(buf), 0) > 0)
+		;
+	while (recv(rsock, buf, sizeof(buf), 0) > 0)
 		;
 }
 
@@ -386,14 +443,22 @@ struct got {
 };
 
 /* Everything that arrives within @ms on the worker sockets, the
- * coordinator's socket and the capture. */
+ * coordinator's socket, the capture on the workers' end, and the raw
+ * socket on the coordinator's (UDP datagrams not from the coordinator, IP
+ * header first). */
 static struct got wgot[NW + 1], cgot;
 static struct {
 	int n;
 	uint64_t f[64][2048 / 8 + 1];	/* frames at +2: IP headers 4-aligned */
 	size_t len[64];
+	uint32_t status[64];	/* tpacket_auxdata.tp_status */
 } cap;
 #define CAP(i) ((uint8_t *)cap.f[i] + 2)
+static struct {
+	int n;
+	uint64_t d[4][2048 / 8];
+	size_t len[4];
+} rawc;
 
 static void take(int fd, struct got *g)
 {
@@ -413,6 +478,31 @@ static void take(int fd, struct got *g)
 	}
 }
 
+/* One frame from the capture, with the kernel's word on its checksum. */
+static ssize_t recv_frame(uint8_t *b, size_t len, struct sockaddr_ll *ll, uint32_t *status)
+{
+	union {
+		struct cmsghdr h;
+		uint8_t buf[CMSG_SPACE(sizeof(struct tpacket_auxdata))];
+	} ctl;
+	struct iovec iov = { .iov_base = b, .iov_len = len };
+	struct msghdr m = { .msg_name = ll, .msg_namelen = sizeof(*ll), .msg_iov = &iov,
+			    .msg_iovlen = 1, .msg_control = &ctl, .msg_controllen = sizeof(ctl) };
+	struct cmsghdr *c;
+	ssize_t n = recvmsg(psock, &m, 0);
+
+	*status = 0;
+	for (c = n > 0 ? CMSG_FIRSTHDR(&m) : NULL; c; c = CMSG_NXTHDR(&m, c)) {
+		struct tpacket_auxdata aux;
+
+		if (c->cmsg_level != SOL_PACKET || c->cmsg_type != PACKET_AUXDATA)
+			continue;
+		memcpy(&aux, CMSG_DATA(c), sizeof(aux));
+		*status = aux.tp_status;
+	}
+	return n;
+}
+
 static void collect(int ms)
 {
 	uint64_t end = now_ms() + (uint64_t)ms;
@@ -421,23 +511,23 @@ static void collect(int ms)
 	memset(wgot, 0, sizeof(wgot));
 	memset(&cgot, 0, sizeof(cgot));
 	cap.n = 0;
+	rawc.n = 0;
 	while (now_ms() < end) {
 		struct sockaddr_ll ll;
-		socklen_t ll_len = sizeof(ll);
 		/* The IP header at b + 14 lands 4-aligned (as with NET_IP_ALIGN). */
 		static uint64_t raw[2048 / 8 + 1];
 		uint8_t *b = (uint8_t *)raw + 2;
+		uint32_t status;
 		ssize_t n;
 
 		usleep(2000);
 		for (r = 1; r <= NW; r++)
 			take(wsock[r], &wgot[r]);
 		take(csock, &cgot);
-		while ((n = recvfrom(psock, b, 2048, 0, (struct sockaddr *)&ll, &ll_len)) > 0) {
+		while ((n = recv_frame(b, 2048, &ll, &status)) > 0) {
 			const struct iphdr *ip = (const void *)(b + 14);
 			const struct udphdr *udp = (const void *)(b + 34);
 
-			ll_len = sizeof(ll);
 			/* UDP frames from the coordinator arriving at vw. */
 			if (ll.sll_pkttype == PACKET_OUTGOING || n < 42 + SGC_HDR_SIZE ||
 			    b[12] != 0x08 || b[13] != 0 || ip->protocol != IPPROTO_UDP ||
@@ -446,8 +536,20 @@ static void collect(int ms)
 			if (cap.n < 64) {
 				memcpy(CAP(cap.n), b, (size_t)n);
 				cap.len[cap.n] = (size_t)n;
+				cap.status[cap.n] = status;
 			}
 			cap.n++;
+		}
+		while ((n = recv(rsock, b, 2048, 0)) > 0) {
+			const struct iphdr *ip = (const void *)b;
+
+			if (n < 28 + SGC_HDR_SIZE || ip->saddr == inet_addr(COORD_IP))
+				continue;
+			if (rawc.n < 4) {
+				memcpy(rawc.d[rawc.n], b, (size_t)n);
+				rawc.len[rawc.n] = (size_t)n;
+			}
+			rawc.n++;
 		}
 	}
 }
@@ -476,6 +578,18 @@ static uint64_t stat_of(struct sgc *s, int st)
 
 	t_stats(s, v);
 	return v[st];
+}
+
+/* The UDP checksum of a captured frame: a finished one right, or, when
+ * the capture says the sender left it to be finished (CHECKSUM_PARTIAL),
+ * the seed that finishes right. */
+static void check_udp_csum(const uint8_t *ip, size_t len, uint32_t status, const char *what,
+			   int rank)
+{
+	char why[128];
+
+	if (t_udp_csum_check(ip, len, !!(status & TP_STATUS_CSUMNOTREADY), why, sizeof(why)))
+		fail_msg("%s to rank %d: %s (tp_status 0x%x)", what, rank, why, status);
 }
 
 /* ------------------------------------------------------------ scatter */
@@ -521,6 +635,7 @@ static void scatter_once(struct coord *co, uint16_t first, uint16_t end, int lo,
 		assert_int_equal(g.fan_end, 0);
 		assert_int_equal(cap.len[i], 42 + sizeof(pkt));
 		assert_memory_equal(f + 42 + SGC_HDR_SIZE, pkt + SGC_HDR_SIZE, 100);
+		check_udp_csum(f + 14, cap.len[i] - 14, cap.status[i], "scatter clone", r);
 	}
 	/* The workers' sockets (which check UDP checksums when the sender
 	 * computed them) got exactly theirs. */
@@ -647,7 +762,9 @@ static void run_coll(struct coord *co, const struct coll_case *cc, uint32_t seq,
 	size_t blen = (size_t)count * 4;
 	int r, i, nrecv = 0, ncontrib = 0;
 	struct t_run res;
+	char what[96];
 
+	snprintf(what, sizeof(what), "%s, %s checksums", cc->what, csum_regime->name);
 	drain();
 	t_stats(co->s, st0);
 	if (cc->coord) {
@@ -722,6 +839,19 @@ static void run_coll(struct coord *co, const struct coll_case *cc, uint32_t seq,
 		assert_int_equal(cgot.from[0].sin_addr.s_addr, w_ip(cc->last));
 		assert_int_equal(cgot.from[0].sin_port, w_port(cc->last));
 		assert_memory_equal(cgot.buf[0] + SGC_HDR_SIZE, sum, blen);
+		/* The same datagram on the raw socket, UDP checksum and all. */
+		if (rawc.n != 1)
+			fail_msg("%s: the raw socket got %d datagrams, expected 1", what,
+				 rawc.n);
+		assert_int_equal(rawc.len[0], 28 + SGC_HDR_SIZE + blen);
+		assert_memory_equal((uint8_t *)rawc.d[0] + 28, cgot.buf[0], SGC_HDR_SIZE + blen);
+		{
+			char why[128];
+
+			if (t_udp_csum_check(rawc.d[0], rawc.len[0], csum_regime->deferred, why,
+					     sizeof(why)))
+				fail_msg("%s: the coordinator's copy: %s", what, why);
+		}
 	}
 	assert_int_equal(st1[SGC_ST_REDUCED] - st0[SGC_ST_REDUCED], (uint64_t)ncontrib);
 	assert_int_equal(st1[SGC_ST_COMPLETED] - st0[SGC_ST_COMPLETED], 1);
@@ -739,6 +869,12 @@ static void run_coll(struct coord *co, const struct coll_case *cc, uint32_t seq,
 		assert_memory_equal(CAP(i) + 6, mac_c, 6);
 		assert_int_equal(ip->daddr, w_ip(g.rank));
 		assert_int_equal(t_ip_csum(ip, 20), 0);
+		check_udp_csum(CAP(i) + 14, cap.len[i] - 14, cap.status[i], what, g.rank);
+		/* Both ways of holding it, or the test shows one of them only. */
+		if (!(cap.status[i] & TP_STATUS_CSUMNOTREADY) != !csum_regime->deferred)
+			fail_msg("%s: the clone to rank %d has tp_status 0x%x: the checksum is %s",
+				 what, g.rank, cap.status[i],
+				 csum_regime->deferred ? "finished" : "deferred");
 	}
 }
 
@@ -755,17 +891,27 @@ static void test_notify(void **state)
 		{ "barrier", SGC_COLL_BARRIER, 0, 1, 1, 4, { 0, 1, 1, 1, 1 } },
 		{ "query", SGC_COLL_QUERY, 0, 0, 1, 4, { 0 } },
 	};
-	size_t i;
+	const int ncases = (int)(sizeof(cases) / sizeof(cases[0]));
+	int i, k;
 
 	(void)state;
 	assert_int_equal(coord_up(&co, &c, 1), 0);
 	co.s->bss->win.base = 20;
-	co.s->bss->win.query = sgc_bpf_query_word(3, SGC_WIRE_WAIT_ALL, WORLD - 1);
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		uint32_t seq = cases[i].coll == SGC_COLL_QUERY ? 3 : 20 + (uint32_t)i;
+	/* Every case under each way the kernel may hold the checksum. */
+	for (k = 0; k < NREGIMES; k++) {
+		if (regime_apply(&regimes[k]))
+			fail_msg("cannot set checksum offloads for '%s'", regimes[k].name);
+		for (i = 0; i < ncases; i++) {
+			uint32_t seq = cases[i].coll == SGC_COLL_QUERY ?
+					       3 + (uint32_t)k : 20 + (uint32_t)(k * ncases + i);
 
-		run_coll(&co, &cases[i], seq, WORLD, 0);
+			if (cases[i].coll == SGC_COLL_QUERY)
+				co.s->bss->win.query = sgc_bpf_query_word(seq, SGC_WIRE_WAIT_ALL,
+									  WORLD - 1);
+			run_coll(&co, &cases[i], seq, WORLD, 0);
+		}
 	}
+	assert_int_equal(regime_apply(&regimes[0]), 0);
 
 	/* rank 0's contribution completing a chunk: the RESULT comes back in
 	 * data_out (8 bytes of metadata first) and nothing goes out. */
@@ -773,13 +919,17 @@ static void test_notify(void **state)
 		struct sgc_hdr h;
 		struct t_run res;
 		int32_t v = 5;
+		char why[128];
 
 		drain();
-		contrib_hdr(&h, SGC_COLL_BCAST, 30, 0, SGC_INT32, SGC_SUM, 1, 0);
+		contrib_hdr(&h, SGC_COLL_BCAST, 20 + (uint32_t)(NREGIMES * ncases), 0, SGC_INT32,
+			    SGC_SUM, 1, 0);
 		assert_int_equal(coord_contribute(&co, &h, &v, 4, &res), XDP_PASS);
 		assert_int_equal(res.meta_len, 8);
 		memcpy(&h, res.out + 8 + 42, sizeof(h));
 		assert_int_equal(h.type, SGC_MSG_RESULT);
+		if (t_udp_csum_check(res.out + 8 + 14, res.out_len - 8 - 14, 0, why, sizeof(why)))
+			fail_msg("rank 0's RESULT: %s", why);
 		collect(50);
 		assert_int_equal(cap.n, 0);
 	}

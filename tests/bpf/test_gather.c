@@ -156,16 +156,17 @@ static void check_result_frame(const struct t_frame *last, size_t len, __u32 slo
 {
 	const struct sgc_bpf_meta *m = (const void *)run.out;
 	const uint8_t *fr = run.out + run.meta_len;
-	const struct udphdr *udp = (const void *)(fr + 14 + 20);
 	struct sgc_hdr h, want = last->h;
+	char why[128];
 
 	assert_int_equal(run.meta_len, sizeof(*m));
 	assert_int_equal(m->magic, SGC_BPF_META_MAGIC);
 	assert_int_equal(m->slot, slot);
 	assert_int_equal(run.out_len, run.meta_len + len);
-	/* L2/L3 as they came, UDP checksum zeroed. */
+	/* L2/L3 as they came, and a UDP checksum of the RESULT. */
 	assert_memory_equal(fr, frame, 14 + 20 + 6);
-	assert_int_equal(udp->check, 0);
+	if (t_udp_csum_check(fr + 14, len - 14, 0, why, sizeof(why)))
+		fail_msg("the RESULT's %s", why);
 	memcpy(&h, fr + 42, sizeof(h));
 	want.type = SGC_MSG_RESULT;
 	want.flags = flags;
@@ -716,6 +717,60 @@ static void test_kinds(void **state)
 	}
 }
 
+/*
+ * The UDP checksum of the RESULT gather_prog builds (check_result_frame()
+ * verifies it): bodies of every length mod 4 and across the 512-byte
+ * pieces the body is summed in; and a RESULT whose checksum comes out 0,
+ * which must go out as 0xffff (0 is "no checksum").  Broadcasts, whose one
+ * contribution is the result.
+ */
+static void test_result_csum(void **state)
+{
+	static const uint16_t counts[] = { 1, 2, 3, 4, 5, 6, 7, 510, 511, 512, 513, 514,
+					   1023, 1025, 2047, 3071, 3073, 3423, 3424 };
+	uint32_t seq = 106;
+	struct t_frame f;
+	uint8_t fr[4096];
+	uint32_t sum;
+	uint16_t x;
+	size_t i, len;
+
+	(void)state;
+	for (i = 0; i < sizeof(counts) / sizeof(counts[0]); i++, seq++) {
+		t_contrib(&f, 3, SGC_COLL_BCAST, seq, 0, 1, SGC_UINT8, SGC_SUM, counts[i]);
+		f.h.arg = 3;
+		fill_random(f.body, counts[i], SGC_UINT8);
+		len = step(&f, EXPECT(XDP_PASS, SGC_ST_REDUCED, SGC_ST_COMPLETED), "broadcast");
+		check_result_frame(&f, len, sgc_slot_index(SGC_COLL_BCAST, seq, 0), f.body, f.blen,
+				   SGC_F_KERNEL);
+	}
+
+	/* A body whose last 16-bit word is what makes the sum 0xffff: the
+	 * RESULT of the next broadcast, summed here with that word 0. */
+	t_contrib(&f, 3, SGC_COLL_BCAST, seq, 0, 1, SGC_UINT16, SGC_SUM, 8);
+	f.h.arg = 3;
+	fill_random(f.body, 8, SGC_UINT16);
+	memset(f.body + 14, 0, 2);
+	len = t_build(&f, fr);
+	{
+		struct sgc_hdr *h = (struct sgc_hdr *)(fr + 42);
+
+		h->type = SGC_MSG_RESULT;
+		h->flags = SGC_F_KERNEL;
+		h->rank = 0;
+		h->aux = 0;
+	}
+	sum = t_sum16(0, fr + 14 + 12, 8) + IPPROTO_UDP + (uint32_t)(len - 34);
+	x = (uint16_t)~t_fold(t_sum16(sum, fr + 34, len - 34));
+	f.body[14] = (uint8_t)(x >> 8);		/* as the sum reads it: big-endian */
+	f.body[15] = (uint8_t)x;
+	len = step(&f, EXPECT(XDP_PASS, SGC_ST_REDUCED, SGC_ST_COMPLETED), "checksum 0");
+	check_result_frame(&f, len, sgc_slot_index(SGC_COLL_BCAST, seq, 0), f.body, f.blen,
+			   SGC_F_KERNEL);
+	assert_int_equal(run.out[run.meta_len + 40], 0xff);
+	assert_int_equal(run.out[run.meta_len + 41], 0xff);
+}
+
 static void test_query(void **state)
 {
 	struct t_frame f;
@@ -1260,6 +1315,7 @@ int main(void)
 		cmocka_unit_test_setup(test_stale_takeover, reset),
 		cmocka_unit_test_setup(test_out_of_order_chunks, reset),
 		cmocka_unit_test_setup(test_kinds, reset),
+		cmocka_unit_test_setup(test_result_csum, reset),
 		cmocka_unit_test_setup(test_query, reset),
 		cmocka_unit_test_setup(test_custom_absent, reset),
 		cmocka_unit_test_setup(test_variant_alone, reset),

@@ -60,7 +60,9 @@
 #define SGCOLL_AGG_BPF_H
 
 #include <linux/bpf.h>
+#include <linux/in.h>
 #include <linux/types.h>
+#include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
 #include <sgcoll/abi.h>
@@ -102,7 +104,8 @@
 #define SGC_AGG_DELIVER_ALLGATHER	SGC_BPF_CFG_ALLGATHER
 
 /* Frame layout gather_prog accepts: Ethernet, IPv4 without options, UDP. */
-#define SGC_AGG_UDP_OFF		(14 + 20)
+#define SGC_AGG_IP_OFF		14
+#define SGC_AGG_UDP_OFF		(SGC_AGG_IP_OFF + 20)
 #define SGC_AGG_HDR_OFF		(SGC_AGG_UDP_OFF + 8)
 #define SGC_AGG_BODY_OFF	(SGC_AGG_HDR_OFF + SGC_HDR_SIZE)
 
@@ -217,6 +220,96 @@ static __always_inline void sgc_agg_copy_words(__u64 *dst, const __u64 *src, __u
 		SGC_AGG_OPAQUE(v);
 		dst[w] = v;
 	}
+}
+
+/* ------------------------------------------------------------ checksum */
+
+/* Ones' complement addition of 32-bit partial sums (end-around carry). */
+static __always_inline __u32 sgc_agg_csum_add(__u32 sum, __u32 v)
+{
+	sum += v;
+	return sum + (sum < v);
+}
+
+/* A partial sum folded to the 16 bits of a checksum field, complemented. */
+static __always_inline __u16 sgc_agg_csum_fold(__u32 sum)
+{
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (__u16)~sum;
+}
+
+/*
+ * Add @n bytes of @p, map memory SGC_MAX_BODY long (a slot's or a
+ * record's body), to the partial sum @sum.  bpf_csum_diff takes whole
+ * words, at most 512 bytes a call; the last 1-3 bytes of an odd-sized body
+ * go in as a word padded with zeros (whatever the record holds past the
+ * body is masked off; the first bytes are the low ones, little-endian as
+ * the wire header is).  Every sum here is of 16-bit words as they lie in
+ * memory, so the folded result is stored as it is (RFC 1071).
+ */
+static __always_inline __u32 sgc_agg_csum_body(__u32 sum, const __u8 *p, __u32 n)
+{
+	/* 64-bit, so that clang needs no zero-extension between a bound
+	 * check and the access, which the verifier would not follow. */
+	__u64 words, off, len, lim;
+	__u32 last;
+	int i;
+
+	if (n > SGC_MAX_BODY)
+		n = SGC_MAX_BODY;
+	words = n & ~3ull;
+#pragma unroll
+	for (i = 0; i < (SGC_MAX_BODY + 511) / 512; i++) {
+		off = i * 512;
+		if (off >= words)
+			break;
+		/* The piece's length, bounded where the verifier sees it:
+		 * clang would drop a bound it can prove from words, and the
+		 * verifier does not follow words - off. */
+		lim = SGC_MAX_BODY - off < 512 ? SGC_MAX_BODY - off : 512;
+		len = words - off;
+		SGC_AGG_OPAQUE(len);
+		if (len > lim)
+			len = lim;
+		sum = (__u32)bpf_csum_diff(NULL, 0, (__be32 *)(p + off), len, sum);
+	}
+	if (n & 3) {
+		/* words <= SGC_MAX_BODY - 4 here; the bound is for the
+		 * verifier, which does not know it (and opaque, or clang,
+		 * which does, drops it). */
+		off = words;
+		SGC_AGG_OPAQUE(off);
+		if (off > SGC_MAX_BODY - 4)
+			off = SGC_MAX_BODY - 4;
+		last = *(const __u32 *)(p + off);
+		last &= (1u << (8 * (n & 3))) - 1;	/* the first n & 3 bytes */
+		sum = sgc_agg_csum_add(sum, last);
+	}
+	return sum;
+}
+
+/*
+ * The UDP checksum of a datagram built in the kernel, ready to store: the
+ * pseudo-header, the UDP header (checksum field 0) and our header, read
+ * from the packet at @ip (IPv4 without options, checked by the caller to
+ * run to the end of our header), then @n bytes of body from @body (see
+ * sgc_agg_csum_body()).  0 is sent as 0xffff: a UDP checksum of 0 means
+ * "none" (RFC 768).
+ */
+static __always_inline __u16 sgc_agg_udp_csum(const void *ip, const __u8 *body, __u32 n)
+{
+	const __u16 *ulen = ip + 20 + 4;
+	__u32 sum;
+	__u16 csum;
+
+	/* Protocol and UDP length complete the pseudo-header; addresses,
+	 * UDP header and our header lie in a row in the packet. */
+	sum = bpf_htons(IPPROTO_UDP) + *ulen;
+	sum = (__u32)bpf_csum_diff(NULL, 0, (__be32 *)(ip + 12), 4 + 4 + 8 + SGC_HDR_SIZE, sum);
+	sum = sgc_agg_csum_body(sum, body, n);
+	csum = sgc_agg_csum_fold(sum);
+	return csum ? csum : 0xffff;
 }
 
 /* --------------------------------------------------------- the program */
@@ -417,10 +510,14 @@ static __always_inline int sgc_agg_write_result(struct sgc_agg *a)
 	dst[3] = src[3];
 	dst[4] = src[4];
 	dst[5] = src[5];
-	/* The body changes: no UDP checksum (allowed for IPv4). */
+	/* The body changes: the UDP checksum is computed afresh, over the
+	 * header just written and the result's body as the record holds it
+	 * (its field is 0 while it is summed).  notify_prog keeps it right
+	 * through every rewrite of a copy. */
 	*udp_csum = 0;
 	if (n > SGC_MAX_BODY)
 		return -1;
+	*udp_csum = sgc_agg_udp_csum(data + SGC_AGG_IP_OFF, j->ev.body, n);
 	if (n && bpf_xdp_store_bytes(xdp, SGC_AGG_BODY_OFF, j->ev.body, n))
 		return -1;
 	/* Without metadata (a driver that has none) the RESULT still reaches
