@@ -49,7 +49,35 @@ struct sgc_fan {
 	__u32 stop;		/* stop_on_err: the rank whose clone failed, else 0 */
 	__u8 stop_on_err;	/* leave the rest of the range to user space */
 	__u16 rank_now;		/* hdr.rank in the packet now */
+	/* With a job key (sgc_fan_mac_setup()): every clone's header differs
+	 * (hdr.rank), so each gets its own tag, from the body's NH sums taken
+	 * once and its header. */
+	const struct sgc_mac_key *mk;	/* NULL: no tags */
+	struct sgc_nh nh;
+	__u32 body_len;
+	__u32 tag_off;		/* the tag's offset in the frame */
+	__u64 tag_now;		/* the tag in the packet now */
 };
+
+/*
+ * The clone's tag for hdr.rank @rank into the packet, the UDP checksum
+ * following by the difference.  0, or -1 when a helper failed.
+ */
+static __always_inline int sgc_fan_tag(struct sgc_fan *fan, __u16 rank)
+{
+	__s64 diff;
+	__u64 tag;
+
+	fan->f.hdr.rank = rank;
+	tag = sgc_mac_hdr_tag(fan->mk, &fan->f.hdr, fan->body_len, &fan->nh);
+	diff = bpf_csum_diff((__be32 *)&fan->tag_now, sizeof(tag), (__be32 *)&tag, sizeof(tag), 0);
+	if (diff < 0 ||
+	    bpf_l4_csum_replace(fan->skb, SGC_OFF_UDP_CSUM, 0, (__u32)diff, BPF_F_MARK_MANGLED_0) ||
+	    bpf_skb_store_bytes(fan->skb, fan->tag_off, &tag, sizeof(tag), 0))
+		return -1;
+	fan->tag_now = tag;
+	return 0;
+}
 
 static long sgc_fan_one(__u64 i, void *arg)
 {
@@ -90,6 +118,8 @@ static long sgc_fan_one(__u64 i, void *arg)
 	if (bpf_skb_store_bytes(skb, SGC_OFF_H(rank), &rank, sizeof(rank), 0))
 		goto err;
 	fan->rank_now = rank;
+	if (fan->mk && sgc_fan_tag(fan, rank))
+		goto err;
 	if (bpf_clone_redirect(skb, cfg.ifindex, 0))
 		goto err;
 	fan->clones++;
@@ -117,6 +147,56 @@ static __always_inline int sgc_fan_source(struct sgc_fan *fan, __u32 ip, __u16 p
 		return -1;
 	fan->f.ip.saddr = ip;
 	fan->f.udp.source = port;
+	return 0;
+}
+
+/*
+ * With a job key, what the clones' tags need: the body's NH sums (the
+ * body is what the UDP length says between our header and the tag) and
+ * SGC_F_MAC in the header, set here if the frame lacks it (a RESULT that
+ * gather_prog wrote).  Without a key, fan->mk = NULL.  0, or -1 when the
+ * frame cannot carry a tag.
+ */
+static __always_inline int sgc_fan_mac_setup(struct sgc_fan *fan)
+{
+	struct sgc_bpf_event *ev;
+	__u64 n, ulen;	/* 64-bit: clang 14 tests a 32-bit one's bound on a copy */
+	__u32 zero = 0;
+	__u16 flags;
+
+	fan->mk = NULL;
+	if (!(cfg.flags & SGC_BPF_CFG_MAC))
+		return 0;
+	ulen = bpf_ntohs(fan->f.udp.len);
+	if (ulen < sizeof(struct udphdr) + SGC_HDR_SIZE + SGC_MAC_TAG_SIZE)
+		return -1;
+	n = ulen - sizeof(struct udphdr) - SGC_HDR_SIZE - SGC_MAC_TAG_SIZE;
+	if (n > SGC_MAX_BODY)
+		return -1;
+	ev = bpf_map_lookup_elem(&mac_scratch, &zero);
+	fan->mk = bpf_map_lookup_elem(&mac_key, &zero);
+	if (!ev || !fan->mk)
+		return -1;
+	if (n && bpf_skb_load_bytes(fan->skb, SGC_OFF_HDR + SGC_HDR_SIZE, ev->body, n))
+		return -1;
+	__builtin_memset(fan->nh.tail, 0, sizeof(fan->nh.tail));
+	if ((n & 15) && bpf_skb_load_bytes(fan->skb, SGC_OFF_HDR + SGC_HDR_SIZE + (n & ~15ULL),
+					   fan->nh.tail, n & 15))
+		return -1;
+	if (sgc_mac_body(ev, fan->mk, (__u32)n, &fan->nh))
+		return -1;
+	fan->body_len = (__u32)n;
+	fan->tag_off = SGC_OFF_HDR + SGC_HDR_SIZE + (__u32)n;
+	if (bpf_skb_load_bytes(fan->skb, fan->tag_off, &fan->tag_now, sizeof(fan->tag_now)))
+		return -1;
+	if (!(fan->f.hdr.flags & SGC_F_MAC)) {
+		flags = fan->f.hdr.flags | SGC_F_MAC;
+		if (bpf_l4_csum_replace(fan->skb, SGC_OFF_UDP_CSUM, fan->f.hdr.flags, flags,
+					BPF_F_MARK_MANGLED_0 | 2) ||
+		    bpf_skb_store_bytes(fan->skb, SGC_OFF_H(flags), &flags, sizeof(flags), 0))
+			return -1;
+		fan->f.hdr.flags = flags;
+	}
 	return 0;
 }
 

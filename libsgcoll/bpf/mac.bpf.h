@@ -19,6 +19,14 @@ struct {
 	__type(value, struct sgc_mac_key);
 } mac_key SEC(".maps");
 
+/* The fan-outs' copy of a body, for its NH sums (per CPU). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sgc_bpf_event);
+} mac_scratch SEC(".maps");
+
 #define SGC_ROTL(x, b) (((x) << (b)) | ((x) >> (64 - (b))))
 #define SGC_SIPROUND(v0, v1, v2, v3)                                                              \
 	do {                                                                                       \

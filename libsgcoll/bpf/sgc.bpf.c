@@ -193,7 +193,8 @@ int notify_prog(struct __sk_buff *skb)
 			fan.rank_now = orig.hdr.rank;
 			sgc_coord_mac(fan.f.eth.h_source);
 			moved = 1;
-			if (sgc_fan_source(&fan, cfg.coord_ip, cfg.coord_port))
+			if (sgc_fan_source(&fan, cfg.coord_ip, cfg.coord_port) ||
+			    sgc_fan_mac_setup(&fan))
 				fan.errors++;
 			else
 				sgc_fan_run(&fan);
@@ -276,7 +277,15 @@ int scatter_prog(struct __sk_buff *skb)
 		return TC_ACT_SHOT;
 	}
 
+	/* The image as the packet is now: the clones' tags cover it. */
+	fan.f.hdr.flags = flags;
+	fan.f.hdr.fan_first = 0;
+	fan.f.hdr.fan_end = 0;
 	fan.skb = skb;
+	if (sgc_fan_mac_setup(&fan)) {
+		sgc_count(SGC_ST_FANOUT_ERR);
+		return TC_ACT_SHOT;
+	}
 	fan.end = fan_end < cfg.world ? fan_end : cfg.world;
 	fan.skip = 0;
 	fan.clones = sgc_opaque_zero;

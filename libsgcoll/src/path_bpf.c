@@ -447,9 +447,6 @@ int bpf_path_load(struct sgc_comm *c)
 
 	if (c->rank != 0)
 		return sgc_err(-EOPNOTSUPP, "the eBPF path runs on the coordinator only");
-	if (c->mac)
-		return sgc_err(-EOPNOTSUPP, "the eBPF path does not check job-key MACs yet: with "
-			       "SGC_KEY set, run with SGC_ACCEL=off or auto (the user-space path)");
 	if (!c->cfg.ifname[0])
 		return sgc_err(-ENODEV, "no interface for the eBPF path: no local interface holds the "
 			       "coordinator address; set SGC_IFNAME");
