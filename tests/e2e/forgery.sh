@@ -99,13 +99,6 @@ fi
 forge_pid=$!
 BG_PIDS+=("$forge_pid")
 wait_line "$LOGDIR/forge.out" "attack on"
-# What the coordinator's host dropped before any counter of ours could see
-# it: a full socket buffer (Udp RcvbufErrors) or a full interface queue.
-host_drops() {
-	"$CLUSTER" exec "$CLUSTER_NAME" c -- sh -c \
-		'awk "/^Udp:/ { if (!h) { for (i = 1; i <= NF; i++) n[i] = \$i; h = 1 } else for (i = 1; i <= NF; i++) if (n[i] == \"RcvbufErrors\") print \$i }" /proc/net/snmp; cat /sys/class/net/eth0/statistics/rx_dropped'
-}
-drops_before=$(host_drops | tr '\n' ' ')
 "$CLUSTER" run "$CLUSTER_NAME" --ranks "$RANKS" --accel "$ACCEL" --timeout-ms 10000 --deadline 150 \
 	"${envs[@]}" --logdir "$LOGDIR/run" -- \
 	bash -c 'if [ "$SGC_RANK" = $((SGC_WORLD_SIZE - 1)) ]; then
@@ -138,10 +131,6 @@ if grep -h "claims it now\|is open again\|takes it back" "$LOGDIR/run/rank-0.log
 	fail "a forged HELLO or READY moved a rank's claim"
 fi
 cat "$LOGDIR"/run/rank-*.log | grep -E "^rank [0-9]+ (bpf)?stat " >"$LOGDIR/stats"
-read -r rb0 rx0 <<<"$drops_before"
-read -r rb1 rx1 <<<"$(host_drops | tr '\n' ' ')"
-echo "rank 0 stat host_rcvbuf_errors $((rb1 - rb0))" >>"$LOGDIR/stats"
-echo "rank 0 stat host_rx_dropped $((rx1 - rx0))" >>"$LOGDIR/stats"
 /usr/bin/python3 - "$LOGDIR/counts" "$LOGDIR/stats" "$ACCEL" "$MODE" "$HOSTS" "$RANKS" <<'PY'
 import sys
 sent = {}
