@@ -6,9 +6,11 @@
 # capture on each worker host's eth0 checks each one: a finished checksum
 # must be right, and one the sender left to be finished (CHECKSUM_PARTIAL,
 # the veth default: the field holds the pseudo-header's sum) must be the
-# seed a device finishes right.  Twice: the workers offloading their own
-# checksums (the coordinator's skbs defer theirs), and the workers summing
-# them in software (the kernel's results carry the sum gather_prog makes).
+# seed a device finishes right.  Three times: the workers offloading their
+# own checksums (the coordinator's skbs defer theirs), the workers summing
+# them in software (the kernel's results carry the sum gather_prog makes),
+# and with a job key, where the capture also checks every datagram's tag
+# with its own implementation of the MAC (sgcoll/wire.h).
 #   ebpf_csum.sh CLUSTER COLL_CHECK
 set -uo pipefail
 CLUSTER=$1
@@ -29,9 +31,53 @@ cat >"$LOGDIR/capture.py" <<'PY'
 import signal, socket, struct, sys
 
 coord, port = socket.inet_aton(sys.argv[1]), int(sys.argv[2])
+key = bytes.fromhex(sys.argv[3]) if len(sys.argv) > 3 else None
 SOL_PACKET, PACKET_AUXDATA, CSUMNOTREADY = 263, 8, 8
-n = {"all": 0, "kernel": 0, "kernel_deferred": 0, "kernel_finished": 0, "bad": 0}
+n = {"all": 0, "kernel": 0, "kernel_deferred": 0, "kernel_finished": 0, "bad": 0, "tagged": 0}
 bad = []
+M64, M32 = (1 << 64) - 1, (1 << 32) - 1
+
+def siphash(k0, k1, data):
+    """SipHash-2-4 of bytes @data under the key words k0, k1."""
+    v = [0x736f6d6570736575 ^ k0, 0x646f72616e646f6d ^ k1, 0x6c7967656e657261 ^ k0,
+         0x7465646279746573 ^ k1]
+    rotl = lambda x, b: ((x << b) | (x >> (64 - b))) & M64
+
+    def rnd():
+        v[0] = (v[0] + v[1]) & M64; v[1] = rotl(v[1], 13) ^ v[0]; v[0] = rotl(v[0], 32)
+        v[2] = (v[2] + v[3]) & M64; v[3] = rotl(v[3], 16) ^ v[2]
+        v[0] = (v[0] + v[3]) & M64; v[3] = rotl(v[3], 21) ^ v[0]
+        v[2] = (v[2] + v[1]) & M64; v[1] = rotl(v[1], 17) ^ v[2]; v[2] = rotl(v[2], 32)
+    full = len(data) // 8 * 8
+    words = list(struct.unpack("<%dQ" % (full // 8), data[:full]))
+    words.append(int.from_bytes(data[full:], "little") | (len(data) & 255) << 56)
+    for m in words:
+        v[3] ^= m; rnd(); rnd(); v[0] ^= m
+    v[2] ^= 0xff
+    for _ in range(4):
+        rnd()
+    return v[0] ^ v[1] ^ v[2] ^ v[3]
+
+if key:
+    k0, k1 = struct.unpack("<QQ", key)
+    LABEL = 0x6e69662d636773
+    fin = (siphash(k0, k1, struct.pack("<Q", LABEL)), siphash(k0, k1, struct.pack("<Q", LABEL + 1)))
+    nh = []
+    for i in range((48 // 4 + 256 * 4 + 8) // 2):
+        o = siphash(k0, k1, struct.pack("<Q", i))
+        nh += [o & M32, o >> 32]
+
+def tag_ok(dgram):
+    """The datagram (header, body, tag) carries the job key's tag."""
+    body = dgram[48:-8]
+    m = dgram[:48] + body + bytes(-len(body) % 16)
+    w = struct.unpack("<%dI" % (len(m) // 4), m)
+    a = b = 0
+    for j in range(0, len(w), 2):
+        a += ((w[j] + nh[j]) & M32) * ((w[j + 1] + nh[j + 1]) & M32)
+        b += ((w[j] + nh[j + 4]) & M32) * ((w[j + 1] + nh[j + 5]) & M32)
+    t = siphash(fin[0], fin[1], struct.pack("<QQQ", a & M64, b & M64, 48 + len(body)))
+    return struct.pack("<Q", t) == dgram[-8:]
 
 def fold(s):
     while s >> 16:
@@ -92,6 +138,23 @@ while True:
         n["kernel"] += 1
         n["kernel_deferred" if deferred else "kernel_finished"] += 1
     why = check(ip, deferred)
+    if not why and key:
+        ulen = struct.unpack("!H", ip[ihl + 4:ihl + 6])[0]
+        data = ip[ihl + 8:ihl + ulen]
+        # A UDP GSO send of the user-space path arrives here as one
+        # packet: datagrams of the first one's size, the last shorter.
+        seg = len(data)
+        if seg > 48 + 3456 + 8:
+            count, dtype = struct.unpack("<HB", data[30:33])
+            seg = 48 + count * (1 << (dtype >> 1)) + 8
+        for off in range(0, len(data), seg):
+            dgram = data[off:off + seg]
+            flags = struct.unpack("<H", dgram[34:36])[0] if len(dgram) >= 36 else 0
+            if not flags & 0x80 or len(dgram) < 56 or not tag_ok(dgram):
+                why = "no job-key tag" if not flags & 0x80 else "wrong job-key tag"
+                break
+        else:
+            n["tagged"] += 1
     if why:
         n["bad"] += 1
         bad.append("%s%s, tp_status 0x%x" % ("kernel RESULT: " if kernel else "", why, status))
@@ -105,16 +168,19 @@ ifr = struct.pack("16sP", b"eth0", ev.buffer_info()[0]) + bytes(16)
 fcntl.ioctl(socket.socket(socket.AF_INET, socket.SOCK_DGRAM), 0x8946, ifr)
 PY
 
-# run_case NAME TXCSUM: the workers' transmit offload TXCSUM, captures on,
-# a job, captures off; the counts per host in $LOGDIR/NAME-wH.
+# run_case NAME TXCSUM [KEY]: the workers' transmit offload TXCSUM, captures
+# on, a job (with SGC_KEY=KEY if given), captures off; the counts per host
+# in $LOGDIR/NAME-wH.
 run_case() {
-	local name=$1 tx=$2 h i rc
+	local name=$1 tx=$2 key=${3:-} h i rc
+	local -a env=()
 
+	[ -z "$key" ] || env=(--env "SGC_KEY=$key")
 	for ((h = 1; h <= HOSTS; h++)); do
 		"$CLUSTER" exec "$CLUSTER_NAME" "w$h" -- /usr/bin/python3 "$LOGDIR/txcsum.py" "$tx" ||
 			fail "cannot set transmit checksum offload on w$h"
 		"$CLUSTER" exec "$CLUSTER_NAME" "w$h" -- /usr/bin/python3 -u "$LOGDIR/capture.py" \
-			"$coord_ip" 7000 >"$LOGDIR/$name-w$h" 2>&1 &
+			"$coord_ip" 7000 $key >"$LOGDIR/$name-w$h" 2>&1 &
 		BG_PIDS+=($!)
 	done
 	for ((i = 0; i < 100; i++)); do
@@ -123,7 +189,7 @@ run_case() {
 	done
 	[ "$i" -lt 100 ] || fail "the captures did not start: $(cat "$LOGDIR/$name"-w*)"
 	"$CLUSTER" run "$CLUSTER_NAME" --ranks $RANKS --accel ebpf --timeout-ms 20000 --deadline 120 \
-		--logdir "$LOGDIR/run-$name" -- "$CHECK" -s allreduce,bcast,barrier,reduce -c 1,363,5000 \
+		"${env[@]}" --logdir "$LOGDIR/run-$name" -- "$CHECK" -s allreduce,bcast,barrier,reduce -c 1,363,5000 \
 		-b 1 >"$LOGDIR/out-$name" 2>&1
 	rc=$?
 	stop_bg
@@ -139,9 +205,10 @@ count() {
 	sed -n "s/.*\<$2=\([0-9]*\).*/\1/p" "$1" | head -1
 }
 
-for c in offloaded:1 software:0; do
+KEY=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
+for c in offloaded:1 software:0 keyed:1; do
 	name=${c%:*}
-	run_case "$name" "${c#*:}"
+	run_case "$name" "${c#*:}" "$([ "$name" = keyed ] && echo "$KEY")"
 	for ((h = 1; h <= HOSTS; h++)); do
 		f=$LOGDIR/$name-w$h
 		all=$(count "$f" all) kernel=$(count "$f" kernel) bad=$(count "$f" bad)
@@ -152,11 +219,15 @@ for c in offloaded:1 software:0; do
 		# Nothing tested is a failure: the kernel fan-out is on by default.
 		[ "$kernel" -gt 0 ] || fail "$name: no kernel-built result reached w$h"
 		# Each case shows its own way of holding the checksum.
-		if [ "$name" = offloaded ]; then
+		if [ "$name" = keyed ]; then
+			[ "$(count "$f" tagged)" = "$all" ] ||
+				fail "$name: $all datagrams on w$h, $(count "$f" tagged) with a right tag"
+		elif [ "$name" = offloaded ]; then
 			[ "$deferred" -gt 0 ] || fail "$name: no kernel-built result on w$h had a deferred checksum"
 		else
 			[ "$finished" -gt 0 ] || fail "$name: no kernel-built result on w$h had a finished checksum"
 		fi
 	done
 done
-echo "ok: every datagram from the coordinator, kernel-built results included, had a right UDP checksum"
+echo "ok: every datagram from the coordinator, kernel-built results included, had a right UDP" \
+	"checksum, and with a key a right tag"
