@@ -22,7 +22,7 @@ function(sgc_bpf_object name src)
   add_custom_command(
     OUTPUT ${obj}
     COMMAND ${CMAKE_COMMAND} -E make_directory ${out_dir}
-    COMMAND ${SGC_CLANG} -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror
+    COMMAND ${SGC_CLANG} -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_x86 -Wall -Werror
             ${incs} -c ${abs_src} -o ${obj}
     DEPENDS ${abs_src} ${ARG_DEPENDS}
     IMPLICIT_DEPENDS C ${abs_src}

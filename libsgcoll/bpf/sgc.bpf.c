@@ -122,7 +122,8 @@ static __always_inline int sgc_notify_ring(struct __sk_buff *skb, const struct s
 {
 	struct sgc_bpf_slot *s;
 	struct sgc_agg_job *j;
-	__u32 zero = 0, w, n, words = (cfg.world + 63) / 64;
+	__u32 zero = 0, w, words = (cfg.world + 63) / 64;
+	__u64 n;	/* 64-bit, so that its bound holds for the helper (alu32) */
 	__u16 nseen = 0;
 	int match;
 
@@ -131,6 +132,7 @@ static __always_inline int sgc_notify_ring(struct __sk_buff *skb, const struct s
 		return -1;
 	__builtin_memcpy(&j->ev.hdr, &orig->hdr, sizeof(j->ev.hdr));
 	n = (__u32)orig->hdr.count * sgc_wire_dtype_size(orig->hdr.dtype & 7);
+	asm volatile("" : "+r"(n));	/* a 64-bit bound below, not a 32-bit one */
 	if (n > SGC_MAX_BODY)
 		return -1;
 	if (n && bpf_skb_load_bytes(skb, SGC_OFF_HDR + SGC_HDR_SIZE, j->ev.body, n))

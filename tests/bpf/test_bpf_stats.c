@@ -21,6 +21,7 @@
 #include "harness.h"
 #include "agg_saturating_sum.skel.h"
 #include "sgcoll.h"
+#include "mac.h"
 
 #define N 100000
 #define WORLD 64
@@ -89,6 +90,72 @@ static void print_sizes(struct bpf_object *obj, const char *cfgname, int only_ho
 		       bpf_program__name(p), info.xlated_prog_len / 8, info.jited_prog_len,
 		       info.verified_insns);
 	}
+}
+
+/*
+ * The reduce case again on a fresh object, with or without a job key
+ * (SGC_BPF_CFG_MAC: gather_prog checks each contribution's tag, computed
+ * here by mac.c); gather_prog's ns per run, or < 0 when a run went wrong.
+ */
+static double reduce_case(int keyed)
+{
+	static const uint8_t key[SGC_KEY_BYTES] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 };
+	static struct sgc_mac_key mk;
+	static uint8_t buf[4096], dg[SGC_HDR_SIZE + SGC_MAX_BODY + SGC_MAC_TAG_SIZE];
+	struct sgc_bpf_cfg c = t_cfg(WORLD, keyed ? SGC_BPF_CFG_MAC : 0);
+	static struct t_run res;
+	struct prog_stats a, b;
+	uint64_t seed = 7;
+	struct t_frame f;
+	struct sgc *s;
+	__u32 zero = 0, k;
+	int fd, i, bad = 0;
+
+	c.chunk_bytes = COUNT * 4;
+	s = t_load(&c);
+	if (!s)
+		return -1;
+	sgc_mac_derive(key, &mk);
+	if (keyed && bpf_map_update_elem(bpf_map__fd(s->maps.mac_key), &zero, &mk, BPF_ANY)) {
+		sgc__destroy(s);
+		return -1;
+	}
+	fd = bpf_program__fd(s->progs.gather_prog);
+	a = prog_stats(fd);
+	for (i = 0; i < N; i++) {
+		uint32_t seq = (uint32_t)(i / WORLD);
+		int r = i % WORLD;
+
+		if (r == 0)
+			s->bss->win.base = seq;
+		t_contrib(&f, r, SGC_COLL_ALLREDUCE, seq, 0, 1, SGC_INT32, SGC_SUM, COUNT);
+		for (k = 0; k < COUNT; k++) {
+			uint32_t v = (uint32_t)t_rand(&seed);
+
+			memcpy(f.body + 4 * k, &v, 4);
+		}
+		if (keyed) {
+			memcpy(dg, &f.h, SGC_HDR_SIZE);
+			memcpy(dg + SGC_HDR_SIZE, f.body, f.blen);
+			sgc_mac_seal(&mk, dg, SGC_HDR_SIZE + f.blen);
+			memcpy(&f.h, dg, SGC_HDR_SIZE);
+			memcpy(&f.tag, dg + SGC_HDR_SIZE + f.blen, SGC_MAC_TAG_SIZE);
+			f.tagged = 1;
+		}
+		if (t_run_xdp(fd, buf, t_build(&f, buf), &res) ||
+		    res.retval != (r == WORLD - 1 ? XDP_PASS : XDP_DROP))
+			bad++;
+	}
+	b = prog_stats(fd);
+	sgc__destroy(s);
+	return bad ? -1 : per_run(a, b);
+}
+
+static int cmp_double(const void *x, const void *y)
+{
+	double a = *(const double *)x, b = *(const double *)y;
+
+	return a < b ? -1 : a > b;
 }
 
 int main(void)
@@ -207,6 +274,27 @@ int main(void)
 	if (s)
 		print_sizes(s->obj, "ringbuf+allgather", 1);
 	sgc__destroy(s);
+	/* What the job key costs gather_prog: the reduce case without and
+	 * with it, alternating. */
+	{
+		double plain[5], keyed[5];
+
+		for (i = 0; i < 5; i++) {
+			plain[i] = reduce_case(0);
+			keyed[i] = reduce_case(1);
+			if (plain[i] < 0 || keyed[i] < 0)
+				fails++;
+		}
+		qsort(plain, 5, sizeof(plain[0]), cmp_double);
+		qsort(keyed, 5, sizeof(keyed[0]), cmp_double);
+		printf("bpf_stats,case=reduce-no-key,prog=gather_prog,elements=%d,runs=5x%d,"
+		       "ns_per_run_median=%.1f,min=%.1f,max=%.1f\n", COUNT, N, plain[2], plain[0],
+		       plain[4]);
+		printf("bpf_stats,case=reduce-job-key,prog=gather_prog,elements=%d,runs=5x%d,"
+		       "ns_per_run_median=%.1f,min=%.1f,max=%.1f,ratio_median=%.2f,net_ratio=%.2f\n",
+		       COUNT, N, keyed[2], keyed[0], keyed[4], keyed[2] / plain[2],
+		       (keyed[2] - empty) / (plain[2] - empty));
+	}
 	close(sfd);
 	if (fails || st[SGC_ST_REDUCED] != 2 * N || st[SGC_ST_COMPLETED] != N / WORLD + N ||
 	    st[SGC_ST_DROP_DUP] != N || st[SGC_ST_PASS_FOREIGN] != N) {

@@ -144,14 +144,20 @@ while True:
         # A UDP GSO send of the user-space path arrives here as one
         # packet: datagrams of the first one's size, the last shorter.
         seg = len(data)
-        if seg > 48 + 3456 + 8:
-            count, dtype = struct.unpack("<HB", data[30:33])
-            seg = 48 + count * (1 << (dtype >> 1)) + 8
+        if seg >= 48:
+            typ, flags = data[3], struct.unpack("<H", data[34:36])[0]
+            count, dtype = struct.unpack("<HB", data[26:29])
+            if typ in (4, 5) and not flags & 0x2:    # CONTRIB, RESULT with data
+                seg = 48 + count * (1 << (dtype >> 1)) + 8
+            elif typ in (5, 6, 10, 11, 12, 13):     # no body
+                seg = 48 + 8
         for off in range(0, len(data), seg):
             dgram = data[off:off + seg]
             flags = struct.unpack("<H", dgram[34:36])[0] if len(dgram) >= 36 else 0
             if not flags & 0x80 or len(dgram) < 56 or not tag_ok(dgram):
-                why = "no job-key tag" if not flags & 0x80 else "wrong job-key tag"
+                why = "%s job-key tag (type %d, flags 0x%x, seq %d, %d of %d bytes)" % (
+                    "no" if not flags & 0x80 else "wrong", dgram[3], flags,
+                    struct.unpack("<I", dgram[4:8])[0], len(dgram), len(data))
                 break
         else:
             n["tagged"] += 1
