@@ -20,8 +20,11 @@ cluster_up sgcflt "$HOSTS"
 # shellcheck disable=SC2086 # FAULT_DIR and FAULTS are lists of options
 faultinj_start "$LOGDIR/faultinj" "$FAULTINJ" ${FAULT_DIR:---dir both} $FAULTS
 
+# SGC_TEST_KEY: run the job with that SGC_KEY.
+keyenv=()
+[ -z "${SGC_TEST_KEY:-}" ] || keyenv=(--env "SGC_KEY=$SGC_TEST_KEY")
 "$CLUSTER" run "$CLUSTER_NAME" --ranks "$RANKS" --timeout-ms 30000 --deadline 600 \
-	--accel "${SGC_TEST_ACCEL:-off}" --logdir "$LOGDIR/run" -- "$CHECK" "$@"
+	--accel "${SGC_TEST_ACCEL:-off}" "${keyenv[@]}" --logdir "$LOGDIR/run" -- "$CHECK" "$@"
 rc=$?
 stop_bg
 cat "$LOGDIR"/faultinj-*.log | grep '^faultinj:' | head -3
