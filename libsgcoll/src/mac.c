@@ -116,7 +116,10 @@ bool sgc_mac_ok(const struct sgc_mac_key *mk, const void *buf, size_t len)
 	const uint8_t *p = buf;
 	uint64_t tag;
 
-	if (len < SGC_HDR_SIZE + SGC_MAC_TAG_SIZE)
+	/* No body is longer than SGC_MAX_BODY: one that is has no tag
+	 * (sgc_mac_tag() would give 0, which anyone can write). */
+	if (len < SGC_HDR_SIZE + SGC_MAC_TAG_SIZE ||
+	    len > SGC_HDR_SIZE + SGC_MAX_BODY + SGC_MAC_TAG_SIZE)
 		return false;
 	len -= SGC_MAC_TAG_SIZE;
 	memcpy(&tag, p + len, sizeof(tag));
