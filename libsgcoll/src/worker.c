@@ -485,6 +485,14 @@ static bool worker_abort_mismatch(struct sgc_comm *c, struct sgc_coll *co, const
 	return true;
 }
 
+/* An ABORT's aux as a negative code for sgc_strerror(): an errno or an
+ * SGC_E* code; anything else (a forged 0x80000000 would overflow the
+ * negation) reads as a protocol error. */
+static int abort_code(uint32_t aux)
+{
+	return aux && aux < 65536 ? -(int)aux : -EPROTO;
+}
+
 static void worker_on_abort(struct sgc_comm *c, const struct sgc_rx *rx)
 {
 	const struct sgc_hdr *h = rx->hdr;
@@ -508,11 +516,11 @@ static void worker_on_abort(struct sgc_comm *c, const struct sgc_rx *rx)
 		coll_fail(c, co, -SGC_EMISMATCH,
 			  "collective #%u (%s here, %s at the coordinator): the coordinator abandoned "
 			  "it (%s)", co->seq, coll_kind_name(co->kind), coll_kind_name(h->coll),
-			  sgc_strerror(-(int)h->aux));
+			  sgc_strerror(abort_code(h->aux)));
 	else
 		coll_fail(c, co, h->aux == SGC_EMISMATCH ? -SGC_EMISMATCH : -SGC_EABORTED,
 			  "collective #%u (%s): the coordinator abandoned it (%s)%s", co->seq,
-			  coll_kind_name(co->kind), sgc_strerror(-(int)h->aux),
+			  coll_kind_name(co->kind), sgc_strerror(abort_code(h->aux)),
 			  h->aux == ETIMEDOUT ? "; its log names the ranks that did not answer" : "");
 }
 
