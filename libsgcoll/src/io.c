@@ -54,13 +54,15 @@ _Static_assert(SGC_HDR_SIZE + SGC_MAX_BODY <= RX_BOUNCE_SIZE, "bounce buffer too
 struct gso_send {
 	struct msghdr msg;
 	struct sockaddr_in dst;
+	unsigned n;
+	struct iovec iov[GSO_MAX_SEGS];
+	struct sgc_pkt *pkts[GSO_MAX_SEGS];
+	/* Last: struct cmsghdr ends in a flexible array, which clang allows
+	 * only at the end of a struct. */
 	union {
 		char buf[CMSG_SPACE(sizeof(uint16_t))];
 		struct cmsghdr align;
 	} cm;
-	unsigned n;
-	struct iovec iov[GSO_MAX_SEGS];
-	struct sgc_pkt *pkts[GSO_MAX_SEGS];
 };
 
 uint64_t now_ns(void)
