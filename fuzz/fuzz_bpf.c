@@ -10,7 +10,11 @@
  * per slot), the same with 1-3 mutations (every header field, IPv4/UDP
  * lengths, truncation, IP options and fragments, ports, addresses,
  * ethertype, random byte flips), other message types, and random bytes.
- * The window moves as user space would move it.
+ * The window moves as user space would move it.  With a job key (phase
+ * E) the generator seals what it sends with sgc_mac_seal(), as a keyed
+ * rank does, mostly before its mutations (so they break the tag), and
+ * adds the forgeries of a sender without the key: a wrong tag, another
+ * key's, no tag, the flag without a tag, a tag cut short.
  *
  * The model is an independent parser of the raw frame plus a mirror of
  * the slot state machine (sgcoll/agg.bpf.h) that reduces with libsgcoll's
@@ -18,7 +22,12 @@
  * which counters move; for a completing contribution, the RESULT frame (or
  * ring-buffer record) and its reduced body; every 4096 packets, and at
  * the end, every slot's tag, state, seen bits and body.  A frame the
- * model calls foreign, control or user-bound must leave unchanged.
+ * model calls foreign, control or user-bound must leave unchanged.  After
+ * every packet, the ranks' watermarks and the collectives' activity
+ * records are what the model says: only a contribution that passed every
+ * check (the tag's included) moves them.  The model checks a tag with
+ * libsgcoll's mac.c, the kernel with mac.bpf.h: a keyed frame one accepts
+ * and the other does not is a disagreement.
  *
  * Phases (each loads the object afresh with its configuration):
  *   A  world 6, socket delivery, gather + scatter + notify
@@ -27,6 +36,9 @@
  *   C  world 70 (seen bitmaps span words), re-broadcast + ring buffer,
  *      gather + scatter + notify
  *   D  world 4, keep mode (every contribution to user space)
+ *   E  world 7, job key (SGC_BPF_CFG_MAC, the mac_key map filled; chunks
+ *      8 bytes smaller for the tag, as sgc_init() makes them), socket
+ *      delivery, gather + scatter + notify
  *
  * Usage: fuzz_bpf [-n packets] [-s seed]; exit 0 = no disagreement,
  * 1 = disagreement (details on stderr), 77 = no BPF here.
@@ -38,6 +50,7 @@
 #include <linux/pkt_cls.h>
 
 #include "harness.h"
+#include "mac.h"
 #include "sgc_internal.h"
 
 /* Used by one of the two mains only. */
@@ -77,11 +90,18 @@ struct phase {
 };
 
 static const struct phase phases[] = {
-	{ "A", 6, 0, 999999, 1, 0.40 },
-	{ "B", 5, SGC_BPF_CFG_RINGBUF, XDP_INGRESS_IFINDEX, 0, 0.25 },
-	{ "C", 70, SGC_BPF_CFG_RINGBUF | SGC_BPF_CFG_ALLGATHER, 999999, 1, 0.25 },
+	{ "A", 6, 0, 999999, 1, 0.30 },
+	{ "B", 5, SGC_BPF_CFG_RINGBUF, XDP_INGRESS_IFINDEX, 0, 0.20 },
+	{ "C", 70, SGC_BPF_CFG_RINGBUF | SGC_BPF_CFG_ALLGATHER, 999999, 1, 0.20 },
 	{ "D", 4, SGC_BPF_CFG_KEEP, 999999, 0, 0.10 },
+	{ "E", 7, SGC_BPF_CFG_MAC, 999999, 1, 0.20 },
 };
+
+/* The job key of phase E, and another job's (a sender that has a key,
+ * not this one). */
+static const uint8_t job_key[SGC_KEY_BYTES] = { 0x6b, 0x65, 0x79, 0x2d, 0x66, 0x75, 0x7a, 0x7a,
+						0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef };
+static struct sgc_mac_key job_mk, other_mk;	/* sgc_mac_derive()d */
 
 static struct sgc_bpf_cfg cfg;
 static struct sgc *S;
@@ -97,6 +117,14 @@ static uint64_t npkt, nfail, stat_runs[3], outcome[SGC_ST_MAX], completed, tc_re
 static int outcome_last, completed_last;	/* of the last gather_prog run */
 static int gather_fd, scatter_fd, notify_fd;
 static struct ring_buffer *ring;
+
+/* What only a contribution that passed every check moves, as the model
+ * has it (sgc_gather_commit): each rank's watermark, and the seq in each
+ * collective's activity record; model_act is the record the packet in
+ * hand moves, -1 none. */
+static uint32_t model_wm[SGC_MAX_WORLD];
+static uint32_t model_act_seq[SGC_BPF_RING_SEQ];
+static int model_act;
 
 /* The ring-buffer record the model expects next. */
 static struct {
@@ -220,6 +248,30 @@ static void pred(struct predict *p, uint32_t verdict, int st)
 	p->untouched = verdict == XDP_PASS;
 }
 
+/* The job key's tag of the contribution at @f (IPv4 without options)
+ * with a body of @bytes, computed by libsgcoll's mac.c: right or not. */
+static bool model_tag_ok(const uint8_t *f, uint32_t bytes)
+{
+	uint64_t tag;
+
+	memcpy(&tag, f + 42 + SGC_HDR_SIZE + bytes, sizeof(tag));
+	return sgc_mac_tag(&job_mk, f + 42, f + 42 + SGC_HDR_SIZE, bytes) == tag;
+}
+
+/* A contribution passed every check: its collective was active now, and
+ * its sender's watermark moves forward (serial order). */
+static void model_commit(const struct sgc_hdr *h)
+{
+	uint32_t r = h->rank & (SGC_MAX_WORLD - 1);
+
+	if (h->coll != SGC_COLL_QUERY) {
+		model_act = (int)(h->seq % SGC_BPF_RING_SEQ);
+		model_act_seq[model_act] = h->seq;
+	}
+	if ((int32_t)(h->aux - model_wm[r]) > 0)
+		model_wm[r] = h->aux;
+}
+
 /* gather_prog, as the contract says it behaves. */
 static void model_gather(const uint8_t *f, size_t len, struct predict *p)
 {
@@ -228,6 +280,7 @@ static void model_gather(const uint8_t *f, size_t len, struct predict *p)
 	struct mslot *s;
 	int d, cmp;
 
+	model_act = -1;
 	pred(p, XDP_PASS, SGC_ST_PASS_FOREIGN);
 	if (len < 14 || be16(f + 12) != ETH_P_IP || len < 34)
 		return;
@@ -286,8 +339,15 @@ static void model_gather(const uint8_t *f, size_t len, struct predict *p)
 		return;
 	elsz = sgc_wire_dtype_size(h.dtype);
 	bytes = (uint32_t)h.count * elsz;
-	/* No job key here: a tag is one nobody can check. */
-	if (h.flags & SGC_F_MAC) {
+	/* With a job key, the flag and room for the tag after the body come
+	 * before the lengths; without one, a tag is one nobody can check. */
+	if (cfg.flags & SGC_BPF_CFG_MAC) {
+		if (!(h.flags & SGC_F_MAC) || body < SGC_MAC_TAG_SIZE) {
+			pred(p, XDP_DROP, SGC_ST_DROP_MAC);
+			return;
+		}
+		body -= SGC_MAC_TAG_SIZE;
+	} else if (h.flags & SGC_F_MAC) {
 		pred(p, XDP_DROP, SGC_ST_DROP_MAC);
 		return;
 	}
@@ -311,6 +371,13 @@ static void model_gather(const uint8_t *f, size_t len, struct predict *p)
 		if (d < 0 || d >= SGC_BPF_RING_SEQ)
 			return;
 	}
+	/* The tag, once every field passed (a frame that fails a check of
+	 * its own is counted for that), and before anything changes. */
+	if ((cfg.flags & SGC_BPF_CFG_MAC) && !model_tag_ok(f, bytes)) {
+		pred(p, XDP_DROP, SGC_ST_DROP_MAC);
+		return;
+	}
+	model_commit(&h);
 	if ((cfg.flags & SGC_BPF_CFG_KEEP) ||
 	    (h.coll == SGC_COLL_QUERY && (h.nchunks != 1 || (h.flags & SGC_F_DECLINE)))) {
 		pred(p, XDP_PASS, SGC_ST_PASS_USER);
@@ -520,10 +587,49 @@ static void mutate_fields(struct t_frame *f)
 	}
 }
 
+/* Seal @f under @k as a keyed rank's io_send() does: SGC_F_MAC set, then
+ * the tag of the header and body, as they are now, after the body. */
+static void seal_frame(struct t_frame *f, const struct sgc_mac_key *k)
+{
+	static uint64_t buf[(SGC_HDR_SIZE + SGC_MAX_BODY + SGC_MAC_TAG_SIZE) / 8];
+	uint8_t *b = (uint8_t *)buf;
+
+	memcpy(b, &f->h, SGC_HDR_SIZE);
+	memcpy(b + SGC_HDR_SIZE, f->body, f->blen);
+	sgc_mac_seal(k, b, SGC_HDR_SIZE + f->blen);
+	memcpy(&f->h, b, SGC_HDR_SIZE);
+	memcpy(&f->tag, b + SGC_HDR_SIZE + f->blen, SGC_MAC_TAG_SIZE);
+	f->tagged = 1;
+}
+
+/* A sealed contribution made into what a sender without the job key, or
+ * with another one, can send. */
+static void key_fault(struct t_frame *f)
+{
+	switch (below(7)) {
+	case 0: f->tag ^= 1ULL << below(64); break;
+	case 1: seal_frame(f, &other_mk); break;
+	case 2: f->tagged = 0; f->h.flags &= (uint16_t)~SGC_F_MAC; break;
+	case 3: f->tagged = 0; break;		/* the flag, no tag */
+	case 4:					/* the tag cut short */
+		f->payload_len = (int)(SGC_HDR_SIZE + f->blen + below(SGC_MAC_TAG_SIZE));
+		break;
+	case 5:					/* a replay with a new watermark */
+		f->h.aux += 1 + below(1000);
+		break;
+	default:				/* the body changed under the tag */
+		if (f->blen)
+			f->body[below((uint32_t)f->blen)] ^= (uint8_t)(1u << below(8));
+		else
+			f->h.seq++;
+	}
+}
+
 /* Build the next frame to feed; returns its length. */
 static size_t next_frame(uint8_t *out, struct t_frame *f)
 {
 	uint32_t roll = below(100), n, i;
+	bool keyed = cfg.flags & SGC_BPF_CFG_MAC, sealed = false;
 	size_t len;
 
 	if (!ncolls || !below(64)) {	/* replace a collective */
@@ -550,9 +656,20 @@ static size_t next_frame(uint8_t *out, struct t_frame *f)
 		if (f->h.type == SGC_MSG_HELLO)
 			f->h.job_id = 0;
 	} else if (roll < 55) {		/* mutated contribution */
+		/* With a key, mostly sealed first, so that the mutations
+		 * break the tag; a third with a right tag on wrong fields. */
+		if (keyed && below(3)) {
+			seal_frame(f, &job_mk);
+			sealed = true;
+		}
 		n = 1 + below(3);
 		for (i = 0; i < n; i++)
 			mutate_fields(f);
+	}
+	if (keyed && !sealed) {
+		seal_frame(f, &job_mk);
+		if (roll >= 63 && !below(4))	/* a forgery of a valid one */
+			key_fault(f);
 	}
 	len = t_build(f, out);
 	if (roll >= 55 && roll < 60) {	/* byte flips in the built frame */
@@ -658,14 +775,37 @@ static void check_all_slots(void)
 			check_slot(i);
 }
 
+/* The watermarks and activity records after a gather_prog run: what
+ * the model says; a record moved (its time) only by the model's commit. */
+static void check_commit(const struct sgc_bpf_activity *act)
+{
+	uint32_t i;
+
+	for (i = 0; i < SGC_MAX_WORLD; i++)
+		if (S->bss->rank_wm[i] != model_wm[i])
+			disagree("rank %u's watermark is %u, model %u", i, S->bss->rank_wm[i],
+				 model_wm[i]);
+	for (i = 0; i < SGC_BPF_RING_SEQ; i++) {
+		bool moved = S->bss->coll_rx[i].ns != act[i].ns;
+
+		if (S->bss->coll_rx[i].seq != model_act_seq[i] || moved != ((int)i == model_act))
+			disagree("activity record %u: seq %u%s, model seq %u%s", i,
+				 S->bss->coll_rx[i].seq, moved ? " (moved)" : "", model_act_seq[i],
+				 (int)i == model_act ? " (moved)" : "");
+	}
+}
+
 static void run_gather(const uint8_t *frame, size_t len)
 {
 	uint64_t before[SGC_ST_MAX], after[SGC_ST_MAX], want[SGC_ST_MAX] = { 0 };
+	static struct sgc_bpf_activity act[SGC_BPF_RING_SEQ];
 	static struct t_run run;
 	struct predict p;
 	int i, err;
 
 	read_stats(before);
+	for (i = 0; i < SGC_BPF_RING_SEQ; i++)
+		act[i].ns = S->bss->coll_rx[i].ns;
 	model_gather(frame, len, &p);
 	err = t_run_xdp(gather_fd, frame, len, &run);
 	stat_runs[0]++;
@@ -674,6 +814,7 @@ static void run_gather(const uint8_t *frame, size_t len)
 		return;
 	}
 	read_stats(after);
+	check_commit(act);
 	for (i = 0; i < 4 && p.stat[i] >= 0; i++)
 		want[p.stat[i]]++;
 	outcome[p.stat[0]]++;
@@ -836,11 +977,30 @@ static SGC_MAYBE_UNUSED size_t egress_frame(struct t_frame *f, uint8_t *out)
 
 static int load_phase(const struct phase *ph)
 {
+	uint8_t other[SGC_KEY_BYTES];
+	__u32 zero = 0;
+
 	cfg = t_cfg(ph->world, ph->flags);
 	cfg.ifindex = ph->ifindex;
+	/* A keyed job's chunks leave room for the tag (sgc_init()); here,
+	 * for BPF_PROG_RUN's largest frame. */
+	if (ph->flags & SGC_BPF_CFG_MAC)
+		cfg.chunk_bytes -= SGC_MAC_TAG_SIZE;
 	S = t_load(&cfg);
 	if (!S)
 		return -1;
+	sgc_mac_derive(job_key, &job_mk);
+	memcpy(other, job_key, sizeof(other));
+	other[SGC_KEY_BYTES - 1] ^= 1;
+	sgc_mac_derive(other, &other_mk);
+	/* What the loader writes before attaching (path_bpf.c). */
+	if ((ph->flags & SGC_BPF_CFG_MAC) &&
+	    bpf_map_update_elem(bpf_map__fd(S->maps.mac_key), &zero, &job_mk, BPF_ANY)) {
+		fprintf(stderr, "mac_key: %s\n", strerror(errno));
+		return -1;
+	}
+	memset(model_wm, 0, sizeof(model_wm));
+	memset(model_act_seq, 0, sizeof(model_act_seq));
 	gather_fd = bpf_program__fd(S->progs.gather_prog);
 	scatter_fd = bpf_program__fd(S->progs.scatter_prog);
 	notify_fd = bpf_program__fd(S->progs.notify_prog);
@@ -1038,10 +1198,11 @@ int main(int argc, char **argv)
 	t0 = now_s();
 	for (k = 0; k < sizeof(phases) / sizeof(phases[0]); k++) {
 		const struct phase *ph = &phases[k];
-		uint64_t count = (uint64_t)(total * ph->share) + 1;
+		uint64_t count = (uint64_t)(total * ph->share) + 1, was[SGC_ST_MAX], done0 = completed;
 		struct t_frame f;
 		size_t len;
 
+		memcpy(was, outcome, sizeof(was));
 		if (load_phase(ph)) {
 			fprintf(stderr, "fuzz_bpf: cannot load the BPF object for phase %s\n", ph->name);
 			return 1;
@@ -1070,8 +1231,13 @@ int main(int argc, char **argv)
 		}
 		check_all_slots();
 		unload_phase();
-		fprintf(stderr, "fuzz_bpf: phase %s (world %d, flags %#x): %llu packets\n", ph->name,
+		fprintf(stderr, "fuzz_bpf: phase %s (world %d, flags %#x): %llu packets:", ph->name,
 			ph->world, ph->flags, (unsigned long long)count);
+		for (i = 0; i < SGC_ST_MAX; i++)
+			if (outcome[i] != was[i])
+				fprintf(stderr, " %s=%llu", t_stat_names[i],
+					(unsigned long long)(outcome[i] - was[i]));
+		fprintf(stderr, "; chunks completed %llu\n", (unsigned long long)(completed - done0));
 	}
 
 	printf("fuzz_bpf: seed %#llx: %llu generated frames; %llu gather_prog, %llu scatter_prog, "
