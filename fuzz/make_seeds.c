@@ -244,6 +244,7 @@ static void rx_seeds_coord(void)
 				h = data_hdr(SGC_MSG_CONTRIB, SGC_COLL_ALLREDUCE, seq, ch, 2, r,
 					     ch ? 4 : 16);
 				h.aux = seq;
+				h.total = 20;	/* the whole vector: as posted */
 				rx_rec(&b, (uint8_t)((r - 1) | (r == 3 ? 0x08 : 0)), &h, NULL,
 				       ch ? 16 : 64);
 			}
@@ -272,6 +273,7 @@ static void rx_seeds_coord(void)
 			if (kinds[kind] == SGC_COLL_BCAST && r != 1)
 				continue;
 			h = data_hdr(SGC_MSG_CONTRIB, kinds[kind], (uint32_t)kind, 0, 1, r, cnt);
+			h.total = cnt;
 			h.dtype = SGC_UINT8;
 			h.op = SGC_MAX;
 			h.arg = kinds[kind] == SGC_COLL_ALLREDUCE || kinds[kind] == SGC_COLL_BARRIER ?
