@@ -6,11 +6,18 @@
  * UDP socket on 127.0.0.1 and io_uring, peers at unused 127.66.0.x
  * addresses, so whatever it sends goes nowhere), posts a few collectives,
  * then delivers a sequence of datagrams exactly as io.c's handle_datagram()
- * does (sgc_wire_check(), then c->io.rx), interleaved with progress rounds
- * and timer runs at fuzz-chosen virtual times.
+ * does (pkt_deliver(): the job key's check, sgc_wire_check(), then
+ * c->io.rx), interleaved with progress rounds and timer runs at
+ * fuzz-chosen virtual times.  The communicator may have a job key (as
+ * cfg.key gives it); the harness can then seal the datagrams with the
+ * same key, as a keyed rank sends them, so that they get past the tag.
  *
  * Input: 6 bytes of setup, then records [ctl][len lo][len hi][bytes...]:
- *   setup[0]  bit 0: coordinator (1) or worker; bits 1-3: world - 2
+ *   setup[0]  bit 0: coordinator (1) or worker; bits 1-3: world - 2;
+ *             bit 4: the communicator has the job key; bit 5: every
+ *             datagram of at least a header without SGC_F_MAC is sealed
+ *             with that key first (one with the flag goes as it is: a
+ *             wrong tag, or none)
  *   setup[1]  bits 0-2: collectives to post; bits 3-4: chunk size;
  *             bit 5: a worker serves queries (handler as in sgc_serve())
  *   setup[2]  kinds of the posted collectives (2 bits each)
@@ -19,8 +26,12 @@
  *   ctl       bits 0-2 sender (see sender()); bit 3: progress round;
  *             bit 4: run the timers (bits 5-7) * 300 ms later
  * A collective's recvbuf is exactly its size, so ASan sees an overrun.
+ * The job key's check has an oracle: in a keyed communicator only a
+ * datagram the harness sealed reaches the handlers (nobody guesses a
+ * 64-bit tag), in one without a key only one without SGC_F_MAC.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +39,7 @@
 
 #include "coll.h"
 #include "coord.h"
+#include "mac.h"
 #include "progress.h"
 #include "rendezvous.h"
 #include "sg.h"
@@ -38,6 +50,9 @@
 #define MAX_RECORDS 256
 
 static const uint32_t chunk_sizes[] = { 64, 128, 256, 3424 };
+static const uint8_t job_key[SGC_KEY_BYTES] = { 0x66, 0x75, 0x7a, 0x7a, 0x2d, 0x72, 0x78, 0x2d,
+						0x6b, 0x65, 0x79, 0x5a, 0xa5, 0x0f, 0xf0, 0x01 };
+static struct sgc_mac_key job_mk;	/* the senders' copy of it */
 static const uint8_t kinds[] = { SGC_COLL_ALLREDUCE, SGC_COLL_REDUCE, SGC_COLL_BCAST,
 				 SGC_COLL_BARRIER };
 
@@ -69,6 +84,21 @@ static void rx_none(struct sgc_comm *c, const struct sgc_rx *rx)
 {
 }
 
+/* During the harness's pkt_deliver(): may that datagram reach the
+ * handlers (1), or must the job key's check drop it (0); -1 outside. */
+static int may_pass = -1;
+
+static void rx_checked(struct sgc_comm *c, const struct sgc_rx *rx)
+{
+	if (!may_pass) {
+		fprintf(stderr, "fuzz_rx: the job key's check let through a datagram it must drop "
+			"(rank %d %s a key; type %u, flags %#x, %u body bytes)\n", c->rank,
+			c->mac ? "with" : "without", rx->hdr->type, rx->hdr->flags, rx->body_len);
+		abort();
+	}
+	engine_rx(c, rx);
+}
+
 static int io_setup_once(void)
 {
 	if (io_ready)
@@ -89,7 +119,7 @@ static int io_setup_once(void)
 	return 0;
 }
 
-static struct sgc_comm *comm_new(int rank, int world, uint32_t chunk_bytes)
+static struct sgc_comm *comm_new(int rank, int world, uint32_t chunk_bytes, bool keyed)
 {
 	struct sgc_comm *c = calloc(1, sizeof(*c));
 	int r;
@@ -100,6 +130,16 @@ static struct sgc_comm *comm_new(int rank, int world, uint32_t chunk_bytes)
 	io_lend(c, &io_tmpl);
 	c->rank = c->cfg.rank = rank;
 	c->world = c->cfg.world = world;
+	if (keyed) {	/* as sgc_init() makes it from cfg.key */
+		c->cfg.keyed = true;
+		memcpy(c->cfg.key, job_key, sizeof(c->cfg.key));
+		c->mac = malloc(sizeof(*c->mac));
+		if (!c->mac) {
+			free(c);
+			return NULL;
+		}
+		sgc_mac_derive(c->cfg.key, c->mac);
+	}
 	c->cfg.accel = SGC_ACCEL_OFF;
 	c->cfg.timeout_ms = 60000;
 	c->cfg.waitmode = SGC_WAITMODE_BLOCK;
@@ -118,8 +158,10 @@ static struct sgc_comm *comm_new(int rank, int world, uint32_t chunk_bytes)
 	c->job_id = FUZZ_JOB;
 	c->joined = true;
 	comm_set_handlers(c);
+	c->io.rx = rx_checked;
 	c->peers = calloc((size_t)world, sizeof(*c->peers));
 	if (!c->peers) {
+		free(c->mac);
 		free(c);
 		return NULL;
 	}
@@ -144,6 +186,7 @@ static void comm_free(struct sgc_comm *c)
 		io_poll(c, c->io.sends_inflight ? 1000000ULL : 0);
 	io_lend(&io_tmpl, c);
 	free(c->peers);
+	free(c->mac);
 	free(c);
 }
 
@@ -208,13 +251,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t *bufs[2 * MAX_POST] = { 0 };
 	struct sgc_comm *c;
 	int rank, world, nposted = 0, i, nrec = 0;
+	static bool mk_ready;
 	size_t off = 6;
+	bool seal;
 
 	if (size < 6)
 		return 0;
+	if (!mk_ready) {
+		sgc_mac_derive(job_key, &job_mk);
+		mk_ready = true;
+	}
 	world = 2 + ((data[0] >> 1) & 7);
 	rank = data[0] & 1 ? 0 : 1 + (data[5] >> 4) % (world - 1);
-	c = comm_new(rank, world, chunk_sizes[(data[1] >> 3) & 3]);
+	seal = data[0] & 0x20;
+	c = comm_new(rank, world, chunk_sizes[(data[1] >> 3) & 3], data[0] & 0x10);
 	if (!c)
 		return 0;
 	if (rank && (data[1] & 0x20)) {	/* as inside sgc_serve() */
@@ -247,28 +297,34 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	while (off + 3 <= size && nrec++ < MAX_RECORDS) {
 		uint8_t ctl = data[off];
 		size_t len = (size_t)data[off + 1] | (size_t)data[off + 2] << 8;
-		struct sgc_rx rx;
+		struct sockaddr_in from;
+		uint16_t flags = 0;
+		bool sealed;
 		uint8_t *pkt;
 
 		off += 3;
 		if (len > size - off)
 			len = size - off;
+		if (len >= SGC_HDR_SIZE)
+			memcpy(&flags, data + off + offsetof(struct sgc_hdr, flags), sizeof(flags));
+		sealed = seal && len >= SGC_HDR_SIZE && !(flags & SGC_F_MAC);
 		/* A heap copy: 8-aligned like io.c's receive buffers, and
-		 * exactly as long as the datagram, so ASan sees overreads. */
-		pkt = malloc(len ? len : 1);
+		 * exactly as long as the datagram (with its tag), so ASan
+		 * sees overreads. */
+		pkt = malloc(len + (sealed ? SGC_MAC_TAG_SIZE : 0) + !len);
 		if (!pkt)
 			break;
 		memcpy(pkt, data + off, len);
 		off += len;
-		sender(c, ctl & 7, &rx.from);
-		if (sgc_wire_check(pkt, len, c->joined ? c->job_id : 0, c->world,
-				   c->chunk_bytes) == SGC_REJ_NONE) {
-			rx.hdr = (const struct sgc_hdr *)pkt;
-			rx.body = pkt + SGC_HDR_SIZE;
-			rx.body_len = (uint32_t)(len - SGC_HDR_SIZE);
-			c->io.rx(c, &rx);
-			check_state(c);
+		if (sealed) {
+			sgc_mac_seal(&job_mk, pkt, len);
+			len += SGC_MAC_TAG_SIZE;
 		}
+		sender(c, ctl & 7, &from);
+		may_pass = c->mac ? sealed : !(flags & SGC_F_MAC);
+		pkt_deliver(c, &from, pkt, (uint32_t)len);
+		may_pass = -1;
+		check_state(c);
 		free(pkt);
 		if (ctl & 0x08)
 			engine_progress(c, 0);
@@ -279,10 +335,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	engine_progress(c, 0);
 	/* For looking at what a seed reaches: FUZZ_RX_VERBOSE=1. */
-	if (getenv("FUZZ_RX_VERBOSE"))
+	if (getenv("FUZZ_RX_VERBOSE")) {
 		for (i = 0; i < nposted; i++)
 			fprintf(stderr, "fuzz_rx: rank %d collective %d: %s, status %d %s\n", rank, i,
 				req[i].done ? "done" : "open", req[i].status, req[i].msg);
+		fprintf(stderr, "fuzz_rx: rank %d%s: %llu datagrams, %llu bad MAC, %llu rejected, "
+			"%llu foreign\n", rank, c->mac ? " (keyed)" : "",
+			(unsigned long long)c->st.pkts_recv, (unsigned long long)c->st.bad_mac,
+			(unsigned long long)c->st.rejected, (unsigned long long)c->st.foreign);
+	}
 
 	coll_cancel_all(c, -ECANCELED, "the fuzz input ended");
 	comm_free(c);

@@ -53,6 +53,22 @@ static void save(const char *sub, const char *name, const struct buf *b)
 	nwritten++;
 }
 
+/*
+ * A fuzz_rx seed, and its twin where the communicator has the job key and
+ * the harness seals the datagrams with it (setup[0] bits 4 and 5), so the
+ * keyed corpus starts from exchanges that get past the tag.
+ */
+static void save_rx(const char *name, struct buf *b)
+{
+	char keyed[64];
+
+	save("rx", name, b);
+	snprintf(keyed, sizeof(keyed), "%s-keyed", name);
+	b->b[0] |= 0x30;
+	save("rx", keyed, b);
+	b->b[0] &= (uint8_t)~0x30;
+}
+
 /* A datagram: header plus @blen bytes of patterned body. */
 static size_t dgram(uint8_t *out, const struct sgc_hdr *h, const void *body, size_t blen)
 {
@@ -259,7 +275,7 @@ static void rx_seeds_coord(void)
 	h.rank = 2;
 	h.aux = 2;
 	rx_rec(&b, 0x19, &h, NULL, 0);
-	save("rx", "coord_allreduce", &b);
+	save_rx("coord_allreduce", &b);
 
 	/* One of each kind (allreduce, reduce, bcast, barrier), root 1,
 	 * only half the contributions, then timers far ahead. */
@@ -286,14 +302,14 @@ static void rx_seeds_coord(void)
 	rx_rec(&b, 0x3a, &h, NULL, 0);
 	h.aux = 1;
 	rx_rec(&b, 0xfa, &h, NULL, 0);
-	save("rx", "coord_kinds", &b);
+	save_rx("coord_kinds", &b);
 
 	/* Scatter-gather answers (no query posted: stray ones). */
 	rx_setup(&b, 1, 3, 0, 0, 0, 0, 0, 0);
 	h = data_hdr(SGC_MSG_CONTRIB, SGC_COLL_QUERY, 0, 0, 1, 1, 4);
 	h.policy = SGC_WIRE_WAIT_ANY;
 	rx_rec(&b, 0x08, &h, NULL, 16);
-	save("rx", "coord_query", &b);
+	save_rx("coord_query", &b);
 }
 
 /* Worker rank 1 of 4: the coordinator pulls, sends results, probes. */
@@ -324,7 +340,7 @@ static void rx_seeds_worker(void)
 	h = hdr(SGC_MSG_BYE_ACK);
 	h.rank = 1;
 	rx_rec(&b, 0, &h, NULL, 0);
-	save("rx", "worker_allreduce", &b);
+	save_rx("worker_allreduce", &b);
 
 	/* Reduce to root 2 (DONE for rank 1), a broadcast from root 0. */
 	rx_setup(&b, 0, 4, 2, 0, 0x09, SGC_INT64 | SGC_PROD << 3, 10, 0x02);
@@ -342,7 +358,7 @@ static void rx_seeds_worker(void)
 	h.chunk = 1;
 	h.count = 2;
 	rx_rec(&b, 0x30, &h, NULL, 16);
-	save("rx", "worker_kinds", &b);
+	save_rx("worker_kinds", &b);
 
 	/* Queries, answered (as in sgc_serve()), then the job-wide abort. */
 	rx_setup(&b, 0, 3, 0, 4, 0, 0, 0, 0);
@@ -359,7 +375,7 @@ static void rx_seeds_worker(void)
 	h = hdr(SGC_MSG_ABORT);
 	h.aux = ESHUTDOWN;
 	rx_rec(&b, 0x08, &h, NULL, 0);
-	save("rx", "worker_query_abort", &b);
+	save_rx("worker_query_abort", &b);
 }
 
 /* ---- fuzz_config: NUL-separated values, in fuzz_config.c's order ---- */
