@@ -400,11 +400,20 @@ static void config_seeds(void)
 					   "", "", "", "5", "8" };
 	static const char *const file[] = { "1", "2", "", "", "", "", "", "", "", "", "", "", "",
 					    "", "", "", "127.0.0.1:7100\n" };
+	/* A job key: SGC_KEY, and SGC_KEY_FILE (content). */
+	static const char *const key[] = { "2", "3", "127.0.0.1:7000", "", "", "", "", "", "", "",
+					   "", "", "", "", "", "", "",
+					   "00112233445566778899aabbccddeeff" };
+	static const char *const key_file[] = { "0", "3", "127.0.0.1:7000", "", "", "", "", "", "",
+						"", "", "", "", "", "", "", "", "",
+						"0123456789ABCDEF0123456789abcdef\n" };
 
 	config_seed("coordinator", coord, 11);
 	config_seed("worker", worker, 11);
 	config_seed("mpirun", mpi, 14);
 	config_seed("coordinator_file", file, 17);
+	config_seed("key", key, 18);
+	config_seed("key_file", key_file, 19);
 }
 
 int main(int argc, char **argv)
