@@ -883,6 +883,19 @@ static int run_tc(int fd, const uint8_t *frame, size_t len, uint8_t *out, uint32
 	return 0;
 }
 
+/* With a job key, scatter_prog tags every clone (sgc_fan_mac_setup() in
+ * fanout.bpf.h): the frame must hold the body its UDP length says and a
+ * tag after it, or the request fails whole. */
+static bool fan_can_tag(const uint8_t *frame, size_t len)
+{
+	uint32_t ulen = be16(frame + 38), n;
+
+	if (ulen < 8 + SGC_HDR_SIZE + SGC_MAC_TAG_SIZE)
+		return false;
+	n = ulen - 8 - SGC_HDR_SIZE - SGC_MAC_TAG_SIZE;
+	return n <= SGC_MAX_BODY && 42 + SGC_HDR_SIZE + n + SGC_MAC_TAG_SIZE <= len;
+}
+
 /* scatter_prog on an egress frame, notify_prog on the same (no metadata:
  * BPF_PROG_RUN of a tc program has none, so it must leave it alone). */
 static void run_tc_pair(const uint8_t *frame, size_t len)
@@ -891,6 +904,7 @@ static void run_tc_pair(const uint8_t *frame, size_t len)
 	uint64_t before[SGC_ST_MAX], after[SGC_ST_MAX], want[SGC_ST_MAX] = { 0 };
 	struct sgc_hdr h = { 0 };
 	uint32_t out_len = 0, retval = 0, r, end, errs = 0;	/* set unless run_tc fails */
+	uint16_t want_flags = 0;
 	size_t ip_need;
 	int match, i, err;
 
@@ -908,6 +922,13 @@ static void run_tc_pair(const uint8_t *frame, size_t len)
 		end = h.fan_end < cfg.world ? h.fan_end : cfg.world;
 		for (r = h.fan_first; r < end; r++)
 			errs += r != 0;
+		want_flags = h.flags & (uint16_t)~SGC_F_FANOUT;
+		if (cfg.flags & SGC_BPF_CFG_MAC) {
+			if (fan_can_tag(frame, len))
+				want_flags |= SGC_F_MAC;
+			else
+				errs = 1;	/* no clone: one error */
+		}
 		want[SGC_ST_FANOUT_ERR] = errs;
 	}
 	read_stats(before);
@@ -939,7 +960,7 @@ static void run_tc_pair(const uint8_t *frame, size_t len)
 		struct sgc_hdr o;
 
 		memcpy(&o, out + 42, sizeof(o));
-		if (o.flags != (h.flags & ~SGC_F_FANOUT) || o.fan_first || o.fan_end)
+		if (o.flags != want_flags || o.fan_first || o.fan_end)
 			disagree("scatter_prog left the fan-out request in the frame");
 	}
 
