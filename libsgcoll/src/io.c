@@ -277,16 +277,21 @@ static int prep_send(struct sgc_comm *c, struct sgc_pkt *p, const struct sockadd
 }
 
 /*
- * With a job key, (re)write the datagram's tag.  A datagram is sent again
- * (resends, one per rank) and its header may change in between, so the tag
- * is computed at every send; a length that no longer ends in the tag we
- * wrote means the body was rebuilt, and the tag goes after it.
+ * With a job key, (re)write the datagram's tag.  A datagram goes out
+ * again (to every rank, and as a resend) and its header may change in
+ * between: the tag is made again only when the header is not the one it
+ * was made for.  A length that no longer ends in the tag we wrote means
+ * the body was rebuilt, and the tag goes after it.
  */
 static void seal(struct sgc_comm *c, struct sgc_pkt *p)
 {
+	if (p->tag_at && p->len == p->tag_at + SGC_MAC_TAG_SIZE &&
+	    !memcmp(p->data, &p->tag_hdr, sizeof(p->tag_hdr)))
+		return;
 	if (!p->tag_at || p->len != p->tag_at + SGC_MAC_TAG_SIZE)
 		p->tag_at = p->len;
 	sgc_mac_seal(c->mac, p->data, p->tag_at);
+	memcpy(&p->tag_hdr, p->data, sizeof(p->tag_hdr));
 	p->len = p->tag_at + SGC_MAC_TAG_SIZE;
 }
 

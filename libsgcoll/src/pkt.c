@@ -33,6 +33,7 @@ struct sgc_pkt *pkt_copy(struct sgc_comm *c, const struct sgc_pkt *src)
 		memcpy(p->data, src->data, src->len);
 		p->len = src->len;
 		p->tag_at = src->tag_at;
+		p->tag_hdr = src->tag_hdr;
 	}
 	return p;
 }

@@ -18,6 +18,7 @@ struct sgc_pkt {
 	struct sgc_pkt *next;	/* free list */
 	uint32_t len;		/* header + body (+ tag once sealed) */
 	uint32_t tag_at;	/* sealed: where the job key's tag is (len - 8) */
+	struct sgc_hdr tag_hdr;	/* sealed: the header the tag was made for */
 	uint32_t refs;		/* owner + sends not yet completed */
 	uint64_t sent_at;	/* coordinator's result chunk: first sent (now_ns) */
 	uint64_t data[];	/* struct sgc_hdr then body, 8-aligned */
