@@ -67,6 +67,8 @@
 #include "sgcoll.h"
 #include "sgcoll/wire.h"	/* SGC_F_MAC: built with the job key */
 
+#include "robust_input.h"
+
 static int g_rank = -1;
 static atomic_int g_fail;
 static atomic_ulong g_checked;
@@ -80,18 +82,6 @@ static double now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-/* The input of rank r at index i in round salt of the job tagged tag. */
-static uint64_t input(unsigned tag, int r, size_t i, unsigned salt)
-{
-	uint64_t x = (uint64_t)tag * 0xD6E8FEB86659FD93ULL ^ (uint64_t)(r + 1) * 0x9E3779B97F4A7C15ULL ^
-		     (uint64_t)i * 0xBF58476D1CE4E5B9ULL ^ salt;
-
-	x ^= x >> 31;
-	x *= 0x94D049BB133111EBULL;
-	x ^= x >> 29;
-	return x;
 }
 
 /* One communicator and what its rank needs to check results. */

@@ -60,6 +60,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "robust_input.h"
 #include "sgcoll.h"
 #include "sgcoll/wire.h"
 
@@ -205,19 +206,6 @@ static uint32_t rnd32(void)
 	if (getrandom(&v, sizeof(v), 0) != sizeof(v))
 		v = (uint32_t)rand();
 	return v;
-}
-
-/* robust_check.c's input(): the value rank r contributes at index i in
- * round salt of the job tagged tag.  Keep the two in step. */
-static uint64_t input(unsigned tag, int r, size_t i, unsigned salt)
-{
-	uint64_t x = (uint64_t)tag * 0xD6E8FEB86659FD93ULL ^ (uint64_t)(r + 1) * 0x9E3779B97F4A7C15ULL ^
-		     (uint64_t)i * 0xBF58476D1CE4E5B9ULL ^ salt;
-
-	x ^= x >> 31;
-	x *= 0x94D049BB133111EBULL;
-	x ^= x >> 29;
-	return x;
 }
 
 static uint16_t ip_csum(const void *hdr, size_t len)
