@@ -27,15 +27,6 @@ struct {
 	__type(value, struct sgc_bpf_event);
 } mac_scratch SEC(".maps");
 
-#define SGC_ROTL(x, b) (((x) << (b)) | ((x) >> (64 - (b))))
-#define SGC_SIPROUND(v0, v1, v2, v3)                                                              \
-	do {                                                                                       \
-		v0 += v1; v1 = SGC_ROTL(v1, 13); v1 ^= v0; v0 = SGC_ROTL(v0, 32);                  \
-		v2 += v3; v3 = SGC_ROTL(v3, 16); v3 ^= v2;                                         \
-		v0 += v3; v3 = SGC_ROTL(v3, 21); v3 ^= v0;                                         \
-		v2 += v1; v1 = SGC_ROTL(v1, 17); v1 ^= v2; v2 = SGC_ROTL(v2, 32);                  \
-	} while (0)
-
 /* SipHash-2-4 of the three words (a, b, len): the tag's last step. */
 static __always_inline __u64 sgc_mac_fin(const struct sgc_mac_key *k, __u64 a, __u64 b, __u64 len)
 {

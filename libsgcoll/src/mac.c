@@ -10,19 +10,6 @@
 
 #include "mac.h"
 
-static inline uint64_t rotl(uint64_t x, int b)
-{
-	return (x << b) | (x >> (64 - b));
-}
-
-#define SIPROUND(v0, v1, v2, v3)                                                                   \
-	do {                                                                                       \
-		v0 += v1; v1 = rotl(v1, 13); v1 ^= v0; v0 = rotl(v0, 32);                          \
-		v2 += v3; v3 = rotl(v3, 16); v3 ^= v2;                                             \
-		v0 += v3; v3 = rotl(v3, 21); v3 ^= v0;                                             \
-		v2 += v1; v1 = rotl(v1, 17); v1 ^= v2; v2 = rotl(v2, 32);                          \
-	} while (0)
-
 uint64_t sgc_siphash(const uint64_t k[2], const void *in, size_t len)
 {
 	uint64_t v0 = 0x736f6d6570736575ULL ^ k[0], v1 = 0x646f72616e646f6dULL ^ k[1];
@@ -34,21 +21,21 @@ uint64_t sgc_siphash(const uint64_t k[2], const void *in, size_t len)
 	for (i = 0; i + 8 <= len; i += 8) {
 		memcpy(&m, p + i, 8);	/* little-endian host (sgc_internal.h) */
 		v3 ^= m;
-		SIPROUND(v0, v1, v2, v3);
-		SIPROUND(v0, v1, v2, v3);
+		SGC_SIPROUND(v0, v1, v2, v3);
+		SGC_SIPROUND(v0, v1, v2, v3);
 		v0 ^= m;
 	}
 	for (i = 0; i < tail; i++)
 		last |= (uint64_t)p[len - tail + i] << (8 * i);
 	v3 ^= last;
-	SIPROUND(v0, v1, v2, v3);
-	SIPROUND(v0, v1, v2, v3);
+	SGC_SIPROUND(v0, v1, v2, v3);
+	SGC_SIPROUND(v0, v1, v2, v3);
 	v0 ^= last;
 	v2 ^= 0xff;
-	SIPROUND(v0, v1, v2, v3);
-	SIPROUND(v0, v1, v2, v3);
-	SIPROUND(v0, v1, v2, v3);
-	SIPROUND(v0, v1, v2, v3);
+	SGC_SIPROUND(v0, v1, v2, v3);
+	SGC_SIPROUND(v0, v1, v2, v3);
+	SGC_SIPROUND(v0, v1, v2, v3);
+	SGC_SIPROUND(v0, v1, v2, v3);
 	return v0 ^ v1 ^ v2 ^ v3;
 }
 

@@ -253,6 +253,16 @@ _Static_assert(sizeof(struct sgc_mismatch) == 56, "sgc_mismatch size");
 #define SGC_MAC_NH_WORDS	(SGC_HDR_SIZE / 4 + 256 * 4 + 8)
 #define SGC_MAC_FIN_LABEL	0x6e69662d636773ULL	/* "sgc-fin" */
 
+/* One SipHash round on the 64-bit state v0..v3 (both implementations). */
+#define SGC_ROTL(x, b) (((x) << (b)) | ((x) >> (64 - (b))))
+#define SGC_SIPROUND(v0, v1, v2, v3)                                                              \
+	do {                                                                                       \
+		v0 += v1; v1 = SGC_ROTL(v1, 13); v1 ^= v0; v0 = SGC_ROTL(v0, 32);                  \
+		v2 += v3; v3 = SGC_ROTL(v3, 16); v3 ^= v2;                                         \
+		v0 += v3; v3 = SGC_ROTL(v3, 21); v3 ^= v0;                                         \
+		v2 += v1; v1 = SGC_ROTL(v1, 17); v1 ^= v2; v2 = SGC_ROTL(v2, 32);                  \
+	} while (0)
+
 /* What the eBPF programs and user space both hold of a job key. */
 struct sgc_mac_key {
 	__u64 fin[2];			/* SipHash key of the last step */
