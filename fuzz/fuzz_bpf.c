@@ -587,28 +587,13 @@ static void mutate_fields(struct t_frame *f)
 	}
 }
 
-/* Seal @f under @k as a keyed rank's io_send() does: SGC_F_MAC set, then
- * the tag of the header and body, as they are now, after the body. */
-static void seal_frame(struct t_frame *f, const struct sgc_mac_key *k)
-{
-	static uint64_t buf[(SGC_HDR_SIZE + SGC_MAX_BODY + SGC_MAC_TAG_SIZE) / 8];
-	uint8_t *b = (uint8_t *)buf;
-
-	memcpy(b, &f->h, SGC_HDR_SIZE);
-	memcpy(b + SGC_HDR_SIZE, f->body, f->blen);
-	sgc_mac_seal(k, b, SGC_HDR_SIZE + f->blen);
-	memcpy(&f->h, b, SGC_HDR_SIZE);
-	memcpy(&f->tag, b + SGC_HDR_SIZE + f->blen, SGC_MAC_TAG_SIZE);
-	f->tagged = 1;
-}
-
 /* A sealed contribution made into what a sender without the job key, or
  * with another one, can send. */
 static void key_fault(struct t_frame *f)
 {
 	switch (below(7)) {
 	case 0: f->tag ^= 1ULL << below(64); break;
-	case 1: seal_frame(f, &other_mk); break;
+	case 1: t_seal(f, &other_mk); break;
 	case 2: f->tagged = 0; f->h.flags &= (uint16_t)~SGC_F_MAC; break;
 	case 3: f->tagged = 0; break;		/* the flag, no tag */
 	case 4:					/* the tag cut short */
@@ -659,7 +644,7 @@ static size_t next_frame(uint8_t *out, struct t_frame *f)
 		/* With a key, mostly sealed first, so that the mutations
 		 * break the tag; a third with a right tag on wrong fields. */
 		if (keyed && below(3)) {
-			seal_frame(f, &job_mk);
+			t_seal(f, &job_mk);
 			sealed = true;
 		}
 		n = 1 + below(3);
@@ -667,7 +652,7 @@ static size_t next_frame(uint8_t *out, struct t_frame *f)
 			mutate_fields(f);
 	}
 	if (keyed && !sealed) {
-		seal_frame(f, &job_mk);
+		t_seal(f, &job_mk);
 		if (roll >= 63 && !below(4))	/* a forgery of a valid one */
 			key_fault(f);
 	}

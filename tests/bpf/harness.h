@@ -22,6 +22,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "mac.h"
 #include "sgc_common.h"
 #include "sgc.skel.h"
 
@@ -311,6 +312,21 @@ static inline size_t t_build(const struct t_frame *f, uint8_t *out)
 	len = (size_t)(pl - buf) + plen;
 	memcpy(out, buf, len);
 	return len;
+}
+
+/* Seal @f under @k as a keyed rank's io_send() does: SGC_F_MAC set, then
+ * the tag of the header and body, as they are now, after the body. */
+static inline void t_seal(struct t_frame *f, const struct sgc_mac_key *k)
+{
+	static __thread uint64_t buf[(SGC_HDR_SIZE + SGC_MAX_BODY + SGC_MAC_TAG_SIZE) / 8];
+	uint8_t *b = (uint8_t *)buf;
+
+	memcpy(b, &f->h, SGC_HDR_SIZE);
+	memcpy(b + SGC_HDR_SIZE, f->body, f->blen);
+	sgc_mac_seal(k, b, SGC_HDR_SIZE + f->blen);
+	memcpy(&f->h, b, SGC_HDR_SIZE);
+	memcpy(&f->tag, b + SGC_HDR_SIZE + f->blen, SGC_MAC_TAG_SIZE);
+	f->tagged = 1;
 }
 
 /* ------------------------------------------------------------ running */

@@ -101,7 +101,7 @@ static double reduce_case(int keyed)
 {
 	static const uint8_t key[SGC_KEY_BYTES] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 };
 	static struct sgc_mac_key mk;
-	static uint8_t buf[4096], dg[SGC_HDR_SIZE + SGC_MAX_BODY + SGC_MAC_TAG_SIZE];
+	static uint8_t buf[4096];
 	struct sgc_bpf_cfg c = t_cfg(WORLD, keyed ? SGC_BPF_CFG_MAC : 0);
 	static struct t_run res;
 	struct prog_stats a, b;
@@ -134,14 +134,8 @@ static double reduce_case(int keyed)
 
 			memcpy(f.body + 4 * k, &v, 4);
 		}
-		if (keyed) {
-			memcpy(dg, &f.h, SGC_HDR_SIZE);
-			memcpy(dg + SGC_HDR_SIZE, f.body, f.blen);
-			sgc_mac_seal(&mk, dg, SGC_HDR_SIZE + f.blen);
-			memcpy(&f.h, dg, SGC_HDR_SIZE);
-			memcpy(&f.tag, dg + SGC_HDR_SIZE + f.blen, SGC_MAC_TAG_SIZE);
-			f.tagged = 1;
-		}
+		if (keyed)
+			t_seal(&f, &mk);
 		if (t_run_xdp(fd, buf, t_build(&f, buf), &res) ||
 		    res.retval != (r == WORLD - 1 ? XDP_PASS : XDP_DROP))
 			bad++;

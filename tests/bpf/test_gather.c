@@ -926,18 +926,6 @@ static void test_ringbuf(void **state)
  * the tag user space's sgc_mac_seal() gives it: the kernel's tag and
  * mac.c's agree for every body length, and every other one is dropped
  * (DROP_MAC) before it moves its rank's watermark. */
-static void mac_frame(const struct sgc_mac_key *k, struct t_frame *f)
-{
-	static uint8_t buf[SGC_HDR_SIZE + SGC_MAX_BODY + SGC_MAC_TAG_SIZE];
-
-	memcpy(buf, &f->h, SGC_HDR_SIZE);
-	memcpy(buf + SGC_HDR_SIZE, f->body, f->blen);
-	sgc_mac_seal(k, buf, SGC_HDR_SIZE + f->blen);
-	memcpy(&f->h, buf, SGC_HDR_SIZE);
-	memcpy(&f->tag, buf + SGC_HDR_SIZE + f->blen, SGC_MAC_TAG_SIZE);
-	f->tagged = 1;
-}
-
 static void test_mac(void **state)
 {
 	static const uint8_t key[SGC_KEY_BYTES] = { 9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 1, 2, 3, 4, 5, 6 };
@@ -965,7 +953,7 @@ static void test_mac(void **state)
 			t_contrib(&f, r, SGC_COLL_ALLREDUCE, seq, 0, 1, SGC_INT8, SGC_SUM, counts[i]);
 			fill_random(f.body, counts[i], SGC_INT8);
 			f.h.aux = seq;
-			mac_frame(&mk, &f);
+			t_seal(&f, &mk);
 			if (r == 1) {
 				/* The same contribution wrong in every way we can. */
 				g = f;
@@ -987,7 +975,7 @@ static void test_mac(void **state)
 				g.h.aux += 1000;
 				step_on(s, fd, &g, &EXPECT(XDP_DROP, SGC_ST_DROP_MAC), "watermark changed");
 				g = f;
-				mac_frame(&other, &g);
+				t_seal(&g, &other);
 				step_on(s, fd, &g, &EXPECT(XDP_DROP, SGC_ST_DROP_MAC), "another key");
 				assert_int_equal(s->bss->rank_wm[1], i ? seq - 1 : 0);
 			}
@@ -1003,7 +991,7 @@ static void test_mac(void **state)
 	fd = bpf_program__fd(s->progs.gather_prog);
 	set_window(s, 10, 0);
 	t_contrib(&f, 1, SGC_COLL_ALLREDUCE, 10, 0, 1, SGC_INT32, SGC_SUM, 4);
-	mac_frame(&mk, &f);
+	t_seal(&f, &mk);
 	step_on(s, fd, &f, &EXPECT(XDP_DROP, SGC_ST_DROP_MAC), "tag without a key");
 	sgc__destroy(s);
 }
