@@ -222,7 +222,7 @@ static __always_inline int sgc_gather_check(struct xdp_md *ctx, struct sgc_agg_j
 		*stat = SGC_ST_PASS_CONTROL;
 		return XDP_PASS;
 	}
-	if (h->coll < 1 || h->coll >= SGC_COLL_MAX || h->dtype >= 8 || h->op > SGC_OP_CUSTOM ||
+	if (h->coll < 1 || h->coll > SGC_COLL_QUERY || h->dtype >= 8 || h->op > SGC_OP_CUSTOM ||
 	    h->nchunks < 1 || h->chunk >= h->nchunks || h->reserved)
 		return XDP_DROP;
 	bytes = (__u32)h->count * sgc_wire_dtype_size(h->dtype);

@@ -97,6 +97,20 @@ enum sgc_waitmode {
 	SGC_WAITMODE_BUSYPOLL,	/* spin on the completion queue: lowest latency, one core busy */
 };
 
+/*
+ * Which allreduce algorithm (SGC_ALGO=auto|star|shard).  Every rank must
+ * choose alike: a rank on another algorithm waits until the timeout.
+ */
+enum sgc_algo {
+	SGC_ALGO_AUTO,		/* star below SGC_SHARD_MIN_BYTES, shard from there (default) */
+	SGC_ALGO_STAR,		/* every chunk through rank 0 (and its eBPF path) */
+	SGC_ALGO_SHARD,		/* rank r reduces shard r and sends it to every rank */
+};
+
+/* SGC_ALGO_AUTO: vectors of at least this many bytes take the sharded
+ * algorithm (measured crossover: bench/results/shard-2026-12-05). */
+#define SGC_SHARD_MIN_BYTES	(64 * 1024)
+
 /* sgc_config.flags */
 #define SGC_CFG_KEEP_RESPONSES	0x1	/* eBPF path: pass individual contributions to user
 					 * space, which reduces them (sgbpf's ALLOW_PK) */
@@ -126,6 +140,7 @@ struct sgc_config {
 	 * With a key every datagram carries a MAC that every rank checks
 	 * before it acts on it; every rank needs the same key.  Copied. */
 	const uint8_t *key;
+	enum sgc_algo algo;	/* SGC_ALGO=auto|star|shard */
 };
 
 #define SGC_KEY_BYTES 16
@@ -230,6 +245,32 @@ SGC_API int sgc_ibroadcast(sgc_comm *c, void *buf, size_t count,
 			   enum sgc_dtype dt, int root, sgc_request **req);
 
 #define SGC_MAX_INFLIGHT 64
+
+/**
+ * sgc_reduce_scatter() - MPI_Reduce_scatter_block: @sendbuf holds
+ * world_size * @count elements; rank r gets in @recvbuf the reduction of
+ * every rank's block r (@count elements).  Every rank reduces its own
+ * block from the others' (the sharded algorithm's first phase).  The
+ * buffers must not overlap.
+ */
+SGC_API int sgc_reduce_scatter(sgc_comm *c, const void *sendbuf, void *recvbuf, size_t count,
+			       enum sgc_dtype dt, enum sgc_op op);
+
+/**
+ * sgc_allgather() - MPI_Allgather: every rank's @count elements of
+ * @sendbuf, in rank order, in every rank's @recvbuf (world_size * @count
+ * elements).  In place: @sendbuf may be @recvbuf + rank * @count elements.
+ */
+SGC_API int sgc_allgather(sgc_comm *c, const void *sendbuf, void *recvbuf, size_t count,
+			  enum sgc_dtype dt);
+
+/** sgc_ireduce_scatter() - non-blocking sgc_reduce_scatter(). */
+SGC_API int sgc_ireduce_scatter(sgc_comm *c, const void *sendbuf, void *recvbuf, size_t count,
+				enum sgc_dtype dt, enum sgc_op op, sgc_request **req);
+
+/** sgc_iallgather() - non-blocking sgc_allgather(). */
+SGC_API int sgc_iallgather(sgc_comm *c, const void *sendbuf, void *recvbuf, size_t count,
+			   enum sgc_dtype dt, sgc_request **req);
 
 /**
  * sgc_test() - make progress; *done = 1 when @req finished, in which case
@@ -390,6 +431,7 @@ struct sgc_stats {
 	uint64_t late;		/* datagrams for finished collectives */
 	uint64_t timeouts;	/* calls that ended with -ETIMEDOUT */
 	uint64_t bad_mac;	/* datagrams whose MAC was missing or wrong (job key) */
+	uint64_t bytes_sent;	/* UDP payload bytes sent (headers and tags included) */
 };
 
 /** sgc_get_stats() - copy this rank's counters into @st (@sz = sizeof). */

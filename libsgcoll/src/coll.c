@@ -20,6 +20,8 @@ const char *coll_kind_name(int kind)
 	case SGC_COLL_BCAST: return "broadcast";
 	case SGC_COLL_BARRIER: return "barrier";
 	case SGC_COLL_QUERY: return "scatter-gather";
+	case SGC_COLL_RSCATTER: return "reduce_scatter";
+	case SGC_COLL_ALLGATHER: return "allgather";
 	default: return "collective";
 	}
 }
@@ -366,6 +368,7 @@ static void req_fail(struct sgc_comm *c, struct sgc_request *req, int err, const
 	char msg[sizeof(req->msg)];
 
 	snprintf(msg, sizeof(msg), "collective #%u (%s): %s", req->seq, coll_kind_name(req->kind), why);
+	mesh_req_fail(c, req, err, msg);
 	if (co && co->state == COLL_OPEN)
 		coll_fail(c, co, err, "%s", msg);
 	if (!req->done) {
@@ -399,6 +402,14 @@ void coll_free_all(struct sgc_comm *c)
 void req_track(struct sgc_comm *c, struct sgc_request *req, struct sgc_coll *co, uint8_t kind,
 	       uint64_t deadline)
 {
+	req_link(c, req, co->seq, kind, deadline);
+	req->coll = co;
+	co->req = req;
+}
+
+void req_link(struct sgc_comm *c, struct sgc_request *req, uint32_t seq, uint8_t kind,
+	      uint64_t deadline)
+{
 	struct sgc_request **tail = &c->colls.reqs;
 
 	while (*tail)
@@ -408,10 +419,8 @@ void req_track(struct sgc_comm *c, struct sgc_request *req, struct sgc_coll *co,
 	*tail = req;
 	c->colls.nposted++;
 	req->deadline = deadline;
-	req->seq = co->seq;
+	req->seq = seq;
 	req->kind = kind;
-	req->coll = co;
-	co->req = req;
 }
 
 void req_complete(struct sgc_comm *c, struct sgc_request *req, int status, const char *msg)
@@ -419,6 +428,7 @@ void req_complete(struct sgc_comm *c, struct sgc_request *req, int status, const
 	if (req->coll && req->coll->req == req)
 		req->coll->req = NULL;
 	req->coll = NULL;
+	mesh_req_detach(req);
 	req->done = true;
 	req->status = status;
 	if (status)

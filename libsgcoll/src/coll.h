@@ -189,6 +189,10 @@ SGC_HIDDEN void coll_send_abort(struct sgc_comm *c, const struct sgc_coll *co, i
 /* @req waits for @co, which this rank just posted as a @kind, until @deadline. */
 SGC_HIDDEN void req_track(struct sgc_comm *c, struct sgc_request *req, struct sgc_coll *co,
 			  uint8_t kind, uint64_t deadline);
+/* The same for a collective kept elsewhere (mesh.c): the list and the
+ * deadline only. */
+SGC_HIDDEN void req_link(struct sgc_comm *c, struct sgc_request *req, uint32_t seq, uint8_t kind,
+			 uint64_t deadline);
 /* @req is over with @status (@msg says why when it failed). */
 SGC_HIDDEN void req_complete(struct sgc_comm *c, struct sgc_request *req, int status,
 			     const char *msg);

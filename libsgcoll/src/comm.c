@@ -58,6 +58,7 @@ void comm_set_handlers(struct sgc_comm *c)
 	} else {
 		worker_rx_table(&c->rxt);
 	}
+	mesh_rx_table(&c->rxt);
 }
 
 int sgc_init(const struct sgc_config *cfg, sgc_comm **out)
@@ -153,6 +154,28 @@ static void hello_next_job(struct sgc_comm *c, const struct sgc_rx *rx)
 	c->st.foreign++;
 }
 
+/*
+ * After sharded collectives the coordinator answers the workers' BYEs only
+ * once every worker has said it (coord.c): until then a worker may still
+ * be asked to acknowledge a peer's last chunks again.  Send the answers,
+ * then stay a few retransmission delays for BYEs whose answer was lost.
+ */
+static void bye_all(struct sgc_comm *c)
+{
+	uint64_t until = now_ns() + 4 * rto_now(&c->rtt);
+	struct sgc_hdr a;
+	int r;
+
+	for (r = 1; r < c->world; r++) {
+		sgc_hdr_init(&a, SGC_MSG_BYE_ACK, c->job_id);
+		a.rank = (uint16_t)r;
+		send_to_rank(c, &a, r);
+	}
+	while (now_ns() < until)
+		if (engine_progress(c, until))
+			break;
+}
+
 static void say_goodbye(struct sgc_comm *c)
 {
 	uint64_t deadline = now_ns() + c->rtt.timeout_ns, next = 0, gap = c->rtt.rto_ns;
@@ -192,6 +215,8 @@ static void say_goodbye(struct sgc_comm *c)
 		if (engine_progress(c, deadline))
 			break;
 	}
+	if (c->mesh.used)
+		bye_all(c);
 	io_flush(c);
 	if (left)
 		pr_debug("coordinator finalized with %d workers not yet finalized\n", left);
@@ -210,6 +235,7 @@ void sgc_finalize(sgc_comm *c)
 	bpf_path_close(c);
 	sg_free(c);
 	coll_free_all(c);
+	mesh_free_all(c);
 	io_close(c);
 	free(c->peers);
 	if (c->mac)

@@ -7,6 +7,7 @@
 #define SGC_COMM_H
 
 #include "io.h"
+#include "mesh.h"
 #include "path_bpf.h"
 #include "pkt.h"
 #include "pull.h"
@@ -108,6 +109,7 @@ struct sgc_comm {
 	struct sgc_colls colls;	/* coll.c, coord*.c, worker.c */
 	struct sgc_coord_view coord; /* worker.c */
 	struct sgc_sg sg;	/* sg.c */
+	struct sgc_mesh mesh;	/* mesh.c */
 	struct rdv_state *rdv;	/* rendezvous.c, worker during sgc_init */
 
 	/* path_bpf.c (coordinator with the eBPF path) */

@@ -416,6 +416,16 @@ int sgc_config_from_env(struct sgc_config *cfg)
 	else
 		return sgc_err(-EINVAL, "SGC_ACCEL=\"%.64s\" is not one of auto, ebpf, off", v);
 
+	v = env_get("SGC_ALGO");
+	if (!v || !strcasecmp(v, "auto"))
+		c.algo = SGC_ALGO_AUTO;
+	else if (!strcasecmp(v, "star"))
+		c.algo = SGC_ALGO_STAR;
+	else if (!strcasecmp(v, "shard"))
+		c.algo = SGC_ALGO_SHARD;
+	else
+		return sgc_err(-EINVAL, "SGC_ALGO=\"%.64s\" is not one of auto, star, shard", v);
+
 	v = env_get("SGC_DELIVERY");
 	if (!v || !strcasecmp(v, "ringbuf"))
 		c.delivery = SGC_DELIVER_RINGBUF;
@@ -621,6 +631,7 @@ int sgc_cfg_validate(const struct sgc_config *in, struct sgc_cfg *out)
 		.flags = OPTS_GET(in, flags, 0),
 		.custom_bpf = OPTS_GET(in, custom_bpf, NULL),
 		.key = OPTS_GET(in, key, NULL),
+		.algo = OPTS_GET(in, algo, SGC_ALGO_AUTO),
 	};
 
 	memset(out, 0, sizeof(*out));
@@ -699,6 +710,11 @@ int sgc_cfg_validate(const struct sgc_config *in, struct sgc_cfg *out)
 	}
 
 	out->timeout_ms = c.timeout_ms ? c.timeout_ms : SGC_DEFAULT_TIMEOUT_MS;
+
+	if ((unsigned)c.algo > SGC_ALGO_SHARD)
+		return sgc_err(-EINVAL, "algo %d is not SGC_ALGO_AUTO, SGC_ALGO_STAR or SGC_ALGO_SHARD",
+			       (int)c.algo);
+	out->algo = c.algo;
 
 	if ((unsigned)c.delivery > SGC_DELIVER_SOCKET)
 		return sgc_err(-EINVAL, "delivery %d is not SGC_DELIVER_RINGBUF or SGC_DELIVER_SOCKET",

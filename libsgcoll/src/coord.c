@@ -590,11 +590,16 @@ static void coord_on_ack(struct sgc_comm *c, const struct sgc_rx *rx)
 
 static void coord_on_bye(struct sgc_comm *c, const struct sgc_rx *rx)
 {
-	int r = rx->hdr->rank;
+	int r = rx->hdr->rank, w;
 	struct sgc_hdr a;
 
 	peer_wm(c, r, rx->hdr->aux);
 	c->peers[r].bye = true;
+	/* After sharded collectives, all at once when the last one came
+	 * (comm.c's bye_all()): a peer may still need this one's acks. */
+	for (w = 1; c->mesh.used && w < c->world; w++)
+		if (!c->peers[w].bye)
+			return;
 	sgc_hdr_init(&a, SGC_MSG_BYE_ACK, c->job_id);
 	a.rank = (uint16_t)r;
 	send_to_rank(c, &a, r);

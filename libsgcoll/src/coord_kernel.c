@@ -95,7 +95,7 @@ void coord_kernel_result(struct sgc_comm *c, const struct sgc_hdr *h, const void
 		sg_kernel_result(c, h, body, seen);
 		return;
 	}
-	if (!in_window(c, h->seq) || h->coll >= SGC_COLL_MAX || !sgc_dtype_valid(h->dtype)) {
+	if (!in_window(c, h->seq) || h->coll > SGC_COLL_QUERY || !sgc_dtype_valid(h->dtype)) {
 		c->st.late++;
 		return;
 	}

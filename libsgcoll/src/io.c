@@ -318,6 +318,7 @@ int io_send(struct sgc_comm *c, struct sgc_pkt *p, const struct sockaddr_in *dst
 	p->refs++;
 	c->io.sends_inflight++;
 	c->st.pkts_sent++;
+	c->st.bytes_sent += p->len;
 	return 0;
 }
 

@@ -54,6 +54,7 @@ uint64_t engine_timers(struct sgc_comm *c, uint64_t now)
 		if (co->state == COLL_OPEN && kernel_reduces(c) && co->pull.out)
 			next = min_u64(next, co->rt.refresh_at);
 	}
+	next = min_u64(next, mesh_timers(c, now));
 	/* Then every request, wherever its collective is. */
 	next = min_u64(next, req_timers(c, now));
 	return min_u64(next, sg_timers(c, now));

@@ -7,7 +7,7 @@
 #include "progress.h"
 
 static int post(sgc_comm *c, uint8_t kind, const void *sendbuf, void *recvbuf, size_t count,
-		enum sgc_dtype dt, enum sgc_op op, int root, sgc_request **out)
+		enum sgc_dtype dt, enum sgc_op op, int root, bool shard, sgc_request **out)
 {
 	struct sgc_request *req;
 	int err;
@@ -19,7 +19,10 @@ static int post(sgc_comm *c, uint8_t kind, const void *sendbuf, void *recvbuf, s
 	if (!req)
 		return sgc_err(-ENOMEM, "out of memory for a request");
 	req->heap = true;
-	err = coll_post(c, kind, sendbuf, recvbuf, count, dt, op, root, req);
+	if (shard)
+		err = mesh_post(c, kind, sendbuf, recvbuf, count, dt, op, req);
+	else
+		err = coll_post(c, kind, sendbuf, recvbuf, count, dt, op, root, req);
 	if (err) {
 		free(req);
 		return err;
@@ -32,13 +35,26 @@ static int post(sgc_comm *c, uint8_t kind, const void *sendbuf, void *recvbuf, s
 int sgc_iallreduce(sgc_comm *c, const void *sendbuf, void *recvbuf, size_t count,
 		   enum sgc_dtype dt, enum sgc_op op, sgc_request **req)
 {
-	return post(c, SGC_COLL_ALLREDUCE, sendbuf, recvbuf, count, dt, op, 0, req);
+	return post(c, SGC_COLL_ALLREDUCE, sendbuf, recvbuf, count, dt, op, 0,
+		    c && mesh_allreduce_wanted(c, count, dt, op), req);
 }
 
 int sgc_ibroadcast(sgc_comm *c, void *buf, size_t count, enum sgc_dtype dt, int root,
 		   sgc_request **req)
 {
-	return post(c, SGC_COLL_BCAST, NULL, buf, count, dt, SGC_SUM, root, req);
+	return post(c, SGC_COLL_BCAST, NULL, buf, count, dt, SGC_SUM, root, false, req);
+}
+
+int sgc_ireduce_scatter(sgc_comm *c, const void *sendbuf, void *recvbuf, size_t count,
+			enum sgc_dtype dt, enum sgc_op op, sgc_request **req)
+{
+	return post(c, SGC_COLL_RSCATTER, sendbuf, recvbuf, count, dt, op, 0, true, req);
+}
+
+int sgc_iallgather(sgc_comm *c, const void *sendbuf, void *recvbuf, size_t count,
+		   enum sgc_dtype dt, sgc_request **req)
+{
+	return post(c, SGC_COLL_ALLGATHER, sendbuf, recvbuf, count, dt, SGC_SUM, 0, true, req);
 }
 
 static int finish(struct sgc_request *req)

@@ -10,10 +10,12 @@
 
 struct sgc_comm;
 struct sgc_coll;
+struct mesh_coll;
 
 struct sgc_request {
 	struct sgc_comm *c;
 	struct sgc_coll *coll;	/* NULL once finished */
+	struct mesh_coll *mesh;	/* a sharded collective's (mesh.c) instead */
 	/* Outstanding (posted, not done): on c->colls.reqs, in posting
 	 * order; @pprev is NULL otherwise. */
 	struct sgc_request *next, **pprev;

@@ -122,6 +122,7 @@ struct sgc_cfg {
 	struct sockaddr_in bind;	/* this rank's address; port 0 = any */
 	char ifname[IF_NAMESIZE];	/* coordinator's interface ("" = unknown) */
 	enum sgc_accel accel;
+	enum sgc_algo algo;
 	unsigned timeout_ms;		/* never 0 after validation */
 	enum sgc_delivery delivery;
 	enum sgc_waitmode waitmode;

@@ -26,7 +26,7 @@ void sgc_hdr_init(struct sgc_hdr *h, uint8_t type, uint64_t job_id)
 
 static bool coll_valid(unsigned int coll)
 {
-	return coll >= 1 && coll < SGC_COLL_MAX;
+	return coll >= 1 && coll <= SGC_COLL_QUERY;
 }
 
 /* CONTRIB and RESULT: one chunk of a vector. */
@@ -94,6 +94,35 @@ static int check_nack(const struct sgc_hdr *h, size_t body)
 	    (uint64_t)h->chunk + h->arg > h->nchunks)
 		return SGC_REJ_CHUNK;
 	return body == ((size_t)h->arg + 7) / 8 ? SGC_REJ_NONE : SGC_REJ_LEN;
+}
+
+/* SHARD and SHARD_ACK: a chunk of a shard, or which of them came. */
+static int check_shard(const struct sgc_hdr *h, size_t body, uint32_t chunk_bytes, int world)
+{
+	uint64_t bytes;
+
+	if (h->coll != SGC_COLL_ALLREDUCE && h->coll != SGC_COLL_RSCATTER &&
+	    h->coll != SGC_COLL_ALLGATHER)
+		return SGC_REJ_COLL;
+	if (!sgc_dtype_valid(h->dtype))
+		return SGC_REJ_DTYPE;
+	if (!sgc_op_valid(h->op))
+		return SGC_REJ_OP;
+	if (h->policy > 1 || (world > 0 && h->arg >= world))
+		return SGC_REJ_FIELD;
+	if (h->type == SGC_MSG_SHARD_ACK) {
+		if (h->nchunks < 1 || h->chunk > h->nchunks)
+			return SGC_REJ_CHUNK;
+		if (h->count)
+			return SGC_REJ_COUNT;
+		return body == sizeof(__u64) ? SGC_REJ_NONE : SGC_REJ_LEN;
+	}
+	if (h->nchunks < 1 || h->chunk >= h->nchunks)
+		return SGC_REJ_CHUNK;
+	bytes = (uint64_t)h->count * sgc_wire_dtype_size(h->dtype);
+	if (chunk_bytes && bytes > chunk_bytes)
+		return SGC_REJ_COUNT;
+	return body == bytes ? SGC_REJ_NONE : SGC_REJ_LEN;
 }
 
 /*
@@ -189,6 +218,9 @@ int sgc_wire_check(const void *pkt, size_t len, uint64_t job_id, int world,
 		return check_nack(h, body);
 	case SGC_MSG_WELCOME:
 		return check_welcome(h, pkt, body);
+	case SGC_MSG_SHARD:
+	case SGC_MSG_SHARD_ACK:
+		return check_shard(h, body, chunk_bytes, world);
 	case SGC_MSG_ABORT:
 		/* Two bodies: what a mismatch was, or why a join failed. */
 		if (h->aux == SGC_EMISMATCH)

@@ -10,7 +10,7 @@
  *       a broadcast); -S: every rank prints its counters (the fault runs
  *       sum retransmits over ranks), and rank 0 on the eBPF path its BPF counters.
  *   SUITES: comma list of allreduce,inplace,reduce,bcast,barrier,nb,early,sg,sgpartial,custom,
- *       float,window
+ *       float,window,rscatter,allgather,shardnb (the last count),shardmismatch
  *   exit 0 = all good, 1 = a wrong result or error, 77 = skipped
  */
 #define _GNU_SOURCE	/* strerrorname_np */
@@ -206,6 +206,194 @@ static void t_allreduce(sgc_comm *c, const size_t *counts, int ncounts, size_t b
 			}
 		}
 	}
+}
+
+/* Expected element i of the reduction over every rank (one rank's block
+ * starting at input index @base). */
+static int verify_at(const char *what, const void *buf, size_t n, int dt, int op, unsigned salt,
+		     size_t base)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		uint64_t want = expect(base + i, dt, op, salt, g_world) & mask(dt);
+		uint64_t got = load(buf, dt, i) & mask(dt);
+
+		if (want != got) {
+			FAIL("%s: element %zu of %zu is %#" PRIx64 ", expected %#" PRIx64, what, i, n, got, want);
+			g_wrong++;
+			return -1;
+		}
+	}
+	g_checked++;
+	return 0;
+}
+
+/* reduce_scatter: block b of every rank's send buffer is input indices
+ * b*n .. b*n+n-1; this rank gets the reduction of block g_rank. */
+static void t_rscatter(sgc_comm *c, const size_t *counts, int ncounts, size_t big)
+{
+	int dt, op, k;
+
+	for (k = 0; k < ncounts && !g_fail; k++) {
+		size_t n = counts[k], w = (size_t)g_world;
+
+		for (dt = 0; dt < 8 && !g_fail; dt++) {
+			for (op = 0; op < 7 && !g_fail; op++) {
+				unsigned salt = g_salt++;
+				char what[96];
+				void *s, *r;
+
+				if (n > big && op != dt % 7)
+					continue;
+				s = malloc(n * w * dsize(dt) + 8);
+				r = malloc(n * dsize(dt) + 8);
+				fill(s, n * w, dt, g_rank, salt);
+				memset(r, 0xA5, n * dsize(dt));
+				snprintf(what, sizeof(what), "reduce_scatter %zu x %s %s", n, dname[dt], oname[op]);
+				if (!check_rc(what, sgc_reduce_scatter(c, s, r, n, dt, op)))
+					verify_at(what, r, n, dt, op, salt, (size_t)g_rank * n);
+				free(s);
+				free(r);
+			}
+		}
+	}
+}
+
+/* allgather: block b of the result is rank b's input; also in place. */
+static void t_allgather(sgc_comm *c, const size_t *counts, int ncounts)
+{
+	int dt, k, inplace;
+
+	for (k = 0; k < ncounts && !g_fail; k++) {
+		size_t n = counts[k], w = (size_t)g_world, b, i;
+
+		for (dt = 0; dt < 8 && !g_fail; dt++) {
+			for (inplace = 0; inplace < 2 && !g_fail; inplace++) {
+				unsigned salt = g_salt++;
+				uint8_t *r = malloc(n * w * dsize(dt) + 8), *s;
+				char what[96];
+
+				memset(r, 0xA5, n * w * dsize(dt));
+				s = inplace ? r + (size_t)g_rank * n * dsize(dt) : malloc(n * dsize(dt) + 8);
+				fill(s, n, dt, g_rank, salt);
+				snprintf(what, sizeof(what), "allgather%s %zu x %s", inplace ? " in-place" : "",
+					 n, dname[dt]);
+				if (!check_rc(what, sgc_allgather(c, s, r, n, dt))) {
+					for (b = 0; b < w; b++) {
+						for (i = 0; i < n; i++)
+							if ((load(r, dt, b * n + i) ^ input((int)b, i, salt)) & mask(dt))
+								break;
+						if (i < n) {
+							FAIL("%s: block %zu element %zu wrong", what, b, i);
+							g_wrong++;
+							break;
+						}
+					}
+					g_checked += b == w;
+				}
+				if (!inplace)
+					free(s);
+				free(r);
+			}
+		}
+	}
+}
+
+/* The sharded collectives non-blocking, several in flight with star ones. */
+static void t_shard_nb(sgc_comm *c, size_t n)
+{
+	enum { K = 4 };
+	size_t w = (size_t)g_world;
+	int32_t *as[K], *ar[K], *rs[K], *rr[K], *gs[K], *gr[K], small_s[K], small_r[K];
+	sgc_request *req[4 * K];
+	unsigned salt[K];
+	int k, nr = 0, rc, done, left;
+
+	for (k = 0; k < K; k++) {
+		salt[k] = g_salt++;
+		as[k] = malloc(n * 4 + 8);
+		ar[k] = malloc(n * 4 + 8);
+		rs[k] = malloc(n * w * 4 + 8);
+		rr[k] = malloc(n * 4 + 8);
+		gs[k] = malloc(n * 4 + 8);
+		gr[k] = malloc(n * w * 4 + 8);
+		fill(as[k], n, SGC_INT32, g_rank, salt[k]);
+		fill(rs[k], n * w, SGC_INT32, g_rank, salt[k]);
+		fill(gs[k], n, SGC_INT32, g_rank, salt[k]);
+		small_s[k] = g_rank + k;
+		if (check_rc("iallreduce", sgc_iallreduce(c, as[k], ar[k], n, SGC_INT32, SGC_SUM, &req[nr++])) ||
+		    check_rc("ireduce_scatter", sgc_ireduce_scatter(c, rs[k], rr[k], n, SGC_INT32, SGC_MAX,
+								    &req[nr++])) ||
+		    check_rc("iallreduce 1", sgc_iallreduce(c, &small_s[k], &small_r[k], 1, SGC_INT32, SGC_SUM,
+							    &req[nr++])) ||
+		    check_rc("iallgather", sgc_iallgather(c, gs[k], gr[k], n, SGC_INT32, &req[nr++])))
+			return;
+	}
+	/* Finish them out of order: by sgc_test() until all are done. */
+	for (left = nr; left;) {
+		for (k = nr - 1; k >= 0; k--) {
+			if (!req[k])
+				continue;
+			rc = sgc_test(req[k], &done);
+			if (done) {
+				req[k] = NULL;
+				left--;
+				if (check_rc("non-blocking sharded", rc))
+					return;
+			} else if (rc) {
+				check_rc("sgc_test", rc);
+				return;
+			}
+		}
+	}
+	for (k = 0; k < K && !g_fail; k++) {
+		size_t b, i;
+
+		verify_at("iallreduce (sharded)", ar[k], n, SGC_INT32, SGC_SUM, salt[k], 0);
+		verify_at("ireduce_scatter", rr[k], n, SGC_INT32, SGC_MAX, salt[k], (size_t)g_rank * n);
+		if (small_r[k] != g_world * (g_world - 1) / 2 + g_world * k)
+			FAIL("iallreduce 1 #%d: %d", k, small_r[k]);
+		for (b = 0; b < w; b++)
+			for (i = 0; i < n; i++)
+				if ((uint32_t)gr[k][b * n + i] != (uint32_t)input((int)b, i, salt[k])) {
+					FAIL("iallgather #%d: block %zu element %zu wrong", k, b, i);
+					b = w;
+					break;
+				}
+		free(as[k]); free(ar[k]); free(rs[k]); free(rr[k]); free(gs[k]); free(gr[k]);
+	}
+	g_checked++;
+}
+
+/* The last rank passes another count: every rank gets SGC_EMISMATCH with
+ * a message that names a rank, and the next collective works. */
+static void t_shard_mismatch(sgc_comm *c)
+{
+	size_t n = 1000, w = (size_t)g_world;
+	size_t mine = g_rank == g_world - 1 ? n + 1 : n;
+	int32_t *s = calloc((n + 1) * w, 4), *r = calloc((n + 1) * w, 4);
+	int rc;
+
+	rc = sgc_reduce_scatter(c, s, r, mine, SGC_INT32, SGC_SUM);
+	if (rc != -SGC_EMISMATCH)
+		FAIL("mismatched reduce_scatter returned %d (%s), expected -SGC_EMISMATCH: %s", rc,
+		     sgc_strerror(rc), sgc_last_error());
+	else if (!strstr(sgc_last_error(), "rank ") || !strstr(sgc_last_error(), "count"))
+		FAIL("mismatch message names no rank or count: %s", sgc_last_error());
+	rc = sgc_allgather(c, s, r, mine, SGC_INT32);
+	if (rc != -SGC_EMISMATCH)
+		FAIL("mismatched allgather returned %d (%s), expected -SGC_EMISMATCH: %s", rc,
+		     sgc_strerror(rc), sgc_last_error());
+	rc = sgc_reduce_scatter(c, s, r, g_rank == 1 % g_world ? n : n, SGC_INT32,
+				g_rank == g_world - 1 ? SGC_MAX : SGC_SUM);
+	if (rc != -SGC_EMISMATCH || !strstr(sgc_last_error(), "op"))
+		FAIL("reduce_scatter with another op returned %d: %s", rc, sgc_last_error());
+	fill(s, n * w, SGC_INT32, g_rank, 77);
+	if (!check_rc("reduce_scatter after mismatches", sgc_reduce_scatter(c, s, r, n, SGC_INT32, SGC_SUM)))
+		verify_at("reduce_scatter after mismatches", r, n, SGC_INT32, SGC_SUM, 77, (size_t)g_rank * n);
+	free(s);
+	free(r);
 }
 
 static void t_reduce(sgc_comm *c, const size_t *counts, int ncounts)
@@ -735,6 +923,14 @@ int main(int argc, char **argv)
 		g_salt = 1 + (unsigned)it * 4096;
 		if (strstr(suites, "allreduce"))
 			t_allreduce(c, counts, ncounts, big, false);
+		if (strstr(suites, "rscatter") && !g_fail)
+			t_rscatter(c, counts, ncounts, big);
+		if (strstr(suites, "allgather") && !g_fail)
+			t_allgather(c, counts, ncounts);
+		if (strstr(suites, "shardnb") && !g_fail)
+			t_shard_nb(c, counts[ncounts - 1]);
+		if (strstr(suites, "shardmismatch") && !g_fail)
+			t_shard_mismatch(c);
 		if (strstr(suites, "inplace"))
 			t_allreduce(c, counts, ncounts, 0, true);
 		if (strstr(suites, "reduce") && !g_fail)

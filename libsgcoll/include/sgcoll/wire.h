@@ -38,6 +38,8 @@ enum sgc_msg_type {
 	SGC_MSG_BYE_ACK = 11,	/* coord -> worker: goodbye seen */
 	SGC_MSG_ACK = 12,	/* worker -> coord: progress; coord -> worker: probe */
 	SGC_MSG_WAIT = 13,	/* coord -> worker: HELLO seen, other ranks missing */
+	SGC_MSG_SHARD = 14,	/* rank -> rank: one chunk of a shard (sharded collectives) */
+	SGC_MSG_SHARD_ACK = 15,	/* rank -> rank: the shard chunks that came */
 	SGC_MSG_MAX
 };
 
@@ -48,6 +50,10 @@ enum sgc_coll_kind {
 	SGC_COLL_BCAST = 3,	/* root contributes, all get it */
 	SGC_COLL_BARRIER = 4,	/* all contribute nothing, all get DONE */
 	SGC_COLL_QUERY = 5,	/* scatter-gather: own sequence space */
+	/* Sharded (SGC_MSG_SHARD only, own sequence space with the sharded
+	 * allreduce, which is SGC_COLL_ALLREDUCE there). */
+	SGC_COLL_RSCATTER = 6,	/* reduce_scatter: rank r reduces block r */
+	SGC_COLL_ALLGATHER = 7,	/* allgather: rank r's block to every rank */
 	SGC_COLL_MAX
 };
 
@@ -152,6 +158,16 @@ struct sgc_hdr {
  *           coord->worker with coll 0: a probe asking for an ACK; with
  *           seq/coll set: "still working on it" in answer to a NACK.  No
  *           body.
+ *  SHARD    rank to rank (sharded collectives, mesh.c): seq (the sharded
+ *           sequence space), coll (ALLREDUCE, RSCATTER or ALLGATHER),
+ *           policy = phase (0: a contribution to the shard's owner,
+ *           1: the owner's result or block), arg = the shard's owner,
+ *           chunk/nchunks within the shard, rank = sender, count, dtype,
+ *           op, total = the call's count; body = count elements.
+ *  SHARD_ACK  the same fields for the stream it answers, rank = sender,
+ *           chunk = chunks that came in a row from the first (nchunks:
+ *           all), count = 0; body = a __u64 bitmap of chunks chunk+1 ..
+ *           chunk+64 that came too.
  * Every worker->coord message carries the worker's watermark in aux
  * (all collectives below it are complete at that worker) except HELLO
  * and READY; the coordinator frees retained results by it.

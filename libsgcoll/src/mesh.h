@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Sharded collectives (mesh.c): every rank talks to every other rank.
+ *
+ * A vector is cut into one shard per rank.  In the reduce phase (0) every
+ * rank sends each shard to its owner, which reduces what comes into its
+ * own shard; in the gather phase (1) every owner sends its shard to every
+ * rank.  reduce_scatter is phase 0 alone, allgather phase 1 alone, the
+ * sharded allreduce both: it moves about 2N bytes per rank each way where
+ * the star moves (world - 1) N through rank 0.
+ *
+ * What goes from one rank to another in one phase is a stream of chunks,
+ * each numbered from 0 (an empty shard is one empty chunk, so that every
+ * pair of ranks hears from each other and a mismatch is seen by all).
+ * The receiver acknowledges what came (SHARD_ACK: chunks in a row, plus a
+ * bitmap of the 64 after); the sender keeps at most a window of
+ * unacknowledged chunks out, sized by the receiver's socket room like the
+ * star's PULL budget, and sends again what stays unacknowledged for a
+ * retransmission delay.  A rank's call is done when its own data is in and
+ * every stream it sent is acknowledged, so nothing it holds is asked for
+ * again; a late duplicate of a finished collective is answered with an
+ * acknowledgement of everything.
+ */
+#ifndef SGC_MESH_H
+#define SGC_MESH_H
+
+#include "sgc_internal.h"
+
+struct sgc_comm;
+struct sgc_request;
+struct sgc_rx_table;
+struct mesh_coll;
+
+/* Sharded collectives tracked at once. */
+#define SGC_MESH_RING		(2 * SGC_MAX_INFLIGHT)
+
+struct sgc_mesh {
+	uint32_t next_seq;		/* the next one this rank posts */
+	bool used;			/* one ran: finalize waits for every rank */
+	unsigned win;			/* mesh_window(), once found */
+	struct mesh_coll *slots[SGC_MESH_RING];
+};
+
+/* Post this rank's part of sharded collective @kind (SGC_COLL_ALLREDUCE,
+ * SGC_COLL_RSCATTER or SGC_COLL_ALLGATHER); @req learns the outcome. */
+SGC_HIDDEN int mesh_post(struct sgc_comm *c, uint8_t kind, const void *sendbuf, void *recvbuf,
+			 size_t count, enum sgc_dtype dt, enum sgc_op op, struct sgc_request *req);
+/* Loss checks and deadlines; returns the earliest next timer. */
+SGC_HIDDEN uint64_t mesh_timers(struct sgc_comm *c, uint64_t now);
+/* Fail every open sharded collective with @err (job abort). */
+SGC_HIDDEN void mesh_cancel_all(struct sgc_comm *c, int err, const char *why);
+/* Fail @req's collective with @err (the request learns it). */
+SGC_HIDDEN void mesh_req_fail(struct sgc_comm *c, struct sgc_request *req, int err,
+			      const char *msg);
+/* The request is over: its collective forgets it. */
+SGC_HIDDEN void mesh_req_detach(struct sgc_request *req);
+SGC_HIDDEN void mesh_free_all(struct sgc_comm *c);
+/* Register the SHARD and SHARD_ACK handlers (any role). */
+SGC_HIDDEN void mesh_rx_table(struct sgc_rx_table *t);
+/* The algorithm an allreduce of @count elements of @dt takes here. */
+SGC_HIDDEN bool mesh_allreduce_wanted(const struct sgc_comm *c, size_t count, enum sgc_dtype dt,
+				      enum sgc_op op);
+
+#endif /* SGC_MESH_H */
