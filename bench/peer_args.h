@@ -70,6 +70,10 @@ static inline int peer_parse(struct peer_args *a, int argc, char **argv, const c
 		a->count = 16384;
 	else if (!strcmp(a->workload, "ar1m"))
 		a->count = 262144;
+	else if (!strcmp(a->workload, "ar16m"))
+		a->count = 4194304;
+	else if (!strcmp(a->workload, "ar64m"))
+		a->count = 16777216;
 	else
 		return -1;
 	if (a->ops < 0)
@@ -83,7 +87,7 @@ static inline int peer_parse(struct peer_args *a, int argc, char **argv, const c
 static inline void peer_usage(const char *prog)
 {
 	fprintf(stderr,
-		"usage: %s --workload ar1|ar363|ar64k|ar1m [--mode lat|tput] [--ops N]\n"
+		"usage: %s --workload ar1|ar363|ar64k|ar1m|ar16m|ar64m [--mode lat|tput] [--ops N]\n"
 		"          [--warmup N] [--window W] [--sample N] [--name LABEL]\n"
 		"          [--max-s S [--min-ops N]]   (lat: stop after S s of measuring)\n",
 		prog);

@@ -7,6 +7,7 @@
  *
  * Workloads:
  *   ar1 ar363 ar64k ar1m   sgc_allreduce of 1, 363, 16384, 262144 int32 SUM
+ *   ar16m ar64m            4194304 and 16777216 int32 SUM (16 and 64 MiB)
  *   sg363                  sgbpf's workload: rank 0 sgc_scatter_gather() of 363
  *                          int32 SUM, WAIT_ALL; workers answer in sgc_serve()
  *                          (or the XDP responder answers for them: run
@@ -66,7 +67,7 @@ static long handler_calls;
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: sgc_bench --workload ar1|ar363|ar64k|ar1m|sg363 [options]\n"
+		"usage: sgc_bench --workload ar1|ar363|ar64k|ar1m|ar16m|ar64m|sg363 [options]\n"
 		"  --mode lat|tput     (default lat)\n"
 		"  --ops N             measured operations (default 5000 lat, 8000 tput)\n"
 		"  --warmup N          unmeasured operations first (default 200)\n"
@@ -103,7 +104,8 @@ static int parse(struct opts *o, int argc, char **argv)
 	};
 	static const struct { const char *name; size_t count; bool sg; } wl[] = {
 		{ "ar1", 1, false }, { "ar363", 363, false }, { "ar64k", 16384, false },
-		{ "ar1m", 262144, false }, { "sg363", BENCH_COUNT, true },
+		{ "ar1m", 262144, false }, { "ar16m", 4194304, false }, { "ar64m", 16777216, false },
+		{ "sg363", BENCH_COUNT, true },
 	};
 	int opt;
 	size_t i;
@@ -449,6 +451,7 @@ int main(int argc, char **argv)
 	struct bench_result res = { 0 };
 	struct sgc_stats st0 = { 0 }, st1 = { 0 };
 	long bad = 0, totals[2];
+	int64_t busiest;
 	struct opts o;
 	sgc_comm *c;
 	char extra[256], name[64];
@@ -488,8 +491,7 @@ int main(int argc, char **argv)
 		o.name = name;
 	}
 	res.window = o.tput && !o.sg ? o.window : 1;
-	if (rank == 0)
-		sgc_get_stats(c, &st0, sizeof(st0));
+	sgc_get_stats(c, &st0, sizeof(st0));
 
 	if (!o.sg) {
 		err = o.tput ? allreduce_tput(c, &o, &res, &bad) : allreduce_lat(c, &o, &res, &bad);
@@ -502,13 +504,16 @@ int main(int argc, char **argv)
 
 		err = check("serve", sgc_serve(c, answer, NULL, &so));
 	}
-	if (rank == 0)
-		sgc_get_stats(c, &st1, sizeof(st1));
+	sgc_get_stats(c, &st1, sizeof(st1));
 
 	/* Everyone learns whether every rank verified everything. */
 	totals[0] = bad + (err ? 1 : 0);
 	totals[1] = handler_calls;
 	rc = check("final allreduce", sgc_allreduce(c, totals, totals, 2, SGC_INT64, SGC_SUM));
+	/* The bytes the busiest rank sent (warm-up and barriers included). */
+	busiest = (int64_t)(st1.bytes_sent - st0.bytes_sent);
+	rc = rc ? rc : check("bytes allreduce", sgc_allreduce(c, &busiest, &busiest, 1, SGC_INT64,
+							       SGC_MAX));
 	if (rank == 0) {
 		res.contender = o.name;
 		res.workload = o.workload;
@@ -522,12 +527,15 @@ int main(int argc, char **argv)
 		res.verified = !rc && !err && totals[0] == 0;
 		snprintf(extra, sizeof(extra),
 			 "accel=%d responder=%d query_bytes=%zu worker_answers=%ld bad_results=%ld "
-			 "late=%llu rejected=%llu sent=%llu",
+			 "late=%llu rejected=%llu sent=%llu busiest_bytes_per_op=%.0f "
+			 "busiest_per_n=%.3f",
 			 sgc_accelerated(c), o.responder, o.sg ? o.query_bytes : 0,
 			 rc ? -1 : totals[1], rc ? -1 : totals[0],
 			 (unsigned long long)(st1.late - st0.late),
 			 (unsigned long long)(st1.rejected - st0.rejected),
-			 (unsigned long long)(st1.pkts_sent - st0.pkts_sent));
+			 (unsigned long long)(st1.pkts_sent - st0.pkts_sent),
+			 (double)busiest / (double)(res.ops + o.warmup),
+			 o.count ? (double)busiest / (double)(res.ops + o.warmup) / ((double)o.count * 4) : 0);
 		res.extra = extra;
 		if (!res.verified)
 			fprintf(stderr, "sgc_bench: FAILED: %ld wrong results or failed ranks\n",

@@ -23,6 +23,8 @@ faultinj_start "$LOGDIR/faultinj" "$FAULTINJ" ${FAULT_DIR:---dir both} $FAULTS
 # SGC_TEST_KEY: run the job with that SGC_KEY.
 keyenv=()
 [ -z "${SGC_TEST_KEY:-}" ] || keyenv=(--env "SGC_KEY=$SGC_TEST_KEY")
+# SGC_TEST_ALGO: run the job with that SGC_ALGO.
+[ -z "${SGC_TEST_ALGO:-}" ] || keyenv+=(--env "SGC_ALGO=$SGC_TEST_ALGO")
 "$CLUSTER" run "$CLUSTER_NAME" --ranks "$RANKS" --timeout-ms 30000 --deadline 600 \
 	--accel "${SGC_TEST_ACCEL:-off}" "${keyenv[@]}" --logdir "$LOGDIR/run" -- "$CHECK" "$@"
 rc=$?
