@@ -61,7 +61,7 @@ extern "C" {
 #define SGC_API __attribute__((visibility("default")))
 
 #define SGCOLL_VERSION_MAJOR 0
-#define SGCOLL_VERSION_MINOR 1
+#define SGCOLL_VERSION_MINOR 2
 
 /* Default per-call timeout when sgc_config.timeout_ms is 0. */
 #define SGC_DEFAULT_TIMEOUT_MS 10000
