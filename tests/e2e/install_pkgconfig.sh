@@ -64,6 +64,7 @@ print(os.path.realpath(sgcoll.__file__), os.path.realpath(sgcoll._lib._name))
 	"$(realpath "$prefix")"/*" $(realpath "$prefix")"/*) ;;
 	*) fail "the Python package or its library is not the installed one: $pyout" ;;
 	esac
+	[ -f "$(dirname "$pyinit")/torch.py" ] || fail "sgcoll/torch.py (the DDP hook) is not installed"
 	echo "ok: installed Python package: $pyout"
 else
 	echo "note: python3-numpy missing, the installed Python package was not run"

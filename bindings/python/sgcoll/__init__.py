@@ -18,7 +18,8 @@ dequantised, so every rank gets the same bits:
     comm.last_saturated                                # this rank's clamped inputs
 
 Arrays that are not C-contiguous (slices, transposes) are copied first, and
-results written back into them.
+results written back into them.  PyTorch: sgcoll.torch holds a DDP
+communication hook (import sgcoll.torch; it needs torch).
 
 Errors raise sgcoll.Error carrying the library's code and message.  The
 library is found through SGCOLL_LIB, then next to an installed package
