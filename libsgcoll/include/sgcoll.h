@@ -61,7 +61,7 @@ extern "C" {
 #define SGC_API __attribute__((visibility("default")))
 
 #define SGCOLL_VERSION_MAJOR 0
-#define SGCOLL_VERSION_MINOR 1
+#define SGCOLL_VERSION_MINOR 2
 
 /* Default per-call timeout when sgc_config.timeout_ms is 0. */
 #define SGC_DEFAULT_TIMEOUT_MS 10000
@@ -446,6 +446,23 @@ SGC_API int sgc_get_stats(const sgc_comm *c, struct sgc_stats *st, size_t sz);
  */
 SGC_API int sgc_bpf_stats(const sgc_comm *c, uint64_t *out, int n);
 SGC_API const char *sgc_bpf_stat_name(int i);
+
+/* ---- Version ---- */
+
+/**
+ * sgc_version() - the version of the libsgcoll that is running,
+ * "MAJOR.MINOR.PATCH" (a static string).  SGCOLL_VERSION_MAJOR and
+ * SGCOLL_VERSION_MINOR above are the version of the header a program was
+ * built with; the two differ when the program runs against another build of
+ * the library.
+ */
+SGC_API const char *sgc_version(void);
+
+/**
+ * sgc_version_number() - the same as one number for comparisons,
+ * MAJOR * 10000 + MINOR * 100 + PATCH (0.2.0 is 200, 1.3.12 is 10312).
+ */
+SGC_API int sgc_version_number(void);
 
 #ifdef __cplusplus
 }

@@ -217,6 +217,7 @@ int coll_post(struct sgc_comm *c, uint8_t kind, const void *sendbuf, void *recvb
 	req->c = c;
 	req->done = false;
 	req->coll = NULL;
+	req->mesh = NULL;
 	req->next = NULL;
 	req->pprev = NULL;
 	req->status = 0;

@@ -56,12 +56,15 @@ c = sgcoll.Comm(rank=0, world_size=1, coordinator="127.0.0.1:%s" % sys.argv[1], 
 assert list(c.allreduce(np.arange(3, dtype=np.int32))) == [0, 1, 2]
 assert list(c.allreduce_float(np.array([0.5, -1.25], np.float32), max_abs=2.0)) == [0.5, -1.25]
 c.close()
+assert sgcoll.__version__ == sys.argv[2], (sgcoll.__version__, sys.argv[2])
 print(os.path.realpath(sgcoll.__file__), os.path.realpath(sgcoll._lib._name))
-' $((20000 + $$ % 20000)) 2>&1) || fail "the installed Python package failed: $pyout"
+' $((20000 + $$ % 20000)) "$(pkg-config --modversion sgcoll)" 2>&1) ||
+		fail "the installed Python package failed: $pyout"
 	case "$pyout" in
 	"$(realpath "$prefix")"/*" $(realpath "$prefix")"/*) ;;
 	*) fail "the Python package or its library is not the installed one: $pyout" ;;
 	esac
+	[ -f "$(dirname "$pyinit")/torch.py" ] || fail "sgcoll/torch.py (the DDP hook) is not installed"
 	echo "ok: installed Python package: $pyout"
 else
 	echo "note: python3-numpy missing, the installed Python package was not run"

@@ -40,6 +40,21 @@ def main():
         a = data(r, 1000, np.int32, salt)
         comm.allreduce(a, op="sum", out=a)                      # in place
         assert np.array_equal(a, expected(w, 1000, np.int32, "sum", salt))
+        # Arrays that are not C-contiguous: copied in, results written back.
+        salt += 1
+        whole = np.zeros(726, np.int32)
+        comm.allreduce(data(r, 726, np.int32, salt)[::2], op="sum", out=whole[1::2])
+        assert np.array_equal(whole[1::2], expected(w, 726, np.int32, "sum", salt)[::2])
+        assert not whole[0::2].any()
+        salt += 1
+        got = comm.allreduce(data(r, 600, np.uint8, salt).reshape(20, 30).T, op="max")
+        assert np.array_equal(got, expected(w, 600, np.uint8, "max", salt).reshape(20, 30).T)
+        salt += 1
+        b = np.zeros((40, 3), np.int64)
+        if r == w - 1:
+            b[:, 1] = data(r, 40, np.int64, salt)
+        comm.broadcast(b[:, 1], root=w - 1)
+        assert np.array_equal(b[:, 1], data(w - 1, 40, np.int64, salt)) and not b[:, ::2].any()
         for root in (0, w - 1):
             salt += 1
             got = comm.reduce(data(r, 777, np.uint16, salt), op="max", root=root)

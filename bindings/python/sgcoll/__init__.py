@@ -17,42 +17,51 @@ dequantised, so every rank gets the same bits:
     avg = comm.allreduce_float(grad32, max_abs=4.0)    # average over the ranks
     comm.last_saturated                                # this rank's clamped inputs
 
+Arrays that are not C-contiguous (slices, transposes) are copied first, and
+results written back into them.  PyTorch: sgcoll.torch holds a DDP
+communication hook (import sgcoll.torch; it needs torch).
+
 Errors raise sgcoll.Error carrying the library's code and message.  The
 library is found through SGCOLL_LIB, then next to an installed package
-(PREFIX/lib/...), then the usual loader search path.
+(PREFIX/lib/...), then the usual loader search path.  sgcoll.__version__ is
+the version of the library that was loaded.
 """
-import ctypes
-import ctypes.util
-import math
-import os
+# Imported under private names, and dir() lists only the API (__dir__ at
+# the end): the modules this one uses are not part of it.
+import ctypes as _ctypes
+import ctypes.util as _ctypes_util
+import math as _math
+import os as _os
 
-import numpy as np
+import numpy as _np
 
 __all__ = ["Comm", "Request", "Error", "ACCEL_AUTO", "ACCEL_EBPF", "ACCEL_OFF",
            "fixed_scale", "fixed_error_bound", "quantize", "dequantize"]
 
 ACCEL_AUTO, ACCEL_EBPF, ACCEL_OFF = 0, 1, 2
+# Comm(accel=...) also takes these names, as SGC_ACCEL does.
+_ACCELS = {"auto": ACCEL_AUTO, "ebpf": ACCEL_EBPF, "off": ACCEL_OFF}
 
-_DTYPES = {
-    np.dtype(np.int8): 0, np.dtype(np.uint8): 1, np.dtype(np.int16): 2, np.dtype(np.uint16): 3,
-    np.dtype(np.int32): 4, np.dtype(np.uint32): 5, np.dtype(np.int64): 6, np.dtype(np.uint64): 7,
-}
+_DTYPES = {_np.dtype(t): i for i, t in enumerate(
+    ["int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64"])}   # enum sgc_dtype
 _OPS = {"sum": 0, "prod": 1, "min": 2, "max": 3, "band": 4, "bor": 5, "bxor": 6}
 
 
 def _candidates():
     """Where libsgcoll may be, best first."""
-    if os.environ.get("SGCOLL_LIB"):
-        return [os.environ["SGCOLL_LIB"]]
+    if _os.environ.get("SGCOLL_LIB"):
+        return [_os.environ["SGCOLL_LIB"]]
     paths = []
     try:
         # Written by `make install`: the library directory relative to this one.
         from ._libpath import LIBDIR_FROM_PACKAGE
-        here = os.path.dirname(os.path.abspath(__file__))
-        paths.append(os.path.normpath(os.path.join(here, LIBDIR_FROM_PACKAGE, "libsgcoll.so.0")))
+        here = _os.path.dirname(_os.path.abspath(__file__))
+        paths.append(_os.path.normpath(_os.path.join(here, LIBDIR_FROM_PACKAGE, "libsgcoll.so.0")))
     except ImportError:
         pass
-    paths.append(ctypes.util.find_library("sgcoll"))
+    # Importing a submodule binds it in the package; it is no part of the API.
+    globals().pop("_libpath", None)
+    paths.append(_ctypes_util.find_library("sgcoll"))
     paths.append("libsgcoll.so.0")
     return [p for p in paths if p]
 
@@ -61,7 +70,7 @@ def _open():
     tried = []
     for path in _candidates():
         try:
-            return ctypes.CDLL(path)
+            return _ctypes.CDLL(path)
         except OSError as e:
             tried.append(f"{path}: {e}")
     raise ImportError("sgcoll: cannot load libsgcoll; set SGCOLL_LIB to the path of "
@@ -71,11 +80,11 @@ def _open():
 
 def _load():
     lib = _open()
-    vp, sz, i, u = ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_uint
-    d, lg = ctypes.c_double, ctypes.c_long
+    vp, sz, i = _ctypes.c_void_p, _ctypes.c_size_t, _ctypes.c_int
+    d, lg = _ctypes.c_double, _ctypes.c_long
     sigs = {
-        "sgc_init": (i, [vp, ctypes.POINTER(vp)]),
-        "sgc_init_env": (i, [ctypes.POINTER(vp)]),
+        "sgc_init": (i, [vp, _ctypes.POINTER(vp)]),
+        "sgc_init_env": (i, [_ctypes.POINTER(vp)]),
         "sgc_finalize": (None, [vp]),
         "sgc_rank": (i, [vp]),
         "sgc_world_size": (i, [vp]),
@@ -84,29 +93,36 @@ def _load():
         "sgc_reduce": (i, [vp, vp, vp, sz, i, i, i]),
         "sgc_broadcast": (i, [vp, vp, sz, i, i]),
         "sgc_barrier": (i, [vp]),
-        "sgc_iallreduce": (i, [vp, vp, vp, sz, i, i, ctypes.POINTER(vp)]),
-        "sgc_ibroadcast": (i, [vp, vp, sz, i, i, ctypes.POINTER(vp)]),
-        "sgc_test": (i, [vp, ctypes.POINTER(i)]),
+        "sgc_iallreduce": (i, [vp, vp, vp, sz, i, i, _ctypes.POINTER(vp)]),
+        "sgc_ibroadcast": (i, [vp, vp, sz, i, i, _ctypes.POINTER(vp)]),
+        "sgc_test": (i, [vp, _ctypes.POINTER(i)]),
         "sgc_wait": (i, [vp]),
         "sgc_fd": (i, [vp]),
-        "sgc_strerror": (ctypes.c_char_p, [i]),
-        "sgc_last_error": (ctypes.c_char_p, []),
+        "sgc_strerror": (_ctypes.c_char_p, [i]),
+        "sgc_last_error": (_ctypes.c_char_p, []),
         "sgc_fixed_scale": (d, [i, d, i]),
         "sgc_quantize_f32": (lg, [vp, vp, sz, i, d, d]),
         "sgc_quantize_f64": (lg, [vp, vp, sz, i, d, d]),
         "sgc_dequantize_f32": (i, [vp, vp, sz, i, d, d]),
         "sgc_dequantize_f64": (i, [vp, vp, sz, i, d, d]),
-        "sgc_allreduce_float": (i, [vp, vp, vp, sz, d, i, ctypes.POINTER(sz)]),
-        "sgc_allreduce_double": (i, [vp, vp, vp, sz, d, i, ctypes.POINTER(sz)]),
+        "sgc_allreduce_float": (i, [vp, vp, vp, sz, d, i, _ctypes.POINTER(sz)]),
+        "sgc_allreduce_double": (i, [vp, vp, vp, sz, d, i, _ctypes.POINTER(sz)]),
+        "sgc_version": (_ctypes.c_char_p, []),
     }
     for name, (res, args) in sigs.items():
-        fn = getattr(lib, name)
+        try:
+            fn = getattr(lib, name)
+        except AttributeError:
+            raise ImportError(f"sgcoll: {lib._name} has no {name}: it is an older libsgcoll "
+                              "than these bindings; point SGCOLL_LIB at the library built "
+                              "with them") from None
         fn.restype, fn.argtypes = res, args
-    del u
     return lib
 
 
 _lib = _load()
+
+__version__ = _lib.sgc_version().decode()
 
 
 class Error(RuntimeError):
@@ -140,18 +156,55 @@ def _op(op):
         raise ValueError(f"op must be one of {sorted(_OPS)}, not {op!r}") from None
 
 
-def _contig(a, name):
-    if not isinstance(a, np.ndarray):
-        raise TypeError(f"{name} must be a numpy array")
-    if not a.flags.c_contiguous:
-        raise ValueError(f"{name} must be C-contiguous")
-    return a
+def _input(a, name):
+    """a as a C-contiguous array: itself, or a copy when it is not contiguous."""
+    if not isinstance(a, _np.ndarray):
+        raise TypeError(f"{name} must be a numpy array, not {type(a).__name__}")
+    return a if a.flags.c_contiguous else _np.ascontiguousarray(a)
+
+
+def _output(out, name, like=None):
+    """(buf, out): the C-contiguous buffer the library writes and the array
+    the caller gets.  A non-contiguous out gets a buffer of its own (or
+    `like`, an input copy of the same shape and dtype, for in-place calls),
+    copied back by _deliver()."""
+    if not isinstance(out, _np.ndarray):
+        raise TypeError(f"{name} must be a numpy array, not {type(out).__name__}")
+    if not out.flags.writeable:
+        raise ValueError(f"{name} is read-only")
+    if out.flags.c_contiguous:
+        return out, out
+    if like is not None and like.shape == out.shape and like.dtype == out.dtype:
+        return like, out
+    return _np.empty(out.shape, out.dtype), out
+
+
+def _deliver(buf, out):
+    """Copy a result from its buffer into a non-contiguous out; returns out."""
+    if buf is not out:
+        out[...] = buf
+    return out
+
+
+def _accel(accel):
+    """ACCEL_* or its name ("auto", "ebpf", "off") as the library's enum value."""
+    valid = f"{', '.join(map(repr, _ACCELS))} (or ACCEL_AUTO, ACCEL_EBPF, ACCEL_OFF)"
+    if isinstance(accel, str):
+        try:
+            return _ACCELS[accel.lower()]
+        except KeyError:
+            raise ValueError(f"accel must be one of {valid}, not {accel!r}") from None
+    if not isinstance(accel, int) or isinstance(accel, bool):
+        raise TypeError(f"accel must be one of {valid}, not {type(accel).__name__}")
+    if accel not in _ACCELS.values():
+        raise ValueError(f"accel must be one of {valid}, not {accel!r}")
+    return accel
 
 
 # ---- Fixed point: float arrays through integer reductions ----
 
-_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
-_I32, _I64 = np.dtype(np.int32), np.dtype(np.int64)
+_F32, _F64 = _np.dtype(_np.float32), _np.dtype(_np.float64)
+_I32, _I64 = _np.dtype(_np.int32), _np.dtype(_np.int64)
 _CARRIER = {_F32: _I32, _F64: _I64, _I32: _I32, _I64: _I64}
 # The largest integer a sum may reach: the type's maximum, and at most 2^53
 # for int64 so that the dequantising doubles hold it exactly (as in C).
@@ -159,7 +212,6 @@ _SUM_MAX = {_I32: 2**31 - 1, _I64: 2**53}
 
 
 def _floats(a, name):
-    a = _contig(a, name)
     if a.dtype not in (_F32, _F64):
         raise TypeError(f"{name} must be float32 or float64, not {a.dtype}")
     return a
@@ -168,13 +220,13 @@ def _floats(a, name):
 def _carrier(dtype):
     """int32 for float32/int32, int64 for float64/int64."""
     try:
-        return _CARRIER[np.dtype(dtype)]
+        return _CARRIER[_np.dtype(dtype)]
     except KeyError:
         raise TypeError(f"fixed point carries float32 in int32 and float64 in int64; "
-                        f"{np.dtype(dtype)} is neither") from None
+                        f"{_np.dtype(dtype)} is neither") from None
 
 
-def fixed_scale(world_size, max_abs, dtype=np.float32):
+def fixed_scale(world_size, max_abs, dtype=_np.float32):
     """The scale for values of magnitude <= max_abs summed over world_size ranks.
 
     The largest power of two s such that world_size * round(max_abs * s)
@@ -216,41 +268,42 @@ def quantize(x, scale, max_abs=None, dtype=None, out=None):
     the integer type's range.  NaN becomes 0.  nsaturated counts the
     elements that were clamped or NaN: the overflow flag.
     """
-    x = _floats(x, "x")
+    x = _floats(_input(x, "x"), "x")
     it = _carrier(dtype if dtype is not None else x.dtype)
-    if it not in (_I32, _I64) or (dtype is not None and np.dtype(dtype) != it):
+    if it not in (_I32, _I64) or (dtype is not None and _np.dtype(dtype) != it):
         raise TypeError("quantize: dtype must be int32 or int64")
-    out = np.empty(x.shape, it) if out is None else _contig(out, "out")
+    buf, out = (_np.empty(x.shape, it),) * 2 if out is None else _output(out, "out")
     if out.dtype != it or out.shape != x.shape:
         raise ValueError(f"out must be {it} with the shape of x")
     limit = 0.0 if max_abs is None else float(max_abs) * float(scale)
     if max_abs is not None and not limit >= 1:
         raise ValueError(f"max_abs * scale = {limit!r}: it must be at least 1")
-    return out, _quantize(x, scale, limit, it, out)
+    nsat = _quantize(x, scale, limit, it, buf)
+    return _deliver(buf, out), nsat
 
 
-def dequantize(q, scale, divisor=1, dtype=np.float32, out=None):
+def dequantize(q, scale, divisor=1, dtype=_np.float32, out=None):
     """q / (scale * divisor) as float32 or float64 (`dtype`, or out's dtype)."""
-    q = _contig(q, "q")
+    q = _input(q, "q")
     if q.dtype not in (_I32, _I64):
         raise TypeError(f"q must be int32 or int64, not {q.dtype}")
-    out = np.empty(q.shape, dtype) if out is None else _contig(out, "out")
-    out = _floats(out, "out")
+    buf, out = (_np.empty(q.shape, dtype),) * 2 if out is None else _output(out, "out")
+    _floats(out, "out")
     if out.shape != q.shape:
         raise ValueError("out must have the shape of q")
     fn = _lib.sgc_dequantize_f32 if out.dtype == _F32 else _lib.sgc_dequantize_f64
-    _check(fn(q.ctypes.data, out.ctypes.data, q.size, _DTYPES[q.dtype], float(scale),
+    _check(fn(q.ctypes.data, buf.ctypes.data, q.size, _DTYPES[q.dtype], float(scale),
               float(divisor)), "sgc_dequantize")
-    return out
+    return _deliver(buf, out)
 
 
-class _Config(ctypes.Structure):
-    _fields_ = [("sz", ctypes.c_size_t), ("rank", ctypes.c_int), ("world_size", ctypes.c_int),
-                ("coordinator", ctypes.c_char_p), ("bind_addr", ctypes.c_char_p),
-                ("ifname", ctypes.c_char_p), ("accel", ctypes.c_int),
-                ("timeout_ms", ctypes.c_uint), ("delivery", ctypes.c_int),
-                ("waitmode", ctypes.c_int), ("flags", ctypes.c_uint),
-                ("custom_bpf", ctypes.c_char_p), ("key", ctypes.c_char_p)]
+class _Config(_ctypes.Structure):
+    _fields_ = [("sz", _ctypes.c_size_t), ("rank", _ctypes.c_int), ("world_size", _ctypes.c_int),
+                ("coordinator", _ctypes.c_char_p), ("bind_addr", _ctypes.c_char_p),
+                ("ifname", _ctypes.c_char_p), ("accel", _ctypes.c_int),
+                ("timeout_ms", _ctypes.c_uint), ("delivery", _ctypes.c_int),
+                ("waitmode", _ctypes.c_int), ("flags", _ctypes.c_uint),
+                ("custom_bpf", _ctypes.c_char_p), ("key", _ctypes.c_char_p)]
 
 
 def _key_bytes(key):
@@ -266,55 +319,120 @@ def _key_bytes(key):
 
 
 class Request:
-    """A non-blocking collective: test() or wait() once; keeps its arrays alive."""
+    """A non-blocking collective, from Comm.iallreduce() or Comm.ibroadcast().
 
-    def __init__(self, handle, keep, result):
-        self._h, self._keep, self._result = handle, keep, result
+    Call test() until it returns True, or wait() once.  The request keeps
+    its arrays alive until then; do not change them meanwhile.  A result
+    for a non-contiguous array is copied into it when the request
+    completes.  Failures raise sgcoll.Error from test() or wait().
+    """
+
+    def __init__(self, handle, keep, buf, result):
+        self._h, self._keep, self._buf, self._result = handle, keep, buf, result
+
+    def _finish(self):
+        _deliver(self._buf, self._result)
+        self._keep = self._buf = None
 
     def test(self):
-        """True (and the result is ready) when done; raises on failure."""
+        """Make progress; True (and the result is ready) when done.  Raises on failure."""
         if self._h is None:
             return True
-        done = ctypes.c_int(0)
-        rc = _lib.sgc_test(self._h, ctypes.byref(done))
+        done = _ctypes.c_int(0)
+        rc = _lib.sgc_test(self._h, _ctypes.byref(done))
         if done.value:
             self._h = None
         _check(rc, "sgc_test")
+        if done.value:
+            self._finish()
         return bool(done.value)
 
     def wait(self):
-        """Block until done; returns the result array."""
+        """Block until done (or the communicator's timeout); returns the result array."""
         if self._h is not None:
             h, self._h = self._h, None
             _check(_lib.sgc_wait(h), "sgc_wait")
+            self._finish()
         return self._result
 
 
 class Comm:
-    """A communicator: Comm(rank=, world_size=, coordinator=, ...) or Comm.from_env()."""
+    """A communicator: this process's membership in a job of world_size ranks.
+
+    Comm(rank, world_size, coordinator, bind_addr=None, ifname=None,
+         accel="auto", timeout_ms=0, key=None)
+    joins a job (sgc_init); Comm.from_env() does the same from SGC_*
+    environment variables.  Every rank must make the same calls in the
+    same order.  Use it as a context manager, or call close().
+
+    Parameters:
+      rank         this process's rank, 0 .. world_size - 1; rank 0 is the
+                   coordinator.
+      world_size   the number of ranks, the coordinator included.
+      coordinator  rank 0's address, "ipv4:port" (the same on every rank).
+      bind_addr    this rank's "ipv4" or "ipv4:port"; None: the address of
+                   the route to the coordinator, a free port.
+      ifname       the coordinator's interface for the eBPF path; None:
+                   the interface of that route.
+      accel        "auto" (eBPF path when it can be loaded, else user
+                   space), "ebpf" (fail when it cannot), "off" (user-space
+                   path); or ACCEL_AUTO, ACCEL_EBPF, ACCEL_OFF.  Matters on
+                   the coordinator; workers always use the user-space path.
+      timeout_ms   per blocking call; 0: the library's default (10000).
+      key          the job key, 16 bytes or 32 hex digits, the same on every
+                   rank: every datagram then carries a MAC.  None: no key.
+
+    Arrays: numpy arrays of int8, uint8, int16, uint16, int32, uint32, int64
+    or uint64 for allreduce, reduce, broadcast, iallreduce and ibroadcast;
+    float32 or float64 for allreduce_float.  Any shape; arrays that are not
+    C-contiguous are copied, and results written back into them.
+
+    Operations (op=): "sum", "prod", "min", "max", "band" (bitwise and),
+    "bor" (bitwise or), "bxor" (bitwise xor).  Integer arithmetic wraps
+    around; min and max compare as the array's signed or unsigned type.
+
+    Errors raise sgcoll.Error (a RuntimeError) with .code, the library's
+    negative errno-style code, and its message naming the cause.
+    """
 
     def __init__(self, rank=None, world_size=None, coordinator=None, bind_addr=None,
-                 ifname=None, accel=ACCEL_AUTO, timeout_ms=0, key=None, _handle=None):
+                 ifname=None, accel="auto", timeout_ms=0, key=None, _handle=None):
         if _handle is None:
-            cfg = _Config(sz=ctypes.sizeof(_Config), rank=rank, world_size=world_size,
+            if rank is None or world_size is None:
+                raise TypeError("Comm needs rank, world_size and coordinator "
+                                "(or use Comm.from_env())")
+            cfg = _Config(sz=_ctypes.sizeof(_Config), rank=rank, world_size=world_size,
                           coordinator=coordinator.encode() if coordinator else None,
                           bind_addr=bind_addr.encode() if bind_addr else None,
                           ifname=ifname.encode() if ifname else None,
-                          accel=accel, timeout_ms=timeout_ms,
+                          accel=_accel(accel), timeout_ms=timeout_ms,
                           key=_key_bytes(key) if key is not None else None)
-            h = ctypes.c_void_p()
-            _check(_lib.sgc_init(ctypes.byref(cfg), ctypes.byref(h)), "sgc_init")
+            h = _ctypes.c_void_p()
+            _check(_lib.sgc_init(_ctypes.byref(cfg), _ctypes.byref(h)), "sgc_init")
             _handle = h
         self._h = _handle
         self.last_saturated, self.last_scale = 0, None
 
     @classmethod
     def from_env(cls):
-        h = ctypes.c_void_p()
-        _check(_lib.sgc_init_env(ctypes.byref(h)), "sgc_init_env")
+        """Join a job described by the environment (sgc_init_env).
+
+        Reads SGC_RANK, SGC_WORLD_SIZE, SGC_COORDINATOR (or
+        SGC_COORDINATOR_FILE), SGC_BIND, SGC_IFNAME, SGC_ACCEL=auto|ebpf|off,
+        SGC_TIMEOUT_MS, SGC_KEY or SGC_KEY_FILE and the other SGC_* settings
+        of sgc_init_env(3); rank and size fall back to Open MPI's and PMI's
+        variables.
+        """
+        h = _ctypes.c_void_p()
+        _check(_lib.sgc_init_env(_ctypes.byref(h)), "sgc_init_env")
         return cls(_handle=h)
 
     def close(self):
+        """Leave the job and free the communicator (sgc_finalize); safe to repeat.
+
+        Every rank should close: the coordinator waits (up to the timeout)
+        for the workers' goodbyes.  The port can be bound again at once.
+        """
         if getattr(self, "_h", None):   # also when __init__ failed
             _lib.sgc_finalize(self._h)
             self._h = None
@@ -330,46 +448,59 @@ class Comm:
 
     @property
     def rank(self):
+        """This process's rank (0 is the coordinator)."""
         return _lib.sgc_rank(self._h)
 
     @property
     def world_size(self):
+        """The number of ranks in the job, the coordinator included."""
         return _lib.sgc_world_size(self._h)
 
     @property
     def accelerated(self):
+        """True when the eBPF path is active on this rank."""
         return bool(_lib.sgc_accelerated(self._h))
 
     def fileno(self):
+        """A file descriptor that becomes readable when Request.test() can make progress.
+
+        For select/poll/epoll/asyncio event loops (POLLIN); never read it.
+        """
         return _lib.sgc_fd(self._h)
 
     def allreduce(self, a, op="sum", out=None):
         """The reduction of `a` over all ranks, into `out` (may be `a`) or a new array."""
-        a = _contig(a, "a")
-        out = np.empty_like(a) if out is None else _contig(out, "out")
-        if out.shape != a.shape or out.dtype != a.dtype:
+        src = _input(a, "a")
+        buf, out = (_np.empty_like(src),) * 2 if out is None else \
+            _output(out, "out", src if out is a else None)
+        if out.shape != src.shape or out.dtype != src.dtype:
             raise ValueError("out must have the shape and dtype of a")
-        _check(_lib.sgc_allreduce(self._h, a.ctypes.data, out.ctypes.data, a.size, _dtype(a),
-                                  _op(op)), "sgc_allreduce")
-        return out
+        _check(_lib.sgc_allreduce(self._h, src.ctypes.data, buf.ctypes.data, src.size,
+                                  _dtype(src), _op(op)), "sgc_allreduce")
+        return _deliver(buf, out)
 
     def reduce(self, a, op="sum", root=0, out=None):
-        """The reduction at `root` (returned there; None elsewhere)."""
-        a = _contig(a, "a")
-        if self.rank == root and out is None:
-            out = np.empty_like(a)
-        _check(_lib.sgc_reduce(self._h, a.ctypes.data, out.ctypes.data if out is not None else None,
-                               a.size, _dtype(a), _op(op), root), "sgc_reduce")
-        return out if self.rank == root else None
+        """The reduction at `root`, into `out` or a new array there; None elsewhere."""
+        src = _input(a, "a")
+        buf = None
+        if self.rank == root:
+            buf, out = (_np.empty_like(src),) * 2 if out is None else \
+                _output(out, "out", src if out is a else None)
+            if out.shape != src.shape or out.dtype != src.dtype:
+                raise ValueError("out must have the shape and dtype of a")
+        _check(_lib.sgc_reduce(self._h, src.ctypes.data, buf.ctypes.data if buf is not None
+                               else None, src.size, _dtype(src), _op(op), root), "sgc_reduce")
+        return _deliver(buf, out) if self.rank == root else None
 
     def broadcast(self, a, root=0):
         """Overwrite `a` with root's `a`, in place; returns `a`."""
-        a = _contig(a, "a")
-        _check(_lib.sgc_broadcast(self._h, a.ctypes.data, a.size, _dtype(a), root),
+        buf, a = _output(a, "a", _input(a, "a"))
+        _check(_lib.sgc_broadcast(self._h, buf.ctypes.data, buf.size, _dtype(buf), root),
                "sgc_broadcast")
-        return a
+        return _deliver(buf, a)
 
     def barrier(self):
+        """Return once every rank has entered the barrier."""
         _check(_lib.sgc_barrier(self._h), "sgc_barrier")
 
     def allreduce_float(self, a, average=True, max_abs=None, scale=None, out=None):
@@ -389,49 +520,68 @@ class Comm:
         of this rank's inputs were clamped (or NaN); self.last_scale gives
         the scale used.  Returns out (which may be a) or a new array.
         """
-        a = _floats(a, "a")
-        out = np.empty_like(a) if out is None else _floats(out, "out")
-        if out.shape != a.shape or out.dtype != a.dtype:
+        src = _floats(_input(a, "a"), "a")
+        buf, out = (_np.empty_like(src),) * 2 if out is None else \
+            _output(out, "out", src if out is a else None)
+        if out.shape != src.shape or out.dtype != src.dtype:
             raise ValueError("out must have the shape and dtype of a")
         world = self.world_size
         if scale is None:
             if max_abs is None:
                 raise ValueError("allreduce_float needs max_abs (the largest magnitude "
                                  "expected, the same on every rank) or scale")
-            nsat = ctypes.c_size_t(0)
-            fn = _lib.sgc_allreduce_float if a.dtype == _F32 else _lib.sgc_allreduce_double
-            _check(fn(self._h, a.ctypes.data, out.ctypes.data, a.size, float(max_abs),
-                      int(bool(average)), ctypes.byref(nsat)), "sgc_allreduce_float")
+            nsat = _ctypes.c_size_t(0)
+            fn = _lib.sgc_allreduce_float if src.dtype == _F32 else _lib.sgc_allreduce_double
+            _check(fn(self._h, src.ctypes.data, buf.ctypes.data, src.size, float(max_abs),
+                      int(bool(average)), _ctypes.byref(nsat)), "sgc_allreduce_float")
             self.last_saturated = nsat.value
-            self.last_scale = fixed_scale(world, max_abs, a.dtype)
-            return out
-        if not (scale > 0 and math.isfinite(scale)):
+            self.last_scale = fixed_scale(world, max_abs, src.dtype)
+            return _deliver(buf, out)
+        if not (scale > 0 and _math.isfinite(scale)):
             raise ValueError(f"scale must be finite and > 0, not {scale!r}")
-        it = _carrier(a.dtype)
-        limit = math.floor(_SUM_MAX[it] / world)     # the sum over the ranks cannot wrap
+        it = _carrier(src.dtype)
+        limit = _math.floor(_SUM_MAX[it] / world)     # the sum over the ranks cannot wrap
         if max_abs is not None:
-            limit = min(limit, math.floor(float(max_abs) * scale))
+            limit = min(limit, _math.floor(float(max_abs) * scale))
         if limit < 1:
             raise ValueError(f"scale {scale!r} with max_abs {max_abs!r} leaves no room "
                              f"for {world} ranks in {it}")
-        q = np.empty(a.shape, it)
-        nsat = _quantize(a, scale, limit, it, q)
+        q = _np.empty(src.shape, it)
+        nsat = _quantize(src, scale, limit, it, q)
         self.allreduce(q, op="sum", out=q)
-        dequantize(q, scale, world if average else 1, out=out)
+        dequantize(q, scale, world if average else 1, out=buf)
         self.last_saturated, self.last_scale = nsat, float(scale)
-        return out
+        return _deliver(buf, out)
 
     def iallreduce(self, a, op="sum", out=None):
-        a = _contig(a, "a")
-        out = np.empty_like(a) if out is None else _contig(out, "out")
-        h = ctypes.c_void_p()
-        _check(_lib.sgc_iallreduce(self._h, a.ctypes.data, out.ctypes.data, a.size, _dtype(a),
-                                   _op(op), ctypes.byref(h)), "sgc_iallreduce")
-        return Request(h, (a, out), out)
+        """Non-blocking allreduce(): returns a Request whose wait() gives the result.
+
+        `a` and `out` must stay unchanged until the request is done.  Up to
+        64 collectives may be outstanding per communicator (more raise
+        sgcoll.Error with -EBUSY); complete them in any order.
+        """
+        src = _input(a, "a")
+        buf, out = (_np.empty_like(src),) * 2 if out is None else \
+            _output(out, "out", src if out is a else None)
+        if out.shape != src.shape or out.dtype != src.dtype:
+            raise ValueError("out must have the shape and dtype of a")
+        h = _ctypes.c_void_p()
+        _check(_lib.sgc_iallreduce(self._h, src.ctypes.data, buf.ctypes.data, src.size,
+                                   _dtype(src), _op(op), _ctypes.byref(h)), "sgc_iallreduce")
+        return Request(h, (src, buf), buf, out)
 
     def ibroadcast(self, a, root=0):
-        a = _contig(a, "a")
-        h = ctypes.c_void_p()
-        _check(_lib.sgc_ibroadcast(self._h, a.ctypes.data, a.size, _dtype(a), root,
-                                   ctypes.byref(h)), "sgc_ibroadcast")
-        return Request(h, (a,), a)
+        """Non-blocking broadcast(): returns a Request whose wait() gives `a`, overwritten.
+
+        `a` must stay unchanged until the request is done.
+        """
+        buf, a = _output(a, "a", _input(a, "a"))
+        h = _ctypes.c_void_p()
+        _check(_lib.sgc_ibroadcast(self._h, buf.ctypes.data, buf.size, _dtype(buf), root,
+                                   _ctypes.byref(h)), "sgc_ibroadcast")
+        return Request(h, (buf,), buf, a)
+
+
+def __dir__():
+    # The API and the module's own dunders; not the modules imported above.
+    return sorted(set(__all__) | {n for n in globals() if n.startswith("__") and n.endswith("__")})
