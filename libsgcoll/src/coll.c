@@ -368,7 +368,8 @@ static void req_fail(struct sgc_comm *c, struct sgc_request *req, int err, const
 	char msg[sizeof(req->msg)];
 
 	snprintf(msg, sizeof(msg), "collective #%u (%s): %s", req->seq, coll_kind_name(req->kind), why);
-	mesh_req_fail(c, req, err, msg);
+	if (req->fail)
+		req->fail(c, req, err, msg);
 	if (co && co->state == COLL_OPEN)
 		coll_fail(c, co, err, "%s", msg);
 	if (!req->done) {
@@ -428,7 +429,8 @@ void req_complete(struct sgc_comm *c, struct sgc_request *req, int status, const
 	if (req->coll && req->coll->req == req)
 		req->coll->req = NULL;
 	req->coll = NULL;
-	mesh_req_detach(req);
+	if (req->detach)
+		req->detach(req);
 	req->done = true;
 	req->status = status;
 	if (status)

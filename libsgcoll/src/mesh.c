@@ -903,6 +903,9 @@ static void own_part(struct sgc_comm *c, struct mesh_coll *m)
 	m->stage1 = NULL;
 }
 
+static void mesh_req_fail(struct sgc_comm *c, struct sgc_request *req, int err, const char *msg);
+static void mesh_req_detach(struct sgc_request *req);
+
 int mesh_post(struct sgc_comm *c, uint8_t kind, const void *sendbuf, void *recvbuf, size_t count,
 	      enum sgc_dtype dt, enum sgc_op op, struct sgc_request *req)
 {
@@ -914,6 +917,8 @@ int mesh_post(struct sgc_comm *c, uint8_t kind, const void *sendbuf, void *recvb
 	req->done = false;
 	req->coll = NULL;
 	req->mesh = NULL;
+	req->detach = mesh_req_detach;
+	req->fail = mesh_req_fail;
 	req->next = NULL;
 	req->pprev = NULL;
 	req->status = 0;
@@ -956,13 +961,13 @@ int mesh_post(struct sgc_comm *c, uint8_t kind, const void *sendbuf, void *recvb
 	return 0;
 }
 
-void mesh_req_fail(struct sgc_comm *c, struct sgc_request *req, int err, const char *msg)
+static void mesh_req_fail(struct sgc_comm *c, struct sgc_request *req, int err, const char *msg)
 {
 	if (req->mesh)
 		mesh_fail(c, req->mesh, err, msg);
 }
 
-void mesh_req_detach(struct sgc_request *req)
+static void mesh_req_detach(struct sgc_request *req)
 {
 	struct mesh_coll *m = req->mesh;
 

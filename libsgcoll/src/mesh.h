@@ -49,11 +49,6 @@ SGC_HIDDEN int mesh_post(struct sgc_comm *c, uint8_t kind, const void *sendbuf, 
 SGC_HIDDEN uint64_t mesh_timers(struct sgc_comm *c, uint64_t now);
 /* Fail every open sharded collective with @err (job abort). */
 SGC_HIDDEN void mesh_cancel_all(struct sgc_comm *c, int err, const char *why);
-/* Fail @req's collective with @err (the request learns it). */
-SGC_HIDDEN void mesh_req_fail(struct sgc_comm *c, struct sgc_request *req, int err,
-			      const char *msg);
-/* The request is over: its collective forgets it. */
-SGC_HIDDEN void mesh_req_detach(struct sgc_request *req);
 SGC_HIDDEN void mesh_free_all(struct sgc_comm *c);
 /* Register the SHARD and SHARD_ACK handlers (any role). */
 SGC_HIDDEN void mesh_rx_table(struct sgc_rx_table *t);

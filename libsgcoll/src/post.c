@@ -218,6 +218,8 @@ int coll_post(struct sgc_comm *c, uint8_t kind, const void *sendbuf, void *recvb
 	req->done = false;
 	req->coll = NULL;
 	req->mesh = NULL;
+	req->detach = NULL;
+	req->fail = NULL;
 	req->next = NULL;
 	req->pprev = NULL;
 	req->status = 0;

@@ -16,6 +16,10 @@ struct sgc_request {
 	struct sgc_comm *c;
 	struct sgc_coll *coll;	/* NULL once finished */
 	struct mesh_coll *mesh;	/* a sharded collective's (mesh.c) instead */
+	/* Set for such a request by its owner: forget the request, which is
+	 * over; fail its collective with @err. */
+	void (*detach)(struct sgc_request *req);
+	void (*fail)(struct sgc_comm *c, struct sgc_request *req, int err, const char *msg);
 	/* Outstanding (posted, not done): on c->colls.reqs, in posting
 	 * order; @pprev is NULL otherwise. */
 	struct sgc_request *next, **pprev;
