@@ -28,7 +28,7 @@ static const char *const env_vars[] = {
 	"SGC_ACCEL", "SGC_TIMEOUT_MS", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE",
 	"PMI_RANK", "PMI_SIZE", "SGC_DELIVERY", "SGC_WAITMODE", "SGC_KEEP_RESPONSES",
 	"SGC_ALLGATHER", "SGC_COORDINATOR_FILE", "SGC_RTO_US", "SGC_GSO", "SGC_FANOUT_CPUS",
-	"SGC_KERNEL_FANOUT",
+	"SGC_KERNEL_FANOUT", "SGC_ALGO",
 };
 
 static int clear_env(void **state)
@@ -257,6 +257,7 @@ static void test_env_errors(void **state)
 		{ "SGC_TIMEOUT_MS", "1e3", "1e3" },
 		{ "SGC_DELIVERY", "ring", "ring" },
 		{ "SGC_WAITMODE", "spin", "spin" },
+		{ "SGC_ALGO", "ring", "ring" },
 		{ "SGC_KEEP_RESPONSES", "yes", "SGC_KEEP_RESPONSES" },
 		{ "SGC_ALLGATHER", "2", "SGC_ALLGATHER" },
 		{ "SGC_KERNEL_FANOUT", "2", "SGC_KERNEL_FANOUT" },
@@ -491,6 +492,21 @@ static void test_env_ebpf_options(void **state)
 	setenv("SGC_ALLGATHER", "1", 1);
 	assert_int_equal(sgc_config_from_env(&c), 0);
 	assert_int_equal(c.flags, 0);
+
+	/* SGC_ALGO: any case; cfg.algo checked. */
+	assert_int_equal(c.algo, SGC_ALGO_AUTO);
+	setenv("SGC_ALGO", "Shard", 1);
+	assert_int_equal(sgc_config_from_env(&c), 0);
+	assert_int_equal(c.algo, SGC_ALGO_SHARD);
+	assert_int_equal(sgc_cfg_validate(&c, &out), 0);
+	assert_int_equal(out.algo, SGC_ALGO_SHARD);
+	setenv("SGC_ALGO", "star", 1);
+	assert_int_equal(sgc_config_from_env(&c), 0);
+	assert_int_equal(c.algo, SGC_ALGO_STAR);
+	c.algo = (enum sgc_algo)3;
+	assert_err_mentions(sgc_cfg_validate(&c, &out), -EINVAL, "SGC_ALGO_SHARD");
+	c.algo = SGC_ALGO_AUTO;
+	unsetenv("SGC_ALGO");
 
 	c.delivery = (enum sgc_delivery)7;
 	assert_err_mentions(sgc_cfg_validate(&c, &out), -EINVAL, "SGC_DELIVER_SOCKET");

@@ -21,12 +21,13 @@
 /* Valid datagrams to start from; RESULT_DONE is a RESULT with SGC_F_DONE. */
 enum kind {
 	K_HELLO, K_WELCOME, K_READY, K_CONTRIB, K_RESULT, K_RESULT_DONE, K_PULL,
-	K_QUERY, K_NACK, K_ABORT, K_BYE, K_BYE_ACK, K_JOIN_ABORT, K_WAIT, K_MAX
+	K_QUERY, K_NACK, K_ABORT, K_BYE, K_BYE_ACK, K_JOIN_ABORT, K_WAIT, K_SHARD, K_SHARD_ACK,
+	K_MAX
 };
 
 static const char *const kind_names[K_MAX] = {
 	"HELLO", "WELCOME", "READY", "CONTRIB", "RESULT", "RESULT_DONE", "PULL",
-	"QUERY", "NACK", "ABORT", "BYE", "BYE_ACK", "JOIN_ABORT", "WAIT",
+	"QUERY", "NACK", "ABORT", "BYE", "BYE_ACK", "JOIN_ABORT", "WAIT", "SHARD", "SHARD_ACK",
 };
 
 struct pkt {
@@ -192,6 +193,34 @@ static void build(enum kind k, struct pkt *p)
 		h->arg = 1;
 		h->aux = 1200;
 		p->len = SGC_HDR_SIZE;
+		break;
+	case K_SHARD:
+		sgc_hdr_init(h, SGC_MSG_SHARD, JOB);
+		h->seq = 3;
+		h->coll = SGC_COLL_RSCATTER;
+		h->policy = 0;
+		h->arg = 2;
+		h->chunk = 1;
+		h->nchunks = 3;
+		h->rank = 1;
+		h->count = 6;
+		h->dtype = SGC_UINT16;
+		h->op = SGC_BXOR;
+		h->total = 700;
+		fill_body(p, 6 * 2);
+		break;
+	case K_SHARD_ACK:
+		sgc_hdr_init(h, SGC_MSG_SHARD_ACK, JOB);
+		h->seq = 3;
+		h->coll = SGC_COLL_ALLGATHER;
+		h->policy = 1;
+		h->arg = 1;
+		h->chunk = 3;
+		h->nchunks = 3;
+		h->rank = 2;
+		h->dtype = SGC_INT8;
+		h->op = SGC_SUM;
+		fill_body(p, 8);
 		break;
 	default:
 		fail();
@@ -494,6 +523,29 @@ static const struct row type_rows[] = {
 	{ K_JOIN_ABORT, "nbits 9 needs 2 bytes", { MJ(world, 9), MJ(nbits, 9) }, 0, SGC_REJ_LEN },
 	{ K_JOIN_ABORT, "nbits 9, 2 bytes", { MJ(world, 9), MJ(nbits, 9) }, 1, SGC_REJ_NONE },
 	{ K_WAIT, "body 1", { { 0 } }, 1, SGC_REJ_LEN },
+
+	{ K_SHARD, "allreduce", { M(coll, SGC_COLL_ALLREDUCE) }, 0, SGC_REJ_NONE },
+	{ K_SHARD, "allgather", { M(coll, SGC_COLL_ALLGATHER) }, 0, SGC_REJ_NONE },
+	{ K_SHARD, "reduce (a star kind)", { M(coll, SGC_COLL_REDUCE) }, 0, SGC_REJ_COLL },
+	{ K_SHARD, "query", { M(coll, SGC_COLL_QUERY) }, 0, SGC_REJ_COLL },
+	{ K_SHARD, "coll MAX", { M(coll, SGC_COLL_MAX) }, 0, SGC_REJ_COLL },
+	{ K_SHARD, "dtype 8", { M(dtype, 8) }, 0, SGC_REJ_DTYPE },
+	{ K_SHARD, "op SGC_CUSTOM", { M(op, SGC_CUSTOM) }, 0, SGC_REJ_OP },
+	{ K_SHARD, "phase 2", { M(policy, 2) }, 0, SGC_REJ_FIELD },
+	{ K_SHARD, "owner = world", { M(arg, WORLD) }, 0, SGC_REJ_FIELD },
+	{ K_SHARD, "chunk = nchunks", { M(chunk, 3) }, 0, SGC_REJ_CHUNK },
+	{ K_SHARD, "nchunks 0", { M(nchunks, 0), M(chunk, 0) }, 0, SGC_REJ_CHUNK },
+	{ K_SHARD, "count over chunk", { M(count, CB / 2 + 1) }, 0, SGC_REJ_COUNT },
+	{ K_SHARD, "body +1", { { 0 } }, 1, SGC_REJ_LEN },
+	{ K_SHARD, "body -2", { { 0 } }, -2, SGC_REJ_LEN },
+	{ K_SHARD, "empty chunk", { M(count, 0) }, -12, SGC_REJ_NONE },
+	{ K_SHARD_ACK, "chunk > nchunks", { M(chunk, 4) }, 0, SGC_REJ_CHUNK },
+	{ K_SHARD_ACK, "none yet", { M(chunk, 0) }, 0, SGC_REJ_NONE },
+	{ K_SHARD_ACK, "nchunks 0", { M(nchunks, 0), M(chunk, 0) }, 0, SGC_REJ_CHUNK },
+	{ K_SHARD_ACK, "count 1", { M(count, 1) }, 0, SGC_REJ_COUNT },
+	{ K_SHARD_ACK, "bitmap short", { { 0 } }, -1, SGC_REJ_LEN },
+	{ K_SHARD_ACK, "bitmap long", { { 0 } }, 1, SGC_REJ_LEN },
+	{ K_SHARD_ACK, "phase 2", { M(policy, 2) }, 0, SGC_REJ_FIELD },
 };
 
 static void test_type_rejects(void **state)
