@@ -10,7 +10,8 @@
  *       a broadcast); -S: every rank prints its counters (the fault runs
  *       sum retransmits over ranks), and rank 0 on the eBPF path its BPF counters.
  *   SUITES: comma list of allreduce,inplace,reduce,bcast,barrier,nb,early,sg,sgpartial,custom,
- *       float,window,rscatter,allgather,shardnb (the last count),shardmismatch
+ *       float,window,rscatter,allgather,shardnb (the last count),shardmismatch,
+ *       big (the last count)
  *   exit 0 = all good, 1 = a wrong result or error, 77 = skipped
  */
 #define _GNU_SOURCE	/* strerrorname_np */
@@ -366,14 +367,53 @@ static void t_shard_nb(sgc_comm *c, size_t n)
 	g_checked++;
 }
 
+/* Gradient-sized: allreduce of @n int32 (sharded by default from 64 KiB),
+ * reduce_scatter and allgather of the same vector cut in world blocks. */
+static void t_big(sgc_comm *c, size_t n)
+{
+	size_t w = (size_t)g_world, blk = n / w, b, i;
+	int32_t *s = malloc(n * 4 + 8), *r = malloc(n * 4 + 8);
+	unsigned salt = g_salt++;
+	double t0;
+
+	fill(s, n, SGC_INT32, g_rank, salt);
+	t0 = now_us();
+	if (!check_rc("allreduce (big)", sgc_allreduce(c, s, r, n, SGC_INT32, SGC_SUM)))
+		verify_at("allreduce (big)", r, n, SGC_INT32, SGC_SUM, salt, 0);
+	if (g_rank == 0)
+		printf("rank 0: allreduce of %zu x int32 in %.1f ms\n", n, (now_us() - t0) / 1e3);
+	if (!g_fail &&
+	    !check_rc("reduce_scatter (big)", sgc_reduce_scatter(c, s, r, blk, SGC_INT32, SGC_MIN)))
+		verify_at("reduce_scatter (big)", r, blk, SGC_INT32, SGC_MIN, salt, (size_t)g_rank * blk);
+	fill(s, blk, SGC_INT32, g_rank, salt);
+	if (!g_fail && !check_rc("allgather (big)", sgc_allgather(c, s, r, blk, SGC_INT32))) {
+		for (b = 0; b < w; b++)
+			for (i = 0; i < blk; i++)
+				if ((uint32_t)r[b * blk + i] != (uint32_t)input((int)b, i, salt)) {
+					FAIL("allgather (big): block %zu element %zu wrong", b, i);
+					g_wrong++;
+					b = w;
+					break;
+				}
+		g_checked++;
+	}
+	free(s);
+	free(r);
+}
+
 /* The last rank passes another count: every rank gets SGC_EMISMATCH with
  * a message that names a rank, and the next collective works. */
 static void t_shard_mismatch(sgc_comm *c)
 {
 	size_t n = 1000, w = (size_t)g_world;
 	size_t mine = g_rank == g_world - 1 ? n + 1 : n;
-	int32_t *s = calloc((n + 1) * w, 4), *r = calloc((n + 1) * w, 4);
+	int32_t *s, *r;
 	int rc;
+
+	if (g_world < 2)
+		return;		/* one rank cannot disagree with itself */
+	s = calloc((n + 1) * w, 4);
+	r = calloc((n + 1) * w, 4);
 
 	rc = sgc_reduce_scatter(c, s, r, mine, SGC_INT32, SGC_SUM);
 	if (rc != -SGC_EMISMATCH)
@@ -931,6 +971,8 @@ int main(int argc, char **argv)
 			t_shard_nb(c, counts[ncounts - 1]);
 		if (strstr(suites, "shardmismatch") && !g_fail)
 			t_shard_mismatch(c);
+		if (strstr(suites, "big") && !g_fail)
+			t_big(c, counts[ncounts - 1]);
 		if (strstr(suites, "inplace"))
 			t_allreduce(c, counts, ncounts, 0, true);
 		if (strstr(suites, "reduce") && !g_fail)
