@@ -65,6 +65,25 @@ def main():
             b = data(root, 3000, np.int64, salt) if r == root else np.zeros(3000, np.int64)
             comm.broadcast(b, root=root)
             assert np.array_equal(b, data(root, 3000, np.int64, salt))
+        # reduce_scatter and allgather, blocking and not, shaped and flat.
+        for dt in (np.int8, np.uint32, np.int64):
+            for n in (0, 1, 5, 2000):
+                salt += 1
+                a = data(r, n * w, dt, salt)
+                want = expected(w, n * w, dt, "bxor", salt)[r * n:(r + 1) * n]
+                assert np.array_equal(comm.reduce_scatter(a, op="bxor"), want), (dt, n)
+                got = comm.ireduce_scatter(a.reshape(w, n), op="bxor").wait()
+                assert got.shape == (n,) and np.array_equal(got, want), (dt, n)
+                mine = data(r, n, dt, salt)
+                allw = np.stack([data(k, n, dt, salt) for k in range(w)])
+                assert np.array_equal(comm.allgather(mine), allw), (dt, n)
+                assert np.array_equal(comm.iallgather(mine).wait(), allw), (dt, n)
+        if w > 1:
+            try:
+                comm.reduce_scatter(np.zeros(w + 1, np.int32))
+                raise AssertionError("a send buffer that is no multiple of the world size")
+            except ValueError as e:
+                assert "multiple" in str(e), str(e)
         comm.barrier()
         reqs = []
         for k in range(20):

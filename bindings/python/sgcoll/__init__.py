@@ -95,6 +95,10 @@ def _load():
         "sgc_barrier": (i, [vp]),
         "sgc_iallreduce": (i, [vp, vp, vp, sz, i, i, _ctypes.POINTER(vp)]),
         "sgc_ibroadcast": (i, [vp, vp, sz, i, i, _ctypes.POINTER(vp)]),
+        "sgc_reduce_scatter": (i, [vp, vp, vp, sz, i, i]),
+        "sgc_ireduce_scatter": (i, [vp, vp, vp, sz, i, i, _ctypes.POINTER(vp)]),
+        "sgc_allgather": (i, [vp, vp, vp, sz, i]),
+        "sgc_iallgather": (i, [vp, vp, vp, sz, i, _ctypes.POINTER(vp)]),
         "sgc_test": (i, [vp, _ctypes.POINTER(i)]),
         "sgc_wait": (i, [vp]),
         "sgc_fd": (i, [vp]),
@@ -498,6 +502,72 @@ class Comm:
         _check(_lib.sgc_broadcast(self._h, buf.ctypes.data, buf.size, _dtype(buf), root),
                "sgc_broadcast")
         return _deliver(buf, a)
+
+    def _scatter_args(self, a, out):
+        """(src, buf, out, count) for reduce_scatter: `a` holds world_size
+        blocks (its first axis, if that is world_size long, else flat)."""
+        src = _input(a, "a")
+        world = self.world_size
+        if src.size % world:
+            raise ValueError(f"a has {src.size} elements, not a multiple of the world size "
+                             f"{world}: it holds one block per rank")
+        shape = src.shape[1:] if src.ndim > 1 and src.shape[0] == world else (src.size // world,)
+        if out is None:
+            buf = out = _np.empty(shape, src.dtype)
+        else:
+            buf, out = _output(out, "out")
+            if out.size != src.size // world or out.dtype != src.dtype:
+                raise ValueError(f"out must hold {src.size // world} elements of {src.dtype}")
+        return src, buf, out, src.size // world
+
+    def _gather_args(self, a, out):
+        """(src, buf, out) for allgather: the result is world_size x a."""
+        src = _input(a, "a")
+        shape = (self.world_size,) + src.shape
+        if out is None:
+            buf = out = _np.empty(shape, src.dtype)
+        else:
+            buf, out = _output(out, "out")
+            if out.size != src.size * self.world_size or out.dtype != src.dtype:
+                raise ValueError(f"out must hold world_size x {src.size} elements of {src.dtype}")
+        return src, buf, out
+
+    def reduce_scatter(self, a, op="sum", out=None):
+        """MPI_Reduce_scatter_block: `a` holds one block per rank (world_size
+        blocks of equal size: its first axis if that is world_size long,
+        else a flat array cut in world_size parts); this rank gets the
+        reduction of every rank's block number `rank`, in `out` or a new array.
+        Each rank reduces its own block from what the others send it.
+        """
+        src, buf, out, n = self._scatter_args(a, out)
+        _check(_lib.sgc_reduce_scatter(self._h, src.ctypes.data, buf.ctypes.data, n,
+                                       _dtype(src), _op(op)), "sgc_reduce_scatter")
+        return _deliver(buf, out)
+
+    def allgather(self, a, out=None):
+        """MPI_Allgather: every rank's `a`, stacked in rank order (shape
+        (world_size,) + a.shape), in `out` or a new array."""
+        src, buf, out = self._gather_args(a, out)
+        _check(_lib.sgc_allgather(self._h, src.ctypes.data, buf.ctypes.data, src.size,
+                                  _dtype(src)), "sgc_allgather")
+        return _deliver(buf, out)
+
+    def ireduce_scatter(self, a, op="sum", out=None):
+        """Non-blocking reduce_scatter(): a Request whose wait() gives the block."""
+        src, buf, out, n = self._scatter_args(a, out)
+        h = _ctypes.c_void_p()
+        _check(_lib.sgc_ireduce_scatter(self._h, src.ctypes.data, buf.ctypes.data, n,
+                                        _dtype(src), _op(op), _ctypes.byref(h)),
+               "sgc_ireduce_scatter")
+        return Request(h, (src, buf), buf, out)
+
+    def iallgather(self, a, out=None):
+        """Non-blocking allgather(): a Request whose wait() gives the stacked blocks."""
+        src, buf, out = self._gather_args(a, out)
+        h = _ctypes.c_void_p()
+        _check(_lib.sgc_iallgather(self._h, src.ctypes.data, buf.ctypes.data, src.size,
+                                   _dtype(src), _ctypes.byref(h)), "sgc_iallgather")
+        return Request(h, (src, buf), buf, out)
 
     def barrier(self):
         """Return once every rank has entered the barrier."""
