@@ -34,8 +34,8 @@ struct mesh_tx {
 	uint64_t bits;		/* and these of acked + 1 .. acked + 64 */
 	uint64_t timer;		/* next loss check; 0 = nothing out */
 	unsigned backoff;
-	uint32_t fast_low;	/* 1 + the low mark whose holes were last sent again */
 	bool probing;		/* a probe is out: its answer says what is lost */
+	uint64_t *sent_at;	/* [MESH_WIN_MAX]: when chunk i was last sent, at i % MESH_WIN_MAX */
 	bool started;
 };
 
@@ -53,6 +53,7 @@ struct mesh_coll {
 	uint32_t seq;
 	uint8_t kind, dtype, op, state;
 	bool posted;
+	int world;
 	bool gathering;		/* allreduce: the gather phase has begun */
 	size_t count;		/* the call's count */
 	size_t elsz;
@@ -172,6 +173,8 @@ static void mesh_release(struct mesh_coll *m)
 			for (r = 0; m->rx[ph][r].nchunks; r++)
 				free(m->rx[ph][r].got);
 		free(m->rx[ph]);
+		for (r = 0; m->tx[ph] && r < m->world; r++)
+			free(m->tx[ph][r].sent_at);
 		free(m->tx[ph]);
 		m->rx[ph] = NULL;
 		m->tx[ph] = NULL;
@@ -216,6 +219,11 @@ static int rx_alloc(struct sgc_comm *c, struct mesh_coll *m, int ph)
 		s->got = calloc(bitmap_bytes(s->nchunks), 1);
 		if (!s->got)
 			return -ENOMEM;
+		if (r != c->rank) {
+			m->tx[ph][r].sent_at = calloc(MESH_WIN_MAX, sizeof(uint64_t));
+			if (!m->tx[ph][r].sent_at)
+				return -ENOMEM;
+		}
 		if (r == c->rank) {
 			/* Our own part is in our hands. */
 			memset(s->got, 0xff, bitmap_bytes(s->nchunks));
@@ -244,6 +252,7 @@ static struct mesh_coll *mesh_new(struct sgc_comm *c, uint32_t seq, uint8_t kind
 	m->ce = (uint32_t)(c->chunk_bytes / m->elsz);
 	m->odd_rank = -1;
 	m->first_rank = -1;
+	m->world = c->world;
 	shard_range(m, c->world, c->rank, &m->own_lo, &m->own_n);
 	for (ph = 0; ph < 2; ph++)
 		if (has_phase(m, ph) && rx_alloc(c, m, ph))
@@ -280,7 +289,7 @@ static void mesh_hdr(struct sgc_comm *c, const struct mesh_coll *m, struct sgc_h
 }
 
 static void send_chunk(struct sgc_comm *c, const struct mesh_coll *m, int ph, int to,
-		       const struct mesh_tx *t, uint32_t i, bool again)
+		       struct mesh_tx *t, uint32_t i, bool again)
 {
 	size_t n = chunk_len(m, t->count, i);
 	struct sgc_pkt *p = pkt_alloc(c);
@@ -300,6 +309,7 @@ static void send_chunk(struct sgc_comm *c, const struct mesh_coll *m, int ph, in
 	p->len = (uint32_t)(SGC_HDR_SIZE + n * m->elsz);
 	io_send(c, p, peer_addr(c, to));
 	pkt_put(c, p);
+	t->sent_at[i % MESH_WIN_MAX] = now_ns();
 }
 
 /* What came of stream @s from rank @to, for the sender. */
@@ -464,12 +474,14 @@ static void mismatch(struct sgc_comm *c, struct mesh_coll *m, int rank, const st
 /* ---- loss ---- */
 
 /*
- * Send again what @t has out below @upto and the peer has not said it
- * has, up to a window.  Datagrams between two ranks arrive in order, so a
- * chunk missing below one that came was lost.
+ * Send again the chunks below @upto that the peer lacks and that went out
+ * no later than @before, up to a window.  A chunk sent later may still be
+ * on its way: sends pass each other (io_uring punts one that would block
+ * to a worker; the sender moves between CPUs, each with its own backlog),
+ * so only time tells a lost chunk from a late one (as TCP's RACK does).
  */
 static void resend_holes(struct sgc_comm *c, struct mesh_coll *m, int ph, int to,
-			 struct mesh_tx *t, uint32_t upto)
+			 struct mesh_tx *t, uint32_t upto, uint64_t before)
 {
 	unsigned win = mesh_window(c), sent = 0;
 	uint32_t i;
@@ -477,11 +489,12 @@ static void resend_holes(struct sgc_comm *c, struct mesh_coll *m, int ph, int to
 	for (i = t->acked; i < upto && sent < win; i++) {
 		if (i > t->acked && i - t->acked <= 64 && ((t->bits >> (i - t->acked - 1)) & 1))
 			continue;
+		if (t->sent_at[i % MESH_WIN_MAX] > before)
+			continue;
 		send_chunk(c, m, ph, to, t, i, true);
 		c->st.retransmits++;
 		sent++;
 	}
-	t->fast_low = t->acked + 1;	/* 0: none yet */
 }
 
 /*
@@ -665,14 +678,17 @@ static void mesh_on_ack(struct sgc_comm *c, const struct sgc_rx *rx)
 	}
 	t->bits = bits;
 	if (t->probing) {
-		/* The answer to a probe: everything before it has come or
-		 * never will. */
+		/* The answer to a probe: what went out a delay before it and
+		 * has not come is lost. */
 		t->probing = false;
 		if (t->acked < t->next)
-			resend_holes(c, m, ph, r, t, t->next);
-	} else if (bits && t->fast_low != t->acked + 1) {
-		/* A hole below a chunk that came: lost.  Once per low mark. */
-		resend_holes(c, m, ph, r, t, t->acked + 64 - (uint32_t)__builtin_clzll(bits));
+			resend_holes(c, m, ph, r, t, t->next, now_ns() - mesh_rto(c));
+	} else if (bits) {
+		/* A hole below a chunk that came: lost if it went out well
+		 * before that chunk (a quarter of the delay). */
+		uint32_t top = t->acked + 64 - (uint32_t)__builtin_clzll(bits);
+
+		resend_holes(c, m, ph, r, t, top, t->sent_at[top % MESH_WIN_MAX] - mesh_rto(c) / 4);
 	}
 	mesh_pump(c, m);
 	mesh_check_done(c, m);
