@@ -4,8 +4,9 @@
 # the repository, built only with `pkg-config --cflags --libs sgcoll`,
 # runs every collective across namespaces with SGC_ACCEL=off.  The man
 # pages must cover every function of the installed header and render
-# without warnings; the installed Python package must import and run
-# without SGCOLL_LIB, loading the installed library.
+# without warnings (the tools' section 1 pages too); the installed Python
+# package must import and run without SGCOLL_LIB, loading the installed
+# library.
 #   install_pkgconfig.sh CLUSTER BUILD_DIR PROGRAM.c [EXTRA_CFLAGS]
 set -uo pipefail
 CLUSTER=$1
@@ -20,24 +21,28 @@ cmake --install "$BUILD" --prefix "$prefix" >"$LOGDIR/install.log" 2>&1 ||
 	fail "cmake --install failed: $(tail -5 "$LOGDIR/install.log")"
 export PKG_CONFIG_PATH=$prefix/lib/pkgconfig:$prefix/lib/x86_64-linux-gnu/pkgconfig
 
-# Man pages: one for every SGC_API function (a page or a .so link to one).
+# Man pages: one for every SGC_API function (a page or a symbolic link to
+# one), one for every installed program; each renders with man -l from
+# here, outside the man directory.
 man3=$prefix/share/man/man3
+for tool in sgc-bpfstat sgc-faultinj sgc-cluster; do
+	[ -f "$prefix/share/man/man1/$tool.1" ] || fail "no man page $tool(1) in $prefix/share/man/man1"
+done
 [ -f "$prefix/share/man/man7/sgcoll.7" ] || fail "sgcoll(7) is not installed"
 fns=$(grep -o '^SGC_API [^(]*(' "$prefix/include/sgcoll.h" | grep -o '[a-z_0-9]*($' | tr -d '(')
 [ "$(echo "$fns" | wc -w)" -ge 30 ] || fail "found only $(echo "$fns" | wc -w) functions in sgcoll.h"
 for fn in $fns; do
 	page=$man3/$fn.3
 	[ -f "$page" ] || fail "no man page for $fn ($page)"
-	if grep -q '^\.so ' "$page"; then
-		target=$(sed -n 's/^\.so man3\///p' "$page")
+	if [ -L "$page" ]; then
+		target=$(readlink "$page")
 		[ -f "$man3/$target" ] || fail "$page links to a missing page $target"
 		page=$man3/$target
 	fi
 	grep -qw "$fn" "$page" || fail "$page does not mention $fn"
 done
 if command -v man >/dev/null; then
-	for page in "$man3"/*.3 "$prefix"/share/man/man7/*.7; do
-		grep -q '^\.so ' "$page" && continue
+	for page in "$prefix"/share/man/man1/*.1 "$man3"/*.3 "$prefix"/share/man/man7/*.7; do
 		warn=$(MANWIDTH=80 man --warnings -l "$page" 2>&1 >/dev/null)
 		[ -z "$warn" ] || fail "$page renders with warnings: $warn"
 	done
