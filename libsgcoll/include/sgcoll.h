@@ -111,7 +111,7 @@ struct sgc_config {
 	size_t sz;		/* sizeof(struct sgc_config): lets the struct grow */
 	int rank;		/* 0 = coordinator */
 	int world_size;		/* ranks including the coordinator */
-	const char *coordinator; /* rank 0's "ipv4:port" */
+	const char *coordinator; /* rank 0's "ipv4:port" or "hostname:port" */
 	const char *bind_addr;	/* this rank's "ipv4" or "ipv4:port"; NULL = chosen from the route to the coordinator */
 	const char *ifname;	/* coordinator's interface for the eBPF path; NULL = from the route */
 	enum sgc_accel accel;
@@ -163,7 +163,8 @@ SGC_API int sgc_init(const struct sgc_config *cfg, sgc_comm **out);
  * SGC_WAITMODE=block|busypoll, SGC_KEEP_RESPONSES=0|1, SGC_KERNEL_FANOUT=0|1
  * (its old name SGC_ALLGATHER=0|1 still works; both set must agree),
  * SGC_CUSTOM_BPF.  Without SGC_COORDINATOR, SGC_COORDINATOR_FILE names a
- * file whose first line is the coordinator's "ipv4:port".  Rank and size fall back to
+ * file whose first line is the coordinator's "ipv4:port" (or "hostname:port";
+ * a name is resolved to its first IPv4 address).  Rank and size fall back to
  * OMPI_COMM_WORLD_RANK/SIZE, then PMI_RANK/PMI_SIZE.
  */
 SGC_API int sgc_init_env(sgc_comm **out);

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <ifaddrs.h>
 #include <net/if.h>
+#include <netdb.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,6 +113,99 @@ int sgc_parse_addr(const char *s, struct sockaddr_in *out, int need_port)
 	out->sin_family = AF_INET;
 	out->sin_addr.s_addr = htonl(ip);
 	out->sin_port = htons((uint16_t)port);
+	return 0;
+}
+
+/*
+ * A host name as a resolver takes it: dot-separated labels of letters,
+ * digits, '-' and '_', none empty or beginning or ending with '-', at most
+ * 253 characters (a final dot allowed).  Anything else never reaches
+ * getaddrinfo(), so a typo gives a message about its form, not a DNS
+ * query for it.
+ */
+static bool host_name_ok(const char *h, size_t len)
+{
+	size_t i, label = 0;
+
+	if (!len || len > 253 || h[0] == '.')
+		return false;
+	for (i = 0; i < len; i++) {
+		char ch = h[i];
+
+		if (ch == '.') {
+			if (!label || h[i - 1] == '-')
+				return false;
+			label = 0;
+			continue;
+		}
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == '-' || ch == '_'))
+			return false;
+		if (ch == '-' && !label)
+			return false;
+		if (++label > 63)
+			return false;
+	}
+	return h[len - 1] != '-';
+}
+
+int sgc_resolve_addr(const char *s, struct sockaddr_in *out)
+{
+	static const char form[] = "expected \"a.b.c.d:port\" or \"hostname:port\"";
+	struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_DGRAM };
+	struct addrinfo *res = NULL;
+	const char *colon;
+	unsigned long port;
+	char host[256];
+	struct in_addr lax;
+	size_t hlen;
+	int n, rc;
+
+	if (!s || !*s)
+		return sgc_err(-EINVAL, "empty address: %s with port 1..65535", form);
+	colon = strrchr(s, ':');
+	if (!colon)
+		return sgc_err(-EINVAL, "address \"%.64s\" has no port: %s with port 1..65535",
+			       s, form);
+	hlen = (size_t)(colon - s);
+	/* Digits and dots only: an IPv4 address, read strictly (and its
+	 * message says what is wrong with it). */
+	if (hlen && strspn(s, "0123456789.") == hlen)
+		return sgc_parse_addr(s, out, 1);
+	if (memchr(s, ':', hlen))
+		return sgc_err(-EINVAL, "address \"%.64s\" has more than one ':' (libsgcoll speaks "
+			       "IPv4 only): %s", s, form);
+	if (!host_name_ok(s, hlen))
+		return sgc_err(-EINVAL, "\"%.64s\": \"%.*s\" is neither an IPv4 address nor a host "
+			       "name: %s", s, (int)(hlen < 64 ? hlen : 64), s, form);
+	n = parse_dec(colon + 1, 5, &port);
+	if (!n || colon[1 + n] || port < 1 || port > 65535)
+		return sgc_err(-EINVAL, "bad port in \"%.64s\": not a decimal number in 1..65535; %s",
+			       s, form);
+	memcpy(host, s, hlen);
+	host[hlen] = '\0';
+	/* The resolver would read "127.1" or "0x7f.0.0.1" as addresses;
+	 * people read them otherwise. */
+	if (inet_aton(host, &lax))
+		return sgc_err(-EINVAL, "\"%.64s\": \"%s\" is not an IPv4 address in the usual "
+			       "form a.b.c.d (four decimal numbers 0..255): %s", s, host, form);
+
+	rc = getaddrinfo(host, NULL, &hints, &res);
+	if (rc || !res) {
+		int err = rc == EAI_AGAIN ? -EAGAIN :
+			  rc == EAI_SYSTEM && errno ? -errno :
+			  rc == EAI_MEMORY ? -ENOMEM : -EINVAL;
+
+		if (res)
+			freeaddrinfo(res);
+		return sgc_err(err, "cannot resolve the host name \"%s\" to an IPv4 address (%s): "
+			       "give rank 0's IPv4 address, or a name that resolves to it on every "
+			       "host", host, rc ? gai_strerror(rc) : "no address");
+	}
+	/* The first answer, as every other program would pick it. */
+	memcpy(out, res->ai_addr, sizeof(*out));
+	out->sin_port = htons((uint16_t)port);
+	freeaddrinfo(res);
 	return 0;
 }
 
@@ -375,7 +469,7 @@ int sgc_config_from_env(struct sgc_config *cfg)
 	if (!c.coordinator && env_get("SGC_COORDINATOR_FILE")) {
 		/* One line "a.b.c.d:port" in a file, for launchers (mpirun) that
 		 * pass files more easily than per-job environment. */
-		static _Thread_local char line[64];
+		static _Thread_local char line[320];
 		const char *path = env_get("SGC_COORDINATOR_FILE");
 		FILE *f = fopen(path, "r");
 
@@ -384,7 +478,7 @@ int sgc_config_from_env(struct sgc_config *cfg)
 			if (f)
 				fclose(f);
 			return sgc_err(err, "SGC_COORDINATOR_FILE=%.200s cannot be read: it must hold "
-				       "one line \"a.b.c.d:port\"", path);
+				       "one line \"a.b.c.d:port\" or \"hostname:port\"", path);
 		}
 		fclose(f);
 		line[strcspn(line, "\r\n \t")] = 0;
@@ -392,8 +486,8 @@ int sgc_config_from_env(struct sgc_config *cfg)
 	}
 	if (!c.coordinator)
 		return sgc_err(-EINVAL,
-			       "SGC_COORDINATOR is not set: set SGC_COORDINATOR=a.b.c.d:port, rank 0's IPv4 address and UDP port, on every rank (or SGC_COORDINATOR_FILE to a file holding it)");
-	err = sgc_parse_addr(c.coordinator, &tmp, 1);
+			       "SGC_COORDINATOR is not set: set SGC_COORDINATOR=a.b.c.d:port (or hostname:port), rank 0's address and UDP port, on every rank (or SGC_COORDINATOR_FILE to a file holding it)");
+	err = sgc_resolve_addr(c.coordinator, &tmp);
 	if (err)
 		return err_prefix(err, "SGC_COORDINATOR");
 
@@ -636,8 +730,8 @@ int sgc_cfg_validate(const struct sgc_config *in, struct sgc_cfg *out)
 
 	if (!c.coordinator)
 		return sgc_err(-EINVAL,
-			       "no coordinator address: set cfg.coordinator (or SGC_COORDINATOR) to rank 0's \"a.b.c.d:port\"");
-	err = sgc_parse_addr(c.coordinator, &out->coord, 1);
+			       "no coordinator address: set cfg.coordinator (or SGC_COORDINATOR) to rank 0's \"a.b.c.d:port\" or \"hostname:port\"");
+	err = sgc_resolve_addr(c.coordinator, &out->coord);
 	if (err)
 		return err_prefix(err, "coordinator");
 	if (out->coord.sin_addr.s_addr == htonl(INADDR_ANY))
@@ -645,6 +739,15 @@ int sgc_cfg_validate(const struct sgc_config *in, struct sgc_cfg *out)
 			       "coordinator \"%.64s\": 0.0.0.0 cannot be sent to; give rank 0's real IPv4 address",
 			       c.coordinator);
 	sgc_addr_str(&out->coord, cs, sizeof(cs));
+	/* Rank 0 binds what the name resolves to here.  Debian's /etc/hosts
+	 * maps a host's own name to 127.0.1.1: then only ranks on this host
+	 * could reach it, and the others would time out. */
+	if (c.rank == 0 && c.world_size > 1 && (ntohl(out->coord.sin_addr.s_addr) >> 24) == 127 &&
+	    strspn(c.coordinator, "0123456789.") != strcspn(c.coordinator, ":") &&
+	    strncmp(c.coordinator, "localhost:", 10))
+		pr_warn("the coordinator \"%.64s\" resolves to %s on this host, a loopback address "
+			"that ranks on other hosts cannot reach: if there are any, give rank 0's "
+			"IPv4 address instead\n", c.coordinator, cs);
 
 	if (c.bind_addr) {
 		err = sgc_parse_addr(c.bind_addr, &out->bind, 0);

@@ -70,6 +70,16 @@ static struct sgc_config base_cfg(int rank, int world)
 	return c;
 }
 
+/* The last warning the library printed. */
+static char warned[512];
+
+static int capture_warn(enum sgc_print_level level, const char *fmt, va_list ap)
+{
+	if (level == SGC_WARN)
+		vsnprintf(warned, sizeof(warned), fmt, ap);
+	return 0;
+}
+
 /* ---- sgc_parse_addr / sgc_addr_str ---- */
 
 static void test_parse_good(void **state)
@@ -141,6 +151,85 @@ static void test_parse_bad(void **state)
 	assert_err_mentions(sgc_parse_addr("1.2.3.4", &a, 1), -EINVAL, "port");
 	assert_err_mentions(sgc_parse_addr("1.2.3.300", &a, 0), -EINVAL, "300", "255");
 	assert_err_mentions(sgc_parse_addr("1.2.3.4:70000", &a, 0), -EINVAL, "65535");
+	(void)state;
+}
+
+/* ---- sgc_resolve_addr: IPv4 addresses and host names ---- */
+
+static void test_resolve_good(void **state)
+{
+	static const struct {
+		const char *s, *want;
+	} good[] = {
+		{ "10.0.0.1:5000", "10.0.0.1:5000" },
+		{ "localhost:5000", "127.0.0.1:5000" },
+		{ "LocalHost:65535", "127.0.0.1:65535" },
+	};
+	struct sockaddr_in a;
+	char buf[32], name[300];
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		memset(&a, 0xff, sizeof(a));
+		if (sgc_resolve_addr(good[i].s, &a)) {
+			print_error("%s: %s\n", good[i].s, sgc_last_error());
+			fail();
+		}
+		assert_int_equal(a.sin_family, AF_INET);
+		assert_string_equal(sgc_addr_str(&a, buf, sizeof(buf)), good[i].want);
+	}
+	/* This host's own name, as a launcher on it would give it. */
+	assert_int_equal(gethostname(name, 256), 0);
+	strcat(name, ":7000");
+	if (sgc_resolve_addr(name, &a))
+		print_message("(this host's name %s does not resolve here: %s)\n", name,
+			      sgc_last_error());
+	else
+		assert_int_equal(ntohs(a.sin_port), 7000);
+	(void)state;
+}
+
+static void test_resolve_bad(void **state)
+{
+	static const struct {
+		const char *s, *mention;
+	} bad[] = {
+		{ "", "empty" }, { "localhost", "port" }, { "10.0.0.1", "port" },
+		{ "localhost:", "port" }, { "localhost:0", "port" }, { "localhost:65536", "port" },
+		{ "localhost:http", "port" }, { "localhost:080", "port" }, { "localhost: 80", "port" },
+		{ ":80", "host name" }, { "1.2.3.256:80", "255" }, { "1.2.3:80", "four" },
+		{ "127.1:80", "a.b.c.d" }, { "0x7f.0.0.1:80", "a.b.c.d" }, { "::1:80", "IPv4" },
+		{ "1.2.3.4:80:90", "':'" }, { "bad host:80", "bad host" }, { "a..b:80", "a..b" },
+		{ ".a:80", ".a" }, { "-a:80", "-a" }, { "a-.b:80", "a-.b" }, { "a/b:80", "a/b" },
+		{ "no-such-host.invalid:80", "no-such-host.invalid" },
+	};
+	char label[80], longname[300];
+	struct sockaddr_in a;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		sgc_err_clear();
+		if (sgc_resolve_addr(bad[i].s, &a) != -EINVAL) {
+			print_error("\"%s\" was accepted (or failed otherwise): %s\n", bad[i].s,
+				    sgc_last_error());
+			fail();
+		}
+		if (!strstr(sgc_last_error(), bad[i].mention)) {
+			print_error("\"%s\": \"%s\" not in \"%s\"\n", bad[i].s, bad[i].mention,
+				    sgc_last_error());
+			fail();
+		}
+	}
+	/* A name that does not resolve is named, and so is what to do. */
+	assert_err_mentions(sgc_resolve_addr("no-such-host.invalid:80", &a), -EINVAL,
+			    "cannot resolve", "\"no-such-host.invalid\"", "IPv4 address");
+	/* Labels of at most 63 characters, names of at most 253. */
+	memset(label, 'a', 64);
+	strcpy(label + 64, ":80");
+	assert_err_mentions(sgc_resolve_addr(label, &a), -EINVAL, "host name");
+	for (size_t i = 0; i < 255; i++)	/* "a.a.a ... a": 255 characters */
+		longname[i] = i % 2 ? '.' : 'a';
+	strcpy(longname + 255, ":80");
+	assert_err_mentions(sgc_resolve_addr(longname, &a), -EINVAL, "host name");
+	assert_int_equal(sgc_resolve_addr(NULL, &a), -EINVAL);
 	(void)state;
 }
 
@@ -228,6 +317,49 @@ static void test_env_fallbacks(void **state)
 	(void)state;
 }
 
+/* A coordinator by name: resolved when validated, and for rank 0 a
+ * warning when the name is this host's loopback. */
+static void test_validate_host_name(void **state)
+{
+	sgc_print_fn old = sgc_set_print(capture_warn);
+	struct sgc_config c = base_cfg(1, 2);
+	struct sgc_cfg out;
+	char buf[32], name[300];
+
+	c.coordinator = "localhost:5000";
+	assert_int_equal(sgc_cfg_validate(&c, &out), 0);
+	assert_string_equal(sgc_addr_str(&out.coord, buf, sizeof(buf)), "127.0.0.1:5000");
+	assert_string_equal(sgc_addr_str(&out.bind, buf, sizeof(buf)), "127.0.0.1:0");
+	c.coordinator = "no-such-host.invalid:5000";
+	assert_err_mentions(sgc_cfg_validate(&c, &out), -EINVAL, "coordinator",
+			    "no-such-host.invalid");
+
+	/* "localhost" and addresses are meant as written: no warning */
+	warned[0] = 0;
+	c = base_cfg(0, 2);
+	assert_int_equal(sgc_cfg_validate(&c, &out), 0);
+	c.coordinator = "localhost:5000";
+	assert_int_equal(sgc_cfg_validate(&c, &out), 0);
+	assert_string_equal(warned, "");
+	/* another name for a loopback address, on rank 0 of several */
+	assert_int_equal(gethostname(name, 256), 0);
+	strcat(name, ":5000");
+	c.coordinator = name;
+	if (!sgc_cfg_validate(&c, &out) && (ntohl(out.coord.sin_addr.s_addr) >> 24) == 127) {
+		assert_non_null(strstr(warned, "loopback"));
+		assert_non_null(strstr(warned, name));
+		warned[0] = 0;
+		c.world_size = 1;	/* alone: nobody to reach it */
+		assert_int_equal(sgc_cfg_validate(&c, &out), 0);
+		assert_string_equal(warned, "");
+	} else {
+		print_message("(this host's name does not resolve to a loopback address: "
+			      "no warning to check)\n");
+	}
+	sgc_set_print(old);
+	(void)state;
+}
+
 static void test_env_errors(void **state)
 {
 	static const struct {
@@ -244,7 +376,9 @@ static void test_env_errors(void **state)
 		{ "SGC_WORLD_SIZE", "4097", "4097" },
 		{ "SGC_WORLD_SIZE", "four", "four" },
 		{ "SGC_COORDINATOR", "127.0.0.1", "port" },
-		{ "SGC_COORDINATOR", "host:5000", "host:5000" },
+		{ "SGC_COORDINATOR", "no-such-host.invalid:5000", "no-such-host.invalid" },
+		{ "SGC_COORDINATOR", "bad host:5000", "bad host" },
+		{ "SGC_COORDINATOR", "localhost:0", "localhost:0" },
 		{ "SGC_BIND", "127.0.0.1:99999", "99999" },
 		{ "SGC_BIND", "eth0", "eth0" },
 		{ "SGC_ACCEL", "fast", "fast" },
@@ -608,15 +742,6 @@ static void test_validate_sz(void **state)
 
 /* ---- settings only the environment has (sgc_cfg_env) ---- */
 
-static char warned[512];
-
-static int capture_warn(enum sgc_print_level level, const char *fmt, va_list ap)
-{
-	if (level == SGC_WARN)
-		vsnprintf(warned, sizeof(warned), fmt, ap);
-	return 0;
-}
-
 /* SGC_RTO_US: 50..1000000 microseconds; otherwise a warning and 200. */
 static void test_env_rto(void **state)
 {
@@ -962,6 +1087,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_good),
 		cmocka_unit_test(test_parse_bad),
+		cmocka_unit_test_setup(test_resolve_good, clear_env),
+		cmocka_unit_test_setup(test_resolve_bad, clear_env),
+		cmocka_unit_test_setup(test_validate_host_name, clear_env),
 		cmocka_unit_test_setup(test_env_basic, clear_env),
 		cmocka_unit_test_setup(test_env_fallbacks, clear_env),
 		cmocka_unit_test_setup(test_env_errors, clear_env),
