@@ -153,6 +153,9 @@ SGC_HIDDEN int sgc_parse_addr(const char *s, struct sockaddr_in *out, int need_p
  * first IPv4 address (getaddrinfo); a name that does not resolve fails
  * with -EINVAL naming it. */
 SGC_HIDDEN int sgc_resolve_addr(const char *s, struct sockaddr_in *out);
+/* The first host of a Slurm host list ("node[01-04,07],gpu1": node01)
+ * into @host (@len bytes); -EINVAL for a list that is not one. */
+SGC_HIDDEN int sgc_hostlist_first(const char *list, char *host, size_t len);
 /* Check @in, copy it into @out, fill defaults (bind address from the
  * route to the coordinator, interface from the address), then the
  * environment-only settings with sgc_cfg_env(). */

@@ -28,7 +28,9 @@ static const char *const env_vars[] = {
 	"SGC_ACCEL", "SGC_TIMEOUT_MS", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE",
 	"PMI_RANK", "PMI_SIZE", "SGC_DELIVERY", "SGC_WAITMODE", "SGC_KEEP_RESPONSES",
 	"SGC_ALLGATHER", "SGC_COORDINATOR_FILE", "SGC_RTO_US", "SGC_GSO", "SGC_FANOUT_CPUS",
-	"SGC_KERNEL_FANOUT",
+	"SGC_KERNEL_FANOUT", "SGC_PORT", "RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT",
+	"SLURM_PROCID", "SLURM_NTASKS", "SLURM_STEP_NODELIST", "SLURM_JOB_NODELIST",
+	"SLURM_JOB_ID", "SLURM_STEP_ID",
 };
 
 static int clear_env(void **state)
@@ -233,6 +235,57 @@ static void test_resolve_bad(void **state)
 	(void)state;
 }
 
+/* ---- sgc_hostlist_first: Slurm's host lists ---- */
+
+static void test_hostlist(void **state)
+{
+	static const struct {
+		const char *list, *first;
+	} good[] = {
+		{ "node[01-04,07],gpu1", "node01" }, { "gpu1", "gpu1" }, { "gpu1,gpu2", "gpu1" },
+		{ "n[7,1-3]", "n7" }, { "rack[1-2]-n[3,5]", "rack1-n3" }, { "n[001-100]", "n001" },
+		{ "n[1]", "n1" }, { "a.b.c", "a.b.c" }, { "[5-6]x", "5x" }, { "n[0-1]-ib", "n0-ib" },
+		{ "localhost", "localhost" }, { "n1,n[2-3", "n1" },	/* only the first is read */
+	};
+	static const char *const bad[] = {
+		",a", "n[", "n[]", "n[a-b]", "n[1-]", "n[-1]", "n[1,]", "n[,1]", "n[1-2-3]",
+		"n]", "n[1[2]]", "n[1,,2]", "n[1 ]", "[]",
+	};
+	char host[64], longlist[200];
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		memset(host, 'x', sizeof(host));
+		if (sgc_hostlist_first(good[i].list, host, sizeof(host))) {
+			print_error("%s: %s\n", good[i].list, sgc_last_error());
+			fail();
+		}
+		assert_string_equal(host, good[i].first);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		sgc_err_clear();
+		if (sgc_hostlist_first(bad[i], host, sizeof(host)) != -EINVAL) {
+			print_error("\"%s\" was accepted as \"%s\"\n", bad[i], host);
+			fail();
+		}
+		assert_non_null(strstr(sgc_last_error(), bad[i]));
+		assert_non_null(strstr(sgc_last_error(), "node[01-04,07],gpu1"));
+	}
+	assert_err_mentions(sgc_hostlist_first("", host, sizeof(host)), -EINVAL, "empty");
+	assert_int_equal(sgc_hostlist_first(NULL, host, sizeof(host)), -EINVAL);
+	/* A first host longer than the buffer: refused, not cut short. */
+	memset(longlist, 'n', 100);
+	strcpy(longlist + 100, "[1-2]");
+	assert_err_mentions(sgc_hostlist_first(longlist, host, sizeof(host)), -EINVAL, "longer");
+	memset(longlist, 'n', 62);
+	strcpy(longlist + 62, "[10-11]");	/* 64 characters with the number */
+	assert_err_mentions(sgc_hostlist_first(longlist, host, sizeof(host)), -EINVAL, "longer");
+	longlist[61] = '\0';
+	strcat(longlist, "[10]");		/* 63: fits */
+	assert_int_equal(sgc_hostlist_first(longlist, host, sizeof(host)), 0);
+	assert_int_equal(strlen(host), 63);
+	(void)state;
+}
+
 /* ---- sgc_config_from_env ---- */
 
 static void test_env_basic(void **state)
@@ -314,6 +367,192 @@ static void test_env_fallbacks(void **state)
 	unsetenv("OMPI_COMM_WORLD_RANK");
 	setenv("PMI_RANK", "-2", 1);
 	assert_err_mentions(sgc_config_from_env(&c), -EINVAL, "PMI_RANK", "-2");
+	(void)state;
+}
+
+/* torchrun: RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT alone. */
+static void test_env_torchrun(void **state)
+{
+	struct sgc_config c = { .sz = sizeof(c) };
+
+	setenv("RANK", "2", 1);
+	setenv("WORLD_SIZE", "3", 1);
+	setenv("MASTER_ADDR", "localhost", 1);
+	setenv("MASTER_PORT", "29500", 1);
+	assert_int_equal(sgc_config_from_env(&c), 0);
+	assert_int_equal(c.rank, 2);
+	assert_int_equal(c.world_size, 3);
+	/* the port after torch's own store */
+	assert_string_equal(c.coordinator, "localhost:29501");
+	setenv("MASTER_ADDR", "10.1.2.3", 1);
+	setenv("MASTER_PORT", "65534", 1);
+	assert_int_equal(sgc_config_from_env(&c), 0);
+	assert_string_equal(c.coordinator, "10.1.2.3:65535");
+	/* SGC_PORT instead of MASTER_PORT + 1; then MASTER_PORT need not be set */
+	setenv("SGC_PORT", "7000", 1);
+	assert_int_equal(sgc_config_from_env(&c), 0);
+	assert_string_equal(c.coordinator, "10.1.2.3:7000");
+	unsetenv("MASTER_PORT");
+	assert_int_equal(sgc_config_from_env(&c), 0);
+	assert_string_equal(c.coordinator, "10.1.2.3:7000");
+	unsetenv("SGC_PORT");
+	assert_err_mentions(sgc_config_from_env(&c), -EINVAL, "MASTER_PORT", "SGC_PORT");
+
+	/* what is wrong is named by its variable */
+	setenv("MASTER_PORT", "65535", 1);
+	assert_err_mentions(sgc_config_from_env(&c), -EINVAL, "MASTER_PORT=\"65535\"", "SGC_PORT");
+	setenv("MASTER_PORT", "0", 1);
+	assert_err_mentions(sgc_config_from_env(&c), -EINVAL, "MASTER_PORT=\"0\"");
+	setenv("MASTER_PORT", "29500x", 1);
+	assert_err_mentions(sgc_config_from_env(&c), -EINVAL, "MASTER_PORT", "29500x");
+	setenv("MASTER_PORT", "29500", 1);
+	setenv("SGC_PORT", "65536", 1);
+	assert_err_mentions(sgc_config_from_env(&c), -EINVAL, "SGC_PORT", "65536");
+	setenv("SGC_PORT", "0", 1);
+	assert_err_mentions(sgc_config_from_env(&c), -EINVAL, "SGC_PORT", "0");
+	unsetenv("SGC_PORT");
+	setenv("MASTER_ADDR", "no-such-host.invalid", 1);
+	assert_err_mentions(sgc_config_from_env(&c), -EINVAL, "MASTER_ADDR", "no-such-host.invalid",
+			    "resolve");
+	setenv("MASTER_ADDR", "node 1", 1);
+	assert_err_mentions(sgc_config_from_env(&c), -EINVAL, "MASTER_ADDR", "node 1");
+	setenv("MASTER_ADDR", "localhost", 1);
+	setenv("RANK", "x", 1);
+	assert_err_mentions(sgc_config_from_env(&c), -EINVAL, "RANK=\"x\"");
+	setenv("RANK", "3", 1);
+	assert_int_equal(sgc_config_from_env(&c), 0);	/* rank >= size: sgc_init says so */
+	setenv("WORLD_SIZE", "0", 1);
+	assert_err_mentions(sgc_config_from_env(&c), -EINVAL, "WORLD_SIZE=\"0\"");
+	(void)state;
+}
+
+/* srun: SLURM_PROCID, SLURM_NTASKS and the first host of the step. */
+static void test_env_slurm(void **state)
+{
+	struct sgc_config c = { .sz = sizeof(c) };
+
+	setenv("SLURM_PROCID", "5", 1);
+	setenv("SLURM_NTASKS", "8", 1);
+	setenv("SLURM_STEP_NODELIST", "localhost,node[2-3]", 1);
+	setenv("SLURM_JOB_NODELIST", "no-such-host[1-4].invalid", 1);
+	setenv("SLURM_JOB_ID", "123456", 1);
+	setenv("SLURM_STEP_ID", "3", 1);
+	assert_int_equal(sgc_config_from_env(&c), 0);
+	assert_int_equal(c.rank, 5);
+	assert_int_equal(c.world_size, 8);
+	/* the step's first host; port 20000 + 10 * (job mod 1000) + step mod 10 */
+	assert_string_equal(c.coordinator, "localhost:24563");
+	setenv("SLURM_JOB_ID", "999", 1);
+	setenv("SLURM_STEP_ID", "4294967294", 1);	/* the batch step */
+	assert_int_equal(sgc_config_from_env(&c), 0);
+	assert_string_equal(c.coordinator, "localhost:29994");
+	unsetenv("SLURM_JOB_ID");
+	unsetenv("SLURM_STEP_ID");
+	assert_int_equal(sgc_config_from_env(&c), 0);
+	assert_string_equal(c.coordinator, "localhost:20000");
+	setenv("SGC_PORT", "7100", 1);
+	assert_int_equal(sgc_config_from_env(&c), 0);
+	assert_string_equal(c.coordinator, "localhost:7100");
+
+	/* the job's list when there is no step's */
+	unsetenv("SLURM_STEP_NODELIST");
+	setenv("SLURM_JOB_NODELIST", "localhost", 1);
+	assert_int_equal(sgc_config_from_env(&c), 0);
+	assert_string_equal(c.coordinator, "localhost:7100");
+	setenv("SLURM_JOB_NODELIST", "no-such-host[07-09].invalid,x", 1);
+	assert_err_mentions(sgc_config_from_env(&c), -EINVAL, "SLURM_JOB_NODELIST",
+			    "no-such-host07.invalid", "resolve");
+
+	/* a bad list or id is named by its variable */
+	setenv("SLURM_STEP_NODELIST", "node[01-", 1);
+	assert_err_mentions(sgc_config_from_env(&c), -EINVAL, "SLURM_STEP_NODELIST", "node[01-");
+	setenv("SLURM_STEP_NODELIST", "localhost", 1);
+	unsetenv("SGC_PORT");
+	setenv("SLURM_JOB_ID", "12a", 1);
+	assert_err_mentions(sgc_config_from_env(&c), -EINVAL, "SLURM_JOB_ID", "12a");
+	unsetenv("SLURM_JOB_ID");
+	setenv("SLURM_STEP_ID", "-1", 1);
+	assert_err_mentions(sgc_config_from_env(&c), -EINVAL, "SLURM_STEP_ID", "-1");
+	unsetenv("SLURM_STEP_ID");
+	setenv("SLURM_PROCID", "4096", 1);
+	assert_err_mentions(sgc_config_from_env(&c), -EINVAL, "SLURM_PROCID", "4096");
+	setenv("SLURM_PROCID", "0", 1);
+	setenv("SLURM_NTASKS", "", 1);
+	assert_err_mentions(sgc_config_from_env(&c), -EINVAL, "SLURM_NTASKS", "SGC_WORLD_SIZE");
+	(void)state;
+}
+
+/*
+ * Each of rank, world size and coordinator comes from the first launcher
+ * that gives it: SGC_*, Open MPI, PMI, torchrun, Slurm (for the
+ * coordinator: SGC_COORDINATOR, SGC_COORDINATOR_FILE, MASTER_ADDR,
+ * SLURM_STEP_NODELIST, SLURM_JOB_NODELIST).
+ */
+static void test_env_precedence(void **state)
+{
+	static const struct {
+		const char *rank_var, *size_var, *rank, *size;
+	} order[] = {
+		{ "SGC_RANK", "SGC_WORLD_SIZE", "1", "11" },
+		{ "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "2", "12" },
+		{ "PMI_RANK", "PMI_SIZE", "3", "13" },
+		{ "RANK", "WORLD_SIZE", "4", "14" },
+		{ "SLURM_PROCID", "SLURM_NTASKS", "5", "15" },
+	};
+	static const struct {
+		const char *var, *val, *coordinator;
+	} coord[] = {
+		{ "SGC_COORDINATOR", "127.0.0.9:9", "127.0.0.9:9" },
+		{ "SGC_COORDINATOR_FILE", NULL, "127.0.0.8:8" },
+		{ "MASTER_ADDR", "127.0.0.7", "127.0.0.7:7001" },
+		{ "SLURM_STEP_NODELIST", "localhost", "localhost:20000" },
+		{ "SLURM_JOB_NODELIST", "localhost,x", "localhost:20000" },
+	};
+	char path[] = "/tmp/sgc-coord-XXXXXX";
+	struct sgc_config c = { .sz = sizeof(c) };
+	size_t n = sizeof(order) / sizeof(order[0]), i;
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "127.0.0.8:8\n", 12), 12);
+	close(fd);
+	for (i = 0; i < n; i++) {
+		setenv(order[i].rank_var, order[i].rank, 1);
+		setenv(order[i].size_var, order[i].size, 1);
+	}
+	setenv("MASTER_PORT", "7000", 1);
+	for (i = 0; i < sizeof(coord) / sizeof(coord[0]); i++)
+		setenv(coord[i].var, coord[i].val ? coord[i].val : path, 1);
+
+	/* Take the launchers away one by one: the next one speaks. */
+	for (i = 0; i < n; i++) {
+		assert_int_equal(sgc_config_from_env(&c), 0);
+		assert_int_equal(c.rank, atoi(order[i].rank));
+		assert_int_equal(c.world_size, 11);
+		unsetenv(order[i].rank_var);
+	}
+	for (i = 0; i < n; i++) {
+		setenv(order[i].rank_var, order[i].rank, 1);
+		assert_int_equal(sgc_config_from_env(&c), 0);
+		assert_int_equal(c.world_size, atoi(order[i].size));
+		unsetenv(order[i].size_var);
+	}
+	/* (rank and world size each on their own: SGC_WORLD_SIZE and RANK) */
+	setenv("SGC_WORLD_SIZE", "11", 1);
+	for (i = 0; i < n; i++)
+		unsetenv(order[i].rank_var);
+	setenv("RANK", "4", 1);
+	for (i = 0; i < sizeof(coord) / sizeof(coord[0]); i++) {
+		assert_int_equal(sgc_config_from_env(&c), 0);
+		assert_int_equal(c.rank, 4);
+		assert_int_equal(c.world_size, 11);
+		assert_string_equal(c.coordinator, coord[i].coordinator);
+		unsetenv(coord[i].var);
+	}
+	/* none left: the message says where the address could come from */
+	assert_err_mentions(sgc_config_from_env(&c), -EINVAL, "SGC_COORDINATOR", "MASTER_ADDR",
+			    "SLURM_STEP_NODELIST");
+	unlink(path);
 	(void)state;
 }
 
@@ -1089,6 +1328,10 @@ int main(void)
 		cmocka_unit_test(test_parse_bad),
 		cmocka_unit_test_setup(test_resolve_good, clear_env),
 		cmocka_unit_test_setup(test_resolve_bad, clear_env),
+		cmocka_unit_test_setup(test_hostlist, clear_env),
+		cmocka_unit_test_setup(test_env_torchrun, clear_env),
+		cmocka_unit_test_setup(test_env_slurm, clear_env),
+		cmocka_unit_test_setup(test_env_precedence, clear_env),
 		cmocka_unit_test_setup(test_validate_host_name, clear_env),
 		cmocka_unit_test_setup(test_env_basic, clear_env),
 		cmocka_unit_test_setup(test_env_fallbacks, clear_env),
