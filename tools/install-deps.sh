@@ -34,6 +34,7 @@ SGC_DEPS=(
 	libclang-rt-14-dev	# make fuzz: libFuzzer runtime for clang-14
 	valgrind	# make valgrind (and its memcheck.h client requests)
 	python3-torch	# examples/train_torch.py and its test
+	man-db		# tests: the man pages render with man -l (tests/unit/man_pages.sh)
 )
 
 missing=()

@@ -5,8 +5,11 @@
  * per-CPU values, one line per reason.
  *
  *   sgc-bpfstat IFNAME [-w SECONDS]   (-w: repeat every SECONDS, show deltas)
+ *
+ * What each counter means: sgc-bpfstat(1), docs/man/sgc-bpfstat.1.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <net/if.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -19,6 +22,22 @@
 #include <sgcoll.h>
 
 #define MAX_STATS 64
+
+static void usage(FILE *f)
+{
+	int i;
+
+	fprintf(f,
+		"usage: sgc-bpfstat IFNAME [-w SECONDS]\n"
+		"\n"
+		"Prints the counters of the libsgcoll coordinator whose eBPF path is\n"
+		"attached to IFNAME (summed over CPUs), one line each; with -w, again\n"
+		"every SECONDS, as the change since the last print.  Needs root.\n"
+		"Counters (what each means: man sgc-bpfstat):\n");
+	for (i = 0; sgc_bpf_stat_name(i); i++)
+		fprintf(f, "%s%s", !i ? "  " : i % 6 ? " " : "\n  ", sgc_bpf_stat_name(i));
+	fprintf(f, "\n");
+}
 
 static int find_stats_map(int ifindex, const char *ifname)
 {
@@ -86,13 +105,22 @@ static int read_stats(int fd, uint64_t *out, int n, int ncpu)
 int main(int argc, char **argv)
 {
 	uint64_t now[MAX_STATS], prev[MAX_STATS] = {};
+	static const struct option longopts[] = {
+		{ "watch", required_argument, NULL, 'w' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
 	int ifindex, fd, ncpu, n, k, opt, watch = 0, rounds = 0;
 
-	while ((opt = getopt(argc, argv, "w:")) != -1) {
-		if (opt == 'w')
+	while ((opt = getopt_long(argc, argv, "w:h", longopts, NULL)) != -1) {
+		if (opt == 'w') {
 			watch = atoi(optarg);
-		else
+		} else if (opt == 'h') {
+			usage(stdout);
+			return 0;
+		} else {
 			goto usage;
+		}
 	}
 	if (optind != argc - 1)
 		goto usage;
@@ -128,6 +156,6 @@ int main(int argc, char **argv)
 	close(fd);
 	return 0;
 usage:
-	fprintf(stderr, "usage: sgc-bpfstat IFNAME [-w SECONDS]\n");
+	usage(stderr);
 	return 2;
 }

@@ -125,7 +125,7 @@ struct sgc_config {
 	size_t sz;		/* sizeof(struct sgc_config): lets the struct grow */
 	int rank;		/* 0 = coordinator */
 	int world_size;		/* ranks including the coordinator */
-	const char *coordinator; /* rank 0's "ipv4:port" */
+	const char *coordinator; /* rank 0's "ipv4:port" or "hostname:port" */
 	const char *bind_addr;	/* this rank's "ipv4" or "ipv4:port"; NULL = chosen from the route to the coordinator */
 	const char *ifname;	/* coordinator's interface for the eBPF path; NULL = from the route */
 	enum sgc_accel accel;
@@ -178,14 +178,22 @@ SGC_API int sgc_init(const struct sgc_config *cfg, sgc_comm **out);
  * SGC_WAITMODE=block|busypoll, SGC_KEEP_RESPONSES=0|1, SGC_KERNEL_FANOUT=0|1
  * (its old name SGC_ALLGATHER=0|1 still works; both set must agree),
  * SGC_CUSTOM_BPF.  Without SGC_COORDINATOR, SGC_COORDINATOR_FILE names a
- * file whose first line is the coordinator's "ipv4:port".  Rank and size fall back to
- * OMPI_COMM_WORLD_RANK/SIZE, then PMI_RANK/PMI_SIZE.
+ * file whose first line is the coordinator's "ipv4:port" or "hostname:port"
+ * (a name is resolved to its first IPv4 address).  Launchers' variables count when the SGC_* ones are unset, each looked
+ * up on its own, in this order: Open MPI (OMPI_COMM_WORLD_RANK/SIZE), PMI
+ * (PMI_RANK/SIZE), torchrun (RANK, WORLD_SIZE; coordinator MASTER_ADDR,
+ * port MASTER_PORT + 1), Slurm (SLURM_PROCID, SLURM_NTASKS; coordinator
+ * the first host of SLURM_STEP_NODELIST, else SLURM_JOB_NODELIST, port
+ * 20000 + 10 * (SLURM_JOB_ID mod 1000) + SLURM_STEP_ID mod 10).  SGC_PORT
+ * sets the port of a coordinator from MASTER_ADDR or Slurm.
  */
 SGC_API int sgc_init_env(sgc_comm **out);
 
 /**
  * sgc_config_from_env() - fill @cfg from the environment as sgc_init_env()
- * does, without joining.  String fields point into the environment.
+ * does, without joining.  String fields point into the environment, or
+ * (a coordinator from a file, MASTER_ADDR or Slurm) into a per-thread
+ * buffer that the next call on the thread overwrites.
  * Set cfg->sz = sizeof(*cfg) first: it is read, so that a caller built
  * with an older, smaller struct gets no more than its size written.  An sz
  * smaller than the first struct sgc_config (0 included) fails with -EINVAL

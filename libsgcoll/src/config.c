@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <ifaddrs.h>
 #include <net/if.h>
+#include <netdb.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,6 +114,163 @@ int sgc_parse_addr(const char *s, struct sockaddr_in *out, int need_port)
 	out->sin_addr.s_addr = htonl(ip);
 	out->sin_port = htons((uint16_t)port);
 	return 0;
+}
+
+/*
+ * A host name as a resolver takes it: dot-separated labels of letters,
+ * digits, '-' and '_', none empty or beginning or ending with '-', at most
+ * 253 characters (a final dot allowed).  Anything else never reaches
+ * getaddrinfo(), so a typo gives a message about its form, not a DNS
+ * query for it.
+ */
+static bool host_name_ok(const char *h, size_t len)
+{
+	size_t i, label = 0;
+
+	if (!len || len > 253 || h[0] == '.')
+		return false;
+	for (i = 0; i < len; i++) {
+		char ch = h[i];
+
+		if (ch == '.') {
+			if (!label || h[i - 1] == '-')
+				return false;
+			label = 0;
+			continue;
+		}
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == '-' || ch == '_'))
+			return false;
+		if (ch == '-' && !label)
+			return false;
+		if (++label > 63)
+			return false;
+	}
+	return h[len - 1] != '-';
+}
+
+int sgc_resolve_addr(const char *s, struct sockaddr_in *out)
+{
+	static const char form[] = "expected \"a.b.c.d:port\" or \"hostname:port\"";
+	struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_DGRAM };
+	struct addrinfo *res = NULL;
+	const char *colon;
+	unsigned long port;
+	char host[256];
+	struct in_addr lax;
+	size_t hlen;
+	int n, rc;
+
+	if (!s || !*s)
+		return sgc_err(-EINVAL, "empty address: %s with port 1..65535", form);
+	colon = strrchr(s, ':');
+	if (!colon)
+		return sgc_err(-EINVAL, "address \"%.64s\" has no port: %s with port 1..65535",
+			       s, form);
+	hlen = (size_t)(colon - s);
+	/* Digits and dots only: an IPv4 address, read strictly (and its
+	 * message says what is wrong with it). */
+	if (hlen && strspn(s, "0123456789.") == hlen)
+		return sgc_parse_addr(s, out, 1);
+	if (memchr(s, ':', hlen))
+		return sgc_err(-EINVAL, "address \"%.64s\" has more than one ':' (libsgcoll speaks "
+			       "IPv4 only): %s", s, form);
+	if (!host_name_ok(s, hlen))
+		return sgc_err(-EINVAL, "\"%.64s\": \"%.*s\" is neither an IPv4 address nor a host "
+			       "name: %s", s, (int)(hlen < 64 ? hlen : 64), s, form);
+	n = parse_dec(colon + 1, 5, &port);
+	if (!n || colon[1 + n] || port < 1 || port > 65535)
+		return sgc_err(-EINVAL, "bad port in \"%.64s\": not a decimal number in 1..65535; %s",
+			       s, form);
+	memcpy(host, s, hlen);
+	host[hlen] = '\0';
+	/* The resolver would read "127.1" or "0x7f.0.0.1" as addresses;
+	 * people read them otherwise. */
+	if (inet_aton(host, &lax))
+		return sgc_err(-EINVAL, "\"%.64s\": \"%s\" is not an IPv4 address in the usual "
+			       "form a.b.c.d (four decimal numbers 0..255): %s", s, host, form);
+
+	rc = getaddrinfo(host, NULL, &hints, &res);
+	if (rc || !res) {
+		int err = rc == EAI_AGAIN ? -EAGAIN :
+			  rc == EAI_SYSTEM && errno ? -errno :
+			  rc == EAI_MEMORY ? -ENOMEM : -EINVAL;
+
+		if (res)
+			freeaddrinfo(res);
+		return sgc_err(err, "cannot resolve the host name \"%s\" to an IPv4 address (%s): "
+			       "give rank 0's IPv4 address, or a name that resolves to it on every "
+			       "host", host, rc ? gai_strerror(rc) : "no address");
+	}
+	/* The first answer, as every other program would pick it. */
+	memcpy(out, res->ai_addr, sizeof(*out));
+	out->sin_port = htons((uint16_t)port);
+	freeaddrinfo(res);
+	return 0;
+}
+
+/*
+ * Slurm's host lists: comma-separated items, each a name in which a
+ * bracket stands for a list of numbers and ranges ("node[01-04,07],gpu1",
+ * "rack[1-2]-n[3,5]").  The first host is each bracket's first number as
+ * written (zero padding kept): node01, rack1-n3.  Only the first item is
+ * read, and checked whole.
+ */
+int sgc_hostlist_first(const char *list, char *host, size_t len)
+{
+	const char *p = list;
+	size_t n = 0;
+
+	if (!list || !*list)
+		return sgc_err(-EINVAL, "empty Slurm host list: expected names such as "
+			       "\"node[01-04,07],gpu1\"");
+	for (; *p && *p != ','; p++) {
+		const char *first, *q;
+		size_t k;
+
+		if (*p == ']')
+			goto bad;
+		if (*p != '[') {
+			if (n + 1 >= len)
+				goto long_name;
+			host[n++] = *p;
+			continue;
+		}
+		/* [a-b,c,...]: numbers and ranges of numbers, nothing else */
+		first = q = ++p;
+		for (;;) {
+			k = strspn(q, "0123456789");
+			if (!k)
+				goto bad;
+			q += k;
+			if (*q == '-') {
+				k = strspn(++q, "0123456789");
+				if (!k)
+					goto bad;
+				q += k;
+			}
+			if (*q == ']')
+				break;
+			if (*q++ != ',')
+				goto bad;
+		}
+		k = strspn(first, "0123456789");
+		if (n + k >= len)
+			goto long_name;
+		memcpy(host + n, first, k);
+		n += k;
+		p = q;
+	}
+	if (!n)
+		goto bad;
+	host[n] = '\0';
+	return 0;
+bad:
+	return sgc_err(-EINVAL, "bad Slurm host list \"%.200s\": expected names such as "
+		       "\"node[01-04,07],gpu1\" (brackets hold numbers and ranges)", list);
+long_name:
+	return sgc_err(-EINVAL, "the first host of the Slurm host list \"%.200s\" is longer "
+		       "than %zu characters", list, len - 1);
 }
 
 const char *sgc_addr_str(const struct sockaddr_in *a, char *buf, size_t len)
@@ -327,13 +485,155 @@ static int env_kernel_fanout(unsigned *flags)
 	return 0;
 }
 
+/*
+ * Launchers.  Where rank, world size and the coordinator come from when
+ * SGC_RANK, SGC_WORLD_SIZE and SGC_COORDINATOR are unset, each looked up
+ * on its own, first found first: Open MPI's mpirun, then PMI (MPICH's
+ * hydra), then torchrun, then Slurm's srun.
+ *
+ *   rank        OMPI_COMM_WORLD_RANK, PMI_RANK, RANK, SLURM_PROCID
+ *   world size  OMPI_COMM_WORLD_SIZE, PMI_SIZE, WORLD_SIZE, SLURM_NTASKS
+ *   coordinator SGC_COORDINATOR_FILE; MASTER_ADDR; the first host of
+ *               SLURM_STEP_NODELIST (else SLURM_JOB_NODELIST)
+ *
+ * The port of a coordinator from MASTER_ADDR or Slurm is SGC_PORT if set.
+ * Otherwise, under torchrun, MASTER_PORT + SGC_TORCH_PORT_OFFSET: torch's
+ * own rendezvous store listens on MASTER_PORT itself.  Under srun it is
+ * derived from the job and step ids, so that two jobs whose first node is
+ * the same host do not both want one port: SGC_SLURM_PORT_BASE +
+ * 10 * (SLURM_JOB_ID mod 1000) + SLURM_STEP_ID mod 10, in 20000..29999.
+ */
+#define SGC_TORCH_PORT_OFFSET	1
+#define SGC_SLURM_PORT_BASE	20000
+
+static int env_port(const char *name, unsigned long max, const char *what, unsigned long *port)
+{
+	const char *v = env_get(name);
+	int err;
+
+	*port = 0;
+	if (!v)
+		return 0;
+	err = sgc_env_uint(name, v, max, what, port);
+	if (!err && !*port)
+		err = sgc_err(-EINVAL, "%s=\"%.64s\" is not %s", name, v, what);
+	return err;
+}
+
+/* An id Slurm sets as a decimal number; 0 when unset. */
+static int env_slurm_id(const char *name, unsigned long *id)
+{
+	const char *v = env_get(name);
+
+	*id = 0;
+	return v ? sgc_env_uint(name, v, ~0UL, "a Slurm id (decimal)", id) : 0;
+}
+
+/*
+ * The coordinator's "host:port" into *coord (the environment's string, or
+ * a per-thread buffer), and into *from the variable it came from, for
+ * messages; an error when no launcher gives one.
+ */
+static int env_coordinator(const char **coord, const char **from)
+{
+	static _Thread_local char buf[320];
+	unsigned long port = 0, job, step;
+	const char *v, *path;
+	char host[256];
+	int err, n;
+
+	*from = "SGC_COORDINATOR";
+	*coord = env_get("SGC_COORDINATOR");
+	if (*coord)
+		return 0;
+
+	path = env_get("SGC_COORDINATOR_FILE");
+	if (path) {
+		/* One line "host:port" in a file, for launchers (mpirun) that
+		 * pass files more easily than per-job environment. */
+		FILE *f = fopen(path, "r");
+
+		if (!f || !fgets(buf, sizeof(buf), f)) {
+			err = -errno ? -errno : -EINVAL;
+			if (f)
+				fclose(f);
+			return sgc_err(err, "SGC_COORDINATOR_FILE=%.200s cannot be read: it must hold "
+				       "one line \"a.b.c.d:port\" or \"hostname:port\"", path);
+		}
+		fclose(f);
+		buf[strcspn(buf, "\r\n \t")] = 0;
+		*from = "SGC_COORDINATOR_FILE";
+		*coord = buf;
+		return 0;
+	}
+
+	err = env_port("SGC_PORT", 65535, "a UDP port (decimal 1..65535)", &port);
+	if (err)
+		return err;
+
+	/* torchrun */
+	v = env_get("MASTER_ADDR");
+	if (v) {
+		if (!port) {
+			if (!env_get("MASTER_PORT"))
+				return sgc_err(-EINVAL, "MASTER_ADDR=%.64s is set but MASTER_PORT is not: "
+					       "set MASTER_PORT (libsgcoll uses the port after it) or "
+					       "SGC_PORT", v);
+			err = env_port("MASTER_PORT", 65535 - SGC_TORCH_PORT_OFFSET,
+				       "a port with a free one after it (decimal 1..65534; libsgcoll "
+				       "uses MASTER_PORT + 1); or set SGC_PORT", &port);
+			if (err)
+				return err;
+			port += SGC_TORCH_PORT_OFFSET;
+		}
+		n = snprintf(buf, sizeof(buf), "%s:%lu", v, port);
+		if (n < 0 || (size_t)n >= sizeof(buf))
+			return sgc_err(-EINVAL, "MASTER_ADDR=%.64s... is too long for a host name", v);
+		*from = "MASTER_ADDR";
+		*coord = buf;
+		return 0;
+	}
+
+	/* srun: rank 0 runs on the first node of the step */
+	*from = "SLURM_STEP_NODELIST";
+	v = env_get(*from);
+	if (!v) {
+		*from = "SLURM_JOB_NODELIST";
+		v = env_get(*from);
+	}
+	if (v) {
+		err = sgc_hostlist_first(v, host, sizeof(host));
+		if (err)
+			return err_prefix(err, *from);
+		if (!port) {
+			err = env_slurm_id("SLURM_JOB_ID", &job);
+			if (!err)
+				err = env_slurm_id("SLURM_STEP_ID", &step);
+			if (err)
+				return err;
+			port = SGC_SLURM_PORT_BASE + 10 * (job % 1000) + step % 10;
+		}
+		snprintf(buf, sizeof(buf), "%s:%lu", host, port);
+		*coord = buf;
+		return 0;
+	}
+
+	*from = "SGC_COORDINATOR";
+	return sgc_err(-EINVAL,
+		       "SGC_COORDINATOR is not set: set SGC_COORDINATOR=a.b.c.d:port (or hostname:port), "
+		       "rank 0's address and UDP port, on every rank (or SGC_COORDINATOR_FILE to a file "
+		       "holding it); under torchrun or srun it comes from MASTER_ADDR or "
+		       "SLURM_STEP_NODELIST");
+}
+
 int sgc_config_from_env(struct sgc_config *cfg)
 {
+	/* In the order of the launchers above. */
 	static const char *const rank_vars[] = {
-		"SGC_RANK", "OMPI_COMM_WORLD_RANK", "PMI_RANK", NULL
+		"SGC_RANK", "OMPI_COMM_WORLD_RANK", "PMI_RANK", "RANK", "SLURM_PROCID", NULL
 	};
 	static const char *const size_vars[] = {
-		"SGC_WORLD_SIZE", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE", NULL
+		"SGC_WORLD_SIZE", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "WORLD_SIZE", "SLURM_NTASKS", NULL
 	};
 	struct sgc_config c = { .sz = sizeof(c) };
 	struct sockaddr_in tmp;
@@ -353,7 +653,7 @@ int sgc_config_from_env(struct sgc_config *cfg)
 	v = env_first(rank_vars, &name);
 	if (!v)
 		return sgc_err(-EINVAL,
-			       "no rank in the environment: set SGC_RANK (or OMPI_COMM_WORLD_RANK or PMI_RANK) to this process's rank, 0 for the coordinator");
+			       "no rank in the environment: set SGC_RANK to this process's rank, 0 for the coordinator (mpirun, torchrun and srun set OMPI_COMM_WORLD_RANK, PMI_RANK, RANK or SLURM_PROCID, which count too)");
 	err = sgc_env_uint(name, v, SGC_MAX_WORLD - 1, "a rank (decimal 0..4095)", &x);
 	if (err)
 		return err;
@@ -362,7 +662,7 @@ int sgc_config_from_env(struct sgc_config *cfg)
 	v = env_first(size_vars, &name);
 	if (!v)
 		return sgc_err(-EINVAL,
-			       "no world size in the environment: set SGC_WORLD_SIZE (or OMPI_COMM_WORLD_SIZE or PMI_SIZE) to the number of ranks including the coordinator");
+			       "no world size in the environment: set SGC_WORLD_SIZE to the number of ranks including the coordinator (mpirun, torchrun and srun set OMPI_COMM_WORLD_SIZE, PMI_SIZE, WORLD_SIZE or SLURM_NTASKS, which count too)");
 	err = sgc_env_uint(name, v, SGC_MAX_WORLD, "a world size (decimal 1..4096)", &x);
 	if (err)
 		return err;
@@ -371,31 +671,12 @@ int sgc_config_from_env(struct sgc_config *cfg)
 			       SGC_MAX_WORLD);
 	c.world_size = (int)x;
 
-	c.coordinator = env_get("SGC_COORDINATOR");
-	if (!c.coordinator && env_get("SGC_COORDINATOR_FILE")) {
-		/* One line "a.b.c.d:port" in a file, for launchers (mpirun) that
-		 * pass files more easily than per-job environment. */
-		static _Thread_local char line[64];
-		const char *path = env_get("SGC_COORDINATOR_FILE");
-		FILE *f = fopen(path, "r");
-
-		if (!f || !fgets(line, sizeof(line), f)) {
-			err = -errno ? -errno : -EINVAL;
-			if (f)
-				fclose(f);
-			return sgc_err(err, "SGC_COORDINATOR_FILE=%.200s cannot be read: it must hold "
-				       "one line \"a.b.c.d:port\"", path);
-		}
-		fclose(f);
-		line[strcspn(line, "\r\n \t")] = 0;
-		c.coordinator = line;
-	}
-	if (!c.coordinator)
-		return sgc_err(-EINVAL,
-			       "SGC_COORDINATOR is not set: set SGC_COORDINATOR=a.b.c.d:port, rank 0's IPv4 address and UDP port, on every rank (or SGC_COORDINATOR_FILE to a file holding it)");
-	err = sgc_parse_addr(c.coordinator, &tmp, 1);
+	err = env_coordinator(&c.coordinator, &name);
 	if (err)
-		return err_prefix(err, "SGC_COORDINATOR");
+		return err;
+	err = sgc_resolve_addr(c.coordinator, &tmp);
+	if (err)
+		return err_prefix(err, name);
 
 	c.bind_addr = env_get("SGC_BIND");
 	if (c.bind_addr) {
@@ -647,8 +928,8 @@ int sgc_cfg_validate(const struct sgc_config *in, struct sgc_cfg *out)
 
 	if (!c.coordinator)
 		return sgc_err(-EINVAL,
-			       "no coordinator address: set cfg.coordinator (or SGC_COORDINATOR) to rank 0's \"a.b.c.d:port\"");
-	err = sgc_parse_addr(c.coordinator, &out->coord, 1);
+			       "no coordinator address: set cfg.coordinator (or SGC_COORDINATOR) to rank 0's \"a.b.c.d:port\" or \"hostname:port\"");
+	err = sgc_resolve_addr(c.coordinator, &out->coord);
 	if (err)
 		return err_prefix(err, "coordinator");
 	if (out->coord.sin_addr.s_addr == htonl(INADDR_ANY))
@@ -656,6 +937,15 @@ int sgc_cfg_validate(const struct sgc_config *in, struct sgc_cfg *out)
 			       "coordinator \"%.64s\": 0.0.0.0 cannot be sent to; give rank 0's real IPv4 address",
 			       c.coordinator);
 	sgc_addr_str(&out->coord, cs, sizeof(cs));
+	/* Rank 0 binds what the name resolves to here.  Debian's /etc/hosts
+	 * maps a host's own name to 127.0.1.1: then only ranks on this host
+	 * could reach it, and the others would time out. */
+	if (c.rank == 0 && c.world_size > 1 && (ntohl(out->coord.sin_addr.s_addr) >> 24) == 127 &&
+	    strspn(c.coordinator, "0123456789.") != strcspn(c.coordinator, ":") &&
+	    strncmp(c.coordinator, "localhost:", 10))
+		pr_warn("the coordinator \"%.64s\" resolves to %s on this host, a loopback address "
+			"that ranks on other hosts cannot reach: if there are any, give rank 0's "
+			"IPv4 address instead\n", c.coordinator, cs);
 
 	if (c.bind_addr) {
 		err = sgc_parse_addr(c.bind_addr, &out->bind, 0);

@@ -150,6 +150,13 @@ SGC_HIDDEN int sgc_env_uint(const char *name, const char *v, unsigned long max, 
 /* Parse "a.b.c.d" or "a.b.c.d:port".  need_port: 1 = port required,
  * 0 = optional (port 0 when absent). */
 SGC_HIDDEN int sgc_parse_addr(const char *s, struct sockaddr_in *out, int need_port);
+/* "a.b.c.d:port" as sgc_parse_addr(), or "hostname:port" resolved to its
+ * first IPv4 address (getaddrinfo); a name that does not resolve fails
+ * with -EINVAL naming it. */
+SGC_HIDDEN int sgc_resolve_addr(const char *s, struct sockaddr_in *out);
+/* The first host of a Slurm host list ("node[01-04,07],gpu1": node01)
+ * into @host (@len bytes); -EINVAL for a list that is not one. */
+SGC_HIDDEN int sgc_hostlist_first(const char *list, char *host, size_t len);
 /* Check @in, copy it into @out, fill defaults (bind address from the
  * route to the coordinator, interface from the address), then the
  * environment-only settings with sgc_cfg_env(). */

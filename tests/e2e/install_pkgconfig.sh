@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 # e2e: `cmake --install` into a temporary prefix, then a program outside
-# the repository, built only with `pkg-config --cflags --libs sgcoll`,
-# runs every collective across namespaces with SGC_ACCEL=off.  The man
-# pages must cover every function of the installed header and render
-# without warnings; the installed Python package must import and run
-# without SGCOLL_LIB, loading the installed library.
+# the repository, built only with `pkg-config --cflags --libs sgcoll` and
+# the rpath the README gives, runs every collective across namespaces with
+# SGC_ACCEL=off.  The installed programs carry a RUNPATH to the installed
+# library and start without LD_LIBRARY_PATH.  The man pages must cover
+# every function of the installed header and every installed program, and
+# render without warnings; the installed Python package must import and
+# run without SGCOLL_LIB, loading the installed library.
 #   install_pkgconfig.sh CLUSTER BUILD_DIR PROGRAM.c [EXTRA_CFLAGS]
 set -uo pipefail
 CLUSTER=$1
@@ -19,25 +21,64 @@ prefix=$LOGDIR/prefix
 cmake --install "$BUILD" --prefix "$prefix" >"$LOGDIR/install.log" 2>&1 ||
 	fail "cmake --install failed: $(tail -5 "$LOGDIR/install.log")"
 export PKG_CONFIG_PATH=$prefix/lib/pkgconfig:$prefix/lib/x86_64-linux-gnu/pkgconfig
+# Nothing below may find the library through the environment.
+unset LD_LIBRARY_PATH
+libdir=$(pkg-config --variable=libdir sgcoll) || fail "pkg-config finds no sgcoll in $prefix"
 
-# Man pages: one for every SGC_API function (a page or a .so link to one).
+# uses_installed_lib PROGRAM: the loader resolves PROGRAM's libsgcoll to
+# the one in $prefix (not a copy in /usr/local, not none).
+uses_installed_lib() {
+	local got
+
+	got=$(ldd "$1" | awk '$1 == "libsgcoll.so.0" { print $3 }')
+	if [ -z "$got" ] || [ "$got" = "not" ]; then
+		fail "$1 does not find libsgcoll.so.0: $(ldd "$1" | grep sgcoll)"
+	fi
+	[ "$(realpath "$got")" = "$(realpath "$libdir/libsgcoll.so.0")" ] ||
+		fail "$1 loads $got, not the installed $libdir/libsgcoll.so.0"
+}
+
+# The installed programs: a RUNPATH relative to themselves, so that they
+# start from this prefix (and from a copy of it elsewhere).
+for tool in sgc-bpfstat sgc-faultinj; do
+	bin=$prefix/bin/$tool
+	[ -x "$bin" ] || fail "$tool is not installed in $prefix/bin"
+	rp=$(readelf -d "$bin" | sed -n 's/.*(RUNPATH).*\[\(.*\)\]/\1/p')
+	case "$rp" in
+	'$ORIGIN/'*) ;;
+	*) fail "$bin has RUNPATH \"$rp\", not one relative to \$ORIGIN" ;;
+	esac
+	out=$("$bin" --help 2>&1) || fail "the installed $tool --help failed: $out"
+	echo "$out" | grep -q "^usage: $tool" || fail "the installed $tool --help printed: $out"
+done
+uses_installed_lib "$prefix/bin/sgc-bpfstat"
+moved=$LOGDIR/moved
+cp -a "$prefix" "$moved"
+out=$("$moved/bin/sgc-bpfstat" --help 2>&1) || fail "sgc-bpfstat from a moved prefix failed: $out"
+echo "ok: installed programs start without LD_LIBRARY_PATH (RUNPATH $rp), from a moved prefix too"
+
+# Man pages: one for every SGC_API function (a page or a symbolic link to
+# one), one for every installed program; each renders with man -l from
+# here, outside the man directory.
 man3=$prefix/share/man/man3
+for tool in sgc-bpfstat sgc-faultinj sgc-cluster; do
+	[ -f "$prefix/share/man/man1/$tool.1" ] || fail "no man page $tool(1) in $prefix/share/man/man1"
+done
 [ -f "$prefix/share/man/man7/sgcoll.7" ] || fail "sgcoll(7) is not installed"
 fns=$(grep -o '^SGC_API [^(]*(' "$prefix/include/sgcoll.h" | grep -o '[a-z_0-9]*($' | tr -d '(')
 [ "$(echo "$fns" | wc -w)" -ge 30 ] || fail "found only $(echo "$fns" | wc -w) functions in sgcoll.h"
 for fn in $fns; do
 	page=$man3/$fn.3
 	[ -f "$page" ] || fail "no man page for $fn ($page)"
-	if grep -q '^\.so ' "$page"; then
-		target=$(sed -n 's/^\.so man3\///p' "$page")
+	if [ -L "$page" ]; then
+		target=$(readlink "$page")
 		[ -f "$man3/$target" ] || fail "$page links to a missing page $target"
 		page=$man3/$target
 	fi
 	grep -qw "$fn" "$page" || fail "$page does not mention $fn"
 done
 if command -v man >/dev/null; then
-	for page in "$man3"/*.3 "$prefix"/share/man/man7/*.7; do
-		grep -q '^\.so ' "$page" && continue
+	for page in "$prefix"/share/man/man1/*.1 "$man3"/*.3 "$prefix"/share/man/man7/*.7; do
 		warn=$(MANWIDTH=80 man --warnings -l "$page" 2>&1 >/dev/null)
 		[ -z "$warn" ] || fail "$page renders with warnings: $warn"
 	done
@@ -90,7 +131,12 @@ cp "$SRC" "$LOGDIR/app/app.c"
 cc -O2 $EXTRA_CFLAGS -o "$LOGDIR/app/app" "$LOGDIR/app/app.c" $(pkg-config --cflags --libs sgcoll) \
 	-Wl,-rpath,"$(pkg-config --variable=libdir sgcoll)" -lm ||
 	fail "building an outside program with pkg-config failed"
-echo "ok: built with: cc app.c $(pkg-config --cflags --libs sgcoll)"
+echo "ok: built with: cc app.c $(pkg-config --cflags --libs sgcoll) -Wl,-rpath,$libdir"
+uses_installed_lib "$LOGDIR/app/app"
+# It runs as it is, here (one rank) before across namespaces below.
+out=$(SGC_RANK=0 SGC_WORLD_SIZE=1 SGC_COORDINATOR=127.0.0.1:$((20000 + ($$ + 7) % 20000)) \
+	SGC_ACCEL=off "$LOGDIR/app/app" -s allreduce -c 1,363 -b 1 2>&1) ||
+	fail "the pkg-config-built program does not run: $out"
 # The same program from an outside CMake project with find_package(sgcoll).
 mkdir "$LOGDIR/cmk"
 cp "$SRC" "$LOGDIR/cmk/app.c"

@@ -28,7 +28,9 @@ static const char *const env_vars[] = {
 	"SGC_ACCEL", "SGC_TIMEOUT_MS", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE",
 	"PMI_RANK", "PMI_SIZE", "SGC_DELIVERY", "SGC_WAITMODE", "SGC_KEEP_RESPONSES",
 	"SGC_ALLGATHER", "SGC_COORDINATOR_FILE", "SGC_RTO_US", "SGC_GSO", "SGC_FANOUT_CPUS",
-	"SGC_KERNEL_FANOUT", "SGC_ALGO",
+	"SGC_KERNEL_FANOUT", "SGC_ALGO", "SGC_PORT", "RANK", "WORLD_SIZE", "MASTER_ADDR",
+	"MASTER_PORT", "SLURM_PROCID", "SLURM_NTASKS", "SLURM_STEP_NODELIST", "SLURM_JOB_NODELIST",
+	"SLURM_JOB_ID", "SLURM_STEP_ID",
 };
 
 static int clear_env(void **state)
@@ -68,6 +70,16 @@ static struct sgc_config base_cfg(int rank, int world)
 	};
 
 	return c;
+}
+
+/* The last warning the library printed. */
+static char warned[512];
+
+static int capture_warn(enum sgc_print_level level, const char *fmt, va_list ap)
+{
+	if (level == SGC_WARN)
+		vsnprintf(warned, sizeof(warned), fmt, ap);
+	return 0;
 }
 
 /* ---- sgc_parse_addr / sgc_addr_str ---- */
@@ -141,6 +153,136 @@ static void test_parse_bad(void **state)
 	assert_err_mentions(sgc_parse_addr("1.2.3.4", &a, 1), -EINVAL, "port");
 	assert_err_mentions(sgc_parse_addr("1.2.3.300", &a, 0), -EINVAL, "300", "255");
 	assert_err_mentions(sgc_parse_addr("1.2.3.4:70000", &a, 0), -EINVAL, "65535");
+	(void)state;
+}
+
+/* ---- sgc_resolve_addr: IPv4 addresses and host names ---- */
+
+static void test_resolve_good(void **state)
+{
+	static const struct {
+		const char *s, *want;
+	} good[] = {
+		{ "10.0.0.1:5000", "10.0.0.1:5000" },
+		{ "localhost:5000", "127.0.0.1:5000" },
+		{ "LocalHost:65535", "127.0.0.1:65535" },
+	};
+	struct sockaddr_in a;
+	char buf[32], name[300];
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		memset(&a, 0xff, sizeof(a));
+		if (sgc_resolve_addr(good[i].s, &a)) {
+			print_error("%s: %s\n", good[i].s, sgc_last_error());
+			fail();
+		}
+		assert_int_equal(a.sin_family, AF_INET);
+		assert_string_equal(sgc_addr_str(&a, buf, sizeof(buf)), good[i].want);
+	}
+	/* This host's own name, as a launcher on it would give it. */
+	assert_int_equal(gethostname(name, 256), 0);
+	strcat(name, ":7000");
+	if (sgc_resolve_addr(name, &a))
+		print_message("(this host's name %s does not resolve here: %s)\n", name,
+			      sgc_last_error());
+	else
+		assert_int_equal(ntohs(a.sin_port), 7000);
+	(void)state;
+}
+
+static void test_resolve_bad(void **state)
+{
+	static const struct {
+		const char *s, *mention;
+	} bad[] = {
+		{ "", "empty" }, { "localhost", "port" }, { "10.0.0.1", "port" },
+		{ "localhost:", "port" }, { "localhost:0", "port" }, { "localhost:65536", "port" },
+		{ "localhost:http", "port" }, { "localhost:080", "port" }, { "localhost: 80", "port" },
+		{ ":80", "host name" }, { "1.2.3.256:80", "255" }, { "1.2.3:80", "four" },
+		{ "127.1:80", "a.b.c.d" }, { "0x7f.0.0.1:80", "a.b.c.d" }, { "::1:80", "IPv4" },
+		{ "1.2.3.4:80:90", "':'" }, { "bad host:80", "bad host" }, { "a..b:80", "a..b" },
+		{ ".a:80", ".a" }, { "-a:80", "-a" }, { "a-.b:80", "a-.b" }, { "a/b:80", "a/b" },
+		{ "no-such-host.invalid:80", "no-such-host.invalid" },
+	};
+	char label[80], longname[300];
+	struct sockaddr_in a;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		sgc_err_clear();
+		if (sgc_resolve_addr(bad[i].s, &a) != -EINVAL) {
+			print_error("\"%s\" was accepted (or failed otherwise): %s\n", bad[i].s,
+				    sgc_last_error());
+			fail();
+		}
+		if (!strstr(sgc_last_error(), bad[i].mention)) {
+			print_error("\"%s\": \"%s\" not in \"%s\"\n", bad[i].s, bad[i].mention,
+				    sgc_last_error());
+			fail();
+		}
+	}
+	/* A name that does not resolve is named, and so is what to do. */
+	assert_err_mentions(sgc_resolve_addr("no-such-host.invalid:80", &a), -EINVAL,
+			    "cannot resolve", "\"no-such-host.invalid\"", "IPv4 address");
+	/* Labels of at most 63 characters, names of at most 253. */
+	memset(label, 'a', 64);
+	strcpy(label + 64, ":80");
+	assert_err_mentions(sgc_resolve_addr(label, &a), -EINVAL, "host name");
+	for (size_t i = 0; i < 255; i++)	/* "a.a.a ... a": 255 characters */
+		longname[i] = i % 2 ? '.' : 'a';
+	strcpy(longname + 255, ":80");
+	assert_err_mentions(sgc_resolve_addr(longname, &a), -EINVAL, "host name");
+	assert_int_equal(sgc_resolve_addr(NULL, &a), -EINVAL);
+	(void)state;
+}
+
+/* ---- sgc_hostlist_first: Slurm's host lists ---- */
+
+static void test_hostlist(void **state)
+{
+	static const struct {
+		const char *list, *first;
+	} good[] = {
+		{ "node[01-04,07],gpu1", "node01" }, { "gpu1", "gpu1" }, { "gpu1,gpu2", "gpu1" },
+		{ "n[7,1-3]", "n7" }, { "rack[1-2]-n[3,5]", "rack1-n3" }, { "n[001-100]", "n001" },
+		{ "n[1]", "n1" }, { "a.b.c", "a.b.c" }, { "[5-6]x", "5x" }, { "n[0-1]-ib", "n0-ib" },
+		{ "localhost", "localhost" }, { "n1,n[2-3", "n1" },	/* only the first is read */
+	};
+	static const char *const bad[] = {
+		",a", "n[", "n[]", "n[a-b]", "n[1-]", "n[-1]", "n[1,]", "n[,1]", "n[1-2-3]",
+		"n]", "n[1[2]]", "n[1,,2]", "n[1 ]", "[]",
+	};
+	char host[64], longlist[200];
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		memset(host, 'x', sizeof(host));
+		if (sgc_hostlist_first(good[i].list, host, sizeof(host))) {
+			print_error("%s: %s\n", good[i].list, sgc_last_error());
+			fail();
+		}
+		assert_string_equal(host, good[i].first);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		sgc_err_clear();
+		if (sgc_hostlist_first(bad[i], host, sizeof(host)) != -EINVAL) {
+			print_error("\"%s\" was accepted as \"%s\"\n", bad[i], host);
+			fail();
+		}
+		assert_non_null(strstr(sgc_last_error(), bad[i]));
+		assert_non_null(strstr(sgc_last_error(), "node[01-04,07],gpu1"));
+	}
+	assert_err_mentions(sgc_hostlist_first("", host, sizeof(host)), -EINVAL, "empty");
+	assert_int_equal(sgc_hostlist_first(NULL, host, sizeof(host)), -EINVAL);
+	/* A first host longer than the buffer: refused, not cut short. */
+	memset(longlist, 'n', 100);
+	strcpy(longlist + 100, "[1-2]");
+	assert_err_mentions(sgc_hostlist_first(longlist, host, sizeof(host)), -EINVAL, "longer");
+	memset(longlist, 'n', 62);
+	strcpy(longlist + 62, "[10-11]");	/* 64 characters with the number */
+	assert_err_mentions(sgc_hostlist_first(longlist, host, sizeof(host)), -EINVAL, "longer");
+	longlist[61] = '\0';
+	strcat(longlist, "[10]");		/* 63: fits */
+	assert_int_equal(sgc_hostlist_first(longlist, host, sizeof(host)), 0);
+	assert_int_equal(strlen(host), 63);
 	(void)state;
 }
 
@@ -228,6 +370,235 @@ static void test_env_fallbacks(void **state)
 	(void)state;
 }
 
+/* torchrun: RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT alone. */
+static void test_env_torchrun(void **state)
+{
+	struct sgc_config c = { .sz = sizeof(c) };
+
+	setenv("RANK", "2", 1);
+	setenv("WORLD_SIZE", "3", 1);
+	setenv("MASTER_ADDR", "localhost", 1);
+	setenv("MASTER_PORT", "29500", 1);
+	assert_int_equal(sgc_config_from_env(&c), 0);
+	assert_int_equal(c.rank, 2);
+	assert_int_equal(c.world_size, 3);
+	/* the port after torch's own store */
+	assert_string_equal(c.coordinator, "localhost:29501");
+	setenv("MASTER_ADDR", "10.1.2.3", 1);
+	setenv("MASTER_PORT", "65534", 1);
+	assert_int_equal(sgc_config_from_env(&c), 0);
+	assert_string_equal(c.coordinator, "10.1.2.3:65535");
+	/* SGC_PORT instead of MASTER_PORT + 1; then MASTER_PORT need not be set */
+	setenv("SGC_PORT", "7000", 1);
+	assert_int_equal(sgc_config_from_env(&c), 0);
+	assert_string_equal(c.coordinator, "10.1.2.3:7000");
+	unsetenv("MASTER_PORT");
+	assert_int_equal(sgc_config_from_env(&c), 0);
+	assert_string_equal(c.coordinator, "10.1.2.3:7000");
+	unsetenv("SGC_PORT");
+	assert_err_mentions(sgc_config_from_env(&c), -EINVAL, "MASTER_PORT", "SGC_PORT");
+
+	/* what is wrong is named by its variable */
+	setenv("MASTER_PORT", "65535", 1);
+	assert_err_mentions(sgc_config_from_env(&c), -EINVAL, "MASTER_PORT=\"65535\"", "SGC_PORT");
+	setenv("MASTER_PORT", "0", 1);
+	assert_err_mentions(sgc_config_from_env(&c), -EINVAL, "MASTER_PORT=\"0\"");
+	setenv("MASTER_PORT", "29500x", 1);
+	assert_err_mentions(sgc_config_from_env(&c), -EINVAL, "MASTER_PORT", "29500x");
+	setenv("MASTER_PORT", "29500", 1);
+	setenv("SGC_PORT", "65536", 1);
+	assert_err_mentions(sgc_config_from_env(&c), -EINVAL, "SGC_PORT", "65536");
+	setenv("SGC_PORT", "0", 1);
+	assert_err_mentions(sgc_config_from_env(&c), -EINVAL, "SGC_PORT", "0");
+	unsetenv("SGC_PORT");
+	setenv("MASTER_ADDR", "no-such-host.invalid", 1);
+	assert_err_mentions(sgc_config_from_env(&c), -EINVAL, "MASTER_ADDR", "no-such-host.invalid",
+			    "resolve");
+	setenv("MASTER_ADDR", "node 1", 1);
+	assert_err_mentions(sgc_config_from_env(&c), -EINVAL, "MASTER_ADDR", "node 1");
+	setenv("MASTER_ADDR", "localhost", 1);
+	setenv("RANK", "x", 1);
+	assert_err_mentions(sgc_config_from_env(&c), -EINVAL, "RANK=\"x\"");
+	setenv("RANK", "3", 1);
+	assert_int_equal(sgc_config_from_env(&c), 0);	/* rank >= size: sgc_init says so */
+	setenv("WORLD_SIZE", "0", 1);
+	assert_err_mentions(sgc_config_from_env(&c), -EINVAL, "WORLD_SIZE=\"0\"");
+	(void)state;
+}
+
+/* srun: SLURM_PROCID, SLURM_NTASKS and the first host of the step. */
+static void test_env_slurm(void **state)
+{
+	struct sgc_config c = { .sz = sizeof(c) };
+
+	setenv("SLURM_PROCID", "5", 1);
+	setenv("SLURM_NTASKS", "8", 1);
+	setenv("SLURM_STEP_NODELIST", "localhost,node[2-3]", 1);
+	setenv("SLURM_JOB_NODELIST", "no-such-host[1-4].invalid", 1);
+	setenv("SLURM_JOB_ID", "123456", 1);
+	setenv("SLURM_STEP_ID", "3", 1);
+	assert_int_equal(sgc_config_from_env(&c), 0);
+	assert_int_equal(c.rank, 5);
+	assert_int_equal(c.world_size, 8);
+	/* the step's first host; port 20000 + 10 * (job mod 1000) + step mod 10 */
+	assert_string_equal(c.coordinator, "localhost:24563");
+	setenv("SLURM_JOB_ID", "999", 1);
+	setenv("SLURM_STEP_ID", "4294967294", 1);	/* the batch step */
+	assert_int_equal(sgc_config_from_env(&c), 0);
+	assert_string_equal(c.coordinator, "localhost:29994");
+	unsetenv("SLURM_JOB_ID");
+	unsetenv("SLURM_STEP_ID");
+	assert_int_equal(sgc_config_from_env(&c), 0);
+	assert_string_equal(c.coordinator, "localhost:20000");
+	setenv("SGC_PORT", "7100", 1);
+	assert_int_equal(sgc_config_from_env(&c), 0);
+	assert_string_equal(c.coordinator, "localhost:7100");
+
+	/* the job's list when there is no step's */
+	unsetenv("SLURM_STEP_NODELIST");
+	setenv("SLURM_JOB_NODELIST", "localhost", 1);
+	assert_int_equal(sgc_config_from_env(&c), 0);
+	assert_string_equal(c.coordinator, "localhost:7100");
+	setenv("SLURM_JOB_NODELIST", "no-such-host[07-09].invalid,x", 1);
+	assert_err_mentions(sgc_config_from_env(&c), -EINVAL, "SLURM_JOB_NODELIST",
+			    "no-such-host07.invalid", "resolve");
+
+	/* a bad list or id is named by its variable */
+	setenv("SLURM_STEP_NODELIST", "node[01-", 1);
+	assert_err_mentions(sgc_config_from_env(&c), -EINVAL, "SLURM_STEP_NODELIST", "node[01-");
+	setenv("SLURM_STEP_NODELIST", "localhost", 1);
+	unsetenv("SGC_PORT");
+	setenv("SLURM_JOB_ID", "12a", 1);
+	assert_err_mentions(sgc_config_from_env(&c), -EINVAL, "SLURM_JOB_ID", "12a");
+	unsetenv("SLURM_JOB_ID");
+	setenv("SLURM_STEP_ID", "-1", 1);
+	assert_err_mentions(sgc_config_from_env(&c), -EINVAL, "SLURM_STEP_ID", "-1");
+	unsetenv("SLURM_STEP_ID");
+	setenv("SLURM_PROCID", "4096", 1);
+	assert_err_mentions(sgc_config_from_env(&c), -EINVAL, "SLURM_PROCID", "4096");
+	setenv("SLURM_PROCID", "0", 1);
+	setenv("SLURM_NTASKS", "", 1);
+	assert_err_mentions(sgc_config_from_env(&c), -EINVAL, "SLURM_NTASKS", "SGC_WORLD_SIZE");
+	(void)state;
+}
+
+/*
+ * Each of rank, world size and coordinator comes from the first launcher
+ * that gives it: SGC_*, Open MPI, PMI, torchrun, Slurm (for the
+ * coordinator: SGC_COORDINATOR, SGC_COORDINATOR_FILE, MASTER_ADDR,
+ * SLURM_STEP_NODELIST, SLURM_JOB_NODELIST).
+ */
+static void test_env_precedence(void **state)
+{
+	static const struct {
+		const char *rank_var, *size_var, *rank, *size;
+	} order[] = {
+		{ "SGC_RANK", "SGC_WORLD_SIZE", "1", "11" },
+		{ "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "2", "12" },
+		{ "PMI_RANK", "PMI_SIZE", "3", "13" },
+		{ "RANK", "WORLD_SIZE", "4", "14" },
+		{ "SLURM_PROCID", "SLURM_NTASKS", "5", "15" },
+	};
+	static const struct {
+		const char *var, *val, *coordinator;
+	} coord[] = {
+		{ "SGC_COORDINATOR", "127.0.0.9:9", "127.0.0.9:9" },
+		{ "SGC_COORDINATOR_FILE", NULL, "127.0.0.8:8" },
+		{ "MASTER_ADDR", "127.0.0.7", "127.0.0.7:7001" },
+		{ "SLURM_STEP_NODELIST", "localhost", "localhost:20000" },
+		{ "SLURM_JOB_NODELIST", "localhost,x", "localhost:20000" },
+	};
+	char path[] = "/tmp/sgc-coord-XXXXXX";
+	struct sgc_config c = { .sz = sizeof(c) };
+	size_t n = sizeof(order) / sizeof(order[0]), i;
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "127.0.0.8:8\n", 12), 12);
+	close(fd);
+	for (i = 0; i < n; i++) {
+		setenv(order[i].rank_var, order[i].rank, 1);
+		setenv(order[i].size_var, order[i].size, 1);
+	}
+	setenv("MASTER_PORT", "7000", 1);
+	for (i = 0; i < sizeof(coord) / sizeof(coord[0]); i++)
+		setenv(coord[i].var, coord[i].val ? coord[i].val : path, 1);
+
+	/* Take the launchers away one by one: the next one speaks. */
+	for (i = 0; i < n; i++) {
+		assert_int_equal(sgc_config_from_env(&c), 0);
+		assert_int_equal(c.rank, atoi(order[i].rank));
+		assert_int_equal(c.world_size, 11);
+		unsetenv(order[i].rank_var);
+	}
+	for (i = 0; i < n; i++) {
+		setenv(order[i].rank_var, order[i].rank, 1);
+		assert_int_equal(sgc_config_from_env(&c), 0);
+		assert_int_equal(c.world_size, atoi(order[i].size));
+		unsetenv(order[i].size_var);
+	}
+	/* (rank and world size each on their own: SGC_WORLD_SIZE and RANK) */
+	setenv("SGC_WORLD_SIZE", "11", 1);
+	for (i = 0; i < n; i++)
+		unsetenv(order[i].rank_var);
+	setenv("RANK", "4", 1);
+	for (i = 0; i < sizeof(coord) / sizeof(coord[0]); i++) {
+		assert_int_equal(sgc_config_from_env(&c), 0);
+		assert_int_equal(c.rank, 4);
+		assert_int_equal(c.world_size, 11);
+		assert_string_equal(c.coordinator, coord[i].coordinator);
+		unsetenv(coord[i].var);
+	}
+	/* none left: the message says where the address could come from */
+	assert_err_mentions(sgc_config_from_env(&c), -EINVAL, "SGC_COORDINATOR", "MASTER_ADDR",
+			    "SLURM_STEP_NODELIST");
+	unlink(path);
+	(void)state;
+}
+
+/* A coordinator by name: resolved when validated, and for rank 0 a
+ * warning when the name is this host's loopback. */
+static void test_validate_host_name(void **state)
+{
+	sgc_print_fn old = sgc_set_print(capture_warn);
+	struct sgc_config c = base_cfg(1, 2);
+	struct sgc_cfg out;
+	char buf[32], name[300];
+
+	c.coordinator = "localhost:5000";
+	assert_int_equal(sgc_cfg_validate(&c, &out), 0);
+	assert_string_equal(sgc_addr_str(&out.coord, buf, sizeof(buf)), "127.0.0.1:5000");
+	assert_string_equal(sgc_addr_str(&out.bind, buf, sizeof(buf)), "127.0.0.1:0");
+	c.coordinator = "no-such-host.invalid:5000";
+	assert_err_mentions(sgc_cfg_validate(&c, &out), -EINVAL, "coordinator",
+			    "no-such-host.invalid");
+
+	/* "localhost" and addresses are meant as written: no warning */
+	warned[0] = 0;
+	c = base_cfg(0, 2);
+	assert_int_equal(sgc_cfg_validate(&c, &out), 0);
+	c.coordinator = "localhost:5000";
+	assert_int_equal(sgc_cfg_validate(&c, &out), 0);
+	assert_string_equal(warned, "");
+	/* another name for a loopback address, on rank 0 of several */
+	assert_int_equal(gethostname(name, 256), 0);
+	strcat(name, ":5000");
+	c.coordinator = name;
+	if (!sgc_cfg_validate(&c, &out) && (ntohl(out.coord.sin_addr.s_addr) >> 24) == 127) {
+		assert_non_null(strstr(warned, "loopback"));
+		assert_non_null(strstr(warned, name));
+		warned[0] = 0;
+		c.world_size = 1;	/* alone: nobody to reach it */
+		assert_int_equal(sgc_cfg_validate(&c, &out), 0);
+		assert_string_equal(warned, "");
+	} else {
+		print_message("(this host's name does not resolve to a loopback address: "
+			      "no warning to check)\n");
+	}
+	sgc_set_print(old);
+	(void)state;
+}
+
 static void test_env_errors(void **state)
 {
 	static const struct {
@@ -244,7 +615,9 @@ static void test_env_errors(void **state)
 		{ "SGC_WORLD_SIZE", "4097", "4097" },
 		{ "SGC_WORLD_SIZE", "four", "four" },
 		{ "SGC_COORDINATOR", "127.0.0.1", "port" },
-		{ "SGC_COORDINATOR", "host:5000", "host:5000" },
+		{ "SGC_COORDINATOR", "no-such-host.invalid:5000", "no-such-host.invalid" },
+		{ "SGC_COORDINATOR", "bad host:5000", "bad host" },
+		{ "SGC_COORDINATOR", "localhost:0", "localhost:0" },
 		{ "SGC_BIND", "127.0.0.1:99999", "99999" },
 		{ "SGC_BIND", "eth0", "eth0" },
 		{ "SGC_ACCEL", "fast", "fast" },
@@ -624,15 +997,6 @@ static void test_validate_sz(void **state)
 
 /* ---- settings only the environment has (sgc_cfg_env) ---- */
 
-static char warned[512];
-
-static int capture_warn(enum sgc_print_level level, const char *fmt, va_list ap)
-{
-	if (level == SGC_WARN)
-		vsnprintf(warned, sizeof(warned), fmt, ap);
-	return 0;
-}
-
 /* SGC_RTO_US: 50..1000000 microseconds; otherwise a warning and 200. */
 static void test_env_rto(void **state)
 {
@@ -978,6 +1342,13 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_good),
 		cmocka_unit_test(test_parse_bad),
+		cmocka_unit_test_setup(test_resolve_good, clear_env),
+		cmocka_unit_test_setup(test_resolve_bad, clear_env),
+		cmocka_unit_test_setup(test_hostlist, clear_env),
+		cmocka_unit_test_setup(test_env_torchrun, clear_env),
+		cmocka_unit_test_setup(test_env_slurm, clear_env),
+		cmocka_unit_test_setup(test_env_precedence, clear_env),
+		cmocka_unit_test_setup(test_validate_host_name, clear_env),
 		cmocka_unit_test_setup(test_env_basic, clear_env),
 		cmocka_unit_test_setup(test_env_fallbacks, clear_env),
 		cmocka_unit_test_setup(test_env_errors, clear_env),
