@@ -34,7 +34,6 @@ struct mesh_tx {
 	uint64_t bits;		/* and these of acked + 1 .. acked + 64 */
 	uint64_t timer;		/* next loss check; 0 = nothing out */
 	unsigned backoff;
-	bool probing;		/* a probe is out: its answer says what is lost */
 	uint64_t *sent_at;	/* [MESH_WIN_MAX]: when chunk i was last sent, at i % MESH_WIN_MAX */
 	bool started;
 };
@@ -324,19 +323,23 @@ static void send_ack_fields(struct sgc_comm *c, const struct sgc_hdr *data, uint
 	h = pkt_hdr(p);
 	*h = *data;
 	h->type = SGC_MSG_SHARD_ACK;
-	h->flags = 0;
+	h->flags &= SGC_F_RETX;
 	h->rank = (uint16_t)c->rank;
 	h->chunk = low;
 	h->count = 0;
-	h->aux = 0;
+	if (data->type != SGC_MSG_SHARD_ACK)
+		h->aux = 0;
 	memcpy(pkt_body(p), &bits, sizeof(bits));
 	p->len = SGC_HDR_SIZE + sizeof(bits);
 	io_send(c, p, peer_addr(c, to));
 	pkt_put(c, p);
 }
 
+/* @s's state for rank @from, answering its datagram @h: a resend or
+ * probe (SGC_F_RETX) is answered with SGC_F_RETX and its chunk + 1 in
+ * aux, so that the sender knows what this state comes after. */
 static void send_ack(struct sgc_comm *c, const struct mesh_coll *m, int ph, int from,
-		     struct mesh_rx *s)
+		     struct mesh_rx *s, const struct sgc_hdr *ans)
 {
 	struct sgc_hdr h;
 	uint64_t bits = 0;
@@ -347,6 +350,10 @@ static void send_ack(struct sgc_comm *c, const struct mesh_coll *m, int ph, int 
 			bits |= 1ULL << j;
 	mesh_hdr(c, m, &h, SGC_MSG_SHARD_ACK, ph, ph == 0 ? c->rank : from);
 	h.nchunks = s->nchunks;
+	if (ans->flags & SGC_F_RETX) {
+		h.flags = SGC_F_RETX;
+		h.aux = ans->chunk + 1;
+	}
 	s->acked_low = s->low;
 	send_ack_fields(c, &h, s->low, bits, from);
 }
@@ -507,7 +514,6 @@ static void probe(struct sgc_comm *c, struct mesh_coll *m, int ph, int to, struc
 {
 	send_chunk(c, m, ph, to, t, t->acked, true);
 	c->st.retransmits++;
-	t->probing = true;
 	if (t->backoff < RETX_BACKOFF_MAX)
 		t->backoff++;
 	t->timer = now_ns() + (mesh_rto(c) << t->backoff);
@@ -620,7 +626,7 @@ static void mesh_on_shard(struct sgc_comm *c, const struct sgc_rx *rx)
 	}
 	if (bit_test(s->got, h->chunk)) {
 		c->st.duplicates++;
-		send_ack(c, m, ph, r, s);
+		send_ack(c, m, ph, r, s, h);
 		return;
 	}
 	if (ph == 1 && !m->posted && !m->stage1) {
@@ -635,9 +641,9 @@ static void mesh_on_shard(struct sgc_comm *c, const struct sgc_rx *rx)
 		s->low++;
 	if (s->low == s->nchunks) {
 		m->rx_left[ph]--;
-		send_ack(c, m, ph, r, s);
+		send_ack(c, m, ph, r, s, h);
 	} else if (s->low - s->acked_low >= mesh_window(c) / 4 || (h->flags & SGC_F_RETX)) {
-		send_ack(c, m, ph, r, s);
+		send_ack(c, m, ph, r, s, h);
 	}
 	if (ph == 0 && !m->rx_left[0] && m->posted)
 		shard_complete(c, m);
@@ -677,12 +683,12 @@ static void mesh_on_ack(struct sgc_comm *c, const struct sgc_rx *rx)
 			m->tx_left--;
 	}
 	t->bits = bits;
-	if (t->probing) {
-		/* The answer to a probe: what went out a delay before it and
-		 * has not come is lost. */
-		t->probing = false;
-		if (t->acked < t->next)
-			resend_holes(c, m, ph, r, t, t->next, now_ns() - mesh_rto(c));
+	if ((h->flags & SGC_F_RETX) && h->aux > t->acked && h->aux <= t->next) {
+		/* The answer to a probe or a resend: the chunks that went out
+		 * before it (by a quarter of the delay) and have not come are
+		 * lost. */
+		resend_holes(c, m, ph, r, t, t->next,
+			     t->sent_at[(h->aux - 1) % MESH_WIN_MAX] - mesh_rto(c) / 4);
 	} else if (bits) {
 		/* A hole below a chunk that came: lost if it went out well
 		 * before that chunk (a quarter of the delay). */
