@@ -1,0 +1,200 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+"""Gradient-sized allreduce: libsgcoll's default choice against Open MPI and Gloo.
+
+Every contender in the same run, per (world size, vector): libsgcoll's
+default algorithm (sharded from 64 KiB) on the user-space and the eBPF path,
+its star (SGC_ALGO=star) for reference, Open MPI 4.1 ob1 over tcp and over
+shared memory (vader, the one-host ceiling), Gloo's ring.  Contenders take
+turns within each repeat, so that drifts of the machine hit all alike.
+
+Topologies: libsgcoll runs on the virtual cluster either with one rank per
+worker host ("per-host": world - 1 worker namespaces, every stream crosses
+a veth) or with every worker on one host ("one-host": the workers talk
+over that namespace's loopback).  Open MPI and Gloo run every rank in the
+coordinator's namespace over loopback: on this 2-core machine that is the
+only topology they have, and it is theirs in both tables.
+
+Each run is sgc_bench / mpi_allreduce / gloo_allreduce --mode lat: the
+latency of an operation is its maximum over ranks; a run's p50 is the median
+over its operations.  results.md gives the median over repeats of the
+run p50s, their spread, bus bandwidth as nccl-tests define it
+(2 (p - 1) / p x bytes / time) and, for libsgcoll, the bytes the busiest
+rank sent per allreduce over the vector's bytes.
+
+  bench/shard.py --build build --out bench/results/shard-DATE
+      [--worlds 9,17,33] [--workloads ar1m,ar16m,ar64m] [--reps 3]
+      [--topology per-host,one-host] [--contenders LIST]
+
+Run on a quiet machine (nothing else: 2 cores); the load average at the
+start and the end goes into results.md.
+"""
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+import run  # noqa: E402  the cluster tool, result lines, MPI flags, machine facts
+
+BYTES = {"ar1": 4, "ar363": 1452, "ar64k": 65536, "ar1m": 1 << 20, "ar16m": 16 << 20,
+         "ar64m": 64 << 20}
+OPS = {"ar1": 2000, "ar363": 2000, "ar64k": 300, "ar1m": 40, "ar16m": 6, "ar64m": 3}
+CONTENDERS = ["sgc-user", "sgc-ebpf", "sgc-star-user", "openmpi-tcp", "openmpi-sm", "gloo"]
+MPI_SM = [f if f != "self,tcp" else "self,vader" for f in run.MPI_FLAGS]
+
+
+def loadavg():
+    with open("/proc/loadavg") as fh:
+        return " ".join(fh.read().split()[:3])
+
+
+def sgc_cmd(a, name, world, wl, con):
+    accel = "ebpf" if con == "sgc-ebpf" else "off"
+    cmd = [run.CLUSTER, "run", name, "--ranks", str(world), "--accel", accel,
+           "--timeout-ms", "60000", "--deadline", "900"]
+    if con == "sgc-star-user":
+        cmd += ["--env", "SGC_ALGO=star"]
+    return cmd + ["--", os.path.join(a.build, "bench", "sgc_bench"), "--workload", wl,
+                  "--mode", "lat", "--ops", str(OPS[wl]), "--warmup", "1", "--name", con]
+
+
+def mpi_cmd(a, name, world, wl, con):
+    flags = MPI_SM if con == "openmpi-sm" else run.MPI_FLAGS
+    return ["ip", "netns", "exec", f"{name}-c", "mpirun"] + flags + \
+        ["-np", str(world), os.path.join(a.build, "bench", "mpi_allreduce"), "--workload", wl,
+         "--mode", "lat", "--ops", str(OPS[wl]), "--warmup", "1"]
+
+
+def gloo_run(a, name, world, wl):
+    store = tempfile.mkdtemp(prefix="sgc-shard-gloo.")
+    procs = []
+    try:
+        for r in range(world):
+            env = dict(os.environ, GLOO_RANK=str(r), GLOO_SIZE=str(world), GLOO_STORE=store,
+                       GLOO_HOST="127.0.0.1")
+            procs.append(subprocess.Popen(
+                ["ip", "netns", "exec", f"{name}-c",
+                 os.path.join(a.build, "bench", "gloo_allreduce"), "--workload", wl,
+                 "--mode", "lat", "--ops", str(OPS[wl]), "--warmup", "1"],
+                stdout=subprocess.PIPE if r == 0 else subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL, text=True, env=env))
+        out, _ = procs[0].communicate(timeout=900)
+        for p in procs[1:]:
+            p.wait(timeout=60)
+        return out
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+        subprocess.run(["rm", "-rf", store])
+
+
+def one(a, name, hosts, world, wl, con):
+    t0 = time.time()
+    if con == "gloo":
+        out = gloo_run(a, name, world, wl)
+    else:
+        cmd = sgc_cmd(a, name, world, wl, con) if con.startswith("sgc") else \
+            mpi_cmd(a, name, world, wl, con)
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=1000)
+        out = r.stdout + r.stderr
+    kv = run.parse_result(out)
+    if not kv or kv.get("verified") != "1":
+        raise RuntimeError(f"{con} {wl} world {world} failed:\n{out[-3000:]}")
+    row = {"world": world, "hosts": hosts, "workload": wl, "contender": con,
+           "p50_us": float(kv["p50_us"]), "p99_us": float(kv["p99_us"]),
+           "retx": kv.get("retx", ""), "accel": kv.get("accel", ""),
+           "busiest_per_n": kv.get("busiest_per_n", ""), "seconds": round(time.time() - t0, 1)}
+    print(f"  {con:14s} {wl:6s} world {world:3d} hosts {hosts:3d}: p50 {row['p50_us'] / 1e3:9.2f} ms"
+          f"  busiest/N {row['busiest_per_n'] or '-'}", flush=True)
+    return row
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--build", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--worlds", default="9,17,33")
+    p.add_argument("--workloads", default="ar1m,ar16m,ar64m")
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--topology", default="per-host,one-host")
+    p.add_argument("--contenders", default=",".join(CONTENDERS))
+    a = p.parse_args()
+    a.build = os.path.abspath(a.build)
+    os.makedirs(a.out, exist_ok=True)
+    cons = a.contenders.split(",")
+    rows, load0, started = [], loadavg(), time.time()
+    for world in (int(w) for w in a.worlds.split(",")):
+        for topo in a.topology.split(","):
+            hosts = world - 1 if topo == "per-host" else 1
+            name = f"shb{os.getpid() % 10000}"
+            cl = run.Cluster(name, hosts)
+            cl.up()
+            try:
+                for wl in a.workloads.split(","):
+                    for rep in range(a.reps):
+                        for con in cons:
+                            # the peers' topology is the same in both tables: once
+                            if not con.startswith("sgc") and topo != a.topology.split(",")[0]:
+                                continue
+                            if con == "gloo" and world > 17:
+                                continue  # run.py's LIMITS: a full TCP mesh on 2 cores
+                            r = one(a, name, hosts, world, wl, con)
+                            r["topology"] = topo if con.startswith("sgc") else "one-host (loopback)"
+                            r["rep"] = rep
+                            rows.append(r)
+            finally:
+                cl.down()
+    fields = ["world", "topology", "hosts", "workload", "contender", "rep", "p50_us", "p99_us",
+              "retx", "accel", "busiest_per_n", "seconds"]
+    with open(os.path.join(a.out, "runs.csv"), "w") as fh:
+        fh.write(",".join(fields) + "\n")
+        for r in rows:
+            fh.write(",".join(str(r.get(f, "")) for f in fields) + "\n")
+    write_md(a, rows, load0, loadavg(), time.time() - started)
+
+
+def write_md(a, rows, load0, load1, secs):
+    groups = {}
+    for r in rows:
+        groups.setdefault((r["world"], r["workload"], r["topology"], r["contender"]), []).append(r)
+    out = ["# Gradient-sized allreduce: libsgcoll's default choice, Open MPI, Gloo", "",
+           f"bench/shard.py, {time.strftime('%Y-%m-%d')}; load average {load0} at the start, "
+           f"{load1} at the end; {secs / 60:.0f} min.  Each cell: median over "
+           f"{a.reps} runs of the run's p50 (maximum over ranks per operation), "
+           "[min–max of the run p50s]; busbw = 2 (p-1)/p x bytes / p50.  "
+           "Raw runs: runs.csv.", ""]
+    for world in sorted({r["world"] for r in rows}):
+        for wl in [w for w in a.workloads.split(",") if any(r["workload"] == w for r in rows)]:
+            nbytes = BYTES[wl]
+            out += [f"## {wl} ({nbytes} bytes), {world} ranks", "",
+                    "| contender | topology | p50 ms | busbw GB/s | busiest rank bytes / N | "
+                    "vs openmpi-tcp |", "|---|---|---|---|---|---|"]
+            ref = groups.get((world, wl, "one-host (loopback)", "openmpi-tcp"))
+            ref_p50 = statistics.median(r["p50_us"] for r in ref) if ref else None
+            for (w, wk, topo, con), g in sorted(groups.items(), key=lambda x: x[0][2:]):
+                if w != world or wk != wl:
+                    continue
+                p50s = [r["p50_us"] for r in g]
+                med = statistics.median(p50s)
+                bus = 2 * (world - 1) / world * nbytes / (med * 1e-6) / 1e9
+                bn = statistics.median(float(r["busiest_per_n"]) for r in g) \
+                    if g[0]["busiest_per_n"] else None
+                ratio = f"{ref_p50 / med:.2f}x faster" if ref_p50 and med <= ref_p50 else \
+                    (f"{med / ref_p50:.2f}x slower" if ref_p50 else "–")
+                out.append(f"| {con} | {topo} | {med / 1e3:.2f} [{min(p50s) / 1e3:.2f}–"
+                           f"{max(p50s) / 1e3:.2f}] | {bus:.2f} | "
+                           f"{'%.2f' % bn if bn is not None else '–'} | {ratio} |")
+            out.append("")
+    with open(os.path.join(a.out, "results.md"), "w") as fh:
+        fh.write("\n".join(out) + "\n")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()
