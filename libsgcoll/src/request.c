@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Non-blocking collectives: requests, sgc_test() and sgc_wait(). */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 
+#include "coll.h"
 #include "comm.h"
 #include "progress.h"
 
@@ -57,7 +59,20 @@ int sgc_iallgather(sgc_comm *c, const void *sendbuf, void *recvbuf, size_t count
 	return post(c, SGC_COLL_ALLGATHER, sendbuf, recvbuf, count, dt, SGC_SUM, 0, true, req);
 }
 
-static int finish(struct sgc_request *req)
+void req_give_up(struct sgc_request *req, int err)
+{
+	char msg[sizeof(req->msg)];
+
+	if (req->done || !req->c)
+		return;
+	/* Off the communicator's list before it can be freed; its
+	 * collective, still open, goes on without it. */
+	snprintf(msg, sizeof(msg), "collective #%u (%s): waiting for it failed: %s", req->seq,
+		 coll_kind_name(req->kind), sgc_last_error()[0] ? sgc_last_error() : sgc_strerror(err));
+	req_complete(req->c, req, err, msg);
+}
+
+int req_finish(struct sgc_request *req)
 {
 	int status = req->status;
 
@@ -87,14 +102,20 @@ int sgc_test(sgc_request *req, int *done)
 		io_flush(c);
 	}
 	*done = 1;
-	return finish(req);
+	return req_finish(req);
 }
 
 int sgc_wait(sgc_request *req)
 {
 	if (!req)
 		return sgc_err(-EINVAL, "sgc_wait: NULL request");
-	if (!req->done && req->c)
-		req_wait(req);
-	return finish(req);
+	if (!req->done && req->c) {
+		int err = req_wait(req);
+
+		/* Not done: the engine failed (io_uring), and @req, still
+		 * outstanding, must leave the list before it is freed. */
+		if (err && !req->done)
+			req_give_up(req, err);
+	}
+	return req_finish(req);
 }
