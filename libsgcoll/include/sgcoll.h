@@ -252,6 +252,20 @@ SGC_API int sgc_iallreduce(sgc_comm *c, const void *sendbuf, void *recvbuf,
 SGC_API int sgc_ibroadcast(sgc_comm *c, void *buf, size_t count,
 			   enum sgc_dtype dt, int root, sgc_request **req);
 
+/**
+ * sgc_ireduce() - non-blocking sgc_reduce().  @recvbuf (at @root) and
+ * @sendbuf must stay valid until the request finishes.
+ */
+SGC_API int sgc_ireduce(sgc_comm *c, const void *sendbuf, void *recvbuf,
+			size_t count, enum sgc_dtype dt, enum sgc_op op, int root,
+			sgc_request **req);
+
+/**
+ * sgc_ibarrier() - non-blocking sgc_barrier(): the request finishes once
+ * every rank has entered the barrier.
+ */
+SGC_API int sgc_ibarrier(sgc_comm *c, sgc_request **req);
+
 #define SGC_MAX_INFLIGHT 64
 
 /**

@@ -8,15 +8,18 @@
 #include "comm.h"
 #include "progress.h"
 
-static int post(sgc_comm *c, uint8_t kind, const void *sendbuf, void *recvbuf, size_t count,
-		enum sgc_dtype dt, enum sgc_op op, int root, bool shard, sgc_request **out)
+static int post(const char *what, sgc_comm *c, uint8_t kind, const void *sendbuf, void *recvbuf,
+		size_t count, enum sgc_dtype dt, enum sgc_op op, int root, bool shard,
+		sgc_request **out)
 {
 	struct sgc_request *req;
 	int err;
 
-	if (!c || !out)
-		return sgc_err(-EINVAL, "NULL communicator or request pointer");
+	if (!out)
+		return sgc_err(-EINVAL, "%s: NULL request pointer", what);
 	*out = NULL;
+	if (!c)
+		return sgc_err(-EINVAL, "%s: NULL communicator", what);
 	req = calloc(1, sizeof(*req));
 	if (!req)
 		return sgc_err(-ENOMEM, "out of memory for a request");
@@ -37,26 +40,42 @@ static int post(sgc_comm *c, uint8_t kind, const void *sendbuf, void *recvbuf, s
 int sgc_iallreduce(sgc_comm *c, const void *sendbuf, void *recvbuf, size_t count,
 		   enum sgc_dtype dt, enum sgc_op op, sgc_request **req)
 {
-	return post(c, SGC_COLL_ALLREDUCE, sendbuf, recvbuf, count, dt, op, 0,
+	return post("sgc_iallreduce", c, SGC_COLL_ALLREDUCE, sendbuf, recvbuf, count, dt, op, 0,
 		    c && mesh_allreduce_wanted(c, count, dt, op), req);
+}
+
+int sgc_ireduce(sgc_comm *c, const void *sendbuf, void *recvbuf, size_t count,
+		enum sgc_dtype dt, enum sgc_op op, int root, sgc_request **req)
+{
+	return post("sgc_ireduce", c, SGC_COLL_REDUCE, sendbuf, recvbuf, count, dt, op, root, false,
+		    req);
 }
 
 int sgc_ibroadcast(sgc_comm *c, void *buf, size_t count, enum sgc_dtype dt, int root,
 		   sgc_request **req)
 {
-	return post(c, SGC_COLL_BCAST, NULL, buf, count, dt, SGC_SUM, root, false, req);
+	return post("sgc_ibroadcast", c, SGC_COLL_BCAST, NULL, buf, count, dt, SGC_SUM, root, false,
+		    req);
+}
+
+int sgc_ibarrier(sgc_comm *c, sgc_request **req)
+{
+	return post("sgc_ibarrier", c, SGC_COLL_BARRIER, NULL, NULL, 0, SGC_UINT8, SGC_SUM, 0, false,
+		    req);
 }
 
 int sgc_ireduce_scatter(sgc_comm *c, const void *sendbuf, void *recvbuf, size_t count,
 			enum sgc_dtype dt, enum sgc_op op, sgc_request **req)
 {
-	return post(c, SGC_COLL_RSCATTER, sendbuf, recvbuf, count, dt, op, 0, true, req);
+	return post("sgc_ireduce_scatter", c, SGC_COLL_RSCATTER, sendbuf, recvbuf, count, dt, op, 0,
+		    true, req);
 }
 
 int sgc_iallgather(sgc_comm *c, const void *sendbuf, void *recvbuf, size_t count,
 		   enum sgc_dtype dt, sgc_request **req)
 {
-	return post(c, SGC_COLL_ALLGATHER, sendbuf, recvbuf, count, dt, SGC_SUM, 0, true, req);
+	return post("sgc_iallgather", c, SGC_COLL_ALLGATHER, sendbuf, recvbuf, count, dt, SGC_SUM, 0,
+		    true, req);
 }
 
 void req_give_up(struct sgc_request *req, int err)
