@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* Non-blocking collectives: requests, sgc_test() and sgc_wait(). */
+/* Non-blocking collectives: requests, sgc_test() and sgc_wait().  The
+ * calls over arrays of requests (sgc_waitall(), sgc_testany()) are in
+ * request_set.c. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
