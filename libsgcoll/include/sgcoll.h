@@ -252,6 +252,20 @@ SGC_API int sgc_iallreduce(sgc_comm *c, const void *sendbuf, void *recvbuf,
 SGC_API int sgc_ibroadcast(sgc_comm *c, void *buf, size_t count,
 			   enum sgc_dtype dt, int root, sgc_request **req);
 
+/**
+ * sgc_ireduce() - non-blocking sgc_reduce().  @recvbuf (at @root) and
+ * @sendbuf must stay valid until the request finishes.
+ */
+SGC_API int sgc_ireduce(sgc_comm *c, const void *sendbuf, void *recvbuf,
+			size_t count, enum sgc_dtype dt, enum sgc_op op, int root,
+			sgc_request **req);
+
+/**
+ * sgc_ibarrier() - non-blocking sgc_barrier(): the request finishes once
+ * every rank has entered the barrier.
+ */
+SGC_API int sgc_ibarrier(sgc_comm *c, sgc_request **req);
+
 #define SGC_MAX_INFLIGHT 64
 
 /**
@@ -288,6 +302,34 @@ SGC_API int sgc_test(sgc_request *req, int *done);
 
 /** sgc_wait() - block until @req finishes (or times out); frees @req. */
 SGC_API int sgc_wait(sgc_request *req);
+
+/**
+ * sgc_waitall() - block until every request in @reqs[0..@n) finishes; each
+ * is freed and its entry set to NULL.  NULL entries are skipped.
+ * @statuses (may be NULL): @n ints, each request's result (0 for a NULL
+ * entry).  Returns 0 when all succeeded, else the first failure in array
+ * order, which sgc_last_error() describes with its index.  The requests
+ * may belong to different communicators (all the calling thread's): every
+ * one of them makes progress while the call waits.  (Calls on one
+ * communicator, sgc_wait() and the blocking collectives, drive that one
+ * only: meanwhile the others answer no peer's request to send a lost
+ * datagram again.)  -EINVAL for @n < 0, a NULL @reqs with @n > 0, or a
+ * request in the array twice; then nothing is freed.
+ */
+SGC_API int sgc_waitall(int n, sgc_request **reqs, int *statuses);
+
+/**
+ * sgc_testany() - make progress without blocking; when a request in
+ * @reqs[0..@n) has finished, *@done = 1, *@index = its index, it is freed,
+ * its entry set to NULL, and the return value is its result.  Otherwise
+ * *@done = 0, *@index = -1 and the return value is 0 or an error of the
+ * progress step.  NULL entries are skipped; an array with none left
+ * (@n = 0 included) gives *@done = 1 and *@index = -1, as MPI_Testany does.
+ * The requests may belong to different communicators; wait for the
+ * sgc_fd() of each between calls.  -EINVAL as for sgc_waitall(), and for
+ * a NULL @index or @done.
+ */
+SGC_API int sgc_testany(int n, sgc_request **reqs, int *index, int *done);
 
 /**
  * sgc_fd() - a file descriptor that becomes readable when sgc_test() can

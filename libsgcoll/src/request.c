@@ -1,20 +1,27 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* Non-blocking collectives: requests, sgc_test() and sgc_wait(). */
+/* Non-blocking collectives: requests, sgc_test() and sgc_wait().  The
+ * calls over arrays of requests (sgc_waitall(), sgc_testany()) are in
+ * request_set.c. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 
+#include "coll.h"
 #include "comm.h"
 #include "progress.h"
 
-static int post(sgc_comm *c, uint8_t kind, const void *sendbuf, void *recvbuf, size_t count,
-		enum sgc_dtype dt, enum sgc_op op, int root, bool shard, sgc_request **out)
+static int post(const char *what, sgc_comm *c, uint8_t kind, const void *sendbuf, void *recvbuf,
+		size_t count, enum sgc_dtype dt, enum sgc_op op, int root, bool shard,
+		sgc_request **out)
 {
 	struct sgc_request *req;
 	int err;
 
-	if (!c || !out)
-		return sgc_err(-EINVAL, "NULL communicator or request pointer");
+	if (!out)
+		return sgc_err(-EINVAL, "%s: NULL request pointer", what);
 	*out = NULL;
+	if (!c)
+		return sgc_err(-EINVAL, "%s: NULL communicator", what);
 	req = calloc(1, sizeof(*req));
 	if (!req)
 		return sgc_err(-ENOMEM, "out of memory for a request");
@@ -35,29 +42,58 @@ static int post(sgc_comm *c, uint8_t kind, const void *sendbuf, void *recvbuf, s
 int sgc_iallreduce(sgc_comm *c, const void *sendbuf, void *recvbuf, size_t count,
 		   enum sgc_dtype dt, enum sgc_op op, sgc_request **req)
 {
-	return post(c, SGC_COLL_ALLREDUCE, sendbuf, recvbuf, count, dt, op, 0,
+	return post("sgc_iallreduce", c, SGC_COLL_ALLREDUCE, sendbuf, recvbuf, count, dt, op, 0,
 		    c && mesh_allreduce_wanted(c, count, dt, op), req);
+}
+
+int sgc_ireduce(sgc_comm *c, const void *sendbuf, void *recvbuf, size_t count,
+		enum sgc_dtype dt, enum sgc_op op, int root, sgc_request **req)
+{
+	return post("sgc_ireduce", c, SGC_COLL_REDUCE, sendbuf, recvbuf, count, dt, op, root, false,
+		    req);
 }
 
 int sgc_ibroadcast(sgc_comm *c, void *buf, size_t count, enum sgc_dtype dt, int root,
 		   sgc_request **req)
 {
-	return post(c, SGC_COLL_BCAST, NULL, buf, count, dt, SGC_SUM, root, false, req);
+	return post("sgc_ibroadcast", c, SGC_COLL_BCAST, NULL, buf, count, dt, SGC_SUM, root, false,
+		    req);
+}
+
+int sgc_ibarrier(sgc_comm *c, sgc_request **req)
+{
+	return post("sgc_ibarrier", c, SGC_COLL_BARRIER, NULL, NULL, 0, SGC_UINT8, SGC_SUM, 0, false,
+		    req);
 }
 
 int sgc_ireduce_scatter(sgc_comm *c, const void *sendbuf, void *recvbuf, size_t count,
 			enum sgc_dtype dt, enum sgc_op op, sgc_request **req)
 {
-	return post(c, SGC_COLL_RSCATTER, sendbuf, recvbuf, count, dt, op, 0, true, req);
+	return post("sgc_ireduce_scatter", c, SGC_COLL_RSCATTER, sendbuf, recvbuf, count, dt, op, 0,
+		    true, req);
 }
 
 int sgc_iallgather(sgc_comm *c, const void *sendbuf, void *recvbuf, size_t count,
 		   enum sgc_dtype dt, sgc_request **req)
 {
-	return post(c, SGC_COLL_ALLGATHER, sendbuf, recvbuf, count, dt, SGC_SUM, 0, true, req);
+	return post("sgc_iallgather", c, SGC_COLL_ALLGATHER, sendbuf, recvbuf, count, dt, SGC_SUM, 0,
+		    true, req);
 }
 
-static int finish(struct sgc_request *req)
+void req_give_up(struct sgc_request *req, int err)
+{
+	char msg[sizeof(req->msg)];
+
+	if (req->done || !req->c)
+		return;
+	/* Off the communicator's list before it can be freed; its
+	 * collective, still open, goes on without it. */
+	snprintf(msg, sizeof(msg), "collective #%u (%s): waiting for it failed: %s", req->seq,
+		 coll_kind_name(req->kind), sgc_last_error()[0] ? sgc_last_error() : sgc_strerror(err));
+	req_complete(req->c, req, err, msg);
+}
+
+int req_finish(struct sgc_request *req)
 {
 	int status = req->status;
 
@@ -87,14 +123,20 @@ int sgc_test(sgc_request *req, int *done)
 		io_flush(c);
 	}
 	*done = 1;
-	return finish(req);
+	return req_finish(req);
 }
 
 int sgc_wait(sgc_request *req)
 {
 	if (!req)
 		return sgc_err(-EINVAL, "sgc_wait: NULL request");
-	if (!req->done && req->c)
-		req_wait(req);
-	return finish(req);
+	if (!req->done && req->c) {
+		int err = req_wait(req);
+
+		/* Not done: the engine failed (io_uring), and @req, still
+		 * outstanding, must leave the list before it is freed. */
+		if (err && !req->done)
+			req_give_up(req, err);
+	}
+	return req_finish(req);
 }

@@ -38,5 +38,11 @@ SGC_HIDDEN int coll_post(struct sgc_comm *c, uint8_t kind, const void *sendbuf,
 			 enum sgc_op op, int root, struct sgc_request *req);
 /* Progress until @req is done; returns its status. */
 SGC_HIDDEN int req_wait(struct sgc_request *req);
+/* Waiting for @req failed with @err (the engine, not the collective):
+ * complete it with @err, so that it leaves its communicator's list. */
+SGC_HIDDEN void req_give_up(struct sgc_request *req, int err);
+/* Free a finished heap request; returns its status, which becomes this
+ * thread's last error if it is one. */
+SGC_HIDDEN int req_finish(struct sgc_request *req);
 
 #endif /* SGC_REQUEST_H */
