@@ -43,6 +43,7 @@ struct mesh_rx {
 	uint32_t nchunks;
 	uint32_t low;		/* every chunk below came */
 	uint32_t acked_low;	/* the low mark last acknowledged */
+	uint32_t unacked;	/* chunks that came since the last acknowledgement */
 	uint8_t *got;		/* bitmap of chunks */
 };
 
@@ -355,6 +356,7 @@ static void send_ack(struct sgc_comm *c, const struct mesh_coll *m, int ph, int 
 		h.aux = ans->chunk + 1;
 	}
 	s->acked_low = s->low;
+	s->unacked = 0;
 	send_ack_fields(c, &h, s->low, bits, from);
 }
 
@@ -374,7 +376,9 @@ static void mesh_pump(struct sgc_comm *c, struct mesh_coll *m)
 			t = &m->tx[ph][to];
 			if (!t->started)
 				continue;
-			while (t->next < t->nchunks && t->next - t->acked < win) {
+			/* Out: sent and not acknowledged; the bitmap's count too. */
+			while (t->next < t->nchunks && t->next - t->acked < MESH_WIN_MAX &&
+			       t->next - t->acked - (uint32_t)__builtin_popcountll(t->bits) < win) {
 				send_chunk(c, m, ph, to, t, t->next, false);
 				t->next++;
 			}
@@ -642,7 +646,9 @@ static void mesh_on_shard(struct sgc_comm *c, const struct sgc_rx *rx)
 	if (s->low == s->nchunks) {
 		m->rx_left[ph]--;
 		send_ack(c, m, ph, r, s, h);
-	} else if (s->low - s->acked_low >= mesh_window(c) / 4 || (h->flags & SGC_F_RETX)) {
+	} else if (++s->unacked >= mesh_window(c) / 4 || (h->flags & SGC_F_RETX)) {
+		/* Counted in chunks that came, not by the low mark: a chunk
+		 * that is late must not hold the acknowledgements back. */
 		send_ack(c, m, ph, r, s, h);
 	}
 	if (ph == 0 && !m->rx_left[0] && m->posted)
