@@ -3,7 +3,7 @@
 """Gradient-sized allreduce: libsgcoll's default choice against Open MPI and Gloo.
 
 Every contender in the same run, per (world size, vector): libsgcoll's
-default algorithm (sharded from 64 KiB) on the user-space and the eBPF path,
+default algorithm (sharded from 1 MiB) on the user-space and the eBPF path,
 its star (SGC_ALGO=star) for reference, Open MPI 4.1 ob1 over tcp and over
 shared memory (vader, the one-host ceiling), Gloo's ring.  Contenders take
 turns within each repeat, so that drifts of the machine hit all alike.

@@ -109,7 +109,7 @@ enum sgc_algo {
 
 /* SGC_ALGO_AUTO: vectors of at least this many bytes take the sharded
  * algorithm (measured crossover: bench/results/shard-2026-12-05). */
-#define SGC_SHARD_MIN_BYTES	(64 * 1024)
+#define SGC_SHARD_MIN_BYTES	(1024 * 1024)
 
 /* sgc_config.flags */
 #define SGC_CFG_KEEP_RESPONSES	0x1	/* eBPF path: pass individual contributions to user

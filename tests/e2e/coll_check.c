@@ -367,7 +367,7 @@ static void t_shard_nb(sgc_comm *c, size_t n)
 	g_checked++;
 }
 
-/* Gradient-sized: allreduce of @n int32 (sharded by default from 64 KiB),
+/* Gradient-sized: allreduce of @n int32 (sharded by default from 1 MiB),
  * reduce_scatter and allgather of the same vector cut in world blocks. */
 static void t_big(sgc_comm *c, size_t n)
 {
