@@ -102,7 +102,8 @@ enum sgc_waitmode {
  * choose alike: a rank on another algorithm waits until the timeout.
  */
 enum sgc_algo {
-	SGC_ALGO_AUTO,		/* star below SGC_SHARD_MIN_BYTES, shard from there (default) */
+	SGC_ALGO_AUTO,		/* shard from SGC_SHARD_MIN_BYTES up to SGC_SHARD_AUTO_MAX_WORLD
+				 * ranks, else star (default) */
 	SGC_ALGO_STAR,		/* every chunk through rank 0 (and its eBPF path) */
 	SGC_ALGO_SHARD,		/* rank r reduces shard r and sends it to every rank */
 };
@@ -110,6 +111,8 @@ enum sgc_algo {
 /* SGC_ALGO_AUTO: vectors of at least this many bytes take the sharded
  * algorithm (measured crossover: bench/results/shard-2026-12-05). */
 #define SGC_SHARD_MIN_BYTES	(1024 * 1024)
+/* ... in jobs of at most this many ranks (SGC_ALGO=shard goes further). */
+#define SGC_SHARD_AUTO_MAX_WORLD	17
 
 /* sgc_config.flags */
 #define SGC_CFG_KEEP_RESPONSES	0x1	/* eBPF path: pass individual contributions to user
