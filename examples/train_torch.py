@@ -1,19 +1,14 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-"""Data-parallel training with PyTorch DDP, gradients averaged through libsgcoll.
+"""Data-parallel training with PyTorch, gradients averaged through libsgcoll.
 
-Every rank builds the same small model (fixed seed), wraps it in
-torch.nn.parallel.DistributedDataParallel and trains it on its shard of a
-regression data set made on the fly.  DDP averages the gradients bucket by
-bucket during the backward pass; with the default --backend sgcoll it does
-so through libsgcoll's communication hook, sgcoll.torch.allreduce_hook
-(fixed point, summed as integers, in the kernel on the eBPF path).  DDP
-still needs a torch.distributed process group for its own set-up (the
-initial broadcast of the parameters, its checks): gloo, on the
-coordinator's address and port (TCP; libsgcoll uses UDP).  --backend gloo
-lets DDP average through that gloo group instead, for comparison.  Both
-take rank, size and the coordinator from SGC_RANK, SGC_WORLD_SIZE and
-SGC_COORDINATOR:
+Every rank builds the same small model (fixed seed), trains it on its shard
+of a regression data set made on the fly, and averages the gradients after
+each backward pass with one call: Comm.allreduce_float of the flattened
+gradients (fixed point, summed as integers, in the kernel on the eBPF
+path).  --backend gloo does the same with torch.distributed (gloo, one
+all_reduce per step) for comparison.  Both take rank, size and the
+coordinator from SGC_RANK, SGC_WORLD_SIZE and SGC_COORDINATOR:
 
   tools/sgc-cluster session --hosts 2 --ranks 4 \\
       --env PYTHONPATH=$PWD/bindings/python --env SGCOLL_LIB=$PWD/build/libsgcoll/libsgcoll.so \\
@@ -23,12 +18,9 @@ Rank 0 prints the loss over the whole data set before and after training,
 the mean step time, and a `result` line with the figures tests/python/
 train_compare.py needs for the quantisation bound (linear model only,
 --hidden 0: there the loss is quadratic and the bound can be derived).
-The gradient averaging time (mean_comm_ms) is the time spent in the hook;
-with gloo it overlaps the backward pass and is not measured (nan).
 """
 import argparse
 import copy
-import datetime
 import fcntl
 import math
 import os
@@ -39,8 +31,6 @@ import time
 
 import numpy as np
 import torch
-import torch.distributed as dist
-from torch.nn.parallel import DistributedDataParallel
 
 
 def parse_args():
@@ -55,19 +45,14 @@ def parse_args():
     p.add_argument("--batch", type=int, default=32, help="per rank and step")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     p.add_argument("--max-abs", type=float, default=8.0,
-                   help="sgcoll: the largest gradient element expected (larger ones are "
-                        "clamped); 0: the ranks agree on each bucket's largest (one more "
-                        "small collective per bucket)")
+                   help="sgcoll: the largest gradient element expected (larger ones are clamped)")
     p.add_argument("--scale", type=float, default=None,
                    help="sgcoll: a fixed-point scale of your own instead of the one from --max-abs")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--threads", type=int, default=1, help="torch threads per rank")
-    p.add_argument("--bucket-mb", type=float, default=25.0,
-                   help="DDP's gradient bucket size (bucket_cap_mb)")
     a = p.parse_args()
-    if a.samples_per_rank % a.batch or a.steps < 1 or a.warmup < 0 or a.max_abs < 0:
-        p.error("--samples-per-rank must be a multiple of --batch; --steps >= 1; "
-                "--warmup >= 0; --max-abs >= 0")
+    if a.samples_per_rank % a.batch or a.steps < 1 or a.warmup < 0:
+        p.error("--samples-per-rank must be a multiple of --batch; --steps >= 1; --warmup >= 0")
     return a
 
 
@@ -137,40 +122,19 @@ def linear_figures(model, x, y, args, world):
     return float(np.linalg.norm(grad)), float(np.linalg.eigvalsh(hess)[-1]), batch_max
 
 
-def init_gloo(rank, world):
-    """The torch.distributed group DDP needs, on the coordinator's address."""
-    host, port = os.environ["SGC_COORDINATOR"].rsplit(":", 1)
-    if "GLOO_SOCKET_IFNAME" not in os.environ:
-        ifname = local_ifname(host)
-        if ifname:
-            os.environ["GLOO_SOCKET_IFNAME"] = ifname
-    timeout_ms = int(os.environ.get("SGC_TIMEOUT_MS") or 60000)
-    dist.init_process_group("gloo", init_method=f"tcp://{host}:{port}", rank=rank,
-                            world_size=world,
-                            timeout=datetime.timedelta(milliseconds=max(timeout_ms, 30000)))
-
-
 class SgcollAverager:
-    """DDP averages through libsgcoll: sgcoll.torch.allreduce_hook."""
-
     def __init__(self, args):
         import sgcoll
-        import sgcoll.torch
-        self.sgcoll = sgcoll
         self.comm = sgcoll.Comm.from_env()
-        self.state = sgcoll.torch.AllreduceState(
-            self.comm, max_abs=args.max_abs or None, scale=args.scale)
+        self.args = args
+        self.saturated = 0
         self.accel = "ebpf" if self.comm.accelerated else "off"
 
-    def attach(self, ddp):
-        ddp.register_comm_hook(self.state, self.sgcoll.torch.allreduce_hook)
-
-    @property
-    def saturated(self):
-        return self.state.saturated
-
-    def comm_seconds(self):
-        return self.state.seconds
+    def average(self, flat):
+        g = flat.numpy()
+        self.comm.allreduce_float(g, average=True, max_abs=self.args.max_abs,
+                                  scale=self.args.scale, out=g)
+        self.saturated += self.comm.last_saturated
 
     def in_sync(self, flat):
         bits = flat.numpy().view(np.int32 if flat.dtype == torch.float32 else np.int64)
@@ -178,36 +142,44 @@ class SgcollAverager:
         return bool(np.array_equal(lo, bits) and np.array_equal(hi, bits))
 
     def scale(self):
-        return self.state.last_scale
+        return self.comm.last_scale
 
     def close(self):
         self.comm.close()
 
 
 class GlooAverager:
-    """DDP averages through its gloo process group (no hook)."""
+    def __init__(self, args, rank, world):
+        import torch.distributed as dist
+        self.dist, self.world, self.saturated, self.accel = dist, world, 0, "-"
+        host, port = os.environ["SGC_COORDINATOR"].rsplit(":", 1)
+        if "GLOO_SOCKET_IFNAME" not in os.environ:
+            ifname = local_ifname(host)
+            if ifname:
+                os.environ["GLOO_SOCKET_IFNAME"] = ifname
+        timeout_ms = int(os.environ.get("SGC_TIMEOUT_MS") or 60000)
+        import datetime
+        dist.init_process_group("gloo", init_method=f"tcp://{host}:{port}", rank=rank,
+                                world_size=world,
+                                timeout=datetime.timedelta(milliseconds=max(timeout_ms, 30000)))
 
-    saturated, accel = 0, "-"
-
-    def attach(self, ddp):
-        pass
-
-    def comm_seconds(self):
-        return float("nan")     # asynchronous, overlapping the backward pass
+    def average(self, flat):
+        self.dist.all_reduce(flat, op=self.dist.ReduceOp.SUM)
+        flat /= self.world
 
     def in_sync(self, flat):
         bits = torch.from_numpy(flat.numpy().view(np.int32 if flat.dtype == torch.float32
                                                   else np.int64).copy())
         lo, hi = bits.clone(), bits.clone()
-        dist.all_reduce(lo, op=dist.ReduceOp.MIN)
-        dist.all_reduce(hi, op=dist.ReduceOp.MAX)
+        self.dist.all_reduce(lo, op=self.dist.ReduceOp.MIN)
+        self.dist.all_reduce(hi, op=self.dist.ReduceOp.MAX)
         return bool(torch.equal(lo, bits) and torch.equal(hi, bits))
 
     def scale(self):
         return None
 
     def close(self):
-        pass
+        self.dist.destroy_process_group()
 
 
 def main():
@@ -215,8 +187,7 @@ def main():
     torch.set_num_threads(args.threads)
     rank = env_int("SGC_RANK", "OMPI_COMM_WORLD_RANK", "PMI_RANK")
     world = env_int("SGC_WORLD_SIZE", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE")
-    avg = SgcollAverager(args) if args.backend == "sgcoll" else GlooAverager()
-    init_gloo(rank, world)
+    avg = SgcollAverager(args) if args.backend == "sgcoll" else GlooAverager(args, rank, world)
 
     x, y = dataset(args, world)
     n, b = args.samples_per_rank, args.batch
@@ -224,8 +195,6 @@ def main():
     xs = torch.from_numpy(x[rank * n:(rank + 1) * n]).to(dt)     # this rank's shard
     ys = torch.from_numpy(y[rank * n:(rank + 1) * n]).to(dt)
     model = model_for(args)
-    ddp = DistributedDataParallel(model, bucket_cap_mb=args.bucket_mb)
-    avg.attach(ddp)
     params = list(model.parameters())
     nparams = sum(p.numel() for p in params)
     opt = torch.optim.SGD(params, lr=args.lr)
@@ -234,15 +203,22 @@ def main():
     step_s, comm_s = [], []
     for step in range(args.steps):
         t0 = time.perf_counter()
-        c0 = avg.comm_seconds()
         k = step % (n // b)
         opt.zero_grad()
-        loss = torch.nn.functional.mse_loss(ddp(xs[k * b:(k + 1) * b]), ys[k * b:(k + 1) * b])
-        loss.backward()                         # DDP averages the gradients here
+        loss = torch.nn.functional.mse_loss(model(xs[k * b:(k + 1) * b]), ys[k * b:(k + 1) * b])
+        loss.backward()
+        flat = torch.cat([p.grad.reshape(-1) for p in params])
+        t1 = time.perf_counter()
+        avg.average(flat)                       # one collective per step
+        t2 = time.perf_counter()
+        off = 0
+        for p in params:
+            p.grad.copy_(flat[off:off + p.numel()].view_as(p))
+            off += p.numel()
         opt.step()
         if step >= args.warmup:
             step_s.append(time.perf_counter() - t0)
-            comm_s.append(avg.comm_seconds() - c0)
+            comm_s.append(t2 - t1)
 
     final = full_loss(model, x, y)
     synced = avg.in_sync(torch.cat([p.detach().reshape(-1) for p in params]))
@@ -250,21 +226,18 @@ def main():
                          else (float("nan"),) * 3)
     scale = avg.scale()
     avg.close()
-    dist.destroy_process_group()
     if rank == 0:
         ms = np.array(step_s or [float("nan")]) * 1e3
         cms = np.array(comm_s or [float("nan")]) * 1e3
-        how_avg = "in the hook" if args.backend == "sgcoll" else "overlapped, not measured"
         how = args.backend if args.backend == "gloo" else f"libsgcoll ({avg.accel} path)"
         print(f"train_torch: {how}, {world} ranks, {nparams} parameters ({args.dtype}), "
               f"{args.steps} steps of {b} x {world} samples")
         print(f"  loss over the data set: {loss0:.6f} -> {final:.6f}")
         print(f"  step time: mean {ms.mean():.3f} ms, median {np.median(ms):.3f} ms "
-              f"(gradient averaging, {how_avg}: mean {cms.mean():.3f} ms) over "
-              f"{len(step_s)} steps")
+              f"(gradient averaging: mean {cms.mean():.3f} ms) over {len(step_s)} steps")
         if args.backend == "sgcoll":
-            print(f"  fixed-point scale {scale!r} (last bucket), {avg.saturated} gradient "
-                  f"elements clamped on rank 0")
+            print(f"  fixed-point scale {scale:g}, {avg.saturated} gradient elements clamped "
+                  f"on rank 0")
         print(f"result backend={args.backend} accel={avg.accel} dtype={args.dtype} ranks={world} "
               f"params={nparams} steps={args.steps} lr={args.lr!r} initial_loss={loss0!r} "
               f"final_loss={final!r} mean_step_ms={ms.mean():.4f} "
