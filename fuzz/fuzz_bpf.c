@@ -334,7 +334,7 @@ static void model_gather(const uint8_t *f, size_t len, struct predict *p)
 		pred(p, XDP_PASS, SGC_ST_PASS_CONTROL);
 		return;
 	}
-	if (h.coll < 1 || h.coll >= SGC_COLL_MAX || h.dtype >= 8 || h.op > SGC_OP_CUSTOM ||
+	if (h.coll < 1 || h.coll > SGC_COLL_QUERY || h.dtype >= 8 || h.op > SGC_OP_CUSTOM ||
 	    h.nchunks < 1 || h.chunk >= h.nchunks || h.reserved)
 		return;
 	elsz = sgc_wire_dtype_size(h.dtype);
