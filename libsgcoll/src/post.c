@@ -214,16 +214,7 @@ int coll_post(struct sgc_comm *c, uint8_t kind, const void *sendbuf, void *recvb
 	uint64_t deadline;
 	int err;
 
-	req->c = c;
-	req->done = false;
-	req->coll = NULL;
-	req->mesh = NULL;
-	req->detach = NULL;
-	req->fail = NULL;
-	req->next = NULL;
-	req->pprev = NULL;
-	req->status = 0;
-	req->msg[0] = 0;
+	req_reset(req, c);
 	err = post_validate(c, &a);
 	if (err)
 		return err;

@@ -25,7 +25,6 @@ static int post(const char *what, sgc_comm *c, uint8_t kind, const void *sendbuf
 	req = calloc(1, sizeof(*req));
 	if (!req)
 		return sgc_err(-ENOMEM, "out of memory for a request");
-	req->heap = true;
 	if (shard)
 		err = mesh_post(c, kind, sendbuf, recvbuf, count, dt, op, req);
 	else

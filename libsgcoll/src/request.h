@@ -27,10 +27,15 @@ struct sgc_request {
 	uint32_t seq;		/* what this rank called, for messages */
 	uint8_t kind;
 	bool done;
-	bool heap;		/* from sgc_i*(): freed by sgc_test/sgc_wait */
 	int status;
 	char msg[400];
 };
+
+/* @req, ready for a call on @c: on no list, no outcome, no owner's hooks. */
+static inline void req_reset(struct sgc_request *req, struct sgc_comm *c)
+{
+	*req = (struct sgc_request){ .c = c };
+}
 
 /* Start this rank's part of a collective; @req learns the outcome. */
 SGC_HIDDEN int coll_post(struct sgc_comm *c, uint8_t kind, const void *sendbuf,
