@@ -109,18 +109,6 @@ static void shard_range(const struct mesh_coll *m, int world, int o, size_t *lo,
 		*lo = m->count;
 }
 
-static uint32_t stream_chunks(const struct mesh_coll *m, size_t n)
-{
-	return n ? (uint32_t)((n + m->ce - 1) / m->ce) : 1;
-}
-
-static size_t chunk_len(const struct mesh_coll *m, size_t n, uint32_t i)
-{
-	size_t first = (size_t)i * m->ce;
-
-	return first >= n ? 0 : n - first < m->ce ? n - first : m->ce;
-}
-
 static const struct sockaddr_in *peer_addr(const struct sgc_comm *c, int r)
 {
 	return r ? &c->peers[r].addr : &c->cfg.coord;
@@ -144,22 +132,11 @@ static uint64_t mesh_rto(const struct sgc_comm *c)
 	return rto_at_least(&c->rtt, rto_now(&c->rtt), MESH_RTO_FLOORS * c->rtt.rto_ns);
 }
 
-static void mesh_args(const struct mesh_coll *m, struct coll_args *a)
+/* The arguments a collective is matched by (coll.h), from its state, a
+ * datagram or a call. */
+static void mesh_args(struct coll_args *a, uint64_t count, uint8_t kind, uint8_t dtype, uint8_t op)
 {
-	memset(a, 0, sizeof(*a));
-	a->count = m->count;
-	a->kind = m->kind;
-	a->dtype = m->dtype;
-	a->op = m->op;
-}
-
-static void hdr_args(const struct sgc_hdr *h, struct coll_args *a)
-{
-	memset(a, 0, sizeof(*a));
-	a->count = h->total;
-	a->kind = h->coll;
-	a->dtype = h->dtype;
-	a->op = h->op;
+	*a = (struct coll_args){ .count = count, .kind = kind, .dtype = dtype, .op = op };
 }
 
 /* ---- state ---- */
@@ -215,7 +192,7 @@ static int rx_alloc(struct sgc_comm *c, struct mesh_coll *m, int ph)
 		struct mesh_rx *s = &m->rx[ph][r];
 
 		shard_range(m, c->world, ph == 0 ? c->rank : r, &lo, &n);
-		s->nchunks = stream_chunks(m, n);
+		s->nchunks = sgc_nchunks(n, m->elsz, c->chunk_bytes);
 		s->got = calloc(bitmap_bytes(s->nchunks), 1);
 		if (!s->got)
 			return -ENOMEM;
@@ -259,7 +236,7 @@ static struct mesh_coll *mesh_new(struct sgc_comm *c, uint32_t seq, uint8_t kind
 			goto fail;
 	if (has_phase(m, 0) && m->own_n) {
 		m->stage0 = malloc(m->own_n * m->elsz);
-		m->filled = calloc(bitmap_bytes(stream_chunks(m, m->own_n)), 1);
+		m->filled = calloc(bitmap_bytes(sgc_nchunks(m->own_n, m->elsz, c->chunk_bytes)), 1);
 		if (!m->stage0 || !m->filled)
 			goto fail;
 		m->acc = m->stage0;
@@ -291,7 +268,7 @@ static void mesh_hdr(struct sgc_comm *c, const struct mesh_coll *m, struct sgc_h
 static void send_chunk(struct sgc_comm *c, const struct mesh_coll *m, int ph, int to,
 		       struct mesh_tx *t, uint32_t i, bool again)
 {
-	size_t n = chunk_len(m, t->count, i);
+	size_t n = sgc_chunk_elems(t->count, m->elsz, c->chunk_bytes, i);
 	struct sgc_pkt *p = pkt_alloc(c);
 	struct sgc_hdr *h;
 
@@ -409,7 +386,7 @@ static void start_phase(struct sgc_comm *c, struct mesh_coll *m, int ph)
 			t->data = m->recvbuf + lo * m->elsz;
 		}
 		t->count = n;
-		t->nchunks = stream_chunks(m, n);
+		t->nchunks = sgc_nchunks(n, m->elsz, c->chunk_bytes);
 		t->started = true;
 		m->tx_left++;
 	}
@@ -477,7 +454,7 @@ static void mismatch(struct sgc_comm *c, struct mesh_coll *m, int rank, const st
 		}
 		return;
 	}
-	mesh_args(m, &mine);
+	mesh_args(&mine, m->count, m->kind, m->dtype, m->op);
 	coll_mismatch_text(msg, sizeof(msg), m->seq, rank, a, c->rank, &mine, c->rank);
 	mesh_fail(c, m, -SGC_EMISMATCH, msg);
 }
@@ -567,10 +544,11 @@ static struct mesh_coll *mesh_lookup(struct sgc_comm *c, const struct sgc_hdr *h
 	return m;
 }
 
-static void place_data(struct mesh_coll *m, int ph, int from, uint32_t i, const uint8_t *body,
-		       size_t n, int world)
+/* Chunk @i of phase @ph's stream, @n elements, into the shard at @lo. */
+static void place_data(struct mesh_coll *m, int ph, size_t lo, uint32_t i, const uint8_t *body,
+		       size_t n)
 {
-	size_t off = (size_t)i * m->ce * m->elsz, lo, bn;
+	size_t off = (size_t)i * m->ce * m->elsz;
 
 	if (ph == 0) {
 		if (!m->posted && !bit_test(m->filled, i)) {
@@ -581,7 +559,6 @@ static void place_data(struct mesh_coll *m, int ph, int from, uint32_t i, const 
 		}
 		return;
 	}
-	shard_range(m, world, from, &lo, &bn);
 	memcpy((m->posted ? m->recvbuf : m->stage1) + lo * m->elsz + off, body, n * m->elsz);
 }
 
@@ -605,8 +582,8 @@ static void mesh_on_shard(struct sgc_comm *c, const struct sgc_rx *rx)
 		}
 		return;
 	}
-	hdr_args(h, &theirs);
-	mesh_args(m, &mine);
+	mesh_args(&theirs, h->total, h->coll, h->dtype, h->op);
+	mesh_args(&mine, m->count, m->kind, m->dtype, m->op);
 	if (coll_args_diff(&theirs, &mine)) {
 		if (m->state == MESH_OPEN)
 			mismatch(c, m, r, &theirs);
@@ -623,7 +600,7 @@ static void mesh_on_shard(struct sgc_comm *c, const struct sgc_rx *rx)
 	}
 	s = &m->rx[ph][r];
 	shard_range(m, c->world, ph == 0 ? c->rank : r, &lo, &n);
-	if (h->nchunks != s->nchunks || h->count != chunk_len(m, n, h->chunk) ||
+	if (h->nchunks != s->nchunks || h->count != sgc_chunk_elems(n, m->elsz, c->chunk_bytes, h->chunk) ||
 	    (ph == 1 && !m->posted && m->kind == SGC_COLL_ALLREDUCE)) {
 		c->st.rejected++;
 		return;
@@ -640,7 +617,7 @@ static void mesh_on_shard(struct sgc_comm *c, const struct sgc_rx *rx)
 	}
 	bit_set(s->got, h->chunk);
 	if (h->count)
-		place_data(m, ph, r, h->chunk, rx->body, h->count, c->world);
+		place_data(m, ph, lo, h->chunk, rx->body, h->count);
 	while (s->low < s->nchunks && bit_test(s->got, s->low))
 		s->low++;
 	if (s->low == s->nchunks) {
@@ -852,13 +829,13 @@ static struct mesh_coll *post_state(struct sgc_comm *c, uint8_t kind, size_t cou
 {
 	uint32_t seq = c->mesh.next_seq;
 	struct mesh_coll *m = c->mesh.slots[seq % SGC_MESH_RING];
-	struct coll_args call = { .count = count, .kind = kind, .dtype = (uint8_t)dt, .op = (uint8_t)op };
-	struct coll_args made;
+	struct coll_args call, made;
 	int odd_rank = -1;
 
 	msg[0] = 0;
+	mesh_args(&call, count, kind, (uint8_t)dt, (uint8_t)op);
 	if (m && m->seq == seq) {
-		mesh_args(m, &made);
+		mesh_args(&made, m->count, m->kind, m->dtype, m->op);
 		if (coll_args_diff(&made, &call)) {
 			/* The state came from another rank's datagram. */
 			odd_rank = -2;
@@ -898,12 +875,12 @@ static void own_part(struct sgc_comm *c, struct mesh_coll *m)
 	if (has_phase(m, 0) && m->own_n) {
 		dst = m->kind == SGC_COLL_RSCATTER ? m->recvbuf : m->recvbuf + m->own_lo * m->elsz;
 		memmove(dst, m->sendbuf + m->own_lo * m->elsz, m->own_n * m->elsz);
-		nch = stream_chunks(m, m->own_n);
+		nch = sgc_nchunks(m->own_n, m->elsz, c->chunk_bytes);
 		for (i = 0; i < nch; i++) {
 			if (!bit_test(m->filled, i))
 				continue;
 			off = (size_t)i * m->ce * m->elsz;
-			sgc_reduce_into(dst + off, m->stage0 + off, chunk_len(m, m->own_n, i),
+			sgc_reduce_into(dst + off, m->stage0 + off, sgc_chunk_elems(m->own_n, m->elsz, c->chunk_bytes, i),
 					m->dtype, m->op);
 		}
 		free(m->stage0);
@@ -924,9 +901,9 @@ static void own_part(struct sgc_comm *c, struct mesh_coll *m)
 			continue;
 		shard_range(m, c->world, r, &lo, &n);
 		for (i = 0; i < s->nchunks; i++)
-			if (bit_test(s->got, i) && chunk_len(m, n, i)) {
+			if (bit_test(s->got, i) && sgc_chunk_elems(n, m->elsz, c->chunk_bytes, i)) {
 				off = (lo + (size_t)i * m->ce) * m->elsz;
-				memcpy(m->recvbuf + off, m->stage1 + off, chunk_len(m, n, i) * m->elsz);
+				memcpy(m->recvbuf + off, m->stage1 + off, sgc_chunk_elems(n, m->elsz, c->chunk_bytes, i) * m->elsz);
 			}
 	}
 	free(m->stage1);
@@ -943,16 +920,9 @@ int mesh_post(struct sgc_comm *c, uint8_t kind, const void *sendbuf, void *recvb
 	char msg[400];
 	int err;
 
-	req->c = c;
-	req->done = false;
-	req->coll = NULL;
-	req->mesh = NULL;
+	req_reset(req, c);
 	req->detach = mesh_req_detach;
 	req->fail = mesh_req_fail;
-	req->next = NULL;
-	req->pprev = NULL;
-	req->status = 0;
-	req->msg[0] = 0;
 	if (kind == SGC_COLL_ALLGATHER)
 		op = SGC_SUM;	/* carried, not used */
 	err = post_check(c, kind, sendbuf, recvbuf, count, dt, op);
