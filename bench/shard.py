@@ -36,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
@@ -44,8 +45,17 @@ import run  # noqa: E402  the cluster tool, result lines, MPI flags, machine fac
 BYTES = {"ar1": 4, "ar363": 1452, "ar64k": 65536, "ar1m": 1 << 20, "ar16m": 16 << 20,
          "ar64m": 64 << 20}
 OPS = {"ar1": 2000, "ar363": 2000, "ar64k": 300, "ar1m": 40, "ar16m": 6, "ar64m": 3}
-CONTENDERS = ["sgc-user", "sgc-ebpf", "sgc-star-user", "openmpi-tcp", "openmpi-sm", "gloo"]
-MPI_SM = [f if f != "self,tcp" else "self,vader" for f in run.MPI_FLAGS]
+# run.py's contenders where it has them; the star and shared memory are ours.
+CON = {
+    "sgc-user": run.C["sgc-user"],
+    "sgc-ebpf": run.Contender("sgc-ebpf", "sgc", "sgc_bench", accel="ebpf"),
+    "sgc-star-user": run.Contender("sgc-star-user", "sgc", "sgc_bench", env={"SGC_ALGO": "star"}),
+    "openmpi-tcp": run.C["openmpi-tcp"],
+    "openmpi-sm": run.Contender("openmpi-sm", "mpi", "mpi_allreduce"),
+    "gloo": run.C["gloo-tcp"],
+}
+CONTENDERS = list(CON)
+TIMEOUT_S = 900
 
 
 def loadavg():
@@ -53,55 +63,17 @@ def loadavg():
         return " ".join(fh.read().split()[:3])
 
 
-def sgc_cmd(a, name, world, wl, con):
-    accel = "ebpf" if con == "sgc-ebpf" else "off"
-    cmd = [run.CLUSTER, "run", name, "--ranks", str(world), "--accel", accel,
-           "--timeout-ms", "60000", "--deadline", "900"]
-    if con == "sgc-star-user":
-        cmd += ["--env", "SGC_ALGO=star"]
-    return cmd + ["--", os.path.join(a.build, "bench", "sgc_bench"), "--workload", wl,
-                  "--mode", "lat", "--ops", str(OPS[wl]), "--warmup", "1", "--name", con]
-
-
-def mpi_cmd(a, name, world, wl, con):
-    flags = MPI_SM if con == "openmpi-sm" else run.MPI_FLAGS
-    return ["ip", "netns", "exec", f"{name}-c", "mpirun"] + flags + \
-        ["-np", str(world), os.path.join(a.build, "bench", "mpi_allreduce"), "--workload", wl,
-         "--mode", "lat", "--ops", str(OPS[wl]), "--warmup", "1"]
-
-
-def gloo_run(a, name, world, wl):
-    store = tempfile.mkdtemp(prefix="sgc-shard-gloo.")
-    procs = []
-    try:
-        for r in range(world):
-            env = dict(os.environ, GLOO_RANK=str(r), GLOO_SIZE=str(world), GLOO_STORE=store,
-                       GLOO_HOST="127.0.0.1")
-            procs.append(subprocess.Popen(
-                ["ip", "netns", "exec", f"{name}-c",
-                 os.path.join(a.build, "bench", "gloo_allreduce"), "--workload", wl,
-                 "--mode", "lat", "--ops", str(OPS[wl]), "--warmup", "1"],
-                stdout=subprocess.PIPE if r == 0 else subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL, text=True, env=env))
-        out, _ = procs[0].communicate(timeout=900)
-        for p in procs[1:]:
-            p.wait(timeout=60)
-        return out
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-        subprocess.run(["rm", "-rf", store])
-
-
 def one(a, name, hosts, world, wl, con):
     t0 = time.time()
-    if con == "gloo":
-        out = gloo_run(a, name, world, wl)
+    c, cl = CON[con], types.SimpleNamespace(name=name)
+    args = (a, cl, c, wl, "lat", world - 1, OPS[wl], 1, 1, TIMEOUT_S)
+    if c.kind == "gloo":
+        _, out, _, _ = run.run_gloo(*args)
     else:
-        cmd = sgc_cmd(a, name, world, wl, con) if con.startswith("sgc") else \
-            mpi_cmd(a, name, world, wl, con)
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=1000)
+        cmd, _ = run.build_cmd(*args)
+        if con == "openmpi-sm":
+            cmd = ["self,vader" if f == "self,tcp" else f for f in cmd]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S + 100)
         out = r.stdout + r.stderr
     kv = run.parse_result(out)
     if not kv or kv.get("verified") != "1":
@@ -125,7 +97,8 @@ def main():
     p.add_argument("--topology", default="per-host,one-host")
     p.add_argument("--contenders", default=",".join(CONTENDERS))
     a = p.parse_args()
-    a.build = os.path.abspath(a.build)
+    a.build = os.path.join(os.path.abspath(a.build), "bench")   # as run.py has it
+    a.rank_logs, a.small_queries = tempfile.mkdtemp(prefix="sgc-shard-ranks."), False
     os.makedirs(a.out, exist_ok=True)
     cons = a.contenders.split(",")
     rows, load0, started = [], loadavg(), time.time()
