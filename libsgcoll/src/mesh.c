@@ -265,8 +265,9 @@ static void mesh_hdr(struct sgc_comm *c, const struct mesh_coll *m, struct sgc_h
 	h->total = (uint32_t)m->count;
 }
 
+/* Chunk @i of @t, sent at @now (what loss detection compares). */
 static void send_chunk(struct sgc_comm *c, const struct mesh_coll *m, int ph, int to,
-		       struct mesh_tx *t, uint32_t i, bool again)
+		       struct mesh_tx *t, uint32_t i, bool again, uint64_t now)
 {
 	size_t n = sgc_chunk_elems(t->count, m->elsz, c->chunk_bytes, i);
 	struct sgc_pkt *p = pkt_alloc(c);
@@ -286,7 +287,7 @@ static void send_chunk(struct sgc_comm *c, const struct mesh_coll *m, int ph, in
 	p->len = (uint32_t)(SGC_HDR_SIZE + n * m->elsz);
 	io_send(c, p, peer_addr(c, to));
 	pkt_put(c, p);
-	t->sent_at[i % MESH_WIN_MAX] = now_ns();
+	t->sent_at[i % MESH_WIN_MAX] = now;
 }
 
 /* What came of stream @s from rank @to, for the sender. */
@@ -341,6 +342,8 @@ static void send_ack(struct sgc_comm *c, const struct mesh_coll *m, int ph, int 
 static void mesh_pump(struct sgc_comm *c, struct mesh_coll *m)
 {
 	unsigned win = mesh_window(c);
+	/* c->now is from before this round's wait: not that. */
+	uint64_t now = now_ns();
 	int ph, k, to;
 
 	for (ph = 0; ph < 2; ph++) {
@@ -356,12 +359,11 @@ static void mesh_pump(struct sgc_comm *c, struct mesh_coll *m)
 			/* Out: sent and not acknowledged; the bitmap's count too. */
 			while (t->next < t->nchunks && t->next - t->acked < MESH_WIN_MAX &&
 			       t->next - t->acked - (uint32_t)__builtin_popcountll(t->bits) < win) {
-				send_chunk(c, m, ph, to, t, t->next, false);
+				send_chunk(c, m, ph, to, t, t->next, false, now);
 				t->next++;
 			}
-			/* c->now is from before this round's wait: not that. */
 			if (t->acked < t->next && !t->timer)
-				t->timer = now_ns() + mesh_rto(c);
+				t->timer = now + mesh_rto(c);
 		}
 	}
 }
@@ -472,6 +474,7 @@ static void resend_holes(struct sgc_comm *c, struct mesh_coll *m, int ph, int to
 			 struct mesh_tx *t, uint32_t upto, uint64_t before)
 {
 	unsigned win = mesh_window(c), sent = 0;
+	uint64_t now = now_ns();
 	uint32_t i;
 
 	for (i = t->acked; i < upto && sent < win; i++) {
@@ -479,7 +482,7 @@ static void resend_holes(struct sgc_comm *c, struct mesh_coll *m, int ph, int to
 			continue;
 		if (t->sent_at[i % MESH_WIN_MAX] > before)
 			continue;
-		send_chunk(c, m, ph, to, t, i, true);
+		send_chunk(c, m, ph, to, t, i, true, now);
 		c->st.retransmits++;
 		sent++;
 	}
@@ -493,11 +496,13 @@ static void resend_holes(struct sgc_comm *c, struct mesh_coll *m, int ph, int to
  */
 static void probe(struct sgc_comm *c, struct mesh_coll *m, int ph, int to, struct mesh_tx *t)
 {
-	send_chunk(c, m, ph, to, t, t->acked, true);
+	uint64_t now = now_ns();
+
+	send_chunk(c, m, ph, to, t, t->acked, true, now);
 	c->st.retransmits++;
 	if (t->backoff < RETX_BACKOFF_MAX)
 		t->backoff++;
-	t->timer = now_ns() + (mesh_rto(c) << t->backoff);
+	t->timer = now + (mesh_rto(c) << t->backoff);
 }
 
 /* ---- receiving ---- */
@@ -950,7 +955,7 @@ int mesh_post(struct sgc_comm *c, uint8_t kind, const void *sendbuf, void *recvb
 
 		for (r = 0; r < c->world; r++)
 			if (r != c->rank)
-				send_chunk(c, m, ph, r, &m->tx[ph][r], 0, false);
+				send_chunk(c, m, ph, r, &m->tx[ph][r], 0, false, c->now);
 		mesh_fail(c, m, -SGC_EMISMATCH, msg);
 		return 0;
 	}
