@@ -12,6 +12,12 @@
  * lat: gloo::barrier, then time gloo::allreduce on every rank; an
  * iteration's latency is the maximum over ranks.  tput: Gloo has no
  * non-blocking allreduce, so back-to-back calls (window 1).
+ *
+ * Read its times with more ranks than CPUs as scheduler ticks, not Gloo:
+ * the tcp transport's event-loop thread spins on a level-triggered epoll
+ * while the application thread holds a pair's lock (Pair::handleEvents
+ * only trylocks), so a descheduled lock holder costs a whole tick per hop,
+ * whatever the size (bench/results/gloo-2026-12-05/NOTE.md).
  */
 #include <chrono>
 #include <cstdint>

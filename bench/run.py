@@ -929,7 +929,10 @@ def write_md(a, summ, dropped, meta, plots):
           "loopback.",
           f"- Gloo {meta['packages'].get('libgloo-dev', '')}: tcp transport on 127.0.0.1, "
           "`FileStore` rendezvous in a fresh directory, default allreduce algorithm, "
-          "F+1 processes in the coordinator's namespace.",
+          "F+1 processes in the coordinator's namespace. With more ranks than CPUs its "
+          "times are scheduler ticks, flat in size, not Gloo's communication: its event "
+          "loop spins while a rank's other thread holds the lock it needs "
+          "(`bench/results/gloo-2026-12-05/NOTE.md`); use them for no ratio.",
           "- Baselines (`bench/base_*.c`): written fresh; every answer checked (request id, "
           "rank against source address, length), sums verified, silent ranks asked again "
           "after an RTO of max(4 ms, 2 x smoothed latency), doubled per retry.", ""]
