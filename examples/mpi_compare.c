@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * mpi_compare: MPI_Allreduce and sgc_allreduce side by side in one mpirun
- * launch.  libsgcoll takes rank and size from Open MPI's environment
- * (OMPI_COMM_WORLD_RANK/SIZE) through sgc_init_env(); the coordinator's
- * address comes from SGC_COORDINATOR, or from the one-line file named by
- * SGC_COORDINATOR_FILE.
+ * launch.  sgc_init_mpi() (libsgcoll-mpi) takes rank and size from
+ * MPI_COMM_WORLD, and rank 0 picks the coordinator's address and port and
+ * broadcasts them, unless SGC_COORDINATOR (or the one-line file named by
+ * SGC_COORDINATOR_FILE) names one.  Other settings come from the
+ * environment as for sgc_init_env() (SGC_ACCEL, SGC_IFNAME, SGC_PORT, ...).
  *
- *   mpirun -np 4 -x SGC_COORDINATOR=127.0.0.1:17931 ./mpi_compare [-n ITERS]
+ *   mpirun -np 4 ./mpi_compare [-n ITERS]
  *
  * Every iteration checks that both give the same 363 x int32 sum; rank 0
  * prints the p50 of each (maximum over ranks, after a barrier).
@@ -20,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <sgcoll.h>
+#include <sgcoll/mpi.h>
 
 enum { N = 363 };
 
@@ -52,11 +53,13 @@ int main(int argc, char **argv)
 	while ((opt = getopt(argc, argv, "n:")) != -1)
 		if (opt == 'n')
 			iters = atoi(optarg) > 0 ? atoi(optarg) : 1;
-	err = sgc_init_env(&c);
+	err = sgc_init_mpi(MPI_COMM_WORLD, NULL, &c);
 	if (err) {
-		fprintf(stderr, "rank %d: sgc_init_env: %s\n  %s\n", rank, sgc_strerror(err),
-			sgc_last_error());
-		MPI_Abort(MPI_COMM_WORLD, 1);
+		/* Every rank failed alike, with the same message: no abort needed. */
+		if (rank == 0)
+			fprintf(stderr, "sgc_init_mpi: %s\n  %s\n", sgc_strerror(err),
+				sgc_last_error());
+		MPI_Finalize();
 		return 1;
 	}
 	if (sgc_rank(c) != rank || sgc_world_size(c) != size) {

@@ -205,6 +205,21 @@ SGC_API int sgc_init_env(sgc_comm **out);
  */
 SGC_API int sgc_config_from_env(struct sgc_config *cfg);
 
+/* sgc_config_from_env_flags() flags */
+#define SGC_ENV_NO_JOB	0x1	/* rank, world size: the caller's; coordinator only
+				 * from SGC_COORDINATOR(_FILE), else NULL */
+
+/**
+ * sgc_config_from_env_flags() - sgc_config_from_env() for launchers that
+ * know part of the job themselves (sgc_init_mpi()).  With SGC_ENV_NO_JOB,
+ * cfg->rank and cfg->world_size are kept as the caller set them and no
+ * rank or world size variable is read or needed; the coordinator is taken
+ * from SGC_COORDINATOR or SGC_COORDINATOR_FILE only (not from MASTER_ADDR
+ * or Slurm), and cfg->coordinator is NULL when neither is set.  Flags 0:
+ * sgc_config_from_env().  Unknown flags: -EINVAL.
+ */
+SGC_API int sgc_config_from_env_flags(struct sgc_config *cfg, unsigned flags);
+
 /**
  * sgc_finalize() - leave the job and free everything; accepts NULL.  The
  * socket is closed when it returns: a new sgc_init() may bind the same
@@ -462,6 +477,15 @@ SGC_API const char *sgc_strerror(int err);
 
 /** sgc_last_error() - details of this thread's last failed call ("" if none). */
 SGC_API const char *sgc_last_error(void);
+
+/**
+ * sgc_set_last_error() - record @msg as the calling thread's
+ * sgc_last_error() and return @err.  For libraries built on libsgcoll
+ * (libsgcoll-mpi), whose failures should read like libsgcoll's own: a
+ * rank that fails because another rank did gets that rank's message.
+ * @msg may be NULL (the empty message).
+ */
+SGC_API int sgc_set_last_error(int err, const char *msg);
 
 enum sgc_print_level { SGC_WARN, SGC_INFO, SGC_DEBUG };
 typedef int (*sgc_print_fn)(enum sgc_print_level level, const char *fmt, va_list ap);

@@ -626,7 +626,8 @@ static int env_coordinator(const char **coord, const char **from)
 		       "SLURM_STEP_NODELIST");
 }
 
-int sgc_config_from_env(struct sgc_config *cfg)
+/* Rank, world size and the coordinator, from SGC_* or a launcher's variables. */
+static int env_job(struct sgc_config *c)
 {
 	/* In the order of the launchers above. */
 	static const char *const rank_vars[] = {
@@ -635,20 +636,10 @@ int sgc_config_from_env(struct sgc_config *cfg)
 	static const char *const size_vars[] = {
 		"SGC_WORLD_SIZE", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "WORLD_SIZE", "SLURM_NTASKS", NULL
 	};
-	struct sgc_config c = { .sz = sizeof(c) };
 	struct sockaddr_in tmp;
 	const char *v, *name;
 	unsigned long x = 0;	/* -O3 cannot see that sgc_env_uint() sets it on success */
 	int err;
-
-	if (!cfg)
-		return sgc_err(-EINVAL, "sgc_config_from_env: cfg is NULL");
-	/* Below the first version's size (0: never set) the caller's struct
-	 * may be smaller than anything we would write: write nothing. */
-	if (cfg->sz < OPTS_MIN_SZ(sgc_config))
-		return sgc_err(-EINVAL,
-			       "sgc_config_from_env: cfg->sz is %zu, less than the %zu bytes of the first struct sgc_config%s: set cfg->sz = sizeof(struct sgc_config) first",
-			       cfg->sz, OPTS_MIN_SZ(sgc_config), cfg->sz ? "" : " (not set?)");
 
 	v = env_first(rank_vars, &name);
 	if (!v)
@@ -657,7 +648,7 @@ int sgc_config_from_env(struct sgc_config *cfg)
 	err = sgc_env_uint(name, v, SGC_MAX_WORLD - 1, "a rank (decimal 0..4095)", &x);
 	if (err)
 		return err;
-	c.rank = (int)x;
+	c->rank = (int)x;
 
 	v = env_first(size_vars, &name);
 	if (!v)
@@ -669,14 +660,67 @@ int sgc_config_from_env(struct sgc_config *cfg)
 	if (x < 1)
 		return sgc_err(-EINVAL, "%s=\"%s\": the world size must be 1..%d", name, v,
 			       SGC_MAX_WORLD);
-	c.world_size = (int)x;
+	c->world_size = (int)x;
 
-	err = env_coordinator(&c.coordinator, &name);
+	err = env_coordinator(&c->coordinator, &name);
 	if (err)
 		return err;
-	err = sgc_resolve_addr(c.coordinator, &tmp);
+	err = sgc_resolve_addr(c->coordinator, &tmp);
+	return err ? err_prefix(err, name) : 0;
+}
+
+/*
+ * SGC_ENV_NO_JOB: the caller (sgc_init_mpi) knows rank and world size, and
+ * picks a coordinator itself unless the user named one: only
+ * SGC_COORDINATOR and SGC_COORDINATOR_FILE count, not the addresses
+ * derived from torchrun's or Slurm's variables, which describe another
+ * launcher's idea of rank 0.
+ */
+static int env_job_given(const struct sgc_config *cfg, struct sgc_config *c)
+{
+	struct sockaddr_in tmp;
+	const char *name;
+	int err;
+
+	c->rank = cfg->rank;
+	c->world_size = cfg->world_size;
+	if (!env_get("SGC_COORDINATOR") && !env_get("SGC_COORDINATOR_FILE"))
+		return 0;
+	err = env_coordinator(&c->coordinator, &name);
 	if (err)
-		return err_prefix(err, name);
+		return err;
+	err = sgc_resolve_addr(c->coordinator, &tmp);
+	return err ? err_prefix(err, name) : 0;
+}
+
+int sgc_config_from_env(struct sgc_config *cfg)
+{
+	return sgc_config_from_env_flags(cfg, 0);
+}
+
+int sgc_config_from_env_flags(struct sgc_config *cfg, unsigned flags)
+{
+	struct sgc_config c = { .sz = sizeof(c) };
+	struct sockaddr_in tmp;
+	const char *v;
+	unsigned long x = 0;	/* -O3 cannot see that sgc_env_uint() sets it on success */
+	int err;
+
+	if (!cfg)
+		return sgc_err(-EINVAL, "sgc_config_from_env: cfg is NULL");
+	/* Below the first version's size (0: never set) the caller's struct
+	 * may be smaller than anything we would write: write nothing. */
+	if (cfg->sz < OPTS_MIN_SZ(sgc_config))
+		return sgc_err(-EINVAL,
+			       "sgc_config_from_env: cfg->sz is %zu, less than the %zu bytes of the first struct sgc_config%s: set cfg->sz = sizeof(struct sgc_config) first",
+			       cfg->sz, OPTS_MIN_SZ(sgc_config), cfg->sz ? "" : " (not set?)");
+	if (flags & ~(unsigned)SGC_ENV_NO_JOB)
+		return sgc_err(-EINVAL, "sgc_config_from_env_flags: unknown flags %#x (known: "
+			       "SGC_ENV_NO_JOB)", flags & ~(unsigned)SGC_ENV_NO_JOB);
+
+	err = flags & SGC_ENV_NO_JOB ? env_job_given(cfg, &c) : env_job(&c);
+	if (err)
+		return err;
 
 	c.bind_addr = env_get("SGC_BIND");
 	if (c.bind_addr) {

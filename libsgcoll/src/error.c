@@ -107,6 +107,15 @@ const char *sgc_last_error(void)
 	return last_err;
 }
 
+int sgc_set_last_error(int err, const char *msg)
+{
+	/* sgc_set_last_error(e, sgc_last_error()): already there, and
+	 * formatting a buffer into itself is undefined. */
+	if (msg == last_err)
+		return err;
+	return sgc_err(err, "%s", msg ? msg : "");
+}
+
 /*
  * One sentence per code the library returns: what most likely went wrong
  * in libsgcoll's terms, and what to do about it.

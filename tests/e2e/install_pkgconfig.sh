@@ -154,6 +154,28 @@ cmake -S "$LOGDIR/cmk" -B "$LOGDIR/cmk/build" -DCMAKE_PREFIX_PATH="$prefix" \
 	cmake --build "$LOGDIR/cmk/build" >>"$LOGDIR/cmk.log" 2>&1 ||
 	fail "building an outside program with CMake find_package(sgcoll) failed: $(tail -5 "$LOGDIR/cmk.log")"
 echo "ok: built with CMake find_package(sgcoll)"
+# libsgcoll-mpi, where the build has it: <sgcoll/mpi.h>, sgcoll-mpi.pc and
+# sgc_init_mpi(3) are installed, and a program built with mpicc and
+# pkg-config alone runs under mpirun with no coordinator address given.
+if [ -f "$BUILD/libsgcoll-mpi/sgcoll-mpi.pc" ]; then
+	[ -f "$prefix/include/sgcoll/mpi.h" ] || fail "<sgcoll/mpi.h> is not installed"
+	[ -f "$man3/sgc_init_mpi.3" ] || fail "no man page sgc_init_mpi(3) in $man3"
+	mpiflags=$(pkg-config --cflags --libs sgcoll-mpi) ||
+		fail "pkg-config finds no sgcoll-mpi in $prefix"
+	# shellcheck disable=SC2086 # flags: several words on purpose
+	mpicc -O2 $EXTRA_CFLAGS -o "$LOGDIR/app/mpiapp" "$(dirname "$0")/mpi_init_check.c" \
+		$mpiflags -Wl,-rpath,"$libdir" >"$LOGDIR/mpicc.log" 2>&1 ||
+		fail "mpicc with pkg-config sgcoll-mpi failed: $(tail -5 "$LOGDIR/mpicc.log")"
+	out=$(env -u SGC_COORDINATOR -u SGC_COORDINATOR_FILE -u SGC_PORT timeout 120 \
+		mpirun --allow-run-as-root --oversubscribe --bind-to none --mca pml ob1 \
+		--mca btl self,tcp --mca btl_tcp_if_include lo --mca oob_tcp_if_include lo \
+		--mca mpi_yield_when_idle 1 -np 3 -x SGC_ACCEL=off "$LOGDIR/app/mpiapp" 2>&1) ||
+		fail "the installed libsgcoll-mpi under mpirun failed: $out"
+	grep -q "3 ranks, allreduce exact" <<<"$out" || fail "no exact allreduce: $out"
+	echo "ok: built with: mpicc app.c $mpiflags; ran under mpirun"
+else
+	echo "note: no libsgcoll-mpi in this build (no MPI at configure time)"
+fi
 need_root
 "$CLUSTER" session --hosts 3 --ranks 6 --accel off --timeout-ms 20000 --deadline 240 -- \
 	"$LOGDIR/app/app" -c 0,1,363,100000 -b 1 || fail "the outside program failed"

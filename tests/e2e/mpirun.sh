@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-# e2e: sgc_init_env under mpirun (rank and size from Open MPI), once with
-# the coordinator in SGC_COORDINATOR and once from SGC_COORDINATOR_FILE;
-# MPI_Allreduce and sgc_allreduce must agree.  Loopback only.
+# e2e: examples/mpi_compare under mpirun (sgc_init_mpi: rank and size from
+# MPI_COMM_WORLD), with the coordinator rank 0 picks, then named in
+# SGC_COORDINATOR, then in SGC_COORDINATOR_FILE; MPI_Allreduce and
+# sgc_allreduce must agree.  Loopback only.
 #   mpirun.sh MPI_COMPARE
 # MPI_COMPARE is "" when CMake found no MPI and did not build it: then, or
 # without mpirun, the test skips saying what to install.
@@ -25,6 +26,12 @@ mpi=(mpirun --allow-run-as-root --oversubscribe --bind-to none --mca pml ob1
      --mca btl self,tcp --mca btl_tcp_if_include lo --mca oob_tcp_if_include lo
      --mca mpi_yield_when_idle 1 -np 4)
 port=$((20000 + $$ % 20000))
+unset SGC_COORDINATOR SGC_COORDINATOR_FILE SGC_PORT
+
+timeout 120 "${mpi[@]}" -x SGC_ACCEL=off -x SGC_TIMEOUT_MS=20000 \
+	"$PROG" -n 50 >"$LOGDIR/picked.log" 2>&1 ||
+	fail "mpirun without SGC_COORDINATOR failed: $(tail -5 "$LOGDIR/picked.log")"
+grep "results identical" "$LOGDIR/picked.log" || fail "no comparison line: $(tail -5 "$LOGDIR/picked.log")"
 
 timeout 120 "${mpi[@]}" -x SGC_COORDINATOR=127.0.0.1:$port -x SGC_ACCEL=off -x SGC_TIMEOUT_MS=20000 \
 	"$PROG" -n 200 >"$LOGDIR/env.log" 2>&1 ||

@@ -91,6 +91,38 @@ def main():
             reqs.append((salt, comm.iallreduce(data(r, 363, np.int32, salt))))
         for s, req in reversed(reqs):
             assert np.array_equal(req.wait(), expected(w, 363, np.int32, "sum", s))
+        # ireduce and ibarrier, finished through waitall and testany.
+        reqs, salts = [], []
+        for k in range(12):
+            salt += 1
+            salts.append(salt)
+            root = k % w
+            reqs.append(comm.ireduce(data(r, 500, np.uint16, salt), op="max", root=root))
+        reqs.append(comm.ibarrier())
+        got = sgcoll.waitall(reqs)
+        for k, s in enumerate(salts):
+            if r == k % w:
+                assert np.array_equal(got[k], expected(w, 500, np.uint16, "max", s)), k
+            else:
+                assert got[k] is None, k
+        assert got[-1] is None
+        reqs, salts = [], []
+        for k in range(8):
+            salt += 1
+            salts.append(salt)
+            reqs.append(comm.iallreduce(data(r, 363, np.int64, salt), op="bxor"))
+        reqs.append(comm.ibarrier())
+        seen = set()
+        while True:
+            idx, flag = sgcoll.testany(reqs)
+            if flag and idx is None:
+                break
+            if flag:
+                assert idx not in seen
+                seen.add(idx)
+        assert seen == set(range(len(reqs)))
+        for k, s in enumerate(salts):
+            assert np.array_equal(reqs[k].wait(), expected(w, 363, np.int64, "bxor", s)), k
     try:
         comm.allreduce(np.zeros(4, np.float32))
         raise AssertionError("a float array must be refused")

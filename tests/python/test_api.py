@@ -90,7 +90,7 @@ def test_help_documents_comm():
     assert params, "no parameters found"
     for p in params:
         assert re.search(rf"^\s+{p}\s+\S", doc, re.M), f"__init__ parameter {p} not described"
-    for name in ("barrier", "iallreduce", "ibroadcast", "from_env", "close", "fileno",
+    for name in ("barrier", "iallreduce", "ibroadcast", "ireduce", "ibarrier", "from_env", "close", "fileno",
                  "allreduce", "reduce", "broadcast", "allreduce_float", "rank", "world_size",
                  "accelerated"):
         d = inspect.getdoc(getattr(sgcoll.Comm, name))
@@ -104,6 +104,8 @@ def test_help_documents_comm():
         assert f'"{accel}"' in doc
     for name in ("test", "wait"):
         assert inspect.getdoc(getattr(sgcoll.Request, name))
+    for fn in (sgcoll.waitall, sgcoll.testany):
+        assert len(inspect.getdoc(fn) or "") > 100, f"{fn.__name__} has no docstring"
 
 
 # ---- accel by name ----
@@ -230,3 +232,86 @@ def test_output_must_match(comm):
         comm.iallreduce(np.ones(4, np.int32), out=np.zeros(8, np.int32)[::3])
     with pytest.raises(TypeError):
         comm.allreduce([1, 2, 3])
+
+
+# ---- the non-blocking calls: ireduce, ibarrier, waitall, testany ----
+
+def test_ireduce_and_ibarrier(comm):
+    a = np.arange(-5, 20, dtype=np.int16).reshape(5, 5)
+    req = comm.ireduce(a, op="min", root=0)
+    assert isinstance(req, sgcoll.Request)
+    got = req.wait()
+    assert np.array_equal(got, a) and got.dtype == a.dtype and got is not a
+    assert req.wait() is got                        # a second wait() gives the same
+    out = np.zeros(50, np.int16)[::2].reshape(5, 5)
+    assert comm.ireduce(a, out=out).wait() is out and np.array_equal(out, a)
+    b = comm.ibarrier()
+    while not b.test():
+        pass
+    assert b.test() and b.wait() is None
+    with pytest.raises(sgcoll.Error, match="root"):
+        comm.ireduce(a, root=3)
+    with pytest.raises(ValueError):
+        comm.ireduce(a, out=np.zeros(25, np.int32))
+
+
+def test_waitall_gives_every_result_in_order(comm):
+    arrays = [np.arange(k, k + 7, dtype=np.uint32) for k in range(10)]
+    reqs = [comm.iallreduce(x, op="sum") for x in arrays]
+    reqs.insert(3, None)
+    reqs.append(comm.ibarrier())
+    reqs.append(comm.ireduce(arrays[2], op="bxor"))
+    got = sgcoll.waitall(reqs)
+    assert len(got) == len(reqs) and got[3] is None and got[-2] is None
+    for x, y in zip(arrays, got[:3] + got[4:-2]):
+        assert np.array_equal(x, y)
+    assert np.array_equal(got[-1], arrays[2])
+    # Done requests count as NULL entries: a second waitall returns at once.
+    again = sgcoll.waitall(reqs)
+    assert all(a is b for a, b in zip(got, again))
+    assert sgcoll.waitall([]) == []
+
+
+def test_waitall_over_two_communicators(comm):
+    other = one_rank()
+    try:
+        r1 = comm.iallreduce(np.full(5, 3, np.int64))
+        r2 = other.iallreduce(np.full(5, 4, np.int64))
+        x, y = sgcoll.waitall([r1, r2])
+        assert (x == 3).all() and (y == 4).all()
+    finally:
+        other.close()
+
+
+def test_waitall_refuses_a_request_twice(comm):
+    r = comm.iallreduce(np.ones(3, np.int32))
+    with pytest.raises(sgcoll.Error) as e:
+        sgcoll.waitall([r, r])
+    assert e.value.code == -22 and e.value.index is None and "appears again" in str(e.value)
+    assert np.array_equal(r.wait(), np.ones(3, np.int32))   # still pending, not freed
+    with pytest.raises(TypeError):
+        sgcoll.waitall([r, 5])
+
+
+def test_testany_finds_each_request_once(comm):
+    arrays = [np.full(4, k, np.int8) for k in range(6)]
+    reqs = [comm.iallreduce(x, op="max") for x in arrays] + [comm.ibarrier()]
+    seen = []
+    for _ in range(100000):
+        idx, flag = sgcoll.testany(reqs)
+        if flag and idx is None:
+            break                                   # none left: as MPI_Testany
+        if flag:
+            assert idx not in seen
+            seen.append(idx)
+            assert reqs[idx].test()
+    assert sorted(seen) == list(range(len(reqs)))
+    for k, x in enumerate(arrays):
+        assert np.array_equal(reqs[k].wait(), x)
+    assert sgcoll.testany([]) == (None, True)
+    assert sgcoll.testany([None, None]) == (None, True)
+    r = comm.ibarrier()
+    with pytest.raises(sgcoll.Error) as e:
+        sgcoll.testany([r, r])
+    assert e.value.code == -22
+    r.wait()

@@ -288,6 +288,54 @@ static void test_hostlist(void **state)
 
 /* ---- sgc_config_from_env ---- */
 
+/* SGC_ENV_NO_JOB (sgc_init_mpi): rank and size are the caller's, the
+ * coordinator only what the user named. */
+static void test_env_no_job(void **state)
+{
+	struct sgc_config c = { .sz = sizeof(c), .rank = 3, .world_size = 9 };
+
+	/* No rank, size or coordinator anywhere: not an error. */
+	setenv("SGC_ACCEL", "off", 1);
+	assert_int_equal(sgc_config_from_env_flags(&c, SGC_ENV_NO_JOB), 0);
+	assert_int_equal(c.rank, 3);
+	assert_int_equal(c.world_size, 9);
+	assert_null(c.coordinator);
+	assert_int_equal(c.accel, SGC_ACCEL_OFF);
+	/* ... and the launchers' variables are not read. */
+	setenv("SGC_RANK", "1", 1);
+	setenv("SGC_WORLD_SIZE", "4", 1);
+	setenv("MASTER_ADDR", "10.1.1.1", 1);
+	setenv("MASTER_PORT", "29500", 1);
+	setenv("SLURM_STEP_NODELIST", "node[1-2]", 1);
+	assert_int_equal(sgc_config_from_env_flags(&c, SGC_ENV_NO_JOB), 0);
+	assert_int_equal(c.rank, 3);
+	assert_int_equal(c.world_size, 9);
+	assert_null(c.coordinator);
+	/* One the user named counts, and is checked. */
+	setenv("SGC_COORDINATOR", "127.0.0.1:5000", 1);
+	assert_int_equal(sgc_config_from_env_flags(&c, SGC_ENV_NO_JOB), 0);
+	assert_string_equal(c.coordinator, "127.0.0.1:5000");
+	setenv("SGC_COORDINATOR", "127.0.0.1", 1);
+	assert_err_mentions(sgc_config_from_env_flags(&c, SGC_ENV_NO_JOB), -EINVAL,
+			    "SGC_COORDINATOR", "port");
+	unsetenv("SGC_COORDINATOR");
+	setenv("SGC_COORDINATOR_FILE", "/nonexistent/sgc-coord", 1);
+	assert_err_mentions(sgc_config_from_env_flags(&c, SGC_ENV_NO_JOB), -ENOENT,
+			    "SGC_COORDINATOR_FILE");
+	unsetenv("SGC_COORDINATOR_FILE");
+	/* The rest of the environment is still checked. */
+	setenv("SGC_ACCEL", "fast", 1);
+	assert_err_mentions(sgc_config_from_env_flags(&c, SGC_ENV_NO_JOB), -EINVAL, "SGC_ACCEL");
+	setenv("SGC_ACCEL", "off", 1);
+	assert_err_mentions(sgc_config_from_env_flags(&c, 0x6), -EINVAL, "unknown flags", "0x6");
+	/* Flags 0: sgc_config_from_env(), rank and size from the environment. */
+	setenv("SGC_COORDINATOR", "127.0.0.1:5000", 1);
+	assert_int_equal(sgc_config_from_env_flags(&c, 0), 0);
+	assert_int_equal(c.rank, 1);
+	assert_int_equal(c.world_size, 4);
+	(void)state;
+}
+
 static void test_env_basic(void **state)
 {
 	struct sgc_config c = { .sz = sizeof(c) };
@@ -1350,6 +1398,7 @@ int main(void)
 		cmocka_unit_test_setup(test_env_precedence, clear_env),
 		cmocka_unit_test_setup(test_validate_host_name, clear_env),
 		cmocka_unit_test_setup(test_env_basic, clear_env),
+		cmocka_unit_test_setup(test_env_no_job, clear_env),
 		cmocka_unit_test_setup(test_env_fallbacks, clear_env),
 		cmocka_unit_test_setup(test_env_errors, clear_env),
 		cmocka_unit_test_setup(test_env_edges, clear_env),

@@ -119,6 +119,14 @@ static void test_err_basics(void **state)
 	assert_true(strlen(sgc_last_error()) < 1024);
 	sgc_err_clear();
 	assert_string_equal(sgc_last_error(), "");
+
+	/* The public setter, for libraries built on this one. */
+	assert_int_equal(sgc_set_last_error(-EADDRINUSE, "rank 0: port 7 is taken"), -EADDRINUSE);
+	assert_string_equal(sgc_last_error(), "rank 0: port 7 is taken");
+	assert_int_equal(sgc_set_last_error(-EIO, sgc_last_error()), -EIO);
+	assert_string_equal(sgc_last_error(), "rank 0: port 7 is taken");
+	assert_int_equal(sgc_set_last_error(-EIO, NULL), -EIO);
+	assert_string_equal(sgc_last_error(), "");
 	(void)state;
 }
 

@@ -17,6 +17,13 @@ dequantised, so every rank gets the same bits:
     avg = comm.allreduce_float(grad32, max_abs=4.0)    # average over the ranks
     comm.last_saturated                                # this rank's clamped inputs
 
+Non-blocking calls return a Request; finish one with wait() or test(),
+several (of one communicator or more) with waitall() or testany():
+
+    reqs = [comm.iallreduce(g) for g in grads] + [comm.ibarrier()]
+    results = sgcoll.waitall(reqs)          # in order; None for the barrier
+    idx, flag = sgcoll.testany(reqs)        # as MPI_Testany, never blocks
+
 Arrays that are not C-contiguous (slices, transposes) are copied first, and
 results written back into them.  PyTorch: sgcoll.torch holds a DDP
 communication hook (import sgcoll.torch; it needs torch).
@@ -36,7 +43,7 @@ import os as _os
 import numpy as _np
 
 __all__ = ["Comm", "Request", "Error", "ACCEL_AUTO", "ACCEL_EBPF", "ACCEL_OFF",
-           "fixed_scale", "fixed_error_bound", "quantize", "dequantize"]
+           "waitall", "testany", "fixed_scale", "fixed_error_bound", "quantize", "dequantize"]
 
 ACCEL_AUTO, ACCEL_EBPF, ACCEL_OFF = 0, 1, 2
 # Comm(accel=...) also takes these names, as SGC_ACCEL does.
@@ -95,6 +102,10 @@ def _load():
         "sgc_barrier": (i, [vp]),
         "sgc_iallreduce": (i, [vp, vp, vp, sz, i, i, _ctypes.POINTER(vp)]),
         "sgc_ibroadcast": (i, [vp, vp, sz, i, i, _ctypes.POINTER(vp)]),
+        "sgc_ireduce": (i, [vp, vp, vp, sz, i, i, i, _ctypes.POINTER(vp)]),
+        "sgc_ibarrier": (i, [vp, _ctypes.POINTER(vp)]),
+        "sgc_waitall": (i, [i, _ctypes.POINTER(vp), _ctypes.POINTER(i)]),
+        "sgc_testany": (i, [i, _ctypes.POINTER(vp), _ctypes.POINTER(i), _ctypes.POINTER(i)]),
         "sgc_reduce_scatter": (i, [vp, vp, vp, sz, i, i]),
         "sgc_ireduce_scatter": (i, [vp, vp, vp, sz, i, i, _ctypes.POINTER(vp)]),
         "sgc_allgather": (i, [vp, vp, vp, sz, i]),
@@ -130,10 +141,12 @@ __version__ = _lib.sgc_version().decode()
 
 
 class Error(RuntimeError):
-    """A libsgcoll call failed: .code is the negative errno-style code."""
+    """A libsgcoll call failed: .code is the negative errno-style code;
+    .index, for waitall() and testany(), the position of the request that
+    failed (None otherwise)."""
 
-    def __init__(self, code, what):
-        self.code = code
+    def __init__(self, code, what, index=None):
+        self.code, self.index = code, index
         detail = (_lib.sgc_last_error() or b"").decode(errors="replace")
         cause = (_lib.sgc_strerror(code) or b"").decode(errors="replace")
         super().__init__(f"{what}: {detail or cause} ({code})")
@@ -323,41 +336,124 @@ def _key_bytes(key):
 
 
 class Request:
-    """A non-blocking collective, from Comm.iallreduce() or Comm.ibroadcast().
+    """A non-blocking collective, from Comm.iallreduce(), ibroadcast(),
+    ireduce(), ibarrier(), ireduce_scatter() or iallgather().
 
-    Call test() until it returns True, or wait() once.  The request keeps
-    its arrays alive until then; do not change them meanwhile.  A result
-    for a non-contiguous array is copied into it when the request
-    completes.  Failures raise sgcoll.Error from test() or wait().
+    Call test() until it returns True, or wait() once; or hand several
+    requests, of one communicator or of several, to sgcoll.waitall() or
+    sgcoll.testany().  The request keeps its arrays alive until it is done;
+    do not change them meanwhile.  A result for a non-contiguous array is
+    copied into it when the request completes.  Failures raise sgcoll.Error
+    from test() or wait() (and again from each later call on the request).
     """
 
     def __init__(self, handle, keep, buf, result):
         self._h, self._keep, self._buf, self._result = handle, keep, buf, result
+        self._err = None
 
     def _finish(self):
-        _deliver(self._buf, self._result)
+        if self._buf is not None:       # ibarrier(), ireduce() off the root: no result
+            _deliver(self._buf, self._result)
         self._keep = self._buf = None
+
+    def _done(self, rc, what, index=None):
+        """The library finished and freed the request with result rc."""
+        self._h = None
+        if rc < 0:
+            self._err = Error(rc, what, index)
+            self._keep = self._buf = None
+        else:
+            self._finish()
 
     def test(self):
         """Make progress; True (and the result is ready) when done.  Raises on failure."""
         if self._h is None:
+            if self._err:
+                raise self._err
             return True
         done = _ctypes.c_int(0)
         rc = _lib.sgc_test(self._h, _ctypes.byref(done))
         if done.value:
-            self._h = None
+            self._done(rc, "sgc_test")
         _check(rc, "sgc_test")
-        if done.value:
-            self._finish()
         return bool(done.value)
 
     def wait(self):
-        """Block until done (or the communicator's timeout); returns the result array."""
+        """Block until done (or the communicator's timeout); returns the
+        result array (None for ibarrier(), and for ireduce() off the root)."""
         if self._h is not None:
-            h, self._h = self._h, None
-            _check(_lib.sgc_wait(h), "sgc_wait")
-            self._finish()
+            self._done(_lib.sgc_wait(self._h), "sgc_wait")
+        if self._err:
+            raise self._err
         return self._result
+
+
+def _handles(requests):
+    """(list, ctypes array of their handles): None and finished requests
+    count as the library's NULL entries."""
+    reqs = list(requests)
+    for k, r in enumerate(reqs):
+        if r is not None and not isinstance(r, Request):
+            raise TypeError(f"requests[{k}] is a {type(r).__name__}, not a sgcoll.Request")
+    arr = (_ctypes.c_void_p * max(len(reqs), 1))(*[r._h if r is not None else None
+                                                    for r in reqs])
+    return reqs, arr
+
+
+def waitall(requests):
+    """Block until every request in `requests` is done (sgc_waitall).
+
+    The requests may belong to different communicators: all of them make
+    progress while this waits.  None entries and requests already done are
+    skipped.  Returns the list of results, as each request's wait() would
+    give them (None for a None entry).  When some failed, every request is
+    still finished, and the first failure in list order is raised as
+    sgcoll.Error with .index set; each failed request's wait() raises its
+    own error.  A request listed twice raises sgcoll.Error (-EINVAL) and
+    leaves all of them pending.
+    """
+    reqs, arr = _handles(requests)
+    n = len(reqs)
+    st = (_ctypes.c_int * max(n, 1))()
+    live = [k for k, r in enumerate(reqs) if r is not None and r._h is not None]
+    rc = _lib.sgc_waitall(n, arr, st)
+    if any(arr[k] is not None for k in live):
+        # Refused before anything was waited for (a request listed twice):
+        # the library freed none of them.
+        raise Error(rc, "sgc_waitall")
+    for k in live:
+        reqs[k]._done(st[k], "sgc_waitall", k)
+    # The first failure in list order, a request that failed before included,
+    # as wait() would raise it.
+    for r in reqs:
+        if r is not None and r._err:
+            raise r._err
+    _check(rc, "sgc_waitall")
+    return [r._result if r is not None else None for r in reqs]
+
+
+def testany(requests):
+    """Make progress without blocking; (index, flag), as MPI_Testany.
+
+    flag is True when the request at `index` has finished: its wait() now
+    returns its result at once.  flag is False (index None) when none has
+    finished yet: wait on each communicator's fileno() before calling
+    again.  With no request left to finish (all None or done, or an empty
+    list) the answer is (None, True).  A request that finished with a
+    failure raises sgcoll.Error with .index set (and its wait() raises it
+    too); so does a failure of the progress step (.index None).
+    """
+    reqs, arr = _handles(requests)
+    index, done = _ctypes.c_int(-1), _ctypes.c_int(0)
+    rc = _lib.sgc_testany(len(reqs), arr, _ctypes.byref(index), _ctypes.byref(done))
+    if done.value and index.value >= 0:
+        k = index.value
+        reqs[k]._done(rc, "sgc_testany", k)
+        if reqs[k]._err:
+            raise reqs[k]._err
+        return k, True
+    _check(rc, "sgc_testany")
+    return None, bool(done.value)
 
 
 class Comm:
@@ -387,7 +483,8 @@ class Comm:
                    rank: every datagram then carries a MAC.  None: no key.
 
     Arrays: numpy arrays of int8, uint8, int16, uint16, int32, uint32, int64
-    or uint64 for allreduce, reduce, broadcast, iallreduce and ibroadcast;
+    or uint64 for allreduce, reduce, broadcast and their non-blocking
+    forms iallreduce, ireduce and ibroadcast (ibarrier too returns a Request);
     float32 or float64 for allreduce_float.  Any shape; arrays that are not
     C-contiguous are copied, and results written back into them.
 
@@ -639,6 +736,34 @@ class Comm:
         _check(_lib.sgc_iallreduce(self._h, src.ctypes.data, buf.ctypes.data, src.size,
                                    _dtype(src), _op(op), _ctypes.byref(h)), "sgc_iallreduce")
         return Request(h, (src, buf), buf, out)
+
+    def ireduce(self, a, op="sum", root=0, out=None):
+        """Non-blocking reduce(): a Request whose wait() gives the reduction
+        at `root` (in `out` or a new array) and None elsewhere.
+
+        `a` and `out` must stay unchanged until the request is done.
+        """
+        src = _input(a, "a")
+        buf = None
+        if self.rank == root:
+            buf, out = (_np.empty_like(src),) * 2 if out is None else \
+                _output(out, "out", src if out is a else None)
+            if out.shape != src.shape or out.dtype != src.dtype:
+                raise ValueError("out must have the shape and dtype of a")
+        else:
+            out = None
+        h = _ctypes.c_void_p()
+        _check(_lib.sgc_ireduce(self._h, src.ctypes.data, buf.ctypes.data if buf is not None
+                                else None, src.size, _dtype(src), _op(op), root,
+                                _ctypes.byref(h)), "sgc_ireduce")
+        return Request(h, (src, buf), buf, out)
+
+    def ibarrier(self):
+        """Non-blocking barrier(): a Request that is done once every rank has
+        entered the barrier; its wait() returns None."""
+        h = _ctypes.c_void_p()
+        _check(_lib.sgc_ibarrier(self._h, _ctypes.byref(h)), "sgc_ibarrier")
+        return Request(h, (), None, None)
 
     def ibroadcast(self, a, root=0):
         """Non-blocking broadcast(): returns a Request whose wait() gives `a`, overwritten.
