@@ -645,6 +645,7 @@ static void mesh_on_ack(struct sgc_comm *c, const struct sgc_rx *rx)
 	struct mesh_coll *m;
 	struct mesh_tx *t;
 	uint64_t bits;
+	uint32_t was;
 	bool old;
 
 	if (!from_peer(c, rx))
@@ -661,6 +662,7 @@ static void mesh_on_ack(struct sgc_comm *c, const struct sgc_rx *rx)
 	memcpy(&bits, rx->body, sizeof(bits));
 	if (h->chunk < t->acked)
 		return;		/* an older view */
+	was = t->acked;
 	if (h->chunk > t->acked || bits != t->bits) {
 		t->backoff = 0;
 		t->timer = 0;
@@ -671,10 +673,12 @@ static void mesh_on_ack(struct sgc_comm *c, const struct sgc_rx *rx)
 			m->tx_left--;
 	}
 	t->bits = bits;
-	if ((h->flags & SGC_F_RETX) && h->aux > t->acked && h->aux <= t->next) {
+	if ((h->flags & SGC_F_RETX) && h->aux > was && h->aux <= t->next) {
 		/* The answer to a probe or a resend: the chunks that went out
 		 * before it (by a quarter of the delay) and have not come are
-		 * lost. */
+		 * lost.  Compared with the low mark from before this answer:
+		 * the probed chunk itself usually moves it up to aux, and the
+		 * holes above are what the answer is for. */
 		resend_holes(c, m, ph, r, t, t->next,
 			     t->sent_at[(h->aux - 1) % MESH_WIN_MAX] - mesh_rto(c) / 4);
 	} else if (bits) {
