@@ -6,6 +6,7 @@
  * every worker is done, then releases everything.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +62,34 @@ void comm_set_handlers(struct sgc_comm *c)
 	mesh_rx_table(&c->rxt);
 }
 
+static void *bpf_load_thread(void *arg)
+{
+	struct sgc_comm *c = arg;
+
+	c->bpf_err = bpf_path_load(c);
+	if (c->bpf_err)
+		snprintf(c->bpf_why, sizeof(c->bpf_why), "%s", sgc_last_error());
+	return NULL;
+}
+
+/*
+ * The load runs in a thread of its own.  Completions for this thread's
+ * other communicators, which may be receiving meanwhile, queue io_uring
+ * task work on it that looks like a pending signal: the verifier gives up
+ * with EAGAIN when it sees one during a long verification.  A new thread
+ * has no such work.
+ */
+static void bpf_load(struct sgc_comm *c)
+{
+	pthread_t t;
+
+	if (pthread_create(&t, NULL, bpf_load_thread, c)) {
+		bpf_load_thread(c);
+		return;
+	}
+	pthread_join(t, NULL);
+}
+
 int sgc_init(const struct sgc_config *cfg, sgc_comm **out)
 {
 	struct sgc_comm *c;
@@ -105,11 +134,8 @@ int sgc_init(const struct sgc_config *cfg, sgc_comm **out)
 	comm_set_handlers(c);
 	if (c->rank == 0) {
 		c->job_id = random_job_id();
-		if (c->world > 1 && c->cfg.accel != SGC_ACCEL_OFF) {
-			c->bpf_err = bpf_path_load(c);
-			if (c->bpf_err)
-				snprintf(c->bpf_why, sizeof(c->bpf_why), "%s", sgc_last_error());
-		}
+		if (c->world > 1 && c->cfg.accel != SGC_ACCEL_OFF)
+			bpf_load(c);
 	}
 	err = io_open(c);
 	if (err)
