@@ -90,6 +90,50 @@ static void bpf_load(struct sgc_comm *c)
 	pthread_join(t, NULL);
 }
 
+int comm_start(struct sgc_comm *c)
+{
+	int err;
+
+	c->rank = c->cfg.rank;
+	c->world = c->cfg.world;
+	c->rtt.timeout_ns = c->cfg.timeout_ms * 1000000ULL;
+	c->rtt.rto_ns = c->cfg.rto_us * 1000ULL;
+	c->rtt.rto_max_ns = RTO_MAX_MS * 1000000ULL;
+
+	c->peers = calloc((size_t)c->world, sizeof(*c->peers));
+	if (!c->peers)
+		return sgc_err(-ENOMEM, "sgc_init: out of memory for %d peers", c->world);
+	c->self = c->rank == 0 ? c->cfg.coord : c->cfg.bind;
+	/* Every datagram's tag comes out of the chunk's room. */
+	if (c->rank == 0)
+		c->chunk_bytes = sgc_chunk_bytes_for_mtu(iface_mtu(c->cfg.ifname) -
+							 (c->mac ? SGC_MAC_TAG_SIZE : 0));
+	comm_set_handlers(c);
+	if (c->rank == 0) {
+		c->job_id = random_job_id();
+		if (c->world > 1 && c->cfg.accel != SGC_ACCEL_OFF)
+			bpf_load(c);
+	}
+	err = io_open(c);
+	if (err)
+		return err;
+	if (c->rank == 0)
+		pull_pacing(c, c->bpf != NULL);
+	return 0;
+}
+
+int comm_join(struct sgc_comm *c)
+{
+	int err;
+
+	err = c->rank == 0 ? rdv_coordinator(c) : rdv_worker(c);
+	if (err)
+		return err;
+	pr_debug("rank %d of %d joined job %016llx: %u-byte chunks, push credit %u\n", c->rank,
+		 c->world, (unsigned long long)c->job_id, c->chunk_bytes, c->pace.push_credit);
+	return 0;
+}
+
 int sgc_init(const struct sgc_config *cfg, sgc_comm **out)
 {
 	struct sgc_comm *c;
@@ -106,18 +150,6 @@ int sgc_init(const struct sgc_config *cfg, sgc_comm **out)
 	err = sgc_cfg_validate(cfg, &c->cfg);
 	if (err)
 		goto fail;
-	c->rank = c->cfg.rank;
-	c->world = c->cfg.world;
-	c->rtt.timeout_ns = c->cfg.timeout_ms * 1000000ULL;
-	c->rtt.rto_ns = c->cfg.rto_us * 1000ULL;
-	c->rtt.rto_max_ns = RTO_MAX_MS * 1000000ULL;
-
-	c->peers = calloc((size_t)c->world, sizeof(*c->peers));
-	if (!c->peers) {
-		err = sgc_err(-ENOMEM, "sgc_init: out of memory for %d peers", c->world);
-		goto fail;
-	}
-	c->self = c->rank == 0 ? c->cfg.coord : c->cfg.bind;
 	if (c->cfg.keyed) {
 		c->mac = malloc(sizeof(*c->mac));
 		if (!c->mac) {
@@ -127,27 +159,11 @@ int sgc_init(const struct sgc_config *cfg, sgc_comm **out)
 		sgc_mac_derive(c->cfg.key, c->mac);
 		explicit_bzero(c->cfg.key, sizeof(c->cfg.key));
 	}
-	/* Every datagram's tag comes out of the chunk's room. */
-	if (c->rank == 0)
-		c->chunk_bytes = sgc_chunk_bytes_for_mtu(iface_mtu(c->cfg.ifname) -
-							 (c->mac ? SGC_MAC_TAG_SIZE : 0));
-	comm_set_handlers(c);
-	if (c->rank == 0) {
-		c->job_id = random_job_id();
-		if (c->world > 1 && c->cfg.accel != SGC_ACCEL_OFF)
-			bpf_load(c);
-	}
-	err = io_open(c);
+	err = comm_start(c);
+	if (!err)
+		err = comm_join(c);
 	if (err)
 		goto fail;
-	if (c->rank == 0)
-		pull_pacing(c, c->bpf != NULL);
-	err = c->rank == 0 ? rdv_coordinator(c) : rdv_worker(c);
-	if (err)
-		goto fail;
-
-	pr_debug("rank %d of %d joined job %016llx: %u-byte chunks, push credit %u\n", c->rank,
-		 c->world, (unsigned long long)c->job_id, c->chunk_bytes, c->pace.push_credit);
 	*out = c;
 	return 0;
 fail:
