@@ -234,7 +234,9 @@ SGC_API void sgc_finalize(sgc_comm *c);
  * is @c's rank 0) runs on the user-space path with SGC_ACCEL=auto, and
  * fails with -EBUSY with SGC_ACCEL=ebpf (sgc_last_error() names the
  * interface; choose keys that give the groups' rank 0 to ranks on other
- * hosts).
+ * hosts).  As for any job, the path needs the group's other ranks on
+ * hosts other than its coordinator's (with SGC_ACCEL=auto, a group that has
+ * one on the same host runs on the user-space path).
  *
  * Errors: a NULL @c fails with -EINVAL at once, and that rank takes no
  * part: the others' call fails as a collective with a rank missing does
