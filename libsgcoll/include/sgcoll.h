@@ -227,6 +227,52 @@ SGC_API int sgc_config_from_env_flags(struct sgc_config *cfg, unsigned flags);
  */
 SGC_API void sgc_finalize(sgc_comm *c);
 
+/* sgc_comm_split()'s color for a rank that joins no new communicator
+ * (MPI_UNDEFINED's value in MPICH). */
+#define SGC_UNDEFINED (-32766)
+
+/**
+ * sgc_comm_split() - MPI_Comm_split: collective over @c (every rank calls
+ * it, in the same place of the call order).  The ranks that pass the same
+ * @color (0 or more) form one new communicator, ranked by (@key, rank in
+ * @c); *@out gets it.  A rank with @color SGC_UNDEFINED joins none: *@out
+ * = NULL and 0 is returned.  Each group's new rank 0 is its coordinator,
+ * on a port of its address the kernel chooses; the ports go round through
+ * @c (two sgc_allgather() calls), then each group joins as sgc_init()
+ * does.  The new communicator has @c's settings (accel, timeout, delivery,
+ * wait mode, algo, flags, job key) and its own socket: @c keeps working,
+ * and calls on @c and on the new communicators may interleave.  Finalize
+ * each with sgc_finalize(), in any order.
+ *
+ * eBPF path: one interface takes one eBPF coordinator, so a group whose
+ * coordinator's interface already has one (@c's, for a group whose rank 0
+ * is @c's rank 0) runs on the user-space path with SGC_ACCEL=auto, and
+ * fails with -EBUSY with SGC_ACCEL=ebpf (sgc_last_error() names the
+ * interface; choose keys that give the groups' rank 0 to ranks on other
+ * hosts).  As for any job, the path needs the group's other ranks on
+ * hosts other than its coordinator's (with SGC_ACCEL=auto, a group that has
+ * one on the same host runs on the user-space path).
+ *
+ * Errors: a NULL @c fails with -EINVAL at once, and that rank takes no
+ * part: the others' call fails as a collective with a rank missing does
+ * (-ETIMEDOUT, -SGC_EABORTED).  A NULL @out, or a @color below 0 other
+ * than SGC_UNDEFINED, still takes part, and every rank fails with -EINVAL
+ * naming the rank.  When a rank of a group cannot set up its part (out of
+ * memory, the eBPF path with SGC_ACCEL=ebpf), every rank of that group
+ * fails alike, naming it, and the other groups go on.  @c stays usable
+ * after every failure but the first kind.
+ */
+SGC_API int sgc_comm_split(sgc_comm *c, int color, int key, sgc_comm **out);
+
+/**
+ * sgc_comm_dup() - MPI_Comm_dup: sgc_comm_split(@c, 0, rank, @out), a new
+ * communicator of the same ranks in the same order.  Its coordinator is on
+ * @c's rank 0's interface, which @c's eBPF path holds, so with
+ * SGC_ACCEL=auto it runs on the user-space path, and with SGC_ACCEL=ebpf
+ * it fails with -EBUSY.
+ */
+SGC_API int sgc_comm_dup(sgc_comm *c, sgc_comm **out);
+
 SGC_API int sgc_rank(const sgc_comm *c);
 SGC_API int sgc_world_size(const sgc_comm *c);
 /** sgc_accelerated() - 1 when the eBPF path is active on this rank. */

@@ -6,6 +6,7 @@
  * every worker is done, then releases everything.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +62,78 @@ void comm_set_handlers(struct sgc_comm *c)
 	mesh_rx_table(&c->rxt);
 }
 
+static void *bpf_load_thread(void *arg)
+{
+	struct sgc_comm *c = arg;
+
+	c->bpf_err = bpf_path_load(c);
+	if (c->bpf_err)
+		snprintf(c->bpf_why, sizeof(c->bpf_why), "%s", sgc_last_error());
+	return NULL;
+}
+
+/*
+ * The load runs in a thread of its own.  Completions for this thread's
+ * other communicators, which may be receiving meanwhile, queue io_uring
+ * task work on it that looks like a pending signal: the verifier gives up
+ * with EAGAIN when it sees one during a long verification.  A new thread
+ * has no such work.
+ */
+static void bpf_load(struct sgc_comm *c)
+{
+	pthread_t t;
+
+	if (pthread_create(&t, NULL, bpf_load_thread, c)) {
+		bpf_load_thread(c);
+		return;
+	}
+	pthread_join(t, NULL);
+}
+
+int comm_start(struct sgc_comm *c)
+{
+	int err;
+
+	c->rank = c->cfg.rank;
+	c->world = c->cfg.world;
+	c->rtt.timeout_ns = c->cfg.timeout_ms * 1000000ULL;
+	c->rtt.rto_ns = c->cfg.rto_us * 1000ULL;
+	c->rtt.rto_max_ns = RTO_MAX_MS * 1000000ULL;
+
+	c->peers = calloc((size_t)c->world, sizeof(*c->peers));
+	if (!c->peers)
+		return sgc_err(-ENOMEM, "sgc_init: out of memory for %d peers", c->world);
+	c->self = c->rank == 0 ? c->cfg.coord : c->cfg.bind;
+	/* Every datagram's tag comes out of the chunk's room. */
+	if (c->rank == 0)
+		c->chunk_bytes = sgc_chunk_bytes_for_mtu(iface_mtu(c->cfg.ifname) -
+							 (c->mac ? SGC_MAC_TAG_SIZE : 0));
+	comm_set_handlers(c);
+	if (c->rank == 0) {
+		c->job_id = random_job_id();
+		if (c->world > 1 && c->cfg.accel != SGC_ACCEL_OFF)
+			bpf_load(c);
+	}
+	err = io_open(c);
+	if (err)
+		return err;
+	if (c->rank == 0)
+		pull_pacing(c, c->bpf != NULL);
+	return 0;
+}
+
+int comm_join(struct sgc_comm *c)
+{
+	int err;
+
+	err = c->rank == 0 ? rdv_coordinator(c) : rdv_worker(c);
+	if (err)
+		return err;
+	pr_debug("rank %d of %d joined job %016llx: %u-byte chunks, push credit %u\n", c->rank,
+		 c->world, (unsigned long long)c->job_id, c->chunk_bytes, c->pace.push_credit);
+	return 0;
+}
+
 int sgc_init(const struct sgc_config *cfg, sgc_comm **out)
 {
 	struct sgc_comm *c;
@@ -77,18 +150,6 @@ int sgc_init(const struct sgc_config *cfg, sgc_comm **out)
 	err = sgc_cfg_validate(cfg, &c->cfg);
 	if (err)
 		goto fail;
-	c->rank = c->cfg.rank;
-	c->world = c->cfg.world;
-	c->rtt.timeout_ns = c->cfg.timeout_ms * 1000000ULL;
-	c->rtt.rto_ns = c->cfg.rto_us * 1000ULL;
-	c->rtt.rto_max_ns = RTO_MAX_MS * 1000000ULL;
-
-	c->peers = calloc((size_t)c->world, sizeof(*c->peers));
-	if (!c->peers) {
-		err = sgc_err(-ENOMEM, "sgc_init: out of memory for %d peers", c->world);
-		goto fail;
-	}
-	c->self = c->rank == 0 ? c->cfg.coord : c->cfg.bind;
 	if (c->cfg.keyed) {
 		c->mac = malloc(sizeof(*c->mac));
 		if (!c->mac) {
@@ -98,30 +159,11 @@ int sgc_init(const struct sgc_config *cfg, sgc_comm **out)
 		sgc_mac_derive(c->cfg.key, c->mac);
 		explicit_bzero(c->cfg.key, sizeof(c->cfg.key));
 	}
-	/* Every datagram's tag comes out of the chunk's room. */
-	if (c->rank == 0)
-		c->chunk_bytes = sgc_chunk_bytes_for_mtu(iface_mtu(c->cfg.ifname) -
-							 (c->mac ? SGC_MAC_TAG_SIZE : 0));
-	comm_set_handlers(c);
-	if (c->rank == 0) {
-		c->job_id = random_job_id();
-		if (c->world > 1 && c->cfg.accel != SGC_ACCEL_OFF) {
-			c->bpf_err = bpf_path_load(c);
-			if (c->bpf_err)
-				snprintf(c->bpf_why, sizeof(c->bpf_why), "%s", sgc_last_error());
-		}
-	}
-	err = io_open(c);
+	err = comm_start(c);
+	if (!err)
+		err = comm_join(c);
 	if (err)
 		goto fail;
-	if (c->rank == 0)
-		pull_pacing(c, c->bpf != NULL);
-	err = c->rank == 0 ? rdv_coordinator(c) : rdv_worker(c);
-	if (err)
-		goto fail;
-
-	pr_debug("rank %d of %d joined job %016llx: %u-byte chunks, push credit %u\n", c->rank,
-		 c->world, (unsigned long long)c->job_id, c->chunk_bytes, c->pace.push_credit);
 	*out = c;
 	return 0;
 fail:

@@ -155,4 +155,14 @@ static inline uint64_t kernel_refresh_gap(const struct sgc_comm *c)
  * communicator by hand. */
 SGC_HIDDEN void comm_set_handlers(struct sgc_comm *c);
 
+/*
+ * comm.c: sgc_init() in two steps, for sgc_comm_split() (comm_split.c),
+ * which exchanges the new coordinator's port between them.  @c has its
+ * cfg (and mac, for a keyed job) set.  comm_start(): peers, handlers, the
+ * eBPF path's load (rank 0), the socket and ring; comm_join(): the
+ * rendezvous.  On failure, sgc_finalize() with c->joined false.
+ */
+SGC_HIDDEN int comm_start(struct sgc_comm *c);
+SGC_HIDDEN int comm_join(struct sgc_comm *c);
+
 #endif /* SGC_COMM_H */

@@ -906,7 +906,7 @@ out:
 
 /* The interface holding @addr, or "" if none does (not an error here:
  * binding will say so, and only the eBPF path needs the interface). */
-static void iface_of(const struct in_addr *addr, char *name, size_t len)
+void sgc_iface_of(const struct in_addr *addr, char *name, size_t len)
 {
 	struct ifaddrs *ifa, *i;
 
@@ -1026,7 +1026,7 @@ int sgc_cfg_validate(const struct sgc_config *in, struct sgc_cfg *out)
 				       c.ifname);
 		memcpy(out->ifname, c.ifname, len + 1);
 	} else if (c.rank == 0) {
-		iface_of(&out->coord.sin_addr, out->ifname, sizeof(out->ifname));
+		sgc_iface_of(&out->coord.sin_addr, out->ifname, sizeof(out->ifname));
 		if (!out->ifname[0])
 			pr_debug("no local interface holds the coordinator address %s", cs);
 	}

@@ -91,9 +91,13 @@ static int open_socket(struct sgc_comm *c)
 	socklen_t len = sizeof(c->self);
 	int fd, err;
 
-	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		return sgc_err(-errno, "cannot create a UDP socket: %s", strerror(errno));
+	if (c->io.prebound) {
+		fd = c->io.fd;
+	} else {
+		fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (fd < 0)
+			return sgc_err(-errno, "cannot create a UDP socket: %s", strerror(errno));
+	}
 	sock_bufs(fd);
 	c->io.gso = c->cfg.gso && !setsockopt(fd, SOL_UDP, UDP_SEGMENT, &(int){ 0 }, sizeof(int));
 	/*
@@ -104,7 +108,7 @@ static int open_socket(struct sgc_comm *c)
 	 */
 	c->io.gro = c->io.gso && !(c->rank == 0 && c->bpf) &&
 		 !setsockopt(fd, SOL_UDP, UDP_GRO, &(int){ 1 }, sizeof(int));
-	if (bind(fd, (struct sockaddr *)&c->self, sizeof(c->self))) {
+	if (!c->io.prebound && bind(fd, (struct sockaddr *)&c->self, sizeof(c->self))) {
 		err = -errno;
 		sgc_addr_str(&c->self, a, sizeof(a));
 		close(fd);
@@ -172,7 +176,8 @@ int io_open(struct sgc_comm *c)
 	struct io_uring_params p = {};
 	int err;
 
-	c->io.fd = -1;
+	if (!c->io.prebound)
+		c->io.fd = -1;
 	c->pkts.size = sizeof(struct sgc_pkt) + SGC_HDR_SIZE + SGC_MAX_BODY + SGC_MAC_TAG_SIZE;
 	c->io.fan_cpus = c->cfg.fanout_cpus;	/* sgc_cfg_env(): 1..64 */
 	err = open_socket(c);

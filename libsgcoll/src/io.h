@@ -46,6 +46,9 @@ struct sgc_txq_ent {
 
 struct sgc_io {
 	int fd;
+	/* @fd is already bound (sgc_comm_split()'s coordinators bind port 0
+	 * first: the eBPF path is loaded for the port the kernel chose) */
+	bool prebound;
 	struct io_uring ring;
 	bool ring_ok;
 	struct io_uring_buf_ring *br;

@@ -170,6 +170,8 @@ SGC_HIDDEN int sgc_cfg_validate(const struct sgc_config *in, struct sgc_cfg *out
  * without a struct sgc_config (unit tests, fuzz targets) calls it alone.
  */
 SGC_HIDDEN int sgc_cfg_env(struct sgc_cfg *out);
+/* The interface holding @addr into @name (@len bytes), "" when none does. */
+SGC_HIDDEN void sgc_iface_of(const struct in_addr *addr, char *name, size_t len);
 /* Format "a.b.c.d:port" into @buf (at least 24 bytes); returns buf. */
 SGC_HIDDEN const char *sgc_addr_str(const struct sockaddr_in *a, char *buf, size_t len);
 

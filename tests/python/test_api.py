@@ -92,7 +92,7 @@ def test_help_documents_comm():
         assert re.search(rf"^\s+{p}\s+\S", doc, re.M), f"__init__ parameter {p} not described"
     for name in ("barrier", "iallreduce", "ibroadcast", "ireduce", "ibarrier", "from_env", "close", "fileno",
                  "allreduce", "reduce", "broadcast", "allreduce_float", "rank", "world_size",
-                 "accelerated"):
+                 "accelerated", "split", "dup"):
         d = inspect.getdoc(getattr(sgcoll.Comm, name))
         assert d and len(d) > 20, f"Comm.{name} has no docstring"
         assert name in text
@@ -315,3 +315,48 @@ def test_testany_finds_each_request_once(comm):
         sgcoll.testany([r, r])
     assert e.value.code == -22
     r.wait()
+
+
+# ---- split and dup (one rank; the cluster runs tests/python/rank_split.py) ----
+
+def test_split_one_rank(comm):
+    child = comm.split(0, key=5)
+    try:
+        assert (child.rank, child.world_size) == (0, 1)
+        a = np.arange(7, dtype=np.int32)
+        assert np.array_equal(child.allreduce(a), a)
+    finally:
+        child.close()
+    # The parent works on after its child has gone.
+    assert np.array_equal(comm.allreduce(np.ones(3, dtype=np.int64)), np.ones(3))
+
+
+@pytest.mark.parametrize("color", [None, sgcoll.UNDEFINED])
+def test_split_undefined_gives_none(comm, color):
+    assert comm.split(color) is None
+
+
+def test_split_bad_color_is_einval(comm):
+    with pytest.raises(sgcoll.Error) as e:
+        comm.split(-5)
+    assert e.value.code == -22 and "color -5" in str(e.value)
+    comm.barrier()
+
+
+@pytest.mark.parametrize("bad", [1.5, "0", 2**31])
+def test_split_bad_values_refused(comm, bad):
+    with pytest.raises(ValueError):
+        comm.split(bad)
+    with pytest.raises(ValueError):
+        comm.split(0, key=bad)
+
+
+def test_split_accepts_numpy_ints(comm):
+    with comm.split(np.int64(3), key=np.int32(-1)) as child:
+        assert child.world_size == 1
+
+
+def test_dup_one_rank(comm):
+    with comm.dup() as d:
+        assert (d.rank, d.world_size) == (0, 1)
+        d.barrier()

@@ -49,3 +49,8 @@ def test_allreduce_float_error_within_bound(accel):
 def test_job_key_argument(accel):
     out = run_ranks("rank_key.py", accel, env=["SGC_TEST_KEY=" + os.urandom(16).hex()]).stdout
     assert "keyed allreduce exact" in out
+
+
+@pytest.mark.parametrize("accel", ["off", "ebpf"])
+def test_split_and_dup(accel):
+    assert "split groups and dup exact" in run_ranks("rank_split.py", accel).stdout

@@ -38,14 +38,17 @@ the version of the library that was loaded.
 import ctypes as _ctypes
 import ctypes.util as _ctypes_util
 import math as _math
+import operator as _operator
 import os as _os
 
 import numpy as _np
 
-__all__ = ["Comm", "Request", "Error", "ACCEL_AUTO", "ACCEL_EBPF", "ACCEL_OFF",
+__all__ = ["Comm", "Request", "Error", "ACCEL_AUTO", "ACCEL_EBPF", "ACCEL_OFF", "UNDEFINED",
            "waitall", "testany", "fixed_scale", "fixed_error_bound", "quantize", "dequantize"]
 
 ACCEL_AUTO, ACCEL_EBPF, ACCEL_OFF = 0, 1, 2
+# Comm.split()'s color for a rank that joins no new communicator (SGC_UNDEFINED).
+UNDEFINED = -32766
 # Comm(accel=...) also takes these names, as SGC_ACCEL does.
 _ACCELS = {"auto": ACCEL_AUTO, "ebpf": ACCEL_EBPF, "off": ACCEL_OFF}
 
@@ -93,6 +96,8 @@ def _load():
         "sgc_init": (i, [vp, _ctypes.POINTER(vp)]),
         "sgc_init_env": (i, [_ctypes.POINTER(vp)]),
         "sgc_finalize": (None, [vp]),
+        "sgc_comm_split": (i, [vp, i, i, _ctypes.POINTER(vp)]),
+        "sgc_comm_dup": (i, [vp, _ctypes.POINTER(vp)]),
         "sgc_rank": (i, [vp]),
         "sgc_world_size": (i, [vp]),
         "sgc_accelerated": (i, [vp]),
@@ -527,6 +532,53 @@ class Comm:
         h = _ctypes.c_void_p()
         _check(_lib.sgc_init_env(_ctypes.byref(h)), "sgc_init_env")
         return cls(_handle=h)
+
+    def split(self, color, key=None):
+        """A new communicator of the ranks that pass the same color (MPI_Comm_split).
+
+        Collective: every rank of this communicator calls it, at the same
+        place in its order of calls.  color: an int of 0 or more; None or
+        sgcoll.UNDEFINED joins no new communicator and returns None.  key:
+        ranks in the new communicator are ordered by (key, rank here);
+        None: this rank's rank here, so the order is kept.  Returns the new
+        Comm, which has this one's settings (accel, timeout, job key ...)
+        and its own coordinator, the new rank 0, on a port the kernel
+        chooses.  This communicator keeps working, and calls on it and on
+        the new one may interleave; close each on its own, in any order.
+
+        eBPF path: a group whose rank 0 is on an interface that already has
+        an eBPF coordinator (this communicator's, when it is rank 0 here)
+        runs on the user-space path with accel "auto" and raises Error
+        (code -EBUSY) with "ebpf".  A color below 0, or a key or color that
+        is not a 32-bit int: every rank raises Error (-EINVAL) or, for a
+        value Python cannot pass, this rank raises ValueError and the
+        others fail at their timeout.
+        """
+        args = []
+        for name, v in (("color", UNDEFINED if color is None else color),
+                        ("key", self.rank if key is None else key)):
+            try:
+                v = _operator.index(v)      # numpy integers too, not floats
+            except TypeError:
+                raise ValueError(f"Comm.split: {name}={v!r} is not an int") from None
+            if not -2**31 <= v < 2**31:
+                raise ValueError(f"Comm.split: {name}={v} is not a 32-bit int")
+            args.append(v)
+        h = _ctypes.c_void_p()
+        _check(_lib.sgc_comm_split(self._h, *args, _ctypes.byref(h)), "sgc_comm_split")
+        return Comm(_handle=h) if h.value else None
+
+    def dup(self):
+        """A new communicator of the same ranks in the same order (MPI_Comm_dup).
+
+        Collective, as split(color=0) with this rank as the key.  Its
+        coordinator is rank 0's host again, whose interface this
+        communicator's eBPF path holds: with accel "auto" the copy runs on
+        the user-space path, with "ebpf" it raises Error (code -EBUSY).
+        """
+        h = _ctypes.c_void_p()
+        _check(_lib.sgc_comm_dup(self._h, _ctypes.byref(h)), "sgc_comm_dup")
+        return Comm(_handle=h)
 
     def close(self):
         """Leave the job and free the communicator (sgc_finalize); safe to repeat.
