@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-"""e2e: examples/train_torch.py on 4 ranks in the virtual cluster, with
-libsgcoll and with torch.distributed (gloo); the final losses must agree
-within the quantisation bound and the loss must have gone down.
+"""e2e: examples/train_torch.py on 4 ranks in the virtual cluster, DDP with
+libsgcoll's communication hook and DDP with its own gloo allreduce; the
+final losses must agree within the quantisation bound and the loss must
+have gone down.
 
   train_compare.py CLUSTER        (SGCOLL_LIB and PYTHONPATH as for tests/python)
 
@@ -20,8 +21,12 @@ The bound (run with the linear model in float64, where it can be derived):
 Float64 rounding (about 1e-16 of each gradient element per step) is ten
 orders of magnitude below delta = 0.5 / 4096 and is left out.
 
-A third run, float32 with the scale from --max-abs (the default use) and
-an MLP, must lower the loss, clamp nothing and keep every rank in sync.
+The bound holds bucket by bucket under DDP as it did for one flat vector:
+every element of every averaged bucket is within delta.
+
+A third run, the default use (float32, the scale from --max-abs, the MLP
+of more than a million parameters), must lower the loss, clamp nothing
+and keep every rank in sync.
 """
 import importlib.util
 import math
@@ -91,6 +96,7 @@ def main():
 
     f32 = run(cluster, "off", ["--backend", "sgcoll", "--steps", "40", "--warmup", "2"])
     assert f32["in_sync"] == 1 and f32["saturated"] == 0, f32
+    assert f32["params"] >= 1_000_000, f"the default model has {f32['params']} parameters"
     assert f32["final_loss"] < f32["initial_loss"], f"float32 MLP did not learn: {f32}"
     print("train_compare: ok")
     return 0
