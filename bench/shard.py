@@ -50,11 +50,15 @@ CON = {
     "sgc-user": run.C["sgc-user"],
     "sgc-ebpf": run.Contender("sgc-ebpf", "sgc", "sgc_bench", accel="ebpf"),
     "sgc-star-user": run.Contender("sgc-star-user", "sgc", "sgc_bench", env={"SGC_ALGO": "star"}),
+    # Sharded whatever auto would choose (auto keeps the star past SGC_SHARD_AUTO_MAX_WORLD).
+    "sgc-shard-user": run.Contender("sgc-shard-user", "sgc", "sgc_bench", env={"SGC_ALGO": "shard"}),
+    "sgc-shard-ebpf": run.Contender("sgc-shard-ebpf", "sgc", "sgc_bench", accel="ebpf",
+                                    env={"SGC_ALGO": "shard"}),
     "openmpi-tcp": run.C["openmpi-tcp"],
     "openmpi-sm": run.Contender("openmpi-sm", "mpi", "mpi_allreduce"),
     "gloo": run.C["gloo-tcp"],
 }
-CONTENDERS = list(CON)
+CONTENDERS = [k for k in CON if not k.startswith("sgc-shard-")]  # the forced ones on request
 TIMEOUT_S = 900
 
 
