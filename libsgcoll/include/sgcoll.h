@@ -111,8 +111,9 @@ enum sgc_algo {
 /* SGC_ALGO_AUTO: vectors of at least this many bytes take the sharded
  * algorithm (measured crossover: bench/results/shard-2026-12-05). */
 #define SGC_SHARD_MIN_BYTES	(1024 * 1024)
-/* ... in jobs of at most this many ranks (SGC_ALGO=shard goes further). */
-#define SGC_SHARD_AUTO_MAX_WORLD	17
+/* ... in jobs of at most this many ranks, the most measured
+ * (bench/results/shard33-2026-12-05); SGC_ALGO=shard goes further. */
+#define SGC_SHARD_AUTO_MAX_WORLD	33
 
 /* sgc_config.flags */
 #define SGC_CFG_KEEP_RESPONSES	0x1	/* eBPF path: pass individual contributions to user

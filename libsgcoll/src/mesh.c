@@ -784,7 +784,7 @@ bool mesh_allreduce_wanted(const struct sgc_comm *c, size_t count, enum sgc_dtyp
 		return true;
 	default:
 		/* Beyond SGC_SHARD_AUTO_MAX_WORLD ranks the sharded algorithm
-		 * stalls on this machine (README Limits): the star there. */
+		 * has not been measured: the star there. */
 		bytes = count * sgc_dtype_size(dt);
 		return bytes >= SGC_SHARD_MIN_BYTES && c->world <= SGC_SHARD_AUTO_MAX_WORLD;
 	}

@@ -9,7 +9,8 @@
 #     ranks come back as exit 1 and 77.
 #  2. sgc-faultinj --loss 1.0 on a worker's eth0 stops UDP (an echo probe)
 #     but not ICMP; once it is stopped, UDP flows again.
-#  3. Nothing is left: no namespace of ours, no BPF program or link of ours.
+#  3. Every host has a permanent neighbour entry for every other host.
+#  4. Nothing is left: no namespace of ours, no BPF program or link of ours.
 # Needs root; exits 77 (skip) with the reason otherwise.
 # Single-quoted scripts below expand in the ranks and in perl, not here.
 # shellcheck disable=SC2016
@@ -115,6 +116,14 @@ log "up $NAME: 2 hosts"
 subnet=$("$CLUSTER" list | awk -v n="$NAME" '$1 == n { sub("subnet=", "", $2); print $2 }')
 [[ -n $subnet ]] || fail "sgc-cluster list does not show $NAME"
 coord=$subnet.0.1
+
+# Every host has a permanent neighbour entry for every other one (the ARP
+# table is shared by all namespaces; a big mesh would overflow it).
+for h in c w1 w2; do
+	n=$("$CLUSTER" exec "$NAME" "$h" -- ip neigh show nud permanent | grep -c lladdr)
+	((n == 2)) || fail "host $h has $n permanent neighbour entries, not 2: $("$CLUSTER" exec "$NAME" "$h" -- ip neigh)"
+done
+log "neighbour tables: 2 permanent entries on each of 3 hosts"
 
 # UDP echo server on the coordinator host; alarm bounds its life.
 "$CLUSTER" exec "$NAME" c -- perl -MIO::Socket::INET -e '
