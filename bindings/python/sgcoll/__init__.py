@@ -350,11 +350,31 @@ class Request:
     do not change them meanwhile.  A result for a non-contiguous array is
     copied into it when the request completes.  Failures raise sgcoll.Error
     from test() or wait() (and again from each later call on the request).
+    A request dropped unfinished is finished by its communicator, as
+    MPI_Request_free: it keeps the arrays until then, frees the request at
+    its next non-blocking call or at close(), and reports no result.
     """
 
-    def __init__(self, handle, keep, buf, result):
+    def __init__(self, handle, keep, buf, result, comm=None):
         self._h, self._keep, self._buf, self._result = handle, keep, buf, result
         self._err = None
+        self._comm = comm
+
+    def __del__(self):
+        # Dropped before it finished: the library may still write into the
+        # arrays, so the communicator keeps them, and the request, until it
+        # finishes (as MPI_Request_free); its result is not looked at.
+        h = getattr(self, "_h", None)
+        if h is None:
+            return
+        try:
+            comm = self._comm
+            if comm is not None and getattr(comm, "_h", None):
+                comm.__dict__.setdefault("_orphans", []).append((h, self._keep))
+            else:
+                _lib.sgc_wait(h)        # finalized: cancelled already; this frees it
+        except Exception:               # interpreter shutdown: nothing left to protect
+            pass
 
     def _finish(self):
         if self._buf is not None:       # ibarrier(), ireduce() off the root: no result
@@ -587,8 +607,22 @@ class Comm:
         for the workers' goodbyes.  The port can be bound again at once.
         """
         if getattr(self, "_h", None):   # also when __init__ failed
+            # Requests dropped unfinished end first: the other ranks need
+            # this rank's part, and the arrays must outlive the writes.
+            for h, _ in self.__dict__.pop("_orphans", ()):
+                _lib.sgc_wait(h)
             _lib.sgc_finalize(self._h)
             self._h = None
+
+    def _reap(self):
+        """Free the dropped requests that have finished (Request.__del__)."""
+        left = []
+        for h, keep in self.__dict__.get("_orphans", ()):
+            done = _ctypes.c_int(0)
+            _lib.sgc_test(h, _ctypes.byref(done))
+            if not done.value:
+                left.append((h, keep))
+        self._orphans = left
 
     def __enter__(self):
         return self
@@ -704,19 +738,21 @@ class Comm:
     def ireduce_scatter(self, a, op="sum", out=None):
         """Non-blocking reduce_scatter(): a Request whose wait() gives the block."""
         src, buf, out, n = self._scatter_args(a, out)
+        self._reap()
         h = _ctypes.c_void_p()
         _check(_lib.sgc_ireduce_scatter(self._h, src.ctypes.data, buf.ctypes.data, n,
                                         _dtype(src), _op(op), _ctypes.byref(h)),
                "sgc_ireduce_scatter")
-        return Request(h, (src, buf), buf, out)
+        return Request(h, (src, buf), buf, out, self)
 
     def iallgather(self, a, out=None):
         """Non-blocking allgather(): a Request whose wait() gives the stacked blocks."""
         src, buf, out = self._gather_args(a, out)
+        self._reap()
         h = _ctypes.c_void_p()
         _check(_lib.sgc_iallgather(self._h, src.ctypes.data, buf.ctypes.data, src.size,
                                    _dtype(src), _ctypes.byref(h)), "sgc_iallgather")
-        return Request(h, (src, buf), buf, out)
+        return Request(h, (src, buf), buf, out, self)
 
     def barrier(self):
         """Return once every rank has entered the barrier."""
@@ -784,10 +820,11 @@ class Comm:
             _output(out, "out", src if out is a else None)
         if out.shape != src.shape or out.dtype != src.dtype:
             raise ValueError("out must have the shape and dtype of a")
+        self._reap()
         h = _ctypes.c_void_p()
         _check(_lib.sgc_iallreduce(self._h, src.ctypes.data, buf.ctypes.data, src.size,
                                    _dtype(src), _op(op), _ctypes.byref(h)), "sgc_iallreduce")
-        return Request(h, (src, buf), buf, out)
+        return Request(h, (src, buf), buf, out, self)
 
     def ireduce(self, a, op="sum", root=0, out=None):
         """Non-blocking reduce(): a Request whose wait() gives the reduction
@@ -804,18 +841,20 @@ class Comm:
                 raise ValueError("out must have the shape and dtype of a")
         else:
             out = None
+        self._reap()
         h = _ctypes.c_void_p()
         _check(_lib.sgc_ireduce(self._h, src.ctypes.data, buf.ctypes.data if buf is not None
                                 else None, src.size, _dtype(src), _op(op), root,
                                 _ctypes.byref(h)), "sgc_ireduce")
-        return Request(h, (src, buf), buf, out)
+        return Request(h, (src, buf), buf, out, self)
 
     def ibarrier(self):
         """Non-blocking barrier(): a Request that is done once every rank has
         entered the barrier; its wait() returns None."""
+        self._reap()
         h = _ctypes.c_void_p()
         _check(_lib.sgc_ibarrier(self._h, _ctypes.byref(h)), "sgc_ibarrier")
-        return Request(h, (), None, None)
+        return Request(h, (), None, None, self)
 
     def ibroadcast(self, a, root=0):
         """Non-blocking broadcast(): returns a Request whose wait() gives `a`, overwritten.
@@ -823,10 +862,11 @@ class Comm:
         `a` must stay unchanged until the request is done.
         """
         buf, a = _output(a, "a", _input(a, "a"))
+        self._reap()
         h = _ctypes.c_void_p()
         _check(_lib.sgc_ibroadcast(self._h, buf.ctypes.data, buf.size, _dtype(buf), root,
                                    _ctypes.byref(h)), "sgc_ibroadcast")
-        return Request(h, (buf,), buf, a)
+        return Request(h, (buf,), buf, a, self)
 
 
 def __dir__():
