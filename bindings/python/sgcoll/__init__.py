@@ -154,7 +154,10 @@ class Error(RuntimeError):
         self.code, self.index = code, index
         detail = (_lib.sgc_last_error() or b"").decode(errors="replace")
         cause = (_lib.sgc_strerror(code) or b"").decode(errors="replace")
-        super().__init__(f"{what}: {detail or cause} ({code})")
+        text = detail or cause
+        # Some of the library's messages name their call already.
+        super().__init__(f"{text} ({code})" if text.startswith(what + ":")
+                         else f"{what}: {text} ({code})")
 
 
 def _check(rc, what):
