@@ -167,9 +167,7 @@ if [ -f "$BUILD/libsgcoll-mpi/sgcoll-mpi.pc" ]; then
 		$mpiflags -Wl,-rpath,"$libdir" >"$LOGDIR/mpicc.log" 2>&1 ||
 		fail "mpicc with pkg-config sgcoll-mpi failed: $(tail -5 "$LOGDIR/mpicc.log")"
 	out=$(env -u SGC_COORDINATOR -u SGC_COORDINATOR_FILE -u SGC_PORT timeout 120 \
-		mpirun --allow-run-as-root --oversubscribe --bind-to none --mca pml ob1 \
-		--mca btl self,tcp --mca btl_tcp_if_include lo --mca oob_tcp_if_include lo \
-		--mca mpi_yield_when_idle 1 -np 3 -x SGC_ACCEL=off "$LOGDIR/app/mpiapp" 2>&1) ||
+		"${MPIRUN[@]}" -np 3 -x SGC_ACCEL=off "$LOGDIR/app/mpiapp" 2>&1) ||
 		fail "the installed libsgcoll-mpi under mpirun failed: $out"
 	grep -q "3 ranks, allreduce exact" <<<"$out" || fail "no exact allreduce: $out"
 	echo "ok: built with: mpicc app.c $mpiflags; ran under mpirun"

@@ -43,6 +43,29 @@ fail() {
 	exit 1
 }
 
+# The mpirun flags DESIGN.md gives for Open MPI on these machines: tcp over
+# lo, oversubscribed ranks yielding instead of spinning.  Add -np N.
+# shellcheck disable=SC2034,SC2054 # used by the scripts that source this; commas are MCA values
+MPIRUN=(mpirun --allow-run-as-root --oversubscribe --bind-to none --mca pml ob1
+	--mca btl self,tcp --mca btl_tcp_if_include lo --mca oob_tcp_if_include lo
+	--mca mpi_yield_when_idle 1)
+
+# need_mpi PROG WHAT: skip, saying what to install, unless CMake built PROG
+# (passed as "" when it found no MPI; WHAT names what was not built) and
+# mpirun is installed.
+need_mpi() {
+	local deps="tools/install-deps.sh (as root) installs Open MPI: openmpi-bin, libopenmpi-dev"
+
+	if [ -z "$1" ]; then
+		echo "SKIP: no Open MPI at configure time, so $2 was not built;" \
+			"$deps; then configure again" >&2
+		exit 77
+	fi
+	command -v mpirun >/dev/null ||
+		{ echo "SKIP: mpirun is not installed; $deps" >&2; exit 77; }
+	[ -x "$1" ] || fail "no $(basename "$1") at $1"
+}
+
 # need_accel ACCEL: with ACCEL=ebpf, skip unless the kernel has what the
 # eBPF path needs and the library cannot do without: BTF and tcx (Linux
 # 6.6+).  Call it before the test's work begins; from then on a run that

@@ -16,21 +16,11 @@
 set -uo pipefail
 PROG=${1:-}
 . "$(dirname "$0")/lib.sh"
-DEPS="tools/install-deps.sh (as root) installs Open MPI: openmpi-bin, libopenmpi-dev"
-if [ -z "$PROG" ]; then
-	echo "SKIP: no Open MPI at configure time, so libsgcoll-mpi was not built;" \
-		"$DEPS; then configure again" >&2
-	exit 77
-fi
-command -v mpirun >/dev/null ||
-	{ echo "SKIP: mpirun is not installed; $DEPS" >&2; exit 77; }
-[ -x "$PROG" ] || fail "no mpi_init_check at $PROG"
+need_mpi "$PROG" libsgcoll-mpi
 LOGDIR=$(mktemp -d)
 # No coordinator from this environment: that is the point.
 unset SGC_COORDINATOR SGC_COORDINATOR_FILE SGC_PORT SGC_BIND SGC_IFNAME MASTER_ADDR
-mpi=(mpirun --allow-run-as-root --oversubscribe --bind-to none --mca pml ob1
-     --mca btl self,tcp --mca btl_tcp_if_include lo --mca oob_tcp_if_include lo
-     --mca mpi_yield_when_idle 1 -np 4 -x SGC_TIMEOUT_MS=30000)
+mpi=("${MPIRUN[@]}" -np 4 -x SGC_TIMEOUT_MS=30000)
 
 # run NAME ARGS...: mpirun the check; its output in $LOGDIR/NAME.log, its
 # status in $rc and its duration in $secs.

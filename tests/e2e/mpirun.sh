@@ -10,21 +10,9 @@
 set -uo pipefail
 PROG=${1:-}
 . "$(dirname "$0")/lib.sh"
-DEPS="tools/install-deps.sh (as root) installs Open MPI: openmpi-bin, libopenmpi-dev"
-if [ -z "$PROG" ]; then
-	echo "SKIP: no Open MPI at configure time, so examples/mpi_compare was not built;" \
-		"$DEPS; then configure again" >&2
-	exit 77
-fi
-command -v mpirun >/dev/null ||
-	{ echo "SKIP: mpirun is not installed; $DEPS" >&2; exit 77; }
-[ -x "$PROG" ] || fail "no mpi_compare at $PROG"
+need_mpi "$PROG" examples/mpi_compare
 LOGDIR=$(mktemp -d)
-# The flags DESIGN.md gives for Open MPI on these machines: tcp over lo,
-# oversubscribed ranks yielding instead of spinning.
-mpi=(mpirun --allow-run-as-root --oversubscribe --bind-to none --mca pml ob1
-     --mca btl self,tcp --mca btl_tcp_if_include lo --mca oob_tcp_if_include lo
-     --mca mpi_yield_when_idle 1 -np 4)
+mpi=("${MPIRUN[@]}" -np 4)
 port=$((20000 + $$ % 20000))
 unset SGC_COORDINATOR SGC_COORDINATOR_FILE SGC_PORT
 

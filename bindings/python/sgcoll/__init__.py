@@ -661,10 +661,7 @@ class Comm:
     def allreduce(self, a, op="sum", out=None):
         """The reduction of `a` over all ranks, into `out` (may be `a`) or a new array."""
         src = _input(a, "a")
-        buf, out = (_np.empty_like(src),) * 2 if out is None else \
-            _output(out, "out", src if out is a else None)
-        if out.shape != src.shape or out.dtype != src.dtype:
-            raise ValueError("out must have the shape and dtype of a")
+        buf, out = self._result_args(src, a, out)
         _check(_lib.sgc_allreduce(self._h, src.ctypes.data, buf.ctypes.data, src.size,
                                   _dtype(src), _op(op)), "sgc_allreduce")
         return _deliver(buf, out)
@@ -674,10 +671,7 @@ class Comm:
         src = _input(a, "a")
         buf = None
         if self.rank == root:
-            buf, out = (_np.empty_like(src),) * 2 if out is None else \
-                _output(out, "out", src if out is a else None)
-            if out.shape != src.shape or out.dtype != src.dtype:
-                raise ValueError("out must have the shape and dtype of a")
+            buf, out = self._result_args(src, a, out)
         _check(_lib.sgc_reduce(self._h, src.ctypes.data, buf.ctypes.data if buf is not None
                                else None, src.size, _dtype(src), _op(op), root), "sgc_reduce")
         return _deliver(buf, out) if self.rank == root else None
@@ -688,6 +682,24 @@ class Comm:
         _check(_lib.sgc_broadcast(self._h, buf.ctypes.data, buf.size, _dtype(buf), root),
                "sgc_broadcast")
         return _deliver(buf, a)
+
+    @staticmethod
+    def _result_args(src, a, out):
+        """(buf, out) for a result shaped as the input `a` (src its checked
+        form): a new array, or `out`, which may be `a` itself."""
+        buf, out = (_np.empty_like(src),) * 2 if out is None else \
+            _output(out, "out", src if out is a else None)
+        if out.shape != src.shape or out.dtype != src.dtype:
+            raise ValueError("out must have the shape and dtype of a")
+        return buf, out
+
+    def _post(self, name, args, keep, buf, result):
+        """Start the non-blocking call `name`(comm, *args, &req): its Request,
+        which keeps `keep` alive and delivers `buf` into `result`."""
+        self._reap()
+        h = _ctypes.c_void_p()
+        _check(getattr(_lib, name)(self._h, *args, _ctypes.byref(h)), name)
+        return Request(h, keep, buf, result, self)
 
     def _scatter_args(self, a, out):
         """(src, buf, out, count) for reduce_scatter: `a` holds world_size
@@ -741,21 +753,16 @@ class Comm:
     def ireduce_scatter(self, a, op="sum", out=None):
         """Non-blocking reduce_scatter(): a Request whose wait() gives the block."""
         src, buf, out, n = self._scatter_args(a, out)
-        self._reap()
-        h = _ctypes.c_void_p()
-        _check(_lib.sgc_ireduce_scatter(self._h, src.ctypes.data, buf.ctypes.data, n,
-                                        _dtype(src), _op(op), _ctypes.byref(h)),
-               "sgc_ireduce_scatter")
-        return Request(h, (src, buf), buf, out, self)
+        return self._post("sgc_ireduce_scatter",
+                          (src.ctypes.data, buf.ctypes.data, n, _dtype(src), _op(op)),
+                          (src, buf), buf, out)
 
     def iallgather(self, a, out=None):
         """Non-blocking allgather(): a Request whose wait() gives the stacked blocks."""
         src, buf, out = self._gather_args(a, out)
-        self._reap()
-        h = _ctypes.c_void_p()
-        _check(_lib.sgc_iallgather(self._h, src.ctypes.data, buf.ctypes.data, src.size,
-                                   _dtype(src), _ctypes.byref(h)), "sgc_iallgather")
-        return Request(h, (src, buf), buf, out, self)
+        return self._post("sgc_iallgather",
+                          (src.ctypes.data, buf.ctypes.data, src.size, _dtype(src)),
+                          (src, buf), buf, out)
 
     def barrier(self):
         """Return once every rank has entered the barrier."""
@@ -779,10 +786,7 @@ class Comm:
         the scale used.  Returns out (which may be a) or a new array.
         """
         src = _floats(_input(a, "a"), "a")
-        buf, out = (_np.empty_like(src),) * 2 if out is None else \
-            _output(out, "out", src if out is a else None)
-        if out.shape != src.shape or out.dtype != src.dtype:
-            raise ValueError("out must have the shape and dtype of a")
+        buf, out = self._result_args(src, a, out)
         world = self.world_size
         if scale is None:
             if max_abs is None:
@@ -819,15 +823,10 @@ class Comm:
         sgcoll.Error with -EBUSY); complete them in any order.
         """
         src = _input(a, "a")
-        buf, out = (_np.empty_like(src),) * 2 if out is None else \
-            _output(out, "out", src if out is a else None)
-        if out.shape != src.shape or out.dtype != src.dtype:
-            raise ValueError("out must have the shape and dtype of a")
-        self._reap()
-        h = _ctypes.c_void_p()
-        _check(_lib.sgc_iallreduce(self._h, src.ctypes.data, buf.ctypes.data, src.size,
-                                   _dtype(src), _op(op), _ctypes.byref(h)), "sgc_iallreduce")
-        return Request(h, (src, buf), buf, out, self)
+        buf, out = self._result_args(src, a, out)
+        return self._post("sgc_iallreduce",
+                          (src.ctypes.data, buf.ctypes.data, src.size, _dtype(src), _op(op)),
+                          (src, buf), buf, out)
 
     def ireduce(self, a, op="sum", root=0, out=None):
         """Non-blocking reduce(): a Request whose wait() gives the reduction
@@ -838,26 +837,18 @@ class Comm:
         src = _input(a, "a")
         buf = None
         if self.rank == root:
-            buf, out = (_np.empty_like(src),) * 2 if out is None else \
-                _output(out, "out", src if out is a else None)
-            if out.shape != src.shape or out.dtype != src.dtype:
-                raise ValueError("out must have the shape and dtype of a")
+            buf, out = self._result_args(src, a, out)
         else:
             out = None
-        self._reap()
-        h = _ctypes.c_void_p()
-        _check(_lib.sgc_ireduce(self._h, src.ctypes.data, buf.ctypes.data if buf is not None
-                                else None, src.size, _dtype(src), _op(op), root,
-                                _ctypes.byref(h)), "sgc_ireduce")
-        return Request(h, (src, buf), buf, out, self)
+        return self._post("sgc_ireduce",
+                          (src.ctypes.data, buf.ctypes.data if buf is not None else None,
+                           src.size, _dtype(src), _op(op), root),
+                          (src, buf), buf, out)
 
     def ibarrier(self):
         """Non-blocking barrier(): a Request that is done once every rank has
         entered the barrier; its wait() returns None."""
-        self._reap()
-        h = _ctypes.c_void_p()
-        _check(_lib.sgc_ibarrier(self._h, _ctypes.byref(h)), "sgc_ibarrier")
-        return Request(h, (), None, None, self)
+        return self._post("sgc_ibarrier", (), (), None, None)
 
     def ibroadcast(self, a, root=0):
         """Non-blocking broadcast(): returns a Request whose wait() gives `a`, overwritten.
@@ -865,11 +856,8 @@ class Comm:
         `a` must stay unchanged until the request is done.
         """
         buf, a = _output(a, "a", _input(a, "a"))
-        self._reap()
-        h = _ctypes.c_void_p()
-        _check(_lib.sgc_ibroadcast(self._h, buf.ctypes.data, buf.size, _dtype(buf), root,
-                                   _ctypes.byref(h)), "sgc_ibroadcast")
-        return Request(h, (buf,), buf, a, self)
+        return self._post("sgc_ibroadcast", (buf.ctypes.data, buf.size, _dtype(buf), root),
+                          (buf,), buf, a)
 
 
 def __dir__():
