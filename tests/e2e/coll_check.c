@@ -27,22 +27,11 @@
 #include <unistd.h>
 
 #include "sgcoll.h"
+#include "check.h"
 
-static int g_rank, g_world, g_fail;
 static unsigned long g_checked;
 /* wrong results seen, and calls that ended in -ETIMEDOUT */
 static unsigned long g_wrong, g_timeouts;
-
-#define FAIL(...) do { fprintf(stderr, "rank %d: FAIL: ", g_rank); fprintf(stderr, __VA_ARGS__); \
-			fputc('\n', stderr); g_fail++; } while (0)
-
-static double now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
 
 static size_t dsize(int dt)
 {

@@ -39,20 +39,9 @@
 #include <unistd.h>
 
 #include "sgcoll.h"
+#include "check.h"
 
-static int g_rank, g_world, g_fail;
 static unsigned long g_checked;
-
-#define FAIL(...) do { fprintf(stderr, "rank %d: FAIL: ", g_rank); fprintf(stderr, __VA_ARGS__); \
-			fputc('\n', stderr); g_fail++; } while (0)
-
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 static int check_rc(const char *what, int rc)
 {

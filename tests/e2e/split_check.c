@@ -30,11 +30,8 @@
 #include <unistd.h>
 
 #include "sgcoll.h"
+#include "check.h"
 
-static int g_rank, g_world, g_fail;
-
-#define FAIL(...) do { fprintf(stderr, "rank %d: FAIL: ", g_rank); fprintf(stderr, __VA_ARGS__); \
-			fputc('\n', stderr); g_fail++; } while (0)
 #define CALL(what, expr) do { int _e = (expr); if (_e) FAIL("%s: %s (%s)", what, sgc_strerror(_e), \
 							    sgc_last_error()); } while (0)
 
