@@ -29,9 +29,6 @@ import run  # noqa: E402  bench/run.py: the cluster tool, result lines, machine 
 KEY = "3c5e0d9b7a1f46e28b90c4d7e2f1a365"
 
 
-def loadavg():
-    with open("/proc/loadavg") as fh:
-        return " ".join(fh.read().split()[:3])
 
 
 def one(a, name, hosts, world, path, keyed):
@@ -67,7 +64,7 @@ def main():
     a.build = os.path.abspath(a.build)
     os.makedirs(a.out, exist_ok=True)
     run.MTU = a.mtu
-    rows, la_start = [], loadavg()
+    rows, la_start = [], run.loadavg()
     started = time.strftime("%Y-%m-%d %H:%M:%S")
     for topo in a.topology.split(","):
         for world in [int(w) for w in a.worlds.split(",")]:
@@ -87,7 +84,7 @@ def main():
                                   flush=True)
             finally:
                 cl.down()
-    la_end = loadavg()
+    la_end = run.loadavg()
     meta = run.machine_info()
     fields = ["topology", "world", "hosts", "path", "key", "rep", "p50_us", "p99_us",
               "mean_us", "ops", "retx", "accel", "seconds"]

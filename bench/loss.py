@@ -254,12 +254,6 @@ def lo_like_wire(cl):
 # ---------------------------------------------------------------------------
 
 
-def loadavg():
-    try:
-        with open("/proc/loadavg") as fh:
-            return " ".join(fh.read().split()[:3])
-    except OSError:
-        return ""
 
 
 def others_running():
@@ -315,7 +309,7 @@ def one_run(a, cl, ranks, rep, wl, loss, cname, state):
     wait_quiet(a)
     row["started"] = time.strftime("%H:%M:%S")
     row["others"] = others_running()
-    row["load_start"] = loadavg()
+    row["load_start"] = run.loadavg()
     a.rank_logs = tempfile.mkdtemp(prefix="sgc-loss-ranks.")
     cmd = build_cmd(a, cl, cname, wl, ranks, warm, timeout)
     inj = injectors_for(a, cl, kind, loss)
@@ -331,7 +325,7 @@ def one_run(a, cl, ranks, rep, wl, loss, cname, state):
         row["status"] = f"failed: {e}"
     finally:
         counters = inj.stop()
-    row["load_end"] = loadavg()
+    row["load_end"] = run.loadavg()
     row["seconds"] = round(secs, 1)
     res = run.parse_result(out)
     if res:

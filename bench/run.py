@@ -719,6 +719,17 @@ SUM_FIELDS = ["workload", "mode", "contender", "fanout", "runs_ok", "runs", "ops
               "cpu_us_per_op", "retx", "lost", "status"]
 
 
+def loadavg(stamp=False):
+    """The 1, 5 and 15 minute load averages ("" if unreadable); with stamp,
+    the time of day after them, as " (HH:MM UTC)"."""
+    try:
+        with open("/proc/loadavg") as fh:
+            la = " ".join(fh.read().split()[:3])
+    except OSError:
+        return ""
+    return la + time.strftime(" (%H:%M UTC)", time.gmtime()) if stamp else la
+
+
 def machine_info():
     def sh(cmd):
         try:

@@ -62,9 +62,6 @@ CONTENDERS = [k for k in CON if not k.startswith("sgc-shard-")]  # the forced on
 TIMEOUT_S = 900
 
 
-def loadavg():
-    with open("/proc/loadavg") as fh:
-        return " ".join(fh.read().split()[:3])
 
 
 def one(a, name, hosts, world, wl, con):
@@ -105,7 +102,7 @@ def main():
     a.rank_logs, a.small_queries = tempfile.mkdtemp(prefix="sgc-shard-ranks."), False
     os.makedirs(a.out, exist_ok=True)
     cons = a.contenders.split(",")
-    rows, load0, started = [], loadavg(), time.time()
+    rows, load0, started = [], run.loadavg(), time.time()
     for world in (int(w) for w in a.worlds.split(",")):
         for topo in a.topology.split(","):
             hosts = world - 1 if topo == "per-host" else 1
@@ -133,7 +130,7 @@ def main():
         fh.write(",".join(fields) + "\n")
         for r in rows:
             fh.write(",".join(str(r.get(f, "")) for f in fields) + "\n")
-    write_md(a, rows, load0, loadavg(), time.time() - started)
+    write_md(a, rows, load0, run.loadavg(), time.time() - started)
 
 
 def write_md(a, rows, load0, load1, secs):

@@ -65,9 +65,6 @@ class Log:
         self.fh.flush()
 
 
-def loadavg():
-    with open("/proc/loadavg") as fh:
-        return " ".join(fh.read().split()[:3]) + time.strftime(" (%H:%M UTC)", time.gmtime())
 
 
 def torch_version():
@@ -190,7 +187,7 @@ def main():
     meta = run.machine_info()
     meta["command"] = "/usr/bin/python3 " + " ".join(shlex.quote(x) for x in sys.argv)
     meta["torch"] = torch_version()
-    meta["load0"] = loadavg()
+    meta["load0"] = run.loadavg(stamp=True)
     started = time.time()
     log(f"torch_step: {meta['command']}\n  load average {meta['load0']}, git {meta['git']}")
     rows, port = [], 7000
@@ -214,7 +211,7 @@ def main():
             fh.write(",".join(FIELDS) + "\n")
             for r in rows:
                 fh.write(",".join(str(r[f]) for f in FIELDS) + "\n")
-    meta["load1"] = loadavg()
+    meta["load1"] = run.loadavg(stamp=True)
     meta["minutes"] = (time.time() - started) / 60
     for line in write_md(a, rows, meta):
         log(line)
