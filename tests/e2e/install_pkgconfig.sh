@@ -124,7 +124,10 @@ else
 	echo "note: no clang, the installed <sgcoll/agg.bpf.h> was not compiled"
 fi
 mkdir "$LOGDIR/app"
+# The program with its own test header (check.h: FAIL(), a clock), which is
+# not part of the library: only libsgcoll's headers come from the prefix.
 cp "$SRC" "$LOGDIR/app/app.c"
+cp "$(dirname "$SRC")/check.h" "$LOGDIR/app/"
 # shellcheck disable=SC2046 # pkg-config prints several words on purpose
 # shellcheck disable=SC2086 # EXTRA_CFLAGS: a sanitized build's flags
 # (-lm: the test program itself uses libm; libsgcoll's own needs come from pkg-config)
@@ -140,6 +143,7 @@ out=$(SGC_RANK=0 SGC_WORLD_SIZE=1 SGC_COORDINATOR=127.0.0.1:$((20000 + ($$ + 7) 
 # The same program from an outside CMake project with find_package(sgcoll).
 mkdir "$LOGDIR/cmk"
 cp "$SRC" "$LOGDIR/cmk/app.c"
+cp "$(dirname "$SRC")/check.h" "$LOGDIR/cmk/"
 cat >"$LOGDIR/cmk/CMakeLists.txt" <<'CMK'
 cmake_minimum_required(VERSION 3.20)
 project(outside C)
