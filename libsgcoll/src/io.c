@@ -108,6 +108,13 @@ static int open_socket(struct sgc_comm *c)
 	 */
 	c->io.gro = c->io.gso && !(c->rank == 0 && c->bpf) &&
 		 !setsockopt(fd, SOL_UDP, UDP_GRO, &(int){ 1 }, sizeof(int));
+	/*
+	 * The coordinator's input may queue for milliseconds when its CPU is
+	 * what limits the job; a NACK read then can be older than the result
+	 * it asks for, and the kernel's receive time tells (coord_rx_nack()).
+	 */
+	c->io.rx_stamp = c->rank == 0 &&
+			 !setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &(int){ 1 }, sizeof(int));
 	if (!c->io.prebound && bind(fd, (struct sockaddr *)&c->self, sizeof(c->self))) {
 		err = -errno;
 		sgc_addr_str(&c->self, a, sizeof(a));
@@ -218,6 +225,8 @@ int io_open(struct sgc_comm *c)
 			return sgc_err(-ENOMEM, "cannot allocate a receive bounce buffer");
 		c->io.rx_msg.msg_controllen = CMSG_SPACE(sizeof(int));
 	}
+	if (c->io.rx_stamp)
+		c->io.rx_msg.msg_controllen += CMSG_SPACE(sizeof(struct timespec));
 	return 0;
 }
 
@@ -495,20 +504,31 @@ static void arm_watch(struct sgc_comm *c)
 	c->io.nsq++;
 }
 
-/* The segment size of a coalesced (GRO) receive, or 0 for one datagram. */
-static uint32_t gro_size(struct sgc_comm *c, struct io_uring_recvmsg_out *out)
+/* A receive's control messages: returns the segment size of a coalesced
+ * (GRO) receive, 0 for one datagram; sets c->io.rx_at. */
+static uint32_t rx_cmsgs(struct sgc_comm *c, struct io_uring_recvmsg_out *out)
 {
 	struct cmsghdr *cm;
+	struct timespec ts;
+	uint32_t seg = 0;
+	int64_t t;
 	int v;
 
+	c->io.rx_at = 0;
+	if (!c->io.rx_msg.msg_controllen)
+		return 0;
 	for (cm = io_uring_recvmsg_cmsg_firsthdr(out, &c->io.rx_msg); cm;
 	     cm = io_uring_recvmsg_cmsg_nexthdr(out, &c->io.rx_msg, cm)) {
 		if (cm->cmsg_level == SOL_UDP && cm->cmsg_type == UDP_GRO) {
 			memcpy(&v, CMSG_DATA(cm), sizeof(v));
-			return v > 0 ? (uint32_t)v : 0;
+			seg = v > 0 ? (uint32_t)v : 0;
+		} else if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_TIMESTAMPNS) {
+			memcpy(&ts, CMSG_DATA(cm), sizeof(ts));
+			t = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec - c->io.clock_off;
+			c->io.rx_at = t > 0 ? (uint64_t)t : 0;
 		}
 	}
-	return 0;
+	return seg;
 }
 
 static void handle_datagram(struct sgc_comm *c, void *buf, int len)
@@ -529,10 +549,11 @@ static void handle_datagram(struct sgc_comm *c, void *buf, int len)
 		return;
 	}
 	memcpy(&from, io_uring_recvmsg_name(out), sizeof(from));
-	seg = c->io.gro ? gro_size(c, out) : 0;
+	seg = rx_cmsgs(c, out);
 	if (!seg || seg >= plen) {
-		/* recvmsg_out (16), the name (16) and the cmsg (0 or 24) keep
-		 * a page-aligned buffer's payload 8-aligned. */
+		/* recvmsg_out (16), the name (16) and the cmsg space (0, 24
+		 * for GRO, + 32 for the timestamp) keep a page-aligned
+		 * buffer's payload 8-aligned. */
 		pkt_deliver(c, &from, payload, plen);
 		return;
 	}
@@ -620,6 +641,12 @@ static unsigned reap(struct sgc_comm *c)
 	struct io_uring_cqe *cqe;
 	unsigned head, seen = 0, recycled = 0;
 
+	if (c->io.rx_stamp && io_uring_cq_ready(&c->io.ring)) {
+		struct timespec rt;
+
+		clock_gettime(CLOCK_REALTIME, &rt);
+		c->io.clock_off = (int64_t)rt.tv_sec * 1000000000LL + rt.tv_nsec - (int64_t)now_ns();
+	}
 	io_uring_for_each_cqe(&c->io.ring, head, cqe) {
 		handle_cqe(c, cqe, &recycled);
 		seen++;

@@ -64,6 +64,10 @@ struct sgc_io {
 	unsigned sends_inflight; /* sends whose completion is not reaped */
 	bool gso;		/* UDP_SEGMENT: coalesce sends to one peer */
 	bool gro;		/* UDP_GRO: a peer's burst arrives as one receive */
+	bool rx_stamp;		/* SO_TIMESTAMPNS: the kernel says when it took each one */
+	int64_t clock_off;	/* CLOCK_REALTIME - CLOCK_MONOTONIC at the last reap */
+	uint64_t rx_at;		/* the datagram being handled: when this host's
+				 * kernel took it (now_ns() clock), 0 = unknown */
 	uint8_t *rx_bounce;	/* an aligned copy of one unaligned GRO segment */
 	uint64_t rx_coalesced;	/* receives that held more than one datagram */
 	bool send_async;	/* the next io_send() goes through an io_uring worker */
