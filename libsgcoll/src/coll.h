@@ -72,6 +72,7 @@ struct sgc_coll {
 	uint32_t ahead;		/* this rank's requests open when it was posted */
 	uint64_t t_post;	/* when this rank called it */
 	bool rx_resent;		/* worker: a result datagram came as a resend */
+	bool lag_resent;	/* coordinator: an older result went with a PULL */
 	struct sgc_request *req;
 	uint32_t nchunks_done;	/* coordinator: complete chunks;
 				 * worker: result chunks received */

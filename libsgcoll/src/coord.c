@@ -190,8 +190,9 @@ static void coord_rx_contrib(struct sgc_comm *c, const struct sgc_rx *rx)
 	 * slow rank, not a loss; learn it, or only the fast collectives
 	 * would ever be timed.  Capped (rtt_floor()): the rank may have been
 	 * slow because it was recovering an earlier result, which waits on
-	 * this very delay. */
-	if (co->posted && co->rt.resent && !(h->flags & SGC_F_RETX))
+	 * this very delay; not at all when we sent it such a result with the
+	 * PULL (coord_resend_lagging()). */
+	if (co->posted && co->rt.resent && !co->lag_resent && !(h->flags & SGC_F_RETX))
 		rtt_floor(&c->rtt, retx_gap(&co->rt, c->now));
 	retx_heard(&co->rt, c->now);
 	if (co->posted) {
@@ -428,6 +429,88 @@ uint64_t coord_rto(const struct sgc_comm *c, const struct sgc_coll *co)
 	return rto_bulk(&c->rtt, rto, co->nchunks);
 }
 
+/* The oldest collective still open here. */
+static struct sgc_coll *coord_oldest_open(struct sgc_comm *c)
+{
+	uint32_t s;
+
+	for (s = c->colls.base; s != c->colls.next_seq; s++) {
+		struct sgc_coll *o = slot_find(c, s);
+
+		if (o && o->posted && o->state == COLL_OPEN)
+			return o;
+	}
+	return NULL;
+}
+
+struct quiet_pull {
+	const struct sgc_comm *c;
+	const struct sgc_coll *co;	/* the collective that went quiet */
+	const struct sgc_coll *oldest;	/* the oldest open one, if not @co */
+};
+
+/*
+ * Which ranks a quiet collective PULLs.  The oldest open one asks every
+ * rank it misses.  A later one asks only ranks that did send for the
+ * oldest: one missing there too is behind (its CPU, or a lost result),
+ * and what it needs is the oldest's PULL.  With 64 in flight, the later
+ * ones' PULLs to ranks that were only slow were most of the resends.
+ */
+static bool quiet_elig(const void *obj, int r)
+{
+	const struct quiet_pull *q = obj;
+
+	if (!coll_elig(q->co, r))
+		return false;
+	return !q->oldest || !is_contributor(q->oldest, r) ||
+	       seen_test(q->oldest->seen, q->c->world, 0, r);
+}
+
+/*
+ * A PULL to rank @r for @co, whose watermark says it still waits for an
+ * older result that was sent at least @wait ago: that result was most
+ * likely lost, and the rank waits for it rather than for us (its own
+ * NACK comes only after several delays).  Send it along.  One of a few
+ * chunks only: a long result is NACKed chunk by chunk.
+ */
+#define LAG_RESEND_CHUNKS	4
+
+static void coord_resend_lagging(struct sgc_comm *c, struct sgc_coll *co, int r, uint64_t wait)
+{
+	uint32_t wm = c->peers[r].wm, ch;
+	struct sgc_coll *old;
+
+	if (wm == co->seq || co->seq - wm > SGC_RING)
+		return;
+	old = slot_find(c, wm);
+	if (!old || old->seq != wm || old->state != COLL_DONE || !is_data_receiver(old, r) ||
+	    old->nchunks > LAG_RESEND_CHUNKS)
+		return;
+	for (ch = 0; ch < old->nchunks; ch++)
+		if (!old->res[ch] || c->now - old->res[ch]->sent_at < wait)
+			return;
+	co->lag_resent = true;
+	for (ch = 0; ch < old->nchunks; ch++) {
+		coord_resend_result(c, old, ch, r);
+		c->st.retransmits++;
+	}
+}
+
+/* @co was quiet for a delay: PULL what is missing (quiet_elig()). */
+static void coord_pull_quiet(struct sgc_comm *c, struct sgc_coll *co, uint64_t wait)
+{
+	struct sgc_coll *o = coord_oldest_open(c);
+	struct quiet_pull q = { c, co, o == co ? NULL : o };
+	struct sgc_hdr t;
+	int r;
+
+	for (r = 1; co->nchunks == 1 && r < c->world; r++)
+		if (quiet_elig(&q, r) && !seen_test(co->seen, c->world, 0, r))
+			coord_resend_lagging(c, co, r, wait);
+	coll_hdr(c, &t, SGC_MSG_PULL, co, 0);
+	pull_again(c, &co->pull, &t, co->seen, quiet_elig, &q);
+}
+
 void coord_timer(struct sgc_comm *c, struct sgc_coll *co, uint64_t now)
 {
 	uint64_t base = coord_rto(c, co), wait = retx_wait(&co->rt, base);
@@ -475,15 +558,12 @@ void coord_timer(struct sgc_comm *c, struct sgc_coll *co, uint64_t now)
 			retx_heard(&co->rt, k);
 	}
 	if (retx_quiet(&co->rt, now, wait)) {
-		struct sgc_hdr t;
-
 		/* The kernel passes a mismatched contribution up, but a full
 		 * socket may have lost it: its slot still tells. */
 		if (kernel_check_slots(c, co))
 			return;
 		kernel_refresh_seen(c, co);
-		coll_hdr(c, &t, SGC_MSG_PULL, co, 0);
-		pull_again(c, &co->pull, &t, co->seen, coll_elig, co);
+		coord_pull_quiet(c, co, wait);
 		retx_backoff(&co->rt);
 		retx_resent(&co->rt, now, base);
 	} else {
