@@ -343,6 +343,20 @@ uint64_t worker_rto(const struct sgc_comm *c, const struct sgc_coll *co)
 	return rto * (uint64_t)(c->world > 65 ? (c->world - 1) / 32 : 1);
 }
 
+/* The oldest collective this rank called that is still open. */
+static struct sgc_coll *oldest_posted(struct sgc_comm *c)
+{
+	uint32_t s;
+
+	for (s = c->colls.base; s != c->colls.next_seq; s++) {
+		struct sgc_coll *o = slot_find(c, s);
+
+		if (o && o->posted && o->state == COLL_OPEN)
+			return o;
+	}
+	return NULL;
+}
+
 void worker_timer(struct sgc_comm *c, struct sgc_coll *co, uint64_t now)
 {
 	uint64_t base = worker_rto(c, co);
@@ -384,11 +398,11 @@ void worker_timer(struct sgc_comm *c, struct sgc_coll *co, uint64_t now)
 	 * With 64 in flight on a loaded host, a stall of a few milliseconds
 	 * had every worker NACK every collective it had open (166,000 NACKs
 	 * in 8,000 collectives at 33 ranks).  A later one asks on its own
-	 * when there is a sign of loss: a collective posted after it is done,
-	 * or a resend came lately (what was lost for the oldest was likely
-	 * lost for the next ones too).
+	 * when there is a sign of loss: part of its result came, a collective
+	 * posted after it is done, or a resend came lately (what was lost for
+	 * the oldest was likely lost for the next ones too).
 	 */
-	if (retx_quiet(&co->rt, now, wait) && co->seq != c->colls.base &&
+	if (retx_quiet(&co->rt, now, wait) && !co->nchunks_done && co != oldest_posted(c) &&
 	    c->coord.done_post_max <= co->t_post && now - c->coord.resent_rx >= wait) {
 		co->rt.timer = now + wait;
 		return;
