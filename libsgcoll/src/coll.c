@@ -303,15 +303,19 @@ void coll_finish(struct sgc_comm *c, struct sgc_coll *co, int status)
 	if (co->pull.to)
 		pull_reset(c, &co->pull);
 	/* Karn's rule: no sample from a collective something was sent again
-	 * for.  But a worker whose result came as first sent (no SGC_F_RETX)
-	 * NACKed early: its wait from posting to the result was real (the
-	 * "still working" answers cut it into silences as long as our own
-	 * delay, so the whole wait counts).  With many collectives in flight
+	 * for; at the coordinator, nor from one that lived through any
+	 * resend: its ranks may have been late recovering an earlier result,
+	 * and such silences made the delay grow with the loss rate.  But a
+	 * worker whose result came as first sent (no SGC_F_RETX) NACKed
+	 * early: its wait from posting to the result was real (the "still
+	 * working" answers cut it into silences as long as our own delay,
+	 * so the whole wait counts).  With many collectives in flight
 	 * this is what teaches a worker how long its results take.  Capped
 	 * at RTT_FLOOR_MAX floors per collective that was ahead of it: the
 	 * wait may hold another rank's recovery, and uncapped, those waits
 	 * fed each other from rank to rank under heavy loss. */
-	if (status == 0 && co->posted && !co->rt.resent) {
+	if (status == 0 && co->posted && !co->rt.resent &&
+	    (c->rank || c->st.retransmits == co->retx_at_post)) {
 		rtt_sample(&c->rtt, retx_gap(&co->rt, c->now));
 		if (co->nchunks > 1 && c->now > co->t_post)
 			rtt_bulk_sample(&c->rtt, c->now - co->t_post);

@@ -73,6 +73,7 @@ struct sgc_coll {
 	uint64_t t_post;	/* when this rank called it */
 	bool rx_resent;		/* worker: a result datagram came as a resend */
 	bool lag_resent;	/* coordinator: an older result went with a PULL */
+	uint64_t retx_at_post;	/* coordinator: st.retransmits when posted */
 	struct sgc_request *req;
 	uint32_t nchunks_done;	/* coordinator: complete chunks;
 				 * worker: result chunks received */

@@ -181,6 +181,7 @@ static void post_start(struct sgc_comm *c, struct sgc_coll *co, const struct pos
 	c->now = now_ns();
 	retx_start(&co->rt, c->now, deadline, c->rank ? worker_rto(c, co) : coord_rto(c, co));
 	co->t_post = c->now;
+	co->retx_at_post = c->st.retransmits;
 	co->ahead = c->colls.nposted;
 	req_track(c, req, co, a->kind, deadline);
 	if (co->state == COLL_FAILED) {
