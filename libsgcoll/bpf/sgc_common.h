@@ -62,7 +62,7 @@ struct sgc_bpf_cfg {
 /* Mutable state user space writes through the mmap'ed .bss, no syscall:
  * `volatile struct sgc_bpf_window win` in the BPF object. */
 struct sgc_bpf_window {
-	__u32 base;		/* oldest collective not retired */
+	__u32 base;		/* oldest collective still open */
 	__u32 pad;
 	/* The query in progress, the only one whose answers are taken: its
 	 * seq, policy and wanted answers in one word (sgc_bpf_query_word()),

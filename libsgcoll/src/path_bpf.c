@@ -585,7 +585,7 @@ int bpf_path_attach(struct sgc_comm *c)
 		if (err)
 			goto fail;
 	}
-	b->skel->bss->win.base = c->colls.base;
+	bpf_path_window(c, c->colls.base);
 	b->skel->bss->win.query = 0;
 
 	b->xdp = bpf_program__attach_xdp(b->skel->progs.gather_prog, ifindex);
@@ -737,11 +737,9 @@ const struct sgc_bpf_slot *bpf_path_slot_at(struct sgc_comm *c, uint32_t seq, ui
 	return out;
 }
 
-void bpf_path_window(struct sgc_comm *c)
+void bpf_path_window(struct sgc_comm *c, uint32_t base)
 {
-	struct sgc_bpf *b = c->bpf;
-
-	b->skel->bss->win.base = c->colls.base;
+	c->bpf->skel->bss->win.base = base;
 }
 
 void bpf_path_query(struct sgc_comm *c, uint32_t seq, uint8_t policy, uint16_t want)

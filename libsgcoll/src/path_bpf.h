@@ -43,8 +43,9 @@ SGC_HIDDEN const struct sgc_bpf_slot *bpf_path_slot(struct sgc_comm *c, uint8_t 
  * kind: NULL if the slot holds another (seq, chunk) or cannot be read. */
 SGC_HIDDEN const struct sgc_bpf_slot *bpf_path_slot_at(struct sgc_comm *c, uint32_t seq,
 						       uint32_t chunk);
-/* Publish the collective window to the kernel (no syscall). */
-SGC_HIDDEN void bpf_path_window(struct sgc_comm *c);
+/* Publish the collective window to the kernel (no syscall): it takes
+ * contributions to collectives @base .. @base + SGC_BPF_RING_SEQ - 1. */
+SGC_HIDDEN void bpf_path_window(struct sgc_comm *c, uint32_t base);
 /* Publish the query in progress: the kernel takes answers to it alone,
  * and completes it by its @policy and @want, never by an answer's. */
 SGC_HIDDEN void bpf_path_query(struct sgc_comm *c, uint32_t seq, uint8_t policy, uint16_t want);

@@ -68,7 +68,7 @@ const struct sgc_bpf_slot *bpf_path_slot_at(struct sgc_comm *c, uint32_t seq, ui
 	return NULL;
 }
 
-void bpf_path_window(struct sgc_comm *c)
+void bpf_path_window(struct sgc_comm *c, uint32_t base)
 {
 }
 
