@@ -36,6 +36,11 @@ struct sgc_peer {
 	struct sockaddr_in rival; /* coordinator: the claim it took over, if any */
 	uint32_t rival_nonce;
 	uint32_t wm;		/* worker's reported watermark */
+	uint64_t lag_at;	/* coordinator: when the result it lagged on was
+				 * last sent again with a PULL */
+	uint32_t hi;		/* coordinator: the latest collective it sent
+				 * for (user-space path) */
+	bool hi_valid;
 };
 
 /*

@@ -172,6 +172,10 @@ static void coord_rx_contrib(struct sgc_comm *c, const struct sgc_rx *rx)
 		c->st.duplicates++;
 		return;
 	}
+	if (!c->peers[r].hi_valid || (int32_t)(h->seq - c->peers[r].hi) > 0) {
+		c->peers[r].hi = h->seq;
+		c->peers[r].hi_valid = true;
+	}
 	/* Element counts: the call's count (total) agrees, so a chunk of
 	 * another length is not from a well-behaved rank. */
 	if ((h->chunk + 1 < co->nchunks && n != co->chunk_elems) ||
@@ -452,19 +456,26 @@ struct quiet_pull {
 
 /*
  * Which ranks a quiet collective PULLs.  The oldest open one asks every
- * rank it misses.  A later one asks only ranks that did send for the
- * oldest: one missing there too is behind (its CPU, or a lost result),
- * and what it needs is the oldest's PULL.  With 64 in flight, the later
- * ones' PULLs to ranks that were only slow were most of the resends.
+ * rank it misses.  A later one asks only ranks with a sign that theirs
+ * was lost, not that they are slow: on the user-space path, that they
+ * sent for a later collective (a worker sends in order); on the eBPF
+ * path, where the kernel takes the contributions, that they sent for the
+ * oldest.  A rank that has not is behind (its CPU, or a lost result), and
+ * what it needs is the oldest's PULL.  With 64 in flight, the later
+ * collectives' PULLs to ranks that were only slow were most resends.
  */
 static bool quiet_elig(const void *obj, int r)
 {
 	const struct quiet_pull *q = obj;
+	const struct sgc_peer *p = &q->c->peers[r];
 
 	if (!coll_elig(q->co, r))
 		return false;
-	return !q->oldest || !is_contributor(q->oldest, r) ||
-	       seen_test(q->oldest->seen, q->c->world, 0, r);
+	if (!q->oldest)
+		return true;
+	if (!kernel_reduces(q->c))
+		return p->hi_valid && (int32_t)(p->hi - q->co->seq) > 0;
+	return !is_contributor(q->oldest, r) || seen_test(q->oldest->seen, q->c->world, 0, r);
 }
 
 /*
@@ -476,10 +487,18 @@ static bool quiet_elig(const void *obj, int r)
  */
 #define LAG_RESEND_CHUNKS	4
 
+static void peer_wm(struct sgc_comm *c, int r, uint32_t wm);
+
 static void coord_resend_lagging(struct sgc_comm *c, struct sgc_coll *co, int r, uint64_t wait)
 {
-	uint32_t wm = c->peers[r].wm, ch;
 	struct sgc_coll *old;
+	uint32_t wm, ch;
+
+	/* On the eBPF path the kernel takes the contributions that carry
+	 * the watermarks: read its copy. */
+	if (kernel_reduces(c))
+		peer_wm(c, r, bpf_path_rank_wm(c, r));
+	wm = c->peers[r].wm;
 
 	if (wm == co->seq || co->seq - wm > SGC_RING)
 		return;
@@ -491,25 +510,34 @@ static void coord_resend_lagging(struct sgc_comm *c, struct sgc_coll *co, int r,
 		if (!old->res[ch] || c->now - old->res[ch]->sent_at < wait)
 			return;
 	co->lag_resent = true;
+	/* Once per delay, not once per quiet collective. */
+	if (c->now - c->peers[r].lag_at < wait)
+		return;
+	c->peers[r].lag_at = c->now;
 	for (ch = 0; ch < old->nchunks; ch++) {
 		coord_resend_result(c, old, ch, r);
 		c->st.retransmits++;
 	}
 }
 
-/* @co was quiet for a delay: PULL what is missing (quiet_elig()). */
-static void coord_pull_quiet(struct sgc_comm *c, struct sgc_coll *co, uint64_t wait)
+/* @co was quiet for a delay: PULL what is missing (quiet_elig()).
+ * Returns whether anything was sent. */
+static bool coord_pull_quiet(struct sgc_comm *c, struct sgc_coll *co, uint64_t wait)
 {
 	struct sgc_coll *o = coord_oldest_open(c);
 	struct quiet_pull q = { c, co, o == co ? NULL : o };
+	uint64_t before = c->st.retransmits;
 	struct sgc_hdr t;
 	int r;
 
+	if (q.oldest)
+		kernel_refresh_seen(c, o);
 	for (r = 1; co->nchunks == 1 && r < c->world; r++)
 		if (quiet_elig(&q, r) && !seen_test(co->seen, c->world, 0, r))
 			coord_resend_lagging(c, co, r, wait);
 	coll_hdr(c, &t, SGC_MSG_PULL, co, 0);
 	pull_again(c, &co->pull, &t, co->seen, quiet_elig, &q);
+	return c->st.retransmits != before;
 }
 
 void coord_timer(struct sgc_comm *c, struct sgc_coll *co, uint64_t now)
@@ -564,7 +592,12 @@ void coord_timer(struct sgc_comm *c, struct sgc_coll *co, uint64_t now)
 		if (kernel_check_slots(c, co))
 			return;
 		kernel_refresh_seen(c, co);
-		coord_pull_quiet(c, co, wait);
+		if (!coord_pull_quiet(c, co, wait)) {
+			/* Nothing asked (every rank it misses is behind): no
+			 * reason to wait longer next time. */
+			co->rt.timer = now + base;
+			return;
+		}
 		retx_backoff(&co->rt);
 		retx_resent(&co->rt, now, base);
 	} else {
