@@ -23,6 +23,7 @@ const volatile struct sgc_bpf_cfg cfg = {};
 volatile struct sgc_bpf_window win;
 /* Written by gather_prog, read by user space (see sgc_common.h). */
 volatile __u32 rank_wm[SGC_MAX_WORLD];
+volatile __u32 rank_hi[SGC_MAX_WORLD];
 volatile struct sgc_bpf_activity coll_rx[SGC_BPF_RING_SEQ];
 /*
  * Always 0, but read from the .bss it is a value the verifier does not

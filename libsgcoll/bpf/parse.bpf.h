@@ -87,8 +87,9 @@ static __always_inline int sgc_gather_mac(struct xdp_md *ctx, struct sgc_agg_job
 
 /*
  * What a checked contribution (its header in job->ev.hdr) changes before
- * it is reduced or passed up: its collective's activity time, and its
- * sender's watermark, forward moves only (without it the window would not
+ * it is reduced or passed up: its collective's activity time, the latest
+ * collective its sender sent for, and its sender's watermark, forward
+ * moves only (without it the window would not
  * move when every contribution is reduced here).  Only from a datagram
  * that passed every check, the tag included: a replay from below the
  * window or a forged one must not retire results a worker still needs.
@@ -101,6 +102,8 @@ static __always_inline void sgc_gather_commit(struct sgc_agg_job *job)
 	if (h->coll != SGC_COLL_QUERY) {
 		coll_rx[h->seq % SGC_BPF_RING_SEQ].ns = bpf_ktime_get_ns();
 		coll_rx[h->seq % SGC_BPF_RING_SEQ].seq = h->seq;
+		if ((__s32)(h->seq - rank_hi[rank]) > 0)
+			rank_hi[rank] = h->seq;
 	}
 	if ((__s32)(h->aux - rank_wm[rank]) > 0)
 		rank_wm[rank] = h->aux;

@@ -457,10 +457,9 @@ struct quiet_pull {
 /*
  * Which ranks a quiet collective PULLs.  The oldest open one asks every
  * rank it misses.  A later one asks only ranks with a sign that theirs
- * was lost, not that they are slow: on the user-space path, that they
- * sent for a later collective (a worker sends in order); on the eBPF
- * path, where the kernel takes the contributions, that they sent for the
- * oldest.  A rank that has not is behind (its CPU, or a lost result), and
+ * was lost, not that they are slow: that they sent for a later
+ * collective (a worker sends in order; on the eBPF path the kernel keeps
+ * track).  A rank that has not is behind (its CPU, or a lost result), and
  * what it needs is the oldest's PULL.  With 64 in flight, the later
  * collectives' PULLs to ranks that were only slow were most resends.
  */
@@ -473,9 +472,9 @@ static bool quiet_elig(const void *obj, int r)
 		return false;
 	if (!q->oldest)
 		return true;
-	if (!kernel_reduces(q->c))
-		return p->hi_valid && (int32_t)(p->hi - q->co->seq) > 0;
-	return !is_contributor(q->oldest, r) || seen_test(q->oldest->seen, q->c->world, 0, r);
+	if (kernel_reduces(q->c))
+		return (int32_t)(bpf_path_rank_hi(q->c, r) - q->co->seq) > 0;
+	return p->hi_valid && (int32_t)(p->hi - q->co->seq) > 0;
 }
 
 /*

@@ -753,6 +753,11 @@ uint32_t bpf_path_rank_wm(const struct sgc_comm *c, int r)
 	return c->bpf->skel->bss->rank_wm[r];
 }
 
+uint32_t bpf_path_rank_hi(const struct sgc_comm *c, int r)
+{
+	return c->bpf->skel->bss->rank_hi[r];
+}
+
 uint64_t bpf_path_coll_rx(const struct sgc_comm *c, uint32_t seq)
 {
 	volatile struct sgc_bpf_activity *a = &c->bpf->skel->bss->coll_rx[seq % SGC_BPF_RING_SEQ];

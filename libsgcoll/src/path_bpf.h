@@ -52,6 +52,9 @@ SGC_HIDDEN void bpf_path_query(struct sgc_comm *c, uint32_t seq, uint8_t policy,
 /* Rank @r's watermark from its last contribution the kernel saw (no
  * syscall); 0 before any. */
 SGC_HIDDEN uint32_t bpf_path_rank_wm(const struct sgc_comm *c, int r);
+/* The latest collective rank @r sent a contribution for that the kernel
+ * took (0 before any). */
+SGC_HIDDEN uint32_t bpf_path_rank_hi(const struct sgc_comm *c, int r);
 /* When the kernel last took a contribution to collective @seq
  * (CLOCK_MONOTONIC ns, no syscall); 0 if none since it entered the window. */
 SGC_HIDDEN uint64_t bpf_path_coll_rx(const struct sgc_comm *c, uint32_t seq);

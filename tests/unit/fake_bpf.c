@@ -81,6 +81,11 @@ uint32_t bpf_path_rank_wm(const struct sgc_comm *c, int r)
 	return 0;
 }
 
+uint32_t bpf_path_rank_hi(const struct sgc_comm *c, int r)
+{
+	return 0;
+}
+
 uint64_t bpf_path_coll_rx(const struct sgc_comm *c, uint32_t seq)
 {
 	return 0;
