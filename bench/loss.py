@@ -291,8 +291,9 @@ def build_cmd(a, cl, cname, wl, ranks, warm, timeout):
     if kind == "sgc":
         return [run.CLUSTER, "run", cl.name, "--ranks", str(ranks), "--accel", accel,
                 "--timeout-ms", "30000", "--deadline", str(int(timeout)),
-                "--logdir", a.rank_logs, "--env", "SGC_GSO=0",
-                "--", os.path.join(a.build, "sgc_bench")] + common
+                "--logdir", a.rank_logs, "--env", "SGC_GSO=0"] + \
+            [x for kv in a.env for x in ("--env", kv)] + \
+            ["--", os.path.join(a.build, "sgc_bench")] + common
     return ["ip", "netns", "exec", f"{cl.name}-c", "mpirun"] + run.MPI_FLAGS + \
         ["-np", str(ranks), os.path.join(a.build, "mpi_allreduce")] + common
 
@@ -638,6 +639,8 @@ def parse_args():
     ap.add_argument("--contenders", default=DEFAULTS["contenders"],
                     help="from: " + ",".join(CONTENDERS))
     ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--env", action="append", default=[], metavar="K=V",
+                    help="extra environment for libsgcoll's ranks (repeatable), for A/B runs")
     ap.add_argument("--max-s", type=float, default=12.0,
                     help="seconds of measuring per run, once --min-ops are measured")
     ap.add_argument("--min-ops", type=int, default=20)
