@@ -125,11 +125,6 @@ static inline void rtt_floor(struct sgc_rtt *t, uint64_t gap)
 {
 	uint64_t cap = RTT_FLOOR_MAX * t->rto_ns;
 
-	/* A lower bound on a silence only raises the estimate: smoothed in
-	 * below srtt, those answers pulled the delay down while NACKs were
-	 * early, and more NACKs came early. */
-	if (t->samples && (gap < cap ? gap : cap) <= t->srtt_ns)
-		return;
 	rtt_sample(t, gap < cap ? gap : cap);
 }
 
