@@ -73,7 +73,8 @@ struct sgc_coord_view {
 	uint64_t last_rx;	/* last datagram from the coordinator */
 	uint64_t work_rx;	/* last RESULT or PULL for a posted collective */
 	uint64_t done_post_max;	/* latest t_post of a completed collective */
-	uint64_t resent_rx;	/* last result datagram that came as a resend */
+	uint32_t clean_rx;	/* result datagrams in a row that came as first
+				 * sent (not resent), up to CLEAN_RX_MAX */
 };
 
 /* Scatter-gather (sg.c). */

@@ -19,6 +19,9 @@
  * first send that was only slow. */
 /* The worker's own NACK timer waits at least this many RTO floors. */
 #define WORKER_RTO_FLOORS	8
+/* So many results in a row came without a resend: a silent coordinator is
+ * stalled rather than losing ours (worker_timer()). */
+#define CLEAN_RX_MAX		64
 
 static void worker_send_chunk(struct sgc_comm *c, struct sgc_coll *co, uint32_t ch, bool retx)
 {
@@ -201,7 +204,9 @@ static void worker_rx_result(struct sgc_comm *c, const struct sgc_rx *rx)
 	retx_heard(&co->rt, c->now);
 	if (h->flags & SGC_F_RETX) {
 		co->rx_resent = true;
-		c->coord.resent_rx = c->now;
+		c->coord.clean_rx = 0;
+	} else if (c->coord.clean_rx < CLEAN_RX_MAX) {
+		c->coord.clean_rx++;
 	}
 	if (h->flags & SGC_F_DONE) {
 		/* For a broadcast's receiver the DONE says that every rank
@@ -343,18 +348,21 @@ uint64_t worker_rto(const struct sgc_comm *c, const struct sgc_coll *co)
 	return rto * (uint64_t)(c->world > 65 ? (c->world - 1) / 32 : 1);
 }
 
-/* The oldest collective this rank called that is still open. */
-static struct sgc_coll *oldest_posted(struct sgc_comm *c)
+/* @co is among the @k oldest collectives this rank called that are
+ * still open. */
+static bool among_oldest(struct sgc_comm *c, const struct sgc_coll *co, int k)
 {
 	uint32_t s;
 
-	for (s = c->colls.base; s != c->colls.next_seq; s++) {
-		struct sgc_coll *o = slot_find(c, s);
+	for (s = c->colls.base; s != c->colls.next_seq && k > 0; s++) {
+		const struct sgc_coll *o = slot_find(c, s);
 
+		if (o == co)
+			return true;
 		if (o && o->posted && o->state == COLL_OPEN)
-			return o;
+			k--;
 	}
-	return NULL;
+	return false;
 }
 
 void worker_timer(struct sgc_comm *c, struct sgc_coll *co, uint64_t now)
@@ -394,16 +402,20 @@ void worker_timer(struct sgc_comm *c, struct sgc_coll *co, uint64_t now)
 		return;
 	}
 	/*
-	 * A silent coordinator is asked about the oldest collective only.
-	 * With 64 in flight on a loaded host, a stall of a few milliseconds
-	 * had every worker NACK every collective it had open (166,000 NACKs
-	 * in 8,000 collectives at 33 ranks).  A later one asks on its own
-	 * when there is a sign of loss: part of its result came, a collective
-	 * posted after it is done, or a resend came lately (what was lost for
-	 * the oldest was likely lost for the next ones too).
+	 * A coordinator that said nothing at all for a delay, after results
+	 * that needed no resend for a while, is stalled (its CPU), not losing
+	 * ours: ask about the oldest collective only.  With 64 in flight on a
+	 * loaded host, a stall of a few milliseconds had every worker NACK
+	 * every collective it had open (166,000 NACKs in 8,000 collectives at
+	 * 33 ranks).  Where results do get lost, each collective asks for its
+	 * own: at 30% loss, asking one collective at a time made 300
+	 * collectives take twice as long.  A later collective asks anyway on
+	 * a sign of loss of its own: part of its result came, or one posted
+	 * after it is done.
 	 */
-	if (retx_quiet(&co->rt, now, wait) && !co->nchunks_done && co != oldest_posted(c) &&
-	    c->coord.done_post_max <= co->t_post && now - c->coord.resent_rx >= wait) {
+	if (retx_quiet(&co->rt, now, wait) && c->coord.clean_rx >= CLEAN_RX_MAX &&
+	    now - c->coord.last_rx >= wait && !co->nchunks_done && !among_oldest(c, co, 1) &&
+	    c->coord.done_post_max <= co->t_post) {
 		co->rt.timer = now + wait;
 		return;
 	}
