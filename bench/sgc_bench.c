@@ -38,6 +38,7 @@
 #include <string.h>
 
 #include <sgcoll.h>
+#include <sgcoll/abi.h>
 
 #include "bench_proto.h"
 #include "bench_util.h"
@@ -446,10 +447,22 @@ out:
 	return err;
 }
 
+/* The eBPF path's fan-out clones so far (0 without it): datagrams the
+ * kernel sent for this rank, which sgc_stats.pkts_sent does not count. */
+static uint64_t bpf_clones(const sgc_comm *c)
+{
+	uint64_t st[SGC_ST_MAX] = { 0 };
+
+	if (!sgc_accelerated(c) || sgc_bpf_stats(c, st, SGC_ST_MAX) < 0)
+		return 0;
+	return st[SGC_ST_FANOUT_CLONES];
+}
+
 int main(int argc, char **argv)
 {
 	struct bench_result res = { 0 };
 	struct sgc_stats st0 = { 0 }, st1 = { 0 };
+	uint64_t clones0, clones1;
 	long bad = 0, totals[2];
 	int64_t busiest;
 	struct opts o;
@@ -492,6 +505,7 @@ int main(int argc, char **argv)
 	}
 	res.window = o.tput && !o.sg ? o.window : 1;
 	sgc_get_stats(c, &st0, sizeof(st0));
+	clones0 = bpf_clones(c);
 
 	if (!o.sg) {
 		err = o.tput ? allreduce_tput(c, &o, &res, &bad) : allreduce_lat(c, &o, &res, &bad);
@@ -505,6 +519,7 @@ int main(int argc, char **argv)
 		err = check("serve", sgc_serve(c, answer, NULL, &so));
 	}
 	sgc_get_stats(c, &st1, sizeof(st1));
+	clones1 = bpf_clones(c);
 
 	/* Everyone learns whether every rank verified everything. */
 	totals[0] = bad + (err ? 1 : 0);
@@ -527,13 +542,14 @@ int main(int argc, char **argv)
 		res.verified = !rc && !err && totals[0] == 0;
 		snprintf(extra, sizeof(extra),
 			 "accel=%d responder=%d query_bytes=%zu worker_answers=%ld bad_results=%ld "
-			 "late=%llu rejected=%llu sent=%llu busiest_bytes_per_op=%.0f "
+			 "late=%llu rejected=%llu sent=%llu clones=%llu busiest_bytes_per_op=%.0f "
 			 "busiest_per_n=%.3f",
 			 sgc_accelerated(c), o.responder, o.sg ? o.query_bytes : 0,
 			 rc ? -1 : totals[1], rc ? -1 : totals[0],
 			 (unsigned long long)(st1.late - st0.late),
 			 (unsigned long long)(st1.rejected - st0.rejected),
 			 (unsigned long long)(st1.pkts_sent - st0.pkts_sent),
+			 (unsigned long long)(clones1 - clones0),
 			 (double)busiest / (double)(res.ops + o.warmup),
 			 o.count ? (double)busiest / (double)(res.ops + o.warmup) / ((double)o.count * 4) : 0);
 		res.extra = extra;
