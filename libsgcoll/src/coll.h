@@ -156,6 +156,21 @@ static inline bool in_window(const struct sgc_comm *c, uint32_t seq)
 	return seq - c->colls.base < SGC_RING;
 }
 
+/* The oldest collective still open, of those this rank called if @called;
+ * NULL if none. */
+static inline struct sgc_coll *coll_oldest_open(struct sgc_comm *c, bool called)
+{
+	uint32_t s;
+
+	for (s = c->colls.base; s != c->colls.next_seq; s++) {
+		struct sgc_coll *co = slot_find(c, s);
+
+		if (co && co->state == COLL_OPEN && (co->posted || !called))
+			return co;
+	}
+	return NULL;
+}
+
 /* "allreduce", "broadcast", ... for messages. */
 SGC_HIDDEN const char *coll_kind_name(int kind);
 /* @co's arguments as this rank called it, or as the datagram that made

@@ -434,20 +434,6 @@ uint64_t coord_rto(const struct sgc_comm *c, const struct sgc_coll *co)
 	return rto_bulk(&c->rtt, rto, co->nchunks);
 }
 
-/* The oldest collective still open here. */
-static struct sgc_coll *coord_oldest_open(struct sgc_comm *c)
-{
-	uint32_t s;
-
-	for (s = c->colls.base; s != c->colls.next_seq; s++) {
-		struct sgc_coll *o = slot_find(c, s);
-
-		if (o && o->posted && o->state == COLL_OPEN)
-			return o;
-	}
-	return NULL;
-}
-
 struct quiet_pull {
 	const struct sgc_comm *c;
 	const struct sgc_coll *co;	/* the collective that went quiet */
@@ -523,7 +509,7 @@ static void coord_resend_lagging(struct sgc_comm *c, struct sgc_coll *co, int r,
  * Returns whether anything was sent. */
 static bool coord_pull_quiet(struct sgc_comm *c, struct sgc_coll *co, uint64_t wait)
 {
-	struct sgc_coll *o = coord_oldest_open(c);
+	struct sgc_coll *o = coll_oldest_open(c, true);
 	struct quiet_pull q = { c, co, o == co ? NULL : o };
 	uint64_t before = c->st.retransmits;
 	struct sgc_hdr t;
@@ -630,7 +616,8 @@ static uint32_t coord_min_wm(struct sgc_comm *c)
 
 void coord_retire(struct sgc_comm *c)
 {
-	uint32_t wm = coord_min_wm(c), s;
+	uint32_t wm = coord_min_wm(c);
+	const struct sgc_coll *o;
 
 	while (c->colls.base != c->colls.next_seq) {
 		struct sgc_coll *co = slot_find(c, c->colls.base);
@@ -653,13 +640,8 @@ void coord_retire(struct sgc_comm *c)
 	 * dropped and PULLed again: with 64 in flight at 33 ranks, 3,000 a
 	 * second and most of the eBPF path's resends.
 	 */
-	for (s = c->colls.base; s != c->colls.next_seq; s++) {
-		const struct sgc_coll *co = slot_find(c, s);
-
-		if (co && co->state == COLL_OPEN)
-			break;
-	}
-	bpf_path_window(c, s);
+	o = coll_oldest_open(c, false);
+	bpf_path_window(c, o ? o->seq : c->colls.next_seq);
 }
 
 /* A datagram from a joined worker, from the address it joined with. */

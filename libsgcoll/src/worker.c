@@ -348,23 +348,6 @@ uint64_t worker_rto(const struct sgc_comm *c, const struct sgc_coll *co)
 	return rto * (uint64_t)(c->world > 65 ? (c->world - 1) / 32 : 1);
 }
 
-/* @co is among the @k oldest collectives this rank called that are
- * still open. */
-static bool among_oldest(struct sgc_comm *c, const struct sgc_coll *co, int k)
-{
-	uint32_t s;
-
-	for (s = c->colls.base; s != c->colls.next_seq && k > 0; s++) {
-		const struct sgc_coll *o = slot_find(c, s);
-
-		if (o == co)
-			return true;
-		if (o && o->posted && o->state == COLL_OPEN)
-			k--;
-	}
-	return false;
-}
-
 void worker_timer(struct sgc_comm *c, struct sgc_coll *co, uint64_t now)
 {
 	uint64_t base = worker_rto(c, co);
@@ -414,7 +397,7 @@ void worker_timer(struct sgc_comm *c, struct sgc_coll *co, uint64_t now)
 	 * after it is done.
 	 */
 	if (retx_quiet(&co->rt, now, wait) && c->coord.clean_rx >= CLEAN_RX_MAX &&
-	    now - c->coord.last_rx >= wait && !co->nchunks_done && !among_oldest(c, co, 1) &&
+	    now - c->coord.last_rx >= wait && !co->nchunks_done && co != coll_oldest_open(c, true) &&
 	    c->coord.done_post_max <= co->t_post) {
 		co->rt.timer = now + wait;
 		return;
