@@ -39,8 +39,8 @@ struct sgc_peer {
 	uint64_t lag_at;	/* coordinator: when the result it lagged on was
 				 * last sent again with a PULL */
 	uint32_t hi;		/* coordinator: the latest collective it sent
-				 * for (user-space path) */
-	bool hi_valid;
+				 * for (user-space path; gather_prog's rank_hi
+				 * on the eBPF path), 0 before any */
 };
 
 /*

@@ -172,10 +172,8 @@ static void coord_rx_contrib(struct sgc_comm *c, const struct sgc_rx *rx)
 		c->st.duplicates++;
 		return;
 	}
-	if (!c->peers[r].hi_valid || (int32_t)(h->seq - c->peers[r].hi) > 0) {
+	if ((int32_t)(h->seq - c->peers[r].hi) > 0)
 		c->peers[r].hi = h->seq;
-		c->peers[r].hi_valid = true;
-	}
 	/* Element counts: the call's count (total) agrees, so a chunk of
 	 * another length is not from a well-behaved rank. */
 	if ((h->chunk + 1 < co->nchunks && n != co->chunk_elems) ||
@@ -452,15 +450,14 @@ struct quiet_pull {
 static bool quiet_elig(const void *obj, int r)
 {
 	const struct quiet_pull *q = obj;
-	const struct sgc_peer *p = &q->c->peers[r];
+	uint32_t hi;
 
 	if (!coll_elig(q->co, r))
 		return false;
 	if (!q->oldest)
 		return true;
-	if (kernel_reduces(q->c))
-		return (int32_t)(bpf_path_rank_hi(q->c, r) - q->co->seq) > 0;
-	return p->hi_valid && (int32_t)(p->hi - q->co->seq) > 0;
+	hi = kernel_reduces(q->c) ? bpf_path_rank_hi(q->c, r) : q->c->peers[r].hi;
+	return (int32_t)(hi - q->co->seq) > 0;
 }
 
 /*
@@ -472,18 +469,12 @@ static bool quiet_elig(const void *obj, int r)
  */
 #define LAG_RESEND_CHUNKS	4
 
-static void peer_wm(struct sgc_comm *c, int r, uint32_t wm);
-
+/* (On the eBPF path peers[].wm holds the kernel's copy: coord_min_wm()
+ * reads it after every batch of datagrams, before the timers run.) */
 static void coord_resend_lagging(struct sgc_comm *c, struct sgc_coll *co, int r, uint64_t wait)
 {
+	uint32_t wm = c->peers[r].wm, ch;
 	struct sgc_coll *old;
-	uint32_t wm, ch;
-
-	/* On the eBPF path the kernel takes the contributions that carry
-	 * the watermarks: read its copy. */
-	if (kernel_reduces(c))
-		peer_wm(c, r, bpf_path_rank_wm(c, r));
-	wm = c->peers[r].wm;
 
 	if (wm == co->seq || co->seq - wm > SGC_RING)
 		return;

@@ -175,8 +175,8 @@ void pull_more_cloned(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_
 	}
 }
 
-int pull_again(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *proto,
-	       const uint8_t *seen, pull_elig_fn elig, const void *obj)
+void pull_again(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *proto,
+		const uint8_t *seen, pull_elig_fn elig, const void *obj)
 {
 	int r, sent = 0;
 
@@ -204,7 +204,6 @@ int pull_again(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *pr
 			sent++;
 		}
 	}
-	return sent;
 }
 
 bool pull_got(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *proto,

@@ -55,10 +55,9 @@ SGC_HIDDEN void pull_more_cloned(struct sgc_comm *c, struct sgc_pull *ps,
 				 const struct sgc_hdr *proto, pull_elig_fn elig, const void *obj,
 				 struct sgc_pkt *ask);
 /* After a quiet period: ask again for every chunk below the pull marks
- * that @seen (nchunks x world bits) does not have.  Returns the PULLs
- * sent. */
-SGC_HIDDEN int pull_again(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *proto,
-			  const uint8_t *seen, pull_elig_fn elig, const void *obj);
+ * that @seen (nchunks x world bits) does not have. */
+SGC_HIDDEN void pull_again(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *proto,
+			   const uint8_t *seen, pull_elig_fn elig, const void *obj);
 /* Chunk @chunk of rank @r is in (not a duplicate).  Workers answer a
  * PULL in chunk order, so missing chunks below it from the same rank
  * were lost: ask for them again at once (fast retransmit).  Returns
