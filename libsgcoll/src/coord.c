@@ -310,8 +310,7 @@ static void coord_rx_nack(struct sgc_comm *c, const struct sgc_rx *rx)
 	 * old (at 33 ranks with 64 in flight, 2,000 resends in 8,000
 	 * collectives, of results the workers had long had). */
 	now = now_ns();
-	if (c->io.rx_at && c->io.rx_at < now)
-		now = c->io.rx_at;
+	now -= min_u64(io_rx_age(c), now);
 	fresh = min_u64(rto_now(&c->rtt) / 2, NACK_CROSS_NS);
 	for (i = 0; i < h->arg; i++) {
 		uint32_t ch = h->chunk + i;

@@ -65,6 +65,18 @@ struct gso_send {
 	} cm;
 };
 
+uint64_t io_rx_age(const struct sgc_comm *c)
+{
+	struct timespec ts;
+	uint64_t wall;
+
+	if (!c->io.rx_wall)
+		return 0;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	wall = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+	return wall > c->io.rx_wall ? wall - c->io.rx_wall : 0;
+}
+
 uint64_t now_ns(void)
 {
 	struct timespec ts;
@@ -505,16 +517,15 @@ static void arm_watch(struct sgc_comm *c)
 }
 
 /* A receive's control messages: returns the segment size of a coalesced
- * (GRO) receive, 0 for one datagram; sets c->io.rx_at. */
+ * (GRO) receive, 0 for one datagram; sets c->io.rx_wall. */
 static uint32_t rx_cmsgs(struct sgc_comm *c, struct io_uring_recvmsg_out *out)
 {
 	struct cmsghdr *cm;
 	struct timespec ts;
 	uint32_t seg = 0;
-	int64_t t;
 	int v;
 
-	c->io.rx_at = 0;
+	c->io.rx_wall = 0;
 	if (!c->io.rx_msg.msg_controllen)
 		return 0;
 	for (cm = io_uring_recvmsg_cmsg_firsthdr(out, &c->io.rx_msg); cm;
@@ -524,8 +535,7 @@ static uint32_t rx_cmsgs(struct sgc_comm *c, struct io_uring_recvmsg_out *out)
 			seg = v > 0 ? (uint32_t)v : 0;
 		} else if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_TIMESTAMPNS) {
 			memcpy(&ts, CMSG_DATA(cm), sizeof(ts));
-			t = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec - c->io.clock_off;
-			c->io.rx_at = t > 0 ? (uint64_t)t : 0;
+			c->io.rx_wall = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 		}
 	}
 	return seg;
@@ -641,12 +651,6 @@ static unsigned reap(struct sgc_comm *c)
 	struct io_uring_cqe *cqe;
 	unsigned head, seen = 0, recycled = 0;
 
-	if (c->io.rx_stamp && io_uring_cq_ready(&c->io.ring)) {
-		struct timespec rt;
-
-		clock_gettime(CLOCK_REALTIME, &rt);
-		c->io.clock_off = (int64_t)rt.tv_sec * 1000000000LL + rt.tv_nsec - (int64_t)now_ns();
-	}
 	io_uring_for_each_cqe(&c->io.ring, head, cqe) {
 		handle_cqe(c, cqe, &recycled);
 		seen++;

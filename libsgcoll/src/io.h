@@ -65,9 +65,8 @@ struct sgc_io {
 	bool gso;		/* UDP_SEGMENT: coalesce sends to one peer */
 	bool gro;		/* UDP_GRO: a peer's burst arrives as one receive */
 	bool rx_stamp;		/* SO_TIMESTAMPNS: the kernel says when it took each one */
-	int64_t clock_off;	/* CLOCK_REALTIME - CLOCK_MONOTONIC at the last reap */
-	uint64_t rx_at;		/* the datagram being handled: when this host's
-				 * kernel took it (now_ns() clock), 0 = unknown */
+	uint64_t rx_wall;	/* the datagram being handled: when this host's
+				 * kernel took it (CLOCK_REALTIME ns), 0 = unknown */
 	uint8_t *rx_bounce;	/* an aligned copy of one unaligned GRO segment */
 	uint64_t rx_coalesced;	/* receives that held more than one datagram */
 	bool send_async;	/* the next io_send() goes through an io_uring worker */
@@ -107,5 +106,8 @@ SGC_HIDDEN void io_arm_timer(struct sgc_comm *c, uint64_t when);
 /* Call @fn when @fd is readable, and before every wait; fd -1 stops. */
 SGC_HIDDEN void io_watch(struct sgc_comm *c, int fd, sgc_watch_fn fn);
 SGC_HIDDEN uint64_t now_ns(void);
+/* How long ago this host's kernel took the datagram being handled (rank
+ * 0 only, from SO_TIMESTAMPNS); 0 if not known. */
+SGC_HIDDEN uint64_t io_rx_age(const struct sgc_comm *c);
 
 #endif /* SGC_IO_H */
