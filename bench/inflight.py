@@ -28,7 +28,6 @@ Run on a quiet machine (nothing else: 2 cores); the load average at the
 start and the end of every run goes into the results.
 """
 import argparse
-import csv
 import json
 import os
 import statistics
@@ -82,10 +81,7 @@ def med(rows, key):
 
 def write(a, rows, meta, t_start):
     os.makedirs(a.out, exist_ok=True)
-    with open(os.path.join(a.out, "runs.csv"), "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=FIELDS, extrasaction="ignore")
-        w.writeheader()
-        w.writerows(rows)
+    run.write_csv(os.path.join(a.out, "runs.csv"), FIELDS, rows, meta, tool="bench/inflight.py")
     with open(os.path.join(a.out, "machine.json"), "w") as fh:
         json.dump(meta, fh, indent=2)
     topo = ("one worker host carrying every worker rank" if a.topology == "one-host"
