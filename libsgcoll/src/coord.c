@@ -544,9 +544,10 @@ void coord_timer(struct sgc_comm *c, struct sgc_coll *co, uint64_t now)
 			  strchr(list, ',') || strstr(list, "more") ? "s" : "", list, c->cfg.timeout_ms);
 		return;
 	}
-	/* eBPF path with PULLs out: look at the slots every half RTO floor,
-	 * so the budget flows back and slowness is not taken for loss. */
-	if (kernel_reduces(c) && co->pull.out && now >= co->rt.refresh_at) {
+	/* eBPF path (kernel_refreshes()): look at the slots every half RTO
+	 * floor, so the budget flows back, slowness is not taken for loss,
+	 * and a lost push or PULL is asked for again in about a round trip. */
+	if (kernel_refreshes(c, co) && now >= co->rt.refresh_at) {
 		if (kernel_refresh_seen(c, co))
 			retx_heard(&co->rt, now);
 		co->rt.refresh_at = now + kernel_refresh_gap(c);

@@ -66,6 +66,14 @@ SGC_HIDDEN void kernel_inject_own(struct sgc_comm *c, struct sgc_coll *co);
 /* Copy the kernel's view of who contributed into co->seen; returns how
  * many contributions were new. */
 SGC_HIDDEN int kernel_refresh_seen(struct sgc_comm *c, struct sgc_coll *co);
+/* eBPF path: @co's timer looks at the kernel's slots every
+ * kernel_refresh_gap(): while PULLs are out (their budget comes back
+ * there), and for the whole of a collective of several chunks (a lost
+ * push or PULL shows there, kernel_pull_lost()). */
+static inline bool kernel_refreshes(const struct sgc_comm *c, const struct sgc_coll *co)
+{
+	return kernel_reduces(c) && (co->pull.out || co->nchunks > 1);
+}
 /* A result the kernel reduced (ring buffer or socket delivery). */
 SGC_HIDDEN void coord_kernel_result(struct sgc_comm *c, const struct sgc_hdr *h,
 				    const void *body, const __u64 *seen);

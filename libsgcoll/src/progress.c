@@ -51,7 +51,7 @@ uint64_t engine_timers(struct sgc_comm *c, uint64_t now)
 			worker_timer(c, co, now);
 		if (co->state == COLL_OPEN)
 			next = min_u64(next, retx_next(&co->rt));
-		if (co->state == COLL_OPEN && kernel_reduces(c) && co->pull.out)
+		if (co->state == COLL_OPEN && kernel_refreshes(c, co))
 			next = min_u64(next, co->rt.refresh_at);
 	}
 	next = min_u64(next, mesh_timers(c, now));

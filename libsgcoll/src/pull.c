@@ -61,7 +61,8 @@ int pull_init(struct sgc_comm *c, struct sgc_pull *ps, uint32_t nchunks, int bud
 
 	ps->to = calloc((size_t)c->world, sizeof(*ps->to));
 	ps->gap = calloc((size_t)c->world, sizeof(*ps->gap));
-	if (!ps->to || !ps->gap) {
+	ps->asked = calloc((size_t)c->world, sizeof(*ps->asked));
+	if (!ps->to || !ps->gap || !ps->asked) {
 		pull_free(ps);
 		return -ENOMEM;
 	}
@@ -75,8 +76,10 @@ void pull_free(struct sgc_pull *ps)
 {
 	free(ps->to);
 	free(ps->gap);
+	free(ps->asked);
 	ps->to = NULL;
 	ps->gap = NULL;
+	ps->asked = NULL;
 }
 
 void pull_more(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *proto,
@@ -105,6 +108,8 @@ void pull_more(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *pr
 		if (n > (uint32_t)budget)
 			n = (uint32_t)budget;
 		send_pull(c, proto, r, ps->to[r], n);
+		if (ps->asked[r])
+			ps->asked[r] = c->now;
 		ps->to[r] += n;
 		ps->out += n;
 		c->pace.inflight += (int)n;
@@ -198,6 +203,8 @@ void pull_again(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *p
 			       !seen_test(seen, c->world, ch, r))
 				ch++;
 			send_pull(c, proto, r, lo, ch - lo);
+			if (ps->asked[r])
+				ps->asked[r] = c->now;
 			ps->out += ch - lo;
 			c->pace.inflight += (int)(ch - lo);
 			c->st.retransmits++;
@@ -209,11 +216,17 @@ void pull_again(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *p
 bool pull_got(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *proto,
 	      const uint8_t *seen, int r, uint32_t chunk)
 {
+	if (chunk >= c->pace.push_credit)
+		pull_release(c, ps, 1);
+	return pull_gaps(c, ps, proto, seen, r, chunk);
+}
+
+bool pull_gaps(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *proto,
+	       const uint8_t *seen, int r, uint32_t chunk)
+{
 	bool again = false;
 	uint32_t lo, hi;
 
-	if (chunk >= c->pace.push_credit)
-		pull_release(c, ps, 1);
 	/* Look for missing chunks in [gap, chunk) and ask for each run once;
 	 * the original request still holds its place in the budget. */
 	lo = ps->gap[r];
@@ -228,11 +241,37 @@ bool pull_got(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *pro
 			hi++;
 		if (hi > lo) {
 			send_pull(c, proto, r, lo, hi - lo);
+			if (ps->asked[r])
+				ps->asked[r] = c->now;
 			c->st.retransmits++;
 			again = true;
 		}
 		lo = hi;
 	}
+	return again;
+}
+
+bool pull_stalled(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *proto,
+		  const uint8_t *seen, int r, uint32_t lo, uint64_t wait)
+{
+	uint32_t ch, hi = ps->to[r], run;
+	bool again = false;
+
+	if (!ps->asked[r] || c->now - ps->asked[r] < wait)
+		return false;
+	for (ch = lo; ch < hi;) {
+		while (ch < hi && seen_test(seen, c->world, ch, r))
+			ch++;
+		run = ch;
+		while (ch < hi && ch - run < 65535 && !seen_test(seen, c->world, ch, r))
+			ch++;
+		if (ch > run) {
+			send_pull(c, proto, r, run, ch - run);
+			c->st.retransmits++;
+			again = true;
+		}
+	}
+	ps->asked[r] = c->now;
 	return again;
 }
 

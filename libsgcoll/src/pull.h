@@ -30,6 +30,8 @@ struct sgc_pace {
 struct sgc_pull {
 	uint32_t *to;		/* per rank: chunks [0, to) asked for (or pushed) */
 	uint32_t *gap;		/* per rank: gaps below this were asked again */
+	uint64_t *asked;	/* per rank: last PULL to it, or last chunk from it
+				 * (eBPF path: pull_stalled()) */
 	uint32_t out;		/* chunks asked for and not yet in */
 	int next_rank;		/* where the next round starts (round robin) */
 	int budget;		/* most in flight (pace.inflight) when asking */
@@ -64,6 +66,16 @@ SGC_HIDDEN void pull_again(struct sgc_comm *c, struct sgc_pull *ps, const struct
  * true when it asked again. */
 SGC_HIDDEN bool pull_got(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *proto,
 			 const uint8_t *seen, int r, uint32_t chunk);
+/* The gap half of pull_got(): rank @r's chunk @chunk is known to be in
+ * (the eBPF path learns it from the kernel's slots, whose budget flows
+ * back there); ask once for the missing chunks below it. */
+SGC_HIDDEN bool pull_gaps(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *proto,
+			  const uint8_t *seen, int r, uint32_t chunk);
+/* eBPF path: rank @r, which has sent chunk 0, has chunks in [@lo, to)
+ * missing and sent nothing for @wait since it was last asked: the PULL
+ * was lost.  Ask again, once per @wait.  Returns true when it asked. */
+SGC_HIDDEN bool pull_stalled(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *proto,
+			     const uint8_t *seen, int r, uint32_t lo, uint64_t wait);
 SGC_HIDDEN void pull_reset(struct sgc_comm *c, struct sgc_pull *ps);
 /* Up to @n of @ps's outstanding PULLs are answered or will never be: give
  * their share of the budget back. */
