@@ -555,12 +555,21 @@ void coord_timer(struct sgc_comm *c, struct sgc_coll *co, uint64_t now)
 	if (!retx_due(&co->rt, now))
 		return;
 	/* Contributions the kernel reduced count as heard from, as on the
-	 * user-space path: slow is not lost. */
+	 * user-space path: slow is not lost.  And as there, one that came
+	 * after we sent something again teaches the delay, capped
+	 * (coord_rx_contrib()); the kernel does not say whether it was a
+	 * first send, so answers to PULLs count too.  Without this the eBPF
+	 * path had no sample under steady loss (every collective lives
+	 * through a resend), and a quiet collective waited the initial 8
+	 * floors: 65 ranks, 10% loss, p50 9.2 -> 7.8 ms. */
 	if (kernel_reduces(c)) {
 		uint64_t k = bpf_path_coll_rx(c, co->seq);
 
-		if (k > co->rt.last_rx && k <= now)
+		if (k > co->rt.last_rx && k <= now) {
+			if (co->posted && co->rt.resent && !co->lag_resent)
+				rtt_floor(&c->rtt, retx_gap(&co->rt, k));
 			retx_heard(&co->rt, k);
+		}
 	}
 	if (retx_quiet(&co->rt, now, wait)) {
 		/* The kernel passes a mismatched contribution up, but a full
