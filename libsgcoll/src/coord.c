@@ -617,7 +617,6 @@ static uint32_t coord_min_wm(struct sgc_comm *c)
 void coord_retire(struct sgc_comm *c)
 {
 	uint32_t wm = coord_min_wm(c);
-	const struct sgc_coll *o;
 
 	while (c->colls.base != c->colls.next_seq) {
 		struct sgc_coll *co = slot_find(c, c->colls.base);
@@ -629,8 +628,6 @@ void coord_retire(struct sgc_comm *c)
 		}
 		c->colls.base++;
 	}
-	if (!c->bpf)
-		return;
 	/*
 	 * The kernel's window starts at the oldest collective still open,
 	 * not at the oldest kept: a collective done here needs its slot no
@@ -640,6 +637,25 @@ void coord_retire(struct sgc_comm *c)
 	 * dropped and PULLed again: with 64 in flight at 33 ranks, 3,000 a
 	 * second and most of the eBPF path's resends.
 	 */
+	coord_kernel_window(c);
+}
+
+/*
+ * Also when a collective finishes, not only after a batch of datagrams: a
+ * coordinator that posts after every worker has sent completes the
+ * collective inside its own call (kernel_inject_own()), and posts the
+ * next, and so on, without a receive in between.  With 64 in flight at
+ * 33 ranks the kernel's window then lagged what was open by up to 128
+ * collectives, and the workers' contributions beyond it, 2,048 at a
+ * time, were dropped and PULLed again: 20,000-30,000 resends per 8,000
+ * collectives.
+ */
+void coord_kernel_window(struct sgc_comm *c)
+{
+	const struct sgc_coll *o;
+
+	if (!c->bpf)
+		return;
 	o = coll_oldest_open(c, false);
 	bpf_path_window(c, o ? o->seq : c->colls.next_seq);
 }

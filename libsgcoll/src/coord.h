@@ -66,6 +66,9 @@ SGC_HIDDEN void kernel_inject_own(struct sgc_comm *c, struct sgc_coll *co);
 /* Copy the kernel's view of who contributed into co->seen; returns how
  * many contributions were new. */
 SGC_HIDDEN int kernel_refresh_seen(struct sgc_comm *c, struct sgc_coll *co);
+/* eBPF path: start the kernel's window of collectives at the oldest one
+ * still open (coord_retire(), and whenever one finishes). */
+SGC_HIDDEN void coord_kernel_window(struct sgc_comm *c);
 /* eBPF path: @co's timer looks at the kernel's slots every
  * kernel_refresh_gap(): while PULLs are out (their budget comes back
  * there), and for the whole of a collective of several chunks (a lost

@@ -94,4 +94,5 @@ void coord_finish(struct sgc_comm *c, struct sgc_coll *co)
 		}
 	}
 	coll_finish(c, co, 0);
+	coord_kernel_window(c);
 }
