@@ -116,6 +116,64 @@ static __always_inline void sgc_receivers(const struct sgc_frame *f, struct sgc_
 	}
 }
 
+/*
+ * Pacing of notify_prog's clones, per CPU.  A clone goes to the per-CPU
+ * backlog that a veth feeds (netdev_max_backlog), and on a bridge, or on
+ * a host that carries many workers, it is queued there again for each
+ * further veth it crosses, in the same softirq, where bpf_clone_redirect()
+ * cannot see it dropped.  One NAPI poll on the coordinator's interface
+ * completes tens of results, each cloned to every worker: with 64
+ * collectives in flight at 33 ranks the second hop dropped 12,000-18,000
+ * clones a run.  So a CPU clones at most cfg.fan_burst at once, refilled
+ * at that many per SGC_FAN_REFILL_NS; the ranks beyond go to user space
+ * (fan_first, counted in SGC_ST_FANOUT_PACED), whose sends leave one by
+ * one, each drained before the next.
+ */
+#define SGC_FAN_REFILL_NS	1000000ULL
+
+struct sgc_fan_pace {
+	__u64 at;	/* last refill */
+	__u64 tokens;	/* clones this CPU may send now */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sgc_fan_pace);
+} fan_pace SEC(".maps");
+
+/* How many clones this CPU may send now, at most @want. */
+static __always_inline __u32 sgc_fan_allowance(__u32 want)
+{
+	__u64 burst = cfg.fan_burst, now, add;
+	struct sgc_fan_pace *p;
+	__u32 zero = 0;
+
+	if (!burst)
+		return want;
+	p = bpf_map_lookup_elem(&fan_pace, &zero);
+	if (!p)
+		return want;
+	now = bpf_ktime_get_ns();
+	add = (now - p->at) * burst / SGC_FAN_REFILL_NS;
+	if (add) {
+		p->tokens = p->tokens + add < burst ? p->tokens + add : burst;
+		p->at = now;
+	}
+	return p->tokens < want ? (__u32)p->tokens : want;
+}
+
+static __always_inline void sgc_fan_spend(__u32 n)
+{
+	struct sgc_fan_pace *p;
+	__u32 zero = 0;
+
+	p = bpf_map_lookup_elem(&fan_pace, &zero);
+	if (p && cfg.fan_burst)
+		p->tokens = p->tokens > n ? p->tokens - n : 0;
+}
+
 /* The RESULT as a ring-buffer record; 0 when queued. */
 static __always_inline int sgc_notify_ring(struct __sk_buff *skb, const struct sgc_frame *orig,
 					   __u32 slot_idx)
@@ -167,6 +225,7 @@ int notify_prog(struct __sk_buff *skb)
 	__u32 slot_idx, old_aux;
 	__u16 old_fan_first;
 	int moved = 0;		/* the fan-out rewrote the headers */
+	__u32 paced = 0;	/* the first rank left to user space by pacing */
 
 	if ((void *)(meta + 1) > data || meta->magic != SGC_BPF_META_MAGIC)
 		return TCX_NEXT;
@@ -190,6 +249,15 @@ int notify_prog(struct __sk_buff *skb)
 	if (cfg.flags & SGC_BPF_CFG_ALLGATHER) {
 		sgc_receivers(&orig, &fan);
 		if (fan.end > fan.first) {
+			__u32 allow = sgc_fan_allowance(fan.end - fan.first);
+
+			if (allow < fan.end - fan.first) {
+				sgc_agg_count(SGC_ST_FANOUT_PACED, fan.end - fan.first - allow);
+				fan.end = fan.first + allow;
+				paced = fan.end;
+			}
+		}
+		if (fan.end > fan.first) {
 			fan.skb = skb;
 			fan.f = orig;
 			fan.rank_now = orig.hdr.rank;
@@ -200,7 +268,11 @@ int notify_prog(struct __sk_buff *skb)
 				fan.errors++;
 			else
 				sgc_fan_run(&fan);
+			sgc_fan_spend(fan.clones + fan.errors);
 		}
+		/* Not cloned for want of budget: user space sends from here. */
+		if (paced && !fan.stop)
+			fan.stop = paced;
 	}
 	/* Where user space takes over from us (see struct sgc_hdr). */
 	old_fan_first = orig.hdr.fan_first;

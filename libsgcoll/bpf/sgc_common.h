@@ -52,7 +52,9 @@ struct sgc_bpf_cfg {
 	 * each result it hands to the coordinator's socket, which is how user
 	 * space tells those from an SGC_F_KERNEL RESULT off the wire. */
 	__u32 result_token;
-	__u32 pad;
+	/* notify_prog's clones per CPU at once, refilled at that many per
+	 * millisecond (sgc.bpf.c); 0: unpaced. */
+	__u32 fan_burst;
 };
 
 /* SGC_BPF_CFG_RINGBUF and SGC_BPF_CFG_ALLGATHER: sgcoll/abi.h */

@@ -935,6 +935,34 @@ static void test_notify(void **state)
 	}
 }
 
+/* With a clone budget of 2 a CPU, a result to four workers is cloned to
+ * ranks 1 and 2 only; the coordinator's copy says user space sends from
+ * rank 3 on (fan_first), and fanout_paced counts the two left.  The
+ * budget comes back within a millisecond: the next result is cloned to
+ * two again (run_coll() leaves 1 ms between contributions). */
+static void test_notify_paced(void **state)
+{
+	struct sgc_bpf_cfg c = fan_cfg(WORLD, SGC_BPF_CFG_ALLGATHER);
+	static const struct coll_case paced = {
+		"allreduce, paced", SGC_COLL_ALLREDUCE, 0, 1, 1, 4, { 0, 1, 1, 0, 0 }
+	};
+	uint64_t left0;
+	struct sgc_hdr g;
+	int k;
+
+	(void)state;
+	c.fan_burst = 2;
+	assert_int_equal(coord_up(&co, &c, 1), 0);
+	co.s->bss->win.base = 40;
+	for (k = 0; k < 2; k++) {
+		left0 = stat_of(co.s, SGC_ST_FANOUT_PACED);
+		run_coll(&co, &paced, 40 + (uint32_t)k, WORLD, 0);
+		memcpy(&g, cgot.buf[0], sizeof(g));
+		assert_int_equal(g.fan_first, 3);
+		assert_int_equal(stat_of(co.s, SGC_ST_FANOUT_PACED) - left0, 2);
+	}
+}
+
 static int on_event(void *ctx, void *data, size_t len)
 {
 	struct sgc_bpf_event *ev = ctx;
@@ -975,6 +1003,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_scatter, coord_teardown),
 		cmocka_unit_test_teardown(test_notify, coord_teardown),
+		cmocka_unit_test_teardown(test_notify_paced, coord_teardown),
 		cmocka_unit_test_teardown(test_notify_ring, coord_teardown),
 	};
 
