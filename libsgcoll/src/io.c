@@ -242,9 +242,7 @@ int io_open(struct sgc_comm *c)
 	return 0;
 }
 
-/* net.core.netdev_max_backlog: packets a CPU queues before the stack
- * takes them (veth delivers through this queue); 1000 by default. */
-static unsigned long netdev_backlog(void)
+unsigned long io_netdev_backlog(void)
 {
 	unsigned long v = 1000;
 	FILE *f = fopen("/proc/sys/net/core/netdev_max_backlog", "re");
@@ -259,7 +257,7 @@ static unsigned long netdev_backlog(void)
 
 unsigned long io_rx_room(struct sgc_comm *c)
 {
-	unsigned long room, backlog = netdev_backlog() * 3 / 4;
+	unsigned long room, backlog = io_netdev_backlog() * 3 / 4;
 	socklen_t len = sizeof(int);
 	int rcvbuf = 0;
 

@@ -84,6 +84,9 @@ struct sgc_io {
 
 SGC_HIDDEN int io_open(struct sgc_comm *c);
 SGC_HIDDEN void io_close(struct sgc_comm *c);
+/* net.core.netdev_max_backlog: packets a CPU queues before the stack
+ * takes them (veth delivers through this queue); 1000 if unreadable. */
+SGC_HIDDEN unsigned long io_netdev_backlog(void);
 /* Datagrams the receive side holds: the socket buffer at 4 KiB each, and
  * 3/4 of the per-CPU backlog (net.core.netdev_max_backlog). */
 SGC_HIDDEN unsigned long io_rx_room(struct sgc_comm *c);

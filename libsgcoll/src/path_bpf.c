@@ -192,18 +192,11 @@ static int neigh_resolve(const char *ifname, const uint32_t *ips, int n, uint8_t
 
 static __u32 fan_burst(void)
 {
-	unsigned long backlog = 1000;
-	FILE *f = fopen("/proc/sys/net/core/netdev_max_backlog", "re");
+	unsigned long burst = io_netdev_backlog() / FAN_BURST_SHARE;
 
-	if (f) {
-		if (fscanf(f, "%lu", &backlog) != 1)
-			backlog = 1000;
-		fclose(f);
-	}
-	backlog /= FAN_BURST_SHARE;
-	if (backlog < FAN_BURST_MIN)
-		backlog = FAN_BURST_MIN;
-	return backlog > UINT16_MAX ? UINT16_MAX : (__u32)backlog;
+	if (burst < FAN_BURST_MIN)
+		burst = FAN_BURST_MIN;
+	return burst > UINT16_MAX ? UINT16_MAX : (__u32)burst;
 }
 
 static int iface_mac(const char *ifname, uint8_t mac[6])
