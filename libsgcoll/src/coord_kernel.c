@@ -71,11 +71,11 @@ static void kernel_pull_lost(struct sgc_comm *c, struct sgc_coll *co, uint32_t l
 	for (r = 1; r < c->world; r++) {
 		if (!is_contributor(co, r))
 			continue;
-		for (ch = lim; fresh && ch > co->pull.gap[r] + 1; ch--)
+		/* The highest chunk the kernel has from r, if new ones came. */
+		for (ch = fresh ? lim : 0; ch > co->pull.gap[r] + 1; ch--)
 			if (seen_test(co->seen, c->world, ch - 1, r))
 				break;
-		if (fresh && ch > co->pull.gap[r] + 1 &&
-		    pull_gaps(c, &co->pull, &t, co->seen, r, ch - 1))
+		if (ch > co->pull.gap[r] + 1 && pull_gaps(c, &co->pull, &t, co->seen, r, ch - 1))
 			co->rt.resent = true;
 		if (pull_stalled(c, &co->pull, &t, co->seen, r, co->kernel_low, wait))
 			co->rt.resent = true;

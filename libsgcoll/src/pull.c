@@ -13,8 +13,10 @@
 #include "pull.h"
 #include "transport.h"
 
-static void send_pull(struct sgc_comm *c, const struct sgc_hdr *proto, int r,
-		      uint32_t lo, uint32_t n)
+/* PULL chunks [lo, lo + n) of rank @r; a rank that has sent something
+ * (ps->asked set) was asked now (pull_stalled()). */
+static void send_pull(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *proto,
+		      int r, uint32_t lo, uint32_t n)
 {
 	struct sgc_hdr h = *proto;
 
@@ -25,6 +27,32 @@ static void send_pull(struct sgc_comm *c, const struct sgc_hdr *proto, int r,
 	h.count = 0;
 	h.flags = 0;
 	send_hdr(c, &h, &c->peers[r].addr);
+	if (ps->asked[r])
+		ps->asked[r] = c->now;
+}
+
+/* Ask rank @r again, once per run, for the chunks in [lo, hi) that @seen
+ * lacks, outside the budget (the first requests hold their places in
+ * it).  Returns true when it asked. */
+static bool pull_runs(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *proto,
+		      const uint8_t *seen, int r, uint32_t lo, uint32_t hi)
+{
+	bool again = false;
+	uint32_t run;
+
+	while (lo < hi) {
+		while (lo < hi && seen_test(seen, c->world, lo, r))
+			lo++;
+		run = lo;
+		while (lo < hi && lo - run < 65535 && !seen_test(seen, c->world, lo, r))
+			lo++;
+		if (lo > run) {
+			send_pull(c, ps, proto, r, run, lo - run);
+			c->st.retransmits++;
+			again = true;
+		}
+	}
+	return again;
 }
 
 /*
@@ -107,9 +135,7 @@ void pull_more(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *pr
 			n = (uint32_t)span;
 		if (n > (uint32_t)budget)
 			n = (uint32_t)budget;
-		send_pull(c, proto, r, ps->to[r], n);
-		if (ps->asked[r])
-			ps->asked[r] = c->now;
+		send_pull(c, ps, proto, r, ps->to[r], n);
 		ps->to[r] += n;
 		ps->out += n;
 		c->pace.inflight += (int)n;
@@ -202,9 +228,7 @@ void pull_again(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *p
 			while (ch < lim && ch - lo < 65535 &&
 			       !seen_test(seen, c->world, ch, r))
 				ch++;
-			send_pull(c, proto, r, lo, ch - lo);
-			if (ps->asked[r])
-				ps->asked[r] = c->now;
+			send_pull(c, ps, proto, r, lo, ch - lo);
 			ps->out += ch - lo;
 			c->pace.inflight += (int)(ch - lo);
 			c->st.retransmits++;
@@ -224,53 +248,24 @@ bool pull_got(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *pro
 bool pull_gaps(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *proto,
 	       const uint8_t *seen, int r, uint32_t chunk)
 {
-	bool again = false;
-	uint32_t lo, hi;
+	uint32_t lo = ps->gap[r];
 
 	/* Look for missing chunks in [gap, chunk) and ask for each run once;
 	 * the original request still holds its place in the budget. */
-	lo = ps->gap[r];
 	if (chunk <= lo)
 		return false;
 	ps->gap[r] = chunk;
-	while (lo < chunk) {
-		while (lo < chunk && seen_test(seen, c->world, lo, r))
-			lo++;
-		hi = lo;
-		while (hi < chunk && hi - lo < 65535 && !seen_test(seen, c->world, hi, r))
-			hi++;
-		if (hi > lo) {
-			send_pull(c, proto, r, lo, hi - lo);
-			if (ps->asked[r])
-				ps->asked[r] = c->now;
-			c->st.retransmits++;
-			again = true;
-		}
-		lo = hi;
-	}
-	return again;
+	return pull_runs(c, ps, proto, seen, r, lo, chunk);
 }
 
 bool pull_stalled(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *proto,
 		  const uint8_t *seen, int r, uint32_t lo, uint64_t wait)
 {
-	uint32_t ch, hi = ps->to[r], run;
-	bool again = false;
+	bool again;
 
 	if (!ps->asked[r] || c->now - ps->asked[r] < wait)
 		return false;
-	for (ch = lo; ch < hi;) {
-		while (ch < hi && seen_test(seen, c->world, ch, r))
-			ch++;
-		run = ch;
-		while (ch < hi && ch - run < 65535 && !seen_test(seen, c->world, ch, r))
-			ch++;
-		if (ch > run) {
-			send_pull(c, proto, r, run, ch - run);
-			c->st.retransmits++;
-			again = true;
-		}
-	}
+	again = pull_runs(c, ps, proto, seen, r, lo, ps->to[r]);
 	ps->asked[r] = c->now;
 	return again;
 }

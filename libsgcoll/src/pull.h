@@ -71,9 +71,9 @@ SGC_HIDDEN bool pull_got(struct sgc_comm *c, struct sgc_pull *ps, const struct s
  * back there); ask once for the missing chunks below it. */
 SGC_HIDDEN bool pull_gaps(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *proto,
 			  const uint8_t *seen, int r, uint32_t chunk);
-/* eBPF path: rank @r, which has sent chunk 0, has chunks in [@lo, to)
- * missing and sent nothing for @wait since it was last asked: the PULL
- * was lost.  Ask again, once per @wait.  Returns true when it asked. */
+/* eBPF path: rank @r, which has sent something, sent nothing for @wait
+ * since it was last asked: a PULL was lost.  Ask again for what [@lo, to)
+ * lacks, once per @wait.  Returns true when it asked. */
 SGC_HIDDEN bool pull_stalled(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *proto,
 			     const uint8_t *seen, int r, uint32_t lo, uint64_t wait);
 SGC_HIDDEN void pull_reset(struct sgc_comm *c, struct sgc_pull *ps);
