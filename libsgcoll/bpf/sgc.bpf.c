@@ -143,35 +143,25 @@ struct {
 	__type(value, struct sgc_fan_pace);
 } fan_pace SEC(".maps");
 
-/* How many clones this CPU may send now, at most @want. */
-static __always_inline __u32 sgc_fan_allowance(__u32 want)
+/* This CPU's clone budget, refilled up to now; NULL when unpaced. */
+static __always_inline struct sgc_fan_pace *sgc_fan_budget(void)
 {
 	__u64 burst = cfg.fan_burst, now, add;
 	struct sgc_fan_pace *p;
 	__u32 zero = 0;
 
 	if (!burst)
-		return want;
+		return NULL;
 	p = bpf_map_lookup_elem(&fan_pace, &zero);
 	if (!p)
-		return want;
+		return NULL;
 	now = bpf_ktime_get_ns();
 	add = (now - p->at) * burst / SGC_FAN_REFILL_NS;
 	if (add) {
 		p->tokens = p->tokens + add < burst ? p->tokens + add : burst;
 		p->at = now;
 	}
-	return p->tokens < want ? (__u32)p->tokens : want;
-}
-
-static __always_inline void sgc_fan_spend(__u32 n)
-{
-	struct sgc_fan_pace *p;
-	__u32 zero = 0;
-
-	p = bpf_map_lookup_elem(&fan_pace, &zero);
-	if (p && cfg.fan_burst)
-		p->tokens = p->tokens > n ? p->tokens - n : 0;
+	return p;
 }
 
 /* The RESULT as a ring-buffer record; 0 when queued. */
@@ -226,6 +216,7 @@ int notify_prog(struct __sk_buff *skb)
 	__u16 old_fan_first;
 	int moved = 0;		/* the fan-out rewrote the headers */
 	__u32 paced = 0;	/* the first rank left to user space by pacing */
+	struct sgc_fan_pace *pace = NULL;	/* this CPU's clone budget */
 
 	if ((void *)(meta + 1) > data || meta->magic != SGC_BPF_META_MAGIC)
 		return TCX_NEXT;
@@ -248,14 +239,11 @@ int notify_prog(struct __sk_buff *skb)
 	fan.stop_on_err = 1;
 	if (cfg.flags & SGC_BPF_CFG_ALLGATHER) {
 		sgc_receivers(&orig, &fan);
-		if (fan.end > fan.first) {
-			__u32 allow = sgc_fan_allowance(fan.end - fan.first);
-
-			if (allow < fan.end - fan.first) {
-				sgc_agg_count(SGC_ST_FANOUT_PACED, fan.end - fan.first - allow);
-				fan.end = fan.first + allow;
-				paced = fan.end;
-			}
+		pace = fan.end > fan.first ? sgc_fan_budget() : NULL;
+		if (pace && pace->tokens < fan.end - fan.first) {
+			sgc_agg_count(SGC_ST_FANOUT_PACED, fan.end - fan.first - (__u32)pace->tokens);
+			fan.end = fan.first + (__u32)pace->tokens;
+			paced = fan.end;
 		}
 		if (fan.end > fan.first) {
 			fan.skb = skb;
@@ -268,7 +256,8 @@ int notify_prog(struct __sk_buff *skb)
 				fan.errors++;
 			else
 				sgc_fan_run(&fan);
-			sgc_fan_spend(fan.clones + fan.errors);
+			if (pace)	/* at most the tokens, as fan.end was cut to them */
+				pace->tokens -= fan.clones + fan.errors;
 		}
 		/* Not cloned for want of budget: user space sends from here. */
 		if (paced && !fan.stop)
