@@ -87,14 +87,17 @@ struct phase {
 	uint32_t ifindex;
 	int tc;			/* run scatter/notify too */
 	double share;		/* of the packets */
+	uint32_t kernel_colls;	/* cfg.kernel_colls; 0: SGC_BPF_KERNEL_ALL */
 };
 
 static const struct phase phases[] = {
-	{ "A", 6, 0, 999999, 1, 0.30 },
-	{ "B", 5, SGC_BPF_CFG_RINGBUF, XDP_INGRESS_IFINDEX, 0, 0.20 },
-	{ "C", 70, SGC_BPF_CFG_RINGBUF | SGC_BPF_CFG_ALLGATHER, 999999, 1, 0.20 },
-	{ "D", 4, SGC_BPF_CFG_KEEP, 999999, 0, 0.10 },
-	{ "E", 7, SGC_BPF_CFG_MAC, 999999, 1, 0.20 },
+	{ "A", 6, 0, 999999, 1, 0.20, 0 },
+	{ "B", 5, SGC_BPF_CFG_RINGBUF, XDP_INGRESS_IFINDEX, 0, 0.20, 0 },
+	{ "C", 70, SGC_BPF_CFG_RINGBUF | SGC_BPF_CFG_ALLGATHER, 999999, 1, 0.20, 0 },
+	{ "D", 4, SGC_BPF_CFG_KEEP, 999999, 0, 0.10, 0 },
+	{ "E", 7, SGC_BPF_CFG_MAC, 999999, 1, 0.20, 0 },
+	/* SGC_ACCEL=auto: only scatter-gather in the kernel */
+	{ "F", 5, 0, 999999, 1, 0.10, 1u << SGC_COLL_QUERY },
 };
 
 /* The job key of phase E, and another job's (a sender that has a key,
@@ -378,7 +381,7 @@ static void model_gather(const uint8_t *f, size_t len, struct predict *p)
 		return;
 	}
 	model_commit(&h);
-	if ((cfg.flags & SGC_BPF_CFG_KEEP) ||
+	if ((cfg.flags & SGC_BPF_CFG_KEEP) || !(cfg.kernel_colls >> h.coll & 1) ||
 	    (h.coll == SGC_COLL_QUERY && (h.nchunks != 1 || (h.flags & SGC_F_DECLINE)))) {
 		pred(p, XDP_PASS, SGC_ST_PASS_USER);
 		return;
@@ -988,6 +991,8 @@ static int load_phase(const struct phase *ph)
 
 	cfg = t_cfg(ph->world, ph->flags);
 	cfg.ifindex = ph->ifindex;
+	if (ph->kernel_colls)
+		cfg.kernel_colls = ph->kernel_colls;
 	/* A keyed job's chunks leave room for the tag (sgc_init()); here,
 	 * for BPF_PROG_RUN's largest frame. */
 	if (ph->flags & SGC_BPF_CFG_MAC)

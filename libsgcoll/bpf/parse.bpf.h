@@ -272,7 +272,7 @@ static __always_inline int sgc_gather_check(struct xdp_md *ctx, struct sgc_agg_j
 
 	/* ---- user space reduces these itself (after sgc_gather_commit) ---- */
 	job->bytes = bytes;
-	if ((cfg.flags & SGC_BPF_CFG_KEEP) ||
+	if ((cfg.flags & SGC_BPF_CFG_KEEP) || !sgc_bpf_in_kernel(cfg.kernel_colls, h->coll) ||
 	    (h->coll == SGC_COLL_QUERY && (h->nchunks != 1 || (h->flags & SGC_F_DECLINE)))) {
 		*stat = SGC_ST_PASS_USER;
 		return SGC_GATHER_USER;

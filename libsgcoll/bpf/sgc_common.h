@@ -55,7 +55,22 @@ struct sgc_bpf_cfg {
 	/* notify_prog's clones per CPU at once, refilled at that many per
 	 * millisecond (sgc.bpf.c); 0: unpaced. */
 	__u32 fan_burst;
+	/* Which kinds of collective the kernel reduces, bit 1 << SGC_COLL_*;
+	 * the others' contributions go up to user space (sgc_bpf_in_kernel()). */
+	__u32 kernel_colls;
 };
+
+/* Every kind the kernel can reduce (SGC_ACCEL=ebpf). */
+#define SGC_BPF_KERNEL_ALL						\
+	(1u << SGC_COLL_ALLREDUCE | 1u << SGC_COLL_REDUCE | 1u << SGC_COLL_BCAST |	\
+	 1u << SGC_COLL_BARRIER | 1u << SGC_COLL_QUERY)
+
+/* Whether the kernel reduces collectives of kind @coll: gather_prog and the
+ * coordinator ask the same question of the same word. */
+static inline int sgc_bpf_in_kernel(__u32 kernel_colls, __u32 coll)
+{
+	return coll < 32 && (kernel_colls >> coll & 1);
+}
 
 /* SGC_BPF_CFG_RINGBUF and SGC_BPF_CFG_ALLGATHER: sgcoll/abi.h */
 #define SGC_BPF_CFG_KEEP	0x0004	/* pass CONTRIBs up unreduced (ALLOW_PK) */

@@ -118,7 +118,10 @@ int comm_start(struct sgc_comm *c)
 	if (err)
 		return err;
 	if (c->rank == 0)
-		pull_pacing(c, c->bpf != NULL);
+		/* The kernel's pacing when it reduces more than one-datagram
+		 * scatter-gather answers (which user space paces by asking). */
+		pull_pacing(c, kernel_reduces_kind(c, SGC_COLL_ALLREDUCE) ||
+			       kernel_reduces_kind(c, SGC_COLL_BCAST));
 	return 0;
 }
 

@@ -146,6 +146,13 @@ static inline bool kernel_reduces(const struct sgc_comm *c)
 	return c->bpf && !bpf_path_keep(c);
 }
 
+/* ... of collectives of kind @kind (SGC_COLL_*): SGC_ACCEL=auto leaves
+ * some to user space (kernel_colls() in path_bpf.c). */
+static inline bool kernel_reduces_kind(const struct sgc_comm *c, unsigned int kind)
+{
+	return c->bpf && bpf_path_in_kernel(c, kind);
+}
+
 /*
  * eBPF path: how often the coordinator looks at a kernel slot while PULLs
  * are out.  The kernel reduces PULLed answers without telling user space,

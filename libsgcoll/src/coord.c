@@ -182,7 +182,7 @@ static void coord_rx_contrib(struct sgc_comm *c, const struct sgc_rx *rx)
 		c->st.rejected++;
 		return;
 	}
-	if (kernel_reduces(c)) {
+	if (kernel_reduces_kind(c, co->kind)) {
 		/* The kernel passed it up: its slot holds contributions whose
 		 * arguments differ from this one's, which agree with ours. */
 		coord_kernel_refused(c, co, h->chunk);
@@ -350,10 +350,10 @@ void coord_pull(struct sgc_comm *c, struct sgc_coll *co)
 	uint32_t lim = co->nchunks;
 
 	/* In the kernel a collective has 32 slots: never ask further ahead. */
-	if (kernel_reduces(c) && co->kernel_low + SGC_BPF_CHUNK_SLOTS < lim)
+	if (kernel_reduces_kind(c, co->kind) && co->kernel_low + SGC_BPF_CHUNK_SLOTS < lim)
 		lim = co->kernel_low + SGC_BPF_CHUNK_SLOTS;
 	coll_hdr(c, &t, SGC_MSG_PULL, co, 0);
-	if (kernel_reduces(c) && co->nchunks == 1)
+	if (kernel_reduces_kind(c, co->kind) && co->nchunks == 1)
 		pull_more_cloned(c, &co->pull, &t, coll_elig, co, NULL);
 	else
 		pull_more(c, &co->pull, &t, lim, coll_elig, co);
@@ -380,7 +380,7 @@ void coord_start(struct sgc_comm *c, struct sgc_coll *co)
 			return;
 		}
 	}
-	if (kernel_reduces(c) && co->kind == SGC_COLL_BCAST && co->root == 0) {
+	if (kernel_reduces_kind(c, co->kind) && co->kind == SGC_COLL_BCAST && co->root == 0) {
 		/* Nothing to reduce: each chunk goes straight out. */
 		for (ch = 0; ch < co->nchunks && co->state == COLL_OPEN; ch++) {
 			struct sgc_pkt *p = co->res[ch] ? co->res[ch] : pkt_alloc(c);
@@ -396,7 +396,7 @@ void coord_start(struct sgc_comm *c, struct sgc_coll *co)
 			co->nseen[ch] = (uint16_t)co->ncontrib;
 			coord_chunk_complete(c, co, ch, false);
 		}
-	} else if (kernel_reduces(c) && co->contributes) {
+	} else if (kernel_reduces_kind(c, co->kind) && co->contributes) {
 		for (ch = 0; ch < co->nchunks && co->state == COLL_OPEN; ch++)
 			if (co->res[ch] && co->nseen[ch] == co->ncontrib)
 				coord_chunk_complete(c, co, ch, bpf_path_kernel_fanout(c));
@@ -408,7 +408,8 @@ void coord_start(struct sgc_comm *c, struct sgc_coll *co)
 	} else {
 		for (ch = 0; ch < co->nchunks && co->state == COLL_OPEN; ch++)
 			if (co->nseen[ch] == co->ncontrib)
-				coord_chunk_complete(c, co, ch, kernel_reduces(c) && bpf_path_kernel_fanout(c));
+				coord_chunk_complete(c, co, ch, kernel_reduces_kind(c, co->kind) &&
+							     bpf_path_kernel_fanout(c));
 	}
 	coord_pull(c, co);
 }
@@ -455,7 +456,7 @@ static bool quiet_elig(const void *obj, int r)
 		return false;
 	if (!q->oldest)
 		return true;
-	hi = kernel_reduces(q->c) ? bpf_path_rank_hi(q->c, r) : q->c->peers[r].hi;
+	hi = kernel_reduces_kind(q->c, q->co->kind) ? bpf_path_rank_hi(q->c, r) : q->c->peers[r].hi;
 	return (int32_t)(hi - q->co->seq) > 0;
 }
 
@@ -562,7 +563,7 @@ void coord_timer(struct sgc_comm *c, struct sgc_coll *co, uint64_t now)
 	 * path had no sample under steady loss (every collective lives
 	 * through a resend), and a quiet collective waited the initial 8
 	 * floors: 65 ranks, 10% loss, p50 9.2 -> 7.8 ms. */
-	if (kernel_reduces(c)) {
+	if (kernel_reduces_kind(c, co->kind)) {
 		uint64_t k = bpf_path_coll_rx(c, co->seq);
 
 		if (k > co->rt.last_rx && k <= now) {

@@ -75,7 +75,7 @@ SGC_HIDDEN void coord_kernel_window(struct sgc_comm *c);
  * push or PULL shows there, kernel_pull_lost()). */
 static inline bool kernel_refreshes(const struct sgc_comm *c, const struct sgc_coll *co)
 {
-	return kernel_reduces(c) && (co->pull.out || co->nchunks > 1);
+	return kernel_reduces_kind(c, co->kind) && (co->pull.out || co->nchunks > 1);
 }
 /* A result the kernel reduced (ring buffer or socket delivery). */
 SGC_HIDDEN void coord_kernel_result(struct sgc_comm *c, const struct sgc_hdr *h,

@@ -43,7 +43,7 @@ void coord_chunk_complete(struct sgc_comm *c, struct sgc_coll *co, uint32_t ch, 
 	p->sent_at = now_ns();
 	if (co->kind != SGC_COLL_BARRIER)
 		send_to_ranks(c, p, first, data_elig, co);
-	if (kernel_reduces(c)) {
+	if (kernel_reduces_kind(c, co->kind)) {
 		/* The kernel saw the contributions, we did not: mark them so
 		 * that re-PULLs never ask for a complete chunk, and give back
 		 * the budget of the PULLs this chunk answered. */

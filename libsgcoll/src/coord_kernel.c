@@ -95,7 +95,7 @@ int kernel_refresh_seen(struct sgc_comm *c, struct sgc_coll *co)
 	const struct sgc_bpf_slot *slot;
 	int r, fresh = 0;
 
-	if (!kernel_reduces(c))
+	if (!kernel_reduces_kind(c, co->kind))
 		return 0;
 	if (lim > co->nchunks)
 		lim = co->nchunks;

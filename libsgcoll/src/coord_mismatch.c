@@ -94,7 +94,7 @@ static bool slot_mismatch(struct sgc_comm *c, struct sgc_coll *co, uint32_t ch)
 
 bool coord_kernel_refused(struct sgc_comm *c, struct sgc_coll *co, uint32_t ch)
 {
-	if (kernel_reduces(c) && slot_mismatch(c, co, ch))
+	if (kernel_reduces_kind(c, co->kind) && slot_mismatch(c, co, ch))
 		return true;
 	c->st.rejected++;
 	return false;
@@ -104,7 +104,7 @@ bool kernel_check_slots(struct sgc_comm *c, struct sgc_coll *co)
 {
 	uint32_t ch, lim = co->kernel_low + SGC_BPF_CHUNK_SLOTS;
 
-	if (!kernel_reduces(c))
+	if (!kernel_reduces_kind(c, co->kind))
 		return false;
 	for (ch = co->kernel_low; ch < lim && ch < co->nchunks; ch++) {
 		if (co->res[ch] && co->nseen[ch] == co->ncontrib)

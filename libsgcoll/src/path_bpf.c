@@ -59,6 +59,7 @@ struct sgc_bpf {
 	int ifindex;
 	bool native;
 	uint16_t cfg_flags;
+	uint32_t kernel_colls;	/* cfg.kernel_colls: see kernel_colls() */
 	uint32_t result_token;	/* cfg.result_token: see kernel_result_authentic() */
 	uint8_t frame_hdr[FRAME_HDR];
 	struct sgc_bpf_slot slot;	/* bpf_path_slot()'s copy: no allocation per look */
@@ -197,6 +198,29 @@ static __u32 fan_burst(void)
 	if (burst < FAN_BURST_MIN)
 		burst = FAN_BURST_MIN;
 	return burst > UINT16_MAX ? UINT16_MAX : (__u32)burst;
+}
+
+/*
+ * Which collectives the kernel reduces.  SGC_ACCEL=ebpf: all of them.
+ * SGC_ACCEL=auto: scatter-gather only (and allreduce and reduce when a
+ * custom reduction is loaded, which only the kernel runs), because on
+ * this machine the eBPF path's allreduce never beat the user-space path
+ * and mostly lost to it, one rank per host, 8 and 32 workers, p50 and 16
+ * in flight (bench/results/accel-2026-12-05): equal p50 for one datagram,
+ * half the throughput (F=8, 363 x int32: 13,600 against 26,300/s), and
+ * 5x slower at 64 KiB, where the user-space path has GRO and the kernel
+ * a 32-slot window.  The rest go up to user space through gather_prog
+ * and are reduced and sent as with SGC_ACCEL=off.
+ */
+static uint32_t kernel_colls(const struct sgc_comm *c)
+{
+	uint32_t k = 1u << SGC_COLL_QUERY;
+
+	if (c->cfg.accel == SGC_ACCEL_EBPF)
+		return SGC_BPF_KERNEL_ALL;
+	if (c->cfg.custom_bpf[0])
+		k |= 1u << SGC_COLL_ALLREDUCE | 1u << SGC_COLL_REDUCE;
+	return k;
 }
 
 static int iface_mac(const char *ifname, uint8_t mac[6])
@@ -524,6 +548,8 @@ int bpf_path_load(struct sgc_comm *c)
 	if (c->mac)
 		b->cfg_flags |= SGC_BPF_CFG_MAC;
 	b->skel->rodata->cfg.flags = b->cfg_flags;
+	b->kernel_colls = kernel_colls(c);
+	b->skel->rodata->cfg.kernel_colls = b->kernel_colls;
 	do {
 		if (getrandom(&b->result_token, sizeof(b->result_token), 0) !=
 		    sizeof(b->result_token)) {
@@ -797,6 +823,12 @@ bool bpf_path_kernel_fanout(const struct sgc_comm *c)
 bool bpf_path_keep(const struct sgc_comm *c)
 {
 	return c->bpf && (c->bpf->cfg_flags & SGC_BPF_CFG_KEEP);
+}
+
+bool bpf_path_in_kernel(const struct sgc_comm *c, unsigned int kind)
+{
+	return c->bpf && !(c->bpf->cfg_flags & SGC_BPF_CFG_KEEP) &&
+	       sgc_bpf_in_kernel(c->bpf->kernel_colls, kind);
 }
 
 int sgc_bpf_stats(const sgc_comm *c, uint64_t *out, int n)

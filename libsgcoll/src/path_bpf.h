@@ -62,6 +62,9 @@ SGC_HIDDEN uint64_t bpf_path_coll_rx(const struct sgc_comm *c, uint32_t seq);
 SGC_HIDDEN bool bpf_path_kernel_fanout(const struct sgc_comm *c);
 /* Keep-responses mode: the kernel passes contributions to user space. */
 SGC_HIDDEN bool bpf_path_keep(const struct sgc_comm *c);
+/* The kernel reduces collectives of this kind (SGC_COLL_*): the eBPF path
+ * is on, keep-responses off, and the kind is one SGC_ACCEL gives it. */
+SGC_HIDDEN bool bpf_path_in_kernel(const struct sgc_comm *c, unsigned int kind);
 SGC_HIDDEN bool bpf_path_has_custom(const struct sgc_comm *c);
 
 #endif /* SGC_PATH_BPF_H */

@@ -48,7 +48,7 @@ static int post_validate(struct sgc_comm *c, struct post_args *a)
 		return sgc_err(-EINVAL, "%s: unknown dtype %d (use enum sgc_dtype)", what, (int)a->dt);
 	if (a->op == SGC_CUSTOM && (a->kind == SGC_COLL_ALLREDUCE || a->kind == SGC_COLL_REDUCE)) {
 		/* Workers only carry the op; the coordinator's kernel runs it. */
-		if (c->rank == 0 && !(kernel_reduces(c) && bpf_path_has_custom(c)))
+		if (c->rank == 0 && !(kernel_reduces_kind(c, a->kind) && bpf_path_has_custom(c)))
 			return sgc_err(-EOPNOTSUPP, "%s with SGC_CUSTOM needs the eBPF path on the "
 				       "coordinator with a custom reduction loaded (sgc_config.custom_bpf or "
 				       "SGC_CUSTOM_BPF)%s", what,

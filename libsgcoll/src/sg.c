@@ -507,7 +507,7 @@ int sg_query_start(struct sgc_comm *c, const void *query, size_t qlen, void *res
 	if (!sgc_dtype_valid(dt) || (!sgc_op_valid(op) && op != SGC_CUSTOM))
 		return sgc_err(-EINVAL, "scatter-gather: unknown dtype %d or op %d", (int)dt, (int)op);
 	if (op == SGC_CUSTOM &&
-	    (!kernel_reduces(c) || !bpf_path_has_custom(c) ||
+	    (!kernel_reduces_kind(c, SGC_COLL_QUERY) || !bpf_path_has_custom(c) ||
 	     sgc_nchunks(count, sgc_dtype_size(dt), c->chunk_bytes) != 1))
 		return sgc_err(-EOPNOTSUPP, "scatter-gather with SGC_CUSTOM needs the eBPF path with a "
 			       "custom reduction loaded, and answers of one datagram (at most %u bytes)",
@@ -538,7 +538,7 @@ int sg_query_start(struct sgc_comm *c, const void *query, size_t qlen, void *res
 	q->nchunks = (uint32_t)nchunks;
 	q->chunk_elems = (uint32_t)(c->chunk_bytes / q->elsz);
 	q->want = policy == SGC_WIRE_WAIT_ALL ? nw : policy == SGC_WIRE_WAIT_N ? (int)wait_n : 1;
-	q->kernel = kernel_reduces(c) && nchunks == 1;
+	q->kernel = kernel_reduces_kind(c, SGC_COLL_QUERY) && nchunks == 1;
 	q->ask = !c->pace.push_credit;
 	q->result = result;
 	q->acc = calloc(nchunks, sizeof(*q->acc));

@@ -74,7 +74,9 @@ void send_to_ranks(struct sgc_comm *c, struct sgc_pkt *p, int first, rank_pred_f
 {
 	int r = first < 1 ? 1 : first, k = 0;
 
-	if (!c->bpf) {
+	/* A collective user space reduces (SGC_ACCEL=auto) fans out as with
+	 * SGC_ACCEL=off; keep-responses keeps the clones. */
+	if (!c->bpf || !(bpf_path_keep(c) || bpf_path_in_kernel(c, pkt_hdr(p)->coll))) {
 		for (; r < c->world; r++)
 			if (pred(obj, r))
 				io_send(c, p, &c->peers[r].addr);

@@ -97,6 +97,7 @@ static inline struct sgc_bpf_cfg t_cfg(int world, uint16_t flags)
 		.ifindex = 999999,	/* not lo: BPF_PROG_RUN frames come "from" lo */
 		.flags = flags,
 		.result_token = 0x70c3e11u,
+		.kernel_colls = SGC_BPF_KERNEL_ALL,
 	};
 
 	memcpy(c.coord_mac, t_coord_mac, 6);

@@ -329,6 +329,7 @@ static struct sgc_bpf_cfg fan_cfg(int world, uint16_t flags)
 		.ifindex = (uint32_t)ifindex_c,
 		.flags = flags,
 		.result_token = 0x70c3e11u,
+		.kernel_colls = SGC_BPF_KERNEL_ALL,
 	};
 
 	memcpy(c.coord_mac, mac_c, 6);

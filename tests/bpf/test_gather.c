@@ -1039,6 +1039,42 @@ static void test_keep(void **state)
 	sgc__destroy(s);
 }
 
+/* SGC_ACCEL=auto: only scatter-gather answers are the kernel's; every
+ * other kind goes up whole, still checked, and leaves its slot alone. */
+static void test_kernel_colls(void **state)
+{
+	struct sgc_bpf_cfg c = t_cfg(W, 0);
+	struct expect e = EXPECT(XDP_PASS, SGC_ST_PASS_USER);
+	struct t_frame f;
+	struct sgc *s;
+	int fd, kind;
+
+	(void)state;
+	c.kernel_colls = 1u << SGC_COLL_QUERY;
+	s = t_load(&c);
+	assert_non_null(s);
+	fd = bpf_program__fd(s->progs.gather_prog);
+	e.untouched = 1;
+	set_window(s, 0, 7);
+	set_query(s, 7, SGC_WIRE_WAIT_ALL, W - 1);
+	for (kind = SGC_COLL_ALLREDUCE; kind <= SGC_COLL_BARRIER; kind++) {
+		t_contrib(&f, 2, kind, 3, 0, 1, SGC_INT32, SGC_SUM, kind == SGC_COLL_BARRIER ? 0 : 4);
+		if (kind == SGC_COLL_BCAST)
+			f.h.arg = 2;	/* the root contributes */
+		step_on(s, fd, &f, &e, "a kind the kernel does not reduce goes up");
+		check_slot(s, sgc_slot_index(kind, 3, 0), 0, SGC_SLOT_FREE, NULL, 0, NULL, 0,
+			   "and leaves its slot alone");
+	}
+	t_contrib(&f, 2, SGC_COLL_ALLREDUCE, 3, 0, 1, SGC_INT32, SGC_SUM, 4);
+	f.h.job_id = 1;
+	step_on(s, fd, &f, &EXPECT(XDP_DROP, SGC_ST_DROP_JOB), "still checked first");
+	t_contrib(&f, 1, SGC_COLL_QUERY, 7, 0, 1, SGC_UINT32, SGC_SUM, 2);
+	f.h.policy = SGC_WIRE_WAIT_ALL;
+	f.h.arg = W - 1;
+	step_on(s, fd, &f, &EXPECT(XDP_DROP, SGC_ST_REDUCED), "a scatter-gather answer is reduced");
+	sgc__destroy(s);
+}
+
 /* BPF_PROG_RUN frames arrive "on" lo: with cfg.ifindex = lo, a rank-0
  * contribution looks like one from the coordinator's wire: forged. */
 static void test_rank0_from_wire(void **state)
@@ -1321,6 +1357,7 @@ int main(void)
 		cmocka_unit_test(test_mac),
 		cmocka_unit_test(test_ringbuf_allgather),
 		cmocka_unit_test(test_keep),
+		cmocka_unit_test(test_kernel_colls),
 		cmocka_unit_test(test_rank0_from_wire),
 		cmocka_unit_test(test_custom),
 	};

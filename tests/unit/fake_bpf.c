@@ -101,6 +101,12 @@ bool bpf_path_keep(const struct sgc_comm *c)
 	return c->bpf && c->bpf->keep;
 }
 
+/* The fake kernel reduces every kind, as SGC_ACCEL=ebpf has it. */
+bool bpf_path_in_kernel(const struct sgc_comm *c, unsigned int kind)
+{
+	return c->bpf && !c->bpf->keep;
+}
+
 bool bpf_path_has_custom(const struct sgc_comm *c)
 {
 	return false;

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# e2e: what SGC_ACCEL=auto gives the kernel.  The eBPF path is attached
+# (sgc_accelerated() on rank 0), scatter-gather answers are reduced in
+# the kernel, and allreduce, reduce, broadcast and barrier go up to user
+# space through gather_prog, every result exact; SGC_ACCEL=ebpf reduces
+# the allreduces in the kernel.  Reads rank 0's eBPF counters (coll_check -S).
+#   accel_auto.sh CLUSTER COLL_CHECK
+set -uo pipefail
+CLUSTER=$1
+CHECK=$2
+. "$(dirname "$0")/lib.sh"
+need_root
+need_accel ebpf
+
+LOGDIR=$(mktemp -d)
+cluster_up sgcauto 2
+
+# counter OUT NAME: rank 0's eBPF counter NAME in coll_check's output OUT
+counter() {
+	grep '^rank 0: bpf:' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"
+}
+
+# run NAME ACCEL SUITES: coll_check on 5 ranks; fails the test unless exact
+run() {
+	local name=$1 accel=$2 suites=$3
+	"$CLUSTER" run "$CLUSTER_NAME" --ranks 5 --accel "$accel" --timeout-ms 15000 --deadline 100 \
+		--logdir "$LOGDIR/$name" -- "$CHECK" -s "$suites" -c 1,363,5000 -S \
+		>"$LOGDIR/$name.out" 2>&1 || { cat "$LOGDIR/$name.out" >&2; run_fail "$LOGDIR/$name" "$name failed"; }
+	grep -q '^rank 0: bpf:' "$LOGDIR/$name.out" ||
+		{ cat "$LOGDIR/$name.out" >&2; fail "$name: rank 0 did not run on the eBPF path"; }
+	echo "   $name ($accel, $suites): reduced=$(counter "$LOGDIR/$name.out" reduced)" \
+		"pass_user=$(counter "$LOGDIR/$name.out" pass_user)"
+}
+
+run auto_coll auto allreduce,reduce,bcast,barrier
+[ "$(counter "$LOGDIR/auto_coll.out" reduced)" = 0 ] ||
+	fail "SGC_ACCEL=auto reduced allreduce/reduce/broadcast/barrier contributions in the kernel"
+[ "$(counter "$LOGDIR/auto_coll.out" pass_user)" -gt 0 ] ||
+	fail "SGC_ACCEL=auto: no contribution went up to user space"
+
+run auto_sg auto sg
+[ "$(counter "$LOGDIR/auto_sg.out" reduced)" -gt 0 ] ||
+	fail "SGC_ACCEL=auto did not reduce scatter-gather answers in the kernel"
+
+run ebpf_coll ebpf allreduce
+[ "$(counter "$LOGDIR/ebpf_coll.out" reduced)" -gt 0 ] ||
+	fail "SGC_ACCEL=ebpf did not reduce allreduce contributions in the kernel"
+echo "PASS: SGC_ACCEL=auto leaves allreduce and the like to user space, scatter-gather to the kernel"
