@@ -103,6 +103,9 @@ C = {c.name: c for c in [
               note="eBPF path, answers passed up and reduced in user space (thesis's ALLOW_PK)"),
     Contender("sgc-user", "sgc", "sgc_bench", accel="off",
               note="libsgcoll user-space path, worker processes"),
+    Contender("sgc-auto", "sgc", "sgc_bench", accel="auto",
+              note="SGC_ACCEL=auto, the default: eBPF path attached, scatter-gather in the kernel, "
+                   "allreduce and the like in user space"),
     Contender("sgc-ebpf-ringbuf", "sgc", "sgc_bench", accel="ebpf",
               env={"SGC_DELIVERY": "ringbuf"}, note="eBPF path, ring buffer, worker processes"),
     Contender("sgc-ebpf-socket", "sgc", "sgc_bench", accel="ebpf",
@@ -116,7 +119,7 @@ C = {c.name: c for c in [
 BASELINES = ["base_naive", "base_epoll", "base_mmsg", "base_uring"]
 SGC_RESP = ["sgc-user+xdp", "sgc-ebpf-ringbuf+xdp", "sgc-ebpf-socket+xdp",
             "sgc-ebpf-busypoll+xdp", "sgc-ebpf-keep+xdp"]
-SGC_PROC = ["sgc-user", "sgc-ebpf-ringbuf", "sgc-ebpf-socket"]
+SGC_PROC = ["sgc-user", "sgc-auto", "sgc-ebpf-ringbuf", "sgc-ebpf-socket"]
 PEERS = ["openmpi-tcp", "gloo-tcp"]
 
 # ---------------------------------------------------------------------------
