@@ -83,6 +83,12 @@ enum sgc_op {
 	SGC_CUSTOM,
 };
 
+/*
+ * SGC_ACCEL_AUTO: the eBPF path when the coordinator can load it, with
+ * scatter-gather (and SGC_CUSTOM allreduce/reduce) in the kernel and the
+ * other collectives in user space; SGC_ACCEL_EBPF: every collective in
+ * the kernel, and no eBPF path is an error; SGC_ACCEL_OFF: user space.
+ */
 enum sgc_accel { SGC_ACCEL_AUTO, SGC_ACCEL_EBPF, SGC_ACCEL_OFF };
 
 /* eBPF path: how the coordinator gets results from the kernel. */

@@ -60,6 +60,7 @@ struct sgc_bpf {
 	bool native;
 	uint16_t cfg_flags;
 	uint32_t kernel_colls;	/* cfg.kernel_colls: see kernel_colls() */
+	bool xdp_later;		/* gather_prog waits for the first query (bpf_path_engage()) */
 	uint32_t result_token;	/* cfg.result_token: see kernel_result_authentic() */
 	uint8_t frame_hdr[FRAME_HDR];
 	struct sgc_bpf_slot slot;	/* bpf_path_slot()'s copy: no allocation per look */
@@ -609,6 +610,45 @@ bool bpf_path_has_custom(const struct sgc_comm *c)
 	return c->bpf && c->bpf->custom;
 }
 
+static int attach_xdp(struct sgc_comm *c, struct sgc_bpf *b)
+{
+	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+	int err;
+
+	b->xdp = bpf_program__attach_xdp(b->skel->progs.gather_prog, b->ifindex);
+	if (!b->xdp) {
+		err = -errno;
+		return sgc_err(err, "cannot attach XDP to %s (%s): the driver may lack XDP support, "
+			       "or another job's eBPF path holds it; use a veth or a NIC with XDP, "
+			       "or SGC_ACCEL=off", c->cfg.ifname, strerror(-err));
+	}
+	if (!bpf_xdp_query(b->ifindex, 0, &q))
+		b->native = q.attach_mode == XDP_ATTACHED_DRV || q.attach_mode == XDP_ATTACHED_HW;
+	if (!b->native)
+		pr_info("eBPF path: only generic XDP is available on %s; results stay exact "
+			"but the fast path is slower\n", c->cfg.ifname);
+	return 0;
+}
+
+void bpf_path_engage(struct sgc_comm *c)
+{
+	struct sgc_bpf *b = c->bpf;
+	int err;
+
+	if (!b || !b->xdp_later)
+		return;
+	b->xdp_later = false;
+	err = fill_ranks(c, b);
+	if (!err)
+		err = attach_xdp(c, b);
+	if (!err)
+		return;
+	/* SGC_ACCEL=auto: the query runs in user space, as would all later. */
+	pr_info("eBPF path off, using the user-space path: %s\n", sgc_last_error());
+	sgc_err_clear();
+	bpf_path_close(c);
+}
+
 /* Once every rank is known: fill the maps, attach, map the ring. */
 int bpf_path_roster(struct sgc_comm *c)
 {
@@ -636,23 +676,14 @@ int bpf_path_attach(struct sgc_comm *c)
 	bpf_path_window(c, c->colls.base);
 	b->skel->bss->win.query = 0;
 
-	b->xdp = bpf_program__attach_xdp(b->skel->progs.gather_prog, ifindex);
-	if (!b->xdp) {
-		err = -errno;
-		err = sgc_err(err, "cannot attach XDP to %s (%s): the driver may lack XDP support; "
-			      "use a veth or a NIC with XDP, or SGC_ACCEL=off", c->cfg.ifname,
-			      strerror(-err));
+	/* XDP on a veth costs the traffic it does not take: GSO bursts are
+	 * cut into datagrams before it.  With only scatter-gather for the
+	 * kernel (SGC_ACCEL=auto) it waits for the first query; until then
+	 * a 64 KiB allreduce ran at a third of its speed for nothing. */
+	if (b->kernel_colls == 1u << SGC_COLL_QUERY)
+		b->xdp_later = true;
+	else if ((err = attach_xdp(c, b)))
 		goto fail;
-	}
-	{
-		LIBBPF_OPTS(bpf_xdp_query_opts, q);
-
-		if (!bpf_xdp_query(ifindex, 0, &q))
-			b->native = q.attach_mode == XDP_ATTACHED_DRV || q.attach_mode == XDP_ATTACHED_HW;
-		if (!b->native)
-			pr_info("eBPF path: only generic XDP is available on %s; results stay exact "
-				"but the fast path is slower\n", c->cfg.ifname);
-	}
 	err = bpf_link_create(bpf_program__fd(b->skel->progs.notify_prog), ifindex,
 			      BPF_TCX_INGRESS, NULL);
 	if (err < 0) {

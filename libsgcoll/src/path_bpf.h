@@ -28,6 +28,10 @@ SGC_HIDDEN int bpf_path_attach(struct sgc_comm *c);
 /* The roster changed after the attach (a rank's claim changed hands
  * during the rendezvous): write it to the ranks map again. */
 SGC_HIDDEN int bpf_path_roster(struct sgc_comm *c);
+/* Before a collective the kernel reduces: attach gather_prog if it waits
+ * for one (SGC_ACCEL=auto); if that fails, close the path and go on in
+ * user space, saying why in one log line. */
+SGC_HIDDEN void bpf_path_engage(struct sgc_comm *c);
 SGC_HIDDEN void bpf_path_close(struct sgc_comm *c);
 /* Reduce rank 0's chunk in the kernel (BPF_PROG_RUN of gather_prog).
  * Returns 1 with *result set when it completed the chunk, 2 when the

@@ -538,6 +538,7 @@ int sg_query_start(struct sgc_comm *c, const void *query, size_t qlen, void *res
 	q->nchunks = (uint32_t)nchunks;
 	q->chunk_elems = (uint32_t)(c->chunk_bytes / q->elsz);
 	q->want = policy == SGC_WIRE_WAIT_ALL ? nw : policy == SGC_WIRE_WAIT_N ? (int)wait_n : 1;
+	bpf_path_engage(c);
 	q->kernel = kernel_reduces_kind(c, SGC_COLL_QUERY) && nchunks == 1;
 	q->ask = !c->pace.push_credit;
 	q->result = result;

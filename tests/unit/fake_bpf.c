@@ -101,6 +101,12 @@ bool bpf_path_keep(const struct sgc_comm *c)
 	return c->bpf && c->bpf->keep;
 }
 
+/* Attached from the start, as SGC_ACCEL=ebpf has it. */
+void bpf_path_engage(struct sgc_comm *c)
+{
+	(void)c;
+}
+
 /* The fake kernel reduces every kind, as SGC_ACCEL=ebpf has it. */
 bool bpf_path_in_kernel(const struct sgc_comm *c, unsigned int kind)
 {
