@@ -114,6 +114,12 @@ int comm_start(struct sgc_comm *c)
 		if (c->world > 1 && c->cfg.accel != SGC_ACCEL_OFF)
 			bpf_load(c);
 	}
+	/* An eBPF coordinator whose kernel takes the contributions of
+	 * allreduce and the like gets no GRO: its tc programs read one
+	 * datagram per skb.  With SGC_ACCEL=auto the kernel takes only
+	 * one-datagram scatter-gather answers, whose results carry XDP
+	 * metadata, which GRO never merges with a datagram that has none. */
+	c->io.no_gro = c->rank == 0 && kernel_reduces_kind(c, SGC_COLL_ALLREDUCE);
 	err = io_open(c);
 	if (err)
 		return err;

@@ -115,14 +115,9 @@ static int open_socket(struct sgc_comm *c)
 	/*
 	 * UDP GRO (Linux 5.0): a GSO burst from one peer stays one skb up to
 	 * this socket and arrives as one completion, split here by the size
-	 * the kernel reports.  Not on an eBPF coordinator whose kernel takes
-	 * the contributions of allreduce and the like: its tc programs read
-	 * one datagram per skb.  With SGC_ACCEL=auto it takes only one-datagram
-	 * scatter-gather answers, whose results carry XDP metadata, which GRO
-	 * never merges with a datagram that has none; there 64 KiB allreduces
-	 * went up unmerged, 46 datagrams a worker, at 40% of the throughput.
+	 * the kernel reports.  Not where the owner says no (c->io.no_gro).
 	 */
-	c->io.gro = c->io.gso && !(c->rank == 0 && kernel_reduces_kind(c, SGC_COLL_ALLREDUCE)) &&
+	c->io.gro = c->io.gso && !c->io.no_gro &&
 		 !setsockopt(fd, SOL_UDP, UDP_GRO, &(int){ 1 }, sizeof(int));
 	/*
 	 * The coordinator's input may queue for milliseconds when its CPU is

@@ -64,6 +64,7 @@ struct sgc_io {
 	unsigned sends_inflight; /* sends whose completion is not reaped */
 	bool gso;		/* UDP_SEGMENT: coalesce sends to one peer */
 	bool gro;		/* UDP_GRO: a peer's burst arrives as one receive */
+	bool no_gro;		/* set before io_open(): never ask for UDP_GRO */
 	bool rx_stamp;		/* SO_TIMESTAMPNS: the kernel says when it took each one */
 	uint64_t rx_wall;	/* the datagram being handled: when this host's
 				 * kernel took it (CLOCK_REALTIME ns), 0 = unknown */

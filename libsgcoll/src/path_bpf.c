@@ -60,7 +60,7 @@ struct sgc_bpf {
 	bool native;
 	uint16_t cfg_flags;
 	uint32_t kernel_colls;	/* cfg.kernel_colls: see kernel_colls() */
-	bool xdp_later;		/* gather_prog waits for the first query (bpf_path_engage()) */
+	bool xdp_later;		/* the hooks wait for the first query (bpf_path_engage()) */
 	uint32_t result_token;	/* cfg.result_token: see kernel_result_authentic() */
 	uint8_t frame_hdr[FRAME_HDR];
 	struct sgc_bpf_slot slot;	/* bpf_path_slot()'s copy: no allocation per look */
@@ -610,7 +610,8 @@ bool bpf_path_has_custom(const struct sgc_comm *c)
 	return c->bpf && c->bpf->custom;
 }
 
-static int attach_xdp(struct sgc_comm *c, struct sgc_bpf *b)
+/* gather_prog on XDP, notify_prog and scatter_prog on tcx. */
+static int attach_hooks(struct sgc_comm *c, struct sgc_bpf *b)
 {
 	LIBBPF_OPTS(bpf_xdp_query_opts, q);
 	int err;
@@ -627,6 +628,18 @@ static int attach_xdp(struct sgc_comm *c, struct sgc_bpf *b)
 	if (!b->native)
 		pr_info("eBPF path: only generic XDP is available on %s; results stay exact "
 			"but the fast path is slower\n", c->cfg.ifname);
+	err = bpf_link_create(bpf_program__fd(b->skel->progs.notify_prog), b->ifindex,
+			      BPF_TCX_INGRESS, NULL);
+	if (err < 0)
+		return sgc_err(-errno, "cannot attach notify_prog to %s ingress with tcx (%s): the "
+			       "kernel needs tcx (6.6+)", c->cfg.ifname, strerror(errno));
+	b->tc_in = err;
+	err = bpf_link_create(bpf_program__fd(b->skel->progs.scatter_prog), b->ifindex,
+			      BPF_TCX_EGRESS, NULL);
+	if (err < 0)
+		return sgc_err(-errno, "cannot attach scatter_prog to %s egress with tcx (%s): the "
+			       "kernel needs tcx (6.6+)", c->cfg.ifname, strerror(errno));
+	b->tc_out = err;
 	return 0;
 }
 
@@ -640,7 +653,7 @@ void bpf_path_engage(struct sgc_comm *c)
 	b->xdp_later = false;
 	err = fill_ranks(c, b);
 	if (!err)
-		err = attach_xdp(c, b);
+		err = attach_hooks(c, b);
 	if (!err)
 		return;
 	/* SGC_ACCEL=auto: the query runs in user space, as would all later. */
@@ -660,7 +673,7 @@ int bpf_path_roster(struct sgc_comm *c)
 int bpf_path_attach(struct sgc_comm *c)
 {
 	struct sgc_bpf *b = c->bpf;
-	int err, ifindex = b->ifindex;
+	int err;
 
 	err = fill_reduce_progs(c, b);
 	if (err)
@@ -678,28 +691,12 @@ int bpf_path_attach(struct sgc_comm *c)
 
 	/* XDP on a veth costs the traffic it does not take: GSO bursts are
 	 * cut into datagrams before it.  With only scatter-gather for the
-	 * kernel (SGC_ACCEL=auto) it waits for the first query; until then
-	 * a 64 KiB allreduce ran at a third of its speed for nothing. */
+	 * kernel (SGC_ACCEL=auto) the hooks wait for the first query; until
+	 * then a 64 KiB allreduce ran at a third of its speed for nothing. */
 	if (b->kernel_colls == 1u << SGC_COLL_QUERY)
 		b->xdp_later = true;
-	else if ((err = attach_xdp(c, b)))
+	else if ((err = attach_hooks(c, b)))
 		goto fail;
-	err = bpf_link_create(bpf_program__fd(b->skel->progs.notify_prog), ifindex,
-			      BPF_TCX_INGRESS, NULL);
-	if (err < 0) {
-		err = sgc_err(-errno, "cannot attach notify_prog to %s ingress with tcx (%s): the "
-			      "kernel needs tcx (6.6+)", c->cfg.ifname, strerror(errno));
-		goto fail;
-	}
-	b->tc_in = err;
-	err = bpf_link_create(bpf_program__fd(b->skel->progs.scatter_prog), ifindex,
-			      BPF_TCX_EGRESS, NULL);
-	if (err < 0) {
-		err = sgc_err(-errno, "cannot attach scatter_prog to %s egress with tcx (%s): the "
-			      "kernel needs tcx (6.6+)", c->cfg.ifname, strerror(errno));
-		goto fail;
-	}
-	b->tc_out = err;
 
 	if (c->cfg.delivery == SGC_DELIVER_RINGBUF) {
 		b->rb = ring_buffer__new(bpf_map__fd(b->skel->maps.events), on_event, c, NULL);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 # e2e: what SGC_ACCEL=auto gives the kernel.  The eBPF path is loaded
-# (sgc_accelerated() on rank 0), but gather_prog is attached only at the
+# (sgc_accelerated() on rank 0), but its programs are attached only at the
 # first scatter-gather: a job of allreduce, reduce, broadcast and barrier
 # never meets it.  After that, scatter-gather answers are reduced in the
 # kernel and the other collectives go up to user space through it, every
