@@ -6,6 +6,8 @@
 # never meets it.  After that, scatter-gather answers are reduced in the
 # kernel and the other collectives go up to user space through it, every
 # result exact.  SGC_ACCEL=ebpf reduces the allreduces in the kernel.
+# And when another job's eBPF path took the interface in between, the
+# first scatter-gather says so in one log line and runs in user space.
 # Reads rank 0's eBPF counters (coll_check -S).
 #   accel_auto.sh CLUSTER COLL_CHECK
 set -uo pipefail
@@ -53,4 +55,36 @@ run auto_mixed auto allreduce,reduce,bcast,barrier,sg "-i 2"
 run ebpf_coll ebpf allreduce
 [ "$(counter "$LOGDIR/ebpf_coll.out" reduced)" -gt 0 ] ||
 	fail "SGC_ACCEL=ebpf did not reduce allreduce contributions in the kernel"
+# Job L (auto) loads its programs; job E (ebpf) then attaches to the same
+# interface; L's first scatter-gather (held with -W until then) cannot
+# attach and goes on in user space.  Both exact.
+GO=$LOGDIR/go
+"$CLUSTER" run "$CLUSTER_NAME" --ranks 5 --port 7200 --accel auto --timeout-ms 30000 --deadline 100 \
+	--logdir "$LOGDIR/L" -- "$CHECK" -s allreduce,sg -c 1,363 -S -W "$GO" >"$LOGDIR/L.out" 2>&1 &
+BG_PIDS+=("$!")
+for _ in $(seq 300); do
+	bpftool prog show name gather_prog 2>/dev/null | grep -q gather_prog && break
+	sleep 0.1
+done
+bpftool prog show name gather_prog 2>/dev/null | grep -q gather_prog ||
+	{ cat "$LOGDIR/L.out" >&2; fail "job L (SGC_ACCEL=auto) did not load its programs within 30 s"; }
+"$CLUSTER" run "$CLUSTER_NAME" --ranks 5 --port 7400 --accel ebpf --timeout-ms 30000 --deadline 100 \
+	--logdir "$LOGDIR/E" -- "$CHECK" -s allreduce -c 1,363 -i 1000000 -T 6 -S >"$LOGDIR/E.out" 2>&1 &
+BG_PIDS+=("$!")
+for _ in $(seq 300); do
+	ip -n "$CLUSTER_NAME-c" link show dev eth0 | grep -q "prog/xdp" && break
+	sleep 0.1
+done
+ip -n "$CLUSTER_NAME-c" link show dev eth0 | grep -q "prog/xdp" ||
+	{ cat "$LOGDIR/E.out" >&2; fail "job E (SGC_ACCEL=ebpf) did not attach within 30 s"; }
+touch "$GO"
+wait "${BG_PIDS[0]}" || { cat "$LOGDIR/L.out" >&2; run_fail "$LOGDIR/L" "job L failed"; }
+wait "${BG_PIDS[1]}" || { cat "$LOGDIR/E.out" >&2; run_fail "$LOGDIR/E" "job E failed beside job L"; }
+BG_PIDS=()
+grep -h "eBPF path off" "$LOGDIR/L/rank-0.log" | grep -q "cannot attach XDP" ||
+	{ cat "$LOGDIR/L/rank-0.log" >&2; fail "job L did not say why its scatter-gather left the eBPF path"; }
+grep -q '^rank 0: bpf:' "$LOGDIR/L.out" && fail "job L still claims the eBPF path (sgc_accelerated)"
+[ "$(counter "$LOGDIR/E.out" reduced)" -gt 0 ] || fail "job E reduced nothing in the kernel"
+echo "   job L: $(grep -h 'eBPF path off' "$LOGDIR/L/rank-0.log" | head -1 | cut -c1-160)"
+
 echo "PASS: SGC_ACCEL=auto attaches at the first scatter-gather, reduces its answers in the kernel and leaves allreduce and the like to user space"

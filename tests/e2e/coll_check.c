@@ -900,11 +900,12 @@ int main(int argc, char **argv)
 	double limit_s = 0, next_report = 10;
 	uint64_t limit_colls = 0;
 	bool all_stats = false;
+	const char *go_file = NULL;
 	sgc_comm *c;
 	double t0;
 	int rc;
 
-	while ((opt = getopt(argc, argv, "s:c:b:i:T:N:S")) != -1) {
+	while ((opt = getopt(argc, argv, "s:c:b:i:T:N:SW:")) != -1) {
 		switch (opt) {
 		case 's': suites = optarg; break;
 		case 'c': ncounts = (int)parse_counts(optarg, counts, 16); break;
@@ -913,9 +914,10 @@ int main(int argc, char **argv)
 		case 'T': limit_s = atof(optarg); break;
 		case 'N': limit_colls = strtoull(optarg, NULL, 10); break;
 		case 'S': all_stats = true; break;
+		case 'W': go_file = optarg; break;
 		default:
-			fprintf(stderr, "usage: %s [-s suites] [-c counts] [-b bigcount] [-i iters] [-T seconds] [-S]\n",
-				argv[0]);
+			fprintf(stderr, "usage: %s [-s suites] [-c counts] [-b bigcount] [-i iters] [-T seconds] [-S] "
+				"[-W file]\n", argv[0]);
 			return 2;
 		}
 	}
@@ -967,6 +969,15 @@ int main(int argc, char **argv)
 			t_custom(c);
 		if (strstr(suites, "float") && !g_fail)
 			t_float(c);
+		/* -W: rank 0 holds the first scatter-gather until FILE exists
+		 * (at most 30 s), so that a test can change the host first. */
+		if (go_file && g_rank == 0 && strstr(suites, "sg")) {
+			int n;
+
+			for (n = 0; n < 300 && access(go_file, F_OK); n++)
+				usleep(100000);
+			go_file = NULL;
+		}
 		if (strstr(suites, "sgpartial") && !g_fail)
 			t_sg_partial(c);
 		else if (strstr(suites, "sg") && !g_fail)
