@@ -282,7 +282,11 @@ SGC_API int sgc_comm_dup(sgc_comm *c, sgc_comm **out);
 
 SGC_API int sgc_rank(const sgc_comm *c);
 SGC_API int sgc_world_size(const sgc_comm *c);
-/** sgc_accelerated() - 1 when the eBPF path is active on this rank. */
+/**
+ * sgc_accelerated() - 1 when the eBPF path is active on this rank.  With
+ * SGC_ACCEL=auto its programs are attached at the first scatter-gather;
+ * if that fails, the coordinator goes on in user space and this turns 0.
+ */
 SGC_API int sgc_accelerated(const sgc_comm *c);
 
 /**
