@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -212,8 +213,13 @@ int main(int argc, char **argv)
 	rank = sgc_rank(c);
 	world = sgc_world_size(c);
 	if (rank == 0) {
-		printf("libsgcoll demo: %d ranks (1 coordinator + %d workers), %s path\n", world, world - 1,
-		       sgc_accelerated(c) ? "eBPF" : "user-space");
+		const char *accel = getenv("SGC_ACCEL");
+
+		/* SGC_ACCEL=auto (the default) gives the kernel the vote only. */
+		printf("libsgcoll demo: %d ranks (1 coordinator + %d workers), %s\n", world, world - 1,
+		       !sgc_accelerated(c) ? "user-space path" :
+		       accel && !strcasecmp(accel, "ebpf") ? "eBPF path" :
+		       "eBPF path for the vote, user-space path for the rest (SGC_ACCEL=auto)");
 		fflush(stdout);
 	}
 	demo_allreduce(c, iters);
