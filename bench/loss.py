@@ -8,7 +8,7 @@ for every repeat, workload and loss rate, runs each contender once in
 latency mode (one allreduce at a time, p50 and p99 of the maximum over
 ranks) while tools/sgc-faultinj drops packets at that rate:
 
-  sgc-off, sgc-ebpf  sgc_bench on every rank (SGC_ACCEL=off / ebpf, and
+  sgc-off, sgc-ebpf, sgc-auto  sgc_bench on every rank (SGC_ACCEL=off / ebpf / auto, and
                      SGC_GSO=0: the injector must see datagrams, not GSO
                      bursts).  One injector per worker host, on the switch
                      side of its link, both directions, UDP only: every
@@ -69,6 +69,8 @@ import run  # noqa: E402  bench/run.py: the cluster, commands, result lines
 CONTENDERS = {
     "sgc-off": ("sgc", "off", "libsgcoll, user-space path (SGC_ACCEL=off)"),
     "sgc-ebpf": ("sgc", "ebpf", "libsgcoll, eBPF path (SGC_ACCEL=ebpf, default delivery)"),
+    "sgc-auto": ("sgc", "auto", "libsgcoll, the default (SGC_ACCEL=auto: allreduce on the user-space "
+                 "path, the eBPF programs loaded)"),
     "openmpi-tcp": ("mpi", None, "MPI_Allreduce, ob1 + tcp over lo"),
 }
 WORKLOADS = {"ar363": "allreduce of 363 x int32", "ar64k": "allreduce of 64 KiB (16384 x int32)"}
