@@ -562,6 +562,9 @@ def main():
     ap.add_argument("--small-queries", action="store_true",
                     help="unpadded queries (16/56 bytes): the responder then answers from "
                     "its TC program instead of XDP_TX")
+    ap.add_argument("--topology", choices=("per-host", "one-host"), default="per-host",
+                    help="per-host: one worker rank per worker host (up to 250 hosts); one-host: "
+                         "every worker rank on one worker host, as on a multi-GPU machine")
     ap.add_argument("--list", action="store_true", help="print the plan and exit")
     a = ap.parse_args()
 
@@ -621,7 +624,8 @@ def main():
     interrupted = False
     try:
         for f in sorted(by_f):
-            cl = Cluster(f"sgcb{os.getpid() % 100000}f{f}", min(f, HOSTS_MAX))
+            cl = Cluster(f"sgcb{os.getpid() % 100000}f{f}",
+                         1 if a.topology == "one-host" else min(f, HOSTS_MAX))
             log(f"== fan-out {f}: cluster {cl.name}, {cl.hosts} worker hosts, mtu {MTU}")
             runs = sorted(by_f[f], key=lambda p: PHASE[p[1].kind])
             try:
@@ -915,8 +919,9 @@ def write_md(a, summ, dropped, meta, plots):
         for p in plots.get(wl, []):
             L += [f"![{p}]({p})", ""]
     L += ["## Method", "",
-          f"- Topology: `tools/sgc-cluster`, coordinator namespace + min(F, {HOSTS_MAX}) worker "
-          f"namespaces on veth pairs through a Linux bridge, MTU {MTU} (the smallest at which "
+          f"- Topology {a.topology}: `tools/sgc-cluster`, coordinator namespace + "
+          + ("1 worker namespace carrying every worker rank" if a.topology == "one-host"
+             else f"min(F, {HOSTS_MAX}) worker namespaces") + " on veth pairs through a Linux bridge, MTU {MTU} (the smallest at which "
           "libsgcoll's 48-byte header and 363 x int32 fit one datagram, so every contender "
           "sends one datagram per answer); rank r on host ((r-1) mod H)+1, port 7000+r "
           "(libsgcoll) or 20000+r (baselines).",
