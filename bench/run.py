@@ -921,7 +921,8 @@ def write_md(a, summ, dropped, meta, plots):
     L += ["## Method", "",
           f"- Topology {a.topology}: `tools/sgc-cluster`, coordinator namespace + "
           + ("1 worker namespace carrying every worker rank" if a.topology == "one-host"
-             else f"min(F, {HOSTS_MAX}) worker namespaces") + " on veth pairs through a Linux bridge, MTU {MTU} (the smallest at which "
+             else f"min(F, {HOSTS_MAX}) worker namespaces")
+          + f" on veth pairs through a Linux bridge, MTU {MTU} (the smallest at which "
           "libsgcoll's 48-byte header and 363 x int32 fit one datagram, so every contender "
           "sends one datagram per answer); rank r on host ((r-1) mod H)+1, port 7000+r "
           "(libsgcoll) or 20000+r (baselines).",
