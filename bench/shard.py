@@ -49,6 +49,7 @@ OPS = {"ar1": 2000, "ar363": 2000, "ar64k": 300, "ar1m": 40, "ar16m": 6, "ar64m"
 CON = {
     "sgc-user": run.C["sgc-user"],
     "sgc-ebpf": run.Contender("sgc-ebpf", "sgc", "sgc_bench", accel="ebpf"),
+    "sgc-auto": run.C["sgc-auto"],
     "sgc-star-user": run.Contender("sgc-star-user", "sgc", "sgc_bench", env={"SGC_ALGO": "star"}),
     # Sharded whatever auto would choose (auto keeps the star past SGC_SHARD_AUTO_MAX_WORLD).
     "sgc-shard-user": run.Contender("sgc-shard-user", "sgc", "sgc_bench", env={"SGC_ALGO": "shard"}),
