@@ -205,12 +205,12 @@ static __u32 fan_burst(void)
  * Which collectives the kernel reduces.  SGC_ACCEL=ebpf: all of them.
  * SGC_ACCEL=auto: scatter-gather only (and allreduce and reduce when a
  * custom reduction is loaded, which only the kernel runs), because on
- * this machine the eBPF path's allreduce never beat the user-space path
- * and mostly lost to it, one rank per host, 8 and 32 workers, p50 and 16
- * in flight (bench/results/accel-2026-12-05): equal p50 for one datagram,
- * half the throughput (F=8, 363 x int32: 13,600 against 26,300/s), and
- * 5x slower at 64 KiB, where the user-space path has GRO and the kernel
- * a 32-slot window.  The rest go up to user space through gather_prog
+ * this machine the eBPF path's allreduce never had the user-space path's
+ * throughput, in either topology, 8 to 128 workers (bench/results/accel*):
+ * half of it with 16 in flight (F=8, 363 x int32: 13,600 against
+ * 26,300/s), a fifth at 64 KiB, where the user-space path has GRO; p50
+ * equal for one datagram up to 32 workers, 10-15% lower at 128, 3-5x
+ * higher at 64 KiB.  The rest go up to user space through gather_prog
  * and are reduced and sent as with SGC_ACCEL=off.
  */
 static uint32_t kernel_colls(const struct sgc_comm *c)
