@@ -239,25 +239,12 @@ static bool coll_elig(const void *obj, int r);
 
 static void coord_repull_rank(struct sgc_comm *c, struct sgc_coll *co, int r)
 {
-	uint32_t ch = 0, lim = co->pull.to[r], lo;
 	struct sgc_hdr t;
 
 	if (!is_contributor(co, r))
 		return;
 	coll_hdr(c, &t, SGC_MSG_PULL, co, r);
-	while (ch < lim) {
-		while (ch < lim && seen_test(co->seen, c->world, ch, r))
-			ch++;
-		if (ch >= lim)
-			break;
-		lo = ch;
-		while (ch < lim && ch - lo < 65535 && !seen_test(co->seen, c->world, ch, r))
-			ch++;
-		t.chunk = lo;
-		t.aux = ch - lo;
-		send_to_rank(c, &t, r);
-		c->st.retransmits++;
-	}
+	pull_missing(c, &co->pull, &t, co->seen, r, 0, co->pull.to[r]);
 }
 
 /* Rank @r NACKed open collective @co, which proves it has posted it: if

@@ -31,11 +31,8 @@ static void send_pull(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_
 		ps->asked[r] = c->now;
 }
 
-/* Ask rank @r again, once per run, for the chunks in [lo, hi) that @seen
- * lacks, outside the budget (the first requests hold their places in
- * it).  Returns true when it asked. */
-static bool pull_runs(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *proto,
-		      const uint8_t *seen, int r, uint32_t lo, uint32_t hi)
+bool pull_missing(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *proto,
+		  const uint8_t *seen, int r, uint32_t lo, uint32_t hi)
 {
 	bool again = false;
 	uint32_t run;
@@ -255,7 +252,7 @@ bool pull_gaps(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *pr
 	if (chunk <= lo)
 		return false;
 	ps->gap[r] = chunk;
-	return pull_runs(c, ps, proto, seen, r, lo, chunk);
+	return pull_missing(c, ps, proto, seen, r, lo, chunk);
 }
 
 bool pull_stalled(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *proto,
@@ -265,7 +262,7 @@ bool pull_stalled(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr 
 
 	if (!ps->asked[r] || c->now - ps->asked[r] < wait)
 		return false;
-	again = pull_runs(c, ps, proto, seen, r, lo, ps->to[r]);
+	again = pull_missing(c, ps, proto, seen, r, lo, ps->to[r]);
 	ps->asked[r] = c->now;
 	return again;
 }

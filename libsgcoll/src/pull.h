@@ -66,6 +66,11 @@ SGC_HIDDEN void pull_again(struct sgc_comm *c, struct sgc_pull *ps, const struct
  * true when it asked again. */
 SGC_HIDDEN bool pull_got(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *proto,
 			 const uint8_t *seen, int r, uint32_t chunk);
+/* Ask rank @r again, once per run, for the chunks in [@lo, @hi) that
+ * @seen lacks, outside the budget (the first requests hold their places
+ * in it).  Returns true when it asked. */
+SGC_HIDDEN bool pull_missing(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_hdr *proto,
+			     const uint8_t *seen, int r, uint32_t lo, uint32_t hi);
 /* The gap half of pull_got(): rank @r's chunk @chunk is known to be in
  * (the eBPF path learns it from the kernel's slots, whose budget flows
  * back there); ask once for the missing chunks below it. */
