@@ -60,7 +60,7 @@ struct sgc_bpf {
 	bool native;
 	uint16_t cfg_flags;
 	uint32_t kernel_colls;	/* cfg.kernel_colls: see kernel_colls() */
-	bool xdp_later;		/* the hooks wait for the first query (bpf_path_engage()) */
+	bool hooks_later;	/* the hooks wait for the first query (bpf_path_engage()) */
 	uint32_t result_token;	/* cfg.result_token: see kernel_result_authentic() */
 	uint8_t frame_hdr[FRAME_HDR];
 	struct sgc_bpf_slot slot;	/* bpf_path_slot()'s copy: no allocation per look */
@@ -610,6 +610,19 @@ bool bpf_path_has_custom(const struct sgc_comm *c)
 	return c->bpf && c->bpf->custom;
 }
 
+/* A tcx link of @prog on @b's interface; its fd, or a negative error. */
+static int attach_tcx(struct sgc_comm *c, struct sgc_bpf *b, struct bpf_program *prog,
+		      enum bpf_attach_type type)
+{
+	int fd = bpf_link_create(bpf_program__fd(prog), b->ifindex, type, NULL);
+
+	if (fd < 0)
+		return sgc_err(-errno, "cannot attach %s to %s %s with tcx (%s): the kernel needs "
+			       "tcx (6.6+)", bpf_program__name(prog), c->cfg.ifname,
+			       type == BPF_TCX_INGRESS ? "ingress" : "egress", strerror(errno));
+	return fd;
+}
+
 /* gather_prog on XDP, notify_prog and scatter_prog on tcx. */
 static int attach_hooks(struct sgc_comm *c, struct sgc_bpf *b)
 {
@@ -628,19 +641,11 @@ static int attach_hooks(struct sgc_comm *c, struct sgc_bpf *b)
 	if (!b->native)
 		pr_info("eBPF path: only generic XDP is available on %s; results stay exact "
 			"but the fast path is slower\n", c->cfg.ifname);
-	err = bpf_link_create(bpf_program__fd(b->skel->progs.notify_prog), b->ifindex,
-			      BPF_TCX_INGRESS, NULL);
-	if (err < 0)
-		return sgc_err(-errno, "cannot attach notify_prog to %s ingress with tcx (%s): the "
-			       "kernel needs tcx (6.6+)", c->cfg.ifname, strerror(errno));
-	b->tc_in = err;
-	err = bpf_link_create(bpf_program__fd(b->skel->progs.scatter_prog), b->ifindex,
-			      BPF_TCX_EGRESS, NULL);
-	if (err < 0)
-		return sgc_err(-errno, "cannot attach scatter_prog to %s egress with tcx (%s): the "
-			       "kernel needs tcx (6.6+)", c->cfg.ifname, strerror(errno));
-	b->tc_out = err;
-	return 0;
+	b->tc_in = attach_tcx(c, b, b->skel->progs.notify_prog, BPF_TCX_INGRESS);
+	if (b->tc_in < 0)
+		return b->tc_in;
+	b->tc_out = attach_tcx(c, b, b->skel->progs.scatter_prog, BPF_TCX_EGRESS);
+	return b->tc_out < 0 ? b->tc_out : 0;
 }
 
 void bpf_path_engage(struct sgc_comm *c)
@@ -648,9 +653,9 @@ void bpf_path_engage(struct sgc_comm *c)
 	struct sgc_bpf *b = c->bpf;
 	int err;
 
-	if (!b || !b->xdp_later)
+	if (!b || !b->hooks_later)
 		return;
-	b->xdp_later = false;
+	b->hooks_later = false;
 	err = fill_ranks(c, b);
 	if (!err)
 		err = attach_hooks(c, b);
@@ -694,7 +699,7 @@ int bpf_path_attach(struct sgc_comm *c)
 	 * kernel (SGC_ACCEL=auto) the hooks wait for the first query; until
 	 * then a 64 KiB allreduce ran at a third of its speed for nothing. */
 	if (b->kernel_colls == 1u << SGC_COLL_QUERY)
-		b->xdp_later = true;
+		b->hooks_later = true;
 	else if ((err = attach_hooks(c, b)))
 		goto fail;
 
