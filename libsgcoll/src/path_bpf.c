@@ -217,6 +217,8 @@ static uint32_t kernel_colls(const struct sgc_comm *c)
 {
 	uint32_t k = 1u << SGC_COLL_QUERY;
 
+	if (c->cfg.flags & SGC_CFG_KEEP_RESPONSES)
+		return 0;	/* every contribution goes up */
 	if (c->cfg.accel == SGC_ACCEL_EBPF)
 		return SGC_BPF_KERNEL_ALL;
 	if (c->cfg.custom_bpf[0])
@@ -860,8 +862,7 @@ bool bpf_path_keep(const struct sgc_comm *c)
 
 bool bpf_path_in_kernel(const struct sgc_comm *c, unsigned int kind)
 {
-	return c->bpf && !(c->bpf->cfg_flags & SGC_BPF_CFG_KEEP) &&
-	       sgc_bpf_in_kernel(c->bpf->kernel_colls, kind);
+	return c->bpf && sgc_bpf_in_kernel(c->bpf->kernel_colls, kind);
 }
 
 int sgc_bpf_stats(const sgc_comm *c, uint64_t *out, int n)
