@@ -92,6 +92,7 @@ static void bpf_load(struct sgc_comm *c)
 
 int comm_start(struct sgc_comm *c)
 {
+	bool kernel_bulk;
 	int err;
 
 	c->rank = c->cfg.rank;
@@ -114,20 +115,21 @@ int comm_start(struct sgc_comm *c)
 		if (c->world > 1 && c->cfg.accel != SGC_ACCEL_OFF)
 			bpf_load(c);
 	}
-	/* An eBPF coordinator whose kernel takes the contributions of
-	 * allreduce and the like gets no GRO: its tc programs read one
-	 * datagram per skb.  With SGC_ACCEL=auto the kernel takes only
-	 * one-datagram scatter-gather answers, whose results carry XDP
-	 * metadata, which GRO never merges with a datagram that has none. */
-	c->io.no_gro = c->rank == 0 && kernel_reduces_kind(c, SGC_COLL_ALLREDUCE);
+	/*
+	 * Whether the kernel takes the contributions of allreduce and the
+	 * like (SGC_ACCEL=ebpf, or a custom reduction), not only one-datagram
+	 * scatter-gather answers.  Then the socket gets no GRO, as the tc
+	 * programs read one datagram per skb (a result built in XDP carries
+	 * metadata, which GRO never merges with a datagram that has none),
+	 * and PULLs are paced by the kernel's budget, not the socket's.
+	 */
+	kernel_bulk = c->rank == 0 && kernel_reduces_kind(c, SGC_COLL_ALLREDUCE);
+	c->io.no_gro = kernel_bulk;
 	err = io_open(c);
 	if (err)
 		return err;
 	if (c->rank == 0)
-		/* The kernel's pacing when it reduces more than one-datagram
-		 * scatter-gather answers (which user space paces by asking). */
-		pull_pacing(c, kernel_reduces_kind(c, SGC_COLL_ALLREDUCE) ||
-			       kernel_reduces_kind(c, SGC_COLL_BCAST));
+		pull_pacing(c, kernel_bulk);
 	return 0;
 }
 
