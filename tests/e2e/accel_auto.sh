@@ -16,6 +16,8 @@ CHECK=$2
 . "$(dirname "$0")/lib.sh"
 need_root
 need_accel ebpf
+command -v bpftool >/dev/null ||
+	fail "bpftool is not installed (tools/install-deps.sh installs it); it lists the loaded programs"
 
 LOGDIR=$(mktemp -d)
 cluster_up sgcauto 2
@@ -59,14 +61,24 @@ run ebpf_coll ebpf allreduce
 # interface; L's first scatter-gather (held with -W until then) cannot
 # attach and goes on in user space.  Both exact.
 GO=$LOGDIR/go
+# The kernel frees a finished job's programs after its process exits, so
+# ebpf_coll's gather_prog may still be listed: wait until it is gone, or
+# the check below would see it and not job L's.
+for _ in $(seq 100); do
+	bpftool prog show name gather_prog 2>/dev/null | grep -q gather_prog || break
+	sleep 0.1
+done
+bpftool prog show name gather_prog 2>/dev/null | grep -q gather_prog &&
+	fail "an earlier job's gather_prog is still loaded 10 s after it ended"
 "$CLUSTER" run "$CLUSTER_NAME" --ranks 5 --port 7200 --accel auto --timeout-ms 30000 --deadline 100 \
 	--logdir "$LOGDIR/L" -- "$CHECK" -s allreduce,sg -c 1,363 -S -W "$GO" >"$LOGDIR/L.out" 2>&1 &
 BG_PIDS+=("$!")
+loaded=0
 for _ in $(seq 300); do
-	bpftool prog show name gather_prog 2>/dev/null | grep -q gather_prog && break
+	bpftool prog show name gather_prog 2>/dev/null | grep -q gather_prog && { loaded=1; break; }
 	sleep 0.1
 done
-bpftool prog show name gather_prog 2>/dev/null | grep -q gather_prog ||
+[ "$loaded" = 1 ] ||
 	{ cat "$LOGDIR/L.out" >&2; fail "job L (SGC_ACCEL=auto) did not load its programs within 30 s"; }
 "$CLUSTER" run "$CLUSTER_NAME" --ranks 5 --port 7400 --accel ebpf --timeout-ms 30000 --deadline 100 \
 	--logdir "$LOGDIR/E" -- "$CHECK" -s allreduce -c 1,363 -i 1000000 -T 6 -S >"$LOGDIR/E.out" 2>&1 &
