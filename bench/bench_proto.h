@@ -11,7 +11,10 @@
  *    same header with BENCH_F_RESP set and `count` int32 elements;
  *  - libsgcoll's wire protocol (sgcoll/wire.h) for sgc_scatter_gather():
  *    the query payload is a struct bench_sg_query; the answer is a CONTRIB
- *    whose body holds `aux` (the wanted count) int32 elements.
+ *    whose body holds `aux` (the wanted count) int32 elements;
+ *  - and for sgc_allreduce() of one chunk of int32 (ar_window): a RESULT
+ *    or PULL is answered by a CONTRIB whose id is its collective's seq
+ *    (sgc_bench --responder numbers its allreduces so).
  *
  * Every worker contributes bench_contrib(rank, id, i) as element i for the
  * request with id @id, so the coordinator can check every reduced vector
@@ -73,6 +76,14 @@ struct bench_resp_cfg {
 	__u16 simple_port;	/* simple-protocol rank r: simple_port + r */
 	__u16 max_rank;		/* highest rank answered (both protocols) */
 	__u16 flags;		/* BENCH_RESP_* */
+	/* Allreduce workers (0: off).  A RESULT of collective s is answered
+	 * by the contribution to s + ar_window, as a worker that keeps
+	 * ar_window allreduces in flight posts its next one when the oldest
+	 * completes; a PULL by the contribution it asks for, of ar_count
+	 * elements (a PULL does not carry the count). */
+	__u16 ar_window;
+	__u16 ar_count;
+	__u16 pad[2];
 };
 
 #define BENCH_RESP_SIMPLE	0x1	/* answer the simple protocol */
@@ -115,6 +126,8 @@ enum bench_resp_stat {
 	BENCH_RST_XDP_SMALL,	/* XDP could not resize the frame: to TC */
 	BENCH_RST_TC,		/* answers sent by the TC program */
 	BENCH_RST_TC_GROW_FAIL,	/* TC could not resize either: to the stack */
+	BENCH_RST_AR_RESULT,	/* allreduce results answered by the next contribution */
+	BENCH_RST_AR_PULL,	/* allreduce PULLs answered */
 	BENCH_RST_MAX
 };
 

@@ -109,10 +109,12 @@ struct answer {
 	/* libsgcoll only */
 	__u64 job_id;
 	__u32 seq;
+	__u32 wm;	/* CONTRIB aux: the watermark */
 	__u16 arg;
 	__u8 dtype;
 	__u8 op;
 	__u8 policy;
+	__u8 coll;
 };
 
 static __always_inline void count(__u32 what)
@@ -313,13 +315,12 @@ static __always_inline int send_contrib(void *ctx, const struct answer *a, __u32
 	h->count = (__u16)a->count;
 	h->dtype = a->dtype;
 	h->op = a->op;
-	h->coll = SGC_COLL_QUERY;
+	h->coll = a->coll;
 	h->policy = a->policy;
 	h->arg = a->arg;
 	h->flags = 0;
-	h->aux = 0;	/* watermark: the coordinator ignores a move backwards */
-	h->fan_first = 0;
-	h->fan_end = 0;
+	h->aux = a->wm;	/* 0: the coordinator ignores a move backwards */
+	h->total = a->coll == SGC_COLL_QUERY ? 0 : a->count;
 	h->reserved = 0;
 	if (!fill(ctx, L2L3L4 + SGC_HDR_SIZE, a, xdp))
 		return count_as(BENCH_RST_BAD, V_DROP(xdp));
@@ -378,6 +379,7 @@ static __always_inline int sgc_query(void *ctx, struct sgc_hdr *h, void *end, __
 	a.dtype = h->dtype;
 	a.op = h->op;
 	a.policy = h->policy;
+	a.coll = SGC_COLL_QUERY;
 	if (j->push_credit || (h->flags & SGC_F_ASK))
 		return send_contrib(ctx, &a, BENCH_RST_SGC_QUERY, xdp);
 
@@ -412,7 +414,47 @@ static __always_inline int sgc_pull(void *ctx, struct sgc_hdr *h, __u32 rank, co
 	a.dtype = p->dtype;
 	a.op = p->op;
 	a.policy = p->policy;
+	a.coll = SGC_COLL_QUERY;
 	return send_contrib(ctx, &a, BENCH_RST_SGC_PULL, xdp);
+}
+
+/*
+ * Allreduce (cfg.ar_window): one chunk of int32/uint32, contribution id =
+ * the collective's seq.  The RESULT of s means this rank's collectives
+ * below s + 1 are complete (the watermark) and that its next allreduce,
+ * s + ar_window, is posted now; a PULL of s asks for s itself (the first
+ * ar_window collectives, which no result precedes, and any the
+ * coordinator found missing).
+ */
+static __always_inline int sgc_allreduce(void *ctx, struct sgc_hdr *h, __u32 rank,
+					 const struct bench_resp_job *j, const bool xdp)
+{
+	bool result = h->type == SGC_MSG_RESULT;
+	struct answer a = {};
+
+	if (h->coll != SGC_COLL_ALLREDUCE || h->chunk != 0 || h->nchunks != 1 ||
+	    (h->dtype != DT_INT32 && h->dtype != DT_UINT32))
+		return sgc_pass(h, xdp);
+	if (result) {
+		if ((h->flags & SGC_F_DONE) || h->count != cfg.ar_count)
+			return sgc_pass(h, xdp);
+		a.seq = h->seq + cfg.ar_window;
+		a.wm = h->seq + 1;
+	} else {
+		if (h->aux != 1)
+			return sgc_pass(h, xdp);
+		a.seq = h->seq;
+		a.wm = 0;
+	}
+	a.rank = rank;
+	a.id = a.seq;
+	a.count = cfg.ar_count;
+	a.job_id = h->job_id;
+	a.arg = h->arg;
+	a.dtype = h->dtype;
+	a.op = h->op;
+	a.coll = SGC_COLL_ALLREDUCE;
+	return send_contrib(ctx, &a, result ? BENCH_RST_AR_RESULT : BENCH_RST_AR_PULL, xdp);
 }
 
 static __always_inline int answer_sgc(void *ctx, __u32 rank, const bool xdp)
@@ -427,11 +469,16 @@ static __always_inline int answer_sgc(void *ctx, __u32 rank, const bool xdp)
 		return pass_as(BENCH_RST_PASS, xdp);
 	if (h->type == SGC_MSG_WELCOME)
 		return xdp ? sgc_welcome(h, end, xdp) : TC_ACT_UNSPEC;	/* learnt by XDP */
-	if (h->type != SGC_MSG_QUERY && h->type != SGC_MSG_PULL)
+	if (h->type != SGC_MSG_QUERY && h->type != SGC_MSG_PULL && h->type != SGC_MSG_RESULT)
 		return sgc_pass(h, xdp);
 	j = bpf_map_lookup_elem(&job, &zero);
 	if (!j || !j->job_id || j->job_id != h->job_id)
 		return sgc_pass(h, xdp);
+	if (h->type == SGC_MSG_RESULT || (h->type == SGC_MSG_PULL && h->coll != SGC_COLL_QUERY)) {
+		if (!cfg.ar_window || cfg.ar_count * 4 > j->chunk_bytes)
+			return sgc_pass(h, xdp);
+		return sgc_allreduce(ctx, h, rank, j, xdp);
+	}
 	if (h->type == SGC_MSG_QUERY)
 		return sgc_query(ctx, h, end, rank, j, xdp);
 	return sgc_pull(ctx, h, rank, xdp);

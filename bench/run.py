@@ -90,6 +90,8 @@ C = {c.name: c for c in [
               note="one socket, io_uring: batched sendmsg, multishot recvmsg, buffer ring"),
     Contender("sgc-user+xdp", "sgc-resp", "sgc_bench", accel="off",
               note="libsgcoll user-space path, XDP responder workers"),
+    Contender("sgc-auto+xdp", "sgc-resp", "sgc_bench", accel="auto",
+              note="SGC_ACCEL=auto (the default), XDP responder workers"),
     Contender("sgc-ebpf-ringbuf+xdp", "sgc-resp", "sgc_bench", accel="ebpf",
               env={"SGC_DELIVERY": "ringbuf"}, note="eBPF path, ring-buffer delivery"),
     Contender("sgc-ebpf-socket+xdp", "sgc-resp", "sgc_bench", accel="ebpf",
@@ -116,11 +118,16 @@ C = {c.name: c for c in [
               note="gloo::allreduce (default algorithm), tcp over loopback, FileStore"),
 ]}
 
+# Allreduces the XDP responder contributes to (one chunk of int32).
+AR_COUNT = {"ar1": 1, "ar363": 363}
+
 BASELINES = ["base_naive", "base_epoll", "base_mmsg", "base_uring"]
 SGC_RESP = ["sgc-user+xdp", "sgc-ebpf-ringbuf+xdp", "sgc-ebpf-socket+xdp",
             "sgc-ebpf-busypoll+xdp", "sgc-ebpf-keep+xdp"]
 SGC_PROC = ["sgc-user", "sgc-auto", "sgc-ebpf-ringbuf", "sgc-ebpf-socket"]
 PEERS = ["openmpi-tcp", "gloo-tcp"]
+# Coordinator-bound allreduce: the responder contributes for the workers.
+AR_RESP = ["sgc-user+xdp", "sgc-auto+xdp", "sgc-ebpf-ringbuf+xdp"]
 
 # ---------------------------------------------------------------------------
 # The scenario table: workload, contenders, fan-outs, modes.
@@ -142,6 +149,10 @@ SCENARIOS = [
     ("ar363", SGC_PROC + PEERS, AR_F, ("lat", "tput")),
     ("ar64k", SGC_PROC + PEERS, AR_F, ("lat", "tput")),
     ("ar1m", SGC_PROC + PEERS, AR_F, ("lat", "tput")),
+    # allreduce, coordinator-bound: the XDP responder contributes for every
+    # worker (throughput only: it answers a result with the next operation)
+    ("ar1", AR_RESP, [32, 64, 128, 256], ("tput",)),
+    ("ar363", AR_RESP, [32, 64, 128, 256], ("tput",)),
 ]
 
 # (contender kind or name, workload or "*") -> largest fan-out, and why.
@@ -303,9 +314,12 @@ class Cluster:
         if not self.subnet:
             raise RuntimeError("sgc-cluster list does not show the cluster")
 
-    def start_responder(self, build, max_rank, timeout_s):
+    def start_responder(self, build, max_rank, timeout_s, ar=None):
+        """ar: (window, count) to contribute to allreduces as well."""
         cmd = [os.path.join(build, "sgc-responder"), "--cluster", self.name, "--hosts",
                str(self.hosts), "--max-rank", str(max_rank), "--deadline", str(int(timeout_s))]
+        if ar:
+            cmd += ["--allreduce-window", str(ar[0]), "--allreduce-count", str(ar[1])]
         self.resp = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      text=True, start_new_session=True)
         RUNNING.append(self.resp)
@@ -643,29 +657,42 @@ def main():
                 pending = [p for p in runs if PHASE[p[1].kind] == phase]
                 if not pending:
                     continue
-                why = None
+                # The responder contributes to one allreduce size at a
+                # time: a group per allreduce workload, scatter-gather
+                # with the first.
+                groups = [pending]
                 if phase == 0:
-                    try:
-                        cl.start_responder(a.build, f, 24 * 3600)
-                        log(f"   XDP responder attached to {cl.hosts} hosts")
-                    except RuntimeError as e:
-                        why = f"failed: {e}"
-                        log(f"   {why}")
-                for rep in range(1, a.repeats + 1):
-                    for (_, con, wl, m) in pending:
-                        if why:
-                            row = {"workload": wl, "mode": m, "contender": con.name,
-                                   "fanout": f, "rep": rep, "ops": "", "seconds": 0,
-                                   "status": why}
-                        else:
-                            row = one_run(a, cl, con, wl, m, f, rep, state)
-                        rows.append(row)
-                        done += 1
-                        log(progress_line(row, done, total, started))
-                if phase == 0 and not why:
-                    counters = cl.stop_responder().strip()
-                    for line in counters.splitlines():
-                        log("   " + line)
+                    ar = sorted({p[2] for p in pending if p[2] in AR_COUNT})
+                    groups = [[p for p in pending if p[2] == w or
+                               (p[2] not in AR_COUNT and i == 0)]
+                              for i, w in enumerate(ar)] or [pending]
+                for group in groups:
+                    why = None
+                    if phase == 0:
+                        wl_ar = [p[2] for p in group if p[2] in AR_COUNT]
+                        ar = (window_for(f), AR_COUNT[wl_ar[0]]) if wl_ar else None
+                        try:
+                            cl.start_responder(a.build, f, 24 * 3600, ar)
+                            log(f"   XDP responder attached to {cl.hosts} hosts" +
+                                (f" (allreduce window {ar[0]}, {ar[1]} x int32)" if ar else ""))
+                        except RuntimeError as e:
+                            why = f"failed: {e}"
+                            log(f"   {why}")
+                    for rep in range(1, a.repeats + 1):
+                        for (_, con, wl, m) in group:
+                            if why:
+                                row = {"workload": wl, "mode": m, "contender": con.name,
+                                       "fanout": f, "rep": rep, "ops": "", "seconds": 0,
+                                       "status": why}
+                            else:
+                                row = one_run(a, cl, con, wl, m, f, rep, state)
+                            rows.append(row)
+                            done += 1
+                            log(progress_line(row, done, total, started))
+                    if phase == 0 and not why:
+                        counters = cl.stop_responder().strip()
+                        for line in counters.splitlines():
+                            log("   " + line)
             cl.down()
             cl = None
             write_all(a, rows, dropped, started, partial=True)

@@ -41,6 +41,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "sgcoll/abi.h"
 #include "sgcoll/wire.h"
 #include "bench_proto.h"
 #include "responder.skel.h"
@@ -62,6 +63,8 @@ static const char *const stat_names[BENCH_RST_MAX] = {
 	[BENCH_RST_XDP_SMALL] = "xdp_too_small",
 	[BENCH_RST_TC] = "tc_answered",
 	[BENCH_RST_TC_GROW_FAIL] = "tc_grow_failed",
+	[BENCH_RST_AR_RESULT] = "ar_result_answered",
+	[BENCH_RST_AR_PULL] = "ar_pull_answered",
 };
 
 static const char *const msg_names[] = {
@@ -77,11 +80,15 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: sgc-responder --cluster NAME --hosts H [--max-rank N] [--sgc-port P]\n"
 		"                     [--simple-port P] [--no-sgc] [--no-simple] [--deadline S]\n"
+		"                     [--allreduce-window W --allreduce-count N]\n"
 		"       sgc-responder --selftest\n"
 		"Attaches the XDP responder to eth0 of NAME-w1..NAME-wH (and XDP_PASS to\n"
 		"their switch ports), prints \"sgc-responder: ready\", and detaches on\n"
-		"SIGINT/SIGTERM or after the deadline (default %d s).\n",
-		DEFAULT_DEADLINE_S);
+		"SIGINT/SIGTERM or after the deadline (default %d s).\n"
+		"With --allreduce-window it also contributes to allreduces of N (<= %d) int32\n"
+		"in one chunk: the result of collective s by the contribution to s + W\n"
+		"(sgc_bench --responder --mode tput --window W).\n",
+		DEFAULT_DEADLINE_S, BENCH_MAX_ELEMS);
 }
 
 static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -376,6 +383,61 @@ static int selftest_sgc(int fd, int fd_tc, struct frame *in, struct frame *out, 
 	return 0;
 }
 
+/*
+ * Allreduce (window 4, BENCH_COUNT elements; @job_id welcomed): a RESULT of
+ * seq 10 is answered by XDP with the contribution to 14 (watermark 11), a
+ * PULL of 12 by TC with 12's; a DONE or another count goes up.
+ */
+static int selftest_ar(int fd, int fd_tc, struct frame *in, struct frame *out, __u64 job_id)
+{
+	static const struct { __u8 type; __u32 seq; __u16 count, flags; int want, id, wm; } c[] = {
+		{ SGC_MSG_RESULT, 10, BENCH_COUNT, 0, XDP_TX, 14, 11 },
+		{ SGC_MSG_PULL, 12, 0, 0, TC_ACT_REDIRECT, 12, 0 },
+		{ SGC_MSG_RESULT, 10, 0, SGC_F_DONE, XDP_PASS, 0, 0 },
+		{ SGC_MSG_RESULT, 10, 5, 0, XDP_PASS, 0, 0 },
+	};
+	unsigned char pl[sizeof(struct sgc_hdr) + 4 * BENCH_COUNT] = { 0 };
+	__u32 out_len, verdict, rank = 5;
+	struct sgc_hdr h, r;
+	size_t i, len;
+
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		bool pull = c[i].type == SGC_MSG_PULL;
+
+		sg_hdr(&h, c[i].type, job_id, c[i].seq);
+		h.coll = SGC_COLL_ALLREDUCE;
+		h.dtype = 4;
+		h.rank = (__u16)rank;
+		h.count = c[i].count;
+		h.flags = c[i].flags;
+		h.aux = pull ? 1 : 0;
+		memcpy(pl, &h, sizeof(h));
+		len = craft(in, BENCH_SGC_PORT + rank, pl, sizeof(h) + 4u * c[i].count);
+		if (run(pull ? fd_tc : fd, in, len, out, &out_len, &verdict))
+			return -1;
+		if ((int)verdict != c[i].want) {
+			fprintf(stderr, "selftest: allreduce case %zu: verdict %u, want %d\n", i,
+				verdict, c[i].want);
+			return -1;
+		}
+		if (c[i].want == XDP_PASS)
+			continue;
+		if (check_turned(out, out_len, SGC_HDR_SIZE + 4 * BENCH_COUNT))
+			return -1;
+		memcpy(&r, out->payload, sizeof(r));
+		if (r.type != SGC_MSG_CONTRIB || r.seq != (__u32)c[i].id || r.job_id != job_id ||
+		    r.rank != rank || r.count != BENCH_COUNT || r.coll != SGC_COLL_ALLREDUCE ||
+		    r.total != BENCH_COUNT || r.aux != (__u32)c[i].wm || r.nchunks != 1 || r.flags) {
+			fprintf(stderr, "selftest: allreduce case %zu: CONTRIB header is wrong "
+				"(seq %u, aux %u, total %u)\n", i, r.seq, r.aux, r.total);
+			return -1;
+		}
+		if (check_body(out->payload + SGC_HDR_SIZE, rank, (__u32)c[i].id, BENCH_COUNT))
+			return -1;
+	}
+	return 0;
+}
+
 static int selftest(void)
 {
 	struct responder *skel = responder__open();
@@ -385,9 +447,12 @@ static int selftest(void)
 	int fd, fd_tc, err = -1;
 	size_t len;
 
-	if (skel)
+	if (skel) {
 		bpf_program__set_expected_attach_type(skel->progs.responder_tc,
 						      BENCH_BPF_TCX_INGRESS);
+		skel->rodata->cfg.ar_window = 4;
+		skel->rodata->cfg.ar_count = BENCH_COUNT;
+	}
 	if (!skel || !in || !out || responder__load(skel)) {
 		fprintf(stderr, "selftest: skipped: cannot load the responder's BPF programs (%s); "
 			"run as root on a kernel with BPF\n", geteuid() ? "not root" : "load failed");
@@ -431,7 +496,8 @@ static int selftest(void)
 	if (check_turned(out, out_len, sizeof(m) + 4 * BENCH_COUNT) ||
 	    check_body(out->payload + sizeof(m), 3, 8, BENCH_COUNT))
 		goto out;
-	if (selftest_sgc(fd, fd_tc, in, out, 1) || selftest_sgc(fd, fd_tc, in, out, 0))
+	if (selftest_sgc(fd, fd_tc, in, out, 1) || selftest_sgc(fd, fd_tc, in, out, 0) ||
+	    selftest_ar(fd, fd_tc, in, out, 0x1122334455667788ULL))	/* credit 0's job */
 		goto out;
 	printf("sgc-responder: selftest passed\n");
 	err = 0;
@@ -454,6 +520,8 @@ int main(int argc, char **argv)
 		{ "simple-port", required_argument, NULL, 'P' },
 		{ "no-sgc", no_argument, NULL, 'S' },
 		{ "no-simple", no_argument, NULL, 's' },
+		{ "allreduce-window", required_argument, NULL, 'w' },
+		{ "allreduce-count", required_argument, NULL, 'n' },
 		{ "deadline", required_argument, NULL, 'd' },
 		{ "selftest", no_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
@@ -482,6 +550,8 @@ int main(int argc, char **argv)
 		case 'P': cfg.simple_port = (__u16)strtoul(optarg, NULL, 10); break;
 		case 'S': cfg.flags &= (__u16)~BENCH_RESP_SGC; break;
 		case 's': cfg.flags &= (__u16)~BENCH_RESP_SIMPLE; break;
+		case 'w': cfg.ar_window = (__u16)strtoul(optarg, NULL, 10); break;
+		case 'n': cfg.ar_count = (__u16)strtoul(optarg, NULL, 10); break;
 		case 'd': deadline = strtol(optarg, NULL, 10); break;
 		case 't':
 			libbpf_set_print(libbpf_quiet);
@@ -492,6 +562,12 @@ int main(int argc, char **argv)
 	}
 	if (!cluster || hosts < 1 || hosts > MAX_HOSTS || deadline < 1 || !cfg.max_rank) {
 		usage(stderr);
+		return 2;
+	}
+	if (!cfg.ar_window != !cfg.ar_count || cfg.ar_count > BENCH_MAX_ELEMS ||
+	    cfg.ar_window > SGC_BPF_RING_SEQ / 2) {
+		fprintf(stderr, "sgc-responder: --allreduce-window (1..%d) and --allreduce-count "
+			"(1..%d) go together\n", SGC_BPF_RING_SEQ / 2, BENCH_MAX_ELEMS);
 		return 2;
 	}
 	libbpf_set_print(libbpf_quiet);
@@ -544,10 +620,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "sgc-responder: cannot return to our namespace: %s\n", strerror(errno));
 		goto out;
 	}
-	printf("sgc-responder: ready: %ld hosts of %s, ranks 1..%u, sgc port %u+r%s, simple port %u+r%s\n",
+	printf("sgc-responder: ready: %ld hosts of %s, ranks 1..%u, sgc port %u+r%s, simple port %u+r%s, "
+	       "allreduce %s (window %u, %u x int32)\n",
 	       hosts, cluster, cfg.max_rank, cfg.sgc_port,
 	       cfg.flags & BENCH_RESP_SGC ? "" : " (off)", cfg.simple_port,
-	       cfg.flags & BENCH_RESP_SIMPLE ? "" : " (off)");
+	       cfg.flags & BENCH_RESP_SIMPLE ? "" : " (off)", cfg.ar_window ? "on" : "off",
+	       cfg.ar_window, cfg.ar_count);
 	fflush(stdout);
 
 	ts.tv_sec = deadline;

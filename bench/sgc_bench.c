@@ -22,6 +22,13 @@
  *   tput   allreduce: --window sgc_iallreduce in flight (at most 64), a new
  *          one per completion; scatter-gather is blocking in libsgcoll's API,
  *          so its throughput is back-to-back calls (window 1).
+ * Coordinator-bound allreduce (--responder, tput): the workers join, take
+ * part in the first barrier and wait in sgc_serve(); the XDP responder
+ * contributes for them (bench_proto.h), answering the result of collective
+ * s with the contribution to s + window.  Contribution ids are the
+ * collectives' seqs: the barrier is seq 0, allreduce k (from 0) is k + 1.
+ * Only rank 0 checks results then, and the run ends without the final
+ * allreduces (the responder has contributed to collectives past the last).
  * Every result is checked on every rank (bench_proto.h's contributions:
  * rank r gives bench_contrib(r, id, i) for element i of operation id), and
  * a run reports verified=1 only if all were right.  Rank 0's datagrams sent
@@ -77,7 +84,10 @@ static void usage(FILE *f)
 		"  --window W          allreduce tput: operations in flight, <= %d (default 16)\n"
 		"  --sample N          throughput sample every N completions (default 200)\n"
 		"  --name LABEL        contender name in the result (default sgc-user/sgc-ebpf)\n"
-		"  --responder         sg363: the XDP responder answers for the workers\n"
+		"  --responder         the XDP responder answers for the workers: sg363, or an\n"
+		"                      allreduce of one chunk in tput mode (rank 0 only measures;\n"
+		"                      run sgc-responder --allreduce-window W --allreduce-count N\n"
+		"                      with this --window and the workload's count)\n"
 		"  --serve-idle-ms T   workers' sgc_serve() idle timeout (default 600000)\n"
 		"  --query-bytes N     sg: query payload, zero-padded (default: the answer's size,\n"
 		"                      so that the XDP responder answers in place)\n"
@@ -153,6 +163,12 @@ static int parse(struct opts *o, int argc, char **argv)
 	if (o->ops < 1 || o->warmup < 0 || o->window < 1 || o->window > MAX_WINDOW ||
 	    o->sample < 1 || o->max_s < 0 || o->min_ops < 1)
 		return -1;
+	if (o->responder && !o->sg && !o->tput) {
+		fprintf(stderr, "sgc_bench: --responder with an allreduce needs --mode tput (the "
+			"responder answers each result with the contribution to the collective "
+			"--window later)\n");
+		return -1;
+	}
 	if (o->max_s > 0 && (o->tput || o->sg)) {
 		fprintf(stderr, "sgc_bench: --max-s is for allreduce in lat mode\n");
 		return -1;
@@ -447,6 +463,25 @@ out:
 	return err;
 }
 
+/*
+ * Allreduce with the XDP responder contributing for the workers: rank 0
+ * runs the tput loop alone (its ids are the seqs, see the top), then ends
+ * the workers' sgc_serve().
+ */
+static int ar_responder(sgc_comm *c, const struct opts *o, struct bench_result *res, long *bad)
+{
+	struct sgc_serve_opts so = { .sz = sizeof(so), .idle_timeout_ms = o->serve_idle_ms };
+	int err, rc;
+
+	if (rank != 0) {
+		err = check("barrier", sgc_barrier(c));
+		return err ? err : check("serve", sgc_serve(c, answer, NULL, &so));
+	}
+	err = allreduce_tput(c, o, res, bad);
+	rc = check("serve_stop", sgc_serve_stop(c));
+	return err ? err : rc;
+}
+
 /* The eBPF path's fan-out clones so far (0 without it): datagrams the
  * kernel sent for this rank, which sgc_stats.pkts_sent does not count. */
 static uint64_t bpf_clones(const sgc_comm *c)
@@ -507,7 +542,9 @@ int main(int argc, char **argv)
 	sgc_get_stats(c, &st0, sizeof(st0));
 	clones0 = bpf_clones(c);
 
-	if (!o.sg) {
+	if (!o.sg && o.responder) {
+		err = ar_responder(c, &o, &res, &bad);
+	} else if (!o.sg) {
 		err = o.tput ? allreduce_tput(c, &o, &res, &bad) : allreduce_lat(c, &o, &res, &bad);
 	} else if (rank == 0) {
 		err = sg_coord(c, &o, &res, &bad);
@@ -524,11 +561,15 @@ int main(int argc, char **argv)
 	/* Everyone learns whether every rank verified everything. */
 	totals[0] = bad + (err ? 1 : 0);
 	totals[1] = handler_calls;
-	rc = check("final allreduce", sgc_allreduce(c, totals, totals, 2, SGC_INT64, SGC_SUM));
 	/* The bytes the busiest rank sent (warm-up and barriers included). */
 	busiest = (int64_t)(st1.bytes_sent - st0.bytes_sent);
-	rc = rc ? rc : check("bytes allreduce", sgc_allreduce(c, &busiest, &busiest, 1, SGC_INT64,
-							       SGC_MAX));
+	if (o.responder && !o.sg) {
+		rc = 0;	/* rank 0 alone checked; the next allreduce is the responder's */
+	} else {
+		rc = check("final allreduce", sgc_allreduce(c, totals, totals, 2, SGC_INT64, SGC_SUM));
+		rc = rc ? rc : check("bytes allreduce", sgc_allreduce(c, &busiest, &busiest, 1,
+								       SGC_INT64, SGC_MAX));
+	}
 	if (rank == 0) {
 		res.contender = o.name;
 		res.workload = o.workload;
