@@ -237,7 +237,14 @@ int notify_prog(struct __sk_buff *skb)
 	fan.errors = sgc_opaque_zero;
 	fan.stop = 0;
 	fan.stop_on_err = 1;
-	if (cfg.flags & SGC_BPF_CFG_ALLGATHER) {
+	if ((cfg.flags & SGC_BPF_CFG_ALLGATHER) && win.fan_user) {
+		/* Many collectives open: every receiver from user space. */
+		sgc_receivers(&orig, &fan);
+		if (fan.end > fan.first) {
+			sgc_agg_count(SGC_ST_FANOUT_PACED, fan.end - fan.first);
+			fan.stop = fan.first;
+		}
+	} else if (cfg.flags & SGC_BPF_CFG_ALLGATHER) {
 		sgc_receivers(&orig, &fan);
 		pace = fan.end > fan.first ? sgc_fan_budget() : NULL;
 		if (pace && pace->tokens < fan.end - fan.first) {

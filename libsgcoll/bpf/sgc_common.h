@@ -80,7 +80,13 @@ static inline int sgc_bpf_in_kernel(__u32 kernel_colls, __u32 coll)
  * `volatile struct sgc_bpf_window win` in the BPF object. */
 struct sgc_bpf_window {
 	__u32 base;		/* oldest collective still open */
-	__u32 pad;
+	/* Non-zero: so many collectives are open that notify_prog clones no
+	 * result and user space sends each on (scatter_prog's clones, one
+	 * send per result, each drained before the next).  Kernel clones
+	 * win one collective at a time (no wake-up between result and
+	 * workers); with many open, one NAPI poll completes tens of results
+	 * and their clone bursts overflow the backlogs on the way. */
+	__u32 fan_user;
 	/* The query in progress, the only one whose answers are taken: its
 	 * seq, policy and wanted answers in one word (sgc_bpf_query_word()),
 	 * so that gather_prog never reads one query's seq with another's

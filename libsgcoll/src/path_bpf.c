@@ -820,9 +820,20 @@ const struct sgc_bpf_slot *bpf_path_slot_at(struct sgc_comm *c, uint32_t seq, ui
 	return out;
 }
 
+/*
+ * Collectives open at once from which user space, not notify_prog, sends
+ * the results on (win.fan_user).  Measured at 9 ranks one per host,
+ * allreduce of 363 x int32: see bench/results/fanuser-2026-12-05 (built
+ * with -DSGC_FAN_USER_OPEN=N there to compare).
+ */
+#ifndef SGC_FAN_USER_OPEN
+#define SGC_FAN_USER_OPEN	4
+#endif
+
 void bpf_path_window(struct sgc_comm *c, uint32_t base)
 {
 	c->bpf->skel->bss->win.base = base;
+	c->bpf->skel->bss->win.fan_user = c->colls.next_seq - base >= SGC_FAN_USER_OPEN;
 }
 
 void bpf_path_query(struct sgc_comm *c, uint32_t seq, uint8_t policy, uint16_t want)

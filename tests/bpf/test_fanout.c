@@ -964,6 +964,36 @@ static void test_notify_paced(void **state)
 	}
 }
 
+/* With win.fan_user set (many collectives open) notify_prog clones no
+ * result: the coordinator's copy says user space sends from the first
+ * receiver on, and fanout_paced counts every copy left.  Cleared, it
+ * clones to every worker again. */
+static void test_notify_fan_user(void **state)
+{
+	struct sgc_bpf_cfg c = fan_cfg(WORLD, SGC_BPF_CFG_ALLGATHER);
+	static const struct coll_case cases[] = {
+		{ "allreduce, user fan-out", SGC_COLL_ALLREDUCE, 0, 1, 1, 4, { 0 } },
+		{ "reduce to 3, user fan-out", SGC_COLL_REDUCE, 3, 1, 1, 4, { 0 } },
+		{ "allreduce, kernel fan-out", SGC_COLL_ALLREDUCE, 0, 1, 1, 4, { 0, 1, 1, 1, 1 } },
+	};
+	static const int first[] = { 1, 3, 0 }, left[] = { 4, 1, 0 };
+	uint64_t left0;
+	struct sgc_hdr g;
+	int k;
+
+	(void)state;
+	assert_int_equal(coord_up(&co, &c, 1), 0);
+	co.s->bss->win.base = 60;
+	for (k = 0; k < 3; k++) {
+		co.s->bss->win.fan_user = k < 2;
+		left0 = stat_of(co.s, SGC_ST_FANOUT_PACED);
+		run_coll(&co, &cases[k], 60 + (uint32_t)k, WORLD, 0);
+		memcpy(&g, cgot.buf[0], sizeof(g));
+		assert_int_equal(g.fan_first, first[k]);
+		assert_int_equal(stat_of(co.s, SGC_ST_FANOUT_PACED) - left0, left[k]);
+	}
+}
+
 static int on_event(void *ctx, void *data, size_t len)
 {
 	struct sgc_bpf_event *ev = ctx;
@@ -1005,6 +1035,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_scatter, coord_teardown),
 		cmocka_unit_test_teardown(test_notify, coord_teardown),
 		cmocka_unit_test_teardown(test_notify_paced, coord_teardown),
+		cmocka_unit_test_teardown(test_notify_fan_user, coord_teardown),
 		cmocka_unit_test_teardown(test_notify_ring, coord_teardown),
 	};
 

@@ -126,7 +126,8 @@ enum sgc_bpf_stat {
 	SGC_ST_DROP_MAC,	/* job key set: a contribution whose tag is
 				 * missing or wrong (or a tag without a key) */
 	SGC_ST_FANOUT_PACED,	/* result copies notify_prog left to user space
-				 * for want of its per-CPU clone budget */
+				 * for want of its per-CPU clone budget, or
+				 * because many collectives were open */
 	SGC_ST_MAX
 };
 
