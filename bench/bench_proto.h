@@ -128,6 +128,7 @@ enum bench_resp_stat {
 	BENCH_RST_TC_GROW_FAIL,	/* TC could not resize either: to the stack */
 	BENCH_RST_AR_RESULT,	/* allreduce results answered by the next contribution */
 	BENCH_RST_AR_PULL,	/* allreduce PULLs answered */
+	BENCH_RST_AR_HELD,	/* allreduce results not answered: no push credit */
 	BENCH_RST_MAX
 };
 

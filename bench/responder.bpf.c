@@ -424,7 +424,8 @@ static __always_inline int sgc_pull(void *ctx, struct sgc_hdr *h, __u32 rank, co
  * below s + 1 are complete (the watermark) and that its next allreduce,
  * s + ar_window, is posted now; a PULL of s asks for s itself (the first
  * ar_window collectives, which no result precedes, and any the
- * coordinator found missing).
+ * coordinator found missing).  Without push credit every contribution
+ * waits for its PULL, as a worker process's does.
  */
 static __always_inline int sgc_allreduce(void *ctx, struct sgc_hdr *h, __u32 rank,
 					 const struct bench_resp_job *j, const bool xdp)
@@ -438,6 +439,10 @@ static __always_inline int sgc_allreduce(void *ctx, struct sgc_hdr *h, __u32 ran
 	if (result) {
 		if ((h->flags & SGC_F_DONE) || h->count != cfg.ar_count)
 			return sgc_pass(h, xdp);
+		/* No push credit (more than 192 workers): a worker sends
+		 * only what it is PULLed for, and so does this one. */
+		if (!j->push_credit)
+			return count_as(BENCH_RST_AR_HELD, V_DROP(xdp));
 		a.seq = h->seq + cfg.ar_window;
 		a.wm = h->seq + 1;
 	} else {

@@ -65,6 +65,7 @@ static const char *const stat_names[BENCH_RST_MAX] = {
 	[BENCH_RST_TC_GROW_FAIL] = "tc_grow_failed",
 	[BENCH_RST_AR_RESULT] = "ar_result_answered",
 	[BENCH_RST_AR_PULL] = "ar_pull_answered",
+	[BENCH_RST_AR_HELD] = "ar_result_held",
 };
 
 static const char *const msg_names[] = {
@@ -384,25 +385,48 @@ static int selftest_sgc(int fd, int fd_tc, struct frame *in, struct frame *out, 
 }
 
 /*
- * Allreduce (window 4, BENCH_COUNT elements; @job_id welcomed): a RESULT of
- * seq 10 is answered by XDP with the contribution to 14 (watermark 11), a
- * PULL of 12 by TC with 12's; a DONE or another count goes up.
+ * Allreduce (window 4, BENCH_COUNT elements), in a job with push credit: a
+ * RESULT of seq 10 is answered by XDP with the contribution to 14
+ * (watermark 11), a PULL of 12 by TC with 12's; a DONE or another count
+ * goes up.  Without push credit a RESULT is not answered (dropped), a PULL
+ * is.
  */
-static int selftest_ar(int fd, int fd_tc, struct frame *in, struct frame *out, __u64 job_id)
+static int selftest_ar(int fd, int fd_tc, struct frame *in, struct frame *out)
 {
-	static const struct { __u8 type; __u32 seq; __u16 count, flags; int want, id, wm; } c[] = {
-		{ SGC_MSG_RESULT, 10, BENCH_COUNT, 0, XDP_TX, 14, 11 },
-		{ SGC_MSG_PULL, 12, 0, 0, TC_ACT_REDIRECT, 12, 0 },
-		{ SGC_MSG_RESULT, 10, 0, SGC_F_DONE, XDP_PASS, 0, 0 },
-		{ SGC_MSG_RESULT, 10, 5, 0, XDP_PASS, 0, 0 },
+	static const struct {
+		__u16 credit; __u8 type; __u32 seq; __u16 count, flags; int want, id, wm;
+	} c[] = {
+		{ 1, SGC_MSG_RESULT, 10, BENCH_COUNT, 0, XDP_TX, 14, 11 },
+		{ 1, SGC_MSG_PULL, 12, 0, 0, TC_ACT_REDIRECT, 12, 0 },
+		{ 1, SGC_MSG_RESULT, 10, 0, SGC_F_DONE, XDP_PASS, 0, 0 },
+		{ 1, SGC_MSG_RESULT, 10, 5, 0, XDP_PASS, 0, 0 },
+		{ 0, SGC_MSG_RESULT, 10, BENCH_COUNT, 0, XDP_DROP, 0, 0 },
+		{ 0, SGC_MSG_PULL, 11, 0, 0, TC_ACT_REDIRECT, 11, 0 },
 	};
 	unsigned char pl[sizeof(struct sgc_hdr) + 4 * BENCH_COUNT] = { 0 };
 	__u32 out_len, verdict, rank = 5;
+	__u64 job_id = 0;
 	struct sgc_hdr h, r;
 	size_t i, len;
 
 	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
 		bool pull = c[i].type == SGC_MSG_PULL;
+
+		if (job_id != 0xabcdef00ULL + c[i].credit) {
+			struct sgc_welcome w = { .chunk_bytes = 1456, .world = 600,
+						 .push_credit = c[i].credit };
+
+			job_id = 0xabcdef00ULL + c[i].credit;
+			sg_hdr(&h, SGC_MSG_WELCOME, job_id, 0);
+			h.arg = 600;
+			memcpy(pl, &h, sizeof(h));
+			memcpy(pl + sizeof(h), &w, sizeof(w));
+			len = craft(in, BENCH_SGC_PORT + rank, pl, sizeof(h) + sizeof(w));
+			if (run(fd, in, len, out, &out_len, &verdict) || verdict != XDP_PASS) {
+				fprintf(stderr, "selftest: allreduce WELCOME not passed\n");
+				return -1;
+			}
+		}
 
 		sg_hdr(&h, c[i].type, job_id, c[i].seq);
 		h.coll = SGC_COLL_ALLREDUCE;
@@ -420,7 +444,7 @@ static int selftest_ar(int fd, int fd_tc, struct frame *in, struct frame *out, _
 				verdict, c[i].want);
 			return -1;
 		}
-		if (c[i].want == XDP_PASS)
+		if (c[i].want == XDP_PASS || c[i].want == XDP_DROP)
 			continue;
 		if (check_turned(out, out_len, SGC_HDR_SIZE + 4 * BENCH_COUNT))
 			return -1;
@@ -497,7 +521,7 @@ static int selftest(void)
 	    check_body(out->payload + sizeof(m), 3, 8, BENCH_COUNT))
 		goto out;
 	if (selftest_sgc(fd, fd_tc, in, out, 1) || selftest_sgc(fd, fd_tc, in, out, 0) ||
-	    selftest_ar(fd, fd_tc, in, out, 0x1122334455667788ULL))	/* credit 0's job */
+	    selftest_ar(fd, fd_tc, in, out))
 		goto out;
 	printf("sgc-responder: selftest passed\n");
 	err = 0;
