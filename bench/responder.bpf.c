@@ -449,7 +449,11 @@ static __always_inline int sgc_allreduce(void *ctx, struct sgc_hdr *h, __u32 ran
 		if (h->aux != 1)
 			return sgc_pass(h, xdp);
 		a.seq = h->seq;
-		a.wm = 0;
+		/* A worker that posted s has completed s - ar_window: without
+		 * push credit the PULL's answer is the only watermark the
+		 * coordinator gets, and it retires nothing without one.  The
+		 * first window's: 0, which it ignores. */
+		a.wm = h->seq + 1 > cfg.ar_window ? h->seq + 1 - cfg.ar_window : 0;
 	}
 	a.rank = rank;
 	a.id = a.seq;

@@ -387,7 +387,8 @@ static int selftest_sgc(int fd, int fd_tc, struct frame *in, struct frame *out, 
 /*
  * Allreduce (window 4, BENCH_COUNT elements), in a job with push credit: a
  * RESULT of seq 10 is answered by XDP with the contribution to 14
- * (watermark 11), a PULL of 12 by TC with 12's; a DONE or another count
+ * (watermark 11), a PULL of 12 by TC with 12's (watermark 12 + 1 - 4; 0 in
+ * the first window); a DONE or another count
  * goes up.  Without push credit a RESULT is not answered (dropped), a PULL
  * is.
  */
@@ -397,11 +398,12 @@ static int selftest_ar(int fd, int fd_tc, struct frame *in, struct frame *out)
 		__u16 credit; __u8 type; __u32 seq; __u16 count, flags; int want, id, wm;
 	} c[] = {
 		{ 1, SGC_MSG_RESULT, 10, BENCH_COUNT, 0, XDP_TX, 14, 11 },
-		{ 1, SGC_MSG_PULL, 12, 0, 0, TC_ACT_REDIRECT, 12, 0 },
+		{ 1, SGC_MSG_PULL, 12, 0, 0, TC_ACT_REDIRECT, 12, 9 },
 		{ 1, SGC_MSG_RESULT, 10, 0, SGC_F_DONE, XDP_PASS, 0, 0 },
 		{ 1, SGC_MSG_RESULT, 10, 5, 0, XDP_PASS, 0, 0 },
 		{ 0, SGC_MSG_RESULT, 10, BENCH_COUNT, 0, XDP_DROP, 0, 0 },
-		{ 0, SGC_MSG_PULL, 11, 0, 0, TC_ACT_REDIRECT, 11, 0 },
+		{ 0, SGC_MSG_PULL, 11, 0, 0, TC_ACT_REDIRECT, 11, 8 },
+		{ 0, SGC_MSG_PULL, 2, 0, 0, TC_ACT_REDIRECT, 2, 0 },
 	};
 	unsigned char pl[sizeof(struct sgc_hdr) + 4 * BENCH_COUNT] = { 0 };
 	__u32 out_len, verdict, rank = 5;
