@@ -237,19 +237,18 @@ int notify_prog(struct __sk_buff *skb)
 	fan.errors = sgc_opaque_zero;
 	fan.stop = 0;
 	fan.stop_on_err = 1;
-	if ((cfg.flags & SGC_BPF_CFG_ALLGATHER) && win.fan_user) {
-		/* Many collectives open: every receiver from user space. */
+	if (cfg.flags & SGC_BPF_CFG_ALLGATHER) {
+		__u32 n, room;
+
 		sgc_receivers(&orig, &fan);
-		if (fan.end > fan.first) {
-			sgc_agg_count(SGC_ST_FANOUT_PACED, fan.end - fan.first);
-			fan.stop = fan.first;
-		}
-	} else if (cfg.flags & SGC_BPF_CFG_ALLGATHER) {
-		sgc_receivers(&orig, &fan);
-		pace = fan.end > fan.first ? sgc_fan_budget() : NULL;
-		if (pace && pace->tokens < fan.end - fan.first) {
-			sgc_agg_count(SGC_ST_FANOUT_PACED, fan.end - fan.first - (__u32)pace->tokens);
-			fan.end = fan.first + (__u32)pace->tokens;
+		n = fan.end > fan.first ? fan.end - fan.first : 0;
+		/* How many this CPU clones: none while many collectives are
+		 * open (win.fan_user), else what its budget holds. */
+		pace = n && !win.fan_user ? sgc_fan_budget() : NULL;
+		room = win.fan_user ? 0 : pace && pace->tokens < n ? (__u32)pace->tokens : n;
+		if (room < n) {
+			sgc_agg_count(SGC_ST_FANOUT_PACED, n - room);
+			fan.end = fan.first + room;
 			paced = fan.end;
 		}
 		if (fan.end > fan.first) {
@@ -266,7 +265,7 @@ int notify_prog(struct __sk_buff *skb)
 			if (pace)	/* at most the tokens, as fan.end was cut to them */
 				pace->tokens -= fan.clones + fan.errors;
 		}
-		/* Not cloned for want of budget: user space sends from here. */
+		/* Not cloned here: user space sends from here. */
 		if (paced && !fan.stop)
 			fan.stop = paced;
 	}
