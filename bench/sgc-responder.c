@@ -303,27 +303,43 @@ static int run_query(int fd, struct frame *in, struct frame *out, __u64 job_id, 
 	return run(fd, in, len, out, out_len, verdict);
 }
 
-/* libsgcoll's flow: WELCOME, QUERY answered at once (credit) or held and
- * answered to the PULL, by XDP and by TC; a STOP query is not answered. */
-static int selftest_sgc(int fd, int fd_tc, struct frame *in, struct frame *out, __u16 credit)
+/* A WELCOME of job @job_id with push credit @credit to @rank through the
+ * XDP program, which learns the job from it and passes it on; 0 if so. */
+static int run_welcome(int fd, struct frame *in, struct frame *out, __u64 job_id, __u32 rank,
+		       __u16 credit)
 {
-	unsigned char pl[2048];
-	struct sgc_hdr h;
 	struct sgc_welcome w = { .chunk_bytes = 1456, .world = 600, .push_credit = credit };
-	struct bench_sg_query q = { .magic = BENCH_SGQ_MAGIC, .id = 99 };
-	__u32 out_len, verdict, rank = 517, seq = 3;
-	__u64 job_id = 0x1122334455667788ULL + credit;
+	unsigned char pl[sizeof(struct sgc_hdr) + sizeof(w)];
+	struct sgc_hdr h;
+	__u32 out_len, verdict;
 	size_t len;
 
 	sg_hdr(&h, SGC_MSG_WELCOME, job_id, 0);
 	h.arg = 600;
 	memcpy(pl, &h, sizeof(h));
 	memcpy(pl + sizeof(h), &w, sizeof(w));
-	len = craft(in, BENCH_SGC_PORT + rank, pl, sizeof(h) + sizeof(w));
+	len = craft(in, BENCH_SGC_PORT + rank, pl, sizeof(pl));
 	if (run(fd, in, len, out, &out_len, &verdict) || verdict != XDP_PASS) {
-		fprintf(stderr, "selftest: WELCOME not passed (verdict %u)\n", verdict);
+		fprintf(stderr, "selftest: WELCOME (credit %u) not passed (verdict %u)\n", credit,
+			verdict);
 		return -1;
 	}
+	return 0;
+}
+
+/* libsgcoll's flow: WELCOME, QUERY answered at once (credit) or held and
+ * answered to the PULL, by XDP and by TC; a STOP query is not answered. */
+static int selftest_sgc(int fd, int fd_tc, struct frame *in, struct frame *out, __u16 credit)
+{
+	unsigned char pl[2048];
+	struct sgc_hdr h;
+	struct bench_sg_query q = { .magic = BENCH_SGQ_MAGIC, .id = 99 };
+	__u32 out_len, verdict, rank = 517, seq = 3;
+	__u64 job_id = 0x1122334455667788ULL + credit;
+	size_t len;
+
+	if (run_welcome(fd, in, out, job_id, rank, credit))
+		return -1;
 
 	if (run_query(fd, in, out, job_id, seq, 0, rank, &q, &out_len, &verdict))
 		return -1;
@@ -415,19 +431,9 @@ static int selftest_ar(int fd, int fd_tc, struct frame *in, struct frame *out)
 		bool pull = c[i].type == SGC_MSG_PULL;
 
 		if (job_id != 0xabcdef00ULL + c[i].credit) {
-			struct sgc_welcome w = { .chunk_bytes = 1456, .world = 600,
-						 .push_credit = c[i].credit };
-
 			job_id = 0xabcdef00ULL + c[i].credit;
-			sg_hdr(&h, SGC_MSG_WELCOME, job_id, 0);
-			h.arg = 600;
-			memcpy(pl, &h, sizeof(h));
-			memcpy(pl + sizeof(h), &w, sizeof(w));
-			len = craft(in, BENCH_SGC_PORT + rank, pl, sizeof(h) + sizeof(w));
-			if (run(fd, in, len, out, &out_len, &verdict) || verdict != XDP_PASS) {
-				fprintf(stderr, "selftest: allreduce WELCOME not passed\n");
+			if (run_welcome(fd, in, out, job_id, rank, c[i].credit))
 				return -1;
-			}
 		}
 
 		sg_hdr(&h, c[i].type, job_id, c[i].seq);
