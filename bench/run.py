@@ -659,19 +659,18 @@ def main():
                 if not pending:
                     continue
                 # The responder contributes to one allreduce size at a
-                # time: a group per allreduce workload, scatter-gather
-                # with the first.
-                groups = [pending]
+                # time: a group per allreduce workload, with the
+                # responder's (window, count), scatter-gather with the first.
+                groups = [(None, pending)]
                 if phase == 0:
-                    ar = sorted({p[2] for p in pending if p[2] in AR_COUNT})
-                    groups = [[p for p in pending if p[2] == w or
-                               (p[2] not in AR_COUNT and i == 0)]
-                              for i, w in enumerate(ar)] or [pending]
-                for group in groups:
+                    ar_wls = sorted({p[2] for p in pending if p[2] in AR_COUNT})
+                    groups = [((window_for(f), AR_COUNT[w]),
+                               [p for p in pending if p[2] == w or
+                                (p[2] not in AR_COUNT and i == 0)])
+                              for i, w in enumerate(ar_wls)] or groups
+                for ar, group in groups:
                     why = None
                     if phase == 0:
-                        wl_ar = [p[2] for p in group if p[2] in AR_COUNT]
-                        ar = (window_for(f), AR_COUNT[wl_ar[0]]) if wl_ar else None
                         try:
                             cl.start_responder(a.build, f, 24 * 3600, ar)
                             log(f"   XDP responder attached to {cl.hosts} hosts" +

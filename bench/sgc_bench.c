@@ -501,6 +501,7 @@ int main(int argc, char **argv)
 	long bad = 0, totals[2];
 	int64_t busiest;
 	struct opts o;
+	bool ar_resp;
 	sgc_comm *c;
 	char extra[256], name[64];
 	int err, rc;
@@ -509,6 +510,7 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	ar_resp = o.responder && !o.sg;	/* the responder's allreduce (top) */
 	/*
 	 * Busy polling is asked of the coordinator only: on this 2-core machine
 	 * every worker process spinning as well would starve the whole cluster,
@@ -542,7 +544,7 @@ int main(int argc, char **argv)
 	sgc_get_stats(c, &st0, sizeof(st0));
 	clones0 = bpf_clones(c);
 
-	if (!o.sg && o.responder) {
+	if (ar_resp) {
 		err = ar_responder(c, &o, &res, &bad);
 	} else if (!o.sg) {
 		err = o.tput ? allreduce_tput(c, &o, &res, &bad) : allreduce_lat(c, &o, &res, &bad);
@@ -563,7 +565,7 @@ int main(int argc, char **argv)
 	totals[1] = handler_calls;
 	/* The bytes the busiest rank sent (warm-up and barriers included). */
 	busiest = (int64_t)(st1.bytes_sent - st0.bytes_sent);
-	if (o.responder && !o.sg) {
+	if (ar_resp) {
 		rc = 0;	/* rank 0 alone checked; the next allreduce is the responder's */
 	} else {
 		rc = check("final allreduce", sgc_allreduce(c, totals, totals, 2, SGC_INT64, SGC_SUM));
