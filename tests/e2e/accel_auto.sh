@@ -22,6 +22,11 @@ command -v bpftool >/dev/null ||
 LOGDIR=$(mktemp -d)
 cluster_up sgcauto 2
 
+# gather_loaded: some job's gather_prog is loaded
+gather_loaded() {
+	bpftool prog show name gather_prog 2>/dev/null | grep -q gather_prog
+}
+
 # counter OUT NAME: rank 0's eBPF counter NAME in coll_check's output OUT
 counter() {
 	grep '^rank 0: bpf:' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"
@@ -65,17 +70,17 @@ GO=$LOGDIR/go
 # ebpf_coll's gather_prog may still be listed: wait until it is gone, or
 # the check below would see it and not job L's.
 for _ in $(seq 100); do
-	bpftool prog show name gather_prog 2>/dev/null | grep -q gather_prog || break
+	gather_loaded || break
 	sleep 0.1
 done
-bpftool prog show name gather_prog 2>/dev/null | grep -q gather_prog &&
+gather_loaded &&
 	fail "an earlier job's gather_prog is still loaded 10 s after it ended"
 "$CLUSTER" run "$CLUSTER_NAME" --ranks 5 --port 7200 --accel auto --timeout-ms 30000 --deadline 100 \
 	--logdir "$LOGDIR/L" -- "$CHECK" -s allreduce,sg -c 1,363 -S -W "$GO" >"$LOGDIR/L.out" 2>&1 &
 BG_PIDS+=("$!")
 loaded=0
 for _ in $(seq 300); do
-	bpftool prog show name gather_prog 2>/dev/null | grep -q gather_prog && { loaded=1; break; }
+	gather_loaded && { loaded=1; break; }
 	sleep 0.1
 done
 [ "$loaded" = 1 ] ||
