@@ -1,14 +1,16 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * sgc-bpfstat: print the eBPF path's counters of a running coordinator.
- * Finds gather_prog on the interface, its `stats` map, and sums the
- * per-CPU values, one line per reason.
+ * Finds libsgcoll's XDP dispatcher on the interface, the coordinator's
+ * gather_prog in it (-p: the one on that port, when several share it), its
+ * `stats` map, and sums the per-CPU values, one line per reason.
  *
- *   sgc-bpfstat IFNAME [-w SECONDS]   (-w: repeat every SECONDS, show deltas)
+ *   sgc-bpfstat IFNAME [-p PORT] [-w SECONDS]   (-w: repeat every SECONDS, show deltas)
  *
  * What each counter means: sgc-bpfstat(1), docs/man/sgc-bpfstat.1.
  */
 #include <errno.h>
+#include <arpa/inet.h>
 #include <getopt.h>
 #include <net/if.h>
 #include <stdint.h>
@@ -20,6 +22,7 @@
 #include <bpf/libbpf.h>
 
 #include <sgcoll.h>
+#include "sgc_common.h"
 
 #define MAX_STATS 64
 
@@ -28,26 +31,94 @@ static void usage(FILE *f)
 	int i;
 
 	fprintf(f,
-		"usage: sgc-bpfstat IFNAME [-w SECONDS]\n"
+		"usage: sgc-bpfstat IFNAME [-p PORT] [-w SECONDS]\n"
 		"\n"
 		"Prints the counters of the libsgcoll coordinator whose eBPF path is\n"
 		"attached to IFNAME (summed over CPUs), one line each; with -w, again\n"
-		"every SECONDS, as the change since the last print.  Needs root.\n"
+		"every SECONDS, as the change since the last print.  When several\n"
+		"coordinators share IFNAME, -p names one by its UDP port.  Needs root.\n"
 		"Counters (what each means: man sgc-bpfstat):\n");
 	for (i = 0; sgc_bpf_stat_name(i); i++)
 		fprintf(f, "%s%s", !i ? "  " : i % 6 ? " " : "\n  ", sgc_bpf_stat_name(i));
 	fprintf(f, "\n");
 }
 
-static int find_stats_map(int ifindex, const char *ifname)
+/* The map called @name of program @pfd: its fd, or -1. */
+static int prog_map(int pfd, const char *name)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info), ids[16], i;
+
+	info.nr_map_ids = 16;
+	info.map_ids = (__u64)(uintptr_t)ids;
+	if (bpf_obj_get_info_by_fd(pfd, &info, &len))
+		return -1;
+	for (i = 0; i < info.nr_map_ids && i < 16; i++) {
+		struct bpf_map_info mi = {};
+		__u32 mlen = sizeof(mi);
+		int mfd = bpf_map_get_fd_by_id(ids[i]);
+
+		if (mfd < 0)
+			continue;
+		if (!bpf_obj_get_info_by_fd(mfd, &mi, &mlen) && !strcmp(mi.name, name))
+			return mfd;
+		close(mfd);
+	}
+	return -1;
+}
+
+/*
+ * The gather_prog of the coordinator on @ifname listening on @port (0:
+ * the only one), from the dispatcher @dfd's jobs map; its id, or 0.
+ */
+static __u32 pick_job(int dfd, const char *ifname, int port)
+{
+	struct sgc_xdp_job_key key, next, *prev = NULL;
+	struct sgc_xdp_job job;
+	__u32 found = 0;
+	int jfd = prog_map(dfd, "jobs"), n = 0;
+	char path[32];
+
+	if (jfd < 0) {
+		fprintf(stderr, "sgc-bpfstat: the dispatcher on %s has no jobs map\n", ifname);
+		return 0;
+	}
+	while (!bpf_map_get_next_key(jfd, prev, &next)) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(jfd, &key, &job))
+			continue;
+		snprintf(path, sizeof(path), "/proc/%u", job.pid);
+		if (access(path, F_OK))
+			continue;	/* its process ended without leaving */
+		if (port && ntohs(key.port) != port)
+			continue;
+		n++;
+		found = job.prog_id;
+		if (!port)
+			fprintf(stderr, "  coordinator %s:%u (pid %u)\n",
+				inet_ntoa((struct in_addr){ .s_addr = key.ip }), ntohs(key.port), job.pid);
+	}
+	close(jfd);
+	if (n == 1)
+		return found;
+	if (!n)
+		fprintf(stderr, "sgc-bpfstat: no running coordinator on %s%s\n", ifname,
+			port ? " with that port" : "");
+	else
+		fprintf(stderr, "sgc-bpfstat: %d coordinators share %s (above): choose one with "
+			"-p PORT\n", n, ifname);
+	return 0;
+}
+
+static int find_stats_map(int ifindex, const char *ifname, int port)
 {
 	LIBBPF_OPTS(bpf_xdp_query_opts, q);
 	struct bpf_prog_info info = {};
-	__u32 len = sizeof(info), ids[16], i;
-	int pfd, err;
+	__u32 len = sizeof(info), id;
+	int pfd, mfd;
 
-	err = bpf_xdp_query(ifindex, 0, &q);
-	if (err || !q.prog_id) {
+	if (bpf_xdp_query(ifindex, 0, &q) || !q.prog_id) {
 		fprintf(stderr, "sgc-bpfstat: no XDP program on %s: is a coordinator with the eBPF "
 			"path (SGC_ACCEL=auto|ebpf) running there?\n", ifname);
 		return -ENOENT;
@@ -58,28 +129,26 @@ static int find_stats_map(int ifindex, const char *ifname)
 			q.prog_id, strerror(errno));
 		return -errno;
 	}
-	info.nr_map_ids = 16;
-	info.map_ids = (__u64)(uintptr_t)ids;
-	err = bpf_obj_get_info_by_fd(pfd, &info, &len);
-	close(pfd);
-	if (err || strcmp(info.name, "gather_prog")) {
-		fprintf(stderr, "sgc-bpfstat: the XDP program on %s is %s, not libsgcoll's gather_prog\n",
-			ifname, err ? "unreadable" : info.name);
+	if (bpf_obj_get_info_by_fd(pfd, &info, &len) || strcmp(info.name, "sgc_dispatch")) {
+		fprintf(stderr, "sgc-bpfstat: the XDP program on %s is %s, not libsgcoll's "
+			"sgc_dispatch\n", ifname, info.name[0] ? info.name : "unreadable");
+		close(pfd);
 		return -ENOENT;
 	}
-	for (i = 0; i < info.nr_map_ids && i < 16; i++) {
-		struct bpf_map_info mi = {};
-		__u32 mlen = sizeof(mi);
-		int mfd = bpf_map_get_fd_by_id(ids[i]);
-
-		if (mfd < 0)
-			continue;
-		if (!bpf_obj_get_info_by_fd(mfd, &mi, &mlen) && !strcmp(mi.name, "stats"))
-			return mfd;
-		close(mfd);
+	id = pick_job(pfd, ifname, port);
+	close(pfd);
+	if (!id)
+		return -ENOENT;
+	pfd = bpf_prog_get_fd_by_id(id);
+	mfd = pfd < 0 ? -1 : prog_map(pfd, "stats");
+	if (pfd >= 0)
+		close(pfd);
+	if (mfd < 0) {
+		fprintf(stderr, "sgc-bpfstat: the coordinator's gather_prog (id %u) on %s has no "
+			"stats map\n", id, ifname);
+		return -ENOENT;
 	}
-	fprintf(stderr, "sgc-bpfstat: gather_prog on %s has no stats map\n", ifname);
-	return -ENOENT;
+	return mfd;
 }
 
 static int read_stats(int fd, uint64_t *out, int n, int ncpu)
@@ -107,14 +176,22 @@ int main(int argc, char **argv)
 	uint64_t now[MAX_STATS], prev[MAX_STATS] = {};
 	static const struct option longopts[] = {
 		{ "watch", required_argument, NULL, 'w' },
+		{ "port", required_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int ifindex, fd, ncpu, n, k, opt, watch = 0, rounds = 0;
+	int ifindex, fd, ncpu, n, k, opt, watch = 0, rounds = 0, port = 0;
 
-	while ((opt = getopt_long(argc, argv, "w:h", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "w:p:h", longopts, NULL)) != -1) {
 		if (opt == 'w') {
 			watch = atoi(optarg);
+		} else if (opt == 'p') {
+			port = atoi(optarg);
+			if (port <= 0 || port > 65535) {
+				fprintf(stderr, "sgc-bpfstat: -p wants a UDP port, 1-65535: %s\n",
+					optarg);
+				return 2;
+			}
 		} else if (opt == 'h') {
 			usage(stdout);
 			return 0;
@@ -129,7 +206,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "sgc-bpfstat: no interface %s\n", argv[optind]);
 		return 1;
 	}
-	fd = find_stats_map(ifindex, argv[optind]);
+	fd = find_stats_map(ifindex, argv[optind], port);
 	if (fd < 0)
 		return 1;
 	ncpu = libbpf_num_possible_cpus();

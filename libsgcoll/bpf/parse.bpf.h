@@ -19,9 +19,6 @@
 #include "maps.bpf.h"
 #include "mac.bpf.h"
 
-#define SGC_IP_MF	0x2000
-#define SGC_IP_OFFSET	0x1fff
-
 /*
  * The wire header is packed (alignment 1), so clang reads its fields a
  * byte at a time.  A copy at an 8-aligned address read through this type

@@ -28,6 +28,30 @@
  * sends the rest in paced SGC_F_FANOUT windows. */
 #define SGC_BPF_FANOUT_MAX	256
 
+/* IPv4 frag_off bits (host order): more fragments, and the offset. */
+#define SGC_IP_MF		0x2000
+#define SGC_IP_OFFSET		0x1fff
+
+/* Coordinators one interface holds at once: the slots of dispatch.bpf.c. */
+#define SGC_XDP_SLOTS		8
+
+/* dispatch.bpf.c's `jobs`: a coordinator's address (network order) ... */
+struct sgc_xdp_job_key {
+	__u32 ip;
+	__u16 port;
+	__u16 pad;
+};
+
+/* ... and its slot in `gather_slots`, with who holds it, so that a
+ * joining coordinator can free the slots of processes that died. */
+struct sgc_xdp_job {
+	__u32 slot;
+	__u32 pid;
+	__u64 start;	/* the holder's start time (/proc/PID/stat field 22) */
+	__u32 prog_id;	/* its gather_prog, for sgc-bpfstat */
+	__u32 pad;
+};
+
 static inline __u32 sgc_slot_index(__u32 coll, __u32 seq, __u32 chunk)
 {
 	if (coll == SGC_COLL_QUERY)

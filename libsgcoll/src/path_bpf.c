@@ -4,18 +4,21 @@
  * scatter_prog, gather_prog and notify_prog (libsgcoll/bpf/sgc.bpf.c,
  * embedded as a skeleton, so no object file is needed at run time).
  *
- * Attachments are links (XDP through bpf_program__attach_xdp, tcx through
- * bpf_link_create), so they vanish with the process, even on SIGKILL.
+ * tcx attachments are links, which vanish with the process, even on
+ * SIGKILL; gather_prog goes into a slot of the interface's XDP dispatcher,
+ * shared with other coordinators (xdp_dispatch.c).
  * The hot path makes no map-update syscalls: per-request parameters ride
  * in the datagrams, the window lives in the mmap'ed .bss, and results come
  * back through the ring buffer or the socket.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <net/if_arp.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -28,6 +31,7 @@
 #include <linux/ip.h>
 #include <linux/udp.h>
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "comm.h"
@@ -36,6 +40,7 @@
 #include "path_bpf.h"
 #include "sgc_common.h"
 #include "sgc.skel.h"
+#include "xdp_dispatch.h"
 
 #ifndef BPF_TCX_INGRESS
 #define BPF_TCX_INGRESS 46
@@ -53,7 +58,7 @@ struct sgc_bpf {
 	struct sgc *skel;
 	struct bpf_object *custom;	/* the application's SGC_CUSTOM program */
 	struct bpf_program *custom_xdp;	/* its reduction, in custom */
-	struct bpf_link *xdp;
+	struct xdp_slot xdp;		/* gather_prog's slot in the interface's dispatcher */
 	int tc_in, tc_out;	/* tcx link fds (libbpf 1.1 has no tcx API) */
 	struct ring_buffer *rb;
 	int ifindex;
@@ -241,55 +246,6 @@ static int iface_mac(const char *ifname, uint8_t mac[6])
 		memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
 	close(fd);
 	return err;
-}
-
-/*
- * An XDP program from an older, crashed job attached without a link stays
- * behind; ours are links and vanish with their process.  A link-attached
- * gather_prog belongs to a live job, which we must not disturb.
- */
-static int check_stale_xdp(struct sgc_comm *c, int ifindex)
-{
-	LIBBPF_OPTS(bpf_xdp_query_opts, q);
-	struct bpf_prog_info info = {};
-	__u32 len = sizeof(info), id;
-	int fd, err;
-
-	err = bpf_xdp_query(ifindex, 0, &q);
-	if (err || !q.prog_id)
-		return 0;
-	fd = bpf_prog_get_fd_by_id(q.prog_id);
-	if (fd < 0)
-		return 0;
-	err = bpf_obj_get_info_by_fd(fd, &info, &len);
-	close(fd);
-	if (err)
-		return 0;
-	/* Is there a live link holding it? */
-	for (id = 0; !bpf_link_get_next_id(id, &id);) {
-		struct bpf_link_info li = {};
-		__u32 llen = sizeof(li);
-		int lfd = bpf_link_get_fd_by_id(id);
-
-		if (lfd < 0)
-			continue;
-		err = bpf_obj_get_info_by_fd(lfd, &li, &llen);
-		close(lfd);
-		if (!err && li.type == BPF_LINK_TYPE_XDP && li.xdp.ifindex == (__u32)ifindex)
-			return sgc_err(-EBUSY, "interface %s already has an XDP program (%s, id %u) "
-				       "held by a running process: another job's eBPF path? Use another "
-				       "interface, or SGC_ACCEL=off for this job", c->cfg.ifname,
-				       info.name, q.prog_id);
-	}
-	if (strcmp(info.name, "gather_prog"))
-		return sgc_err(-EBUSY, "interface %s has another XDP program attached (%s, id %u): "
-			       "detach it (ip link set dev %s xdp off) or use SGC_ACCEL=off",
-			       c->cfg.ifname, info.name, q.prog_id, c->cfg.ifname);
-	pr_info("removing a stale gather_prog (id %u) left on %s by a crashed job\n",
-		q.prog_id, c->cfg.ifname);
-	bpf_xdp_detach(ifindex, q.attach_mode == XDP_ATTACHED_SKB ? XDP_FLAGS_SKB_MODE :
-			  XDP_FLAGS_DRV_MODE, NULL);
-	return 0;
 }
 
 static int fill_reduce_progs(struct sgc_comm *c, struct sgc_bpf *b)
@@ -512,7 +468,7 @@ int bpf_path_load(struct sgc_comm *c)
 	if (access("/sys/kernel/btf/vmlinux", R_OK))
 		return sgc_err(-EOPNOTSUPP, "the kernel has no BTF (/sys/kernel/btf/vmlinux): "
 			       "the eBPF path needs a kernel built with CONFIG_DEBUG_INFO_BTF");
-	err = check_stale_xdp(c, ifindex);
+	err = xdp_slot_check(c, ifindex);
 	if (err)
 		return err;
 
@@ -523,6 +479,9 @@ int bpf_path_load(struct sgc_comm *c)
 	b->ifindex = ifindex;
 	b->tc_in = b->tc_out = -1;
 	libbpf_set_print(print_libbpf);
+	err = xdp_slot_init(&b->xdp, ifindex);
+	if (err)
+		goto fail;
 
 	b->skel = sgc__open();
 	if (!b->skel) {
@@ -625,21 +584,15 @@ static int attach_tcx(struct sgc_comm *c, struct sgc_bpf *b, struct bpf_program 
 	return fd;
 }
 
-/* gather_prog on XDP, notify_prog and scatter_prog on tcx. */
+/* gather_prog on XDP (through the dispatcher), notify_prog and scatter_prog on tcx. */
 static int attach_hooks(struct sgc_comm *c, struct sgc_bpf *b)
 {
-	LIBBPF_OPTS(bpf_xdp_query_opts, q);
 	int err;
 
-	b->xdp = bpf_program__attach_xdp(b->skel->progs.gather_prog, b->ifindex);
-	if (!b->xdp) {
-		err = -errno;
-		return sgc_err(err, "cannot attach XDP to %s (%s): the driver may lack XDP support, "
-			       "or another job's eBPF path holds it; use a veth or a NIC with XDP, "
-			       "or SGC_ACCEL=off", c->cfg.ifname, strerror(-err));
-	}
-	if (!bpf_xdp_query(b->ifindex, 0, &q))
-		b->native = q.attach_mode == XDP_ATTACHED_DRV || q.attach_mode == XDP_ATTACHED_HW;
+	err = xdp_slot_join(c, &b->xdp, bpf_program__fd(b->skel->progs.gather_prog));
+	if (err)
+		return err;
+	b->native = b->xdp.native;
 	if (!b->native)
 		pr_info("eBPF path: only generic XDP is available on %s; results stay exact "
 			"but the fast path is slower\n", c->cfg.ifname);
@@ -672,7 +625,7 @@ void bpf_path_engage(struct sgc_comm *c)
 /* Once every rank is known: fill the maps, attach, map the ring. */
 int bpf_path_roster(struct sgc_comm *c)
 {
-	if (!c->bpf || !c->bpf->xdp)
+	if (!c->bpf || c->bpf->xdp.slot < 0)
 		return 0;
 	return fill_ranks(c, c->bpf);
 }
@@ -733,7 +686,7 @@ void bpf_path_close(struct sgc_comm *c)
 		close(b->tc_out);
 	if (b->tc_in >= 0)
 		close(b->tc_in);
-	bpf_link__destroy(b->xdp);
+	xdp_slot_leave(&b->xdp);
 	bpf_object__close(b->custom);
 	sgc__destroy(b->skel);
 	free(b);

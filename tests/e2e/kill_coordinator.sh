@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 # e2e: SIGKILL the coordinator in the middle of collectives.  The workers'
 # calls fail within their timeout with a clear error, and no BPF link,
-# program or map of the coordinator is left on its host.  The ranks run
+# program or map of the coordinator is left on its host: on the eBPF path
+# only libsgcoll's XDP dispatcher stays on the interface, empty, and the
+# next job reuses it and takes it off when it ends.  The ranks run
 # robust_check -m run, which stops at its first failed call.
 #   kill_coordinator.sh CLUSTER ROBUST_CHECK ACCEL
 set -uo pipefail
@@ -27,7 +29,16 @@ for link in json.load(sys.stdin) or []:
     if name in ("gather_prog", "notify_prog", "scatter_prog"):
         print(link.get("id"), name)'
 }
+# Loaded gather_progs, as "prog ID" lines (in a dispatcher slot, no link).
+gathers() {
+	bpftool -j prog show 2>/dev/null | /usr/bin/python3 -c '
+import json, sys
+for p in json.load(sys.stdin) or []:
+    if p.get("name") == "gather_prog":
+        print("prog", p["id"])'
+}
 before=$(our_links)
+gathers_before=$(gathers)
 # Each rank records its PID, then runs collectives for a long time.
 "$CLUSTER" run "$CLUSTER_NAME" --ranks 5 --accel "$ACCEL" --timeout-ms 2000 --deadline 60 \
 	--logdir "$LOGDIR/run" -- \
@@ -53,7 +64,7 @@ listening || fail "the coordinator never opened its socket"
 if [ "$ACCEL" = ebpf ]; then
 	for ((i = 0; i < 150; i++)); do
 		"$CLUSTER" exec "$CLUSTER_NAME" c -- ip link show dev eth0 2>/dev/null |
-			grep -q "name gather_prog" && break
+			grep -q "name sgc_dispatch" && break
 		sleep 0.1
 	done
 fi
@@ -62,11 +73,14 @@ sleep 1.5
 # it started (another job on the machine may hold links of its own).
 ours=""
 if [ "$ACCEL" = ebpf ]; then
-	"$CLUSTER" exec "$CLUSTER_NAME" c -- ip link show dev eth0 | grep -q "name gather_prog" ||
+	"$CLUSTER" exec "$CLUSTER_NAME" c -- ip link show dev eth0 | grep -q "name sgc_dispatch" ||
 		fail "the eBPF path was not attached while the coordinator ran"
 	ours=$(comm -13 <(echo "$before" | sort) <(our_links | sort))
-	[ "$(echo "$ours" | grep -c .)" -ge 3 ] ||
-		fail "expected 3 libsgcoll links of this coordinator, found: $ours"
+	[ "$(echo "$ours" | grep -c .)" -ge 2 ] ||
+		fail "expected 2 libsgcoll tcx links of this coordinator, found: $ours"
+	our_gather=$(comm -13 <(echo "$gathers_before" | sort) <(gathers | sort))
+	[ "$(echo "$our_gather" | grep -c .)" = 1 ] ||
+		fail "expected this coordinator's gather_prog, found: $our_gather"
 	# The programs behind those links and every map they use, as
 	# "prog ID" / "map ID" lines: all must go with the process.
 	objs=$(for l in $(echo "$ours" | awk '{print $1}'); do
@@ -88,6 +102,7 @@ for line in sys.stdin:
         seen.add(("map", m))
 for kind, i in sorted(seen):
     print(kind, i)')
+	objs=$(printf '%s\n%s\n' "$objs" "$our_gather")
 	[ "$(echo "$objs" | grep -c '^map')" -ge 3 ] ||
 		fail "could not find the maps of this coordinator's programs: $objs"
 fi
@@ -135,8 +150,23 @@ if [ "$ACCEL" = ebpf ]; then
 	done
 	[ -z "$(left_objs)" ] || fail "BPF objects survived the coordinator: $(left_objs | tr '\n' ' ')"
 fi
-if "$CLUSTER" exec "$CLUSTER_NAME" c -- ip link show dev eth0 | grep -q "prog/xdp"; then
-	fail "an XDP program is still attached to the coordinator's eth0"
+if [ "$ACCEL" != ebpf ]; then
+	"$CLUSTER" exec "$CLUSTER_NAME" c -- ip link show dev eth0 | grep -q "prog/xdp" &&
+		fail "an XDP program is attached to the coordinator's eth0 without the eBPF path"
+else
+	# What may stay: the dispatcher alone, its gather_prog gone (above).
+	xdp=$("$CLUSTER" exec "$CLUSTER_NAME" c -- ip link show dev eth0 | grep -o "prog/xdp.*")
+	[ -z "$xdp" ] || echo "$xdp" | grep -q "name sgc_dispatch" ||
+		fail "an XDP program other than the empty dispatcher stayed on eth0: $xdp"
+	# The next job on that interface takes the dispatcher over, runs in the
+	# kernel, and takes it off when it ends.
+	"$CLUSTER" run "$CLUSTER_NAME" --ranks 5 --accel ebpf --timeout-ms 10000 --deadline 60 \
+		--logdir "$LOGDIR/next" -- "$CHECK" -m run -T 2 >"$LOGDIR/next.out" 2>&1 ||
+		{ cat "$LOGDIR/next.out" >&2; run_fail "$LOGDIR/next" "the next eBPF job after the crash failed"; }
+	grep -q "rank 0: the eBPF path" "$LOGDIR/next/rank-0.log" ||
+		fail "the next job's coordinator is not on the eBPF path"
+	"$CLUSTER" exec "$CLUSTER_NAME" c -- ip link show dev eth0 | grep -q "prog/xdp" &&
+		fail "an XDP program is still attached to eth0 after the next job ended cleanly"
 fi
 echo "ok: coordinator killed ($ACCEL), workers failed in $((t1 - t0)) s with clear errors," \
-	"nothing left attached${objs:+; $(echo "$objs" | grep -c .) programs and maps freed}"
+	"nothing of it left${objs:+; $(echo "$objs" | grep -c .) programs and maps freed}${xdp:+; the next job reused the dispatcher and took it off}"

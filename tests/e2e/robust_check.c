@@ -18,8 +18,9 @@
  *   robust_check -m twocomm [-i ITERS]
  *       two communicators in one process (the second on ports +1000),
  *       collectives interleaved, blocking and non-blocking.  With
- *       SGC_ACCEL=ebpf a second eBPF coordinator on the same interface must
- *       fail with -EBUSY and a message that says so.
+ *       SGC_ACCEL=ebpf both are in the kernel on the same interface; then
+ *       six more fill its XDP dispatcher's 8 slots, a ninth fails with
+ *       -EBUSY and a message that says so, and a freed slot is reused.
  *   robust_check -m threads [-n THREADS] [-i ITERS]
  *       THREADS communicators (ports +1000*k), each driven by its own
  *       thread at the same time.
@@ -639,6 +640,8 @@ static int mode_run(struct job *j, const char *stopfile, int maxsec)
 	unsigned long rounds = 0;
 	uint32_t go = 1;
 
+	if (j->rank == 0)
+		printf("rank 0: the %s path\n", sgc_accelerated(j->c) ? "eBPF" : "user-space");
 	while (go) {
 		if (round_exact(j, true))
 			break;
@@ -865,6 +868,68 @@ static int open_shifted(struct sgc_config *base, int off, enum sgc_accel accel, 
 	return init_patiently(&cfg, out);
 }
 
+/*
+ * With A and B open, six more eBPF communicators fill the interface's
+ * XDP dispatcher (SGC_XDP_SLOTS = 8, every one exact), a ninth is
+ * refused precisely at every rank, and once one of the eight ends a new
+ * one gets its slot.
+ */
+#define FILL_SLOTS 8
+
+static void fill_slots(struct sgc_config *cfg, struct job *a)
+{
+	struct job x[FILL_SLOTS] = {};
+	sgc_comm *extra = NULL;
+	int k, rc;
+
+	for (k = 2; k < FILL_SLOTS; k++) {
+		x[k] = (struct job){ .rank = a->rank, .world = a->world, .tag = 10 + (unsigned)k,
+				     .name = "slot filler" };
+		rc = open_shifted(cfg, 1000 * k, SGC_ACCEL_EBPF, &x[k].c);
+		if (job_rc(&x[k], "sgc_init (slot filler)", rc))
+			goto out;
+		if (a->rank == 0 && !sgc_accelerated(x[k].c)) {
+			FAIL("eBPF communicator %d of %d is not in the kernel", k + 1, FILL_SLOTS);
+			goto out;
+		}
+		if (round_exact(&x[k], true))
+			goto out;
+	}
+	rc = open_shifted(cfg, 1000 * FILL_SLOTS, SGC_ACCEL_EBPF, &extra);
+	printf("rank %d: eBPF communicator %d: %d: %s\n", a->rank, FILL_SLOTS + 1, rc,
+	       rc ? sgc_last_error() : "");
+	if (rc == 0) {
+		FAIL("an eBPF communicator beyond the dispatcher's %d slots was accepted", FILL_SLOTS);
+		sgc_finalize(extra);
+		goto out;
+	}
+	if (a->rank == 0 && (rc != -EBUSY || !strstr(sgc_last_error(), "every slot"))) {
+		FAIL("a ninth eBPF coordinator: expected -EBUSY naming the full slots, got %d: %s", rc,
+		     sgc_last_error());
+		goto out;
+	}
+	if (a->rank != 0 && !strstr(sgc_last_error(), "XDP") && !strstr(sgc_last_error(), "busy") &&
+	    !strstr(sgc_last_error(), "abort")) {
+		FAIL("a worker of the refused communicator got an unclear error %d: %s", rc,
+		     sgc_last_error());
+		goto out;
+	}
+	/* One leaves; its slot serves the next. */
+	sgc_finalize(x[2].c);
+	x[2].c = NULL;
+	rc = open_shifted(cfg, 1000 * (FILL_SLOTS + 1), SGC_ACCEL_EBPF, &x[2].c);
+	if (job_rc(&x[2], "sgc_init (after a slot was freed)", rc))
+		goto out;
+	if (a->rank == 0 && !sgc_accelerated(x[2].c))
+		FAIL("a freed dispatcher slot was not given to the next eBPF communicator");
+	else if (!round_exact(&x[2], false) && a->rank == 0)
+		printf("rank 0: %d eBPF communicators on one interface, the %dth refused, a freed "
+		       "slot reused\n", FILL_SLOTS, FILL_SLOTS + 1);
+out:
+	for (k = 2; k < FILL_SLOTS; k++)
+		sgc_finalize(x[k].c);
+}
+
 static int mode_twocomm(sgc_comm *c1, struct sgc_config *cfg, int iters)
 {
 	struct job a = { .c = c1, .rank = sgc_rank(c1), .world = sgc_world_size(c1), .tag = 1, .name = "comm A" };
@@ -875,29 +940,17 @@ static int mode_twocomm(sgc_comm *c1, struct sgc_config *cfg, int iters)
 
 	if (sgc_accelerated(c1) && a.rank == 0)
 		printf("rank 0: comm A runs the eBPF path\n");
-	if (cfg->accel == SGC_ACCEL_EBPF) {
-		/* A second eBPF coordinator on the same interface: refused,
-		 * precisely, at every rank; then the same with the user path. */
-		sgc_comm *x = NULL;
-
-		rc = open_shifted(cfg, 2000, SGC_ACCEL_EBPF, &x);
-		printf("rank %d: second eBPF communicator: %d: %s\n", a.rank, rc, rc ? sgc_last_error() : "");
-		if (rc == 0) {
-			FAIL("a second eBPF-path communicator on the same interface was accepted");
-			sgc_finalize(x);
-		} else if (a.rank == 0 && (rc != -EBUSY || !strstr(sgc_last_error(), "already has an XDP program"))) {
-			FAIL("second eBPF coordinator: expected -EBUSY naming the XDP program, got %d: %s", rc,
-			     sgc_last_error());
-		} else if (a.rank != 0 && !strstr(sgc_last_error(), "XDP") && !strstr(sgc_last_error(), "busy") &&
-			   !strstr(sgc_last_error(), "abort")) {
-			FAIL("a worker of the refused job got an unclear error %d: %s", rc, sgc_last_error());
-		}
-		if (atomic_load(&g_fail))
-			return -1;
-	}
-	rc = open_shifted(cfg, 1000, cfg->accel == SGC_ACCEL_EBPF ? SGC_ACCEL_OFF : cfg->accel, &b.c);
+	/* With SGC_ACCEL=ebpf both coordinators share rank 0's interface, and
+	 * both must be in the kernel (its XDP dispatcher, one slot each). */
+	rc = open_shifted(cfg, 1000, cfg->accel, &b.c);
 	if (job_rc(&b, "sgc_init (second communicator)", rc))
 		return -1;
+	if (cfg->accel == SGC_ACCEL_EBPF && b.rank == 0) {
+		if (!sgc_accelerated(b.c))
+			FAIL("a second eBPF-path communicator on the same interface is not in the kernel");
+		else
+			printf("rank 0: comm B runs the eBPF path too\n");
+	}
 	for (it = 0; it < iters && !atomic_load(&g_fail); it++) {
 		/* Blocking calls alternate; non-blocking ones overlap. */
 		if (round_exact(&a, it % 2 == 0) || round_exact(&b, it % 2 == 1))
@@ -914,6 +967,8 @@ static int mode_twocomm(sgc_comm *c1, struct sgc_config *cfg, int iters)
 		verify_max(&a, 363, ina, outa);
 		verify_max(&b, 363, inb, outb);
 	}
+	if (cfg->accel == SGC_ACCEL_EBPF && !atomic_load(&g_fail))
+		fill_slots(cfg, &a);
 	sgc_finalize(b.c);
 	return atomic_load(&g_fail) ? -1 : 0;
 }
@@ -935,9 +990,9 @@ static void *thread_main(void *p)
 
 	snprintf(name, sizeof(name), "thread %d", t->k);
 	j.name = name;
-	/* Thread 0 takes the job's path (eBPF when asked), the rest the
-	 * user-space path: one eBPF coordinator per interface. */
-	rc = open_shifted(t->cfg, 1000 * (t->k + 1), t->k ? SGC_ACCEL_OFF : t->cfg->accel, &j.c);
+	/* Every thread takes the job's path: with SGC_ACCEL=ebpf their
+	 * coordinators share rank 0's interface, a dispatcher slot each. */
+	rc = open_shifted(t->cfg, 1000 * (t->k + 1), t->cfg->accel, &j.c);
 	if (rc) {
 		FAIL("%s: sgc_init: %d: %s", name, rc, sgc_last_error());
 		t->rc = rc;

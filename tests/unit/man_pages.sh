@@ -88,9 +88,9 @@ counters=$("$BPFSTAT" --help | sed -n '/^Counters/,$p' | tail -n +2)
 [ "$(wc -w <<<"$counters")" -ge 20 ] || bad "sgc-bpfstat --help lists only: $counters"
 # shellcheck disable=SC2086 # one word per counter
 documents sgc-bpfstat.1 $counters
-"$BPFSTAT" --help | grep -q -- '^usage: sgc-bpfstat IFNAME \[-w SECONDS\]$' ||
-	bad "sgc-bpfstat --help has other options than -w: update sgc-bpfstat.1 and this test"
-documents sgc-bpfstat.1 -w --watch -h --help
+"$BPFSTAT" --help | grep -q -- '^usage: sgc-bpfstat IFNAME \[-p PORT\] \[-w SECONDS\]$' ||
+	bad "sgc-bpfstat --help has other options than -p and -w: update sgc-bpfstat.1 and this test"
+documents sgc-bpfstat.1 -p --port -w --watch -h --help
 [ -x "$FAULTINJ" ] || bad "no sgc-faultinj at $FAULTINJ"
 opts=$("$FAULTINJ" --help | grep -o -- '--[a-z][a-z-]*' | sort -u)
 [ "$(wc -w <<<"$opts")" -ge 10 ] || bad "sgc-faultinj --help lists only: $opts"
