@@ -22,7 +22,7 @@
 #include <bpf/libbpf.h>
 
 #include <sgcoll.h>
-#include "sgc_common.h"
+#include "xdp_dispatch.h"
 
 #define MAX_STATS 64
 
@@ -43,61 +43,32 @@ static void usage(FILE *f)
 	fprintf(f, "\n");
 }
 
-/* The map called @name of program @pfd: its fd, or -1. */
-static int prog_map(int pfd, const char *name)
-{
-	struct bpf_prog_info info = {};
-	__u32 len = sizeof(info), ids[16], i;
-
-	info.nr_map_ids = 16;
-	info.map_ids = (__u64)(uintptr_t)ids;
-	if (bpf_obj_get_info_by_fd(pfd, &info, &len))
-		return -1;
-	for (i = 0; i < info.nr_map_ids && i < 16; i++) {
-		struct bpf_map_info mi = {};
-		__u32 mlen = sizeof(mi);
-		int mfd = bpf_map_get_fd_by_id(ids[i]);
-
-		if (mfd < 0)
-			continue;
-		if (!bpf_obj_get_info_by_fd(mfd, &mi, &mlen) && !strcmp(mi.name, name))
-			return mfd;
-		close(mfd);
-	}
-	return -1;
-}
-
 /*
  * The gather_prog of the coordinator on @ifname listening on @port (0:
  * the only one), from the dispatcher @dfd's jobs map; its id, or 0.
  */
 static __u32 pick_job(int dfd, const char *ifname, int port)
 {
-	struct sgc_xdp_job_key key, next, *prev = NULL;
-	struct sgc_xdp_job job;
+	struct sgc_xdp_job_key keys[SGC_XDP_SLOTS];
+	struct sgc_xdp_job jobs[SGC_XDP_SLOTS];
 	__u32 found = 0;
-	int jfd = prog_map(dfd, "jobs"), n = 0;
-	char path[32];
+	int jfd = xdp_prog_map(dfd, "jobs"), n = 0, all, i;
 
 	if (jfd < 0) {
 		fprintf(stderr, "sgc-bpfstat: the dispatcher on %s has no jobs map\n", ifname);
 		return 0;
 	}
-	while (!bpf_map_get_next_key(jfd, prev, &next)) {
-		key = next;
-		prev = &key;
-		if (bpf_map_lookup_elem(jfd, &key, &job))
-			continue;
-		snprintf(path, sizeof(path), "/proc/%u", job.pid);
-		if (access(path, F_OK))
-			continue;	/* its process ended without leaving */
-		if (port && ntohs(key.port) != port)
+	all = xdp_jobs_list(jfd, keys, jobs, SGC_XDP_SLOTS);
+	for (i = 0; i < all; i++) {
+		/* Skipped: a process that ended without leaving, another port. */
+		if (!xdp_job_alive(&jobs[i]) || (port && ntohs(keys[i].port) != port))
 			continue;
 		n++;
-		found = job.prog_id;
+		found = jobs[i].prog_id;
 		if (!port)
 			fprintf(stderr, "  coordinator %s:%u (pid %u)\n",
-				inet_ntoa((struct in_addr){ .s_addr = key.ip }), ntohs(key.port), job.pid);
+				inet_ntoa((struct in_addr){ .s_addr = keys[i].ip }),
+				ntohs(keys[i].port), jobs[i].pid);
 	}
 	close(jfd);
 	if (n == 1)
@@ -140,7 +111,7 @@ static int find_stats_map(int ifindex, const char *ifname, int port)
 	if (!id)
 		return -ENOENT;
 	pfd = bpf_prog_get_fd_by_id(id);
-	mfd = pfd < 0 ? -1 : prog_map(pfd, "stats");
+	mfd = pfd < 0 ? -1 : xdp_prog_map(pfd, "stats");
 	if (pfd >= 0)
 		close(pfd);
 	if (mfd < 0) {

@@ -62,7 +62,6 @@ struct sgc_bpf {
 	int tc_in, tc_out;	/* tcx link fds (libbpf 1.1 has no tcx API) */
 	struct ring_buffer *rb;
 	int ifindex;
-	bool native;
 	uint16_t cfg_flags;
 	uint32_t kernel_colls;	/* cfg.kernel_colls: see kernel_colls() */
 	bool hooks_later;	/* the hooks wait for the first query (bpf_path_engage()) */
@@ -592,8 +591,7 @@ static int attach_hooks(struct sgc_comm *c, struct sgc_bpf *b)
 	err = xdp_slot_join(c, &b->xdp, bpf_program__fd(b->skel->progs.gather_prog));
 	if (err)
 		return err;
-	b->native = b->xdp.native;
-	if (!b->native)
+	if (!b->xdp.native)
 		pr_info("eBPF path: only generic XDP is available on %s; results stay exact "
 			"but the fast path is slower\n", c->cfg.ifname);
 	b->tc_in = attach_tcx(c, b, b->skel->progs.notify_prog, BPF_TCX_INGRESS);

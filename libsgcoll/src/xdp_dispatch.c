@@ -121,17 +121,16 @@ static int iface_xdp(struct sgc_comm *c, int ifindex, int *fd, __u32 *mode)
 		       q.attach_mode == XDP_ATTACHED_HW ? "xdpoffload" : "xdpdrv");
 }
 
-/* The map called @name of program @prog_fd: its fd, or -ENOENT. */
-static int prog_map(int prog_fd, const char *name)
+int xdp_prog_map(int prog_fd, const char *name)
 {
 	struct bpf_prog_info info = {};
-	__u32 len = sizeof(info), ids[8], i;
+	__u32 len = sizeof(info), ids[16], i;
 
-	info.nr_map_ids = 8;
+	info.nr_map_ids = 16;
 	info.map_ids = (__u64)(uintptr_t)ids;
 	if (bpf_obj_get_info_by_fd(prog_fd, &info, &len))
 		return -errno;
-	for (i = 0; i < info.nr_map_ids && i < 8; i++) {
+	for (i = 0; i < info.nr_map_ids && i < 16; i++) {
 		struct bpf_map_info mi = {};
 		__u32 mlen = sizeof(mi);
 		int mfd = bpf_map_get_fd_by_id(ids[i]);
@@ -168,35 +167,49 @@ static uint64_t proc_start(uint32_t pid)
 	return start;
 }
 
+int xdp_jobs_list(int jobs_fd, struct sgc_xdp_job_key *keys, struct sgc_xdp_job *jobs, int max)
+{
+	struct sgc_xdp_job_key next, *prev = NULL;
+	int n = 0;
+
+	while (n < max && !bpf_map_get_next_key(jobs_fd, prev, &next)) {
+		keys[n] = next;
+		prev = &keys[n];
+		if (!bpf_map_lookup_elem(jobs_fd, &keys[n], &jobs[n]))
+			n++;
+	}
+	return n;
+}
+
+bool xdp_job_alive(const struct sgc_xdp_job *job)
+{
+	return job->slot < SGC_XDP_SLOTS && proc_start(job->pid) == job->start;
+}
+
 /*
  * Free the slots of coordinators whose process is gone (a crash skips
- * leave_dispatcher()); return the slots still in use as a bit mask.
+ * xdp_slot_leave()); return the slots still in use as a bit mask.
  */
 static uint32_t reap_slots(struct xdp_slot *x)
 {
-	struct sgc_xdp_job_key key, next, *prev = NULL;
-	struct sgc_xdp_job_key dead[SGC_XDP_SLOTS];
-	struct sgc_xdp_job job;
+	struct sgc_xdp_job_key keys[SGC_XDP_SLOTS];
+	struct sgc_xdp_job jobs[SGC_XDP_SLOTS];
+	bool alive[SGC_XDP_SLOTS];
 	uint32_t used = 0;
-	int ndead = 0, i;
+	int n = xdp_jobs_list(x->jobs_fd, keys, jobs, SGC_XDP_SLOTS), ndead = 0, i;
 
-	while (!bpf_map_get_next_key(x->jobs_fd, prev, &next)) {
-		key = next;
-		prev = &key;
-		if (bpf_map_lookup_elem(x->jobs_fd, &key, &job))
-			continue;
-		if (job.slot < SGC_XDP_SLOTS && proc_start(job.pid) == job.start) {
-			used |= 1u << job.slot;
-			continue;
-		}
-		if (ndead < SGC_XDP_SLOTS)
-			dead[ndead++] = key;
+	for (i = 0; i < n; i++) {
+		alive[i] = xdp_job_alive(&jobs[i]);
+		if (alive[i])
+			used |= 1u << jobs[i].slot;
 	}
-	for (i = 0; i < ndead; i++) {
-		if (!bpf_map_lookup_elem(x->jobs_fd, &dead[i], &job) && job.slot < SGC_XDP_SLOTS &&
-		    !(used & 1u << job.slot))
-			bpf_map_delete_elem(x->slots_fd, &job.slot);
-		bpf_map_delete_elem(x->jobs_fd, &dead[i]);
+	for (i = 0; i < n; i++) {
+		if (alive[i])
+			continue;
+		if (jobs[i].slot < SGC_XDP_SLOTS && !(used & 1u << jobs[i].slot))
+			bpf_map_delete_elem(x->slots_fd, &jobs[i].slot);
+		bpf_map_delete_elem(x->jobs_fd, &keys[i]);
+		ndead++;
 	}
 	if (ndead)
 		pr_info("eBPF path: freed %d slot(s) of coordinators that ended without "
@@ -207,8 +220,8 @@ static uint32_t reap_slots(struct xdp_slot *x)
 /* The dispatcher's maps, from its fd. */
 static int dispatcher_maps(struct sgc_comm *c, struct xdp_slot *x)
 {
-	x->slots_fd = prog_map(x->disp_fd, "gather_slots");
-	x->jobs_fd = prog_map(x->disp_fd, "jobs");
+	x->slots_fd = xdp_prog_map(x->disp_fd, "gather_slots");
+	x->jobs_fd = xdp_prog_map(x->disp_fd, "jobs");
 	if (x->slots_fd >= 0 && x->jobs_fd >= 0)
 		return 0;
 	return sgc_err(-EPROTO, "the XDP dispatcher on %s lacks its maps: a different libsgcoll "
@@ -324,7 +337,6 @@ static int join_locked(struct sgc_comm *c, struct xdp_slot *x, int gfd)
 	return 0;
 }
 
-/* Out of the interface's dispatcher; the last one out takes it off. */
 int xdp_slot_join(struct sgc_comm *c, struct xdp_slot *x, int gather_fd)
 {
 	int lock = xdp_lock();
@@ -336,6 +348,7 @@ int xdp_slot_join(struct sgc_comm *c, struct xdp_slot *x, int gather_fd)
 	return err;
 }
 
+/* Out of the interface's dispatcher; the last one out takes it off. */
 void xdp_slot_leave(struct xdp_slot *x)
 {
 	struct sgc_xdp_job_key any;

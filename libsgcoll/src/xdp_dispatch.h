@@ -45,4 +45,18 @@ SGC_HIDDEN int xdp_slot_join(struct sgc_comm *c, struct xdp_slot *x, int gather_
  * @x holds; safe on an empty slot. */
 SGC_HIDDEN void xdp_slot_leave(struct xdp_slot *x);
 
+/* Shared with sgc-bpfstat, which reads a coordinator's counters through
+ * the dispatcher: */
+
+/* The map called @name of the program @prog_fd: its fd, or -errno. */
+SGC_HIDDEN int xdp_prog_map(int prog_fd, const char *name);
+
+/* The entries of a dispatcher's `jobs` map, at most @max: their number. */
+SGC_HIDDEN int xdp_jobs_list(int jobs_fd, struct sgc_xdp_job_key *keys, struct sgc_xdp_job *jobs,
+			     int max);
+
+/* Is the process that holds @job's slot still running (its pid and start
+ * time, so that a reused pid does not count)? */
+SGC_HIDDEN bool xdp_job_alive(const struct sgc_xdp_job *job);
+
 #endif /* SGC_XDP_DISPATCH_H */
