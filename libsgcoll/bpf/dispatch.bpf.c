@@ -15,15 +15,7 @@
  * holding `gather_slots` ends, the kernel empties it, and what may stay
  * on the interface after a crash is this program alone, passing all.
  */
-#include <linux/bpf.h>
-#include <linux/if_ether.h>
-#include <linux/in.h>
-#include <linux/ip.h>
-#include <linux/udp.h>
-#include <bpf/bpf_endian.h>
-#include <bpf/bpf_helpers.h>
-
-#include "sgc_common.h"
+#include "udp4.bpf.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
@@ -42,25 +34,13 @@ struct {
 SEC("xdp")
 int sgc_dispatch(struct xdp_md *ctx)
 {
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
-	struct ethhdr *eth = data;
 	struct sgc_xdp_job_key key = {};
 	struct sgc_xdp_job *job;
 	struct udphdr *udp;
 	struct iphdr *ip;
 
-	if ((void *)(eth + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP))
-		return XDP_PASS;
-	ip = (void *)(eth + 1);
-	if ((void *)(ip + 1) > data_end || ip->version != 4 || ip->ihl < 5 ||
-	    ip->protocol != IPPROTO_UDP)
-		return XDP_PASS;
-	/* A later fragment has no port: gather_prog passes those too. */
-	if (ip->frag_off & bpf_htons(SGC_IP_OFFSET))
-		return XDP_PASS;
-	udp = (void *)ip + ip->ihl * 4;
-	if ((void *)(udp + 1) > data_end)
+	udp = sgc_udp4((void *)(long)ctx->data, (void *)(long)ctx->data_end, &ip);
+	if (!udp)
 		return XDP_PASS;
 	key.ip = ip->daddr;
 	key.port = udp->dest;

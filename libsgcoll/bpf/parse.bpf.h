@@ -18,6 +18,7 @@
 
 #include "maps.bpf.h"
 #include "mac.bpf.h"
+#include "udp4.bpf.h"
 
 /*
  * The wire header is packed (alignment 1), so clang reads its fields a
@@ -130,23 +131,13 @@ static __always_inline int sgc_gather_check(struct xdp_md *ctx, struct sgc_agg_j
 	__u64 *dst;
 	int d;
 
-	/* ---- not addressed to the coordinator's port: leave it alone ---- */
-	*stat = SGC_ST_PASS_FOREIGN;
-	if ((void *)(eth + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP))
-		return XDP_PASS;
-	ip = (void *)(eth + 1);
-	if ((void *)(ip + 1) > data_end)
-		return XDP_PASS;
-	if (ip->version != 4 || ip->ihl < 5 || ip->protocol != IPPROTO_UDP ||
-	    ip->daddr != cfg.coord_ip)
-		return XDP_PASS;
-	/* A later fragment has no UDP header, so no port to tell by; the
+	/* ---- not addressed to the coordinator's port: leave it alone ----
+	 * (A later fragment has no UDP header, so no port to tell by; the
 	 * first fragment of a datagram for us is dropped below, so it is
-	 * never reassembled. */
-	if (ip->frag_off & bpf_htons(SGC_IP_OFFSET))
-		return XDP_PASS;
-	udp = (void *)ip + ip->ihl * 4;
-	if ((void *)(udp + 1) > data_end || udp->dest != cfg.coord_port)
+	 * never reassembled.) */
+	*stat = SGC_ST_PASS_FOREIGN;
+	udp = sgc_udp4(data, data_end, &ip);
+	if (!udp || ip->daddr != cfg.coord_ip || udp->dest != cfg.coord_port)
 		return XDP_PASS;
 	/* For us, but not a frame we parse: user space would get it whole
 	 * (reassembled, or past the options) and must not see what we never
