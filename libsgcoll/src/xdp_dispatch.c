@@ -121,71 +121,6 @@ static int iface_xdp(struct sgc_comm *c, int ifindex, int *fd, __u32 *mode)
 		       q.attach_mode == XDP_ATTACHED_HW ? "xdpoffload" : "xdpdrv");
 }
 
-int xdp_prog_map(int prog_fd, const char *name)
-{
-	struct bpf_prog_info info = {};
-	__u32 len = sizeof(info), ids[16], i;
-
-	info.nr_map_ids = 16;
-	info.map_ids = (__u64)(uintptr_t)ids;
-	if (bpf_obj_get_info_by_fd(prog_fd, &info, &len))
-		return -errno;
-	for (i = 0; i < info.nr_map_ids && i < 16; i++) {
-		struct bpf_map_info mi = {};
-		__u32 mlen = sizeof(mi);
-		int mfd = bpf_map_get_fd_by_id(ids[i]);
-
-		if (mfd < 0)
-			continue;
-		if (!bpf_obj_get_info_by_fd(mfd, &mi, &mlen) && !strcmp(mi.name, name))
-			return mfd;
-		close(mfd);
-	}
-	return -ENOENT;
-}
-
-/* Field 22 of /proc/@pid/stat, the process's start time; 0 if it is gone. */
-static uint64_t proc_start(uint32_t pid)
-{
-	char path[32], buf[512], *p;
-	uint64_t start = 0;
-	FILE *f;
-	int i;
-
-	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
-	f = fopen(path, "re");
-	if (!f)
-		return 0;
-	if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')'))) {
-		/* field 3 starts 2 after the command's ')' */
-		for (i = 3, p += 2; i < 22 && p; i++)
-			p = strchr(p, ' ') ? strchr(p, ' ') + 1 : NULL;
-		if (p)
-			start = strtoull(p, NULL, 10);
-	}
-	fclose(f);
-	return start;
-}
-
-int xdp_jobs_list(int jobs_fd, struct sgc_xdp_job_key *keys, struct sgc_xdp_job *jobs, int max)
-{
-	struct sgc_xdp_job_key next, *prev = NULL;
-	int n = 0;
-
-	while (n < max && !bpf_map_get_next_key(jobs_fd, prev, &next)) {
-		keys[n] = next;
-		prev = &keys[n];
-		if (!bpf_map_lookup_elem(jobs_fd, &keys[n], &jobs[n]))
-			n++;
-	}
-	return n;
-}
-
-bool xdp_job_alive(const struct sgc_xdp_job *job)
-{
-	return job->slot < SGC_XDP_SLOTS && proc_start(job->pid) == job->start;
-}
-
 /*
  * Free the slots of coordinators whose process is gone (a crash skips
  * xdp_slot_leave()); return the slots still in use as a bit mask.
@@ -320,7 +255,7 @@ static int join_locked(struct sgc_comm *c, struct xdp_slot *x, int gfd)
 	}
 	job.slot = (__u32)x->slot;
 	job.pid = (__u32)getpid();
-	job.start = proc_start(job.pid);
+	job.start = xdp_proc_start(job.pid);
 	job.prog_id = prog_id(gfd);
 	x->key.ip = c->self.sin_addr.s_addr;
 	x->key.port = c->self.sin_port;

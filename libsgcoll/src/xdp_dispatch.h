@@ -8,6 +8,7 @@
 #define SGC_XDP_DISPATCH_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "sgc_common.h"
 #include "sgc_internal.h"
@@ -45,8 +46,8 @@ SGC_HIDDEN int xdp_slot_join(struct sgc_comm *c, struct xdp_slot *x, int gather_
  * @x holds; safe on an empty slot. */
 SGC_HIDDEN void xdp_slot_leave(struct xdp_slot *x);
 
-/* Shared with sgc-bpfstat, which reads a coordinator's counters through
- * the dispatcher: */
+/* xdp_jobs.c, compiled into sgc-bpfstat too (it reads a coordinator's
+ * counters through the dispatcher): */
 
 /* The map called @name of the program @prog_fd: its fd, or -errno. */
 SGC_HIDDEN int xdp_prog_map(int prog_fd, const char *name);
@@ -54,6 +55,9 @@ SGC_HIDDEN int xdp_prog_map(int prog_fd, const char *name);
 /* The entries of a dispatcher's `jobs` map, at most @max: their number. */
 SGC_HIDDEN int xdp_jobs_list(int jobs_fd, struct sgc_xdp_job_key *keys, struct sgc_xdp_job *jobs,
 			     int max);
+
+/* Field 22 of /proc/@pid/stat, the process's start time; 0 if it is gone. */
+SGC_HIDDEN uint64_t xdp_proc_start(uint32_t pid);
 
 /* Is the process that holds @job's slot still running (its pid and start
  * time, so that a reused pid does not count)? */
