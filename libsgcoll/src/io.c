@@ -54,8 +54,8 @@ _Static_assert(SGC_HDR_SIZE + SGC_MAX_BODY <= RX_BOUNCE_SIZE, "bounce buffer too
 struct gso_send {
 	struct msghdr msg;
 	struct sockaddr_in dst;
-	unsigned n;
-	struct iovec iov[GSO_MAX_SEGS];
+	unsigned n, niov;
+	struct iovec iov[2 * GSO_MAX_SEGS];	/* a header and an attached body each */
 	struct sgc_pkt *pkts[GSO_MAX_SEGS];
 	/* Last: struct cmsghdr ends in a flexible array, which clang allows
 	 * only at the end of a struct. */
@@ -322,6 +322,10 @@ int io_send(struct sgc_comm *c, struct sgc_pkt *p, const struct sockaddr_in *dst
 {
 	int err;
 
+	/* A body sent in place needs sendmsg, which only the GSO sends use,
+	 * and a tag is made over one buffer. */
+	if (p->ext && (c->mac || !c->io.gso || (pkt_hdr(p)->flags & SGC_F_FANOUT)))
+		pkt_flatten(p);
 	if (c->mac)
 		seal(c, p);
 
@@ -341,14 +345,18 @@ int io_send(struct sgc_comm *c, struct sgc_pkt *p, const struct sockaddr_in *dst
 	p->refs++;
 	c->io.sends_inflight++;
 	c->st.pkts_sent++;
-	c->st.bytes_sent += p->len;
+	c->st.bytes_sent += pkt_wire_len(p);
 	return 0;
 }
 
 static void gso_add(struct gso_send *g, struct sgc_pkt *p)
 {
-	g->iov[g->n].iov_base = p->data;
-	g->iov[g->n].iov_len = p->len;
+	g->iov[g->niov].iov_base = p->data;
+	g->iov[g->niov++].iov_len = p->len;
+	if (p->ext) {
+		g->iov[g->niov].iov_base = (void *)p->ext;
+		g->iov[g->niov++].iov_len = p->ext_len;
+	}
 	g->pkts[g->n++] = p;
 }
 
@@ -371,7 +379,7 @@ static void gso_submit(struct sgc_comm *c, struct gso_send *g, const struct sock
 	g->msg.msg_name = &g->dst;
 	g->msg.msg_namelen = sizeof(g->dst);
 	g->msg.msg_iov = g->iov;
-	g->msg.msg_iovlen = g->n;
+	g->msg.msg_iovlen = g->niov;
 	g->msg.msg_control = g->cm.buf;
 	g->msg.msg_controllen = sizeof(g->cm.buf);
 	g->msg.msg_flags = 0;
@@ -384,6 +392,17 @@ static void gso_submit(struct sgc_comm *c, struct gso_send *g, const struct sock
 	/* Packets are 8-aligned, so bit 0 marks a GSO send. */
 	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)g | 1);
 	c->io.nsq++;
+}
+
+static struct gso_send *gso_new(struct sgc_pkt *first)
+{
+	struct gso_send *g = malloc(sizeof(*g));
+
+	if (g) {
+		g->n = g->niov = 0;
+		gso_add(g, first);
+	}
+	return g;
 }
 
 /*
@@ -404,30 +423,36 @@ void io_tx_flush(struct sgc_comm *c)
 
 		if (!e->p)
 			continue;
-		seg = e->p->len;
+		seg = pkt_wire_len(e->p);
 		total = seg;
 		for (j = i + 1; j < n; j++) {
 			struct sgc_txq_ent *f = &c->io.txq[j];
+			uint32_t len;
 
 			if (!f->p || !sockaddr_eq(f->dst, e->dst))
 				continue;
-			if (f->p->len > seg || total + f->p->len > GSO_MAX_BYTES)
+			len = pkt_wire_len(f->p);
+			if (len > seg || total + len > GSO_MAX_BYTES)
 				break;
 			if (!g) {
-				g = malloc(sizeof(*g));
+				g = gso_new(e->p);
 				if (!g)
 					break;
-				g->n = 0;
-				gso_add(g, e->p);
 			}
 			gso_add(g, f->p);
-			total += f->p->len;
-			if (f->p->len < seg || g->n == GSO_MAX_SEGS) {
+			total += len;
+			if (len < seg || g->n == GSO_MAX_SEGS) {
 				f->p = NULL;
 				break;
 			}
 			f->p = NULL;
 		}
+		/* A lone datagram with an attached body goes by sendmsg too
+		 * (a GSO send of one segment is a plain datagram). */
+		if (!g && e->p->ext)
+			g = gso_new(e->p);
+		if (!g)
+			pkt_flatten(e->p);
 		if (g) {
 			gso_submit(c, g, e->dst, (uint16_t)seg);
 		} else if (prep_send(c, e->p, e->dst)) {
@@ -449,6 +474,8 @@ static void gso_done(struct sgc_comm *c, struct gso_send *g, int res)
 		c->io.gso = false;
 	}
 	for (k = 0; k < g->n; k++) {
+		if (res < 0)
+			pkt_flatten(g->pkts[k]);
 		if (res < 0 && !prep_send(c, g->pkts[k], &g->dst))
 			continue;	/* the new send owns the reference */
 		c->io.sends_inflight--;

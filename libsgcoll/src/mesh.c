@@ -70,6 +70,10 @@ struct mesh_coll {
 	int rx_left[2];		/* streams not complete */
 	int tx_left;		/* streams started and not all acknowledged */
 	uint64_t deadline;
+	/* The caller's buffers, which chunks are sent from in place: the
+	 * call is not done while a send of them is in flight.  NULL: chunks
+	 * are copied. */
+	struct sgc_pin *pin;
 	struct sgc_request *req;
 	int first_rank;		/* whose datagram made the state; -1: this rank's call */
 	int odd_rank;		/* before the call: a datagram that differed, -1 */
@@ -156,6 +160,8 @@ static void mesh_release(struct mesh_coll *m)
 		m->rx[ph] = NULL;
 		m->tx[ph] = NULL;
 	}
+	pin_put(m->pin);
+	m->pin = NULL;
 	free(m->stage0);
 	free(m->filled);
 	free(m->stage1);
@@ -271,6 +277,7 @@ static void send_chunk(struct sgc_comm *c, const struct mesh_coll *m, int ph, in
 {
 	size_t n = sgc_chunk_elems(t->count, m->elsz, c->chunk_bytes, i);
 	struct sgc_pkt *p = pkt_alloc(c);
+	const uint8_t *src;
 	struct sgc_hdr *h;
 
 	if (!p)
@@ -282,9 +289,14 @@ static void send_chunk(struct sgc_comm *c, const struct mesh_coll *m, int ph, in
 	h->count = (uint16_t)n;
 	if (again)
 		h->flags |= SGC_F_RETX;
-	if (n)
-		memcpy(pkt_body(p), t->data + (size_t)i * m->ce * m->elsz, n * m->elsz);
-	p->len = (uint32_t)(SGC_HDR_SIZE + n * m->elsz);
+	src = t->data + (size_t)i * m->ce * m->elsz;
+	if (n && m->pin && c->io.gso && !c->mac) {
+		pkt_attach(p, src, (uint32_t)(n * m->elsz), m->pin);
+	} else {
+		if (n)
+			memcpy(pkt_body(p), src, n * m->elsz);
+		p->len = (uint32_t)(SGC_HDR_SIZE + n * m->elsz);
+	}
 	io_send(c, p, peer_addr(c, to));
 	pkt_put(c, p);
 	t->sent_at[i % MESH_WIN_MAX] = now;
@@ -406,6 +418,11 @@ static void mesh_fail(struct sgc_comm *c, struct mesh_coll *m, int err, const ch
 		return;
 	m->state = MESH_FAILED;
 	pr_debug("rank %d: %s\n", c->rank, msg);
+	/* The call returns now.  Chunks of its buffers still queued go to
+	 * the kernel, which copies them as it takes them (unless the socket
+	 * is full: then the kernel may read them after the return). */
+	if (pin_busy(m->pin))
+		io_flush(c);
 	if (req) {
 		m->req = NULL;
 		req->mesh = NULL;
@@ -420,7 +437,7 @@ static void mesh_check_done(struct sgc_comm *c, struct mesh_coll *m)
 {
 	struct sgc_request *req = m->req;
 
-	if (m->state != MESH_OPEN || !m->posted || m->tx_left ||
+	if (m->state != MESH_OPEN || !m->posted || m->tx_left || pin_busy(m->pin) ||
 	    (has_phase(m, 0) && m->rx_left[0]) || (has_phase(m, 1) && m->rx_left[1]) ||
 	    (m->kind == SGC_COLL_ALLREDUCE && !m->gathering))
 		return;
@@ -746,6 +763,11 @@ uint64_t mesh_timers(struct sgc_comm *c, uint64_t now)
 
 		if (!m || m->state != MESH_OPEN || !m->posted)
 			continue;
+		/* Done but for sends from the caller's buffers, which have
+		 * completed since. */
+		mesh_check_done(c, m);
+		if (m->state != MESH_OPEN)
+			continue;
 		if (now >= m->deadline) {
 			mesh_timeout(c, m);
 			continue;
@@ -946,6 +968,7 @@ int mesh_post(struct sgc_comm *c, uint8_t kind, const void *sendbuf, void *recvb
 	m->posted = true;
 	m->sendbuf = sendbuf;
 	m->recvbuf = recvbuf;
+	m->pin = pin_new();
 	m->deadline = c->now + c->rtt.timeout_ns;
 	m->req = req;
 	req_link(c, req, m->seq, kind, m->deadline);
@@ -957,6 +980,9 @@ int mesh_post(struct sgc_comm *c, uint8_t kind, const void *sendbuf, void *recvb
 		 * they fail too, naming it), then fail. */
 		int ph = has_phase(m, 0) ? 0 : 1, r;
 
+		/* Copied: the call returns before they go. */
+		pin_put(m->pin);
+		m->pin = NULL;
 		for (r = 0; r < c->world; r++)
 			if (r != c->rank)
 				send_chunk(c, m, ph, r, &m->tx[ph][r], 0, false, c->now);

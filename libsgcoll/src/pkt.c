@@ -22,7 +22,45 @@ struct sgc_pkt *pkt_alloc(struct sgc_comm *c)
 	p->tag_at = 0;
 	p->refs = 1;
 	p->sent_at = 0;
+	p->ext = NULL;
+	p->ext_len = 0;
+	p->pin = NULL;
 	return p;
+}
+
+struct sgc_pin *pin_new(void)
+{
+	struct sgc_pin *pin = malloc(sizeof(*pin));
+
+	if (pin)
+		pin->refs = 1;
+	return pin;
+}
+
+void pin_put(struct sgc_pin *pin)
+{
+	if (pin && !--pin->refs)
+		free(pin);
+}
+
+void pkt_attach(struct sgc_pkt *p, const void *body, uint32_t len, struct sgc_pin *pin)
+{
+	p->ext = body;
+	p->ext_len = len;
+	p->pin = pin;
+	pin->refs++;
+}
+
+void pkt_flatten(struct sgc_pkt *p)
+{
+	if (!p->ext)
+		return;
+	memcpy((uint8_t *)p->data + p->len, p->ext, p->ext_len);
+	p->len += p->ext_len;
+	p->ext = NULL;
+	p->ext_len = 0;
+	pin_put(p->pin);
+	p->pin = NULL;
 }
 
 struct sgc_pkt *pkt_copy(struct sgc_comm *c, const struct sgc_pkt *src)
@@ -32,6 +70,10 @@ struct sgc_pkt *pkt_copy(struct sgc_comm *c, const struct sgc_pkt *src)
 	if (p) {
 		memcpy(p->data, src->data, src->len);
 		p->len = src->len;
+		if (src->ext) {
+			memcpy((uint8_t *)p->data + p->len, src->ext, src->ext_len);
+			p->len += src->ext_len;
+		}
 		p->tag_at = src->tag_at;
 		p->tag_hdr = src->tag_hdr;
 	}
@@ -42,6 +84,8 @@ void pkt_put(struct sgc_comm *c, struct sgc_pkt *p)
 {
 	if (!p || --p->refs)
 		return;
+	pin_put(p->pin);
+	p->pin = NULL;
 	p->next = c->pkts.free;
 	c->pkts.free = p;
 }

@@ -12,15 +12,29 @@
 
 struct sgc_comm;
 
+/*
+ * Memory that datagrams are sent from in place (pkt_attach()): its owner
+ * holds one reference and every such datagram another until its send has
+ * completed, so the owner can tell when the kernel is done reading it.
+ */
+struct sgc_pin {
+	uint32_t refs;
+};
+
 /* An outgoing datagram.  Retained result chunks are sent many times, so a
  * datagram lives until its owner and every send holding it let go. */
 struct sgc_pkt {
 	struct sgc_pkt *next;	/* free list */
-	uint32_t len;		/* header + body (+ tag once sealed) */
+	uint32_t len;		/* bytes in data: header + body (+ tag once sealed) */
 	uint32_t tag_at;	/* sealed: where the job key's tag is (len - 8) */
 	struct sgc_hdr tag_hdr;	/* sealed: the header the tag was made for */
 	uint32_t refs;		/* owner + sends not yet completed */
 	uint64_t sent_at;	/* coordinator's result chunk: first sent (now_ns) */
+	/* A body sent from its owner's memory after the header in data,
+	 * not copied (pkt_attach()); NULL: the body is in data. */
+	const uint8_t *ext;
+	uint32_t ext_len;
+	struct sgc_pin *pin;	/* holds ext's memory while this lives */
 	uint64_t data[];	/* struct sgc_hdr then body, 8-aligned */
 };
 
@@ -40,6 +54,18 @@ static inline uint8_t *pkt_body(struct sgc_pkt *p)
 	return (uint8_t *)p->data + SGC_HDR_SIZE;
 }
 
+/* The datagram's length on the wire. */
+static inline uint32_t pkt_wire_len(const struct sgc_pkt *p)
+{
+	return p->len + p->ext_len;
+}
+
+/* The owner is still sending from its pinned memory. */
+static inline bool pin_busy(const struct sgc_pin *pin)
+{
+	return pin && pin->refs > 1;
+}
+
 /* A datagram as received, valid until the handler returns. */
 struct sgc_rx {
 	const struct sgc_hdr *hdr;
@@ -50,6 +76,16 @@ struct sgc_rx {
 
 /* A new datagram with one reference, header-only length; NULL on ENOMEM. */
 SGC_HIDDEN struct sgc_pkt *pkt_alloc(struct sgc_comm *c);
+/* A pin with its owner's reference; NULL on ENOMEM. */
+SGC_HIDDEN struct sgc_pin *pin_new(void);
+/* Drop one reference; accepts NULL. */
+SGC_HIDDEN void pin_put(struct sgc_pin *pin);
+/* Send @len bytes at @body after @p's header, from there, not copied:
+ * @body must stay as it is while @pin is busy.  Only for a GSO socket
+ * without a job key (io_send() sends such a datagram with sendmsg). */
+SGC_HIDDEN void pkt_attach(struct sgc_pkt *p, const void *body, uint32_t len, struct sgc_pin *pin);
+/* Copy an attached body into @p and let its memory go. */
+SGC_HIDDEN void pkt_flatten(struct sgc_pkt *p);
 /* A new datagram (one reference) with @src's bytes. */
 SGC_HIDDEN struct sgc_pkt *pkt_copy(struct sgc_comm *c, const struct sgc_pkt *src);
 /* Drop one reference; accepts NULL. */
