@@ -324,8 +324,11 @@ int io_send(struct sgc_comm *c, struct sgc_pkt *p, const struct sockaddr_in *dst
 
 	/* A body sent in place needs sendmsg, which only the GSO sends use,
 	 * and a tag is made over one buffer. */
-	if (p->ext && (c->mac || !c->io.gso || (pkt_hdr(p)->flags & SGC_F_FANOUT)))
-		pkt_flatten(p);
+	if (p->ext && (c->mac || !c->io.gso || (pkt_hdr(p)->flags & SGC_F_FANOUT))) {
+		err = pkt_flatten(p);
+		if (err)
+			return err;	/* lost: sent again by its owner's loss check */
+	}
 	if (c->mac)
 		seal(c, p);
 
@@ -451,11 +454,9 @@ void io_tx_flush(struct sgc_comm *c)
 		 * (a GSO send of one segment is a plain datagram). */
 		if (!g && e->p->ext)
 			g = gso_new(e->p);
-		if (!g)
-			pkt_flatten(e->p);
 		if (g) {
 			gso_submit(c, g, e->dst, (uint16_t)seg);
-		} else if (prep_send(c, e->p, e->dst)) {
+		} else if (pkt_flatten(e->p) || prep_send(c, e->p, e->dst)) {
 			c->io.sends_inflight--;
 			pkt_put(c, e->p);
 		}
@@ -474,9 +475,7 @@ static void gso_done(struct sgc_comm *c, struct gso_send *g, int res)
 		c->io.gso = false;
 	}
 	for (k = 0; k < g->n; k++) {
-		if (res < 0)
-			pkt_flatten(g->pkts[k]);
-		if (res < 0 && !prep_send(c, g->pkts[k], &g->dst))
+		if (res < 0 && !pkt_flatten(g->pkts[k]) && !prep_send(c, g->pkts[k], &g->dst))
 			continue;	/* the new send owns the reference */
 		c->io.sends_inflight--;
 		pkt_put(c, g->pkts[k]);

@@ -276,7 +276,9 @@ static void send_chunk(struct sgc_comm *c, const struct mesh_coll *m, int ph, in
 		       struct mesh_tx *t, uint32_t i, bool again, uint64_t now)
 {
 	size_t n = sgc_chunk_elems(t->count, m->elsz, c->chunk_bytes, i);
-	struct sgc_pkt *p = pkt_alloc(c);
+	/* The body goes from the caller's buffer where the socket can. */
+	bool attach = n && m->pin && c->io.gso && !c->mac;
+	struct sgc_pkt *p = attach ? pkt_alloc_hdr(c) : pkt_alloc(c);
 	const uint8_t *src;
 	struct sgc_hdr *h;
 
@@ -290,7 +292,7 @@ static void send_chunk(struct sgc_comm *c, const struct mesh_coll *m, int ph, in
 	if (again)
 		h->flags |= SGC_F_RETX;
 	src = t->data + (size_t)i * m->ce * m->elsz;
-	if (n && m->pin && c->io.gso && !c->mac) {
+	if (attach) {
 		pkt_attach(p, src, (uint32_t)(n * m->elsz), m->pin);
 	} else {
 		if (n)

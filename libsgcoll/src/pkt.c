@@ -1,22 +1,26 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* The datagram free list, and handing a received datagram up (pkt.h). */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "comm.h"
 #include "mac.h"
 
-struct sgc_pkt *pkt_alloc(struct sgc_comm *c)
+#define PKT_SMALL_SIZE	(sizeof(struct sgc_pkt) + SGC_HDR_SIZE)
+
+static struct sgc_pkt *pkt_get(struct sgc_pkt **list, size_t size, bool small)
 {
-	struct sgc_pkt *p = c->pkts.free;
+	struct sgc_pkt *p = *list;
 
 	if (p) {
-		c->pkts.free = p->next;
+		*list = p->next;
 	} else {
-		p = malloc(c->pkts.size);
+		p = malloc(size);
 		if (!p)
 			return NULL;
 	}
+	p->small = small;
 	p->next = NULL;
 	p->len = SGC_HDR_SIZE;
 	p->tag_at = 0;
@@ -26,6 +30,16 @@ struct sgc_pkt *pkt_alloc(struct sgc_comm *c)
 	p->ext_len = 0;
 	p->pin = NULL;
 	return p;
+}
+
+struct sgc_pkt *pkt_alloc(struct sgc_comm *c)
+{
+	return pkt_get(&c->pkts.free, c->pkts.size, false);
+}
+
+struct sgc_pkt *pkt_alloc_hdr(struct sgc_comm *c)
+{
+	return pkt_get(&c->pkts.free_small, PKT_SMALL_SIZE, true);
 }
 
 struct sgc_pin *pin_new(void)
@@ -51,16 +65,19 @@ void pkt_attach(struct sgc_pkt *p, const void *body, uint32_t len, struct sgc_pi
 	pin->refs++;
 }
 
-void pkt_flatten(struct sgc_pkt *p)
+int pkt_flatten(struct sgc_pkt *p)
 {
 	if (!p->ext)
-		return;
+		return 0;
+	if (p->small)
+		return -ENOSPC;
 	memcpy((uint8_t *)p->data + p->len, p->ext, p->ext_len);
 	p->len += p->ext_len;
 	p->ext = NULL;
 	p->ext_len = 0;
 	pin_put(p->pin);
 	p->pin = NULL;
+	return 0;
 }
 
 struct sgc_pkt *pkt_copy(struct sgc_comm *c, const struct sgc_pkt *src)
@@ -86,8 +103,13 @@ void pkt_put(struct sgc_comm *c, struct sgc_pkt *p)
 		return;
 	pin_put(p->pin);
 	p->pin = NULL;
-	p->next = c->pkts.free;
-	c->pkts.free = p;
+	if (p->small) {
+		p->next = c->pkts.free_small;
+		c->pkts.free_small = p;
+	} else {
+		p->next = c->pkts.free;
+		c->pkts.free = p;
+	}
 }
 
 void pkt_pool_free(struct sgc_comm *c)
@@ -96,6 +118,10 @@ void pkt_pool_free(struct sgc_comm *c)
 
 	while ((p = c->pkts.free)) {
 		c->pkts.free = p->next;
+		free(p);
+	}
+	while ((p = c->pkts.free_small)) {
+		c->pkts.free_small = p->next;
 		free(p);
 	}
 }
