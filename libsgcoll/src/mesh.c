@@ -278,7 +278,7 @@ static void send_chunk(struct sgc_comm *c, const struct mesh_coll *m, int ph, in
 	size_t n = sgc_chunk_elems(t->count, m->elsz, c->chunk_bytes, i);
 	/* The body goes from the caller's buffer where the socket can. */
 	bool attach = n && m->pin && c->io.gso && !c->mac;
-	struct sgc_pkt *p = attach ? pkt_alloc_hdr(c) : pkt_alloc(c);
+	struct sgc_pkt *p = attach ? pkt_alloc_small(c) : pkt_alloc(c);
 	const uint8_t *src;
 	struct sgc_hdr *h;
 
@@ -308,7 +308,7 @@ static void send_chunk(struct sgc_comm *c, const struct mesh_coll *m, int ph, in
 static void send_ack_fields(struct sgc_comm *c, const struct sgc_hdr *data, uint32_t low,
 			    uint64_t bits, int to)
 {
-	struct sgc_pkt *p = pkt_alloc(c);
+	struct sgc_pkt *p = pkt_alloc_small(c);
 	struct sgc_hdr *h;
 
 	if (!p)

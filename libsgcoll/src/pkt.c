@@ -7,7 +7,9 @@
 #include "comm.h"
 #include "mac.h"
 
-#define PKT_SMALL_SIZE	(sizeof(struct sgc_pkt) + SGC_HDR_SIZE)
+#define PKT_SMALL_SIZE	(sizeof(struct sgc_pkt) + SGC_HDR_SIZE + SGC_PKT_SMALL_BODY)
+_Static_assert(sizeof(uint64_t) + SGC_MAC_TAG_SIZE <= SGC_PKT_SMALL_BODY,
+	       "a mesh acknowledgement and its tag fit a small datagram");
 
 static struct sgc_pkt *pkt_get(struct sgc_pkt **list, size_t size, bool small)
 {
@@ -37,7 +39,7 @@ struct sgc_pkt *pkt_alloc(struct sgc_comm *c)
 	return pkt_get(&c->pkts.free, c->pkts.size, false);
 }
 
-struct sgc_pkt *pkt_alloc_hdr(struct sgc_comm *c)
+struct sgc_pkt *pkt_alloc_small(struct sgc_comm *c)
 {
 	return pkt_get(&c->pkts.free_small, PKT_SMALL_SIZE, true);
 }
@@ -69,7 +71,7 @@ int pkt_flatten(struct sgc_pkt *p)
 {
 	if (!p->ext)
 		return 0;
-	if (p->small)
+	if (p->small && p->len + p->ext_len + SGC_MAC_TAG_SIZE > SGC_HDR_SIZE + SGC_PKT_SMALL_BODY)
 		return -ENOSPC;
 	memcpy((uint8_t *)p->data + p->len, p->ext, p->ext_len);
 	p->len += p->ext_len;

@@ -29,7 +29,7 @@ struct sgc_pkt {
 	uint32_t tag_at;	/* sealed: where the job key's tag is (len - 8) */
 	struct sgc_hdr tag_hdr;	/* sealed: the header the tag was made for */
 	uint32_t refs;		/* owner + sends not yet completed */
-	bool small;		/* room for a header only (pkt_alloc_hdr()) */
+	bool small;		/* room for a header and SGC_PKT_SMALL_BODY bytes */
 	uint64_t sent_at;	/* coordinator's result chunk: first sent (now_ns) */
 	/* A body sent from its owner's memory after the header in data,
 	 * not copied (pkt_attach()); NULL: the body is in data. */
@@ -40,8 +40,9 @@ struct sgc_pkt {
 };
 
 /* The free lists: datagrams with room for the largest valid one, and
- * small ones for a header whose body is attached.  Thousands of chunks
- * may be in flight; their headers alone stay in a few pages. */
+ * small ones for control datagrams and headers whose body is attached.
+ * Thousands of chunks and acknowledgements may be in flight; in small
+ * buffers they stay in a few pages, where full ones missed the cache. */
 struct sgc_pkt_pool {
 	struct sgc_pkt *free;
 	struct sgc_pkt *free_small;
@@ -88,10 +89,13 @@ SGC_HIDDEN void pin_put(struct sgc_pin *pin);
  * @body must stay as it is while @pin is busy.  Only for a GSO socket
  * without a job key (io_send() sends such a datagram with sendmsg). */
 SGC_HIDDEN void pkt_attach(struct sgc_pkt *p, const void *body, uint32_t len, struct sgc_pin *pin);
-/* A new datagram with room for a header only, to pkt_attach() a body to. */
-SGC_HIDDEN struct sgc_pkt *pkt_alloc_hdr(struct sgc_comm *c);
+/* Body bytes a small datagram has room for, a job key's tag included. */
+#define SGC_PKT_SMALL_BODY	64
+/* A new datagram with room for a header and SGC_PKT_SMALL_BODY bytes:
+ * a control datagram, or one to pkt_attach() a body to. */
+SGC_HIDDEN struct sgc_pkt *pkt_alloc_small(struct sgc_comm *c);
 /* Copy an attached body into @p and let its memory go; -ENOSPC when @p
- * is small (the datagram cannot go then). */
+ * is small and the body does not fit (the datagram cannot go then). */
 SGC_HIDDEN int pkt_flatten(struct sgc_pkt *p);
 /* A new datagram (one reference) with @src's bytes. */
 SGC_HIDDEN struct sgc_pkt *pkt_copy(struct sgc_comm *c, const struct sgc_pkt *src);

@@ -12,7 +12,7 @@
 
 int send_hdr(struct sgc_comm *c, const struct sgc_hdr *h, const struct sockaddr_in *dst)
 {
-	struct sgc_pkt *p = pkt_alloc(c);
+	struct sgc_pkt *p = pkt_alloc_small(c);
 	int err;
 
 	if (!p)
