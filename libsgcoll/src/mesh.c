@@ -352,10 +352,27 @@ static void send_ack(struct sgc_comm *c, const struct mesh_coll *m, int ph, int 
 	send_ack_fields(c, &h, s->low, bits, from);
 }
 
+/* Send what stream @t's window allows. */
+static void pump_stream(struct sgc_comm *c, struct mesh_coll *m, int ph, int to,
+			struct mesh_tx *t, uint64_t now)
+{
+	unsigned win = mesh_window(c);
+
+	if (!t->started)
+		return;
+	/* Out: sent and not acknowledged; the bitmap's count too. */
+	while (t->next < t->nchunks && t->next - t->acked < MESH_WIN_MAX &&
+	       t->next - t->acked - (uint32_t)__builtin_popcountll(t->bits) < win) {
+		send_chunk(c, m, ph, to, t, t->next, false, now);
+		t->next++;
+	}
+	if (t->acked < t->next && !t->timer)
+		t->timer = now + mesh_rto(c);
+}
+
 /* Send what the window of every started stream allows. */
 static void mesh_pump(struct sgc_comm *c, struct mesh_coll *m)
 {
-	unsigned win = mesh_window(c);
 	/* c->now is from before this round's wait: not that. */
 	uint64_t now = now_ns();
 	int ph, k, to;
@@ -364,20 +381,8 @@ static void mesh_pump(struct sgc_comm *c, struct mesh_coll *m)
 		if (!m->tx[ph])
 			continue;
 		for (k = 1; k < c->world; k++) {
-			struct mesh_tx *t;
-
 			to = (c->rank + k) % c->world;
-			t = &m->tx[ph][to];
-			if (!t->started)
-				continue;
-			/* Out: sent and not acknowledged; the bitmap's count too. */
-			while (t->next < t->nchunks && t->next - t->acked < MESH_WIN_MAX &&
-			       t->next - t->acked - (uint32_t)__builtin_popcountll(t->bits) < win) {
-				send_chunk(c, m, ph, to, t, t->next, false, now);
-				t->next++;
-			}
-			if (t->acked < t->next && !t->timer)
-				t->timer = now + mesh_rto(c);
+			pump_stream(c, m, ph, to, &m->tx[ph][to], now);
 		}
 	}
 }
@@ -707,7 +712,8 @@ static void mesh_on_ack(struct sgc_comm *c, const struct sgc_rx *rx)
 
 		resend_holes(c, m, ph, r, t, top, t->sent_at[top % MESH_WIN_MAX] - mesh_rto(c) / 4);
 	}
-	mesh_pump(c, m);
+	/* Only this stream's window moved. */
+	pump_stream(c, m, ph, r, t, now_ns());
 	mesh_check_done(c, m);
 }
 
