@@ -13,7 +13,7 @@
 
 struct peer_args {
 	const char *name;	/* contender label */
-	const char *workload;	/* ar1, ar363, ar64k, ar1m */
+	const char *workload;	/* ar1, ar363, ar64k, ar256k, ar1m, ar16m, ar64m */
 	size_t count;
 	int tput;
 	long ops, warmup;
@@ -68,6 +68,8 @@ static inline int peer_parse(struct peer_args *a, int argc, char **argv, const c
 		a->count = 363;
 	else if (!strcmp(a->workload, "ar64k"))
 		a->count = 16384;
+	else if (!strcmp(a->workload, "ar256k"))
+		a->count = 65536;
 	else if (!strcmp(a->workload, "ar1m"))
 		a->count = 262144;
 	else if (!strcmp(a->workload, "ar16m"))
@@ -87,7 +89,7 @@ static inline int peer_parse(struct peer_args *a, int argc, char **argv, const c
 static inline void peer_usage(const char *prog)
 {
 	fprintf(stderr,
-		"usage: %s --workload ar1|ar363|ar64k|ar1m|ar16m|ar64m [--mode lat|tput] [--ops N]\n"
+		"usage: %s --workload ar1|ar363|ar64k|ar256k|ar1m|ar16m|ar64m [--mode lat|tput] [--ops N]\n"
 		"          [--warmup N] [--window W] [--sample N] [--name LABEL]\n"
 		"          [--max-s S [--min-ops N]]   (lat: stop after S s of measuring)\n",
 		prog);

@@ -7,6 +7,8 @@
  *
  * Workloads:
  *   ar1 ar363 ar64k ar1m   sgc_allreduce of 1, 363, 16384, 262144 int32 SUM
+ *   ar256k                 65536 int32 SUM (256 KiB: between the star's and the
+ *                          sharded algorithm's sizes)
  *   ar16m ar64m            4194304 and 16777216 int32 SUM (16 and 64 MiB)
  *   sg363                  sgbpf's workload: rank 0 sgc_scatter_gather() of 363
  *                          int32 SUM, WAIT_ALL; workers answer in sgc_serve()
@@ -75,7 +77,7 @@ static long handler_calls;
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: sgc_bench --workload ar1|ar363|ar64k|ar1m|ar16m|ar64m|sg363 [options]\n"
+		"usage: sgc_bench --workload ar1|ar363|ar64k|ar256k|ar1m|ar16m|ar64m|sg363 [options]\n"
 		"  --mode lat|tput     (default lat)\n"
 		"  --ops N             measured operations (default 5000 lat, 8000 tput)\n"
 		"  --warmup N          unmeasured operations first (default 200)\n"
@@ -115,7 +117,8 @@ static int parse(struct opts *o, int argc, char **argv)
 	};
 	static const struct { const char *name; size_t count; bool sg; } wl[] = {
 		{ "ar1", 1, false }, { "ar363", 363, false }, { "ar64k", 16384, false },
-		{ "ar1m", 262144, false }, { "ar16m", 4194304, false }, { "ar64m", 16777216, false },
+		{ "ar256k", 65536, false }, { "ar1m", 262144, false }, { "ar16m", 4194304, false },
+		{ "ar64m", 16777216, false },
 		{ "sg363", BENCH_COUNT, true },
 	};
 	int opt;
