@@ -254,15 +254,20 @@ unsigned long io_netdev_backlog(void)
 	return v;
 }
 
-unsigned long io_rx_room(struct sgc_comm *c)
+unsigned long io_sock_room(struct sgc_comm *c)
 {
-	unsigned long room, backlog = io_netdev_backlog() * 3 / 4;
 	socklen_t len = sizeof(int);
 	int rcvbuf = 0;
 
 	if (getsockopt(c->io.fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, &len))
 		rcvbuf = 0;
-	room = (unsigned long)rcvbuf / 4096;
+	return (unsigned long)rcvbuf / 4096;
+}
+
+unsigned long io_rx_room(struct sgc_comm *c)
+{
+	unsigned long room = io_sock_room(c), backlog = io_netdev_backlog() * 3 / 4;
+
 	return room < backlog ? room : backlog;
 }
 

@@ -88,8 +88,10 @@ SGC_HIDDEN void io_close(struct sgc_comm *c);
 /* net.core.netdev_max_backlog: packets a CPU queues before the stack
  * takes them (veth delivers through this queue); 1000 if unreadable. */
 SGC_HIDDEN unsigned long io_netdev_backlog(void);
-/* Datagrams the receive side holds: the socket buffer at 4 KiB each, and
- * 3/4 of the per-CPU backlog (net.core.netdev_max_backlog). */
+/* Datagrams the socket buffer holds, at 4 KiB each. */
+SGC_HIDDEN unsigned long io_sock_room(struct sgc_comm *c);
+/* Datagrams the receive side holds: io_sock_room(), and 3/4 of the
+ * per-CPU backlog (net.core.netdev_max_backlog). */
 SGC_HIDDEN unsigned long io_rx_room(struct sgc_comm *c);
 /* Queue @p for @dst (which must stay valid until the next submit). */
 SGC_HIDDEN int io_send(struct sgc_comm *c, struct sgc_pkt *p, const struct sockaddr_in *dst);

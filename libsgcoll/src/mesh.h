@@ -38,6 +38,8 @@ struct sgc_mesh {
 	uint32_t next_seq;		/* the next one this rank posts */
 	bool used;			/* one ran: finalize waits for every rank */
 	unsigned win;			/* mesh_window(), once found */
+	unsigned rx_win;		/* mesh_rx_window(), once found */
+	uint16_t *peer_win;		/* [world]: each peer's advertised window, 0 = not yet */
 	struct mesh_coll *slots[SGC_MESH_RING];
 };
 

@@ -113,8 +113,6 @@ static int check_shard(const struct sgc_hdr *h, size_t body, uint32_t chunk_byte
 	if (h->type == SGC_MSG_SHARD_ACK) {
 		if (h->nchunks < 1 || h->chunk > h->nchunks)
 			return SGC_REJ_CHUNK;
-		if (h->count)
-			return SGC_REJ_COUNT;
 		return body == sizeof(__u64) ? SGC_REJ_NONE : SGC_REJ_LEN;
 	}
 	if (h->nchunks < 1 || h->chunk >= h->nchunks)

@@ -243,6 +243,11 @@ unsigned long io_rx_room(struct sgc_comm *c)
 	return FAKE_RX_ROOM;
 }
 
+unsigned long io_sock_room(struct sgc_comm *c)
+{
+	return FAKE_RX_ROOM;
+}
+
 /* scatter_prog's part, for a coordinator on the fake eBPF path
  * (fake_bpf_on()): one clone per rank of the datagram's range. */
 static int fake_fan_out(struct sgc_comm *c, struct sgc_pkt *p)

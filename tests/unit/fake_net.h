@@ -25,7 +25,8 @@
 
 /* Ranks one fake net holds. */
 #define FAKE_MAX_RANKS		32
-/* io_rx_room(): the user-space path's PULL budget (pull_pacing()). */
+/* io_rx_room() and io_sock_room(): the user-space path's PULL budget
+ * (pull_pacing()) and the sharded collectives' windows. */
 #define FAKE_RX_ROOM		256
 /* The virtual clock starts here (0 means "none" in places). */
 #define FAKE_T0			1000000000ULL

@@ -542,7 +542,7 @@ static const struct row type_rows[] = {
 	{ K_SHARD_ACK, "chunk > nchunks", { M(chunk, 4) }, 0, SGC_REJ_CHUNK },
 	{ K_SHARD_ACK, "none yet", { M(chunk, 0) }, 0, SGC_REJ_NONE },
 	{ K_SHARD_ACK, "nchunks 0", { M(nchunks, 0), M(chunk, 0) }, 0, SGC_REJ_CHUNK },
-	{ K_SHARD_ACK, "count 1", { M(count, 1) }, 0, SGC_REJ_COUNT },
+	{ K_SHARD_ACK, "window 128", { M(count, 128) }, 0, SGC_REJ_NONE },
 	{ K_SHARD_ACK, "bitmap short", { { 0 } }, -1, SGC_REJ_LEN },
 	{ K_SHARD_ACK, "bitmap long", { { 0 } }, 1, SGC_REJ_LEN },
 	{ K_SHARD_ACK, "phase 2", { M(policy, 2) }, 0, SGC_REJ_FIELD },

@@ -166,8 +166,9 @@ struct sgc_hdr {
  *           op, total = the call's count; body = count elements.
  *  SHARD_ACK  the same fields for the stream it answers, rank = sender,
  *           chunk = chunks that came in a row from the first (nchunks:
- *           all), count = 0; body = a __u64 bitmap of chunks chunk+1 ..
- *           chunk+64 that came too.
+ *           all), count = the chunks the sender may have unacknowledged
+ *           in a stream to it (its window; 0: not said); body = a __u64
+ *           bitmap of chunks chunk+1 .. chunk+64 that came too.
  * Every worker->coord message carries the worker's watermark in aux
  * (all collectives below it are complete at that worker) except HELLO
  * and READY; the coordinator frees retained results by it.
