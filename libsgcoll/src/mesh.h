@@ -13,10 +13,11 @@
  * each numbered from 0 (an empty shard is one empty chunk, so that every
  * pair of ranks hears from each other and a mismatch is seen by all).
  * The receiver acknowledges what came (SHARD_ACK: chunks in a row, plus a
- * bitmap of the 64 after); the sender keeps at most a window of
- * unacknowledged chunks out, sized by the receiver's socket room like the
- * star's PULL budget, and sends again what stays unacknowledged for a
- * retransmission delay.  A rank's call is done when its own data is in and
+ * bitmap of the 64 after, and the receiver's window); the sender keeps at
+ * most that window of unacknowledged chunks out (the receive room the
+ * receiver shares among its peers; before it has said, the room as the
+ * star's PULL budget counts it), and sends again what stays
+ * unacknowledged for a retransmission delay.  A rank's call is done when its own data is in and
  * every stream it sent is acknowledged, so nothing it holds is asked for
  * again; a late duplicate of a finished collective is answered with an
  * acknowledgement of everything.
