@@ -325,6 +325,7 @@ static void send_chunk(struct sgc_comm *c, const struct mesh_coll *m, int ph, in
 	h->chunk = i;
 	h->nchunks = t->nchunks;
 	h->count = (uint16_t)n;
+	h->aux = tx_window(c, to);
 	if (again)
 		h->flags |= SGC_F_RETX;
 	src = t->data + (size_t)i * m->ce * m->elsz;
@@ -627,6 +628,17 @@ static void place_data(struct mesh_coll *m, int ph, size_t lo, uint32_t i, const
 	memcpy((m->posted ? m->recvbuf : m->stage1) + lo * m->elsz + off, body, n * m->elsz);
 }
 
+/* Acknowledge a stream every quarter of the sender's window (it says
+ * it in aux; before it did, the smallest it may have). */
+static uint32_t ack_every(struct sgc_comm *c, const struct sgc_hdr *h)
+{
+	uint32_t w = h->aux ? h->aux : mesh_window(c);
+
+	if (w > mesh_rx_window(c))
+		w = mesh_rx_window(c);
+	return w >= 4 ? w / 4 : 1;
+}
+
 static void mesh_on_shard(struct sgc_comm *c, const struct sgc_rx *rx)
 {
 	const struct sgc_hdr *h = rx->hdr;
@@ -688,7 +700,7 @@ static void mesh_on_shard(struct sgc_comm *c, const struct sgc_rx *rx)
 	if (s->low == s->nchunks) {
 		m->rx_left[ph]--;
 		send_ack(c, m, ph, r, s, h);
-	} else if (++s->unacked >= mesh_window(c) / 4 || (h->flags & SGC_F_RETX)) {
+	} else if (++s->unacked >= ack_every(c, h) || (h->flags & SGC_F_RETX)) {
 		/* Counted in chunks that came, not by the low mark: a chunk
 		 * that is late must not hold the acknowledgements back. */
 		send_ack(c, m, ph, r, s, h);

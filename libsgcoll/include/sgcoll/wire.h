@@ -163,7 +163,9 @@ struct sgc_hdr {
  *           policy = phase (0: a contribution to the shard's owner,
  *           1: the owner's result or block), arg = the shard's owner,
  *           chunk/nchunks within the shard, rank = sender, count, dtype,
- *           op, total = the call's count; body = count elements.
+ *           op, total = the call's count, aux = the chunks the sender may
+ *           have unacknowledged in this stream (the receiver acknowledges
+ *           every quarter of it; 0: not said); body = count elements.
  *  SHARD_ACK  the same fields for the stream it answers, rank = sender,
  *           chunk = chunks that came in a row from the first (nchunks:
  *           all), count = the chunks the sender may have unacknowledged
