@@ -3,7 +3,8 @@
  * Held sends (io_send / io_flush): every datagram reaches the address it
  * was sent to, also when one round holds more sends than the queue, so
  * that the queue is flushed and reused before the ring is submitted, and
- * when it goes through an io_uring worker; SGC_FANOUT_CPUS is checked.
+ * when it goes through an io_uring worker; bodies sent from the caller's
+ * memory arrive whole and are let go; SGC_FANOUT_CPUS is checked.
  * Receiving: a peer's UDP GSO burst arrives coalesced (GRO) and is split
  * back into its datagrams, in order, aligned, whatever their size.  The
  * coordinator's pacing (PULL budget, push credit) per path.
@@ -217,6 +218,90 @@ static void test_no_gso(void **state)
 {
 	(void)state;
 	run(2, SGC_HDR_SIZE, "0");
+}
+
+/*
+ * Bodies sent from the caller's memory (pkt_attach(), the sharded
+ * collectives' chunks): every peer gets our header and then the bytes of
+ * the caller's buffer, as one datagram; the pin stays busy until the
+ * kernel has given every send back.  @small: headers from the small pool.
+ * Without GSO a full datagram takes its body back (pkt_flatten()); a
+ * small one cannot, and io_send() refuses it.
+ */
+static void run_attached(const char *gso, bool small)
+{
+	enum { PER = 3, BODY = 1200 };
+	static uint8_t body[NPEERS][PER][BODY];
+	struct sgc_pin *pin = pin_new();
+	bool refused = gso && small;	/* GSO off and a small header */
+	struct peers ps;
+	struct sgc_comm *c;
+
+	assert_non_null(pin);
+	if (gso)
+		setenv("SGC_GSO", gso, 1);
+	else
+		unsetenv("SGC_GSO");
+	assert_int_equal(comm_open(&c), 0);
+	peers_open(&ps);
+	for (int k = 0; k < PER; k++) {
+		for (int i = 0; i < NPEERS; i++) {
+			struct sgc_pkt *p = small ? pkt_alloc_small(c) : pkt_alloc(c);
+			uint32_t tag[2] = { (uint32_t)i, (uint32_t)k };
+
+			assert_non_null(p);
+			for (int b = 0; b < BODY; b++)
+				body[i][k][b] = (uint8_t)(i * 7 + k * 13 + b);
+			memset(p->data, 0, SGC_HDR_SIZE);
+			memcpy(p->data, tag, sizeof(tag));
+			pkt_attach(p, body[i][k], BODY, pin);
+			assert_int_equal(io_send(c, p, &ps.addr[i]), refused ? -ENOSPC : 0);
+			pkt_put(c, p);
+		}
+	}
+	io_flush(c);
+	if (refused) {
+		/* Nothing went, and nothing holds the caller's memory. */
+		assert_false(pin_busy(pin));
+		for (int i = 0; i < NPEERS; i++)
+			assert_int_equal(recv(ps.fd[i], (char[8]){ 0 }, 8, MSG_DONTWAIT), -1);
+		goto out;
+	}
+	/* Submitted, not reaped: sends from the caller's memory still hold
+	 * it; copied ones (no GSO) let it go at once. */
+	assert_int_equal(pin_busy(pin), !gso);
+	for (int i = 0; i < NPEERS; i++) {
+		for (int k = 0; k < PER; k++) {
+			struct pollfd pfd = { .fd = ps.fd[i], .events = POLLIN };
+			unsigned char buf[2048];
+			uint32_t tag[2];
+
+			if (poll(&pfd, 1, 2000) != 1)
+				fail_msg("peer %d: datagram %d of %d never came", i, k + 1, PER);
+			assert_int_equal(recv(ps.fd[i], buf, sizeof(buf), 0), SGC_HDR_SIZE + BODY);
+			memcpy(tag, buf, sizeof(tag));
+			assert_int_equal(tag[0], i);
+			assert_int_equal(tag[1], k);
+			assert_memory_equal(buf + SGC_HDR_SIZE, body[i][k], BODY);
+		}
+	}
+	for (int spins = 0; c->io.sends_inflight && spins < 100; spins++)
+		io_poll(c, 10 * 1000000ULL);
+	assert_int_equal(c->io.sends_inflight, 0);
+	assert_false(pin_busy(pin));
+out:
+	pin_put(pin);
+	peers_close(&ps);
+	comm_close(c);
+}
+
+static void test_attached(void **state)
+{
+	(void)state;
+	run_attached(NULL, true);
+	run_attached(NULL, false);
+	run_attached("0", false);
+	run_attached("0", true);
 }
 
 /* Sends through io_uring workers (the eBPF fan-out's other CPUs) arrive
@@ -523,6 +608,7 @@ int main(void)
 		cmocka_unit_test(test_one_each_overflowing_queue),
 		cmocka_unit_test(test_three_each),
 		cmocka_unit_test(test_no_gso),
+		cmocka_unit_test(test_attached),
 		cmocka_unit_test(test_async_sends),
 		cmocka_unit_test(test_watch_no_sleep),
 		cmocka_unit_test(test_fanout_cpus),
