@@ -118,8 +118,8 @@ enum sgc_algo {
  * algorithm (measured crossover: bench/results/shard-2026-12-05). */
 #define SGC_SHARD_MIN_BYTES	(1024 * 1024)
 /* ... in jobs of at most this many ranks, the most measured
- * (bench/results/shard33-2026-12-05); SGC_ALGO=shard goes further. */
-#define SGC_SHARD_AUTO_MAX_WORLD	33
+ * (bench/results/shard-large-2026-12-06); SGC_ALGO=shard goes further. */
+#define SGC_SHARD_AUTO_MAX_WORLD	129
 
 /* sgc_config.flags */
 #define SGC_CFG_KEEP_RESPONSES	0x1	/* eBPF path: pass individual contributions to user
