@@ -36,6 +36,7 @@ struct mesh_tx {
 	unsigned backoff;
 	uint64_t *sent_at;	/* [MESH_WIN_MAX]: when chunk i was last sent, at i % MESH_WIN_MAX */
 	bool started;
+	bool resent;		/* something went again: no more delay samples */
 };
 
 /* One peer to this rank, in one phase. */
@@ -167,9 +168,27 @@ static unsigned tx_window(struct sgc_comm *c, int to)
 	return w < MESH_WIN_MIN ? MESH_WIN_MIN : w > MESH_WIN_MAX ? MESH_WIN_MAX : w;
 }
 
+/*
+ * The loss check's delay.  What it must outwait is a chunk's trip and
+ * its acknowledgement's, and the receiver's time off the CPU in between:
+ * learned from the streams themselves (the chunk that completed an
+ * acknowledged run, to its acknowledgement; none from a stream that
+ * resent anything), srtt + 4 rttvar, as TCP does.  At 65 ranks on 2 CPUs
+ * a receiver is often off the CPU for longer than the floor, and 4% of
+ * what rank 0 sent were probes that nothing had called for.
+ */
 static uint64_t mesh_rto(const struct sgc_comm *c)
 {
-	return rto_at_least(&c->rtt, rto_now(&c->rtt), MESH_RTO_FLOORS * c->rtt.rto_ns);
+	const struct sgc_rtt *m = &c->mesh.rtt;
+	uint64_t rto = rto_now(&c->rtt);
+
+	if (m->samples) {
+		uint64_t var = m->rttvar_ns > RTO_VAR_MIN_NS ? m->rttvar_ns : RTO_VAR_MIN_NS;
+
+		if (m->srtt_ns + 4 * var > rto)
+			rto = m->srtt_ns + 4 * var;
+	}
+	return rto_at_least(&c->rtt, rto, MESH_RTO_FLOORS * c->rtt.rto_ns);
 }
 
 /* The arguments a collective is matched by (coll.h), from its state, a
@@ -545,6 +564,7 @@ static void resend_holes(struct sgc_comm *c, struct mesh_coll *m, int ph, int to
 			continue;
 		send_chunk(c, m, ph, to, t, i, true, now);
 		c->st.retransmits++;
+		t->resent = true;
 		sent++;
 	}
 }
@@ -561,6 +581,7 @@ static void probe(struct sgc_comm *c, struct mesh_coll *m, int ph, int to, struc
 
 	send_chunk(c, m, ph, to, t, t->acked, true, now);
 	c->st.retransmits++;
+	t->resent = true;
 	if (t->backoff < RETX_BACKOFF_MAX)
 		t->backoff++;
 	t->timer = now + (mesh_rto(c) << t->backoff);
@@ -746,6 +767,11 @@ static void mesh_on_ack(struct sgc_comm *c, const struct sgc_rx *rx)
 		t->timer = 0;
 	}
 	if (h->chunk > t->acked) {
+		/* The chunk that completed the run, sent once, to now. */
+		uint64_t sent = t->sent_at[(h->chunk - 1) % MESH_WIN_MAX], now = now_ns();
+
+		if (!t->resent && !(h->flags & SGC_F_RETX) && sent && now > sent)
+			rtt_sample(&c->mesh.rtt, now - sent);
 		t->acked = h->chunk;
 		if (t->acked == t->nchunks)
 			m->tx_left--;

@@ -25,6 +25,7 @@
 #ifndef SGC_MESH_H
 #define SGC_MESH_H
 
+#include "retx.h"
 #include "sgc_internal.h"
 
 struct sgc_comm;
@@ -41,6 +42,7 @@ struct sgc_mesh {
 	unsigned win;			/* mesh_window(), once found */
 	unsigned rx_win;		/* mesh_rx_window(), once found */
 	uint16_t *peer_win;		/* [world]: each peer's advertised window, 0 = not yet */
+	struct sgc_rtt rtt;		/* chunk to acknowledgement, streams never resent (srtt, rttvar) */
 	struct mesh_coll *slots[SGC_MESH_RING];
 };
 
