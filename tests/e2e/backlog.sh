@@ -25,7 +25,7 @@ trap restore EXIT
 LOGDIR=$(mktemp -d)
 sysctl -qw net.core.netdev_max_backlog=20 || fail "cannot set net.core.netdev_max_backlog"
 "$CLUSTER" session --hosts 8 --ranks 33 --accel ebpf --timeout-ms 20000 --deadline 300 \
-	--logdir "$LOGDIR/run" -- "$CHECK" -s window -S >"$LOGDIR/out" 2>&1
+	--logdir "$LOGDIR/run" -- "$CHECK" -s window -S -F >"$LOGDIR/out" 2>&1
 rc=$?
 sysctl -qw net.core.netdev_max_backlog="$OLD_BACKLOG"
 if [ "$rc" = 77 ] || grep -q "refused the eBPF programs" "$LOGDIR/run/rank-0.log" 2>/dev/null; then

@@ -4,11 +4,13 @@
  * and checks every result against a reference that each rank computes on
  * its own (the inputs are a deterministic function of rank and index).
  *
- *   coll_check [-s SUITES] [-c COUNTS] [-b BIGCOUNT] [-i ITERS] [-T SECONDS] [-N COLLS] [-S]
+ *   coll_check [-s SUITES] [-c COUNTS] [-b BIGCOUNT] [-i ITERS] [-T SECONDS] [-N COLLS] [-S] [-F]
  *   -T / -N: stop after the iteration during which SECONDS passed or rank 0
  *       completed COLLS collectives (rank 0 decides and tells the others by
  *       a broadcast); -S: every rank prints its counters (the fault runs
- *       sum retransmits over ranks), and rank 0 on the eBPF path its BPF counters.
+ *       sum retransmits over ranks), and rank 0 on the eBPF path its BPF counters;
+ *       -F: the run has faults (drops), so window's "no contribution outside
+ *       the window" holds no longer: the count is printed, not failed.
  *   SUITES: comma list of allreduce,inplace,reduce,bcast,barrier,nb,early,sg,sgpartial,custom,
  *       float,window,rscatter,allgather,shardnb (the last count),shardmismatch,
  *       big (the last count)
@@ -30,6 +32,7 @@
 #include "check.h"
 
 static unsigned long g_checked;
+static bool g_faulty;	/* -F */
 /* wrong results seen, and calls that ended in -ETIMEDOUT */
 static unsigned long g_wrong, g_timeouts;
 
@@ -513,11 +516,15 @@ static void t_window(sgc_comm *c)
 	for (i = 0; i < n; i++) {
 		if (strcmp(sgc_bpf_stat_name(i), "drop_window"))
 			continue;
-		if (st[i])
+		if (st[i] && !g_faulty) {
 			FAIL("the kernel dropped %" PRIu64 " contributions as outside its window in "
 			     "%d sequential collectives without faults", st[i], 3 * 128);
-		else
-			g_checked++;
+			return;
+		}
+		if (st[i])
+			printf("rank 0: window: %" PRIu64 " contributions dropped as outside the kernel's "
+			       "window, in a run with faults (-F)\n", st[i]);
+		g_checked++;
 		return;
 	}
 	FAIL("sgc_bpf_stats has no drop_window counter (%d counters)", n);
@@ -905,7 +912,7 @@ int main(int argc, char **argv)
 	double t0;
 	int rc;
 
-	while ((opt = getopt(argc, argv, "s:c:b:i:T:N:SW:")) != -1) {
+	while ((opt = getopt(argc, argv, "s:c:b:i:T:N:SW:F")) != -1) {
 		switch (opt) {
 		case 's': suites = optarg; break;
 		case 'c': ncounts = (int)parse_counts(optarg, counts, 16); break;
@@ -914,10 +921,11 @@ int main(int argc, char **argv)
 		case 'T': limit_s = atof(optarg); break;
 		case 'N': limit_colls = strtoull(optarg, NULL, 10); break;
 		case 'S': all_stats = true; break;
+		case 'F': g_faulty = true; break;
 		case 'W': go_file = optarg; break;
 		default:
 			fprintf(stderr, "usage: %s [-s suites] [-c counts] [-b bigcount] [-i iters] [-T seconds] [-S] "
-				"[-W file]\n", argv[0]);
+				"[-F] [-W file]\n", argv[0]);
 			return 2;
 		}
 	}
