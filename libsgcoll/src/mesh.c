@@ -179,16 +179,9 @@ static unsigned tx_window(struct sgc_comm *c, int to)
  */
 static uint64_t mesh_rto(const struct sgc_comm *c)
 {
-	const struct sgc_rtt *m = &c->mesh.rtt;
-	uint64_t rto = rto_now(&c->rtt);
+	uint64_t rto = rto_now(&c->rtt), learned = rtt_learned(&c->mesh.rtt);
 
-	if (m->samples) {
-		uint64_t var = m->rttvar_ns > RTO_VAR_MIN_NS ? m->rttvar_ns : RTO_VAR_MIN_NS;
-
-		if (m->srtt_ns + 4 * var > rto)
-			rto = m->srtt_ns + 4 * var;
-	}
-	return rto_at_least(&c->rtt, rto, MESH_RTO_FLOORS * c->rtt.rto_ns);
+	return rto_at_least(&c->rtt, learned > rto ? learned : rto, MESH_RTO_FLOORS * c->rtt.rto_ns);
 }
 
 /* The arguments a collective is matched by (coll.h), from its state, a

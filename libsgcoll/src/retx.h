@@ -64,14 +64,20 @@ static inline uint64_t rto_at_least(const struct sgc_rtt *t, uint64_t rto, uint6
 	return rto < t->rto_max_ns ? rto : t->rto_max_ns;
 }
 
-/* The retransmission delay now: srtt + 4 rttvar, within the floor and
- * the cap; before any sample, a few floors. */
-static inline uint64_t rto_now(const struct sgc_rtt *t)
+/* What the samples say: srtt + 4 rttvar (rttvar at least RTO_VAR_MIN_NS);
+ * 0 before any sample. */
+static inline uint64_t rtt_learned(const struct sgc_rtt *t)
 {
 	uint64_t var = t->rttvar_ns > RTO_VAR_MIN_NS ? t->rttvar_ns : RTO_VAR_MIN_NS;
 
-	return rto_at_least(t, t->samples ? t->srtt_ns + 4 * var : RTO_INIT_FLOORS * t->rto_ns,
-			    t->rto_ns);
+	return t->samples ? t->srtt_ns + 4 * var : 0;
+}
+
+/* The retransmission delay now: rtt_learned(), within the floor and the
+ * cap; before any sample, a few floors. */
+static inline uint64_t rto_now(const struct sgc_rtt *t)
+{
+	return rto_at_least(t, t->samples ? rtt_learned(t) : RTO_INIT_FLOORS * t->rto_ns, t->rto_ns);
 }
 
 /*
