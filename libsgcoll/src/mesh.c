@@ -119,11 +119,15 @@ static const struct sockaddr_in *peer_addr(const struct sgc_comm *c, int r)
 	return r ? &c->peers[r].addr : &c->cfg.coord;
 }
 
+static unsigned win_clamp(unsigned long w)
+{
+	return w < MESH_WIN_MIN ? MESH_WIN_MIN : w > MESH_WIN_MAX ? MESH_WIN_MAX : (unsigned)w;
+}
+
+/* @room chunks shared by every peer that sends to this rank. */
 static unsigned win_share(const struct sgc_comm *c, unsigned long room)
 {
-	unsigned long w = c->world > 1 ? room / (unsigned long)(c->world - 1) : MESH_WIN_MAX;
-
-	return w < MESH_WIN_MIN ? MESH_WIN_MIN : w > MESH_WIN_MAX ? MESH_WIN_MAX : (unsigned)w;
+	return win_clamp(c->world > 1 ? room / (unsigned long)(c->world - 1) : MESH_WIN_MAX);
 }
 
 /* Chunks a stream may have unacknowledged when every datagram is a
@@ -165,7 +169,7 @@ static unsigned tx_window(struct sgc_comm *c, int to)
 
 	if (!w || (!c->io.gso && w > mesh_window(c)))
 		return mesh_window(c);
-	return w < MESH_WIN_MIN ? MESH_WIN_MIN : w > MESH_WIN_MAX ? MESH_WIN_MAX : w;
+	return win_clamp(w);
 }
 
 /*
