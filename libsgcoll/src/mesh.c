@@ -734,7 +734,7 @@ static void mesh_on_ack(struct sgc_comm *c, const struct sgc_rx *rx)
 	int ph = h->policy, r = h->rank;
 	struct mesh_coll *m;
 	struct mesh_tx *t;
-	uint64_t bits;
+	uint64_t bits, now;
 	uint32_t was;
 	bool old;
 
@@ -758,6 +758,7 @@ static void mesh_on_ack(struct sgc_comm *c, const struct sgc_rx *rx)
 	memcpy(&bits, rx->body, sizeof(bits));
 	if (h->chunk < t->acked)
 		return;		/* an older view */
+	now = now_ns();
 	was = t->acked;
 	if (h->chunk > t->acked || bits != t->bits) {
 		t->backoff = 0;
@@ -765,7 +766,7 @@ static void mesh_on_ack(struct sgc_comm *c, const struct sgc_rx *rx)
 	}
 	if (h->chunk > t->acked) {
 		/* The chunk that completed the run, sent once, to now. */
-		uint64_t sent = t->sent_at[(h->chunk - 1) % MESH_WIN_MAX], now = now_ns();
+		uint64_t sent = t->sent_at[(h->chunk - 1) % MESH_WIN_MAX];
 
 		if (!t->resent && !(h->flags & SGC_F_RETX) && sent && now > sent)
 			rtt_sample(&c->mesh.rtt, now - sent);
@@ -790,7 +791,7 @@ static void mesh_on_ack(struct sgc_comm *c, const struct sgc_rx *rx)
 		resend_holes(c, m, ph, r, t, top, t->sent_at[top % MESH_WIN_MAX] - mesh_rto(c) / 4);
 	}
 	/* Only this stream's window moved. */
-	pump_stream(c, m, ph, r, t, now_ns());
+	pump_stream(c, m, ph, r, t, now);
 	mesh_check_done(c, m);
 }
 
