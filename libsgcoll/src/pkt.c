@@ -101,31 +101,31 @@ struct sgc_pkt *pkt_copy(struct sgc_comm *c, const struct sgc_pkt *src)
 
 void pkt_put(struct sgc_comm *c, struct sgc_pkt *p)
 {
+	struct sgc_pkt **list;
+
 	if (!p || --p->refs)
 		return;
+	list = p->small ? &c->pkts.free_small : &c->pkts.free;
 	pin_put(p->pin);
 	p->pin = NULL;
-	if (p->small) {
-		p->next = c->pkts.free_small;
-		c->pkts.free_small = p;
-	} else {
-		p->next = c->pkts.free;
-		c->pkts.free = p;
+	p->next = *list;
+	*list = p;
+}
+
+static void list_free(struct sgc_pkt **list)
+{
+	struct sgc_pkt *p;
+
+	while ((p = *list)) {
+		*list = p->next;
+		free(p);
 	}
 }
 
 void pkt_pool_free(struct sgc_comm *c)
 {
-	struct sgc_pkt *p;
-
-	while ((p = c->pkts.free)) {
-		c->pkts.free = p->next;
-		free(p);
-	}
-	while ((p = c->pkts.free_small)) {
-		c->pkts.free_small = p->next;
-		free(p);
-	}
+	list_free(&c->pkts.free);
+	list_free(&c->pkts.free_small);
 }
 
 /* A tag's trouble, said once per communicator: most likely the ranks
