@@ -23,6 +23,9 @@
 
 /* Backoff doublings of the retransmission delay, at most. */
 #define RETX_BACKOFF_MAX	6
+/* Checks that find nothing before the delay starts doubling (see
+ * retx_backoff()). */
+#define RETX_LINEAR_TRIES	3
 /* Early NACKs and "still working" answers count as a silence of at
  * most this many floors (see rtt_floor()). */
 #define RTT_FLOOR_MAX		4
@@ -53,6 +56,7 @@ struct sgc_retx {
 	uint64_t gap_max;	/* longest silence so far (the RTT sample) */
 	uint64_t refresh_at;	/* eBPF path: next look at the kernel's slots */
 	unsigned backoff;	/* the check waits delay << backoff */
+	unsigned tries;		/* quiet checks at the base delay so far */
 	bool resent;		/* something was sent again: no RTT sample */
 };
 
@@ -142,6 +146,7 @@ static inline void retx_start(struct sgc_retx *x, uint64_t now, uint64_t deadlin
 	x->gap_max = 0;
 	x->timer = now + delay;
 	x->backoff = 0;
+	x->tries = 0;
 }
 
 /* Progress at @now: the next check waits a whole base delay again. */
@@ -151,6 +156,7 @@ static inline void retx_heard(struct sgc_retx *x, uint64_t now)
 		x->gap_max = now - x->last_rx;
 	x->last_rx = now;
 	x->backoff = 0;
+	x->tries = 0;
 }
 
 /* The call's time is up. */
@@ -177,9 +183,19 @@ static inline bool retx_quiet(const struct sgc_retx *x, uint64_t now, uint64_t w
 	return now - x->last_rx >= wait;
 }
 
+/*
+ * Another quiet check found nothing.  The first RETX_LINEAR_TRIES keep
+ * the base delay, then it doubles, as Linux's linear timeouts for thin
+ * TCP streams do: a collective has a datagram or two in flight per rank,
+ * so a loss is found by the timer alone, and at 10% loss a resend that
+ * was lost too made the next wait twice as long.  65 ranks, 10% loss:
+ * see bench/results/loss-2026-12-06.
+ */
 static inline void retx_backoff(struct sgc_retx *x)
 {
-	if (x->backoff < RETX_BACKOFF_MAX)
+	if (x->tries < RETX_LINEAR_TRIES)
+		x->tries++;
+	else if (x->backoff < RETX_BACKOFF_MAX)
 		x->backoff++;
 }
 
