@@ -77,6 +77,19 @@ struct sgc_coord_view {
 				 * sent (not resent), up to CLEAN_RX_MAX */
 };
 
+/*
+ * The coordinator's count of small results lost on the way to the workers
+ * (coord_complete.c): result datagrams sent, and those a worker had to get
+ * again (its NACK, or a lagging watermark), both halved now and then so
+ * that they follow the link.  From them, how many extra copies each small
+ * result gets.
+ */
+struct sgc_rloss {
+	uint32_t sent;		/* result datagrams to workers, first copies */
+	uint32_t lost;		/* of those, sent again on request */
+	uint8_t copies;		/* extra copies each small result gets now */
+};
+
 /* Scatter-gather (sg.c). */
 struct sgc_sg {
 	uint32_t next_seq;	/* coordinator: next query to send */
@@ -115,6 +128,7 @@ struct sgc_comm {
 	struct sgc_pace pace;	/* pull.c */
 	struct sgc_colls colls;	/* coll.c, coord*.c, worker.c */
 	struct sgc_coord_view coord; /* worker.c */
+	struct sgc_rloss rloss;	/* coord_complete.c */
 	struct sgc_sg sg;	/* sg.c */
 	struct sgc_mesh mesh;	/* mesh.c */
 	struct rdv_state *rdv;	/* rendezvous.c, worker during sgc_init */

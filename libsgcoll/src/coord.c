@@ -279,6 +279,7 @@ static void coord_rx_nack(struct sgc_comm *c, const struct sgc_rx *rx)
 		 * every rank agreed; a resend of data chunks follows. */
 		if (co->state == COLL_DONE) {
 			coord_send_done(c, co, r);
+			coord_rloss_lost(c, co, 1);
 			c->st.retransmits++;
 		}
 		/* A contributor that receives nothing (a broadcast's root, a
@@ -311,6 +312,7 @@ static void coord_rx_nack(struct sgc_comm *c, const struct sgc_rx *rx)
 			continue;
 		}
 		coord_resend_result(c, co, ch, r);
+		coord_rloss_lost(c, co, 1);
 		c->st.retransmits++;
 		sent++;
 	}
@@ -454,7 +456,7 @@ static bool quiet_elig(const void *obj, int r)
  * NACK comes only after several delays).  Send it along.  One of a few
  * chunks only: a long result is NACKed chunk by chunk.
  */
-#define LAG_RESEND_CHUNKS	4
+#define LAG_RESEND_CHUNKS	RLOSS_MAX_CHUNKS
 
 /* (On the eBPF path peers[].wm holds the kernel's copy: coord_min_wm()
  * reads it after every batch of datagrams, before the timers run.) */

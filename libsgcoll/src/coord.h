@@ -59,6 +59,11 @@ SGC_HIDDEN void coord_chunk_complete(struct sgc_comm *c, struct sgc_coll *co, ui
  * broadcast has said it called it alike, and tell the workers that get
  * no data (and a broadcast's receivers) that it is over. */
 SGC_HIDDEN void coord_finish(struct sgc_comm *c, struct sgc_coll *co);
+/* Collectives of at most this many chunks count in the result loss
+ * (struct sgc_rloss) and get its extra copies. */
+#define RLOSS_MAX_CHUNKS	4
+/* A worker asked for @n datagrams of @co's result again. */
+SGC_HIDDEN void coord_rloss_lost(struct sgc_comm *c, const struct sgc_coll *co, uint32_t n);
 
 /* coord_kernel.c */
 /* Hand rank 0's chunks to the kernel, up to the slots it has. */

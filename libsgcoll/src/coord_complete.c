@@ -22,6 +22,78 @@ static bool done_elig(const void *obj, int r)
 	return !is_data_receiver(obj, r);
 }
 
+/*
+ * Extra copies of small results under loss.  A lost result is found
+ * only by its worker's timer (several floors: it cannot tell a lost
+ * result from a slow rank) or by the next collective's PULL, and with
+ * 64 workers at 10% loss six of them lose each result: the slowest
+ * recovery of the six set the pace (65 ranks: p50 7.4 ms on the eBPF
+ * path, 5.7 with one extra copy).  So once the workers ask for small
+ * results again often enough that one datagram in RLOSS_ONE_PPM per
+ * million seems lost, each small result and DONE goes out twice, and
+ * three times from RLOSS_TWO_PPM.  A result sent k + 1 times is missed
+ * with p^(k+1), so under k copies the rate seen is held against the
+ * marks raised to that power.  The copies are not resends: a worker
+ * takes the first and counts the others as duplicates.
+ */
+#define RLOSS_ONE_PPM		30000
+#define RLOSS_TWO_PPM		200000
+/* No copies before this many result datagrams were counted. */
+#define RLOSS_MIN_SENT		1024
+/* Both counts are halved when the sent one passes this. */
+#define RLOSS_WINDOW		65536
+
+static uint64_t ppm_pow(uint64_t ppm, unsigned k)
+{
+	uint64_t m = ppm;
+
+	while (k--)
+		m = m * ppm / 1000000;
+	return m;
+}
+
+static void rloss_update(struct sgc_rloss *l)
+{
+	uint64_t ppm;
+
+	if (l->sent > RLOSS_WINDOW) {
+		l->sent /= 2;
+		l->lost /= 2;
+	}
+	if (l->sent < RLOSS_MIN_SENT)
+		return;
+	ppm = (uint64_t)l->lost * 1000000 / l->sent;
+	l->copies = ppm >= ppm_pow(RLOSS_TWO_PPM, l->copies)   ? 2 :
+		    ppm >= ppm_pow(RLOSS_ONE_PPM, l->copies) ? 1 : 0;
+}
+
+void coord_rloss_lost(struct sgc_comm *c, const struct sgc_coll *co, uint32_t n)
+{
+	if (co->nchunks > RLOSS_MAX_CHUNKS)
+		return;
+	c->rloss.lost += n;
+	rloss_update(&c->rloss);
+}
+
+/* @p goes to every worker @elig takes, from @first on; a small result
+ * then again to all of them, as many times as the loss asks for. */
+static void send_result(struct sgc_comm *c, const struct sgc_coll *co, struct sgc_pkt *p,
+			int first, rank_pred_fn elig)
+{
+	unsigned k;
+	int r, n = 0;
+
+	send_to_ranks(c, p, first, elig, co);
+	if (co->nchunks > RLOSS_MAX_CHUNKS)
+		return;
+	for (r = 1; r < c->world; r++)
+		n += elig(co, r);
+	c->rloss.sent += (uint32_t)n;
+	rloss_update(&c->rloss);
+	for (k = 0; k < c->rloss.copies && n; k++)
+		send_to_ranks(c, p, 1, elig, co);
+}
+
 void coord_chunk_complete(struct sgc_comm *c, struct sgc_coll *co, uint32_t ch, bool kernel_sent)
 {
 	struct sgc_pkt *p = co->res[ch];
@@ -42,7 +114,7 @@ void coord_chunk_complete(struct sgc_comm *c, struct sgc_coll *co, uint32_t ch, 
 		memcpy(co->recvbuf + chunk_off(co, ch), pkt_body(p), n * co->elsz);
 	p->sent_at = now_ns();
 	if (co->kind != SGC_COLL_BARRIER)
-		send_to_ranks(c, p, first, data_elig, co);
+		send_result(c, co, p, first, data_elig);
 	if (kernel_reduces_kind(c, co->kind)) {
 		/* The kernel saw the contributions, we did not: mark them so
 		 * that re-PULLs never ask for a complete chunk, and give back
@@ -88,8 +160,8 @@ void coord_finish(struct sgc_comm *c, struct sgc_coll *co)
 			coll_hdr(c, pkt_hdr(d), SGC_MSG_RESULT, co, 0);
 			pkt_hdr(d)->flags = SGC_F_DONE;
 			d->len = SGC_HDR_SIZE;
-			send_to_ranks(c, d, co->done_first ? co->done_first : 1,
-				      co->kind == SGC_COLL_BCAST ? worker_elig : done_elig, co);
+			send_result(c, co, d, co->done_first ? co->done_first : 1,
+				    co->kind == SGC_COLL_BCAST ? worker_elig : done_elig);
 			pkt_put(c, d);
 		}
 	}

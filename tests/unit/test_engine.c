@@ -693,6 +693,58 @@ static void test_lost_result_gap_nack(void **state)
 	job_close(&j);
 }
 
+/* Counts the result datagrams rank 0 sends to workers, and drops
+ * drop_pct percent of them. */
+struct result_loss {
+	unsigned drop_pct;
+	uint64_t results;
+};
+
+static enum fake_verdict lose_results(const struct fake_dgram_info *d, uint64_t *extra, void *arg)
+{
+	struct result_loss *l = arg;
+
+	if (d->from != 0 || d->to <= 0 || d->hdr->type != SGC_MSG_RESULT)
+		return FAKE_DELIVER;
+	l->results++;
+	return fake_rand() % 100 < l->drop_pct ? FAKE_DROP : FAKE_DELIVER;
+}
+
+/*
+ * Small results get extra copies once the workers keep asking for them
+ * again (coord_complete.c), and only then: without loss each worker gets
+ * each result once; with 15% of results lost, each goes out at least
+ * twice, and the results stay exact.
+ */
+static void test_result_copies(void **state)
+{
+	struct result_loss l = { 0 };
+	struct job j;
+	int i, workers = 16;
+
+	job_open(&j, workers + 1, 61, 0);
+	fake_net_policy(lose_results, &l);
+	for (i = 0; i < 100; i++)
+		run_allreduce(&j, 7, i);
+	assert_int_equal(l.results, 100 * (uint64_t)workers);
+	assert_int_equal(j.c[0]->rloss.copies, 0);
+	assert_int_equal(j.c[0]->st.retransmits, 0);
+
+	l.drop_pct = 15;
+	for (i = 0; i < 150; i++)
+		run_allreduce(&j, 7, 100 + i);
+	if (j.c[0]->rloss.copies < 1)
+		fail_msg("15%% of results lost, and no copies: %u of %u result datagrams asked "
+			 "for again", j.c[0]->rloss.lost, j.c[0]->rloss.sent);
+	l.results = 0;
+	for (i = 0; i < 50; i++)
+		run_allreduce(&j, 7, 250 + i);
+	if (l.results < 2 * 50 * (uint64_t)workers)
+		fail_msg("%llu result datagrams for 50 collectives of %d workers with copies on",
+			 (unsigned long long)l.results, workers);
+	job_close(&j);
+}
+
 static enum fake_verdict drop_contribs(const struct fake_dgram_info *d, uint64_t *extra, void *arg)
 {
 	return d->hdr->type == SGC_MSG_CONTRIB && d->to == 0 ? FAKE_DROP : FAKE_DELIVER;
@@ -1115,6 +1167,7 @@ int main(void)
 		cmocka_unit_test(test_mismatch_args),
 		cmocka_unit_test(test_broadcast_waits_for_all),
 		cmocka_unit_test(test_pull_mismatch),
+		cmocka_unit_test(test_result_copies),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
