@@ -62,6 +62,8 @@ SGC_HIDDEN void coord_finish(struct sgc_comm *c, struct sgc_coll *co);
 /* Collectives of at most this many chunks count in the result loss
  * (struct sgc_rloss) and get its extra copies. */
 #define RLOSS_MAX_CHUNKS	4
+/* ... and only with at most this many collectives open at rank 0. */
+#define RLOSS_MAX_OPEN		4
 /* A worker asked for @n datagrams of @co's result again. */
 SGC_HIDDEN void coord_rloss_lost(struct sgc_comm *c, const struct sgc_coll *co, uint32_t n);
 
