@@ -406,7 +406,7 @@ void worker_timer(struct sgc_comm *c, struct sgc_coll *co, uint64_t now)
 		/* Back off only while the coordinator says nothing at all: a
 		 * live coordinator that lost our datagram is asked again soon. */
 		if (c->coord.last_rx < co->last_nack)
-			retx_backoff(&co->rt);
+			retx_backoff_now(&co->rt);
 		else
 			co->rt.backoff = co->rt.tries = 0;
 		worker_ask_again(c, co, now, base);
