@@ -79,10 +79,9 @@ struct sgc_coord_view {
 
 /*
  * The coordinator's count of small results lost on the way to the workers
- * (coord_complete.c): result datagrams sent, and those a worker had to get
- * again (its NACK, or a lagging watermark), both halved now and then so
- * that they follow the link.  From them, how many extra copies each small
- * result gets.
+ * (coord_complete.c): result datagrams sent, and those a worker NACKed
+ * for again, both halved now and then so that they follow the link.  From
+ * them, how many extra copies each small result gets.
  */
 struct sgc_rloss {
 	uint32_t sent;		/* result datagrams to workers, first copies */

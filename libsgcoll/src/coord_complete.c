@@ -50,6 +50,7 @@ static bool done_elig(const void *obj, int r)
 #define RLOSS_MIN_SENT		1024
 /* Both counts are halved when the sent one passes this. */
 #define RLOSS_WINDOW		65536
+
 static bool rloss_counts(const struct sgc_comm *c, const struct sgc_coll *co)
 {
 	return co->nchunks <= RLOSS_MAX_CHUNKS && co->ahead <= RLOSS_MAX_OPEN &&
