@@ -594,6 +594,22 @@ static void test_rto_estimator(void **state)
 	retx_heard(&x, 1400);
 	assert_int_equal(retx_gap(&x, 1500), 300);
 	assert_int_equal(retx_gap(&x, 2000), 600);
+	/* Backoff: the base delay for RETX_LINEAR_TRIES checks that find
+	 * nothing, then doubled up to RETX_BACKOFF_MAX times; progress
+	 * starts over.  A worker's unanswered NACK doubles at once. */
+	for (i = 0; i < RETX_LINEAR_TRIES; i++) {
+		retx_backoff(&x);
+		assert_int_equal(retx_wait(&x, 1000), 1000);
+	}
+	for (i = 1; i <= RETX_BACKOFF_MAX + 2; i++) {
+		retx_backoff(&x);
+		assert_int_equal(retx_wait(&x, 1000),
+				 1000 << (i < RETX_BACKOFF_MAX ? i : RETX_BACKOFF_MAX));
+	}
+	retx_heard(&x, 3000);
+	assert_int_equal(retx_wait(&x, 1000), 1000);
+	retx_backoff_now(&x);
+	assert_int_equal(retx_wait(&x, 1000), 2000);
 }
 
 /* Drops the first RESULT to rank 2, and counts what rank 2 sends. */
