@@ -266,7 +266,7 @@ static void coord_rx_nack(struct sgc_comm *c, const struct sgc_rx *rx)
 	struct sgc_coll *co = slot_find(c, h->seq);
 	int r = h->rank, sent = 0;
 	uint64_t now, fresh;
-	uint32_t i;
+	uint32_t i, resent = 0;
 
 	if (!co || !co->posted)
 		return;
@@ -312,10 +312,12 @@ static void coord_rx_nack(struct sgc_comm *c, const struct sgc_rx *rx)
 			continue;
 		}
 		coord_resend_result(c, co, ch, r);
-		coord_rloss_lost(c, co, 1);
 		c->st.retransmits++;
+		resent++;
 		sent++;
 	}
+	if (resent)
+		coord_rloss_lost(c, co, resent);
 	if (!sent && co->state == COLL_OPEN) {
 		/* Nothing to resend yet: tell the worker we are still at it, so
 		 * it keeps asking at the base rate instead of backing off. */

@@ -408,7 +408,7 @@ void worker_timer(struct sgc_comm *c, struct sgc_coll *co, uint64_t now)
 		if (c->coord.last_rx < co->last_nack)
 			retx_backoff_now(&co->rt);
 		else
-			co->rt.backoff = co->rt.tries = 0;
+			co->rt.backoff = 0;
 		worker_ask_again(c, co, now, base);
 	} else {
 		retx_rearm(&co->rt, wait);
