@@ -183,9 +183,8 @@ static unsigned tx_window(struct sgc_comm *c, int to)
  */
 static uint64_t mesh_rto(const struct sgc_comm *c)
 {
-	uint64_t rto = rto_now(&c->rtt), learned = rtt_learned(&c->mesh.rtt);
-
-	return rto_at_least(&c->rtt, learned > rto ? learned : rto, MESH_RTO_FLOORS * c->rtt.rto_ns);
+	return rto_at_least(&c->rtt, max_u64(rto_now(&c->rtt), rtt_learned(&c->mesh.rtt)),
+			    MESH_RTO_FLOORS * c->rtt.rto_ns);
 }
 
 /* The arguments a collective is matched by (coll.h), from its state, a
