@@ -19,12 +19,16 @@ function(sgc_bpf_object name src)
     list(APPEND incs -I${d})
   endforeach()
   get_filename_component(abs_src ${src} ABSOLUTE)
+  # IMPLICIT_DEPENDS does not search the -I directories above, so a change
+  # to the wire header left the objects stale: name the shared headers.
+  file(GLOB shared_hdrs ${CMAKE_SOURCE_DIR}/libsgcoll/include/sgcoll/*.h
+       ${CMAKE_SOURCE_DIR}/libsgcoll/bpf/*.h)
   add_custom_command(
     OUTPUT ${obj}
     COMMAND ${CMAKE_COMMAND} -E make_directory ${out_dir}
     COMMAND ${SGC_CLANG} -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_x86 -Wall -Werror
             ${incs} -c ${abs_src} -o ${obj}
-    DEPENDS ${abs_src} ${ARG_DEPENDS}
+    DEPENDS ${abs_src} ${shared_hdrs} ${ARG_DEPENDS}
     IMPLICIT_DEPENDS C ${abs_src}
     COMMENT "BPF ${name}"
     VERBATIM)
