@@ -321,7 +321,7 @@ static __always_inline int send_contrib(void *ctx, const struct answer *a, __u32
 	h->flags = 0;
 	h->aux = a->wm;	/* 0: the coordinator ignores a move backwards */
 	h->total = a->coll == SGC_COLL_QUERY ? 0 : a->count;
-	h->reserved = 0;
+	h->stamp = 0;
 	if (!fill(ctx, L2L3L4 + SGC_HDR_SIZE, a, xdp))
 		return count_as(BENCH_RST_BAD, V_DROP(xdp));
 	return answered(ctx, what, xdp);

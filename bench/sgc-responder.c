@@ -276,7 +276,7 @@ static int check_contrib(const struct frame *out, __u32 out_len, __u64 job_id, _
 	if (r.magic != SGC_WIRE_MAGIC || r.type != SGC_MSG_CONTRIB || r.seq != seq ||
 	    r.job_id != job_id || r.rank != rank || r.count != BENCH_COUNT || r.chunk != 0 ||
 	    r.nchunks != 1 || r.coll != SGC_COLL_QUERY || r.dtype != 4 || r.arg != 599 ||
-	    r.flags || r.reserved) {
+	    r.flags || r.stamp) {
 		fprintf(stderr, "selftest: CONTRIB header is wrong\n");
 		return -1;
 	}

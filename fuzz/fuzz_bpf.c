@@ -338,7 +338,7 @@ static void model_gather(const uint8_t *f, size_t len, struct predict *p)
 		return;
 	}
 	if (h.coll < 1 || h.coll > SGC_COLL_QUERY || h.dtype >= 8 || h.op > SGC_OP_CUSTOM ||
-	    h.nchunks < 1 || h.chunk >= h.nchunks || h.reserved)
+	    h.nchunks < 1 || h.chunk >= h.nchunks || h.stamp)
 		return;
 	elsz = sgc_wire_dtype_size(h.dtype);
 	bytes = (uint32_t)h.count * elsz;
@@ -458,7 +458,7 @@ static void model_gather(const uint8_t *f, size_t len, struct predict *p)
 	p->res.aux = 0;
 	p->res.fan_first = 0;
 	p->res.fan_end = 0;
-	p->res.reserved = 0;
+	p->res.stamp = 0;
 	if ((cfg.flags & SGC_BPF_CFG_RINGBUF) && !(cfg.flags & SGC_BPF_CFG_ALLGATHER)) {
 		p->stat[2] = SGC_ST_DELIVERED;
 		p->stat[3] = -1;
@@ -566,7 +566,7 @@ static void mutate_fields(struct t_frame *f)
 	case 12: f->h.policy = (uint8_t)below(5); break;
 	case 13: f->h.arg = (uint16_t)below(cfg.world + 3u); break;
 	case 14: f->h.flags ^= (uint16_t)(1u << below(8)); break;
-	case 15: f->h.reserved = (uint32_t)rnd(); break;
+	case 15: f->h.stamp = (uint32_t)rnd(); break;
 	case 16: f->h.fan_first = (uint16_t)below(8); f->h.fan_end = (uint16_t)below(80); break;
 	case 17: f->udp_len_delta = (int)below(9) - 4; break;
 	case 18: f->ip_len_delta = (int)below(9) - 4; break;

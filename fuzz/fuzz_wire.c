@@ -42,7 +42,9 @@ static void check_contract(const uint8_t *pkt, size_t len, uint64_t job, int wor
 	body = len - SGC_HDR_SIZE;
 	EXPECT(h.magic == SGC_WIRE_MAGIC && h.version == SGC_WIRE_VERSION);
 	EXPECT(h.type >= SGC_MSG_HELLO && h.type < SGC_MSG_MAX);
-	EXPECT(!(h.flags & SGC_F_FANOUT) && h.reserved == 0);
+	EXPECT(!(h.flags & SGC_F_FANOUT));
+	EXPECT(!h.stamp || h.type == SGC_MSG_RESULT || h.type == SGC_MSG_PULL ||
+	       h.type == SGC_MSG_NACK);
 	if (h.type == SGC_MSG_HELLO) {
 		EXPECT(h.job_id == 0);
 		EXPECT(h.arg >= 2 && h.arg <= SGC_MAX_WORLD && h.rank < h.arg);

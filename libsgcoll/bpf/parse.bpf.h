@@ -214,7 +214,7 @@ static __always_inline int sgc_gather_check(struct xdp_md *ctx, struct sgc_agg_j
 		return XDP_PASS;
 	}
 	if (h->coll < 1 || h->coll > SGC_COLL_QUERY || h->dtype >= 8 || h->op > SGC_OP_CUSTOM ||
-	    h->nchunks < 1 || h->chunk >= h->nchunks || h->reserved)
+	    h->nchunks < 1 || h->chunk >= h->nchunks || h->stamp)
 		return XDP_DROP;
 	bytes = (__u32)h->count * sgc_wire_dtype_size(h->dtype);
 	if (cfg.flags & SGC_BPF_CFG_MAC) {

@@ -75,6 +75,8 @@ struct sgc_coord_view {
 	uint64_t done_post_max;	/* latest t_post of a completed collective */
 	uint32_t clean_rx;	/* result datagrams in a row that came as first
 				 * sent (not resent), up to CLEAN_RX_MAX */
+	uint32_t stamp;		/* the latest stamp the coordinator sent us */
+	uint64_t stamp_rx;	/* when we handled it (no earlier than it came) */
 };
 
 /*

@@ -75,6 +75,7 @@ static void coord_send_done(struct sgc_comm *c, struct sgc_coll *co, int r)
 
 	coll_hdr(c, &h, SGC_MSG_RESULT, co, r);
 	h.flags = SGC_F_DONE | SGC_F_RETX;
+	h.stamp = wire_stamp(now_ns());
 	send_to_rank(c, &h, r);
 }
 
@@ -87,6 +88,7 @@ static void coord_resend_result(struct sgc_comm *c, struct sgc_coll *co, uint32_
 	if (!p)
 		return;
 	pkt_hdr(p)->flags |= SGC_F_RETX;
+	pkt_hdr(p)->stamp = wire_stamp(now_ns());
 	io_send(c, p, &c->peers[r].addr);
 	pkt_put(c, p);
 }
@@ -266,7 +268,7 @@ static void coord_rx_nack(struct sgc_comm *c, const struct sgc_rx *rx)
 	struct sgc_coll *co = slot_find(c, h->seq);
 	int r = h->rank, sent = 0;
 	uint64_t now, fresh;
-	uint32_t i, resent = 0;
+	uint32_t i, resent = 0, stamp;
 
 	if (!co || !co->posted)
 		return;
@@ -296,7 +298,11 @@ static void coord_rx_nack(struct sgc_comm *c, const struct sgc_rx *rx)
 	 * later.  "Came in" is when the kernel took it: a busy coordinator
 	 * reads its input milliseconds late, and by then every result looks
 	 * old (at 33 ranks with 64 in flight, 2,000 resends in 8,000
-	 * collectives, of results the workers had long had). */
+	 * collectives, of results the workers had long had).  The NACK's
+	 * stamp says more: a worker that asked before we sent the result
+	 * crossed it for sure, however long its NACK took to reach us (a
+	 * worker host with 32 ranks on two CPUs, just started, sent NACKs
+	 * that came 60 ms later). */
 	now = now_ns();
 	now -= min_u64(io_rx_age(c), now);
 	fresh = min_u64(rto_now(&c->rtt) / 2, NACK_CROSS_NS);
@@ -307,7 +313,9 @@ static void coord_rx_nack(struct sgc_comm *c, const struct sgc_rx *rx)
 			break;
 		if (!bit_test(rx->body, i) || co->nseen[ch] != co->ncontrib || !co->res[ch])
 			continue;
-		if (now < co->res[ch]->sent_at + fresh) {
+		stamp = pkt_hdr(co->res[ch])->stamp;
+		if (now < co->res[ch]->sent_at + fresh ||
+		    (h->stamp && stamp && stamp_before(h->stamp, stamp))) {
 			sent++;
 			continue;
 		}

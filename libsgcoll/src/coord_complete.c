@@ -127,6 +127,9 @@ void coord_chunk_complete(struct sgc_comm *c, struct sgc_coll *co, uint32_t ch, 
 	if (co->receives && n)
 		memcpy(co->recvbuf + chunk_off(co, ch), pkt_body(p), n * co->elsz);
 	p->sent_at = now_ns();
+	/* The kernel's clones went out unstamped, and earlier than now. */
+	if (!kernel_sent)
+		h->stamp = wire_stamp(p->sent_at);
 	if (co->kind != SGC_COLL_BARRIER)
 		send_result(c, co, p, first, data_elig);
 	if (kernel_reduces_kind(c, co->kind)) {
@@ -173,6 +176,7 @@ void coord_finish(struct sgc_comm *c, struct sgc_coll *co)
 		if (d) {
 			coll_hdr(c, pkt_hdr(d), SGC_MSG_RESULT, co, 0);
 			pkt_hdr(d)->flags = SGC_F_DONE;
+			pkt_hdr(d)->stamp = wire_stamp(now_ns());
 			d->len = SGC_HDR_SIZE;
 			send_result(c, co, d, co->done_first ? co->done_first : 1,
 				    co->kind == SGC_COLL_BCAST ? worker_elig : done_elig);

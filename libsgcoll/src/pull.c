@@ -26,6 +26,7 @@ static void send_pull(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_
 	h.aux = n;
 	h.count = 0;
 	h.flags = 0;
+	h.stamp = wire_stamp(now_ns());
 	send_hdr(c, &h, &c->peers[r].addr);
 	if (ps->asked[r])
 		ps->asked[r] = c->now;
@@ -190,6 +191,7 @@ void pull_more_cloned(struct sgc_comm *c, struct sgc_pull *ps, const struct sgc_
 		h->aux = 1;
 		h->count = 0;
 		h->flags = 0;
+		h->stamp = wire_stamp(now_ns());
 		p->len = SGC_HDR_SIZE;
 		send_to_ranks(c, p, first, in_round, &fr);
 		pkt_put(c, p);

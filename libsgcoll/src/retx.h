@@ -238,4 +238,30 @@ static inline uint64_t retx_next(const struct sgc_retx *x)
 	return min_u64(x->timer, x->deadline);
 }
 
+/*
+ * The coordinator's stamps (sgc_hdr.stamp): its clock in microseconds,
+ * modulo 2^32, never 0 (0 is "not said").  Compared as TCP compares
+ * sequence numbers, so they may wrap.
+ */
+static inline uint32_t wire_stamp(uint64_t ns)
+{
+	uint32_t s = (uint32_t)(ns / 1000);
+
+	return s ? s : 1;
+}
+
+/* Stamp @s plus @ns. */
+static inline uint32_t stamp_after(uint32_t s, uint64_t ns)
+{
+	uint32_t t = s + (uint32_t)(ns / 1000);
+
+	return t ? t : 1;
+}
+
+/* @a is earlier than @b. */
+static inline bool stamp_before(uint32_t a, uint32_t b)
+{
+	return (int32_t)(a - b) < 0;
+}
+
 #endif /* SGC_RETX_H */

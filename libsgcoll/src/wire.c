@@ -200,8 +200,10 @@ int sgc_wire_check(const void *pkt, size_t len, uint64_t job_id, int world,
 	}
 
 	/* Fan-out requests never cross the wire: scatter_prog clears the
-	 * flag on every clone.  The reserved word must stay zero. */
-	if ((h->flags & SGC_F_FANOUT) || h->reserved)
+	 * flag on every clone.  Only three types carry a stamp. */
+	if ((h->flags & SGC_F_FANOUT) ||
+	    (h->stamp && h->type != SGC_MSG_RESULT && h->type != SGC_MSG_PULL &&
+	     h->type != SGC_MSG_NACK))
 		return SGC_REJ_FIELD;
 
 	switch (h->type) {

@@ -313,6 +313,10 @@ static void worker_nack(struct sgc_comm *c, struct sgc_coll *co)
 			bit_set(bm, i);
 	h->chunk = first;
 	h->arg = (uint16_t)span;
+	/* Our reckoning of the coordinator's clock, never ahead of it: it
+	 * tells a result we asked for before it was sent from a lost one. */
+	if (c->coord.stamp)
+		h->stamp = stamp_after(c->coord.stamp, now_ns() - c->coord.stamp_rx);
 	p->len = SGC_HDR_SIZE + (span + 7) / 8;
 	io_send(c, p, &c->cfg.coord);
 	pkt_put(c, p);
@@ -437,6 +441,10 @@ static bool worker_accept(struct sgc_comm *c, const struct sgc_rx *rx)
 		return false;
 	}
 	c->coord.last_rx = c->now;
+	if (rx->hdr->stamp && (!c->coord.stamp || stamp_before(c->coord.stamp, rx->hdr->stamp))) {
+		c->coord.stamp = rx->hdr->stamp;
+		c->coord.stamp_rx = now_ns();
+	}
 	return true;
 }
 

@@ -270,7 +270,7 @@ typedef void (*mutate_fn)(struct t_frame *f);
 static void m_short(struct t_frame *f) { f->payload_len = 20; }
 static void m_short47(struct t_frame *f) { f->payload_len = SGC_HDR_SIZE - 1; }
 static void m_magic(struct t_frame *f) { f->h.magic = 0x4754; }
-static void m_version(struct t_frame *f) { f->h.version = 2; }
+static void m_version(struct t_frame *f) { f->h.version = SGC_WIRE_VERSION + 1; }
 static void m_type0(struct t_frame *f) { f->h.type = 0; }
 static void m_type_max(struct t_frame *f) { f->h.type = SGC_MSG_MAX; }
 static void m_udp_len_long(struct t_frame *f) { f->udp_len_delta = 1; }
@@ -298,7 +298,7 @@ static void m_too_big(struct t_frame *f)
 static void m_result(struct t_frame *f) { f->h.type = SGC_MSG_RESULT; }
 static void m_fanout(struct t_frame *f) { f->h.flags = SGC_F_FANOUT; }
 static void m_kernel(struct t_frame *f) { f->h.flags = SGC_F_KERNEL; }
-static void m_reserved(struct t_frame *f) { f->h.reserved = 1; }
+static void m_stamp(struct t_frame *f) { f->h.stamp = 1; }
 static void m_root(struct t_frame *f) { f->h.arg = W; }
 static void m_bcast_nonroot(struct t_frame *f) { f->h.coll = SGC_COLL_BCAST; f->h.arg = 3; }
 static void m_policy(struct t_frame *f) { f->h.coll = SGC_COLL_QUERY; f->h.seq = 40; f->h.policy = 3; }
@@ -344,7 +344,7 @@ static void test_malformed(void **state)
 		{ "forged RESULT", m_result, SGC_ST_DROP_FIELD },
 		{ "SGC_F_FANOUT from the wire", m_fanout, SGC_ST_DROP_FIELD },
 		{ "SGC_F_KERNEL from the wire", m_kernel, SGC_ST_DROP_FIELD },
-		{ "reserved word set", m_reserved, SGC_ST_DROP_FIELD },
+		{ "stamp on a contribution", m_stamp, SGC_ST_DROP_FIELD },
 		{ "root >= world", m_root, SGC_ST_DROP_FIELD },
 		{ "broadcast from a rank that is not the root", m_bcast_nonroot, SGC_ST_DROP_FIELD },
 		{ "query policy 3", m_policy, SGC_ST_DROP_FIELD },

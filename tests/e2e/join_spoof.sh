@@ -26,8 +26,8 @@ s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(("0.0.0.0", 7999))
 s.settimeout(0.05)
 # struct sgc_hdr: magic version type seq job_id chunk nchunks rank count
-# dtype op coll policy arg flags aux fan_first fan_end reserved
-hello = struct.pack("<HBBIQIIHHBBBBHHIHHI", 0x4753, 1, 1, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 3, 0,
+# dtype op coll policy arg flags aux fan_first fan_end stamp
+hello = struct.pack("<HBBIQIIHHBBBBHHIHHI", 0x4753, 2, 1, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 3, 0,
                     NONCE, 0, 0, 0)
 end = time.time() + 4
 while time.time() < end:

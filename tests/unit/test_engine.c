@@ -709,6 +709,69 @@ static void test_lost_result_gap_nack(void **state)
 	job_close(&j);
 }
 
+/* Holds rank 2's NACKs back @nack_delay, and counts them and the
+ * resent results to rank 2. */
+struct slow_nack {
+	uint64_t nack_delay;
+	unsigned nacks, resent;
+};
+
+static enum fake_verdict slow_nacks_from_2(const struct fake_dgram_info *d, uint64_t *extra,
+					   void *arg)
+{
+	struct slow_nack *o = arg;
+
+	if (d->to == 2 && d->hdr->type == SGC_MSG_RESULT && (d->hdr->flags & SGC_F_RETX))
+		o->resent++;
+	if (d->from != 2 || d->hdr->type != SGC_MSG_NACK)
+		return FAKE_DELIVER;
+	o->nacks++;
+	*extra = o->nack_delay;
+	return FAKE_DELAY;
+}
+
+static bool nacked(void *arg)
+{
+	return ((const struct slow_nack *)arg)->nacks > 0;
+}
+
+/*
+ * Rank 3 calls late, so rank 2 NACKs before the result exists, and its
+ * NACK takes 50 ms to reach the coordinator (a loaded worker host): it
+ * comes long after the result went out.  Its stamp says it was asked for
+ * before the result was sent, so nothing is resent.  (A NACK for a result
+ * that was lost is answered: test_loss.)
+ */
+static void test_nack_crossed_result(void **state)
+{
+	struct slow_nack o = { .nack_delay = 50000000ULL };
+	struct job j;
+	struct call k;
+	struct calls cs = { &k, 1, &j };
+	int r;
+
+	job_open(&j, 5, 47, 0);
+	for (r = 0; r < 4; r++)
+		run_allreduce(&j, 7, 10 + r);
+	fake_net_policy(slow_nacks_from_2, &o);
+	call_init(&k, &j, SGC_COLL_ALLREDUCE, 7, 0, SGC_SUM, 0);
+	for (r = 0; r < j.world; r++)
+		if (r != 3)
+			call_post(&k, &j, r);
+	assert_true(fake_run_until(nacked, &o, RUN_NS));
+	call_post(&k, &j, 3);
+	assert_true(fake_run_until(calls_done, &cs, RUN_NS));
+	/* Past the NACK's arrival, and any other rank 2 sent. */
+	fake_advance(100000000ULL);
+	assert_true(fake_run_until(calls_done, &cs, RUN_NS));
+	check_all(&k, &j);
+	if (o.resent)
+		fail_msg("%u result(s) resent to rank 2 for %u NACK(s) it sent before the "
+			 "result existed", o.resent, o.nacks);
+	call_free(&k, &j);
+	job_close(&j);
+}
+
 /* Counts the result datagrams rank 0 sends to workers, and drops
  * drop_pct percent of them. */
 struct result_loss {
@@ -1178,6 +1241,7 @@ int main(void)
 		cmocka_unit_test(test_forged_kernel_result),
 		cmocka_unit_test(test_rto_estimator),
 		cmocka_unit_test(test_lost_result_gap_nack),
+		cmocka_unit_test(test_nack_crossed_result),
 		cmocka_unit_test(test_dead_rank),
 		cmocka_unit_test(test_mismatch),
 		cmocka_unit_test(test_mismatch_args),

@@ -566,7 +566,7 @@ static __always_inline int sgc_agg_outro(struct sgc_agg *a)
 	h->aux = 0;
 	h->fan_first = 0;
 	h->fan_end = 0;
-	h->reserved = 0;
+	h->stamp = 0;
 	j->ev.slot = j->slot;
 	j->ev.reserved = 0;
 

@@ -14,7 +14,7 @@
 #include <linux/types.h>
 
 #define SGC_WIRE_MAGIC		0x4753	/* bytes 'S' 'G' on the wire */
-#define SGC_WIRE_VERSION	1
+#define SGC_WIRE_VERSION	2
 
 /* IPv4 (20, no options) + UDP (8) overhead in front of our header. */
 #define SGC_L3L4_OVERHEAD	28
@@ -110,7 +110,7 @@ struct sgc_hdr {
 		 * modulo 2^32 (with nchunks that is the exact count). */
 		__u32 total;
 	};
-	__u32 reserved;		/* 0 */
+	__u32 stamp;		/* RESULT, PULL, NACK only (see below); else 0 */
 } __attribute__((packed));
 
 /*
@@ -171,6 +171,12 @@ struct sgc_hdr {
  *           all), count = the chunks the sender may have unacknowledged
  *           in a stream to it (its window; 0: not said); body = a __u64
  *           bitmap of chunks chunk+1 .. chunk+64 that came too.
+ * stamp: on a RESULT or PULL, the coordinator's clock when it sent it, in
+ *           microseconds, modulo 2^32 (0 = not said: results the kernel
+ *           built).  On a NACK, the worker's reckoning of that clock when it
+ *           decided to ask: the latest stamp it had plus the microseconds
+ *           since it came, never later than the truth.  A NACK stamped
+ *           before a result was sent crossed it and is not a loss.
  * Every worker->coord message carries the worker's watermark in aux
  * (all collectives below it are complete at that worker) except HELLO
  * and READY; the coordinator frees retained results by it.
