@@ -484,6 +484,22 @@ static void coord_resend_lagging(struct sgc_comm *c, struct sgc_coll *co, int r,
 	for (ch = 0; ch < old->nchunks; ch++)
 		if (!old->res[ch] || c->now - old->res[ch]->sent_at < wait)
 			return;
+	/*
+	 * The watermark is only as new as the rank's latest datagram.  A
+	 * rank that has sent for later collectives, last before the result
+	 * could reach it, is slow (32 ranks on two CPUs, 64 in flight: a
+	 * third of the resends were these), not stuck; its own NACK asks if
+	 * it was lost.  One whose latest word was its part of @old waits for
+	 * it.  On the eBPF path the kernel keeps the watermark, with no time.
+	 */
+	if (!kernel_reduces_kind(c, old->kind) && (int32_t)(c->peers[r].hi - old->seq) > 0) {
+		uint64_t said = c->peers[r].said_wall ? io_wall_to_mono(c->peers[r].said_at)
+						      : c->peers[r].said_at;
+
+		for (ch = 0; ch < old->nchunks; ch++)
+			if (said < old->res[ch]->sent_at + NACK_CROSS_NS)
+				return;
+	}
 	co->lag_resent = true;
 	/* Once per delay, not once per quiet collective. */
 	if (c->now - c->peers[r].lag_at < wait)
@@ -598,6 +614,14 @@ static void peer_wm(struct sgc_comm *c, int r, uint32_t wm)
 		c->peers[r].wm = wm;
 }
 
+/* Rank @r's watermark @wm, in a datagram from it that came just now. */
+static void peer_said(struct sgc_comm *c, int r, uint32_t wm)
+{
+	c->peers[r].said_wall = c->io.rx_wall != 0;
+	c->peers[r].said_at = c->io.rx_wall ? c->io.rx_wall : c->now;
+	peer_wm(c, r, wm);
+}
+
 static uint32_t coord_min_wm(struct sgc_comm *c)
 {
 	uint32_t m = c->colls.next_seq;
@@ -681,7 +705,7 @@ static void coord_on_result(struct sgc_comm *c, const struct sgc_rx *rx)
 
 static void coord_on_contrib(struct sgc_comm *c, const struct sgc_rx *rx)
 {
-	peer_wm(c, rx->hdr->rank, rx->hdr->aux);
+	peer_said(c, rx->hdr->rank, rx->hdr->aux);
 	if (rx->hdr->coll == SGC_COLL_QUERY)
 		sg_rx_coord(c, rx);
 	else
@@ -690,13 +714,13 @@ static void coord_on_contrib(struct sgc_comm *c, const struct sgc_rx *rx)
 
 static void coord_on_nack(struct sgc_comm *c, const struct sgc_rx *rx)
 {
-	peer_wm(c, rx->hdr->rank, rx->hdr->aux);
+	peer_said(c, rx->hdr->rank, rx->hdr->aux);
 	coord_rx_nack(c, rx);
 }
 
 static void coord_on_ack(struct sgc_comm *c, const struct sgc_rx *rx)
 {
-	peer_wm(c, rx->hdr->rank, rx->hdr->aux);
+	peer_said(c, rx->hdr->rank, rx->hdr->aux);
 	if (rx->hdr->coll)
 		coord_rx_call(c, rx);
 }

@@ -77,6 +77,16 @@ uint64_t io_rx_age(const struct sgc_comm *c)
 	return wall > c->io.rx_wall ? wall - c->io.rx_wall : 0;
 }
 
+uint64_t io_wall_to_mono(uint64_t wall)
+{
+	struct timespec ts;
+	uint64_t now = now_ns(), w;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	w = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+	return w > wall ? now - min_u64(w - wall, now) : now;
+}
+
 uint64_t now_ns(void)
 {
 	struct timespec ts;
