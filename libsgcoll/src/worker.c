@@ -193,6 +193,8 @@ static struct sgc_coll *worker_coll_for(struct sgc_comm *c, const struct sgc_hdr
 	return co;
 }
 
+static void worker_ask_again(struct sgc_comm *c, struct sgc_coll *co, uint64_t now, uint64_t base);
+
 static void worker_rx_result(struct sgc_comm *c, const struct sgc_rx *rx)
 {
 	const struct sgc_hdr *h = rx->hdr;
@@ -201,6 +203,13 @@ static void worker_rx_result(struct sgc_comm *c, const struct sgc_rx *rx)
 
 	if (!co)
 		return;
+	/* A result of several chunks: the wait for its first is the whole
+	 * collective (rto_bulk() covers it); a silence between chunks is
+	 * what a lost one looks like, and what the delay is learned from. */
+	if (co->nchunks > 1 && !co->nchunks_done && co->posted) {
+		co->rt.last_rx = c->now;
+		co->rt.gap_max = 0;
+	}
 	retx_heard(&co->rt, c->now);
 	if (h->flags & SGC_F_RETX) {
 		co->rx_resent = true;
@@ -249,8 +258,19 @@ static void worker_rx_result(struct sgc_comm *c, const struct sgc_rx *rx)
 	}
 	bit_set(co->got, h->chunk);
 	co->nchunks_done++;
-	if (co->posted && worker_complete(co))
+	if (co->posted && worker_complete(co)) {
 		coll_finish(c, co, 0);
+		return;
+	}
+	/*
+	 * The last chunk came and some before it did not: they were most
+	 * likely lost (chunks go out in order, but for one whose
+	 * contribution was late).  Ask now, once, rather than after a
+	 * silence; a NACK for one not sent yet is not answered (its stamp).
+	 */
+	if (co->posted && h->chunk == co->nchunks - 1 && co->nchunks_done < co->nchunks &&
+	    co->last_nack < co->t_post)
+		worker_ask_again(c, co, c->now, worker_rto(c, co));
 }
 
 static void worker_rx_pull(struct sgc_comm *c, const struct sgc_rx *rx)

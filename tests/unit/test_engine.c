@@ -709,6 +709,53 @@ static void test_lost_result_gap_nack(void **state)
 	job_close(&j);
 }
 
+/* Drops the first copy of result chunk 1 to rank 2. */
+static enum fake_verdict drop_chunk1_to_2(const struct fake_dgram_info *d, uint64_t *extra,
+					  void *arg)
+{
+	bool *dropped = arg;
+
+	if (d->to == 2 && d->hdr->type == SGC_MSG_RESULT && d->hdr->chunk == 1 && !*dropped) {
+		*dropped = true;
+		return FAKE_DROP;
+	}
+	return FAKE_DELIVER;
+}
+
+/*
+ * A result of four chunks, the second lost on its way to rank 2: the
+ * last chunk's coming tells rank 2 at once, and it has the whole result
+ * a round trip later, not after its own (bulk) delay.
+ */
+static void test_lost_result_chunk(void **state)
+{
+	bool dropped = false;
+	struct job j;
+	struct call k;
+	struct calls cs = { &k, 1, &j };
+	uint64_t t0, took, own;
+	int r;
+
+	job_open(&j, 5, 53, 0);
+	for (r = 0; r < 4; r++)
+		run_allreduce(&j, 4 * ELEMS, 10 + r);
+	fake_net_policy(drop_chunk1_to_2, &dropped);
+	call_init(&k, &j, SGC_COLL_ALLREDUCE, 4 * ELEMS, 0, SGC_SUM, 0);
+	t0 = fake_now();
+	for (r = 0; r < j.world; r++)
+		call_post(&k, &j, r);
+	own = worker_rto(j.c[2], k.req[2].coll);
+	assert_true(fake_run_until(calls_done, &cs, RUN_NS));
+	took = fake_now() - t0;
+	assert_true(dropped);
+	check_all(&k, &j);
+	if (took >= own)
+		fail_msg("rank 2 had its lost chunk %llu us after the post, its own delay is %llu us",
+			 (unsigned long long)(took / 1000), (unsigned long long)(own / 1000));
+	call_free(&k, &j);
+	job_close(&j);
+}
+
 /* Holds rank 2's NACKs back @nack_delay, and counts them and the
  * resent results to rank 2. */
 struct slow_nack {
@@ -1242,6 +1289,7 @@ int main(void)
 		cmocka_unit_test(test_rto_estimator),
 		cmocka_unit_test(test_lost_result_gap_nack),
 		cmocka_unit_test(test_nack_crossed_result),
+		cmocka_unit_test(test_lost_result_chunk),
 		cmocka_unit_test(test_dead_rank),
 		cmocka_unit_test(test_mismatch),
 		cmocka_unit_test(test_mismatch_args),
