@@ -744,8 +744,12 @@ int io_poll_flags(struct sgc_comm *c, uint64_t wait_ns, bool enter, uint64_t sin
 	c->io.nsq = 0;
 
 	/* Reap until the CQ is empty; handlers may queue sends, which are
-	 * submitted by the caller's next round. */
+	 * submitted by the caller's next round.  They time what they see by
+	 * c->now, which must not be from before the wait: a worker that
+	 * slept (or lost its CPU) for a while took its results as heard
+	 * that long ago, and NACKed them at once. */
 	do {
+		c->now = now_ns();
 		seen = reap(c);
 		if (!c->io.recv_armed)
 			arm_recv(c);

@@ -355,6 +355,7 @@ int io_poll_flags(struct sgc_comm *c, uint64_t wait_ns, bool enter, uint64_t sin
 	if (wait_ns && !(n->head && n->head->due <= net.now))
 		net.now = n->head && n->head->due < net.now + wait_ns ? n->head->due
 								     : net.now + wait_ns;
+	c->now = net.now;	/* as io.c: handlers time what they see by it */
 	/* Take the due ones off first: handlers send, and may queue more. */
 	while ((d = n->head) && d->due <= net.now) {
 		n->head = d->next;
