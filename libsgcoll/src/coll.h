@@ -69,6 +69,7 @@ struct sgc_coll {
 	uint8_t *recvbuf;
 	struct sgc_retx rt;	/* deadline and loss checks */
 	uint64_t last_nack;	/* worker: when we last asked for results */
+	uint32_t nack_last;	/* worker: the last chunk that NACK asked for */
 	uint32_t ahead;		/* this rank's requests open when it was posted */
 	uint64_t t_post;	/* when this rank called it */
 	bool rx_resent;		/* worker: a result datagram came as a resend */

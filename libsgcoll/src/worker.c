@@ -265,11 +265,14 @@ static void worker_rx_result(struct sgc_comm *c, const struct sgc_rx *rx)
 	/*
 	 * The last chunk came and some before it did not: they were most
 	 * likely lost (chunks go out in order, but for one whose
-	 * contribution was late).  Ask now, once, rather than after a
-	 * silence; a NACK for one not sent yet is not answered (its stamp).
+	 * contribution was late).  Ask now rather than after a silence; a
+	 * NACK for one not sent yet is not answered (its stamp).  The same
+	 * when the resend of the last chunk our NACK asked for came and
+	 * some of the others did not: a round trip per round of loss.
 	 */
-	if (co->posted && h->chunk == co->nchunks - 1 && co->nchunks_done < co->nchunks &&
-	    co->last_nack < co->t_post)
+	if (co->posted && co->nchunks_done < co->nchunks &&
+	    ((h->chunk == co->nchunks - 1 && co->last_nack < co->t_post) ||
+	     ((h->flags & SGC_F_RETX) && co->last_nack >= co->t_post && h->chunk == co->nack_last)))
 		worker_ask_again(c, co, c->now, worker_rto(c, co));
 }
 
@@ -329,8 +332,10 @@ static void worker_nack(struct sgc_comm *c, struct sgc_coll *co)
 	}
 	memset(bm, 0, (span + 7) / 8);
 	for (i = 0; i < span; i++)
-		if (!co->receives || !bit_test(co->got, first + i))
+		if (!co->receives || !bit_test(co->got, first + i)) {
 			bit_set(bm, i);
+			co->nack_last = first + i;
+		}
 	h->chunk = first;
 	h->arg = (uint16_t)span;
 	/* Our reckoning of the coordinator's clock, never ahead of it: it

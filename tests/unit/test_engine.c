@@ -756,6 +756,66 @@ static void test_lost_result_chunk(void **state)
 	job_close(&j);
 }
 
+/* Drops the first copies of result chunks 1 and 3 to rank 2, and the
+ * first resend of chunk 1. */
+struct drop_two {
+	bool first1, first3, resent1;
+};
+
+static enum fake_verdict drop_two_to_2(const struct fake_dgram_info *d, uint64_t *extra, void *arg)
+{
+	struct drop_two *o = arg;
+	bool *done;
+
+	if (d->to != 2 || d->hdr->type != SGC_MSG_RESULT)
+		return FAKE_DELIVER;
+	if (d->hdr->chunk == 1)
+		done = (d->hdr->flags & SGC_F_RETX) ? &o->resent1 : &o->first1;
+	else if (d->hdr->chunk == 3 && !(d->hdr->flags & SGC_F_RETX))
+		done = &o->first3;
+	else
+		return FAKE_DELIVER;
+	if (*done)
+		return FAKE_DELIVER;
+	*done = true;
+	return FAKE_DROP;
+}
+
+/*
+ * Two chunks of eight lost, and the resend of one of them lost again:
+ * when the resend of the other (the last one its NACK asked for) comes,
+ * rank 2 asks again at once, and has the whole result before its own
+ * delay would have let it ask a second time.
+ */
+static void test_lost_result_chunk_twice(void **state)
+{
+	struct drop_two o = { 0 };
+	struct job j;
+	struct call k;
+	struct calls cs = { &k, 1, &j };
+	uint64_t t0, took, own;
+	int r;
+
+	job_open(&j, 5, 59, 0);
+	for (r = 0; r < 4; r++)
+		run_allreduce(&j, 8 * ELEMS, 10 + r);
+	fake_net_policy(drop_two_to_2, &o);
+	call_init(&k, &j, SGC_COLL_ALLREDUCE, 8 * ELEMS, 0, SGC_SUM, 0);
+	t0 = fake_now();
+	for (r = 0; r < j.world; r++)
+		call_post(&k, &j, r);
+	own = worker_rto(j.c[2], k.req[2].coll);
+	assert_true(fake_run_until(calls_done, &cs, RUN_NS));
+	took = fake_now() - t0;
+	assert_true(o.first1 && o.first3 && o.resent1);
+	check_all(&k, &j);
+	if (took >= own)
+		fail_msg("rank 2 had its twice-lost chunk %llu us after the post, its own delay is "
+			 "%llu us", (unsigned long long)(took / 1000), (unsigned long long)(own / 1000));
+	call_free(&k, &j);
+	job_close(&j);
+}
+
 /* Holds rank 2's NACKs back @nack_delay, and counts them and the
  * resent results to rank 2. */
 struct slow_nack {
@@ -1290,6 +1350,7 @@ int main(void)
 		cmocka_unit_test(test_lost_result_gap_nack),
 		cmocka_unit_test(test_nack_crossed_result),
 		cmocka_unit_test(test_lost_result_chunk),
+		cmocka_unit_test(test_lost_result_chunk_twice),
 		cmocka_unit_test(test_dead_rank),
 		cmocka_unit_test(test_mismatch),
 		cmocka_unit_test(test_mismatch_args),
