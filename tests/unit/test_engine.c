@@ -723,6 +723,37 @@ static enum fake_verdict drop_chunk1_to_2(const struct fake_dgram_info *d, uint6
 }
 
 /*
+ * An allreduce of @nchunks chunks at 5 ranks, after a few clean ones, with
+ * @policy on the net: returns how long it took to finish everywhere, and in
+ * @own how long rank 2 waits on its own before it asks for a result.
+ */
+static uint64_t lossy_allreduce(uint32_t seed, size_t nchunks, fake_policy_fn policy, void *arg,
+				uint64_t *own)
+{
+	struct job j;
+	struct call k;
+	struct calls cs = { &k, 1, &j };
+	uint64_t t0, took;
+	int r;
+
+	job_open(&j, 5, seed, 0);
+	for (r = 0; r < 4; r++)
+		run_allreduce(&j, nchunks * ELEMS, 10 + r);
+	fake_net_policy(policy, arg);
+	call_init(&k, &j, SGC_COLL_ALLREDUCE, nchunks * ELEMS, 0, SGC_SUM, 0);
+	t0 = fake_now();
+	for (r = 0; r < j.world; r++)
+		call_post(&k, &j, r);
+	*own = worker_rto(j.c[2], k.req[2].coll);
+	assert_true(fake_run_until(calls_done, &cs, RUN_NS));
+	took = fake_now() - t0;
+	check_all(&k, &j);
+	call_free(&k, &j);
+	job_close(&j);
+	return took;
+}
+
+/*
  * A result of four chunks, the second lost on its way to rank 2: the
  * last chunk's coming tells rank 2 at once, and it has the whole result
  * a round trip later, not after its own (bulk) delay.
@@ -730,30 +761,12 @@ static enum fake_verdict drop_chunk1_to_2(const struct fake_dgram_info *d, uint6
 static void test_lost_result_chunk(void **state)
 {
 	bool dropped = false;
-	struct job j;
-	struct call k;
-	struct calls cs = { &k, 1, &j };
-	uint64_t t0, took, own;
-	int r;
+	uint64_t own, took = lossy_allreduce(53, 4, drop_chunk1_to_2, &dropped, &own);
 
-	job_open(&j, 5, 53, 0);
-	for (r = 0; r < 4; r++)
-		run_allreduce(&j, 4 * ELEMS, 10 + r);
-	fake_net_policy(drop_chunk1_to_2, &dropped);
-	call_init(&k, &j, SGC_COLL_ALLREDUCE, 4 * ELEMS, 0, SGC_SUM, 0);
-	t0 = fake_now();
-	for (r = 0; r < j.world; r++)
-		call_post(&k, &j, r);
-	own = worker_rto(j.c[2], k.req[2].coll);
-	assert_true(fake_run_until(calls_done, &cs, RUN_NS));
-	took = fake_now() - t0;
 	assert_true(dropped);
-	check_all(&k, &j);
 	if (took >= own)
 		fail_msg("rank 2 had its lost chunk %llu us after the post, its own delay is %llu us",
 			 (unsigned long long)(took / 1000), (unsigned long long)(own / 1000));
-	call_free(&k, &j);
-	job_close(&j);
 }
 
 /* Drops the first copies of result chunks 1 and 3 to rank 2, and the
@@ -790,30 +803,12 @@ static enum fake_verdict drop_two_to_2(const struct fake_dgram_info *d, uint64_t
 static void test_lost_result_chunk_twice(void **state)
 {
 	struct drop_two o = { 0 };
-	struct job j;
-	struct call k;
-	struct calls cs = { &k, 1, &j };
-	uint64_t t0, took, own;
-	int r;
+	uint64_t own, took = lossy_allreduce(59, 8, drop_two_to_2, &o, &own);
 
-	job_open(&j, 5, 59, 0);
-	for (r = 0; r < 4; r++)
-		run_allreduce(&j, 8 * ELEMS, 10 + r);
-	fake_net_policy(drop_two_to_2, &o);
-	call_init(&k, &j, SGC_COLL_ALLREDUCE, 8 * ELEMS, 0, SGC_SUM, 0);
-	t0 = fake_now();
-	for (r = 0; r < j.world; r++)
-		call_post(&k, &j, r);
-	own = worker_rto(j.c[2], k.req[2].coll);
-	assert_true(fake_run_until(calls_done, &cs, RUN_NS));
-	took = fake_now() - t0;
 	assert_true(o.first1 && o.first3 && o.resent1);
-	check_all(&k, &j);
 	if (took >= own)
 		fail_msg("rank 2 had its twice-lost chunk %llu us after the post, its own delay is "
 			 "%llu us", (unsigned long long)(took / 1000), (unsigned long long)(own / 1000));
-	call_free(&k, &j);
-	job_close(&j);
 }
 
 /* Holds rank 2's NACKs back @nack_delay, and counts them and the
