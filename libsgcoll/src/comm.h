@@ -38,10 +38,10 @@ struct sgc_peer {
 	uint32_t wm;		/* worker's reported watermark */
 	uint64_t lag_at;	/* coordinator: when the result it lagged on was
 				 * last sent again with a PULL */
-	uint64_t said_at;	/* coordinator: when its latest word (and so its
-				 * watermark) came: the kernel's receive time
-				 * (CLOCK_REALTIME) if said_wall, else ours */
-	bool said_wall;
+	uint64_t said_at;	/* coordinator: when we took its latest word (and
+				 * so its watermark) */
+	uint64_t said_wall;	/* and when the kernel took it (CLOCK_REALTIME),
+				 * 0 = not known */
 	uint32_t hi;		/* coordinator: the latest collective it sent
 				 * for (user-space path; gather_prog's rank_hi
 				 * on the eBPF path), 0 before any */

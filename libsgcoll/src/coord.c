@@ -493,8 +493,10 @@ static void coord_resend_lagging(struct sgc_comm *c, struct sgc_coll *co, int r,
 	 * it.  On the eBPF path the kernel keeps the watermark, with no time.
 	 */
 	if (!kernel_reduces_kind(c, old->kind) && (int32_t)(c->peers[r].hi - old->seq) > 0) {
-		uint64_t said = c->peers[r].said_wall ? io_wall_to_mono(c->peers[r].said_at)
-						      : c->peers[r].said_at;
+		uint64_t now = now_ns(), said = c->peers[r].said_at;
+
+		if (c->peers[r].said_wall)
+			said = now - min_u64(io_wall_age(c->peers[r].said_wall), now);
 
 		for (ch = 0; ch < old->nchunks; ch++)
 			if (said < old->res[ch]->sent_at + NACK_CROSS_NS)
@@ -617,8 +619,8 @@ static void peer_wm(struct sgc_comm *c, int r, uint32_t wm)
 /* Rank @r's watermark @wm, in a datagram from it that came just now. */
 static void peer_said(struct sgc_comm *c, int r, uint32_t wm)
 {
-	c->peers[r].said_wall = c->io.rx_wall != 0;
-	c->peers[r].said_at = c->io.rx_wall ? c->io.rx_wall : c->now;
+	c->peers[r].said_at = c->now;
+	c->peers[r].said_wall = c->io.rx_wall;
 	peer_wm(c, r, wm);
 }
 

@@ -65,26 +65,19 @@ struct gso_send {
 	} cm;
 };
 
-uint64_t io_rx_age(const struct sgc_comm *c)
+uint64_t io_wall_age(uint64_t wall)
 {
 	struct timespec ts;
-	uint64_t wall;
+	uint64_t now;
 
-	if (!c->io.rx_wall)
-		return 0;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	wall = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-	return wall > c->io.rx_wall ? wall - c->io.rx_wall : 0;
+	now = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+	return now > wall ? now - wall : 0;
 }
 
-uint64_t io_wall_to_mono(uint64_t wall)
+uint64_t io_rx_age(const struct sgc_comm *c)
 {
-	struct timespec ts;
-	uint64_t now = now_ns(), w;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	w = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-	return w > wall ? now - min_u64(w - wall, now) : now;
+	return c->io.rx_wall ? io_wall_age(c->io.rx_wall) : 0;
 }
 
 uint64_t now_ns(void)

@@ -115,7 +115,7 @@ SGC_HIDDEN uint64_t now_ns(void);
 /* How long ago this host's kernel took the datagram being handled (rank
  * 0 only, from SO_TIMESTAMPNS); 0 if not known. */
 SGC_HIDDEN uint64_t io_rx_age(const struct sgc_comm *c);
-/* A kernel receive time (CLOCK_REALTIME ns, io.rx_wall) on our clock. */
-SGC_HIDDEN uint64_t io_wall_to_mono(uint64_t wall);
+/* How long ago a kernel receive time (CLOCK_REALTIME ns, as io.rx_wall) was. */
+SGC_HIDDEN uint64_t io_wall_age(uint64_t wall);
 
 #endif /* SGC_IO_H */
