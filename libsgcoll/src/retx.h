@@ -138,12 +138,20 @@ static inline void rtt_floor(struct sgc_rtt *t, uint64_t gap)
 	rtt_sample(t, gap < cap ? gap : cap);
 }
 
+/* Silences are timed from @now on: what came before was not an exchange
+ * that loss could stall (before the post; the wait for a long
+ * result's first chunk). */
+static inline void retx_gaps_from(struct sgc_retx *x, uint64_t now)
+{
+	x->last_rx = now;
+	x->gap_max = 0;
+}
+
 /* Posted at @now: first check one delay from now. */
 static inline void retx_start(struct sgc_retx *x, uint64_t now, uint64_t deadline, uint64_t delay)
 {
 	x->deadline = deadline;
-	x->last_rx = now;
-	x->gap_max = 0;
+	retx_gaps_from(x, now);
 	x->timer = now + delay;
 	x->backoff = 0;
 	x->tries = 0;

@@ -206,10 +206,8 @@ static void worker_rx_result(struct sgc_comm *c, const struct sgc_rx *rx)
 	/* A result of several chunks: the wait for its first is the whole
 	 * collective (rto_bulk() covers it); a silence between chunks is
 	 * what a lost one looks like, and what the delay is learned from. */
-	if (co->nchunks > 1 && !co->nchunks_done && co->posted) {
-		co->rt.last_rx = c->now;
-		co->rt.gap_max = 0;
-	}
+	if (co->nchunks > 1 && !co->nchunks_done && co->posted)
+		retx_gaps_from(&co->rt, c->now);
 	retx_heard(&co->rt, c->now);
 	if (h->flags & SGC_F_RETX) {
 		co->rx_resent = true;
