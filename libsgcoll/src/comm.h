@@ -80,7 +80,8 @@ struct sgc_coord_view {
 	uint32_t clean_rx;	/* result datagrams in a row that came as first
 				 * sent (not resent), up to CLEAN_RX_MAX */
 	uint32_t stamp;		/* the latest stamp the coordinator sent us */
-	uint64_t stamp_rx;	/* when we handled it (no earlier than it came) */
+	uint64_t stamp_rx;	/* when we took it (c->now: read as the round of
+				 * completions that held it began) */
 };
 
 /*

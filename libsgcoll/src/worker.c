@@ -466,7 +466,7 @@ static bool worker_accept(struct sgc_comm *c, const struct sgc_rx *rx)
 	c->coord.last_rx = c->now;
 	if (rx->hdr->stamp && (!c->coord.stamp || stamp_before(c->coord.stamp, rx->hdr->stamp))) {
 		c->coord.stamp = rx->hdr->stamp;
-		c->coord.stamp_rx = now_ns();
+		c->coord.stamp_rx = c->now;
 	}
 	return true;
 }
