@@ -415,13 +415,14 @@ void req_track(struct sgc_comm *c, struct sgc_request *req, struct sgc_coll *co,
 void req_link(struct sgc_comm *c, struct sgc_request *req, uint32_t seq, uint8_t kind,
 	      uint64_t deadline)
 {
-	struct sgc_request **tail = &c->colls.reqs;
+	/* Posting order; with many in flight a walk to the end cost more
+	 * than the rest of a post. */
+	struct sgc_request **tail = c->colls.reqs ? c->colls.reqs_tail : &c->colls.reqs;
 
-	while (*tail)
-		tail = &(*tail)->next;
 	req->next = NULL;
 	req->pprev = tail;
 	*tail = req;
+	c->colls.reqs_tail = &req->next;
 	c->colls.nposted++;
 	req->deadline = deadline;
 	req->seq = seq;
@@ -443,6 +444,8 @@ void req_complete(struct sgc_comm *c, struct sgc_request *req, int status, const
 		*req->pprev = req->next;
 		if (req->next)
 			req->next->pprev = req->pprev;
+		else
+			c->colls.reqs_tail = req->pprev;
 		req->next = NULL;
 		req->pprev = NULL;
 		c->colls.nposted--;

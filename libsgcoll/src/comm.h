@@ -68,6 +68,7 @@ struct sgc_colls {
 	uint32_t acked_wm;	/* worker: last watermark reported */
 	uint32_t nposted;	/* outstanding requests */
 	struct sgc_request *reqs; /* the outstanding requests (coll.c) */
+	struct sgc_request **reqs_tail; /* the last one's next, valid while reqs is set */
 	uint64_t next_timer;	/* earliest deadline after a round */
 	struct sgc_coll *slots[SGC_RING];
 };
