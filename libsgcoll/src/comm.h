@@ -97,6 +97,13 @@ struct sgc_rloss {
 	uint8_t copies;		/* extra copies each small result gets now */
 };
 
+/* Coordinator: the pace of its results, for how long a batch waits
+ * (transport.c, results_cork()). */
+struct sgc_batch {
+	uint64_t last;		/* when the latest result was sent */
+	uint64_t gap_ns;	/* between two results, smoothed (1/16) */
+};
+
 /* Scatter-gather (sg.c). */
 struct sgc_sg {
 	uint32_t next_seq;	/* coordinator: next query to send */
@@ -136,6 +143,7 @@ struct sgc_comm {
 	struct sgc_colls colls;	/* coll.c, coord*.c, worker.c */
 	struct sgc_coord_view coord; /* worker.c */
 	struct sgc_rloss rloss;	/* coord_complete.c */
+	struct sgc_batch batch;	/* transport.c */
 	struct sgc_sg sg;	/* sg.c */
 	struct sgc_mesh mesh;	/* mesh.c */
 	struct rdv_state *rdv;	/* rendezvous.c, worker during sgc_init */

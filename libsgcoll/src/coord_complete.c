@@ -97,6 +97,7 @@ static void send_result(struct sgc_comm *c, const struct sgc_coll *co, struct sg
 	unsigned k;
 	int r, n = 0;
 
+	results_cork(c, co->kind);
 	send_to_ranks(c, p, first, elig, co);
 	if (!rloss_counts(c, co))
 		return;

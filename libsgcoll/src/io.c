@@ -422,10 +422,28 @@ static struct gso_send *gso_new(struct sgc_pkt *first)
  * longer one) goes as one GSO send; anything else goes alone.  Datagrams
  * to one peer keep their order; across peers it does not matter.
  */
+void io_cork(struct sgc_comm *c, uint64_t until)
+{
+	if (c->io.gso && !c->io.cork_until)
+		c->io.cork_until = until;
+}
+
+static bool io_corked(struct sgc_comm *c)
+{
+	if (!c->io.cork_until)
+		return false;
+	if (c->io.ntxq < SGC_TXQ && now_ns() < c->io.cork_until)
+		return true;
+	c->io.cork_until = 0;
+	return false;
+}
+
 void io_tx_flush(struct sgc_comm *c)
 {
 	unsigned i, j, n = c->io.ntxq;
 
+	if (io_corked(c))
+		return;
 	c->io.ntxq = 0;
 	for (i = 0; i < n; i++) {
 		struct sgc_txq_ent *e = &c->io.txq[i];
@@ -720,6 +738,12 @@ int io_poll_flags(struct sgc_comm *c, uint64_t wait_ns, bool enter, uint64_t sin
 	 * to look at (the query it waits for may be done), so do not sleep. */
 	if (c->io.events != since || c->cfg.waitmode == SGC_WAITMODE_BUSYPOLL)
 		wait_ns = 0;
+	/* Wake for the held sends' turn. */
+	if (wait_ns && c->io.cork_until) {
+		uint64_t t = now_ns();
+
+		wait_ns = c->io.cork_until > t ? min_u64(wait_ns, c->io.cork_until - t) : 0;
+	}
 	if (wait_ns) {
 		struct __kernel_timespec ts = {
 			.tv_sec = (long long)(wait_ns / 1000000000ULL),
@@ -783,6 +807,7 @@ static void io_quiesce(struct sgc_comm *c)
 
 	c->io.rx = rx_ignore;
 	c->io.closing = true;
+	c->io.cork_until = 0;
 	io_tx_flush(c);
 	io_uring_submit(&c->io.ring);
 	c->io.nsq = 0;

@@ -74,6 +74,7 @@ struct sgc_io {
 	unsigned fan_cpus;	/* CPUs to spread a long eBPF fan-out over */
 	unsigned ntxq;
 	struct sgc_txq_ent *txq; /* [SGC_TXQ] sends held until the batch goes */
+	uint64_t cork_until;	/* io_cork(): the txq waits until then, 0 = not corked */
 	sgc_rx_fn rx;		/* every datagram that passes sgc_wire_check() */
 	int watch_fd;		/* -1 = none */
 	sgc_watch_fn watch;
@@ -95,8 +96,17 @@ SGC_HIDDEN unsigned long io_sock_room(struct sgc_comm *c);
 SGC_HIDDEN unsigned long io_rx_room(struct sgc_comm *c);
 /* Queue @p for @dst (which must stay valid until the next submit). */
 SGC_HIDDEN int io_send(struct sgc_comm *c, struct sgc_pkt *p, const struct sockaddr_in *dst);
-/* Turn held sends into SQEs (GSO where it can). */
+/* Turn held sends into SQEs (GSO where it can), unless corked. */
 SGC_HIDDEN void io_tx_flush(struct sgc_comm *c);
+/*
+ * Keep the held sends until @until (monotonic ns) or until the txq is
+ * full, whichever comes first, so that what goes to one peer meanwhile
+ * leaves as one GSO send.  Sends wait in the txq, not in the kernel:
+ * they go at the first libsgcoll call after @until (the progress loop's
+ * wait ends then, and sgc_fd() is readable).  No effect without GSO, or
+ * while a cork holds.
+ */
+SGC_HIDDEN void io_cork(struct sgc_comm *c, uint64_t until);
 /* Submit queued sends now. */
 SGC_HIDDEN void io_flush(struct sgc_comm *c);
 /* Submit queued sends, wait up to @wait_ns (0 = don't wait) for events,

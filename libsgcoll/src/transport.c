@@ -75,8 +75,10 @@ void send_to_ranks(struct sgc_comm *c, struct sgc_pkt *p, int first, rank_pred_f
 	int r = first < 1 ? 1 : first, k = 0;
 
 	/* A collective user space reduces (SGC_ACCEL=auto) fans out as with
-	 * SGC_ACCEL=off; keep-responses keeps the clones. */
-	if (!c->bpf || !(bpf_path_keep(c) || bpf_path_in_kernel(c, pkt_hdr(p)->coll))) {
+	 * SGC_ACCEL=off, and so do batched results; keep-responses keeps the
+	 * clones. */
+	if (!c->bpf || (!bpf_path_keep(c) && (!bpf_path_in_kernel(c, pkt_hdr(p)->coll) ||
+					       results_batched(c, pkt_hdr(p)->coll)))) {
 		for (; r < c->world; r++)
 			if (pred(obj, r))
 				io_send(c, p, &c->peers[r].addr);
@@ -101,4 +103,25 @@ void send_to_ranks(struct sgc_comm *c, struct sgc_pkt *p, int first, rank_pred_f
 			clone_request(c, p, lo + n * i / pieces, lo + n * (i + 1) / pieces,
 				     split > 1 && k % c->io.fan_cpus != c->io.fan_cpus - 1);
 	}
+}
+
+bool results_batched(const struct sgc_comm *c, unsigned int kind)
+{
+	return c->rank == 0 && bpf_path_in_kernel(c, kind) &&
+	       c->colls.next_seq - c->colls.base >= SGC_BATCH_OPEN;
+}
+
+void results_cork(struct sgc_comm *c, unsigned int kind)
+{
+	struct sgc_batch *b = &c->batch;
+	uint64_t gap = b->last && c->now > b->last ? c->now - b->last : 0;
+	uint64_t round;
+
+	if (b->last)
+		b->gap_ns = b->gap_ns ? b->gap_ns - b->gap_ns / 16 + gap / 16 : gap;
+	b->last = c->now;
+	if (!results_batched(c, kind))
+		return;
+	round = (uint64_t)(c->colls.next_seq - c->colls.base) * b->gap_ns;
+	io_cork(c, c->now + min_u64(SGC_BATCH_HOLD_NS, round / 8));
 }

@@ -19,8 +19,37 @@ SGC_HIDDEN int send_hdr(struct sgc_comm *c, const struct sgc_hdr *h, const struc
 SGC_HIDDEN void send_to_rank(struct sgc_comm *c, const struct sgc_hdr *h, int r);
 /* Coordinator: a copy of @p to the ranks from @first on where @pred
  * holds, as SGC_F_FANOUT requests that scatter_prog clones (eBPF path) or
- * one send per rank (user-space path). */
+ * one send per rank (user-space path, and batched results). */
 SGC_HIDDEN void send_to_ranks(struct sgc_comm *c, struct sgc_pkt *p, int first,
 			      rank_pred_fn pred, const void *obj);
+
+/*
+ * Batched results, on the eBPF path.  There the kernel completes a
+ * collective the moment its last contribution comes, so results leave
+ * one at a time and every worker wakes for each; with 33 ranks on one
+ * worker host that was 18 context switches per collective against 1.3 on
+ * the user-space path, whose coordinator, slower, sends what it finished
+ * in one go.  So with SGC_BATCH_OPEN or more collectives open at rank 0
+ * (not yet retired: the workers may be ahead of rank 0's calls), a result
+ * of a collective the kernel reduces waits a little (io_cork()) and the
+ * results go together, one GSO send per worker, not as clones (clones
+ * cannot share a send).  The wait: an eighth of the time the open
+ * collectives take to go round (how many are open times the smoothed gap
+ * between results), at most SGC_BATCH_HOLD_NS.  The user-space path is
+ * not batched: there it cost up to 8% at 9 ranks and gained nothing at 33.
+ * Measured at 9 and 33 ranks on one worker host:
+ * bench/results/batch-2026-12-06.
+ */
+#ifndef SGC_BATCH_OPEN
+#define SGC_BATCH_OPEN		16
+#endif
+#ifndef SGC_BATCH_HOLD_NS
+#define SGC_BATCH_HOLD_NS	50000ULL
+#endif
+/* Are results of collective kind @kind batched now? */
+SGC_HIDDEN bool results_batched(const struct sgc_comm *c, unsigned int kind);
+/* Coordinator, before it sends a result of @kind: learn the pace, and
+ * cork the sends when such results are batched. */
+SGC_HIDDEN void results_cork(struct sgc_comm *c, unsigned int kind);
 
 #endif /* SGC_TRANSPORT_H */

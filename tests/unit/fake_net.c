@@ -340,6 +340,11 @@ void io_flush(struct sgc_comm *c)
 {
 }
 
+/* Every send is delivered as it is made: there is nothing to hold. */
+void io_cork(struct sgc_comm *c, uint64_t until)
+{
+}
+
 /* Deliver what is due for @c now.  With @wait_ns and nothing due, the
  * clock first moves to @c's next datagram, or by @wait_ns: a comm that
  * runs a loop of its own (the rendezvous) sees time pass, alone. */
