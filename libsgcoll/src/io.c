@@ -776,6 +776,11 @@ int io_poll_flags(struct sgc_comm *c, uint64_t wait_ns, bool enter, uint64_t sin
 
 void io_flush(struct sgc_comm *c)
 {
+	/* A cork outlives the call only while collectives are outstanding
+	 * here: with none, nothing would join the batch, and the caller may
+	 * not call again for long. */
+	if (!c->colls.nposted)
+		c->io.cork_until = 0;
 	io_tx_flush(c);
 	if (c->io.nsq) {
 		io_uring_submit(&c->io.ring);

@@ -13,7 +13,7 @@
  *       the window" holds no longer: the count is printed, not failed.
  *   SUITES: comma list of allreduce,inplace,reduce,bcast,barrier,nb,early,sg,sgpartial,custom,
  *       float,window,rscatter,allgather,shardnb (the last count),shardmismatch,
- *       big (the last count)
+ *       big (the last count), lastresult
  *   exit 0 = all good, 1 = a wrong result or error, 77 = skipped
  */
 #define _GNU_SOURCE	/* strerrorname_np */
@@ -603,6 +603,40 @@ out:
 }
 
 /*
+ * With many collectives open, rank 0 on the eBPF path holds results for a
+ * moment to send them together.  What it holds must not wait for its next
+ * call: here rank 0 goes quiet for 2 s right after its waitall, and every
+ * worker's waitall must still end at once.
+ */
+static void t_last_result(sgc_comm *c)
+{
+	enum { DEPTH = SGC_MAX_INFLIGHT, N = 363 };
+	static int32_t s[DEPTH][N], r[DEPTH][N];
+	sgc_request *reqs[DEPTH] = { 0 };
+	unsigned salt[DEPTH];
+	double t;
+	int i, rc = 0;
+
+	for (i = 0; i < DEPTH && !rc; i++) {
+		salt[i] = g_salt++;
+		fill(s[i], N, SGC_INT32, g_rank, salt[i]);
+		rc = check_rc("iallreduce", sgc_iallreduce(c, s[i], r[i], N, SGC_INT32, SGC_SUM,
+							    &reqs[i]));
+	}
+	t = now_us();
+	if (check_rc("waitall", sgc_waitall(DEPTH, reqs, NULL)) || rc)
+		return;
+	t = now_us() - t;
+	for (i = 0; i < DEPTH; i++)
+		verify("iallreduce (last results)", r[i], N, SGC_INT32, SGC_SUM, salt[i]);
+	if (g_rank == 0)
+		usleep(2000000);
+	else if (t > 1e6)
+		FAIL("the last of %d allreduces in flight took %.0f ms: rank 0 held results "
+		     "until its next call", DEPTH, t / 1e3);
+}
+
+/*
  * A collective whose result is here before it is called: while a worker
  * waits on the first broadcast from rank 0, the second one's data comes in
  * the same batch, so the second call completes inside itself.  Its slot
@@ -971,6 +1005,8 @@ int main(int argc, char **argv)
 			t_nonblocking(c, SGC_MAX_INFLIGHT);
 		if (strstr(suites, "window") && !g_fail)
 			t_window(c);
+		if (strstr(suites, "lastresult") && !g_fail)
+			t_last_result(c);
 		if (strstr(suites, "early") && !g_fail)
 			t_early(c);
 		if (strstr(suites, "custom") && !g_fail)
