@@ -67,6 +67,8 @@ struct sgc_colls {
 	uint32_t base;		/* coordinator: oldest unretired; worker: watermark */
 	uint32_t acked_wm;	/* worker: last watermark reported */
 	uint32_t nposted;	/* outstanding requests */
+	uint32_t nlive;		/* requests of non-blocking calls not yet freed, */
+	struct sgc_request *live; /* on this list (request.c) */
 	struct sgc_request *reqs; /* the outstanding requests (coll.c) */
 	struct sgc_request **reqs_tail; /* the last one's next, valid while reqs is set */
 	uint64_t next_timer;	/* earliest deadline after a round */
@@ -102,6 +104,9 @@ struct sgc_rloss {
 struct sgc_batch {
 	uint64_t last;		/* when the latest result was sent */
 	uint64_t gap_ns;	/* between two results, smoothed (1/16) */
+	uint64_t cpu;		/* this thread's CPU time then (ns) */
+	uint64_t ran_ns;	/* of which it ran, smoothed alike */
+	uint32_t busy_pm;	/* ran_ns / gap_ns, per mille */
 };
 
 /* Scatter-gather (sg.c). */

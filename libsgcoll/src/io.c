@@ -776,10 +776,11 @@ int io_poll_flags(struct sgc_comm *c, uint64_t wait_ns, bool enter, uint64_t sin
 
 void io_flush(struct sgc_comm *c)
 {
-	/* A cork outlives the call only while collectives are outstanding
-	 * here: with none, nothing would join the batch, and the caller may
-	 * not call again for long. */
-	if (!c->colls.nposted)
+	/* A cork outlives the call only while the caller holds requests,
+	 * which it will wait for or test: with none it may not call again
+	 * for long (a rank 0 that lags its workers completes each collective
+	 * as it posts it, so none is outstanding here even then). */
+	if (!c->colls.nlive)
 		c->io.cork_until = 0;
 	io_tx_flush(c);
 	if (c->io.nsq) {

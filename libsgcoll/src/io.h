@@ -103,9 +103,9 @@ SGC_HIDDEN void io_tx_flush(struct sgc_comm *c);
  * full, whichever comes first, so that what goes to one peer meanwhile
  * leaves as one GSO send.  Sends wait in the txq, not in the kernel:
  * they go at the first libsgcoll call after @until (the progress loop's
- * wait ends then, and sgc_fd() is readable), or as a call returns with no
- * collective outstanding (io_flush()).  No effect without GSO, or while a
- * cork holds.
+ * wait ends then, and sgc_fd() is readable), or as a call returns when
+ * the caller holds no request (io_flush()).  No effect without GSO, or
+ * while a cork holds.
  */
 SGC_HIDDEN void io_cork(struct sgc_comm *c, uint64_t until);
 /* Submit queued sends now. */

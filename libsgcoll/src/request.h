@@ -23,6 +23,8 @@ struct sgc_request {
 	/* Outstanding (posted, not done): on c->colls.reqs, in posting
 	 * order; @pprev is NULL otherwise. */
 	struct sgc_request *next, **pprev;
+	/* A non-blocking call's, until freed: on c->colls.live (request.c). */
+	struct sgc_request *lnext, **lpprev;
 	uint64_t deadline;	/* done by then, whatever its collective does */
 	uint32_t seq;		/* what this rank called, for messages */
 	uint8_t kind;
@@ -49,5 +51,7 @@ SGC_HIDDEN void req_give_up(struct sgc_request *req, int err);
 /* Free a finished heap request; returns its status, which becomes this
  * thread's last error if it is one. */
 SGC_HIDDEN int req_finish(struct sgc_request *req);
+/* The communicator goes: its requests that the caller still holds forget it. */
+SGC_HIDDEN void req_orphan_all(struct sgc_comm *c);
 
 #endif /* SGC_REQUEST_H */

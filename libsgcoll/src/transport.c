@@ -7,8 +7,12 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 
 #include "transport.h"
+#ifndef SGC_BATCH_PLAIN
+#define SGC_BATCH_PLAIN 1
+#endif
 
 int send_hdr(struct sgc_comm *c, const struct sgc_hdr *h, const struct sockaddr_in *dst)
 {
@@ -78,7 +82,7 @@ void send_to_ranks(struct sgc_comm *c, struct sgc_pkt *p, int first, rank_pred_f
 	 * SGC_ACCEL=off, and so do batched results; keep-responses keeps the
 	 * clones. */
 	if (!c->bpf || (!bpf_path_keep(c) && (!bpf_path_in_kernel(c, pkt_hdr(p)->coll) ||
-					       results_batched(c, pkt_hdr(p)->coll)))) {
+					       (SGC_BATCH_PLAIN && results_batched(c, pkt_hdr(p)->coll))))) {
 		for (; r < c->world; r++)
 			if (pred(obj, r))
 				io_send(c, p, &c->peers[r].addr);
@@ -105,21 +109,35 @@ void send_to_ranks(struct sgc_comm *c, struct sgc_pkt *p, int first, rank_pred_f
 	}
 }
 
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts))
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
 bool results_batched(const struct sgc_comm *c, unsigned int kind)
 {
 	return c->rank == 0 && bpf_path_in_kernel(c, kind) &&
-	       c->colls.next_seq - c->colls.base >= SGC_BATCH_OPEN;
+	       c->colls.next_seq - c->colls.base >= SGC_BATCH_OPEN &&
+	       c->batch.busy_pm < SGC_BATCH_BUSY_PM;
 }
 
 void results_cork(struct sgc_comm *c, unsigned int kind)
 {
 	struct sgc_batch *b = &c->batch;
 	uint64_t gap = b->last && c->now > b->last ? c->now - b->last : 0;
-	uint64_t round;
+	uint64_t cpu = thread_cpu_ns(), ran = cpu - b->cpu, round;
 
-	if (b->last)
-		b->gap_ns = b->gap_ns ? b->gap_ns - b->gap_ns / 16 + gap / 16 : gap;
+	if (b->last) {
+		b->gap_ns = b->gap_ns - b->gap_ns / 16 + gap / 16;
+		b->ran_ns = b->ran_ns - b->ran_ns / 16 + ran / 16;
+		b->busy_pm = b->gap_ns ? (uint32_t)min_u64(1000, b->ran_ns * 1000 / b->gap_ns) : 0;
+	}
 	b->last = c->now;
+	b->cpu = cpu;
 	if (!results_batched(c, kind))
 		return;
 	round = (uint64_t)(c->colls.next_seq - c->colls.base) * b->gap_ns;
