@@ -104,9 +104,10 @@ struct sgc_rloss {
 struct sgc_batch {
 	uint64_t last;		/* when the latest result was sent */
 	uint64_t gap_ns;	/* between two results, smoothed (1/16) */
-	uint64_t cpu;		/* this thread's CPU time then (ns) */
-	uint64_t ran_ns;	/* of which it ran, smoothed alike */
-	uint32_t busy_pm;	/* ran_ns / gap_ns, per mille */
+	uint64_t span_at;	/* the current span began (ns) */
+	uint64_t span_cpu;	/* this thread's CPU time then (ns) */
+	uint32_t busy_pm;	/* share of the time this thread ran, per mille,
+				 * per span, smoothed (1/4) */
 };
 
 /* Scatter-gather (sg.c). */

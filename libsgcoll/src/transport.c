@@ -129,15 +129,22 @@ void results_cork(struct sgc_comm *c, unsigned int kind)
 {
 	struct sgc_batch *b = &c->batch;
 	uint64_t gap = b->last && c->now > b->last ? c->now - b->last : 0;
-	uint64_t cpu = thread_cpu_ns(), ran = cpu - b->cpu, round;
+	uint64_t round;
 
-	if (b->last) {
-		b->gap_ns = b->gap_ns - b->gap_ns / 16 + gap / 16;
-		b->ran_ns = b->ran_ns - b->ran_ns / 16 + ran / 16;
-		b->busy_pm = b->gap_ns ? (uint32_t)min_u64(1000, b->ran_ns * 1000 / b->gap_ns) : 0;
-	}
+	if (b->last)
+		b->gap_ns = b->gap_ns ? b->gap_ns - b->gap_ns / 16 + gap / 16 : gap;
 	b->last = c->now;
-	b->cpu = cpu;
+	/* How busy this thread is, over spans of at least a millisecond:
+	 * results come in bursts, and within one the thread runs throughout. */
+	if (c->now - b->span_at >= SGC_BATCH_SPAN_NS) {
+		uint64_t cpu = thread_cpu_ns();
+		uint32_t share = (uint32_t)min_u64(1000, (cpu - b->span_cpu) * 1000 /
+							 (c->now - b->span_at));
+
+		b->busy_pm = b->span_at ? (3 * b->busy_pm + share) / 4 : share;
+		b->span_at = c->now;
+		b->span_cpu = cpu;
+	}
 	if (!results_batched(c, kind))
 		return;
 	round = (uint64_t)(c->colls.next_seq - c->colls.base) * b->gap_ns;

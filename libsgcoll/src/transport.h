@@ -47,12 +47,14 @@ SGC_HIDDEN void send_to_ranks(struct sgc_comm *c, struct sgc_pkt *p, int first,
 #define SGC_BATCH_HOLD_NS	50000ULL
 #endif
 /* ... and only while rank 0's thread runs less than half the time
- * (per mille, smoothed): a coordinator that is what limits (workers that
- * answer at once, on CPUs of their own) does better with the clones, which
- * cost it one send a result, than with one send per worker a batch. */
+ * (per mille, over spans of SGC_BATCH_SPAN_NS, smoothed): a coordinator
+ * that is what limits (workers that answer at once, on CPUs of their own)
+ * does better with the clones, which cost it one send a result, than with
+ * one send per worker a batch. */
 #ifndef SGC_BATCH_BUSY_PM
-#define SGC_BATCH_BUSY_PM	500
+#define SGC_BATCH_BUSY_PM	800
 #endif
+#define SGC_BATCH_SPAN_NS	1000000ULL
 /* Are results of collective kind @kind batched now? */
 SGC_HIDDEN bool results_batched(const struct sgc_comm *c, unsigned int kind);
 /* Coordinator, before it sends a result of @kind: learn the pace, and
