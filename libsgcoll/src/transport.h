@@ -52,7 +52,7 @@ SGC_HIDDEN void send_to_ranks(struct sgc_comm *c, struct sgc_pkt *p, int first,
  * does better with the clones, which cost it one send a result, than with
  * one send per worker a batch. */
 #ifndef SGC_BATCH_BUSY_PM
-#define SGC_BATCH_BUSY_PM	800
+#define SGC_BATCH_BUSY_PM	600
 #endif
 #define SGC_BATCH_SPAN_NS	1000000ULL
 /* Are results of collective kind @kind batched now? */
