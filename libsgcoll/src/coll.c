@@ -402,6 +402,31 @@ void coll_free_all(struct sgc_comm *c)
 	for (i = 0; i < SGC_RING; i++)
 		if (c->colls.slots[i])
 			coll_free(c, c->colls.slots[i]);
+	/* Requests the caller still holds, done or not, forget @c. */
+	while ((req = c->colls.live)) {
+		req_live_drop(c, req);
+		req->c = NULL;
+	}
+}
+
+void req_live_add(struct sgc_comm *c, struct sgc_request *req)
+{
+	req->lnext = c->colls.live;
+	if (req->lnext)
+		req->lnext->lpprev = &req->lnext;
+	req->lpprev = &c->colls.live;
+	c->colls.live = req;
+	c->colls.nlive++;
+}
+
+uint32_t req_live_drop(struct sgc_comm *c, struct sgc_request *req)
+{
+	*req->lpprev = req->lnext;
+	if (req->lnext)
+		req->lnext->lpprev = req->lpprev;
+	req->lnext = NULL;
+	req->lpprev = NULL;
+	return --c->colls.nlive;
 }
 
 void req_track(struct sgc_comm *c, struct sgc_request *req, struct sgc_coll *co, uint8_t kind,

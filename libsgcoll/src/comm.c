@@ -289,7 +289,6 @@ void sgc_finalize(sgc_comm *c)
 	sg_free(c);
 	coll_free_all(c);
 	mesh_free_all(c);
-	req_orphan_all(c);
 	io_close(c);
 	free(c->peers);
 	if (c->mac)

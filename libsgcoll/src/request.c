@@ -33,12 +33,7 @@ static int post(const char *what, sgc_comm *c, uint8_t kind, const void *sendbuf
 		free(req);
 		return err;
 	}
-	req->lnext = c->colls.live;
-	if (req->lnext)
-		req->lnext->lpprev = &req->lnext;
-	req->lpprev = &c->colls.live;
-	c->colls.live = req;
-	c->colls.nlive++;
+	req_live_add(c, req);
 	io_flush(c);
 	*out = req;
 	return 0;
@@ -98,39 +93,19 @@ void req_give_up(struct sgc_request *req, int err)
 	req_complete(req->c, req, err, msg);
 }
 
-static void live_unlink(struct sgc_comm *c, struct sgc_request *req)
-{
-	*req->lpprev = req->lnext;
-	if (req->lnext)
-		req->lnext->lpprev = req->lpprev;
-	req->lpprev = NULL;
-	c->colls.nlive--;
-}
-
 int req_finish(struct sgc_request *req)
 {
+	/* NULL once the communicator is gone (coll_free_all()). */
 	struct sgc_comm *c = req->lpprev ? req->c : NULL;
 	int status = req->status;
 
 	if (status)
 		sgc_err(status, "%s", req->msg[0] ? req->msg : sgc_strerror(status));
-	if (c)
-		live_unlink(c, req);
-	free(req);
 	/* The caller's last request: what a cork holds goes now. */
-	if (c && !c->colls.nlive)
+	if (c && !req_live_drop(c, req))
 		io_flush(c);
+	free(req);
 	return status;
-}
-
-void req_orphan_all(struct sgc_comm *c)
-{
-	struct sgc_request *req;
-
-	while ((req = c->colls.live)) {
-		live_unlink(c, req);
-		req->c = NULL;
-	}
 }
 
 int sgc_test(sgc_request *req, int *done)

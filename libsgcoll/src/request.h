@@ -51,7 +51,5 @@ SGC_HIDDEN void req_give_up(struct sgc_request *req, int err);
 /* Free a finished heap request; returns its status, which becomes this
  * thread's last error if it is one. */
 SGC_HIDDEN int req_finish(struct sgc_request *req);
-/* The communicator goes: its requests that the caller still holds forget it. */
-SGC_HIDDEN void req_orphan_all(struct sgc_comm *c);
 
 #endif /* SGC_REQUEST_H */
