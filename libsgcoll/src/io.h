@@ -30,7 +30,9 @@
 /* Sends held per batch so that same-size datagrams to one peer can go as
  * one UDP GSO send.  A batch of results to 64 workers (io_cork()) is 16
  * results; at 256 it was 4, and workers woke 18 times per collective. */
+#ifndef SGC_TXQ
 #define SGC_TXQ		1024
+#endif
 
 struct sgc_comm;
 typedef void (*sgc_rx_fn)(struct sgc_comm *c, const struct sgc_rx *rx);
