@@ -416,12 +416,6 @@ static struct gso_send *gso_new(struct sgc_pkt *first)
 	return g;
 }
 
-/*
- * Submit the held sends.  Per peer, in order: a run of datagrams of the
- * first one's size (ended by a shorter one, which may close it, or by a
- * longer one) goes as one GSO send; anything else goes alone.  Datagrams
- * to one peer keep their order; across peers it does not matter.
- */
 void io_cork(struct sgc_comm *c, uint64_t until)
 {
 	if (c->io.gso && !c->io.cork_until)
@@ -438,6 +432,12 @@ static bool io_corked(struct sgc_comm *c)
 	return false;
 }
 
+/*
+ * Submit the held sends.  Per peer, in order: a run of datagrams of the
+ * first one's size (ended by a shorter one, which may close it, or by a
+ * longer one) goes as one GSO send; anything else goes alone.  Datagrams
+ * to one peer keep their order; across peers it does not matter.
+ */
 void io_tx_flush(struct sgc_comm *c)
 {
 	unsigned i, j, n = c->io.ntxq;
@@ -739,7 +739,7 @@ int io_poll_flags(struct sgc_comm *c, uint64_t wait_ns, bool enter, uint64_t sin
 	if (c->io.events != since || c->cfg.waitmode == SGC_WAITMODE_BUSYPOLL)
 		wait_ns = 0;
 	/* Wake for the held sends' turn. */
-	if (wait_ns && c->io.cork_until) {
+	if (wait_ns && c->io.cork_until && c->io.ntxq) {
 		uint64_t t = now_ns();
 
 		wait_ns = c->io.cork_until > t ? min_u64(wait_ns, c->io.cork_until - t) : 0;

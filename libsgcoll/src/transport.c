@@ -10,9 +10,6 @@
 #include <time.h>
 
 #include "transport.h"
-#ifndef SGC_BATCH_PLAIN
-#define SGC_BATCH_PLAIN 1
-#endif
 
 int send_hdr(struct sgc_comm *c, const struct sgc_hdr *h, const struct sockaddr_in *dst)
 {
@@ -82,7 +79,7 @@ void send_to_ranks(struct sgc_comm *c, struct sgc_pkt *p, int first, rank_pred_f
 	 * SGC_ACCEL=off, and so do batched results; keep-responses keeps the
 	 * clones. */
 	if (!c->bpf || (!bpf_path_keep(c) && (!bpf_path_in_kernel(c, pkt_hdr(p)->coll) ||
-					       (SGC_BATCH_PLAIN && results_batched(c, pkt_hdr(p)->coll))))) {
+					       results_batched(c, pkt_hdr(p)->coll)))) {
 		for (; r < c->world; r++)
 			if (pred(obj, r))
 				io_send(c, p, &c->peers[r].addr);
@@ -136,12 +133,15 @@ void results_cork(struct sgc_comm *c, unsigned int kind)
 	b->last = c->now;
 	/* How busy this thread is, over spans of at least a millisecond:
 	 * results come in bursts, and within one the thread runs throughout. */
-	if (c->now - b->span_at >= SGC_BATCH_SPAN_NS) {
+	if (!b->span_at) {
+		b->span_at = c->now;
+		b->span_cpu = thread_cpu_ns();
+	} else if (c->now - b->span_at >= SGC_BATCH_SPAN_NS) {
 		uint64_t cpu = thread_cpu_ns();
 		uint32_t share = (uint32_t)min_u64(1000, (cpu - b->span_cpu) * 1000 /
 							 (c->now - b->span_at));
 
-		b->busy_pm = b->span_at ? (3 * b->busy_pm + share) / 4 : share;
+		b->busy_pm = (3 * b->busy_pm + share) / 4;
 		b->span_at = c->now;
 		b->span_cpu = cpu;
 	}

@@ -36,7 +36,8 @@ SGC_HIDDEN void send_to_ranks(struct sgc_comm *c, struct sgc_pkt *p, int first,
  * cannot share a send).  The wait: an eighth of the time the open
  * collectives take to go round (how many are open times the smoothed gap
  * between results), at most SGC_BATCH_HOLD_NS.  The user-space path is
- * not batched: there it cost up to 8% at 9 ranks and gained nothing at 33.
+ * not batched: its coordinator already sends in batches, and a cork cost
+ * it up to 8% at 9 ranks and gained little at 33.
  * Measured at 9 and 33 ranks on one worker host:
  * bench/results/batch-2026-12-06.
  */
