@@ -377,8 +377,7 @@ uint64_t worker_rto(const struct sgc_comm *c, const struct sgc_coll *co)
 
 void worker_timer(struct sgc_comm *c, struct sgc_coll *co, uint64_t now)
 {
-	uint64_t base = worker_rto(c, co);
-	uint64_t wait = retx_wait(&co->rt, base);
+	uint64_t base, wait;
 	char a[32];
 
 	if (retx_expired(&co->rt, now) && co->told) {
@@ -396,8 +395,12 @@ void worker_timer(struct sgc_comm *c, struct sgc_coll *co, uint64_t now)
 			  co->nchunks_done, co->receives ? co->nchunks : 1);
 		return;
 	}
+	/* Every open collective's timer runs at every wake-up: the delay is
+	 * worked out only for one that is due. */
 	if (!retx_due(&co->rt, now))
 		return;
+	base = worker_rto(c, co);
+	wait = retx_wait(&co->rt, base);
 	/*
 	 * Several collectives in flight: a coordinator that keeps sending us
 	 * other results or PULLs, none of them posted after this one, is busy
