@@ -101,10 +101,13 @@ int reduce_##dname##_##oname(struct xdp_md *ctx)				\
 	if (sgc_agg_acquire(&a)) {						\
 		acc = a.acc;							\
 		in = a.in;							\
-		for (w = 0; w < SGC_MAX_BODY / 8; w++) {			\
+		for (w = 0; w < SGC_MAX_BODY / 8; w += 4) {			\
 			if (w >= a.nwords)					\
 				break;						\
 			SGC_COMBINE_##KIND(T, W, H, acc, in, w);		\
+			SGC_COMBINE_##KIND(T, W, H, acc, in, w + 1);		\
+			SGC_COMBINE_##KIND(T, W, H, acc, in, w + 2);		\
+			SGC_COMBINE_##KIND(T, W, H, acc, in, w + 3);		\
 		}								\
 	}									\
 	sgc_agg_release(&a);							\
