@@ -8,9 +8,10 @@
  *   MIN, MAX    compare as the element's signed or unsigned type;
  *   BAND/BOR/BXOR  bitwise.
  *
- * Each loop step handles one 8-byte word of the body (the body is padded
+ * Each loop step handles four 8-byte words of the body (the body is padded
  * to whole words in the slot and the hand-off record, both SGC_MAX_BODY
- * long, so the bytes past the end are scratch that is never delivered):
+ * long, a multiple of 32 bytes, so the bytes past the end are scratch that
+ * is never delivered); per word:
  *   bitwise ops and 64-bit SUM   one 64-bit operation;
  *   8/16/32-bit SUM              SWAR: add the low bits of every lane, then
  *                                fix each lane's top bit with XOR, so no
@@ -86,6 +87,8 @@ static __always_inline __s64 sgc_lane_neg(__s64 x, __s64 y)
 #define SGC_COMBINE_LANES_PROD(T, W, H, a, b, w) SGC_COMBINE_LANES(SGC_LANE_PROD, T, W, a, b, w)
 #define SGC_COMBINE_LANES_MIN(T, W, H, a, b, w)  SGC_COMBINE_LANES(SGC_LANE_MIN, T, W, a, b, w)
 #define SGC_COMBINE_LANES_MAX(T, W, H, a, b, w)  SGC_COMBINE_LANES(SGC_LANE_MAX, T, W, a, b, w)
+
+_Static_assert(SGC_MAX_BODY % 32 == 0, "the reduction loop takes four 8-byte words a step");
 
 /* One reduction program: reduce_<dtype>_<op>. */
 #define SGC_DEFINE_REDUCE(DT, dname, T, W, H, OP, oname, KIND)			\
