@@ -404,7 +404,7 @@ void coll_free_all(struct sgc_comm *c)
 			coll_free(c, c->colls.slots[i]);
 	/* Requests the caller still holds, done or not, forget @c. */
 	while ((req = c->colls.live)) {
-		req_live_drop(c, req);
+		req_live_drop(req);
 		req->c = NULL;
 	}
 }
@@ -416,17 +416,15 @@ void req_live_add(struct sgc_comm *c, struct sgc_request *req)
 		req->lnext->lpprev = &req->lnext;
 	req->lpprev = &c->colls.live;
 	c->colls.live = req;
-	c->colls.nlive++;
 }
 
-uint32_t req_live_drop(struct sgc_comm *c, struct sgc_request *req)
+void req_live_drop(struct sgc_request *req)
 {
 	*req->lpprev = req->lnext;
 	if (req->lnext)
 		req->lnext->lpprev = req->lpprev;
 	req->lnext = NULL;
 	req->lpprev = NULL;
-	return --c->colls.nlive;
 }
 
 void req_track(struct sgc_comm *c, struct sgc_request *req, struct sgc_coll *co, uint8_t kind,

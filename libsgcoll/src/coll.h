@@ -216,8 +216,8 @@ SGC_HIDDEN void req_complete(struct sgc_comm *c, struct sgc_request *req, int st
 			     const char *msg);
 /* The caller holds @req, a non-blocking call's, until req_live_drop(). */
 SGC_HIDDEN void req_live_add(struct sgc_comm *c, struct sgc_request *req);
-/* @req is freed; returns how many requests the caller still holds on @c. */
-SGC_HIDDEN uint32_t req_live_drop(struct sgc_comm *c, struct sgc_request *req);
+/* @req is freed: off its communicator's list. */
+SGC_HIDDEN void req_live_drop(struct sgc_request *req);
 /* Fail the requests whose deadline has come; returns the earliest one left. */
 SGC_HIDDEN uint64_t req_timers(struct sgc_comm *c, uint64_t now);
 /* Finish @co here with @status; wakes the request waiting on it. */

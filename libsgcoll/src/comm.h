@@ -67,8 +67,7 @@ struct sgc_colls {
 	uint32_t base;		/* coordinator: oldest unretired; worker: watermark */
 	uint32_t acked_wm;	/* worker: last watermark reported */
 	uint32_t nposted;	/* outstanding requests */
-	uint32_t nlive;		/* requests of non-blocking calls not yet freed, */
-	struct sgc_request *live; /* on this list (request.c) */
+	struct sgc_request *live; /* requests of non-blocking calls not yet freed */
 	struct sgc_request *reqs; /* the outstanding requests (coll.c) */
 	struct sgc_request **reqs_tail; /* the last one's next, valid while reqs is set */
 	uint64_t next_timer;	/* earliest deadline after a round */

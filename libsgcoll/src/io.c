@@ -780,7 +780,7 @@ void io_flush(struct sgc_comm *c)
 	 * which it will wait for or test: with none it may not call again
 	 * for long (a rank 0 that lags its workers completes each collective
 	 * as it posts it, so none is outstanding here even then). */
-	if (!c->colls.nlive)
+	if (!c->colls.live)
 		c->io.cork_until = 0;
 	io_tx_flush(c);
 	if (c->io.nsq) {

@@ -101,10 +101,12 @@ int req_finish(struct sgc_request *req)
 
 	if (status)
 		sgc_err(status, "%s", req->msg[0] ? req->msg : sgc_strerror(status));
-	/* The caller's last request: what a cork holds goes now. */
-	if (c && !req_live_drop(c, req))
-		io_flush(c);
+	if (c)
+		req_live_drop(req);
 	free(req);
+	/* The caller's last request: what a cork holds goes now. */
+	if (c && !c->colls.live)
+		io_flush(c);
 	return status;
 }
 
