@@ -115,10 +115,15 @@ static uint64_t thread_cpu_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
+/* Results of @kind may be batched here at all: rank 0 on the eBPF path. */
+static bool results_batchable(const struct sgc_comm *c, unsigned int kind)
+{
+	return c->rank == 0 && bpf_path_in_kernel(c, kind);
+}
+
 bool results_batched(const struct sgc_comm *c, unsigned int kind)
 {
-	return c->rank == 0 && bpf_path_in_kernel(c, kind) &&
-	       c->colls.next_seq - c->colls.base >= SGC_BATCH_OPEN &&
+	return results_batchable(c, kind) && c->colls.next_seq - c->colls.base >= SGC_BATCH_OPEN &&
 	       c->batch.busy_pm < SGC_BATCH_BUSY_PM;
 }
 
@@ -128,6 +133,10 @@ void results_cork(struct sgc_comm *c, unsigned int kind)
 	uint64_t gap = b->last && c->now > b->last ? c->now - b->last : 0;
 	uint64_t round;
 
+	/* The user-space path never batches: no pace to learn, no CPU clock
+	 * to read. */
+	if (!results_batchable(c, kind))
+		return;
 	if (b->last)
 		b->gap_ns = b->gap_ns ? b->gap_ns - b->gap_ns / 16 + gap / 16 : gap;
 	b->last = c->now;
