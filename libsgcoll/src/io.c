@@ -422,6 +422,11 @@ void io_cork(struct sgc_comm *c, uint64_t until)
 		c->io.cork_until = until;
 }
 
+uint64_t io_cork_due(const struct sgc_comm *c)
+{
+	return c->io.ntxq ? c->io.cork_until : 0;
+}
+
 static bool io_corked(struct sgc_comm *c)
 {
 	if (!c->io.cork_until)
@@ -739,7 +744,7 @@ int io_poll_flags(struct sgc_comm *c, uint64_t wait_ns, bool enter, uint64_t sin
 	if (c->io.events != since || c->cfg.waitmode == SGC_WAITMODE_BUSYPOLL)
 		wait_ns = 0;
 	/* Wake for the held sends' turn. */
-	if (wait_ns && c->io.cork_until && c->io.ntxq) {
+	if (wait_ns && io_cork_due(c)) {
 		uint64_t t = now_ns();
 
 		wait_ns = c->io.cork_until > t ? min_u64(wait_ns, c->io.cork_until - t) : 0;

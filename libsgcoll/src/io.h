@@ -111,6 +111,8 @@ SGC_HIDDEN void io_tx_flush(struct sgc_comm *c);
  * while a cork holds.
  */
 SGC_HIDDEN void io_cork(struct sgc_comm *c, uint64_t until);
+/* When held sends are due to go (monotonic ns), 0 = none held. */
+SGC_HIDDEN uint64_t io_cork_due(const struct sgc_comm *c);
 /* Submit queued sends now. */
 SGC_HIDDEN void io_flush(struct sgc_comm *c);
 /* Submit queued sends, wait up to @wait_ns (0 = don't wait) for events,

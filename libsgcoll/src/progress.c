@@ -96,8 +96,8 @@ int engine_progress(struct sgc_comm *c, uint64_t until)
 	}
 	c->now = now;
 	c->colls.next_timer = engine_timers(c, now);
-	if (c->io.cork_until && c->io.ntxq)
-		c->colls.next_timer = min_u64(c->colls.next_timer, c->io.cork_until);
+	if (io_cork_due(c))
+		c->colls.next_timer = min_u64(c->colls.next_timer, io_cork_due(c));
 	next = min_u64(c->colls.next_timer, until);
 	/* What the first poll took may be what the caller waits for (the
 	 * last answer of a query, the last result chunk): passing the mark

@@ -345,6 +345,11 @@ void io_cork(struct sgc_comm *c, uint64_t until)
 {
 }
 
+uint64_t io_cork_due(const struct sgc_comm *c)
+{
+	return 0;
+}
+
 /* Deliver what is due for @c now.  With @wait_ns and nothing due, the
  * clock first moves to @c's next datagram, or by @wait_ns: a comm that
  * runs a loop of its own (the rendezvous) sees time pass, alone. */
