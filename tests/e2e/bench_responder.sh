@@ -15,8 +15,7 @@ need_accel ebpf
 
 LOGDIR=$(mktemp -d)
 # MTU 1532: a result of 363 x int32 in one datagram, as in bench/run.py.
-CLUSTER_NAME=sgcresp$$
-"$CLUSTER" up "$CLUSTER_NAME" --hosts 2 --mtu 1532 >/dev/null || fail "cluster up"
+cluster_up sgcresp 2 1532
 
 "$RESPONDER" --cluster "$CLUSTER_NAME" --hosts 2 --max-rank 16 --allreduce-window 4 \
 	--allreduce-count 363 --deadline 200 >"$LOGDIR/resp.log" 2>&1 &

@@ -15,8 +15,7 @@ need_accel ebpf
 
 LOGDIR=$(mktemp -d)
 # MTU 1532: a result of 363 x int32 in one datagram, as in bench/inflight.py.
-CLUSTER_NAME=sgcif$$
-"$CLUSTER" up "$CLUSTER_NAME" --hosts 1 --mtu 1532 >/dev/null || fail "cluster up"
+cluster_up sgcif 1 1532
 
 for accel in off ebpf; do
 	"$CLUSTER" run "$CLUSTER_NAME" --ranks 33 --accel "$accel" --timeout-ms 15000 --deadline 200 \

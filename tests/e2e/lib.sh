@@ -100,11 +100,12 @@ run_fail() {
 	fail "$*"
 }
 
-# cluster_up PREFIX HOSTS: a virtual cluster PREFIX$$ of HOSTS worker hosts,
-# named in $CLUSTER_NAME, which cleanup() tears down.
+# cluster_up PREFIX HOSTS [MTU]: a virtual cluster PREFIX$$ of HOSTS worker
+# hosts (links of MTU bytes, if given), named in $CLUSTER_NAME, which
+# cleanup() tears down.
 cluster_up() {
 	CLUSTER_NAME=$1$$
-	"$CLUSTER" up "$CLUSTER_NAME" --hosts "$2" >/dev/null || fail "cluster up"
+	"$CLUSTER" up "$CLUSTER_NAME" --hosts "$2" ${3:+--mtu "$3"} >/dev/null || fail "cluster up"
 }
 
 # The coordinator's address on $CLUSTER_NAME (host c, eth0); fails the
