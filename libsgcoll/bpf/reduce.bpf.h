@@ -13,7 +13,10 @@
  * long, a multiple of 32 bytes, so the bytes past the end are scratch that
  * is never delivered); per word:
  *   bitwise ops and 64-bit SUM   one 64-bit operation;
- *   8/16/32-bit SUM              SWAR: add the low bits of every lane, then
+ *   32-bit SUM                   two 32-bit adds (the JIT makes each a
+ *                                load, an add and a store: fewer
+ *                                instructions than SWAR's masks);
+ *   8/16-bit SUM                 SWAR: add the low bits of every lane, then
  *                                fix each lane's top bit with XOR, so no
  *                                carry crosses a lane;
  *   PROD, MIN, MAX               lane by lane, on the element type.
@@ -39,7 +42,7 @@
 
 /* op value, name, how a word is combined */
 #define SGC_BPF_OPS(X, ...)				\
-	X(__VA_ARGS__, 0, sum,  SWAR_SUM)		\
+	X(__VA_ARGS__, 0, sum,  SUM)		\
 	X(__VA_ARGS__, 1, prod, LANES_PROD)		\
 	X(__VA_ARGS__, 2, min,  LANES_MIN)		\
 	X(__VA_ARGS__, 3, max,  LANES_MAX)		\
@@ -47,6 +50,7 @@
 	X(__VA_ARGS__, 5, bor,  WORD_BOR)		\
 	X(__VA_ARGS__, 6, bxor, WORD_BXOR)
 
+#define SGC_LANE_SUM(T, W, x, y)	((T)((W)(x) + (W)(y)))
 #define SGC_LANE_PROD(T, W, x, y)	((T)((W)(x) * (W)(y)))
 /*
  * MIN and MAX of lanes narrower than 64 bits without a branch (a branch
@@ -70,7 +74,7 @@ static __always_inline __s64 sgc_lane_neg(__s64 x, __s64 y)
 		       : ((y) > (x) ? (y) : (x)))
 
 /* Combine word w of b into word w of a (a, b: __u64 pointers). */
-#define SGC_COMBINE_SWAR_SUM(T, W, H, a, b, w)					\
+#define SGC_COMBINE_SWAR(H, a, b, w)						\
 	a[w] = ((a[w] & ~(H)) + (b[w] & ~(H))) ^ ((a[w] ^ b[w]) & (H))
 #define SGC_COMBINE_WORD_BAND(T, W, H, a, b, w)	a[w] &= b[w]
 #define SGC_COMBINE_WORD_BOR(T, W, H, a, b, w)	a[w] |= b[w]
@@ -83,6 +87,14 @@ static __always_inline __s64 sgc_lane_neg(__s64 x, __s64 y)
 		_Pragma("unroll")						\
 		for (k_ = 0; k_ < (int)(8 / sizeof(T)); k_++)			\
 			ta_[k_] = LANE(T, W, ta_[k_], tb_[k_]);			\
+	} while (0)
+/* sizeof(T) is a constant: each program keeps one of the two. */
+#define SGC_COMBINE_SUM(T, W, H, a, b, w)					\
+	do {									\
+		if (sizeof(T) < 4)						\
+			SGC_COMBINE_SWAR(H, a, b, w);				\
+		else								\
+			SGC_COMBINE_LANES(SGC_LANE_SUM, T, W, a, b, w);		\
 	} while (0)
 #define SGC_COMBINE_LANES_PROD(T, W, H, a, b, w) SGC_COMBINE_LANES(SGC_LANE_PROD, T, W, a, b, w)
 #define SGC_COMBINE_LANES_MIN(T, W, H, a, b, w)  SGC_COMBINE_LANES(SGC_LANE_MIN, T, W, a, b, w)
