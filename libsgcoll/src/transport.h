@@ -39,13 +39,16 @@ SGC_HIDDEN void send_to_ranks(struct sgc_comm *c, struct sgc_pkt *p, int first,
  * not batched: its coordinator already sends in batches, and a cork cost
  * it up to 8% at 9 ranks and gained little at 33.
  * Measured at 9 and 33 ranks on one worker host:
- * bench/results/batch-2026-12-06.
+ * bench/results/batch-2026-12-06; the hold went from 50 to 100 us in
+ * bench/results/hold-2026-12-06 (larger batches, fewer wake-ups: 33 ranks,
+ * 64 in flight, 7% more collectives/s; level at 9 ranks and when rank 0
+ * is what limits).
  */
 #ifndef SGC_BATCH_OPEN
 #define SGC_BATCH_OPEN		16
 #endif
 #ifndef SGC_BATCH_HOLD_NS
-#define SGC_BATCH_HOLD_NS	50000ULL
+#define SGC_BATCH_HOLD_NS	100000ULL
 #endif
 /* ... and only while rank 0's thread runs less than half the time
  * (per mille, over spans of SGC_BATCH_SPAN_NS, smoothed): a coordinator
