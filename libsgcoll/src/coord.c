@@ -302,7 +302,10 @@ static void coord_rx_nack(struct sgc_comm *c, const struct sgc_rx *rx)
 	 * stamp says more: a worker that asked before we sent the result
 	 * crossed it for sure, however long its NACK took to reach us (a
 	 * worker host with 32 ranks on two CPUs, just started, sent NACKs
-	 * that came 60 ms later). */
+	 * that came 60 ms later).  And a chunk still held in our send
+	 * queue (batched results wait up to SGC_BATCH_HOLD_NS) is on its
+	 * way: at 33 ranks with 64 in flight nearly all of the eBPF path's
+	 * resends were these. */
 	now = now_ns();
 	now -= min_u64(io_rx_age(c), now);
 	fresh = min_u64(rto_now(&c->rtt) / 2, NACK_CROSS_NS);
@@ -315,7 +318,8 @@ static void coord_rx_nack(struct sgc_comm *c, const struct sgc_rx *rx)
 			continue;
 		stamp = pkt_hdr(co->res[ch])->stamp;
 		if (now < co->res[ch]->sent_at + fresh ||
-		    (h->stamp && stamp && stamp_before(h->stamp, stamp))) {
+		    (h->stamp && stamp && stamp_before(h->stamp, stamp)) ||
+		    io_queued(c, co->res[ch], &c->peers[r].addr)) {
 			sent++;
 			continue;
 		}

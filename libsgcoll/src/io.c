@@ -427,6 +427,19 @@ uint64_t io_cork_due(const struct sgc_comm *c)
 	return c->io.ntxq ? c->io.cork_until : 0;
 }
 
+bool io_queued(const struct sgc_comm *c, const struct sgc_pkt *p, const struct sockaddr_in *dst)
+{
+	unsigned i;
+
+	/* Only the owner's reference: no send of it is pending anywhere. */
+	if (p->refs < 2)
+		return false;
+	for (i = 0; i < c->io.ntxq; i++)
+		if (c->io.txq[i].p == p && sockaddr_eq(c->io.txq[i].dst, dst))
+			return true;
+	return false;
+}
+
 static bool io_corked(struct sgc_comm *c)
 {
 	if (!c->io.cork_until)

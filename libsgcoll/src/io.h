@@ -113,6 +113,10 @@ SGC_HIDDEN void io_tx_flush(struct sgc_comm *c);
 SGC_HIDDEN void io_cork(struct sgc_comm *c, uint64_t until);
 /* When held sends are due to go (monotonic ns), 0 = none held. */
 SGC_HIDDEN uint64_t io_cork_due(const struct sgc_comm *c);
+/* Whether @p still waits in the txq for @dst (held by a cork, or not yet
+ * flushed): it has not left, so it cannot have been lost. */
+SGC_HIDDEN bool io_queued(const struct sgc_comm *c, const struct sgc_pkt *p,
+			  const struct sockaddr_in *dst);
 /* Submit queued sends now. */
 SGC_HIDDEN void io_flush(struct sgc_comm *c);
 /* Submit queued sends, wait up to @wait_ns (0 = don't wait) for events,

@@ -350,6 +350,11 @@ uint64_t io_cork_due(const struct sgc_comm *c)
 	return 0;
 }
 
+bool io_queued(const struct sgc_comm *c, const struct sgc_pkt *p, const struct sockaddr_in *dst)
+{
+	return false;
+}
+
 /* Deliver what is due for @c now.  With @wait_ns and nothing due, the
  * clock first moves to @c's next datagram, or by @wait_ns: a comm that
  * runs a loop of its own (the rendezvous) sees time pass, alone. */

@@ -8,7 +8,8 @@
  * Receiving: a peer's UDP GSO burst arrives coalesced (GRO) and is split
  * back into its datagrams, in order, aligned, whatever their size.  The
  * coordinator's pacing (PULL budget, push credit) per path.
- * io_close() leaves the port free at once.  Loopback only; no root.
+ * io_close() leaves the port free at once.  A corked send is held and
+ * known to be queued until the cork ends.  Loopback only; no root.
  */
 #define _GNU_SOURCE	/* sched_getaffinity, CPU_COUNT */
 #include <dirent.h>
@@ -334,6 +335,55 @@ static void test_async_sends(void **state)
 	run_opt(2, 1000, "0", true);
 }
 
+/*
+ * A corked send stays in the queue, and io_queued() says so for its own
+ * address only; once the cork ends it leaves, arrives, and is no longer
+ * "queued" (the coordinator resends a NACKed result only then).
+ */
+static void test_cork_queued(void **state)
+{
+	struct peers ps;
+	struct sgc_comm *c;
+	struct sgc_pkt *p;
+	unsigned char buf[64];
+	struct pollfd pfd;
+
+	(void)state;
+	unsetenv("SGC_GSO");
+	assert_int_equal(comm_open(&c), 0);
+	peers_open(&ps);
+	p = pkt_alloc(c);
+	assert_non_null(p);
+	memset(p->data, 7, SGC_HDR_SIZE);
+	p->len = SGC_HDR_SIZE;
+	assert_false(io_queued(c, p, &ps.addr[0]));
+	io_cork(c, now_ns() + 60ULL * 1000000000ULL);
+	assert_int_equal(io_send(c, p, &ps.addr[0]), 0);
+	io_tx_flush(c);
+	if (!c->io.gso) {
+		/* No cork without GSO: the send went at once. */
+		assert_false(io_queued(c, p, &ps.addr[0]));
+	} else {
+		assert_true(io_queued(c, p, &ps.addr[0]));
+		assert_false(io_queued(c, p, &ps.addr[1]));
+		pfd = (struct pollfd){ .fd = ps.fd[0], .events = POLLIN };
+		assert_int_equal(poll(&pfd, 1, 50), 0);	/* held */
+		c->io.cork_until = 1;			/* its time is up */
+		io_tx_flush(c);
+		assert_false(io_queued(c, p, &ps.addr[0]));
+	}
+	io_flush(c);
+	pfd = (struct pollfd){ .fd = ps.fd[0], .events = POLLIN };
+	assert_int_equal(poll(&pfd, 1, 2000), 1);
+	assert_int_equal(recv(ps.fd[0], buf, sizeof(buf), 0), SGC_HDR_SIZE);
+	pkt_put(c, p);
+	for (int spins = 0; c->io.sends_inflight && spins < 100; spins++)
+		io_poll(c, 10 * 1000000ULL);
+	assert_int_equal(c->io.sends_inflight, 0);
+	peers_close(&ps);
+	comm_close(c);
+}
+
 /* SGC_FANOUT_CPUS: a count 1..64, or an error that names the variable. */
 /* The watched fd's handler: drains the pipe, says how much it took. */
 static int watch_drain(struct sgc_comm *c)
@@ -610,6 +660,7 @@ int main(void)
 		cmocka_unit_test(test_no_gso),
 		cmocka_unit_test(test_attached),
 		cmocka_unit_test(test_async_sends),
+		cmocka_unit_test(test_cork_queued),
 		cmocka_unit_test(test_watch_no_sleep),
 		cmocka_unit_test(test_fanout_cpus),
 		cmocka_unit_test(test_pacing),
