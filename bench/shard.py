@@ -11,9 +11,13 @@ turns within each repeat, so that drifts of the machine hit all alike.
 Topologies: libsgcoll runs on the virtual cluster either with one rank per
 worker host ("per-host": world - 1 worker namespaces, every stream crosses
 a veth) or with every worker on one host ("one-host": the workers talk
-over that namespace's loopback).  Open MPI and Gloo run every rank in the
-coordinator's namespace over loopback: on this 2-core machine that is the
-only topology they have, and it is theirs in both tables.
+over that namespace's loopback).  Open MPI's tcp runs in the same places
+as libsgcoll's ranks ("openmpi-tcp-cluster", bench/mpi_netns.sh: rank 0 in
+the coordinator's namespace, rank r in worker host (r - 1) % hosts + 1, tcp
+over eth0), and also, as before, with every rank in the coordinator's
+namespace over loopback ("openmpi-tcp", 64 KiB segments, no veth or
+switch: its best case here).  Open MPI over shared memory and Gloo run on
+loopback only; those rows are the same in both tables.
 
 Each run is sgc_bench / mpi_allreduce / gloo_allreduce --mode lat: the
 latency of an operation is its maximum over ranks; a run's p50 is the median
@@ -56,13 +60,37 @@ CON = {
     "sgc-shard-ebpf": run.Contender("sgc-shard-ebpf", "sgc", "sgc_bench", accel="ebpf",
                                     env={"SGC_ALGO": "shard"}),
     "openmpi-tcp": run.C["openmpi-tcp"],
+    # Open MPI's tcp placed as libsgcoll's ranks are (bench/mpi_netns.sh).
+    "openmpi-tcp-cluster": run.Contender("openmpi-tcp-cluster", "mpi", "mpi_allreduce"),
     "openmpi-sm": run.Contender("openmpi-sm", "mpi", "mpi_allreduce"),
     "gloo": run.C["gloo-tcp"],
 }
 CONTENDERS = [k for k in CON if not k.startswith("sgc-shard-")]  # the forced ones on request
+
+
+def placed(con):
+    """Runs on the virtual cluster in each topology (the others on loopback)."""
+    return con.startswith("sgc") or con == "openmpi-tcp-cluster"
 TIMEOUT_S = 900
 
 
+
+
+def on_cluster(cmd, name, hosts):
+    """run.py's mpirun command for Open MPI on loopback in NAME-c, turned into
+    one whose ranks sit where libsgcoll's do (bench/mpi_netns.sh): tcp and
+    mpirun's own channels over eth0."""
+    i = cmd.index("mpirun")
+    out = cmd[:i] + ["env", "PMIX_MCA_ptl_tcp_remote_connections=1",
+                     "PMIX_MCA_ptl_tcp_if_include=eth0"]
+    rest = cmd[i:]
+    for k in ("btl_tcp_if_include", "oob_tcp_if_include"):
+        rest[rest.index(k) + 1] = "eth0"
+    np_at = rest.index("-np")
+    rest[np_at:np_at] = ["-x", f"SGC_NS_CLUSTER={name}", "-x", f"SGC_NS_HOSTS={hosts}"]
+    np_at = rest.index("-np")
+    rest.insert(np_at + 2, os.path.join(os.path.dirname(os.path.abspath(__file__)), "mpi_netns.sh"))
+    return out + rest
 
 
 def one(a, name, hosts, world, wl, con):
@@ -75,6 +103,8 @@ def one(a, name, hosts, world, wl, con):
         cmd, _ = run.build_cmd(*args)
         if con == "openmpi-sm":
             cmd = ["self,vader" if f == "self,tcp" else f for f in cmd]
+        if con == "openmpi-tcp-cluster":
+            cmd = on_cluster(cmd, name, hosts)
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S + 100)
         out = r.stdout + r.stderr
     kv = run.parse_result(out)
@@ -115,12 +145,12 @@ def main():
                     for rep in range(a.reps):
                         for con in cons:
                             # the peers' topology is the same in both tables: once
-                            if not con.startswith("sgc") and topo != a.topology.split(",")[0]:
+                            if not placed(con) and topo != a.topology.split(",")[0]:
                                 continue
                             if con == "gloo" and world > 17:
                                 continue  # run.py's LIMITS: a full TCP mesh on 2 cores
                             r = one(a, name, hosts, world, wl, con)
-                            r["topology"] = topo if con.startswith("sgc") else "one-host (loopback)"
+                            r["topology"] = topo if placed(con) else "one-host (loopback)"
                             r["rep"] = rep
                             rows.append(r)
             finally:
@@ -132,6 +162,13 @@ def main():
         for r in rows:
             fh.write(",".join(str(r.get(f, "")) for f in fields) + "\n")
     write_md(a, rows, load0, run.loadavg(), time.time() - started)
+
+
+def vs(ref, med):
+    """How @med compares with the reference p50 @ref."""
+    if not ref:
+        return "–"
+    return f"{ref / med:.2f}x faster" if med <= ref else f"{med / ref:.2f}x slower"
 
 
 def write_md(a, rows, load0, load1, secs):
@@ -149,7 +186,8 @@ def write_md(a, rows, load0, load1, secs):
             nbytes = BYTES[wl]
             out += [f"## {wl} ({nbytes} bytes), {world} ranks", "",
                     "| contender | topology | p50 ms | busbw GB/s | busiest rank bytes / N | "
-                    "vs openmpi-tcp |", "|---|---|---|---|---|---|"]
+                    "vs openmpi-tcp (loopback) | vs openmpi-tcp-cluster (same topology) |",
+                    "|---|---|---|---|---|---|---|"]
             ref = groups.get((world, wl, "one-host (loopback)", "openmpi-tcp"))
             ref_p50 = statistics.median(r["p50_us"] for r in ref) if ref else None
             for (w, wk, topo, con), g in sorted(groups.items(), key=lambda x: x[0][2:]):
@@ -160,11 +198,12 @@ def write_md(a, rows, load0, load1, secs):
                 bus = 2 * (world - 1) / world * nbytes / (med * 1e-6) / 1e9
                 bn = statistics.median(float(r["busiest_per_n"]) for r in g) \
                     if g[0]["busiest_per_n"] else None
-                ratio = f"{ref_p50 / med:.2f}x faster" if ref_p50 and med <= ref_p50 else \
-                    (f"{med / ref_p50:.2f}x slower" if ref_p50 else "–")
+                same = groups.get((world, wl, topo, "openmpi-tcp-cluster"))
+                same_p50 = statistics.median(r["p50_us"] for r in same) if same else None
                 out.append(f"| {con} | {topo} | {med / 1e3:.2f} [{min(p50s) / 1e3:.2f}–"
                            f"{max(p50s) / 1e3:.2f}] | {bus:.2f} | "
-                           f"{'%.2f' % bn if bn is not None else '–'} | {ratio} |")
+                           f"{'%.2f' % bn if bn is not None else '–'} | {vs(ref_p50, med)} | "
+                           f"{vs(same_p50, med)} |")
             out.append("")
     with open(os.path.join(a.out, "results.md"), "w") as fh:
         fh.write("\n".join(out) + "\n")
