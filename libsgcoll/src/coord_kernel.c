@@ -16,6 +16,16 @@
  * lowest incomplete chunk (the slots of one collective). */
 void kernel_inject_own(struct sgc_comm *c, struct sgc_coll *co)
 {
+	/*
+	 * Results the kernel finished and queued first go first.  A chunk our
+	 * own part completes is done in this call, while one a worker's part
+	 * completed waits in the ring buffer until the next wait: a rank 0
+	 * that posts many collectives in a row (its oldest already done)
+	 * finished up to 60 later ones first, at 33 ranks with 64 in flight
+	 * 4.6% of them, and workers that see a later collective done first
+	 * NACK the earlier one.
+	 */
+	io_watch_drain(c);
 	/* Completions inside the loop move kernel_low, so the limit moves too. */
 	while (co->state == COLL_OPEN && co->kernel_injected < co->nchunks &&
 	       co->kernel_injected < co->kernel_low + SGC_BPF_CHUNK_SLOTS) {

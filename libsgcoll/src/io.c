@@ -568,6 +568,19 @@ void io_watch(struct sgc_comm *c, int fd, sgc_watch_fn fn)
 }
 
 /* Wake the wait when the watched fd is readable (one-shot poll). */
+void io_watch_drain(struct sgc_comm *c)
+{
+	int n;
+
+	if (!c->io.watch || c->io.in_watch)
+		return;
+	c->io.in_watch = true;
+	n = c->io.watch(c);
+	c->io.in_watch = false;
+	if (n > 0)
+		c->io.events += (unsigned)n;
+}
+
 static void arm_watch(struct sgc_comm *c)
 {
 	struct io_uring_sqe *sqe;
@@ -690,12 +703,7 @@ static void handle_cqe(struct sgc_comm *c, struct io_uring_cqe *cqe, unsigned *r
 	if (ud == TAG_WATCH) {
 		/* May come after io_watch() stopped it (eBPF path closed). */
 		c->io.watch_armed = false;
-		if (c->io.watch) {
-			int n = c->io.watch(c);
-
-			if (n > 0)
-				c->io.events += (unsigned)n;
-		}
+		io_watch_drain(c);
 		return;
 	}
 	if (ud & 1) {
@@ -746,12 +754,7 @@ int io_poll_flags(struct sgc_comm *c, uint64_t wait_ns, bool enter, uint64_t sin
 		arm_watch(c);
 	/* Handle what the watched fd has queued already: it will not wake
 	 * the wait for what was consumed here. */
-	if (c->io.watch) {
-		int n = c->io.watch(c);
-
-		if (n > 0)
-			c->io.events += (unsigned)n;
-	}
+	io_watch_drain(c);
 	/* Something was handled since the caller's mark: the caller has work
 	 * to look at (the query it waits for may be done), so do not sleep. */
 	if (c->io.events != since || c->cfg.waitmode == SGC_WAITMODE_BUSYPOLL)

@@ -13,7 +13,7 @@
  *       the window" holds no longer: the count is printed, not failed.
  *   SUITES: comma list of allreduce,inplace,reduce,bcast,barrier,nb,early,sg,sgpartial,custom,
  *       float,window,rscatter,allgather,shardnb (the last count),shardmismatch,
- *       big (the last count), lastresult
+ *       big (the last count), lastresult, inorder
  *   exit 0 = all good, 1 = a wrong result or error, 77 = skipped
  */
 #define _GNU_SOURCE	/* strerrorname_np */
@@ -637,6 +637,67 @@ static void t_last_result(sgc_comm *c)
 }
 
 /*
+ * Results in the order of the collectives.  Rank 0 posts A (eight
+ * allreduces, enough that the kernel leaves their results to user space)
+ * and sleeps; the workers post A and B meanwhile, so the kernel finishes
+ * A on workers' datagrams (the results wait in the ring buffer) while B
+ * waits for rank 0.  Rank 0's post of B finishes B at once; A must be
+ * finished and sent first, not at rank 0's next wait 200 ms later: a
+ * worker that sees a later collective done first takes the earlier
+ * result for lost.
+ */
+static void t_in_order(sgc_comm *c)
+{
+	enum { A = 8, M = A + 1, N = 363 };
+	static int32_t s[M][N], r[M][N];
+	sgc_request *reqs[M] = { 0 };
+	unsigned salt[M];
+	int i, rc = 0, idx, done, first = -1;
+	double t0;
+
+	for (i = 0; i < M; i++) {
+		salt[i] = g_salt++;
+		fill(s[i], N, SGC_INT32, g_rank, salt[i]);
+	}
+	if (check_rc("barrier", sgc_barrier(c)))
+		return;
+	if (g_rank == 0) {
+		for (i = 0; i < A && !rc; i++)
+			rc = check_rc("iallreduce", sgc_iallreduce(c, s[i], r[i], N, SGC_INT32,
+								    SGC_SUM, &reqs[i]));
+		/* A progress step tells the kernel how many are open. */
+		if (!rc)
+			rc = check_rc("testany", sgc_testany(A, reqs, &idx, &done));
+		usleep(200000);
+		if (!rc)
+			rc = check_rc("iallreduce", sgc_iallreduce(c, s[A], r[A], N, SGC_INT32,
+								    SGC_SUM, &reqs[A]));
+		usleep(200000);
+	} else {
+		usleep(50000);
+		for (i = 0; i < M && !rc; i++)
+			rc = check_rc("iallreduce", sgc_iallreduce(c, s[i], r[i], N, SGC_INT32,
+								    SGC_SUM, &reqs[i]));
+		/* Which finishes first; several in one step count as in order. */
+		t0 = now_us();
+		while (!rc && first < 0 && now_us() - t0 < 5e6) {
+			rc = check_rc("testany", sgc_testany(M, reqs, &idx, &done));
+			if (!rc && done)
+				first = idx;
+			else if (!rc)
+				usleep(1000);
+		}
+		if (first == A)
+			FAIL("allreduce %d of %d finished while the first %d had not: rank 0 sent "
+			     "their results out of order", A + 1, M, A);
+	}
+	if (check_rc("waitall", sgc_waitall(M, reqs, NULL)) || rc)
+		return;
+	for (i = 0; i < M; i++)
+		verify("iallreduce (in order)", r[i], N, SGC_INT32, SGC_SUM, salt[i]);
+}
+
+/*
  * A collective whose result is here before it is called: while a worker
  * waits on the first broadcast from rank 0, the second one's data comes in
  * the same batch, so the second call completes inside itself.  Its slot
@@ -1009,6 +1070,8 @@ int main(int argc, char **argv)
 			t_last_result(c);
 		if (strstr(suites, "early") && !g_fail)
 			t_early(c);
+		if (strstr(suites, "inorder") && !g_fail)
+			t_in_order(c);
 		if (strstr(suites, "custom") && !g_fail)
 			t_custom(c);
 		if (strstr(suites, "float") && !g_fail)

@@ -363,8 +363,7 @@ int io_poll_flags(struct sgc_comm *c, uint64_t wait_ns, bool enter, uint64_t sin
 	struct fake_node *n = node_of(c);
 	struct fake_dgram *due = NULL, **tail = &due, *d;
 
-	if (c->io.watch)
-		c->io.watch(c);
+	io_watch_drain(c);
 	if (!n || rank_dead(c->rank))
 		return 0;
 	if (wait_ns && !(n->head && n->head->due <= net.now))
@@ -399,6 +398,19 @@ void io_arm_timer(struct sgc_comm *c, uint64_t when)
 {
 	if (!c->io.timer_at || when < c->io.timer_at)
 		c->io.timer_at = when;
+}
+
+void io_watch_drain(struct sgc_comm *c)
+{
+	int n;
+
+	if (!c->io.watch || c->io.in_watch)
+		return;
+	c->io.in_watch = true;
+	n = c->io.watch(c);
+	c->io.in_watch = false;
+	if (n > 0)
+		c->io.events += (unsigned)n;
 }
 
 void io_watch(struct sgc_comm *c, int fd, sgc_watch_fn fn)
