@@ -219,4 +219,23 @@ SGC_HIDDEN void comm_set_handlers(struct sgc_comm *c);
 SGC_HIDDEN int comm_start(struct sgc_comm *c);
 SGC_HIDDEN int comm_join(struct sgc_comm *c);
 
+/*
+ * Run the I/O watch handler (io_watch(): the eBPF path's ring buffer) now,
+ * unless it is running already (what it hands up may lead back here);
+ * counts what it handled in io.events.  Here, inline, so that the unit
+ * tests' fake transport, which stands in for io.c, has it too.
+ */
+static inline void io_watch_drain(struct sgc_comm *c)
+{
+	int n;
+
+	if (!c->io.watch || c->io.in_watch)
+		return;
+	c->io.in_watch = true;
+	n = c->io.watch(c);
+	c->io.in_watch = false;
+	if (n > 0)
+		c->io.events += (unsigned)n;
+}
+
 #endif /* SGC_COMM_H */

@@ -568,19 +568,6 @@ void io_watch(struct sgc_comm *c, int fd, sgc_watch_fn fn)
 }
 
 /* Wake the wait when the watched fd is readable (one-shot poll). */
-void io_watch_drain(struct sgc_comm *c)
-{
-	int n;
-
-	if (!c->io.watch || c->io.in_watch)
-		return;
-	c->io.in_watch = true;
-	n = c->io.watch(c);
-	c->io.in_watch = false;
-	if (n > 0)
-		c->io.events += (unsigned)n;
-}
-
 static void arm_watch(struct sgc_comm *c)
 {
 	struct io_uring_sqe *sqe;

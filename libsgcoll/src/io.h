@@ -132,9 +132,7 @@ SGC_HIDDEN int io_poll_flags(struct sgc_comm *c, uint64_t wait_ns, bool enter, u
 SGC_HIDDEN void io_arm_timer(struct sgc_comm *c, uint64_t when);
 /* Call @fn when @fd is readable, and before every wait; fd -1 stops. */
 SGC_HIDDEN void io_watch(struct sgc_comm *c, int fd, sgc_watch_fn fn);
-/* Run the watch handler now, unless it is running already (what it hands
- * up may lead back here); counts what it handled in io.events. */
-SGC_HIDDEN void io_watch_drain(struct sgc_comm *c);
+/* io_watch_drain() (comm.h): run the watch handler now. */
 SGC_HIDDEN uint64_t now_ns(void);
 /* How long ago this host's kernel took the datagram being handled (rank
  * 0 only, from SO_TIMESTAMPNS); 0 if not known. */

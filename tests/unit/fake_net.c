@@ -400,19 +400,6 @@ void io_arm_timer(struct sgc_comm *c, uint64_t when)
 		c->io.timer_at = when;
 }
 
-void io_watch_drain(struct sgc_comm *c)
-{
-	int n;
-
-	if (!c->io.watch || c->io.in_watch)
-		return;
-	c->io.in_watch = true;
-	n = c->io.watch(c);
-	c->io.in_watch = false;
-	if (n > 0)
-		c->io.events += (unsigned)n;
-}
-
 void io_watch(struct sgc_comm *c, int fd, sgc_watch_fn fn)
 {
 	c->io.watch_fd = fn ? fd : -1;
