@@ -12,9 +12,9 @@
 # (PMIx's server listens on eth0, not loopback, which each namespace has
 # its own of.)
 set -euo pipefail
-r=${OMPI_COMM_WORLD_RANK:?"not started by Open MPI's mpirun"}
-cl=${SGC_NS_CLUSTER:?"SGC_NS_CLUSTER: the cluster's name (mpirun -x)"}
-hosts=${SGC_NS_HOSTS:?"SGC_NS_HOSTS: its worker host count (mpirun -x)"}
+r=${OMPI_COMM_WORLD_RANK:?"unset: run this under Open MPI's mpirun"}
+cl=${SGC_NS_CLUSTER:?"unset: the cluster's name, passed by mpirun -x"}
+hosts=${SGC_NS_HOSTS:?"unset: its worker host count, passed by mpirun -x"}
 if ((r == 0)); then
 	ns=$cl-c
 else
