@@ -115,10 +115,12 @@ static uint64_t thread_cpu_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
-/* Results of @kind may be batched here at all: rank 0 on the eBPF path. */
+/* Results of @kind may be batched here at all: rank 0 on the eBPF path,
+ * or in user space with SGC_BATCH_USER_WORKERS workers or more. */
 static bool results_batchable(const struct sgc_comm *c, unsigned int kind)
 {
-	return c->rank == 0 && bpf_path_in_kernel(c, kind);
+	return c->rank == 0 &&
+	       (bpf_path_in_kernel(c, kind) || c->world - 1 >= SGC_BATCH_USER_WORKERS);
 }
 
 bool results_batched(const struct sgc_comm *c, unsigned int kind)
@@ -133,7 +135,7 @@ void results_cork(struct sgc_comm *c, unsigned int kind)
 	uint64_t gap = b->last && c->now > b->last ? c->now - b->last : 0;
 	uint64_t round;
 
-	/* The user-space path never batches: no pace to learn, no CPU clock
+	/* Where results are never batched: no pace to learn, no CPU clock
 	 * to read. */
 	if (!results_batchable(c, kind))
 		return;

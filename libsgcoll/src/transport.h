@@ -24,7 +24,7 @@ SGC_HIDDEN void send_to_ranks(struct sgc_comm *c, struct sgc_pkt *p, int first,
 			      rank_pred_fn pred, const void *obj);
 
 /*
- * Batched results, on the eBPF path.  There the kernel completes a
+ * Batched results.  On the eBPF path the kernel completes a
  * collective the moment its last contribution comes, so results leave
  * one at a time and every worker wakes for each; with 33 ranks on one
  * worker host that was 18 context switches per collective against 1.3 on
@@ -35,9 +35,13 @@ SGC_HIDDEN void send_to_ranks(struct sgc_comm *c, struct sgc_pkt *p, int first,
  * results go together, one GSO send per worker, not as clones (clones
  * cannot share a send).  The wait: an eighth of the time the open
  * collectives take to go round (how many are open times the smoothed gap
- * between results), at most SGC_BATCH_HOLD_NS.  The user-space path is
- * not batched: its coordinator already sends in batches, and a cork cost
- * it up to 8% at 9 ranks and gained little at 33.
+ * between results), at most SGC_BATCH_HOLD_NS.  The user-space path
+ * batches too, from SGC_BATCH_USER_WORKERS workers up: its coordinator
+ * sends what it finished in one go, which with 64 in flight is batch
+ * enough (level at 33 and 65 ranks), but with 16 in flight it is not
+ * (17 ranks 12,386 -> 19,018 collectives/s, 33 ranks 5,927 -> 9,378);
+ * with 8 workers a batch saves few wake-ups and the wait costs 9%
+ * (bench/results/userbatch-2026-12-06).
  * Measured at 9 and 33 ranks on one worker host:
  * bench/results/batch-2026-12-06; the hold went from 50 to 100 us in
  * bench/results/hold-2026-12-06 (larger batches, fewer wake-ups: 33 ranks,
@@ -49,6 +53,9 @@ SGC_HIDDEN void send_to_ranks(struct sgc_comm *c, struct sgc_pkt *p, int first,
 #endif
 #ifndef SGC_BATCH_HOLD_NS
 #define SGC_BATCH_HOLD_NS	100000ULL
+#endif
+#ifndef SGC_BATCH_USER_WORKERS
+#define SGC_BATCH_USER_WORKERS	16
 #endif
 /* ... and only while rank 0's thread runs less than half the time
  * (per mille, over spans of SGC_BATCH_SPAN_NS, smoothed): a coordinator

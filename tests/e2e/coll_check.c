@@ -603,10 +603,12 @@ out:
 }
 
 /*
- * With many collectives open, rank 0 on the eBPF path holds results for a
- * moment to send them together.  What it holds must not wait for its next
- * call: here rank 0 goes quiet for 2 s right after its waitall, and every
- * worker's waitall must still end at once.
+ * With many collectives open, rank 0 holds results for a moment to send
+ * them together (eBPF path; user-space path from 16 workers).  What it
+ * holds must not wait for its next call: here rank 0 posts after the
+ * workers (so that each collective completes inside its post), goes quiet
+ * for 2 s right after its waitall, and every worker's waitall must still
+ * end at once.
  */
 static void t_last_result(sgc_comm *c)
 {
@@ -617,6 +619,8 @@ static void t_last_result(sgc_comm *c)
 	double t;
 	int i, rc = 0;
 
+	if (g_rank == 0)
+		usleep(200000);
 	for (i = 0; i < DEPTH && !rc; i++) {
 		salt[i] = g_salt++;
 		fill(s[i], N, SGC_INT32, g_rank, salt[i]);
