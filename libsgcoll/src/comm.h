@@ -107,6 +107,8 @@ struct sgc_batch {
 	uint64_t span_cpu;	/* this thread's CPU time then (ns) */
 	uint32_t busy_pm;	/* share of the time this thread ran, per mille,
 				 * per span, smoothed (1/4) */
+	uint32_t sent;		/* result datagrams for workers, decaying */
+	uint32_t resent;	/* of those, sent again (coord_resend_result()) */
 };
 
 /* Scatter-gather (sg.c). */

@@ -91,6 +91,9 @@ static void coord_resend_result(struct sgc_comm *c, struct sgc_coll *co, uint32_
 	pkt_hdr(p)->stamp = wire_stamp(now_ns());
 	io_send(c, p, &c->peers[r].addr);
 	pkt_put(c, p);
+	/* A worker waits for it: no batch holds a resend. */
+	io_uncork(c);
+	results_resent(c);
 }
 
 static int coord_add(struct sgc_comm *c, struct sgc_coll *co, uint32_t ch, int r,

@@ -125,8 +125,16 @@ static bool results_batchable(const struct sgc_comm *c, unsigned int kind)
 
 bool results_batched(const struct sgc_comm *c, unsigned int kind)
 {
+	const struct sgc_batch *b = &c->batch;
+
 	return results_batchable(c, kind) && c->colls.next_seq - c->colls.base >= SGC_BATCH_OPEN &&
-	       c->batch.busy_pm < SGC_BATCH_BUSY_PM;
+	       b->busy_pm < SGC_BATCH_BUSY_PM &&
+	       (uint64_t)b->resent * 1000 <= (uint64_t)b->sent * SGC_BATCH_LOSS_PM;
+}
+
+void results_resent(struct sgc_comm *c)
+{
+	c->batch.resent++;
 }
 
 void results_cork(struct sgc_comm *c, unsigned int kind)
@@ -142,6 +150,11 @@ void results_cork(struct sgc_comm *c, unsigned int kind)
 	if (b->last)
 		b->gap_ns = b->gap_ns ? b->gap_ns - b->gap_ns / 16 + gap / 16 : gap;
 	b->last = c->now;
+	b->sent += (uint32_t)(c->world - 1);
+	if (b->sent > SGC_BATCH_LOSS_WINDOW) {
+		b->sent /= 2;
+		b->resent /= 2;
+	}
 	/* How busy this thread is, over spans of at least a millisecond:
 	 * results come in bursts, and within one the thread runs throughout. */
 	if (!b->span_at) {
