@@ -60,9 +60,10 @@ SGC_HIDDEN void send_to_ranks(struct sgc_comm *c, struct sgc_pkt *p, int first,
 /* ... and only while few results need sending again (per mille of the
  * result datagrams, over the last SGC_BATCH_LOSS_WINDOW or so): under
  * loss a held result is one more wait for the worker that asks for it
- * again.  At 17 ranks, 16 in flight, 1% datagram loss on the user-space
- * path, batching cost 18% (median of 3: 6,067 against 7,443/s); without
- * loss results are sent again at 0.00-0.2%. */
+ * again.  At 17 ranks, 16 in flight, 1% datagram loss, batching through
+ * the loss had 0.76x (user-space path) and 0.70x (eBPF path) the
+ * collectives/s of this rule; without loss results are sent again at
+ * 0.00-0.2% (bench/results/batchloss-2026-12-06). */
 #ifndef SGC_BATCH_LOSS_PM
 #define SGC_BATCH_LOSS_PM	5
 #endif
