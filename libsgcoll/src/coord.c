@@ -89,10 +89,9 @@ static void coord_resend_result(struct sgc_comm *c, struct sgc_coll *co, uint32_
 		return;
 	pkt_hdr(p)->flags |= SGC_F_RETX;
 	pkt_hdr(p)->stamp = wire_stamp(now_ns());
-	io_send(c, p, &c->peers[r].addr);
+	/* A worker waits for it: no batch holds it. */
+	io_send_now(c, p, &c->peers[r].addr);
 	pkt_put(c, p);
-	/* A worker waits for it: no batch holds a resend. */
-	io_uncork(c);
 	results_resent(c);
 }
 

@@ -326,7 +326,8 @@ static void seal(struct sgc_comm *c, struct sgc_pkt *p)
 	p->len = p->tag_at + SGC_MAC_TAG_SIZE;
 }
 
-int io_send(struct sgc_comm *c, struct sgc_pkt *p, const struct sockaddr_in *dst)
+static int io_send_how(struct sgc_comm *c, struct sgc_pkt *p, const struct sockaddr_in *dst,
+		       bool queue)
 {
 	int err;
 
@@ -341,7 +342,7 @@ int io_send(struct sgc_comm *c, struct sgc_pkt *p, const struct sockaddr_in *dst
 		seal(c, p);
 
 	/* Fan-out requests stay single: scatter_prog reads one header. */
-	if (c->io.gso && !(pkt_hdr(p)->flags & SGC_F_FANOUT)) {
+	if (queue && c->io.gso && !(pkt_hdr(p)->flags & SGC_F_FANOUT)) {
 		if (c->io.ntxq == SGC_TXQ)
 			io_tx_flush(c);
 		c->io.txq[c->io.ntxq].p = p;
@@ -358,6 +359,16 @@ int io_send(struct sgc_comm *c, struct sgc_pkt *p, const struct sockaddr_in *dst
 	c->st.pkts_sent++;
 	c->st.bytes_sent += pkt_wire_len(p);
 	return 0;
+}
+
+int io_send(struct sgc_comm *c, struct sgc_pkt *p, const struct sockaddr_in *dst)
+{
+	return io_send_how(c, p, dst, true);
+}
+
+int io_send_now(struct sgc_comm *c, struct sgc_pkt *p, const struct sockaddr_in *dst)
+{
+	return io_send_how(c, p, dst, false);
 }
 
 static void gso_add(struct gso_send *g, struct sgc_pkt *p)

@@ -100,6 +100,8 @@ SGC_HIDDEN unsigned long io_sock_room(struct sgc_comm *c);
 SGC_HIDDEN unsigned long io_rx_room(struct sgc_comm *c);
 /* Queue @p for @dst (which must stay valid until the next submit). */
 SGC_HIDDEN int io_send(struct sgc_comm *c, struct sgc_pkt *p, const struct sockaddr_in *dst);
+/* The same, past the send queue and any cork: alone, at the next submit. */
+SGC_HIDDEN int io_send_now(struct sgc_comm *c, struct sgc_pkt *p, const struct sockaddr_in *dst);
 /* Turn held sends into SQEs (GSO where it can), unless corked. */
 SGC_HIDDEN void io_tx_flush(struct sgc_comm *c);
 /*
