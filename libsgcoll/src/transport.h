@@ -62,7 +62,7 @@ SGC_HIDDEN void send_to_ranks(struct sgc_comm *c, struct sgc_pkt *p, int first,
  * loss a held result is one more wait for the worker that asks for it
  * again.  At 17 ranks, 16 in flight, 1% datagram loss, 1.0-1.1% of the
  * result datagrams were sent again, and batching through the loss had
- * 0.76x (user-space path) and 0.70x (eBPF path) the collectives/s of this
+ * 0.80x (user-space path) and 0.69x (eBPF path) the collectives/s of this
  * rule (bench/results/batchloss-2026-12-06); without loss 0.04-0.25%, in
  * bursts: over a window of 100,000 datagrams a burst stopped the batching
  * at 33 ranks with 64 in flight now and then, and the eBPF path fell to
