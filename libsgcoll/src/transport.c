@@ -129,7 +129,8 @@ bool results_batched(const struct sgc_comm *c, unsigned int kind)
 
 	return results_batchable(c, kind) && c->colls.next_seq - c->colls.base >= SGC_BATCH_OPEN &&
 	       b->busy_pm < SGC_BATCH_BUSY_PM &&
-	       (uint64_t)b->resent * 1000 <= (uint64_t)b->sent * SGC_BATCH_LOSS_PM;
+	       (bpf_path_in_kernel(c, kind) ||
+		(uint64_t)b->resent * 1000 <= (uint64_t)b->sent * SGC_BATCH_LOSS_PM);
 }
 
 void results_resent(struct sgc_comm *c)

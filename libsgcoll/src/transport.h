@@ -57,16 +57,19 @@ SGC_HIDDEN void send_to_ranks(struct sgc_comm *c, struct sgc_pkt *p, int first,
 #ifndef SGC_BATCH_USER_WORKERS
 #define SGC_BATCH_USER_WORKERS	16
 #endif
-/* ... and only while few results need sending again (per mille of the
+/* ... and, on the user-space path, only while few results need sending
+ * again (per mille of the
  * result datagrams, over the last SGC_BATCH_LOSS_WINDOW or so): under
  * loss a held result is one more wait for the worker that asks for it
  * again.  At 17 ranks, 16 in flight, 1% datagram loss, 1.0-1.1% of the
  * result datagrams were sent again, and batching through the loss had
  * 0.80x (user-space path) and 0.69x (eBPF path) the collectives/s of this
  * rule (bench/results/batchloss-2026-12-06); without loss 0.04-0.25%, in
- * bursts: over a window of 100,000 datagrams a burst stopped the batching
- * at 33 ranks with 64 in flight now and then, and the eBPF path fell to
- * 7,000-8,700 collectives/s from 10,000-10,700, so the window is long. */
+ * bursts, so the window is long.  Not on the eBPF path: there a rank 0
+ * that stops batching with many in flight sends every result as clones,
+ * which keeps it busy enough (SGC_BATCH_BUSY_PM) never to batch again: at
+ * 33 ranks with 64 in flight one run in five fell to 4,500 collectives/s,
+ * every result cloned, against 10,000-11,000. */
 #ifndef SGC_BATCH_LOSS_PM
 #define SGC_BATCH_LOSS_PM	5
 #endif
