@@ -63,9 +63,8 @@ SGC_HIDDEN void send_to_ranks(struct sgc_comm *c, struct sgc_pkt *p, int first,
  * loss a held result is one more wait for the worker that asks for it
  * again.  At 17 ranks, 16 in flight, 1% datagram loss, 1.0-1.1% of the
  * result datagrams were sent again, and batching through the loss had
- * 0.80x (user-space path) and 0.69x (eBPF path) the collectives/s of this
- * rule (bench/results/batchloss-2026-12-06); without loss 0.04-0.25%, in
- * bursts, so the window is long.  Not on the eBPF path: there a rank 0
+ * 0.81x the collectives/s of this rule (bench/results/batchloss-2026-12-06);
+ * without loss 0.04-0.25%, in bursts, so the window is long.  Not on the eBPF path: there a rank 0
  * that stops batching with many in flight sends every result as clones,
  * which keeps it busy enough (SGC_BATCH_BUSY_PM) never to batch again: at
  * 33 ranks with 64 in flight one run in five fell to 4,500 collectives/s,
