@@ -433,11 +433,6 @@ void io_cork(struct sgc_comm *c, uint64_t until)
 		c->io.cork_until = until;
 }
 
-void io_uncork(struct sgc_comm *c)
-{
-	c->io.cork_until = 0;
-}
-
 uint64_t io_cork_due(const struct sgc_comm *c)
 {
 	return c->io.ntxq ? c->io.cork_until : 0;

@@ -114,8 +114,6 @@ SGC_HIDDEN void io_tx_flush(struct sgc_comm *c);
  * while a cork holds.
  */
 SGC_HIDDEN void io_cork(struct sgc_comm *c, uint64_t until);
-/* End the cork: the held sends go at the next flush. */
-SGC_HIDDEN void io_uncork(struct sgc_comm *c);
 /* When held sends are due to go (monotonic ns), 0 = none held. */
 SGC_HIDDEN uint64_t io_cork_due(const struct sgc_comm *c);
 /* Whether @p still waits in the txq for @dst (held by a cork, or not yet

@@ -39,7 +39,7 @@ SGC_HIDDEN void send_to_ranks(struct sgc_comm *c, struct sgc_pkt *p, int first,
  * batches too, from SGC_BATCH_USER_WORKERS workers up: its coordinator
  * sends what it finished in one go, which with 64 in flight is batch
  * enough (level at 33 and 65 ranks), but with 16 in flight it is not
- * (17 ranks 12,386 -> 19,018 collectives/s, 33 ranks 5,927 -> 9,378);
+ * (17 ranks 11,770 -> 19,353 collectives/s, 33 ranks 5,628 -> 9,419);
  * with 8 workers a batch saves few wake-ups and the wait costs 9%
  * (bench/results/userbatch-2026-12-06).
  * Measured at 9 and 33 ranks on one worker host:
@@ -57,18 +57,20 @@ SGC_HIDDEN void send_to_ranks(struct sgc_comm *c, struct sgc_pkt *p, int first,
 #ifndef SGC_BATCH_USER_WORKERS
 #define SGC_BATCH_USER_WORKERS	16
 #endif
-/* ... and, on the user-space path, only while few results need sending
- * again (per mille of the
- * result datagrams, over the last SGC_BATCH_LOSS_WINDOW or so): under
- * loss a held result is one more wait for the worker that asks for it
- * again.  At 17 ranks, 16 in flight, 1% datagram loss, 1.0-1.1% of the
- * result datagrams were sent again, and batching through the loss had
- * 0.81x the collectives/s of this rule (bench/results/batchloss-2026-12-06);
- * without loss 0.04-0.25%, in bursts, so the window is long.  Not on the eBPF path: there a rank 0
+/*
+ * ... and, on the user-space path, only while few results need sending
+ * again (per mille of the result datagrams, over the last
+ * SGC_BATCH_LOSS_WINDOW or so): under loss a held result is one more wait
+ * for the worker that asks for it again.  At 17 ranks, 16 in flight, 1%
+ * datagram loss, 1.0-1.1% of the result datagrams were sent again, and
+ * batching through the loss had 0.81x the collectives/s of this rule
+ * (bench/results/batchloss-2026-12-06); without loss 0.04-0.25%, in
+ * bursts, so the window is long.  Not on the eBPF path: there a rank 0
  * that stops batching with many in flight sends every result as clones,
  * which keeps it busy enough (SGC_BATCH_BUSY_PM) never to batch again: at
  * 33 ranks with 64 in flight one run in five fell to 4,500 collectives/s,
- * every result cloned, against 10,000-11,000. */
+ * every result cloned, against 10,000-11,000.
+ */
 #ifndef SGC_BATCH_LOSS_PM
 #define SGC_BATCH_LOSS_PM	5
 #endif

@@ -351,10 +351,6 @@ void io_cork(struct sgc_comm *c, uint64_t until)
 {
 }
 
-void io_uncork(struct sgc_comm *c)
-{
-}
-
 uint64_t io_cork_due(const struct sgc_comm *c)
 {
 	return 0;

@@ -22,6 +22,7 @@
 #include "coll.h"
 #include "fake_net.h"
 #include "request.h"
+#include "transport.h"
 #include "worker.h"
 
 static const int worlds[] = { 2, 5, 17 };
@@ -926,6 +927,55 @@ static void test_result_copies(void **state)
 	job_close(&j);
 }
 
+/* Would rank 0 batch its next result, were 16 collectives open and its
+ * thread idle? */
+static bool would_batch(struct sgc_comm *c0)
+{
+	uint32_t next = c0->colls.next_seq;
+	bool yes;
+
+	c0->colls.next_seq = c0->colls.base + SGC_BATCH_OPEN;
+	c0->batch.busy_pm = 0;
+	yes = results_batched(c0, SGC_COLL_ALLREDUCE);
+	c0->colls.next_seq = next;
+	return yes;
+}
+
+/*
+ * On the user-space path rank 0 batches results from 16 workers up
+ * (transport.c), but not while many have to be sent again: after clean
+ * allreduces it would, after allreduces with 15% of the results lost it
+ * would not, and with 8 workers it never would.
+ */
+static void test_batch_loss_rule(void **state)
+{
+	struct result_loss l = { 0 };
+	struct job j;
+	int i;
+
+	job_open(&j, 17, 63, 0);
+	fake_net_policy(lose_results, &l);
+	for (i = 0; i < 100; i++)
+		run_allreduce(&j, 7, i);
+	if (!would_batch(j.c[0]))
+		fail_msg("16 workers, no loss, and no batch: %u of %u result datagrams sent again",
+			 j.c[0]->batch.resent, j.c[0]->batch.sent);
+	l.drop_pct = 15;
+	for (i = 0; i < 150; i++)
+		run_allreduce(&j, 7, 100 + i);
+	if (would_batch(j.c[0]))
+		fail_msg("15%% of results lost, and still batching: %u of %u result datagrams "
+			 "sent again", j.c[0]->batch.resent, j.c[0]->batch.sent);
+	job_close(&j);
+
+	job_open(&j, 9, 64, 0);
+	fake_net_policy(NULL, NULL);
+	for (i = 0; i < 10; i++)
+		run_allreduce(&j, 7, i);
+	assert_false(would_batch(j.c[0]));
+	job_close(&j);
+}
+
 static enum fake_verdict drop_contribs(const struct fake_dgram_info *d, uint64_t *extra, void *arg)
 {
 	return d->hdr->type == SGC_MSG_CONTRIB && d->to == 0 ? FAKE_DROP : FAKE_DELIVER;
@@ -1352,6 +1402,7 @@ int main(void)
 		cmocka_unit_test(test_broadcast_waits_for_all),
 		cmocka_unit_test(test_pull_mismatch),
 		cmocka_unit_test(test_result_copies),
+		cmocka_unit_test(test_batch_loss_rule),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
