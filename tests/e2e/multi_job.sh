@@ -94,8 +94,11 @@ done
 job F 7500 ebpf -m run -k 44 -T 4
 # While both run, sgc-bpfstat tells them apart by port.
 [ -x "$BPFSTAT" ] || fail "no sgc-bpfstat (5th argument): '$BPFSTAT'"
+# Job F's counters may be read before its first reduction (its programs
+# attach before its workers' first contributions come): wait for one, 10 s.
 for ((i = 0; i < 100; i++)); do
-	"$CLUSTER" exec "$CLUSTER_NAME" c -- "$BPFSTAT" eth0 -p 7500 >"$LOGDIR/stat-F" 2>&1 && break
+	"$CLUSTER" exec "$CLUSTER_NAME" c -- "$BPFSTAT" eth0 -p 7500 >"$LOGDIR/stat-F" 2>&1 &&
+		grep -Eq "^reduced +[1-9]" "$LOGDIR/stat-F" && break
 	sleep 0.1
 done
 grep -Eq "^reduced +[1-9]" "$LOGDIR/stat-F" ||
