@@ -65,11 +65,11 @@ SGC_HIDDEN void send_to_ranks(struct sgc_comm *c, struct sgc_pkt *p, int first,
  * datagram loss, 1.0-1.1% of the result datagrams were sent again, and
  * batching through the loss had 0.81x the collectives/s of this rule
  * (bench/results/batchloss-2026-12-06); without loss 0.04-0.25%, in
- * bursts, so the window is long.  Not on the eBPF path: there a rank 0
- * that stops batching with many in flight sends every result as clones,
- * which keeps it busy enough (SGC_BATCH_BUSY_PM) never to batch again: at
- * 33 ranks with 64 in flight one run in five fell to 4,500 collectives/s,
- * every result cloned, against 10,000-11,000.
+ * bursts, so the window is long.  Not on the eBPF path: with the rule
+ * there, at 33 ranks with 64 in flight and no loss, one run in five fell
+ * to 4,500 collectives/s with every result cloned, against 10,000-11,000
+ * (why it never batched again was not found: rank 0's process used 29%
+ * of a CPU, and the run's resends were under 5 per mille).
  */
 #ifndef SGC_BATCH_LOSS_PM
 #define SGC_BATCH_LOSS_PM	5
