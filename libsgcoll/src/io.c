@@ -67,11 +67,8 @@ struct gso_send {
 
 uint64_t io_wall_age(uint64_t wall)
 {
-	struct timespec ts;
-	uint64_t now;
+	uint64_t now = clock_ns(CLOCK_REALTIME);
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	now = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 	return now > wall ? now - wall : 0;
 }
 
@@ -82,10 +79,7 @@ uint64_t io_rx_age(const struct sgc_comm *c)
 
 uint64_t now_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+	return clock_ns(CLOCK_MONOTONIC);
 }
 
 static void sock_bufs(int fd)

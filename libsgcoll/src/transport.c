@@ -7,7 +7,6 @@
  */
 #include <errno.h>
 #include <string.h>
-#include <time.h>
 
 #include "transport.h"
 
@@ -106,15 +105,6 @@ void send_to_ranks(struct sgc_comm *c, struct sgc_pkt *p, int first, rank_pred_f
 	}
 }
 
-static uint64_t thread_cpu_ns(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts))
-		return 0;
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 /* Results of @kind may be batched here at all: rank 0 on the eBPF path,
  * or in user space with SGC_BATCH_USER_WORKERS workers or more. */
 static bool results_batchable(const struct sgc_comm *c, unsigned int kind)
@@ -160,9 +150,9 @@ void results_cork(struct sgc_comm *c, unsigned int kind)
 	 * results come in bursts, and within one the thread runs throughout. */
 	if (!b->span_at) {
 		b->span_at = c->now;
-		b->span_cpu = thread_cpu_ns();
+		b->span_cpu = clock_ns(CLOCK_THREAD_CPUTIME_ID);
 	} else if (c->now - b->span_at >= SGC_BATCH_SPAN_NS) {
-		uint64_t cpu = thread_cpu_ns();
+		uint64_t cpu = clock_ns(CLOCK_THREAD_CPUTIME_ID);
 		uint32_t share = (uint32_t)min_u64(1000, (cpu - b->span_cpu) * 1000 /
 							 (c->now - b->span_at));
 

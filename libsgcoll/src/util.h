@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * Small helpers every layer uses: bitmaps, the [chunk][rank] maps of who
- * contributed, and the kernel's per-rank 64-bit masks.
+ * contributed, the kernel's per-rank 64-bit masks, a clock in ns.
  */
 #ifndef SGC_UTIL_H
 #define SGC_UTIL_H
@@ -9,8 +9,19 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 #include <linux/types.h>
 #include <netinet/in.h>
+
+/* @id's time in ns (clock_gettime()), 0 if it cannot be read. */
+static inline uint64_t clock_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	if (clock_gettime(id, &ts))
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
 
 static inline bool bit_test(const uint8_t *m, size_t i)
 {
