@@ -30,28 +30,24 @@ one() {	# LOSS BUILD PATH REP
 		--ops 10000 | grep '^RESULT')
 	echo "loss=$1 build=$2 path=$3 rep=$4 load=\"$(cut -d' ' -f1-3 /proc/loadavg)\" $line"
 }
-ip -n "$CL-c" link set dev eth0 gso_max_segs 1
-ip -n "$CL-w1" link set dev eth0 gso_max_segs 1
+sweep() {	# LOSS: three runs of each path and build, alternating
+	local rep path b
+	for rep in 1 2 3; do
+		for path in off ebpf; do
+			for b in "$NEW" "$PREV"; do
+				one "$1" "$b" "$path" "$rep"
+			done
+		done
+	done
+}
+for h in c w1; do ip -n "$CL-$h" link set dev eth0 gso_max_segs 1; done
 ip netns exec "$CL-sw" "$NEW/tools/sgc-faultinj" --dev w1 --loss 0.01 --dir both \
 	--duration 900 >"$OUT/faultinj.log" 2>&1 &
 FI=$!
 for _ in $(seq 50); do grep -q attached "$OUT/faultinj.log" && break; sleep 0.1; done
-for rep in 1 2 3; do
-	for path in off ebpf; do
-		for b in "$NEW" "$PREV"; do
-			one 0.01 "$b" "$path" "$rep"
-		done
-	done
-done | tee "$OUT/loss.txt"
+sweep 0.01 | tee "$OUT/loss.txt"
 kill "$FI"
 wait "$FI" || true
 FI=
-ip -n "$CL-c" link set dev eth0 gso_max_segs 65535
-ip -n "$CL-w1" link set dev eth0 gso_max_segs 65535
-for rep in 1 2 3; do
-	for path in off ebpf; do
-		for b in "$NEW" "$PREV"; do
-			one 0 "$b" "$path" "$rep"
-		done
-	done
-done | tee "$OUT/noloss.txt"
+for h in c w1; do ip -n "$CL-$h" link set dev eth0 gso_max_segs 65535; done
+sweep 0 | tee "$OUT/noloss.txt"
