@@ -29,12 +29,20 @@ rank sent per allreduce over the vector's bytes.
   bench/shard.py --build build --out bench/results/shard-DATE
       [--worlds 9,17,33] [--workloads ar1m,ar16m,ar64m] [--reps 3]
       [--topology per-host,one-host] [--contenders LIST]
+  bench/shard.py --replot --out bench/results/shard-DATE
+
+Plots (gnuplot, beside results.md): bus bandwidth against the vector's
+size, one per world size and topology, a line per contender with the
+spread of the repeats as error bars.  --replot draws them again from an
+earlier run's runs.csv, without running anything.
 
 Run on a quiet machine (nothing else: 2 cores); the load average at the
 start and the end goes into results.md.
 """
 import argparse
+import csv
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -121,14 +129,20 @@ def one(a, name, hosts, world, wl, con):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--build", required=True)
+    p.add_argument("--build")
     p.add_argument("--out", required=True)
+    p.add_argument("--replot", action="store_true",
+                   help="only draw the plots again from OUT/runs.csv")
     p.add_argument("--worlds", default="9,17,33")
     p.add_argument("--workloads", default="ar1m,ar16m,ar64m")
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--topology", default="per-host,one-host")
     p.add_argument("--contenders", default=",".join(CONTENDERS))
     a = p.parse_args()
+    if a.replot:
+        return 0 if make_plots(a.out, read_runs(a.out)) else 1
+    if not a.build:
+        p.error("--build is required (the CMake build directory), unless --replot")
     a.build = os.path.join(os.path.abspath(a.build), "bench")   # as run.py has it
     a.rank_logs, a.small_queries = tempfile.mkdtemp(prefix="sgc-shard-ranks."), False
     os.makedirs(a.out, exist_ok=True)
@@ -162,6 +176,73 @@ def main():
         for r in rows:
             fh.write(",".join(str(r.get(f, "")) for f in fields) + "\n")
     write_md(a, rows, load0, run.loadavg(), time.time() - started)
+    make_plots(a.out, rows)
+    return 0
+
+
+def read_runs(out):
+    """An earlier run's rows from OUT/runs.csv, typed as main() makes them."""
+    with open(os.path.join(out, "runs.csv")) as fh:
+        rows = list(csv.DictReader(fh))
+    for r in rows:
+        r["world"] = int(r["world"])
+        r["p50_us"] = float(r["p50_us"])
+    return rows
+
+
+def make_plots(out, rows):
+    """busbw_w<world>_<topology>.png in @out: bus bandwidth against the
+    vector's size per contender, min-max of the repeats as error bars.
+    The rows that ran on loopback go into both topologies' plots."""
+    if not shutil.which("gnuplot"):
+        print("shard.py: gnuplot not found (apt-get install gnuplot-nox): no plots",
+              file=sys.stderr)
+        return []
+    pngs = []
+    topos = sorted({r["topology"] for r in rows if "loopback" not in r["topology"]})
+    tmp = tempfile.mkdtemp(prefix="sgc-shard-plot.")
+    try:
+        for world in sorted({r["world"] for r in rows}):
+            for topo in topos:
+                mine = [r for r in rows if r["world"] == world and
+                        (r["topology"] == topo or "loopback" in r["topology"])]
+                series = []
+                for con in sorted({r["contender"] for r in mine}):
+                    pts = []
+                    for wl in sorted({r["workload"] for r in mine}, key=lambda w: BYTES[w]):
+                        p50s = [r["p50_us"] for r in mine
+                                if r["contender"] == con and r["workload"] == wl]
+                        if not p50s:
+                            continue
+                        bus = [2 * (world - 1) / world * BYTES[wl] / (t * 1e-6) / 1e9
+                               for t in (statistics.median(p50s), max(p50s), min(p50s))]
+                        pts.append((BYTES[wl] / (1 << 20), *bus))
+                    fn = os.path.join(tmp, f"{world}-{topo}-{con}.dat")
+                    with open(fn, "w") as fh:
+                        fh.writelines(" ".join(f"{x:g}" for x in pt) + "\n" for pt in pts)
+                    series.append((con, fn))
+                if not series:
+                    continue
+                png = f"busbw_w{world}_{topo}.png"
+                plot = ", ".join(f"'{fn}' using 1:2:3:4 with yerrorlines title '{con}' lw 2"
+                                 for con, fn in series)
+                script = "\n".join([
+                    "set terminal pngcairo noenhanced size 1000,650 font ',10'",
+                    f"set output '{os.path.join(out, png)}'",
+                    f"set title 'Allreduce int32 sum, {world} ranks, {topo}: bus bandwidth "
+                    "(2 (p-1)/p x bytes / p50), median of the repeats, min-max'",
+                    "set xlabel 'vector (MiB)'", "set ylabel 'bus bandwidth (GB/s)'",
+                    "set logscale x 2", "set grid", "set key outside right top",
+                    "set yrange [0:*]", f"plot {plot}", ""])
+                r = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True)
+                if r.returncode:
+                    print(f"shard.py: gnuplot failed for {png}: {r.stderr.strip()[:200]}",
+                          file=sys.stderr)
+                    continue
+                pngs.append(png)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return pngs
 
 
 def vs(ref, med):
@@ -211,4 +292,4 @@ def write_md(a, rows, load0, load1, secs):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
