@@ -89,6 +89,7 @@ struct sgc_coll {
 	struct sgc_pull pull;
 	uint32_t kernel_low;	/* eBPF: lowest chunk not complete */
 	uint32_t kernel_injected; /* eBPF: own chunks handed to the kernel */
+	uint64_t kernel_read_at; /* eBPF: last copy of its slots (kernel_refresh_seen()) */
 	/* Before this rank's call: whose datagram made this state, with
 	 * what arguments (co->kind... hold them too; this adds the count and
 	 * the rank).  Rank 0's call is the reference the others are held to. */

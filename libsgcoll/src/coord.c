@@ -252,11 +252,18 @@ static void coord_repull_rank(struct sgc_comm *c, struct sgc_coll *co, int r)
 }
 
 /* Rank @r NACKed open collective @co, which proves it has posted it: if
- * its data is missing, its push or our PULL was lost; ask now. */
+ * its data is missing, its push or our PULL was lost; ask now.  On the
+ * eBPF path the kernel's slots are read again first, but not for every
+ * NACK: a copy younger than the timer's refresh gap will do.  Reading
+ * every incomplete chunk's slot for each of 64 workers' NACKs on 16 open
+ * collectives of 46 chunks took rank 0's whole CPU, which made it later
+ * still, which brought more NACKs: at 65 ranks on one worker host (64 KiB,
+ * 16 in flight) one run in two fell from 30 collectives/s to about one. */
 static void coord_repull_nacker(struct sgc_comm *c, struct sgc_coll *co, int r)
 {
 	co->rt.resent = true;
-	kernel_refresh_seen(c, co);
+	if (c->now - co->kernel_read_at >= kernel_refresh_gap(c))
+		kernel_refresh_seen(c, co);
 	coord_repull_rank(c, co, r);
 }
 

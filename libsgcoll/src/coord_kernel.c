@@ -107,6 +107,7 @@ int kernel_refresh_seen(struct sgc_comm *c, struct sgc_coll *co)
 
 	if (!kernel_reduces_kind(c, co->kind))
 		return 0;
+	co->kernel_read_at = c->now;
 	if (lim > co->nchunks)
 		lim = co->nchunks;
 	/* From the top down: a contribution the kernel takes while we read
