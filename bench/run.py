@@ -624,6 +624,7 @@ def main():
     os.makedirs(a.out, exist_ok=True)
     shutil.rmtree(os.path.join(a.out, "logs"), ignore_errors=True)
     started = time.time()
+    a.load_start = loadavg()
     log(f"run.py: {len(plan)} scenarios x {a.repeats} repeats on {platform.node()}, "
         f"estimated {est / 60:.0f} min; results in {os.path.relpath(a.out, os.getcwd())}")
 
@@ -847,6 +848,7 @@ def write_all(a, rows, dropped, started, partial):
     meta["minutes"] = round((time.time() - started) / 60, 1)
     meta["repeats"] = a.repeats
     meta["partial"] = partial
+    meta["load_start"], meta["load_end"] = getattr(a, "load_start", ""), loadavg()
     summ = summarize(rows)
     a.rows = rows
     write_csv(os.path.join(a.out, "runs.csv"), RUN_FIELDS, rows, meta)
@@ -923,7 +925,8 @@ def write_md(a, summ, dropped, meta, plots):
     L = [f"# libsgcoll benchmarks{' (quick, not final)' if a.quick else ''}", "",
          f"{meta['date']}: {meta['cpu']}, {meta['cpus']} CPUs, {meta['memory']}, "
          f"kernel {meta['kernel']}, Debian {meta['debian']}, git {meta['git']}, "
-         f"{meta['repeats']} repeat(s), {meta['minutes']} min"
+         f"{meta['repeats']} repeat(s), {meta['minutes']} min; load average "
+         f"{meta['load_start']} at the start, {meta['load_end']} at the end"
          f"{', INTERRUPTED: partial results' if meta['partial'] else ''}.", "",
          "Produced by `bench/run.py` (`make bench`); every figure is the median over the "
          "repeats with the min–max range in parentheses; runs that did not verify their "
