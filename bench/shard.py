@@ -140,6 +140,8 @@ def main():
     p.add_argument("--contenders", default=",".join(CONTENDERS))
     a = p.parse_args()
     if a.replot:
+        if not os.path.exists(os.path.join(a.out, "runs.csv")):
+            p.error(f"--replot: no runs.csv in {a.out} (the --out of an earlier shard.py run)")
         return 0 if make_plots(a.out, read_runs(a.out)) else 1
     if not a.build:
         p.error("--build is required (the CMake build directory), unless --replot")
