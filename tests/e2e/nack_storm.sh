@@ -4,10 +4,11 @@
 # ranks on one worker host, allreduces of 64 KiB (46 chunks), 16 in
 # flight, 231 collectives, three times.  Each run takes about 9 s.  Before
 # rank 0 stopped copying the kernel's slots for every NACK, about one run
-# in two fell into a state where that copying took its whole CPU, the
-# workers waited and NACKed more, and the run crawled at about one
-# collective a second without any call timing out (the collectives did
-# progress); the 90 s deadline catches that.  Every result exact.
+# in two (5 of 11) fell into a state where that copying took its whole
+# CPU, the workers waited and NACKed more, and the run crawled for minutes,
+# its collectives moving a few at a time (with SGC_TIMEOUT_MS=15000 the
+# workers' calls time out; with 30000 none did in 300 s); the 90 s
+# deadline catches either.  Every result exact.
 #   nack_storm.sh CLUSTER SGC_BENCH
 set -uo pipefail
 CLUSTER=$1
