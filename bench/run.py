@@ -999,6 +999,33 @@ def write_md(a, summ, dropped, meta, plots):
         fh.write("\n".join(L))
 
 
+def gnuplot_lines(png, title, xlabel, ylabel, series, settings=()):
+    """Draw @series, [(name, [(x, y, y_low, y_high), ...]), ...], as lines
+    with error bars into the PNG file @png; @settings: more gnuplot lines
+    (axes, ranges).  Returns whether gnuplot drew it (it says why not)."""
+    tmp = tempfile.mkdtemp(prefix="sgc-bench-plot.")
+    try:
+        files = []
+        for i, (name, pts) in enumerate(series):
+            fn = os.path.join(tmp, f"{i}.dat")
+            with open(fn, "w") as fh:
+                fh.writelines(" ".join(f"{v:g}" for v in pt) + "\n" for pt in pts)
+            files.append((name, fn))
+        plot = ", ".join(f"'{fn}' using 1:2:3:4 with yerrorlines title '{name}' lw 2"
+                         for name, fn in files)
+        script = "\n".join([
+            "set terminal pngcairo noenhanced size 1100,700 font ',10'",
+            f"set output '{png}'", f"set title \"{title}\"", f"set xlabel '{xlabel}'",
+            f"set ylabel '{ylabel}'", *settings, "set grid", "set key outside right top",
+            f"plot {plot}", ""])
+        r = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if r.returncode:
+        log(f"gnuplot failed for {os.path.basename(png)}: {r.stderr.strip()[:200]}")
+    return r.returncode == 0
+
+
 def make_plots(a, summ):
     """PNG plots with gnuplot: p50 latency, throughput, CPU per operation
     against fan-out, one line per contender, min-max error bars."""
@@ -1006,53 +1033,27 @@ def make_plots(a, summ):
         log("run.py: gnuplot not found (apt-get install gnuplot-nox): no plots")
         return {}
     plots = {}
-    tmp = tempfile.mkdtemp(prefix="sgc-bench-plot.")
-    try:
-        for wl in ("sg363", "ar1", "ar363", "ar64k", "ar1m"):
-            for kind, mode, key, lo, hi, ylabel in (
-                    ("lat", "lat", "p50_us", "p50_min", "p50_max", "p50 latency (us)"),
-                    ("tput", "tput", "tput_ops", "tput_min", "tput_max", "operations/s"),
-                    ("cpu", "tput", "cpu_us_per_op", None, None,
-                     "coordinator CPU per operation (us)")):
-                rows = [s for s in summ if s["workload"] == wl and s["mode"] == mode and
-                        s.get(key) not in (None, "")]
-                if not rows:
-                    continue
-                series = []
-                for c in C:
-                    pts = sorted((s["fanout"], s[key], s.get(lo) or s[key], s.get(hi) or s[key])
-                                 for s in rows if s["contender"] == c)
-                    if not pts:
-                        continue
-                    fn = os.path.join(tmp, f"{wl}-{kind}-{c}.dat")
-                    with open(fn, "w") as fh:
-                        for p in pts:
-                            fh.write(" ".join(str(x) for x in p) + "\n")
-                    series.append((c, fn))
-                fans = sorted({s["fanout"] for s in rows})
-                png = f"{kind}_{wl}.png"
-                title = f"{WL_TITLE[wl]}: {ylabel}"
-                plot = ", ".join(
-                    f"'{fn}' using 1:2:3:4 with yerrorlines title '{c}' lw 2"
-                    for c, fn in series)
-                script = "\n".join([
-                    "set terminal pngcairo noenhanced size 1100,700 font ',10'",
-                    f"set output '{os.path.join(a.out, png)}'",
-                    f"set title \"{title}\"", "set xlabel 'fan-out (workers)'",
-                    f"set ylabel '{ylabel}'", "set logscale x 2", "set logscale y",
-                    "set xtics (" + ", ".join(str(f) for f in fans) + ")",
-                    "set xrange [" + f"{min(fans) / 1.3}:{max(fans) * 1.3}" + "]",
-                    "set grid", "set key outside right top",
-                    f"plot {plot}", ""])
-                r = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True)
-                if r.returncode:
-                    log(f"run.py: gnuplot failed for {png}: {r.stderr.strip()[:200]}")
-                    continue
+    for wl in ("sg363", "ar1", "ar363", "ar64k", "ar1m"):
+        for kind, mode, key, lo, hi, ylabel in (
+                ("lat", "lat", "p50_us", "p50_min", "p50_max", "p50 latency (us)"),
+                ("tput", "tput", "tput_ops", "tput_min", "tput_max", "operations/s"),
+                ("cpu", "tput", "cpu_us_per_op", None, None,
+                 "coordinator CPU per operation (us)")):
+            rows = [s for s in summ if s["workload"] == wl and s["mode"] == mode and
+                    s.get(key) not in (None, "")]
+            if not rows:
+                continue
+            series = [(c, sorted((s["fanout"], s[key], s.get(lo) or s[key], s.get(hi) or s[key])
+                                 for s in rows if s["contender"] == c)) for c in C]
+            fans = sorted({s["fanout"] for s in rows})
+            png = f"{kind}_{wl}.png"
+            if gnuplot_lines(os.path.join(a.out, png), f"{WL_TITLE[wl]}: {ylabel}",
+                             "fan-out (workers)", ylabel, [x for x in series if x[1]],
+                             ["set logscale x 2", "set logscale y",
+                              "set xtics (" + ", ".join(str(f) for f in fans) + ")",
+                              f"set xrange [{min(fans) / 1.3}:{max(fans) * 1.3}]"]):
                 plots.setdefault(wl, []).append(png)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return plots
-
 
 if __name__ == "__main__":
     sys.exit(main())

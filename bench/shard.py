@@ -202,50 +202,30 @@ def make_plots(out, rows):
         return []
     pngs = []
     topos = sorted({r["topology"] for r in rows if "loopback" not in r["topology"]})
-    tmp = tempfile.mkdtemp(prefix="sgc-shard-plot.")
-    try:
-        for world in sorted({r["world"] for r in rows}):
-            for topo in topos:
-                mine = [r for r in rows if r["world"] == world and
-                        (r["topology"] == topo or "loopback" in r["topology"])]
-                series = []
-                for con in sorted({r["contender"] for r in mine}):
-                    pts = []
-                    for wl in sorted({r["workload"] for r in mine}, key=lambda w: BYTES[w]):
-                        p50s = [r["p50_us"] for r in mine
-                                if r["contender"] == con and r["workload"] == wl]
-                        if not p50s:
-                            continue
-                        bus = [2 * (world - 1) / world * BYTES[wl] / (t * 1e-6) / 1e9
-                               for t in (statistics.median(p50s), max(p50s), min(p50s))]
-                        pts.append((BYTES[wl] / (1 << 20), *bus))
-                    fn = os.path.join(tmp, f"{world}-{topo}-{con}.dat")
-                    with open(fn, "w") as fh:
-                        fh.writelines(" ".join(f"{x:g}" for x in pt) + "\n" for pt in pts)
-                    series.append((con, fn))
-                if not series:
-                    continue
-                png = f"busbw_w{world}_{topo}.png"
-                plot = ", ".join(f"'{fn}' using 1:2:3:4 with yerrorlines title '{con}' lw 2"
-                                 for con, fn in series)
-                script = "\n".join([
-                    "set terminal pngcairo noenhanced size 1000,650 font ',10'",
-                    f"set output '{os.path.join(out, png)}'",
-                    f"set title 'Allreduce int32 sum, {world} ranks, {topo}: bus bandwidth "
-                    "(2 (p-1)/p x bytes / p50), median of the repeats, min-max'",
-                    "set xlabel 'vector (MiB)'", "set ylabel 'bus bandwidth (GB/s)'",
-                    "set logscale x 2", "set grid", "set key outside right top",
-                    "set yrange [0:*]", f"plot {plot}", ""])
-                r = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True)
-                if r.returncode:
-                    print(f"shard.py: gnuplot failed for {png}: {r.stderr.strip()[:200]}",
-                          file=sys.stderr)
-                    continue
+    for world in sorted({r["world"] for r in rows}):
+        for topo in topos:
+            mine = [r for r in rows if r["world"] == world and
+                    (r["topology"] == topo or "loopback" in r["topology"])]
+            series = []
+            for con in sorted({r["contender"] for r in mine}):
+                pts = []
+                for wl in sorted({r["workload"] for r in mine}, key=lambda w: BYTES[w]):
+                    p50s = [r["p50_us"] for r in mine
+                            if r["contender"] == con and r["workload"] == wl]
+                    if p50s:
+                        pts.append((BYTES[wl] / (1 << 20),
+                                    *(2 * (world - 1) / world * BYTES[wl] / (t * 1e-6) / 1e9
+                                      for t in (statistics.median(p50s), max(p50s), min(p50s)))))
+                series.append((con, pts))
+            png = f"busbw_w{world}_{topo}.png"
+            if series and run.gnuplot_lines(
+                    os.path.join(out, png),
+                    f"Allreduce int32 sum, {world} ranks, {topo}: bus bandwidth "
+                    "(2 (p-1)/p x bytes / p50), median of the repeats, min-max",
+                    "vector (MiB)", "bus bandwidth (GB/s)", series,
+                    ["set logscale x 2", "set yrange [0:*]"]):
                 pngs.append(png)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return pngs
-
 
 def vs(ref, med):
     """How @med compares with the reference p50 @ref."""
