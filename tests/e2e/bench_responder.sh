@@ -28,17 +28,9 @@ grep -q "sgc-responder: ready" "$LOGDIR/resp.log" ||
 	fail "the responder did not attach: $(cat "$LOGDIR/resp.log")"
 
 for accel in off ebpf; do
-	"$CLUSTER" run "$CLUSTER_NAME" --ranks 9 --accel "$accel" --timeout-ms 15000 --deadline 100 \
-		--logdir "$LOGDIR/$accel" -- "$BENCH" --workload ar363 --mode tput --window 4 \
-		--ops 3000 --warmup 100 --sample 100 --responder --serve-idle-ms 60000 \
-		>"$LOGDIR/$accel.out" 2>&1 ||
-		{ cat "$LOGDIR/$accel.out" >&2; run_fail "$LOGDIR/$accel" "SGC_ACCEL=$accel: sgc_bench failed"; }
-	line=$(grep '^RESULT' "$LOGDIR/$accel.out")
-	[ -n "$line" ] || { cat "$LOGDIR/$accel.out" >&2; fail "SGC_ACCEL=$accel: no result line"; }
-	grep -q ' verified=1 ' <<<"$line" || fail "SGC_ACCEL=$accel: results not exact: $line"
-	want=$([ $accel = ebpf ] && echo 1 || echo 0)
-	grep -q " accel=$want " <<<"$line" || fail "SGC_ACCEL=$accel: wrong path: $line"
-	echo "   $accel: $(grep -o 'tput_med=[0-9.]*\|retx=[0-9]*' <<<"$line" | tr '\n' ' ')"
+	bench_run "SGC_ACCEL=$accel" "$accel" 'tput_med\|retx' --ranks 9 --timeout-ms 15000 \
+		--deadline 100 -- "$BENCH" --workload ar363 --mode tput --window 4 --ops 3000 \
+		--warmup 100 --sample 100 --responder --serve-idle-ms 60000
 done
 stop_bg
 answered=$(sed -n 's/.*ar_result_answered=\([0-9]*\).*/\1/p' "$LOGDIR/resp.log")

@@ -18,15 +18,6 @@ LOGDIR=$(mktemp -d)
 cluster_up sgcif 1 1532
 
 for accel in off ebpf; do
-	"$CLUSTER" run "$CLUSTER_NAME" --ranks 33 --accel "$accel" --timeout-ms 15000 --deadline 200 \
-		--logdir "$LOGDIR/$accel" -- "$BENCH" --workload ar363 --mode tput --window 64 \
-		--ops 10000 --warmup 2 >"$LOGDIR/$accel.out" 2>&1 ||
-		{ cat "$LOGDIR/$accel.out" >&2; run_fail "$LOGDIR/$accel" "SGC_ACCEL=$accel: sgc_bench failed"; }
-	line=$(grep '^RESULT' "$LOGDIR/$accel.out")
-	[ -n "$line" ] || { cat "$LOGDIR/$accel.out" >&2; fail "SGC_ACCEL=$accel: no result line"; }
-	grep -q ' verified=1 ' <<<"$line" || fail "SGC_ACCEL=$accel: results not exact: $line"
-	grep -q ' bad_results=0 ' <<<"$line" || fail "SGC_ACCEL=$accel: wrong results: $line"
-	want=$([ $accel = ebpf ] && echo 1 || echo 0)
-	grep -q " accel=$want " <<<"$line" || fail "SGC_ACCEL=$accel: wrong path: $line"
-	echo "   $accel: $(grep -o 'tput_ops=[0-9.]*\|retx=[0-9]*\|clones=[0-9]*' <<<"$line" | tr '\n' ' ')"
+	bench_run "SGC_ACCEL=$accel" "$accel" 'tput_ops\|retx\|clones' --ranks 33 --timeout-ms 15000 \
+		--deadline 200 -- "$BENCH" --workload ar363 --mode tput --window 64 --ops 10000 --warmup 2
 done

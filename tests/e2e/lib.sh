@@ -100,6 +100,28 @@ run_fail() {
 	fail "$*"
 }
 
+# bench_run LABEL ACCEL FIELDS RUN_OPTIONS... -- SGC_BENCH ARGS...: one
+# `sgc-cluster run` of sgc_bench on $CLUSTER_NAME with SGC_ACCEL=ACCEL
+# (rank logs under $LOGDIR), and its RESULT line checked: there, every
+# result exact (verified=1, bad_results=0), on the path asked for (accel=1
+# for ebpf only).  Prints LABEL and the RESULT fields FIELDS names (a grep
+# alternation: 'tput_med\|retx').  Fails, naming LABEL, otherwise.
+BENCH_RUNS=0
+bench_run() {
+	local label=$1 accel=$2 fields=$3 run line want=0
+	shift 3
+	run=$LOGDIR/bench-$((++BENCH_RUNS))
+	"$CLUSTER" run "$CLUSTER_NAME" --accel "$accel" --logdir "$run" "$@" >"$run.out" 2>&1 ||
+		{ cat "$run.out" >&2; run_fail "$run" "$label: sgc_bench failed"; }
+	line=$(grep '^RESULT' "$run.out")
+	[ -n "$line" ] || { cat "$run.out" >&2; fail "$label: no result line"; }
+	grep -q ' verified=1 ' <<<"$line" || fail "$label: results not exact: $line"
+	grep -q ' bad_results=0 ' <<<"$line" || fail "$label: wrong results: $line"
+	[ "$accel" = ebpf ] && want=1
+	grep -q " accel=$want " <<<"$line" || fail "$label: wrong path: $line"
+	echo "   $label: $(grep -o "\($fields\)=[0-9.]*" <<<"$line" | tr '\n' ' ')"
+}
+
 # cluster_up PREFIX HOSTS [MTU]: a virtual cluster PREFIX$$ of HOSTS worker
 # hosts (links of MTU bytes, if given), named in $CLUSTER_NAME, which
 # cleanup() tears down.
