@@ -258,7 +258,7 @@ static void coord_repull_rank(struct sgc_comm *c, struct sgc_coll *co, int r)
  * every incomplete chunk's slot for each of 64 workers' NACKs on 16 open
  * collectives of 46 chunks took rank 0's whole CPU, which made it later
  * still, which brought more NACKs: at 65 ranks on one worker host (64 KiB,
- * 16 in flight) 5 runs in 11 had no result after 120-300 s, where a run
+ * 16 in flight) 5 runs in 11 had no result after 60-300 s, where a run
  * takes 9 s. */
 static void coord_repull_nacker(struct sgc_comm *c, struct sgc_coll *co, int r)
 {
