@@ -294,6 +294,13 @@ static int fill_ranks(struct sgc_comm *c, struct sgc_bpf *b)
 		e[r].port = c->peers[r].addr.sin_port;
 		if (r == 0) {
 			memcpy(e[r].mac, b->skel->rodata->cfg.coord_mac, 6);
+		} else if (e[r].ip == c->peers[0].addr.sin_addr.s_addr) {
+			/* No ARP would answer for our own address. */
+			err = sgc_err(-EHOSTUNREACH, "rank %d (%s) is on the coordinator's own host: its "
+				      "datagrams never cross %s, where the eBPF path is; the path "
+				      "needs every worker on another host", r,
+				      sgc_addr_str(&c->peers[r].addr, a, sizeof(a)), c->cfg.ifname);
+			goto out;
 		} else if (neigh_mac(c->cfg.ifname, e[r].ip, e[r].mac)) {
 			who[n] = r;
 			ips[n++] = e[r].ip;
