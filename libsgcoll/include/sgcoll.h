@@ -566,6 +566,10 @@ struct sgc_stats {
 	uint64_t timeouts;	/* calls that ended with -ETIMEDOUT */
 	uint64_t bad_mac;	/* datagrams whose MAC was missing or wrong (job key) */
 	uint64_t bytes_sent;	/* UDP payload bytes sent (headers and tags included) */
+	/* Sharded allreduces whose shard this rank reduced on its own eBPF
+	 * path (SGC_ACCEL=ebpf).  With them, the counters above include
+	 * the shards' groups (one communicator per shard owner). */
+	uint64_t shards_in_kernel;
 };
 
 /** sgc_get_stats() - copy this rank's counters into @st (@sz = sizeof). */

@@ -463,6 +463,8 @@ void req_complete(struct sgc_comm *c, struct sgc_request *req, int status, const
 	req->status = status;
 	if (status)
 		snprintf(req->msg, sizeof(req->msg), "%s", msg);
+	if (req->whole)
+		req->whole->ops->part_done(req);
 	if (req->pprev) {
 		*req->pprev = req->next;
 		if (req->next)

@@ -279,6 +279,8 @@ void sgc_finalize(sgc_comm *c)
 {
 	if (!c)
 		return;
+	if (c->kshard)
+		c->kshard->close(c);
 	if (c->joined && c->io.ring_ok)
 		say_goodbye(c);
 	pr_debug("rank %d: retransmission delay %llu us (srtt %llu us, rttvar %llu us, %llu samples)\n",
@@ -322,6 +324,10 @@ int sgc_get_stats(const sgc_comm *c, struct sgc_stats *st, size_t sz)
 {
 	if (!c || !st)
 		return sgc_err(-EINVAL, "sgc_get_stats: NULL argument");
-	sgc_copy_sized(st, sz, &c->st, sizeof(c->st));
+	struct sgc_stats all = c->st;
+
+	if (c->kshard)
+		c->kshard->stats(c, &all);
+	sgc_copy_sized(st, sz, &all, sizeof(all));
 	return 0;
 }

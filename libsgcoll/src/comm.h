@@ -7,6 +7,7 @@
 #define SGC_COMM_H
 
 #include "io.h"
+#include "kshard.h"
 #include "mesh.h"
 #include "path_bpf.h"
 #include "pkt.h"
@@ -153,6 +154,9 @@ struct sgc_comm {
 	struct sgc_batch batch;	/* transport.c */
 	struct sgc_sg sg;	/* sg.c */
 	struct sgc_mesh mesh;	/* mesh.c */
+	struct sgc_kshard *kshard; /* kshard.c, NULL before a sharded allreduce */
+	int rank_base;		/* messages name rank r as (r + this) % world: a
+				 * kshard.c group's ranks as its parent's */
 	struct rdv_state *rdv;	/* rendezvous.c, worker during sgc_init */
 
 	/* path_bpf.c (coordinator with the eBPF path) */
@@ -174,6 +178,12 @@ struct sgc_comm {
 static inline bool kernel_result_authentic(const struct sgc_comm *c, const struct sgc_hdr *h)
 {
 	return c->kernel_token && (h->flags & SGC_F_KERNEL) && h->aux == c->kernel_token;
+}
+
+/* Rank @r as messages name it (rank_base). */
+static inline int msg_rank(const struct sgc_comm *c, int r)
+{
+	return c->rank_base ? (r + c->rank_base) % c->world : r;
 }
 
 /* The kernel reduces contributions (eBPF path on, keep-responses off). */
@@ -220,6 +230,18 @@ SGC_HIDDEN void comm_set_handlers(struct sgc_comm *c);
  */
 SGC_HIDDEN int comm_start(struct sgc_comm *c);
 SGC_HIDDEN int comm_join(struct sgc_comm *c);
+
+/*
+ * comm_split.c, for sgc_comm_split() and kshard.c.  split_open(): rank
+ * @rank of @world in a new communicator with @p's settings, bound, its
+ * eBPF path loaded if it is the coordinator, not joined; @soft: an eBPF
+ * path that SGC_ACCEL=ebpf asks for and that cannot start leaves the new
+ * communicator on the user-space path rather than failing it.
+ * split_addr(): the address other ranks reach parent rank @r at (port 0).
+ */
+SGC_HIDDEN int split_open(struct sgc_comm *p, int rank, int world, bool soft,
+			  struct sgc_comm **out);
+SGC_HIDDEN struct sockaddr_in split_addr(const struct sgc_comm *p, int r);
 
 /*
  * Run the I/O watch handler (io_watch(): the eBPF path's ring buffer) now,

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "comm.h"
+#include "progress.h"
 
 /* First allgather: int32 triples. */
 struct split_ent {
@@ -48,7 +49,7 @@ static bool split_before(const struct split_ent *e, int a, int b)
 /* The address other ranks reach parent rank @r at: the coordinator's view,
  * which every rank has from the roster.  A worker bound to 0.0.0.0 is
  * seen at its route's source address, which is on its host. */
-static struct sockaddr_in split_addr(const struct sgc_comm *p, int r)
+struct sockaddr_in split_addr(const struct sgc_comm *p, int r)
 {
 	struct sockaddr_in a = p->peers[r].addr;
 
@@ -87,9 +88,7 @@ static int split_bind(struct sgc_comm *n)
 	return 0;
 }
 
-/* Rank @rank of @world in a communicator with @p's settings: bound, its
- * eBPF path loaded if it is the coordinator, not joined. */
-static int split_open(struct sgc_comm *p, int rank, int world, struct sgc_comm **out)
+int split_open(struct sgc_comm *p, int rank, int world, bool soft, struct sgc_comm **out)
 {
 	struct sgc_comm *n;
 	int err;
@@ -103,6 +102,7 @@ static int split_open(struct sgc_comm *p, int rank, int world, struct sgc_comm *
 	n->cfg.rank = rank;
 	n->cfg.world = world;
 	n->cfg.bind = split_addr(p, p->rank);
+	n->cfg.accel_soft = soft;
 	if (p->mac) {
 		n->mac = malloc(sizeof(*n->mac));
 		if (!n->mac) {
@@ -123,7 +123,7 @@ static int split_open(struct sgc_comm *p, int rank, int world, struct sgc_comm *
 	err = comm_start(n);
 	if (err)
 		goto fail;
-	if (rank == 0 && world > 1 && n->bpf_err && n->cfg.accel == SGC_ACCEL_EBPF) {
+	if (rank == 0 && world > 1 && n->bpf_err && n->cfg.accel == SGC_ACCEL_EBPF && !soft) {
 		err = sgc_err(n->bpf_err, "sgc_comm_split: this rank, the coordinator of a new "
 			      "communicator, cannot start the eBPF path that SGC_ACCEL=ebpf requires: "
 			      "%s.  With SGC_ACCEL=auto the new communicator runs on the user-space "
@@ -136,6 +136,15 @@ static int split_open(struct sgc_comm *p, int rank, int world, struct sgc_comm *
 fail:
 	sgc_finalize(n);
 	return err;
+}
+
+/* io.side while the new communicator joins: the parent answers. */
+static void split_side(void *arg)
+{
+	struct sgc_comm *p = arg;
+
+	engine_progress(p, 0);
+	io_flush(p);
 }
 
 /* Every rank's arguments were fine, or -EINVAL naming the first that was
@@ -224,7 +233,7 @@ int sgc_comm_split(sgc_comm *c, int color, int key, sgc_comm **out)
 		goto out;
 
 	if (color != SGC_UNDEFINED) {
-		mine.err = split_open(c, nrank, nworld, &n);
+		mine.err = split_open(c, nrank, nworld, false, &n);
 		if (mine.err)
 			snprintf(why, sizeof(why), "%s", sgc_last_error());
 		else if (nrank == 0)
@@ -244,7 +253,10 @@ int sgc_comm_split(sgc_comm *c, int color, int key, sgc_comm **out)
 		n->cfg.coord = split_addr(c, lead);
 		n->cfg.coord.sin_port = htons((uint16_t)rd[lead].port);
 	}
+	n->io.side = split_side;
+	n->io.side_arg = c;
 	err = comm_join(n);
+	n->io.side = NULL;
 	if (err)
 		goto out;
 	*out = n;

@@ -558,11 +558,13 @@ void coord_timer(struct sgc_comm *c, struct sgc_coll *co, uint64_t now)
 		if (kernel_check_slots(c, co))
 			return;
 		kernel_refresh_seen(c, co);
-		sgc_rank_list(list, sizeof(list), 1, c->world, coord_rank_silent, &m);
+		sgc_rank_list_base(list, sizeof(list), 1, c->world, c->rank_base, coord_rank_silent, &m);
 		if (!list[0])
-			sgc_rank_list(list, sizeof(list), 1, c->world, coord_rank_missing, &m);
+			sgc_rank_list_base(list, sizeof(list), 1, c->world, c->rank_base,
+					   coord_rank_missing, &m);
 		if (!list[0] && co->present) {
-			sgc_rank_list(list, sizeof(list), 1, c->world, coord_rank_absent, &m);
+			sgc_rank_list_base(list, sizeof(list), 1, c->world, c->rank_base,
+					   coord_rank_absent, &m);
 			coll_fail(c, co, -ETIMEDOUT,
 				  "collective #%u (%s of %zu x %s): rank%s %s did not call it within %u ms",
 				  co->seq, coll_kind_name(co->kind), co->count, sgc_dtype_name(co->dtype),

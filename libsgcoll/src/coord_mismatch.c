@@ -22,7 +22,8 @@ void coord_fail_mismatch(struct sgc_comm *c, struct sgc_coll *co)
 	if (co->state != COLL_OPEN)
 		return;
 	coll_args_of(co, &ref);
-	coll_mismatch_text(co->msg, sizeof(co->msg), co->seq, co->odd.rank, &co->odd.args, 0, &ref, 0);
+	coll_mismatch_text(co->msg, sizeof(co->msg), co->seq, msg_rank(c, co->odd.rank), &co->odd.args,
+			   msg_rank(c, 0), &ref, msg_rank(c, 0));
 	coll_fail_noted(c, co, -SGC_EMISMATCH);
 }
 

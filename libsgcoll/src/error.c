@@ -243,6 +243,12 @@ const char *sgc_strerror(int err)
 void sgc_rank_list(char *buf, size_t len, int first, int end,
 		   bool (*pred)(const void *arg, int rank), const void *arg)
 {
+	sgc_rank_list_base(buf, len, first, end, 0, pred, arg);
+}
+
+void sgc_rank_list_base(char *buf, size_t len, int first, int end, int base,
+			bool (*pred)(const void *arg, int rank), const void *arg)
+{
 	size_t off = 0;
 	int r, shown = 0, total = 0;
 
@@ -254,7 +260,8 @@ void sgc_rank_list(char *buf, size_t len, int first, int end,
 			continue;
 		total++;
 		if (shown < 12 && off + 12 < len) {
-			off += (size_t)snprintf(buf + off, len - off, "%s%d", shown ? ", " : "", r);
+			off += (size_t)snprintf(buf + off, len - off, "%s%d", shown ? ", " : "",
+						base ? (r + base) % end : r);
 			shown++;
 		}
 	}

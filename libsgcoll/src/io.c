@@ -757,6 +757,10 @@ int io_poll_flags(struct sgc_comm *c, uint64_t wait_ns, bool enter, uint64_t sin
 
 		wait_ns = c->io.cork_until > t ? min_u64(wait_ns, c->io.cork_until - t) : 0;
 	}
+	if (wait_ns && c->io.side) {
+		c->io.side(c->io.side_arg);
+		wait_ns = min_u64(wait_ns, SGC_SIDE_WAIT_NS);
+	}
 	if (wait_ns) {
 		struct __kernel_timespec ts = {
 			.tv_sec = (long long)(wait_ns / 1000000000ULL),

@@ -47,8 +47,17 @@ struct sgc_txq_ent {
 	const struct sockaddr_in *dst;
 };
 
+/* While a communicator is joined one step at a time (sgc_comm_split(),
+ * kshard.c's groups), the others this rank is in must still answer: a
+ * peer that lost our acknowledgement of the last collective on the parent
+ * asks again, and waits for us.  So a wait on the new one calls @side
+ * first and lasts at most SGC_SIDE_WAIT_NS. */
+#define SGC_SIDE_WAIT_NS	2000000ULL
+
 struct sgc_io {
 	int fd;
+	void (*side)(void *arg);	/* NULL, or drive the others, not blocking */
+	void *side_arg;
 	/* @fd is already bound (sgc_comm_split()'s coordinators bind port 0
 	 * first: the eBPF path is loaded for the port the kernel chose) */
 	bool prebound;

@@ -106,7 +106,8 @@ static int post_wait_slot(struct sgc_comm *c, uint64_t deadline)
 		if (now >= deadline) {
 			char list[120];
 
-			sgc_rank_list(list, sizeof(list), 1, c->world, peer_lagging, c);
+			sgc_rank_list_base(list, sizeof(list), 1, c->world, c->rank_base, peer_lagging,
+					   c);
 			return sgc_err(-ETIMEDOUT, "collective #%u: ranks %s have not finished "
 				       "collective #%u after %u ms, and only %d may be outstanding",
 				       seq, list, c->colls.base, c->cfg.timeout_ms, SGC_RING);
@@ -235,6 +236,10 @@ int req_wait(struct sgc_request *req)
 	struct sgc_comm *c = req->c;
 	int err;
 
+	if (req->ops) {
+		err = req->ops->wait(req);
+		return err ? sgc_err(err, "%s", req->msg[0] ? req->msg : sgc_strerror(err)) : 0;
+	}
 	while (!req->done) {
 		err = engine_progress(c, UINT64_MAX);
 		if (err && !req->done) {

@@ -553,13 +553,15 @@ int rdv_coordinator(struct sgc_comm *c)
 	if (c->world > 1 && c->cfg.accel != SGC_ACCEL_OFF) {
 		err = c->bpf ? bpf_path_attach(c) : sgc_err(c->bpf_err ? c->bpf_err : -EOPNOTSUPP,
 							    "%s", c->bpf_why);
-		if (err && c->cfg.accel == SGC_ACCEL_EBPF) {
+		if (err && c->cfg.accel == SGC_ACCEL_EBPF && !c->cfg.accel_soft) {
 			for (i = 1; i < c->world; i++)
 				abort_claim(c, i, -err);
 			io_flush(c);
 			goto out;
 		}
-		if (err)
+		if (err && c->cfg.accel_soft)
+			pr_debug("eBPF path off, using the user-space path: %s\n", sgc_last_error());
+		else if (err)
 			pr_info("eBPF path off, using the user-space path: %s\n", sgc_last_error());
 		else
 			pr_debug("eBPF path active on %s\n", c->cfg.ifname);

@@ -10,7 +10,7 @@
 #include "comm.h"
 #include "progress.h"
 
-static int post(const char *what, sgc_comm *c, uint8_t kind, const void *sendbuf, void *recvbuf,
+int req_post(const char *what, sgc_comm *c, uint8_t kind, const void *sendbuf, void *recvbuf,
 		size_t count, enum sgc_dtype dt, enum sgc_op op, int root, bool shard,
 		sgc_request **out)
 {
@@ -39,44 +39,37 @@ static int post(const char *what, sgc_comm *c, uint8_t kind, const void *sendbuf
 	return 0;
 }
 
-int sgc_iallreduce(sgc_comm *c, const void *sendbuf, void *recvbuf, size_t count,
-		   enum sgc_dtype dt, enum sgc_op op, sgc_request **req)
-{
-	return post("sgc_iallreduce", c, SGC_COLL_ALLREDUCE, sendbuf, recvbuf, count, dt, op, 0,
-		    c && mesh_allreduce_wanted(c, count, dt, op), req);
-}
-
 int sgc_ireduce(sgc_comm *c, const void *sendbuf, void *recvbuf, size_t count,
 		enum sgc_dtype dt, enum sgc_op op, int root, sgc_request **req)
 {
-	return post("sgc_ireduce", c, SGC_COLL_REDUCE, sendbuf, recvbuf, count, dt, op, root, false,
+	return req_post("sgc_ireduce", c, SGC_COLL_REDUCE, sendbuf, recvbuf, count, dt, op, root, false,
 		    req);
 }
 
 int sgc_ibroadcast(sgc_comm *c, void *buf, size_t count, enum sgc_dtype dt, int root,
 		   sgc_request **req)
 {
-	return post("sgc_ibroadcast", c, SGC_COLL_BCAST, NULL, buf, count, dt, SGC_SUM, root, false,
+	return req_post("sgc_ibroadcast", c, SGC_COLL_BCAST, NULL, buf, count, dt, SGC_SUM, root, false,
 		    req);
 }
 
 int sgc_ibarrier(sgc_comm *c, sgc_request **req)
 {
-	return post("sgc_ibarrier", c, SGC_COLL_BARRIER, NULL, NULL, 0, SGC_UINT8, SGC_SUM, 0, false,
+	return req_post("sgc_ibarrier", c, SGC_COLL_BARRIER, NULL, NULL, 0, SGC_UINT8, SGC_SUM, 0, false,
 		    req);
 }
 
 int sgc_ireduce_scatter(sgc_comm *c, const void *sendbuf, void *recvbuf, size_t count,
 			enum sgc_dtype dt, enum sgc_op op, sgc_request **req)
 {
-	return post("sgc_ireduce_scatter", c, SGC_COLL_RSCATTER, sendbuf, recvbuf, count, dt, op, 0,
+	return req_post("sgc_ireduce_scatter", c, SGC_COLL_RSCATTER, sendbuf, recvbuf, count, dt, op, 0,
 		    true, req);
 }
 
 int sgc_iallgather(sgc_comm *c, const void *sendbuf, void *recvbuf, size_t count,
 		   enum sgc_dtype dt, sgc_request **req)
 {
-	return post("sgc_iallgather", c, SGC_COLL_ALLGATHER, sendbuf, recvbuf, count, dt, SGC_SUM, 0,
+	return req_post("sgc_iallgather", c, SGC_COLL_ALLGATHER, sendbuf, recvbuf, count, dt, SGC_SUM, 0,
 		    true, req);
 }
 
@@ -103,6 +96,8 @@ int req_finish(struct sgc_request *req)
 		sgc_err(status, "%s", req->msg[0] ? req->msg : sgc_strerror(status));
 	if (c)
 		req_live_drop(req);
+	if (req->ops)
+		req->ops->release(req);
 	free(req);
 	/* The caller's last request: what a cork holds goes now. */
 	if (c && !c->colls.live)
@@ -119,7 +114,11 @@ int sgc_test(sgc_request *req, int *done)
 		return sgc_err(-EINVAL, "sgc_test: NULL request or done pointer");
 	*done = 0;
 	c = req->c;
-	if (!req->done && c) {
+	if (!req->done && c && req->ops) {
+		err = req->ops->progress(req);
+		if (!req->done)
+			return err;
+	} else if (!req->done && c) {
 		err = engine_progress(c, 0);
 		if (!req->done) {
 			/* Make sgc_fd() readable when the next timer is due. */

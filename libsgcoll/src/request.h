@@ -12,6 +12,15 @@ struct sgc_comm;
 struct sgc_coll;
 struct mesh_coll;
 
+/* A request made of others' (kshard.c's): how the calls that take any
+ * request drive it.  Set on the whole; its parts point back at it. */
+struct req_ops {
+	int (*progress)(struct sgc_request *req);	/* one round, not blocking */
+	int (*wait)(struct sgc_request *req);		/* until done; its status */
+	void (*release)(struct sgc_request *req);	/* what it holds, before it is freed */
+	void (*part_done)(struct sgc_request *part);	/* req_complete() of a part */
+};
+
 struct sgc_request {
 	struct sgc_comm *c;
 	struct sgc_coll *coll;	/* NULL once finished */
@@ -25,6 +34,13 @@ struct sgc_request {
 	struct sgc_request *next, **pprev;
 	/* A non-blocking call's, until freed: on c->colls.live (request.c). */
 	struct sgc_request *lnext, **lpprev;
+	/* A sharded allreduce on the groups (kshard.c): one request per
+	 * shard, each on its group; done when every one is.  A shard's
+	 * request points back at it. */
+	const struct req_ops *ops;
+	struct sgc_request *parts, **part_ptrs;
+	int nparts, parts_left;
+	struct sgc_request *whole;
 	uint64_t deadline;	/* done by then, whatever its collective does */
 	uint32_t seq;		/* what this rank called, for messages */
 	uint8_t kind;
@@ -43,6 +59,11 @@ static inline void req_reset(struct sgc_request *req, struct sgc_comm *c)
 SGC_HIDDEN int coll_post(struct sgc_comm *c, uint8_t kind, const void *sendbuf,
 			 void *recvbuf, size_t count, enum sgc_dtype dt,
 			 enum sgc_op op, int root, struct sgc_request *req);
+/* A non-blocking call's request (request.c): a heap request posted by
+ * coll_post(), or by mesh_post() if @shard, live until the caller frees it. */
+SGC_HIDDEN int req_post(const char *what, struct sgc_comm *c, uint8_t kind, const void *sendbuf,
+			void *recvbuf, size_t count, enum sgc_dtype dt, enum sgc_op op, int root,
+			bool shard, struct sgc_request **out);
 /* Progress until @req is done; returns its status. */
 SGC_HIDDEN int req_wait(struct sgc_request *req);
 /* Waiting for @req failed with @err (the engine, not the collective):

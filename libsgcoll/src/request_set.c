@@ -10,11 +10,13 @@
  * a request outstanding, and several of them are waited for together
  * through their sgc_fd() descriptors.
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "comm.h"
 #include "progress.h"
@@ -74,6 +76,22 @@ static bool outstanding(const struct sgc_request *req)
 	return req && !req->done && req->c;
 }
 
+/* A sharded allreduce's parts: every one's communicator, done or not
+ * (kshard.c's kshard_progress() says why). */
+static int set_collect_parts(struct comm_set *s, int n, sgc_request **reqs)
+{
+	int i, err;
+
+	for (i = 0; i < n; i++) {
+		if (!reqs[i]->c)
+			continue;
+		err = set_add(s, reqs[i]->c);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 /* Fill @s with the communicators of the outstanding requests in @reqs. */
 static int set_collect(struct comm_set *s, int n, sgc_request **reqs)
 {
@@ -83,6 +101,13 @@ static int set_collect(struct comm_set *s, int n, sgc_request **reqs)
 	for (i = 0; i < n; i++) {
 		if (!outstanding(reqs[i]))
 			continue;
+		if (reqs[i]->parts) {
+			/* A sharded allreduce on its groups: theirs. */
+			err = set_collect_parts(s, reqs[i]->nparts, reqs[i]->part_ptrs);
+			if (err)
+				return err;
+			continue;
+		}
 		err = set_add(s, reqs[i]->c);
 		if (err)
 			return err;
@@ -122,9 +147,14 @@ static void give_up_comm(int n, sgc_request **reqs, struct sgc_comm *c, int err)
 {
 	int i;
 
-	for (i = 0; i < n; i++)
-		if (outstanding(reqs[i]) && reqs[i]->c == c)
+	for (i = 0; i < n; i++) {
+		if (!outstanding(reqs[i]))
+			continue;
+		if (reqs[i]->parts)
+			give_up_comm(reqs[i]->nparts, reqs[i]->part_ptrs, c, err);
+		else if (reqs[i]->c == c)
 			req_give_up(reqs[i], err);
+	}
 }
 
 /* One round without blocking on each communicator of @s; a failing one
@@ -146,15 +176,15 @@ static int progress_each(struct comm_set *s, int n, sgc_request **reqs)
 
 /*
  * Sleep until one of @s's communicators has something to do: a datagram
- * arrived or its next timer is due (sgc_fd() becomes readable for both
- * once the timer is armed), at most a second (engine_timers() looks again
- * at least that often).
+ * arrived (sgc_fd() becomes readable) or its next timer is due, at most a
+ * second (engine_timers() looks again at least that often).
  */
 static void sleep_on(struct comm_set *s)
 {
 	struct pollfd inline_p[8], *p = inline_p;
-	uint64_t now = now_ns(), next = now + 1000000000ULL;
-	int i, ms;
+	uint64_t now = now_ns(), next = now + 1000000000ULL, wait;
+	struct timespec ts;
+	int i;
 
 	if (s->n > (int)(sizeof(inline_p) / sizeof(inline_p[0]))) {
 		p = calloc((size_t)s->n, sizeof(*p));
@@ -167,14 +197,18 @@ static void sleep_on(struct comm_set *s)
 		if (c->cfg.waitmode == SGC_WAITMODE_BUSYPOLL)
 			next = now;
 		next = min_u64(next, c->colls.next_timer);
-		io_arm_timer(c, c->colls.next_timer);
 		io_flush(c);
 		p[i].fd = sgc_fd(c);
 		p[i].events = POLLIN;
 		p[i].revents = 0;
 	}
-	ms = next > now ? (int)((next - now + 999999) / 1000000) : 0;
-	poll(p, (nfds_t)s->n, ms);	/* EINTR: the caller's loop goes round */
+	/* To the nanosecond, so that no timer is armed on each ring: with a
+	 * sharded allreduce's groups (kshard.c), nine rings a rank, arming
+	 * them each round took 30% of the machine in io_timeout(). */
+	wait = next > now ? next - now : 0;
+	ts.tv_sec = (time_t)(wait / 1000000000ULL);
+	ts.tv_nsec = (long)(wait % 1000000000ULL);
+	ppoll(p, (nfds_t)s->n, &ts, NULL);	/* EINTR: the caller's loop goes round */
 	if (p != inline_p)
 		free(p);
 }

@@ -40,6 +40,10 @@ SGC_HIDDEN void sgc_err_clear(void);
  * error messages that name who did not answer. */
 SGC_HIDDEN void sgc_rank_list(char *buf, size_t len, int first, int end,
 			      bool (*pred)(const void *arg, int rank), const void *arg);
+/* The same, naming rank r as (r + @base) % @end (kshard.c's groups, whose
+ * ranks are numbered from their owner on: comm.h's rank_base). */
+SGC_HIDDEN void sgc_rank_list_base(char *buf, size_t len, int first, int end, int base,
+				   bool (*pred)(const void *arg, int rank), const void *arg);
 
 /* ---- config.c: options structs that can grow ---- */
 
@@ -122,6 +126,9 @@ struct sgc_cfg {
 	struct sockaddr_in bind;	/* this rank's address; port 0 = any */
 	char ifname[IF_NAMESIZE];	/* coordinator's interface ("" = unknown) */
 	enum sgc_accel accel;
+	bool accel_soft;		/* SGC_ACCEL_EBPF, but a path that cannot
+					 * start leaves the user-space path
+					 * (kshard.c's groups) */
 	enum sgc_algo algo;
 	unsigned timeout_ms;		/* never 0 after validation */
 	enum sgc_delivery delivery;

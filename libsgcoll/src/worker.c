@@ -149,11 +149,11 @@ static void worker_differs(struct sgc_comm *c, struct sgc_coll *co, const struct
 		theirs.op = mine.op;
 	}
 	if (kernel)
-		coll_mismatch_text(co->msg, sizeof(co->msg), co->seq, h->arg, &theirs, c->rank, &mine,
-				   c->rank);
+		coll_mismatch_text(co->msg, sizeof(co->msg), co->seq, msg_rank(c, h->arg), &theirs,
+				   msg_rank(c, c->rank), &mine, msg_rank(c, c->rank));
 	else
-		coll_mismatch_text(co->msg, sizeof(co->msg), co->seq, c->rank, &mine, 0, &theirs,
-				   c->rank);
+		coll_mismatch_text(co->msg, sizeof(co->msg), co->seq, msg_rank(c, c->rank), &mine,
+				   msg_rank(c, 0), &theirs, msg_rank(c, c->rank));
 	worker_send_call(c, co);
 }
 
@@ -539,7 +539,8 @@ static bool worker_abort_mismatch(struct sgc_comm *c, struct sgc_coll *co, const
 		return false;
 	args_from_wire(&odd, &m.odd);
 	args_from_wire(&ref, &m.ref);
-	coll_mismatch_text(co->msg, sizeof(co->msg), co->seq, m.rank, &odd, 0, &ref, c->rank);
+	coll_mismatch_text(co->msg, sizeof(co->msg), co->seq, msg_rank(c, m.rank), &odd,
+			   msg_rank(c, 0), &ref, msg_rank(c, c->rank));
 	coll_fail_noted(c, co, -SGC_EMISMATCH);
 	return true;
 }

@@ -11,6 +11,11 @@
  *       sum retransmits over ranks), and rank 0 on the eBPF path its BPF counters;
  *       -F: the run has faults (drops), so window's "no contribution outside
  *       the window" holds no longer: the count is printed, not failed.
+ *   -K RANKS: SGC_ALGO=shard with SGC_ACCEL=ebpf, every rank on a host of
+ *       its own: the ranks listed (comma list, or "none") run with
+ *       SGC_ACCEL=off, and at the end each of them must have reduced its
+ *       shards in user space and every other rank its shards on its own
+ *       eBPF path (sgc_stats.shards_in_kernel).
  *   SUITES: comma list of allreduce,inplace,reduce,bcast,barrier,nb,early,sg,sgpartial,custom,
  *       float,window,rscatter,allgather,shardnb (the last count),shardmismatch,
  *       big (the last count), lastresult, inorder
@@ -387,6 +392,7 @@ static void t_shard_mismatch(sgc_comm *c)
 	size_t n = 1000, w = (size_t)g_world;
 	size_t mine = g_rank == g_world - 1 ? n + 1 : n;
 	int32_t *s, *r;
+	char odd[32];
 	int rc;
 
 	if (g_world < 2)
@@ -404,6 +410,19 @@ static void t_shard_mismatch(sgc_comm *c)
 	if (rc != -SGC_EMISMATCH)
 		FAIL("mismatched allgather returned %d (%s), expected -SGC_EMISMATCH: %s", rc,
 		     sgc_strerror(rc), sgc_last_error());
+	/* The sharded allreduce (SGC_ALGO=shard), on the owners' eBPF paths
+	 * too: the message names the odd rank as this job numbers it. */
+	rc = sgc_allreduce(c, s, r, mine, SGC_INT32, SGC_SUM);
+	snprintf(odd, sizeof(odd), "rank %d", g_world - 1);
+	if (rc != -SGC_EMISMATCH)
+		FAIL("mismatched sharded allreduce returned %d (%s), expected -SGC_EMISMATCH: %s", rc,
+		     sgc_strerror(rc), sgc_last_error());
+	else if (!strstr(sgc_last_error(), odd) || !strstr(sgc_last_error(), "count"))
+		FAIL("sharded allreduce mismatch message names not %s and the count: %s", odd,
+		     sgc_last_error());
+	fill(s, n, SGC_INT32, g_rank, 78);
+	if (!check_rc("sharded allreduce after a mismatch", sgc_allreduce(c, s, r, n, SGC_INT32, SGC_SUM)))
+		verify("sharded allreduce after a mismatch", r, n, SGC_INT32, SGC_SUM, 78);
 	rc = sgc_reduce_scatter(c, s, r, g_rank == 1 % g_world ? n : n, SGC_INT32,
 				g_rank == g_world - 1 ? SGC_MAX : SGC_SUM);
 	if (rc != -SGC_EMISMATCH || !strstr(sgc_last_error(), "op"))
@@ -986,6 +1005,22 @@ static void t_float(sgc_comm *c)
 	}
 }
 
+/* Is @rank in the comma list @list? */
+static bool rank_listed(const char *list, int rank)
+{
+	const char *s = list;
+
+	while (*s) {
+		char *end;
+		long r = strtol(s, &end, 10);
+
+		if (end != s && r == rank)
+			return true;
+		s = *end ? end + 1 : end;
+	}
+	return false;
+}
+
 static size_t parse_counts(const char *s, size_t *out, int max)
 {
 	int n = 0;
@@ -1007,11 +1042,12 @@ int main(int argc, char **argv)
 	uint64_t limit_colls = 0;
 	bool all_stats = false;
 	const char *go_file = NULL;
+	const char *kernel_off = NULL;	/* -K */
 	sgc_comm *c;
 	double t0;
 	int rc;
 
-	while ((opt = getopt(argc, argv, "s:c:b:i:T:N:SW:F")) != -1) {
+	while ((opt = getopt(argc, argv, "s:c:b:i:T:N:SW:FK:")) != -1) {
 		switch (opt) {
 		case 's': suites = optarg; break;
 		case 'c': ncounts = (int)parse_counts(optarg, counts, 16); break;
@@ -1021,6 +1057,7 @@ int main(int argc, char **argv)
 		case 'N': limit_colls = strtoull(optarg, NULL, 10); break;
 		case 'S': all_stats = true; break;
 		case 'F': g_faulty = true; break;
+		case 'K': kernel_off = optarg; break;
 		case 'W': go_file = optarg; break;
 		default:
 			fprintf(stderr, "usage: %s [-s suites] [-c counts] [-b bigcount] [-i iters] [-T seconds] [-S] "
@@ -1028,6 +1065,8 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	if (kernel_off && getenv("SGC_RANK") && rank_listed(kernel_off, atoi(getenv("SGC_RANK"))))
+		setenv("SGC_ACCEL", "off", 1);
 	rc = sgc_init_env(&c);
 	if (rc == -EOPNOTSUPP) {
 		/* SGC_ACCEL=ebpf on a kernel without a feature the path needs. */
@@ -1130,6 +1169,17 @@ int main(int argc, char **argv)
 		       PRIu64 " duplicates=%" PRIu64 " late=%" PRIu64 " rejected=%" PRIu64 " seconds=%.1f\n",
 		       g_rank, st.collectives, g_checked, g_wrong, g_timeouts, st.retransmits, st.duplicates,
 		       st.late, st.rejected, (now_us() - t0) / 1e6);
+	}
+	if (kernel_off && !g_fail) {
+		struct sgc_stats st;
+
+		sgc_get_stats(c, &st, sizeof(st));
+		if (rank_listed(kernel_off, g_rank) ? st.shards_in_kernel != 0 : st.shards_in_kernel == 0)
+			FAIL("rank %d (SGC_ACCEL=%s) reduced %" PRIu64 " of its shards on its eBPF path",
+			     g_rank, rank_listed(kernel_off, g_rank) ? "off" : "ebpf", st.shards_in_kernel);
+		else
+			printf("rank %d: %" PRIu64 " shards reduced on its own eBPF path\n", g_rank,
+			       st.shards_in_kernel);
 	}
 	if (all_stats && sgc_accelerated(c)) {
 		uint64_t bs[32];
