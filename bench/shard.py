@@ -67,6 +67,9 @@ CON = {
     "sgc-shard-user": run.Contender("sgc-shard-user", "sgc", "sgc_bench", env={"SGC_ALGO": "shard"}),
     "sgc-shard-ebpf": run.Contender("sgc-shard-ebpf", "sgc", "sgc_bench", accel="ebpf",
                                     env={"SGC_ALGO": "shard"}),
+    # Each owner reducing its shard on its own eBPF path (a star per shard).
+    "sgc-shard-kernel": run.Contender("sgc-shard-kernel", "sgc", "sgc_bench", accel="ebpf",
+                                      env={"SGC_ALGO": "shard-kernel"}),
     "openmpi-tcp": run.C["openmpi-tcp"],
     # Open MPI's tcp placed as libsgcoll's ranks are (bench/mpi_netns.sh).
     "openmpi-tcp-cluster": run.Contender("openmpi-tcp-cluster", "mpi", "mpi_allreduce"),

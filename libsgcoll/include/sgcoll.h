@@ -104,14 +104,19 @@ enum sgc_waitmode {
 };
 
 /*
- * Which allreduce algorithm (SGC_ALGO=auto|star|shard).  Every rank must
- * choose alike: a rank on another algorithm waits until the timeout.
+ * Which allreduce algorithm (SGC_ALGO=auto|star|shard|shard-kernel).
+ * Every rank must choose alike: a rank on another algorithm waits until
+ * the timeout.
  */
 enum sgc_algo {
 	SGC_ALGO_AUTO,		/* shard from SGC_SHARD_MIN_BYTES up to SGC_SHARD_AUTO_MAX_WORLD
 				 * ranks, else star (default) */
 	SGC_ALGO_STAR,		/* every chunk through rank 0 (and its eBPF path) */
-	SGC_ALGO_SHARD,		/* rank r reduces shard r and sends it to every rank */
+	SGC_ALGO_SHARD,		/* rank r reduces shard r in user space and sends it to
+				 * every rank */
+	SGC_ALGO_SHARD_KERNEL,	/* the same, each owner with SGC_ACCEL=ebpf reducing its
+				 * shard on its own eBPF path (a star per shard); slower
+				 * than SGC_ALGO_SHARD on veth here: README, Limits */
 };
 
 /* SGC_ALGO_AUTO: vectors of at least this many bytes take the sharded
@@ -150,7 +155,7 @@ struct sgc_config {
 	 * With a key every datagram carries a MAC that every rank checks
 	 * before it acts on it; every rank needs the same key.  Copied. */
 	const uint8_t *key;
-	enum sgc_algo algo;	/* SGC_ALGO=auto|star|shard */
+	enum sgc_algo algo;	/* SGC_ALGO=auto|star|shard|shard-kernel */
 };
 
 #define SGC_KEY_BYTES 16

@@ -748,8 +748,11 @@ int sgc_config_from_env_flags(struct sgc_config *cfg, unsigned flags)
 		c.algo = SGC_ALGO_STAR;
 	else if (!strcasecmp(v, "shard"))
 		c.algo = SGC_ALGO_SHARD;
+	else if (!strcasecmp(v, "shard-kernel"))
+		c.algo = SGC_ALGO_SHARD_KERNEL;
 	else
-		return sgc_err(-EINVAL, "SGC_ALGO=\"%.64s\" is not one of auto, star, shard", v);
+		return sgc_err(-EINVAL, "SGC_ALGO=\"%.64s\" is not one of auto, star, shard, "
+			       "shard-kernel", v);
 
 	v = env_get("SGC_DELIVERY");
 	if (!v || !strcasecmp(v, "ringbuf"))
@@ -1045,9 +1048,9 @@ int sgc_cfg_validate(const struct sgc_config *in, struct sgc_cfg *out)
 
 	out->timeout_ms = c.timeout_ms ? c.timeout_ms : SGC_DEFAULT_TIMEOUT_MS;
 
-	if ((unsigned)c.algo > SGC_ALGO_SHARD)
-		return sgc_err(-EINVAL, "algo %d is not SGC_ALGO_AUTO, SGC_ALGO_STAR or SGC_ALGO_SHARD",
-			       (int)c.algo);
+	if ((unsigned)c.algo > SGC_ALGO_SHARD_KERNEL)
+		return sgc_err(-EINVAL, "algo %d is not SGC_ALGO_AUTO, SGC_ALGO_STAR, SGC_ALGO_SHARD "
+			       "or SGC_ALGO_SHARD_KERNEL", (int)c.algo);
 	out->algo = c.algo;
 
 	if ((unsigned)c.delivery > SGC_DELIVER_SOCKET)

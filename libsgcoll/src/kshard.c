@@ -183,10 +183,10 @@ int kshard_wanted(struct sgc_comm *c)
 		return 1;
 	if (k && k->state == KSHARD_FAILED)
 		return sgc_err(k->err, "%s", k->why);
-	/* Only SGC_ALGO=shard asks (every rank has the same SGC_ALGO):
-	 * SGC_ALGO=auto takes the user-space shards, which were faster. */
+	/* Only SGC_ALGO=shard-kernel asks (every rank has the same
+	 * SGC_ALGO): the others take the user-space shards, faster here. */
 	any = false;
-	if (c->cfg.algo == SGC_ALGO_SHARD) {
+	if (c->cfg.algo == SGC_ALGO_SHARD_KERNEL) {
 		err = any_wants_ebpf(c, &any);
 		if (err)
 			return err;
@@ -314,7 +314,7 @@ static void kshard_part_done(struct sgc_request *p)
  * rank waiting only on the shards still open here deadlocked under 5%
  * loss: owner 7 waited for shard 6 while rank 1 asked 7 for shard 7.)
  */
-static int kshard_progress(struct sgc_request *req)
+static int kshard_round(struct sgc_request *req, bool arm)
 {
 	int i, err, first = 0;
 
@@ -334,10 +334,18 @@ static int kshard_progress(struct sgc_request *req)
 			req_complete(g, p, err, msg);
 		}
 		first = first ? first : err;
-		io_arm_timer(g, g->colls.next_timer);
+		/* sgc_test()'s caller polls sgc_fd(): make it readable when
+		 * the next timer is due.  A wait here sleeps in ppoll(). */
+		if (arm)
+			io_arm_timer(g, g->colls.next_timer);
 		io_flush(g);
 	}
 	return first;
+}
+
+static int kshard_progress(struct sgc_request *req)
+{
+	return kshard_round(req, true);
 }
 
 /* Sleep until a datagram comes for one of @req's communicators or the
@@ -372,7 +380,7 @@ static void kshard_sleep(struct sgc_request *req)
 static int kshard_wait(struct sgc_request *req)
 {
 	while (!req->done) {
-		kshard_progress(req);
+		kshard_round(req, false);
 		if (!req->done)
 			kshard_sleep(req);
 	}

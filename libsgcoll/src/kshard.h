@@ -13,11 +13,11 @@
  * star's loss recovery, duplicate suppression, pacing and mismatch checks.
  * Shard 0's group is the communicator itself.
  *
- * It is taken with SGC_ALGO=shard when some rank of the job asked for
- * SGC_ACCEL=ebpf (a one-element allreduce at the first sharded allreduce
- * tells every rank, so that all take the same algorithm); otherwise, and
- * with SGC_ALGO=auto, mesh.c reduces in user space, which was faster on
- * veth here (README, Limits).  A group whose owner cannot take the eBPF
+ * It is taken with SGC_ALGO=shard-kernel when some rank of the job asked
+ * for SGC_ACCEL=ebpf (a one-element allreduce at the first sharded
+ * allreduce tells every rank, so that all take the same algorithm);
+ * otherwise mesh.c reduces in user space, which was 10-100x faster on
+ * veth here (README, Limits), and which SGC_ALGO=auto and shard take.  A group whose owner cannot take the eBPF
  * path (SGC_ACCEL=off or auto there, a rank of the group on the owner's
  * own host, the interface's dispatcher slots full) reduces in that
  * owner's user space: a mixed job works.

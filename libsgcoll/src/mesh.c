@@ -888,6 +888,7 @@ bool mesh_allreduce_wanted(const struct sgc_comm *c, size_t count, enum sgc_dtyp
 	case SGC_ALGO_STAR:
 		return false;
 	case SGC_ALGO_SHARD:
+	case SGC_ALGO_SHARD_KERNEL:
 		return true;
 	default:
 		/* Beyond SGC_SHARD_AUTO_MAX_WORLD ranks the sharded algorithm

@@ -11,7 +11,7 @@
  *       sum retransmits over ranks), and rank 0 on the eBPF path its BPF counters;
  *       -F: the run has faults (drops), so window's "no contribution outside
  *       the window" holds no longer: the count is printed, not failed.
- *   -K RANKS: SGC_ALGO=shard with SGC_ACCEL=ebpf, every rank on a host of
+ *   -K RANKS: SGC_ALGO=shard-kernel with SGC_ACCEL=ebpf, every rank on a host of
  *       its own: the ranks listed (comma list, or "none") run with
  *       SGC_ACCEL=off, and at the end each of them must have reduced its
  *       shards in user space and every other rank its shards on its own

@@ -924,8 +924,14 @@ static void test_env_ebpf_options(void **state)
 	setenv("SGC_ALGO", "star", 1);
 	assert_int_equal(sgc_config_from_env(&c), 0);
 	assert_int_equal(c.algo, SGC_ALGO_STAR);
-	c.algo = (enum sgc_algo)3;
-	assert_err_mentions(sgc_cfg_validate(&c, &out), -EINVAL, "SGC_ALGO_SHARD");
+	setenv("SGC_ALGO", "SHARD-kernel", 1);
+	assert_int_equal(sgc_config_from_env(&c), 0);
+	assert_int_equal(c.algo, SGC_ALGO_SHARD_KERNEL);
+	assert_int_equal(sgc_cfg_validate(&c, &out), 0);
+	setenv("SGC_ALGO", "kernel", 1);
+	assert_err_mentions(sgc_config_from_env(&c), -EINVAL, "shard-kernel");
+	c.algo = (enum sgc_algo)4;
+	assert_err_mentions(sgc_cfg_validate(&c, &out), -EINVAL, "SGC_ALGO_SHARD_KERNEL");
 	c.algo = SGC_ALGO_AUTO;
 	unsetenv("SGC_ALGO");
 
