@@ -142,6 +142,8 @@ struct sgc_comm {
 	uint64_t hello_warn_at;	/* rendezvous.c: last refused HELLO logged */
 	uint32_t hello_warn_quiet; /* refused HELLOs not logged since */
 	uint32_t kernel_token;	/* path_bpf.c: notify_prog's results carry it; 0 = none */
+	uint64_t kernel_read_ns; /* coord_kernel.c: what a read of a collective's
+				  * slots costs, smoothed (1/8) */
 
 	struct sgc_rtt rtt;	/* retx.h */
 	struct sgc_io io;	/* io.c */
@@ -206,13 +208,22 @@ static inline bool kernel_reduces_kind(const struct sgc_comm *c, unsigned int ki
  * Often (a 64th of the floor) only while the budget is what holds PULLs
  * back: otherwise nothing waits for it, and at the 200 us floor a wake-up
  * every 3 us while one lost contribution was PULLed took a CPU from the
- * ranks on a 2-CPU host (1% loss, 17 ranks: p99 3.5 -> 1.0 ms).
+ * ranks on a 2-CPU host (1% loss, 17 ranks: p99 3.5 -> 1.0 ms).  And
+ * never so often that reading the slots takes more than a quarter of the
+ * time (KERNEL_READ_SHARE times what the reads cost, kernel_read_ns): a
+ * read copies each open chunk's slot, body and all, and with
+ * SGC_ALGO=shard-kernel (nine stars a rank at 9 ranks, 32 open chunks
+ * each) the reads took 31% of the machine and the 1 MiB allreduce 60 ms,
+ * against 26-30 ms at half the floor (bench/results/kshard-2026-12-06).
  */
+#define KERNEL_READ_SHARE	4
 static inline uint64_t kernel_refresh_gap(const struct sgc_comm *c)
 {
+	uint64_t floor = c->kernel_read_ns * KERNEL_READ_SHARE;
+
 	if (c->pace.inflight * 2 < c->pace.budget)
-		return c->rtt.rto_ns / 2;
-	return c->rtt.rto_ns / 64;
+		return c->rtt.rto_ns / 2 > floor ? c->rtt.rto_ns / 2 : floor;
+	return c->rtt.rto_ns / 64 > floor ? c->rtt.rto_ns / 64 : floor;
 }
 
 /* comm.c: register the upcalls of a rank of c->rank: io.rx, the receive

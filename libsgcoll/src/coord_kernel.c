@@ -103,10 +103,12 @@ int kernel_refresh_seen(struct sgc_comm *c, struct sgc_coll *co)
 {
 	uint32_t ch, lim = co->kernel_low + SGC_BPF_CHUNK_SLOTS;
 	const struct sgc_bpf_slot *slot;
+	uint64_t t0, took;
 	int r, fresh = 0;
 
 	if (!kernel_reduces_kind(c, co->kind))
 		return 0;
+	t0 = now_ns();
 	co->kernel_read_at = c->now;
 	if (lim > co->nchunks)
 		lim = co->nchunks;
@@ -129,6 +131,10 @@ int kernel_refresh_seen(struct sgc_comm *c, struct sgc_coll *co)
 				pull_release(c, &co->pull, 1);
 		}
 	}
+	/* What the reads cost: the refresh gap keeps them a small share. */
+	took = now_ns() - t0;
+	c->kernel_read_ns = c->kernel_read_ns ? c->kernel_read_ns - c->kernel_read_ns / 8 + took / 8
+					      : took;
 	if (co->nchunks > 1)
 		kernel_pull_lost(c, co, lim, fresh);
 	return fresh;

@@ -274,7 +274,7 @@ int kshard_post(struct sgc_comm *c, const void *sendbuf, void *recvbuf, size_t c
 	}
 	for (r = 0; r < posted; r++)
 		io_flush(group_of(c, r));
-	if (r < c->world) {
+	if (posted < c->world) {
 		char why[sizeof(req->msg)];
 
 		snprintf(why, sizeof(why), "%s", sgc_last_error());
@@ -288,7 +288,8 @@ int kshard_post(struct sgc_comm *c, const void *sendbuf, void *recvbuf, size_t c
 		req->nparts = posted;
 		req->status = err;
 		snprintf(req->msg, sizeof(req->msg), "sharded allreduce: posting shard %d failed: %.300s",
-			 r, why);
+			 posted, why);
+		req->done = req->parts_left == 0;
 	}
 	return 0;
 }
