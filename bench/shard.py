@@ -152,7 +152,7 @@ def main():
     a.rank_logs, a.small_queries = tempfile.mkdtemp(prefix="sgc-shard-ranks."), False
     os.makedirs(a.out, exist_ok=True)
     cons = a.contenders.split(",")
-    rows, load0, started = [], run.loadavg(), time.time()
+    rows, load0, started, failed = [], run.loadavg(), time.time(), {}
     for world in (int(w) for w in a.worlds.split(",")):
         for topo in a.topology.split(","):
             hosts = world - 1 if topo == "per-host" else 1
@@ -168,7 +168,16 @@ def main():
                                 continue
                             if con == "gloo" and world > 17:
                                 continue  # run.py's LIMITS: a full TCP mesh on 2 cores
-                            r = one(a, name, hosts, world, wl, con)
+                            point = (con, wl, world, topo)
+                            if point in failed:
+                                continue  # failed once here: its other repeats too, likely
+                            try:
+                                r = one(a, name, hosts, world, wl, con)
+                            except RuntimeError as e:
+                                failed[point] = why_failed(str(e))
+                                print(f"  {con:14s} {wl:6s} world {world:3d} hosts {hosts:3d}: "
+                                      f"FAILED: {failed[point]}", flush=True)
+                                continue
                             r["topology"] = topo if placed(con) else "one-host (loopback)"
                             r["rep"] = rep
                             rows.append(r)
@@ -180,7 +189,7 @@ def main():
         fh.write(",".join(fields) + "\n")
         for r in rows:
             fh.write(",".join(str(r.get(f, "")) for f in fields) + "\n")
-    write_md(a, rows, load0, run.loadavg(), time.time() - started)
+    write_md(a, rows, load0, run.loadavg(), time.time() - started, failed)
     make_plots(a.out, rows)
     return 0
 
@@ -237,7 +246,16 @@ def vs(ref, med):
     return f"{ref / med:.2f}x faster" if med <= ref else f"{med / ref:.2f}x slower"
 
 
-def write_md(a, rows, load0, load1, secs):
+def why_failed(err):
+    """The line of a failed run's output that says why (rank 0's error)."""
+    lines = [ln.strip(" |") for ln in err.splitlines() if ln.strip()]
+    for ln in lines:
+        if ln.startswith("rank 0:") or "did not" in ln or "timed out" in ln:
+            return ln[:300]
+    return lines[-1][:300] if lines else "no output"
+
+
+def write_md(a, rows, load0, load1, secs, failed=None):
     groups = {}
     for r in rows:
         groups.setdefault((r["world"], r["workload"], r["topology"], r["contender"]), []).append(r)
@@ -271,6 +289,13 @@ def write_md(a, rows, load0, load1, secs):
                            f"{'%.2f' % bn if bn is not None else '–'} | {vs(ref_p50, med)} | "
                            f"{vs(same_p50, med)} |")
             out.append("")
+    if failed:
+        out += ["## Runs that failed", "",
+                "A point whose first run failed was not run again.  The reason is rank 0's "
+                "error (the ranks' logs are in the run's --rank-logs directory).", ""]
+        out += [f"- {con}, {wl}, {world} ranks, {topo}: {why}"
+                for (con, wl, world, topo), why in sorted(failed.items())]
+        out.append("")
     with open(os.path.join(a.out, "results.md"), "w") as fh:
         fh.write("\n".join(out) + "\n")
     print("\n".join(out))
