@@ -16,7 +16,7 @@
  * It is taken with SGC_ALGO=shard-kernel when some rank of the job asked
  * for SGC_ACCEL=ebpf (a one-element allreduce at the first sharded
  * allreduce tells every rank, so that all take the same algorithm);
- * otherwise mesh.c reduces in user space, which was 10-100x faster on
+ * otherwise mesh.c reduces in user space, which was 5-20x faster on
  * veth here (README, Limits), and which SGC_ALGO=auto and shard take.  A group whose owner cannot take the eBPF
  * path (SGC_ACCEL=off or auto there, a rank of the group on the owner's
  * own host, the interface's dispatcher slots full) reduces in that
