@@ -253,6 +253,11 @@ SGC_HIDDEN int comm_join(struct sgc_comm *c);
 SGC_HIDDEN int split_open(struct sgc_comm *p, int rank, int world, bool soft,
 			  struct sgc_comm **out);
 SGC_HIDDEN struct sockaddr_in split_addr(const struct sgc_comm *p, int r);
+/* Join @n, opened by split_open(), whose coordinator is parent rank @lead
+ * on @port (host order), with io.side @side(@arg) driving the others
+ * while it waits. */
+SGC_HIDDEN int split_join(struct sgc_comm *p, struct sgc_comm *n, int lead, uint16_t port,
+			  void (*side)(void *arg), void *arg);
 
 /*
  * Run the I/O watch handler (io_watch(): the eBPF path's ring buffer) now,

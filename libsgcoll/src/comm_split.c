@@ -138,6 +138,22 @@ fail:
 	return err;
 }
 
+int split_join(struct sgc_comm *p, struct sgc_comm *n, int lead, uint16_t port,
+	       void (*side)(void *arg), void *arg)
+{
+	int err;
+
+	if (n->rank) {
+		n->cfg.coord = split_addr(p, lead);
+		n->cfg.coord.sin_port = htons(port);
+	}
+	n->io.side = side;
+	n->io.side_arg = arg;
+	err = comm_join(n);
+	n->io.side = NULL;
+	return err;
+}
+
 /* io.side while the new communicator joins: the parent answers. */
 static void split_side(void *arg)
 {
@@ -249,14 +265,7 @@ int sgc_comm_split(sgc_comm *c, int color, int key, sgc_comm **out)
 		err = split_check_group(c, e, rd, lead);
 	if (err)
 		goto out;
-	if (nrank != 0) {
-		n->cfg.coord = split_addr(c, lead);
-		n->cfg.coord.sin_port = htons((uint16_t)rd[lead].port);
-	}
-	n->io.side = split_side;
-	n->io.side_arg = c;
-	err = comm_join(n);
-	n->io.side = NULL;
+	err = split_join(c, n, lead, (uint16_t)rd[lead].port, split_side, c);
 	if (err)
 		goto out;
 	*out = n;

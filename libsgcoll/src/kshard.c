@@ -124,16 +124,7 @@ static int groups_open(struct sgc_comm *c)
 				      "groups for the per-owner eBPF reduction: %s (its "
 				      "sgc_last_error() says why)", r, sgc_strerror(rd[r].err));
 	for (r = 1; !err && r < w; r++) {
-		struct sgc_comm *g = k->groups[r];
-
-		if (g->rank) {
-			g->cfg.coord = split_addr(c, r);
-			g->cfg.coord.sin_port = htons((uint16_t)rd[r].port);
-		}
-		g->io.side = groups_side;
-		g->io.side_arg = c;
-		err = comm_join(g);
-		g->io.side = NULL;
+		err = split_join(c, k->groups[r], r, (uint16_t)rd[r].port, groups_side, c);
 		if (err) {
 			snprintf(why, sizeof(why), "%s", sgc_last_error());
 			sgc_err(err, "sharded allreduce: joining the group of shard %d (its owner is "
