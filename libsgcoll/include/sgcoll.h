@@ -24,9 +24,10 @@
  * sgc_bpf_stat_name() are safe from any thread; sgc_last_error() is per
  * thread (it describes the calling thread's last failure).  Process-wide:
  * the eBPF path installs the library's libbpf print callback at sgc_init(),
- * and one interface takes one eBPF-path coordinator (a second one fails
- * with -EBUSY naming the XDP program that holds it; use SGC_ACCEL=auto to
- * fall back to the user-space path, or another interface).
+ * and one interface takes up to 8 eBPF-path coordinators through
+ * libsgcoll's XDP dispatcher (a ninth, or an interface with another XDP
+ * program, fails with -EBUSY naming the cause; use SGC_ACCEL=auto to fall
+ * back to the user-space path, or another interface).
  *
  * Lost ranks: there is no membership change.  Once a worker has crashed or
  * stopped answering, every call that needs all ranks fails within its

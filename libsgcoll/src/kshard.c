@@ -237,6 +237,8 @@ int kshard_post(struct sgc_comm *c, const void *sendbuf, void *recvbuf, size_t c
 	req_reset(req, c);
 	req->kind = SGC_COLL_ALLREDUCE;
 	req->ops = &kshard_ops;
+	req->count = count;
+	req->dtype = (uint8_t)dt;
 	req->parts = calloc((size_t)c->world, sizeof(*req->parts));
 	req->part_ptrs = calloc((size_t)c->world, sizeof(*req->part_ptrs));
 	if (!req->parts || !req->part_ptrs) {
@@ -292,8 +294,10 @@ static void kshard_part_done(struct sgc_request *p)
 
 	if (p->status && !req->status) {
 		req->status = p->status;
-		snprintf(req->msg, sizeof(req->msg), "shard %d of the sharded allreduce (rank %d "
-			 "reduces it): %.300s", r, r, p->msg);
+		/* The counts a mismatch names are the shard's: say the call's. */
+		snprintf(req->msg, sizeof(req->msg), "shard %d of the sharded allreduce of %zu x %s "
+			 "on this rank (rank %d reduces the shard): %.280s", r, req->count,
+			 sgc_dtype_name(req->dtype), r, p->msg);
 	}
 	if (--req->parts_left == 0)
 		req->done = true;

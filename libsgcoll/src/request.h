@@ -41,6 +41,8 @@ struct sgc_request {
 	struct sgc_request *parts, **part_ptrs;
 	int nparts, parts_left;
 	struct sgc_request *whole;
+	size_t count;		/* the whole's: the call's count and dtype, for messages */
+	uint8_t dtype;
 	uint64_t deadline;	/* done by then, whatever its collective does */
 	uint32_t seq;		/* what this rank called, for messages */
 	uint8_t kind;
