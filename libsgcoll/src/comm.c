@@ -5,7 +5,9 @@
  * that the coordinator keeps answering retransmission requests until
  * every worker is done, then releases everything.
  */
+#define _GNU_SOURCE	/* ppoll */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -229,50 +231,155 @@ static void bye_all(struct sgc_comm *c)
 			break;
 }
 
-static void say_goodbye(struct sgc_comm *c)
+struct comm_bye {
+	uint64_t deadline, next, gap;
+	int left;		/* coordinator: workers that have not said it */
+	bool done;
+};
+
+/*
+ * Saying goodbye, in steps, so that several communicators can say it at
+ * once (comm_goodbye_all()).  A worker says it is done until the
+ * coordinator acknowledges; if every BYE_ACK is lost the coordinator has
+ * most likely left already, so it does not wait out the whole timeout for
+ * it.  The coordinator waits for every worker's BYE, at most the timeout.
+ */
+static void bye_start(struct sgc_comm *c, struct comm_bye *b)
 {
-	uint64_t deadline = now_ns() + c->rtt.timeout_ns, next = 0, gap = c->rtt.rto_ns;
-	int r, left;
+	uint64_t now = now_ns();
+
+	b->deadline = now + c->rtt.timeout_ns;
+	b->next = 0;
+	b->gap = c->rtt.rto_ns;
+	b->left = 0;
+	b->done = false;
+	if (c->rank != 0)
+		b->deadline = min_u64(b->deadline, now + BYE_WAIT_MS * 1000000ULL);
+	else
+		c->rxt.early[SGC_MSG_HELLO] = hello_next_job;
+}
+
+/* Send what is due; true once @c is done saying goodbye.  b->next is
+ * when to look again. */
+static bool bye_step(struct sgc_comm *c, struct comm_bye *b, uint64_t now)
+{
+	struct sgc_hdr h;
+	int r;
 
 	if (c->rank != 0) {
-		/* A worker only says it is done; if every BYE_ACK is lost the
-		 * coordinator has most likely left already, so do not wait
-		 * out the whole timeout for it. */
-		deadline = min_u64(deadline, now_ns() + BYE_WAIT_MS * 1000000ULL);
-		while (!c->bye_acked && !c->dead) {
-			uint64_t now = now_ns();
-			struct sgc_hdr h;
-
-			if (now >= deadline)
-				break;
-			if (now >= next) {
-				sgc_hdr_init(&h, SGC_MSG_BYE, c->job_id);
-				h.rank = (uint16_t)c->rank;
-				h.aux = c->colls.base;
-				send_hdr(c, &h, &c->cfg.coord);
-				next = now + gap;
-				gap = min_u64(gap * 2, c->rtt.rto_max_ns);
-			}
-			if (engine_progress(c, min_u64(next, deadline)))
-				break;
+		if (c->bye_acked || c->dead || now >= b->deadline)
+			return true;
+		if (now >= b->next) {
+			sgc_hdr_init(&h, SGC_MSG_BYE, c->job_id);
+			h.rank = (uint16_t)c->rank;
+			h.aux = c->colls.base;
+			send_hdr(c, &h, &c->cfg.coord);
+			b->next = now + b->gap;
+			b->gap = min_u64(b->gap * 2, c->rtt.rto_max_ns);
 		}
-		io_flush(c);
-		return;
+		b->next = min_u64(b->next, b->deadline);
+		return false;
 	}
-	c->rxt.early[SGC_MSG_HELLO] = hello_next_job;
-	for (;;) {
-		for (left = 0, r = 1; r < c->world; r++)
-			left += !c->peers[r].bye;
-		if (!left || now_ns() >= deadline)
-			break;
-		if (engine_progress(c, deadline))
-			break;
-	}
-	if (c->mesh.used)
+	for (b->left = 0, r = 1; r < c->world; r++)
+		b->left += !c->peers[r].bye;
+	b->next = b->deadline;
+	return !b->left || now >= b->deadline;
+}
+
+static void bye_finish(struct sgc_comm *c, struct comm_bye *b)
+{
+	if (c->rank == 0 && c->mesh.used)
 		bye_all(c);
 	io_flush(c);
-	if (left)
-		pr_debug("coordinator finalized with %d workers not yet finalized\n", left);
+	if (c->rank == 0 && b->left)
+		pr_debug("coordinator finalized with %d workers not yet finalized\n", b->left);
+}
+
+void comm_sleep(struct sgc_comm **v, int n, uint64_t until)
+{
+	struct pollfd inline_p[8], *p = inline_p;
+	uint64_t now = now_ns(), wait = until > now ? until - now : 0;
+	struct timespec ts;
+	int i, m = 0;
+
+	if (n > (int)(sizeof(inline_p) / sizeof(inline_p[0]))) {
+		p = calloc((size_t)n, sizeof(*p));
+		if (!p)
+			return;	/* the caller's loop goes round without sleeping */
+	}
+	for (i = 0; i < n; i++) {
+		if (!v[i])
+			continue;
+		if (v[i]->cfg.waitmode == SGC_WAITMODE_BUSYPOLL)
+			wait = 0;
+		p[m].fd = v[i]->io.ring.ring_fd;
+		p[m].events = POLLIN;
+		p[m++].revents = 0;
+	}
+	ts.tv_sec = (time_t)(wait / 1000000000ULL);
+	ts.tv_nsec = (long)(wait % 1000000000ULL);
+	ppoll(p, (nfds_t)m, &ts, NULL);	/* EINTR: the caller's loop goes round */
+	if (p != inline_p)
+		free(p);
+}
+
+static void say_goodbye(struct sgc_comm *c)
+{
+	struct comm_bye b;
+
+	bye_start(c, &b);
+	while (!bye_step(c, &b, now_ns()))
+		if (engine_progress(c, b.next))
+			break;
+	bye_finish(c, &b);
+}
+
+/*
+ * Several communicators say goodbye at once, each driven while it has
+ * not, then are finalized without saying it again.  One after the other,
+ * each waiting for its peers, the coordinator of the next one could have
+ * left by the time a rank got there: after a worker was lost, kshard.c's
+ * 8 groups at 9 ranks took 5 to 17 s to finalize with a 3 s timeout, 2 s
+ * more for each group whose coordinator was gone.
+ */
+void comm_goodbye_all(struct sgc_comm **v, int n)
+{
+	struct comm_bye *b = calloc((size_t)n, sizeof(*b));
+	int i, left;
+
+	if (!b) {
+		for (i = 0; i < n; i++)
+			sgc_finalize(v[i]);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		b[i].done = !(v[i]->joined && v[i]->io.ring_ok);
+		if (!b[i].done)
+			bye_start(v[i], &b[i]);
+	}
+	do {
+		uint64_t now = now_ns(), next = now + 1000000000ULL;
+
+		for (left = 0, i = 0; i < n; i++) {
+			if (b[i].done)
+				continue;
+			if (engine_progress(v[i], 0) || bye_step(v[i], &b[i], now_ns())) {
+				b[i].done = true;
+				bye_finish(v[i], &b[i]);
+				continue;
+			}
+			io_flush(v[i]);
+			next = min_u64(next, b[i].next);
+			left++;
+		}
+		if (left)
+			comm_sleep(v, n, next);
+	} while (left);
+	for (i = 0; i < n; i++) {
+		v[i]->joined = false;	/* said */
+		sgc_finalize(v[i]);
+	}
+	free(b);
 }
 
 void sgc_finalize(sgc_comm *c)

@@ -253,6 +253,13 @@ SGC_HIDDEN int comm_join(struct sgc_comm *c);
 SGC_HIDDEN int split_open(struct sgc_comm *p, int rank, int world, bool soft,
 			  struct sgc_comm **out);
 SGC_HIDDEN struct sockaddr_in split_addr(const struct sgc_comm *p, int r);
+/* Several communicators' goodbyes at once, then sgc_finalize() of each
+ * (kshard.c's groups). */
+SGC_HIDDEN void comm_goodbye_all(struct sgc_comm **v, int n);
+/* Sleep until a datagram comes for one of @v's @n communicators (NULL
+ * entries skipped) or until @until (ns), whichever is first. */
+SGC_HIDDEN void comm_sleep(struct sgc_comm **v, int n, uint64_t until);
+
 /* Join @n, opened by split_open(), whose coordinator is parent rank @lead
  * on @port (host order), with io.side @side(@arg) driving the others
  * while it waits. */

@@ -4,13 +4,10 @@
  * one star allreduce per shard, in a group whose coordinator is the
  * shard's owner (kshard.h says why and when).
  */
-#define _GNU_SOURCE	/* ppoll */
 #include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "coll.h"
 #include "comm.h"
@@ -31,15 +28,16 @@ static struct sgc_comm *group_of(struct sgc_comm *c, int r)
 static void groups_close(struct sgc_comm *c)
 {
 	struct sgc_kshard *k = c->kshard;
-	int r;
+	int r, n;
 
 	if (!k->groups)
 		return;
-	/* In the same order on every rank: each waits only for ranks that
-	 * are done with the groups before. */
-	for (r = 1; r < c->world; r++)
+	/* All at once: one after the other, a rank got to a group whose
+	 * coordinator had left (comm_goodbye_all()). */
+	for (n = 0, r = 1; r < c->world; r++)
 		if (k->groups[r])
-			sgc_finalize(k->groups[r]);
+			k->groups[n++] = k->groups[r];
+	comm_goodbye_all(k->groups, n);
 	free(k->groups);
 	k->groups = NULL;
 }
@@ -291,8 +289,12 @@ static void kshard_part_done(struct sgc_request *p)
 {
 	struct sgc_request *req = p->whole;
 	int r = (int)(p - req->parts);
+	/* This rank's own shard says best why: as its coordinator it names
+	 * the ranks that did not contribute, where the others only hear
+	 * that their coordinator gave up. */
+	bool own = req->c && r == req->c->rank;
 
-	if (p->status && !req->status) {
+	if (p->status && (!req->status || own)) {
 		req->status = p->status;
 		/* The counts a mismatch names are the shard's: say the call's. */
 		snprintf(req->msg, sizeof(req->msg), "shard %d of the sharded allreduce of %zu x %s "
@@ -348,29 +350,19 @@ static int kshard_progress(struct sgc_request *req)
  * first of their timers is due, at most a second. */
 static void kshard_sleep(struct sgc_request *req)
 {
-	struct pollfd *p = calloc((size_t)req->nparts, sizeof(*p));
-	uint64_t now = now_ns(), next = now + 1000000000ULL, wait;
-	struct timespec ts;
-	int i, n = 0;
+	struct sgc_comm **v = calloc((size_t)req->nparts, sizeof(*v));
+	uint64_t next = now_ns() + 1000000000ULL;
+	int i;
 
-	if (!p)
+	if (!v)
 		return;		/* the caller's loop goes round without sleeping */
 	for (i = 0; i < req->nparts; i++) {
-		struct sgc_comm *g = req->parts[i].c;
-
-		if (!g)
-			continue;
-		if (g->cfg.waitmode == SGC_WAITMODE_BUSYPOLL)
-			next = now;
-		next = min_u64(next, g->colls.next_timer);
-		p[n].fd = g->io.ring.ring_fd;
-		p[n++].events = POLLIN;
+		v[i] = req->parts[i].c;
+		if (v[i])
+			next = min_u64(next, v[i]->colls.next_timer);
 	}
-	wait = next > now ? next - now : 0;
-	ts.tv_sec = (time_t)(wait / 1000000000ULL);
-	ts.tv_nsec = (long)(wait % 1000000000ULL);
-	ppoll(p, (nfds_t)n, &ts, NULL);
-	free(p);
+	comm_sleep(v, req->nparts, next);
+	free(v);
 }
 
 static int kshard_wait(struct sgc_request *req)

@@ -18,13 +18,14 @@
  *       eBPF path (sgc_stats.shards_in_kernel).
  *   SUITES: comma list of allreduce,inplace,reduce,bcast,barrier,nb,early,sg,sgpartial,custom,
  *       float,window,rscatter,allgather,shardnb (the last count),shardmismatch,
- *       big (the last count), lastresult, inorder
+ *       big (the last count), lastresult, inorder, selfkill (kshard_kill.sh; last)
  *   exit 0 = all good, 1 = a wrong result or error, 77 = skipped
  */
 #define _GNU_SOURCE	/* strerrorname_np */
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <signal.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -430,6 +431,47 @@ static void t_shard_mismatch(sgc_comm *c)
 	fill(s, n * w, SGC_INT32, g_rank, 77);
 	if (!check_rc("reduce_scatter after mismatches", sgc_reduce_scatter(c, s, r, n, SGC_INT32, SGC_SUM)))
 		verify_at("reduce_scatter after mismatches", r, n, SGC_INT32, SGC_SUM, 77, (size_t)g_rank * n);
+	free(s);
+	free(r);
+}
+
+/* A rank lost mid-job (kshard_kill.sh): rank world / 2 SIGKILLs itself
+ * after one exact sharded allreduce; every other rank's next one must fail
+ * with -ETIMEDOUT naming it, within three timeouts.  Nothing runs after. */
+static bool g_lost;
+
+static void t_self_kill(sgc_comm *c)
+{
+	size_t n = 1 << 16;
+	int32_t *s = malloc(n * 4), *r = malloc(n * 4);
+	int victim = g_world / 2, rc;
+	const char *t = getenv("SGC_TIMEOUT_MS");
+	double t0, limit = 3 * (t ? atof(t) : 10000) / 1e3;
+	char who[32];
+
+	fill(s, n, SGC_INT32, g_rank, 91);
+	if (!check_rc("sharded allreduce before the loss", sgc_allreduce(c, s, r, n, SGC_INT32, SGC_SUM)))
+		verify("sharded allreduce before the loss", r, n, SGC_INT32, SGC_SUM, 91);
+	g_lost = true;
+	if (g_rank == victim && !g_fail) {
+		printf("rank %d: SIGKILL myself\n", g_rank);
+		fflush(stdout);
+		raise(SIGKILL);
+	}
+	t0 = now_us();
+	rc = sgc_allreduce(c, s, r, n, SGC_INT32, SGC_SUM);
+	snprintf(who, sizeof(who), "rank %d ", victim);
+	if (rc != -ETIMEDOUT)
+		FAIL("sharded allreduce after the loss returned %d (%s), expected -ETIMEDOUT: %s", rc,
+		     sgc_strerror(rc), sgc_last_error());
+	else if (!strstr(sgc_last_error(), who))
+		FAIL("sharded allreduce after the loss names not %s: %s", who, sgc_last_error());
+	else if ((now_us() - t0) / 1e6 > limit)
+		FAIL("sharded allreduce after the loss took %.1f s, more than %.1f", (now_us() - t0) / 1e6,
+		     limit);
+	else
+		printf("rank %d: selfkill: failed as it should in %.1f s: %s\n", g_rank,
+		       (now_us() - t0) / 1e6, sgc_last_error());
 	free(s);
 	free(r);
 }
@@ -1097,6 +1139,10 @@ int main(int argc, char **argv)
 			t_shard_mismatch(c);
 		if (strstr(suites, "big") && !g_fail)
 			t_big(c, counts[ncounts - 1]);
+		if (strstr(suites, "selfkill") && !g_fail) {
+			t_self_kill(c);
+			break;
+		}
 		if (strstr(suites, "inplace"))
 			t_allreduce(c, counts, ncounts, 0, true);
 		if (strstr(suites, "reduce") && !g_fail)
@@ -1155,7 +1201,7 @@ int main(int argc, char **argv)
 				break;
 		}
 	}
-	if (!g_fail)
+	if (!g_fail && !g_lost)
 		check_rc("final barrier", sgc_barrier(c));
 	if (g_rank == 0 || g_fail || all_stats) {
 		struct sgc_stats st;
@@ -1190,6 +1236,18 @@ int main(int argc, char **argv)
 			printf(" %s=%" PRIu64, sgc_bpf_stat_name(i), bs[i]);
 		printf("\n");
 	}
+	t0 = now_us();
 	sgc_finalize(c);
+	if (g_lost) {
+		/* The peers' goodbyes wait at most a timeout each, side by side. */
+		const char *t = getenv("SGC_TIMEOUT_MS");
+		double limit = 3 * (t ? atof(t) : 10000) / 1e3 + 5;
+
+		if ((now_us() - t0) / 1e6 > limit)
+			FAIL("sgc_finalize after the loss took %.1f s, more than %.1f",
+			     (now_us() - t0) / 1e6, limit);
+		else
+			printf("rank %d: selfkill: ok (finalize %.1f s)\n", g_rank, (now_us() - t0) / 1e6);
+	}
 	return g_fail ? 1 : 0;
 }
