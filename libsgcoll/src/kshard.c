@@ -194,19 +194,6 @@ int kshard_wanted(struct sgc_comm *c)
 	return err ? err : 1;
 }
 
-/* Shard @r of @count elements: [*lo, *lo + *n), on chunk boundaries of
- * @ce elements, as mesh.c cuts. */
-static void shard_of(size_t count, size_t ce, int world, int r, size_t *lo, size_t *n)
-{
-	uint64_t nch = count ? (count + ce - 1) / ce : 0, a, b, hi;
-
-	a = nch * (uint64_t)r / (uint64_t)world;
-	b = nch * (uint64_t)(r + 1) / (uint64_t)world;
-	hi = b * ce < count ? b * ce : count;
-	*lo = a * ce < count ? (size_t)(a * ce) : count;
-	*n = hi > *lo ? (size_t)hi - *lo : 0;
-}
-
 static void kshard_part_done(struct sgc_request *p);
 static int kshard_progress(struct sgc_request *req);
 static int kshard_wait(struct sgc_request *req);
@@ -249,7 +236,7 @@ int kshard_post(struct sgc_comm *c, const void *sendbuf, void *recvbuf, size_t c
 		struct sgc_comm *g = group_of(c, r);
 		struct sgc_request *p = &req->parts[r];
 
-		shard_of(count, ce, c->world, r, &lo, &n);
+		mesh_shard_of(count, ce, c->world, r, &lo, &n);
 		req->part_ptrs[r] = p;
 		/* coll_post() resets @p: whose part it is comes after. */
 		err = coll_post(g, SGC_COLL_ALLREDUCE, n ? (const uint8_t *)sendbuf + lo * elsz : sendbuf,

@@ -96,22 +96,26 @@ static const char *mesh_name(int kind)
  * send buffer) and phase 1 fills (allgather: block o of the result). */
 static void shard_range(const struct mesh_coll *m, int world, int o, size_t *lo, size_t *n)
 {
-	uint64_t nch, a, b, hi;
-
 	if (m->kind != SGC_COLL_ALLREDUCE) {
 		*lo = (size_t)o * m->count;
 		*n = m->count;
 		return;
 	}
+	mesh_shard_of(m->count, m->ce, world, o, lo, n);
+}
+
+void mesh_shard_of(size_t count, size_t ce, int world, int o, size_t *lo, size_t *n)
+{
+	uint64_t nch = count ? (count + ce - 1) / ce : 0, a, b, hi;
+
 	/* On chunk boundaries, so that every full chunk is a full datagram. */
-	nch = m->count ? (m->count + m->ce - 1) / m->ce : 0;
 	a = nch * (uint64_t)o / (uint64_t)world;
 	b = nch * (uint64_t)(o + 1) / (uint64_t)world;
-	*lo = (size_t)(a * m->ce);
-	hi = b * m->ce < m->count ? b * m->ce : m->count;
+	*lo = (size_t)(a * ce);
+	hi = b * ce < count ? b * ce : count;
 	*n = hi > *lo ? (size_t)hi - *lo : 0;
-	if (*lo > m->count)
-		*lo = m->count;
+	if (*lo > count)
+		*lo = count;
 }
 
 static const struct sockaddr_in *peer_addr(const struct sgc_comm *c, int r)

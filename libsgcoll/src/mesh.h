@@ -57,6 +57,10 @@ SGC_HIDDEN void mesh_cancel_all(struct sgc_comm *c, int err, const char *why);
 SGC_HIDDEN void mesh_free_all(struct sgc_comm *c);
 /* Register the SHARD and SHARD_ACK handlers (any role). */
 SGC_HIDDEN void mesh_rx_table(struct sgc_rx_table *t);
+/* Shard @o of @world of a vector of @count elements cut on chunk
+ * boundaries of @ce elements: elements [*lo, *lo + *n).  The sharded
+ * allreduce's cut, in mesh.c and kshard.c alike. */
+SGC_HIDDEN void mesh_shard_of(size_t count, size_t ce, int world, int o, size_t *lo, size_t *n);
 /* The algorithm an allreduce of @count elements of @dt takes here. */
 SGC_HIDDEN bool mesh_allreduce_wanted(const struct sgc_comm *c, size_t count, enum sgc_dtype dt,
 				      enum sgc_op op);
