@@ -6,11 +6,25 @@
  * paths when a rank asks for SGC_ACCEL=ebpf): SGC_ALGO picks.
  */
 #include <errno.h>
-#include <stdlib.h>
 
 #include "coll.h"
 #include "comm.h"
 #include "request.h"
+
+/* Post an allreduce on the algorithm SGC_ALGO (and SGC_ACCEL, for
+ * shard-kernel) picks; @req learns the outcome. */
+static int allreduce_post(struct sgc_comm *c, const void *sendbuf, void *recvbuf, size_t count,
+			  enum sgc_dtype dt, enum sgc_op op, struct sgc_request *req)
+{
+	int err;
+
+	if (!mesh_allreduce_wanted(c, count, dt, op))
+		return coll_post(c, SGC_COLL_ALLREDUCE, sendbuf, recvbuf, count, dt, op, 0, req);
+	err = kshard_wanted(c);
+	if (err > 0)
+		return kshard_post(c, sendbuf, recvbuf, count, dt, op, req);
+	return err ? err : mesh_post(c, SGC_COLL_ALLREDUCE, sendbuf, recvbuf, count, dt, op, req);
+}
 
 int sgc_allreduce(sgc_comm *c, const void *sendbuf, void *recvbuf, size_t count,
 		  enum sgc_dtype dt, enum sgc_op op)
@@ -20,12 +34,7 @@ int sgc_allreduce(sgc_comm *c, const void *sendbuf, void *recvbuf, size_t count,
 
 	if (!c)
 		return sgc_err(-EINVAL, "sgc_allreduce: NULL communicator");
-	if (!mesh_allreduce_wanted(c, count, dt, op))
-		err = coll_post(c, SGC_COLL_ALLREDUCE, sendbuf, recvbuf, count, dt, op, 0, &req);
-	else if ((err = kshard_wanted(c)) > 0)
-		err = kshard_post(c, sendbuf, recvbuf, count, dt, op, &req);
-	else if (!err)
-		err = mesh_post(c, SGC_COLL_ALLREDUCE, sendbuf, recvbuf, count, dt, op, &req);
+	err = allreduce_post(c, sendbuf, recvbuf, count, dt, op, &req);
 	if (err)
 		return err;
 	err = req_wait(&req);
@@ -40,23 +49,9 @@ int sgc_iallreduce(sgc_comm *c, const void *sendbuf, void *recvbuf, size_t count
 	struct sgc_request *req;
 	int err;
 
-	if (!c || !out || !mesh_allreduce_wanted(c, count, dt, op))
-		return req_post("sgc_iallreduce", c, SGC_COLL_ALLREDUCE, sendbuf, recvbuf, count, dt,
-				op, 0, false, out);
-	*out = NULL;
-	err = kshard_wanted(c);
-	if (err <= 0)
-		return err ? err : req_post("sgc_iallreduce", c, SGC_COLL_ALLREDUCE, sendbuf,
-					    recvbuf, count, dt, op, 0, true, out);
-	req = calloc(1, sizeof(*req));
-	if (!req)
-		return sgc_err(-ENOMEM, "out of memory for a request");
-	err = kshard_post(c, sendbuf, recvbuf, count, dt, op, req);
-	if (err) {
-		free(req);
+	err = req_new("sgc_iallreduce", c, out, &req);
+	if (err)
 		return err;
-	}
-	req_live_add(c, req);
-	*out = req;
-	return 0;
+	err = allreduce_post(c, sendbuf, recvbuf, count, dt, op, req);
+	return req_started(c, req, err, out);
 }

@@ -10,25 +10,21 @@
 #include "comm.h"
 #include "progress.h"
 
-int req_post(const char *what, sgc_comm *c, uint8_t kind, const void *sendbuf, void *recvbuf,
-		size_t count, enum sgc_dtype dt, enum sgc_op op, int root, bool shard,
-		sgc_request **out)
+int req_new(const char *what, sgc_comm *c, sgc_request **out, struct sgc_request **req)
 {
-	struct sgc_request *req;
-	int err;
-
 	if (!out)
 		return sgc_err(-EINVAL, "%s: NULL request pointer", what);
 	*out = NULL;
 	if (!c)
 		return sgc_err(-EINVAL, "%s: NULL communicator", what);
-	req = calloc(1, sizeof(*req));
-	if (!req)
+	*req = calloc(1, sizeof(**req));
+	if (!*req)
 		return sgc_err(-ENOMEM, "out of memory for a request");
-	if (shard)
-		err = mesh_post(c, kind, sendbuf, recvbuf, count, dt, op, req);
-	else
-		err = coll_post(c, kind, sendbuf, recvbuf, count, dt, op, root, req);
+	return 0;
+}
+
+int req_started(struct sgc_comm *c, struct sgc_request *req, int err, sgc_request **out)
+{
 	if (err) {
 		free(req);
 		return err;
@@ -37,6 +33,23 @@ int req_post(const char *what, sgc_comm *c, uint8_t kind, const void *sendbuf, v
 	io_flush(c);
 	*out = req;
 	return 0;
+}
+
+static int req_post(const char *what, sgc_comm *c, uint8_t kind, const void *sendbuf,
+		    void *recvbuf, size_t count, enum sgc_dtype dt, enum sgc_op op, int root,
+		    bool shard, sgc_request **out)
+{
+	struct sgc_request *req;
+	int err;
+
+	err = req_new(what, c, out, &req);
+	if (err)
+		return err;
+	if (shard)
+		err = mesh_post(c, kind, sendbuf, recvbuf, count, dt, op, req);
+	else
+		err = coll_post(c, kind, sendbuf, recvbuf, count, dt, op, root, req);
+	return req_started(c, req, err, out);
 }
 
 int sgc_ireduce(sgc_comm *c, const void *sendbuf, void *recvbuf, size_t count,

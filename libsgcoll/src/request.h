@@ -61,11 +61,14 @@ static inline void req_reset(struct sgc_request *req, struct sgc_comm *c)
 SGC_HIDDEN int coll_post(struct sgc_comm *c, uint8_t kind, const void *sendbuf,
 			 void *recvbuf, size_t count, enum sgc_dtype dt,
 			 enum sgc_op op, int root, struct sgc_request *req);
-/* A non-blocking call's request (request.c): a heap request posted by
- * coll_post(), or by mesh_post() if @shard, live until the caller frees it. */
-SGC_HIDDEN int req_post(const char *what, struct sgc_comm *c, uint8_t kind, const void *sendbuf,
-			void *recvbuf, size_t count, enum sgc_dtype dt, enum sgc_op op, int root,
-			bool shard, struct sgc_request **out);
+/* A non-blocking call's request (request.c).  req_new(): the checks of
+ * @c and @out, and a heap request in *@req.  req_started(): after the
+ * post, with its error: on failure the request is freed; otherwise it is
+ * live until the caller frees it, and *@out gets it. */
+SGC_HIDDEN int req_new(const char *what, struct sgc_comm *c, struct sgc_request **out,
+		       struct sgc_request **req);
+SGC_HIDDEN int req_started(struct sgc_comm *c, struct sgc_request *req, int err,
+			   struct sgc_request **out);
 /* Progress until @req is done; returns its status. */
 SGC_HIDDEN int req_wait(struct sgc_request *req);
 /* Waiting for @req failed with @err (the engine, not the collective):
