@@ -300,7 +300,7 @@ void comm_sleep(struct sgc_comm **v, int n, uint64_t until)
 	struct pollfd inline_p[8], *p = inline_p;
 	uint64_t now = now_ns(), wait = until > now ? until - now : 0;
 	struct timespec ts;
-	int i, m = 0;
+	int i;
 
 	if (n > (int)(sizeof(inline_p) / sizeof(inline_p[0]))) {
 		p = calloc((size_t)n, sizeof(*p));
@@ -308,17 +308,15 @@ void comm_sleep(struct sgc_comm **v, int n, uint64_t until)
 			return;	/* the caller's loop goes round without sleeping */
 	}
 	for (i = 0; i < n; i++) {
-		if (!v[i])
-			continue;
 		if (v[i]->cfg.waitmode == SGC_WAITMODE_BUSYPOLL)
 			wait = 0;
-		p[m].fd = v[i]->io.ring.ring_fd;
-		p[m].events = POLLIN;
-		p[m++].revents = 0;
+		p[i].fd = v[i]->io.ring.ring_fd;
+		p[i].events = POLLIN;
+		p[i].revents = 0;
 	}
 	ts.tv_sec = (time_t)(wait / 1000000000ULL);
 	ts.tv_nsec = (long)(wait % 1000000000ULL);
-	ppoll(p, (nfds_t)m, &ts, NULL);	/* EINTR: the caller's loop goes round */
+	ppoll(p, (nfds_t)n, &ts, NULL);	/* EINTR: the caller's loop goes round */
 	if (p != inline_p)
 		free(p);
 }

@@ -256,8 +256,8 @@ SGC_HIDDEN struct sockaddr_in split_addr(const struct sgc_comm *p, int r);
 /* Several communicators' goodbyes at once, then sgc_finalize() of each
  * (kshard.c's groups). */
 SGC_HIDDEN void comm_goodbye_all(struct sgc_comm **v, int n);
-/* Sleep until a datagram comes for one of @v's @n communicators (NULL
- * entries skipped) or until @until (ns), whichever is first. */
+/* Sleep until a datagram comes for one of @v's @n communicators or until
+ * @until (ns), whichever is first (ppoll, to the nanosecond). */
 SGC_HIDDEN void comm_sleep(struct sgc_comm **v, int n, uint64_t until);
 
 /* Join @n, opened by split_open(), whose coordinator is parent rank @lead

@@ -157,10 +157,7 @@ int split_join(struct sgc_comm *p, struct sgc_comm *n, int lead, uint16_t port,
 /* io.side while the new communicator joins: the parent answers. */
 static void split_side(void *arg)
 {
-	struct sgc_comm *p = arg;
-
-	engine_progress(p, 0);
-	io_flush(p);
+	engine_round(arg);
 }
 
 /* Every rank's arguments were fine, or -EINVAL naming the first that was

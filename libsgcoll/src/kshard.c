@@ -53,35 +53,25 @@ static int setup_fail(struct sgc_comm *c, int err)
 	return err;
 }
 
-/* io.side while a group joins: the communicator and the groups joined
- * before answer (a peer may ask again for what they last sent). */
-static void groups_side(void *arg)
-{
-	struct sgc_comm *c = arg;
-	struct sgc_kshard *k = c->kshard;
-	int r;
-
-	engine_progress(c, 0);
-	io_flush(c);
-	/* Up to the one joining now, whose wait this is. */
-	for (r = 1; r < c->world && !k->groups[r]->io.side; r++) {
-		engine_progress(k->groups[r], 0);
-		io_flush(k->groups[r]);
-	}
-}
-
 /* io.side of the communicator once the groups are up: a call that waits
  * on it alone (a barrier after a sharded allreduce) still answers for
- * the groups, whose owners' results a slower rank may ask for again. */
+ * the groups, whose owners' results a slower rank may ask for again.
+ * While they join, up to the one joining now (whose wait this is). */
 static void parent_side(void *arg)
 {
 	struct sgc_comm *c = arg;
 	int r;
 
-	for (r = 1; r < c->world; r++) {
-		engine_progress(c->kshard->groups[r], 0);
-		io_flush(c->kshard->groups[r]);
-	}
+	for (r = 1; r < c->world && !c->kshard->groups[r]->io.side; r++)
+		engine_round(c->kshard->groups[r]);
+}
+
+/* io.side while a group joins: the communicator and the groups joined
+ * before answer (a peer may ask again for what they last sent). */
+static void groups_side(void *arg)
+{
+	engine_round(arg);
+	parent_side(arg);
 }
 
 /*
@@ -225,11 +215,8 @@ int kshard_post(struct sgc_comm *c, const void *sendbuf, void *recvbuf, size_t c
 	req->count = count;
 	req->dtype = (uint8_t)dt;
 	req->parts = calloc((size_t)c->world, sizeof(*req->parts));
-	req->part_ptrs = calloc((size_t)c->world, sizeof(*req->part_ptrs));
-	if (!req->parts || !req->part_ptrs) {
-		kshard_req_release(req);
+	if (!req->parts)
 		return sgc_err(-ENOMEM, "sgc_allreduce: out of memory for %d shards", c->world);
-	}
 	req->nparts = c->world;
 	req->parts_left = c->world;
 	for (r = 0; r < c->world; r++) {
@@ -237,7 +224,6 @@ int kshard_post(struct sgc_comm *c, const void *sendbuf, void *recvbuf, size_t c
 		struct sgc_request *p = &req->parts[r];
 
 		mesh_shard_of(count, ce, c->world, r, &lo, &n);
-		req->part_ptrs[r] = p;
 		/* coll_post() resets @p: whose part it is comes after. */
 		err = coll_post(g, SGC_COLL_ALLREDUCE, n ? (const uint8_t *)sendbuf + lo * elsz : sendbuf,
 				n ? (uint8_t *)recvbuf + lo * elsz : recvbuf, n, dt, op, 0, p);
@@ -292,82 +278,23 @@ static void kshard_part_done(struct sgc_request *p)
 		req->done = true;
 }
 
-/*
- * One round without blocking on every communicator of @req, its shards
- * done or not: an owner whose shard is done may still be asked for its
- * result again by a rank that lost it, and that rank waits for it.  (A
- * rank waiting only on the shards still open here deadlocked under 5%
- * loss: owner 7 waited for shard 6 while rank 1 asked 7 for shard 7.)
- */
-static int kshard_round(struct sgc_request *req, bool arm)
-{
-	int i, err, first = 0;
-
-	for (i = 0; i < req->nparts; i++) {
-		struct sgc_request *p = &req->parts[i];
-		struct sgc_comm *g = p->c;
-
-		if (!g)
-			continue;	/* finalized */
-		err = engine_progress(g, 0);
-		if (err && !p->done) {
-			/* As req_give_up(): off the group's list, its
-			 * collective going on without it. */
-			char msg[200];
-
-			snprintf(msg, sizeof(msg), "waiting for it failed: %s", sgc_strerror(err));
-			req_complete(g, p, err, msg);
-		}
-		first = first ? first : err;
-		/* sgc_test()'s caller polls sgc_fd(): make it readable when
-		 * the next timer is due.  A wait here sleeps in ppoll(). */
-		if (arm)
-			io_arm_timer(g, g->colls.next_timer);
-		io_flush(g);
-	}
-	return first;
-}
-
+/* sgc_test(): one round on every group, the shards done or not
+ * (request_set.c's set_collect_parts() says why). */
 static int kshard_progress(struct sgc_request *req)
 {
-	return kshard_round(req, true);
-}
-
-/* Sleep until a datagram comes for one of @req's communicators or the
- * first of their timers is due, at most a second. */
-static void kshard_sleep(struct sgc_request *req)
-{
-	struct sgc_comm **v = calloc((size_t)req->nparts, sizeof(*v));
-	uint64_t next = now_ns() + 1000000000ULL;
-	int i;
-
-	if (!v)
-		return;		/* the caller's loop goes round without sleeping */
-	for (i = 0; i < req->nparts; i++) {
-		v[i] = req->parts[i].c;
-		if (v[i])
-			next = min_u64(next, v[i]->colls.next_timer);
-	}
-	comm_sleep(v, req->nparts, next);
-	free(v);
+	return reqs_progress(1, &req);
 }
 
 static int kshard_wait(struct sgc_request *req)
 {
-	while (!req->done) {
-		kshard_round(req, false);
-		if (!req->done)
-			kshard_sleep(req);
-	}
+	reqs_wait_all(1, &req);
 	return req->status;
 }
 
 static void kshard_req_release(struct sgc_request *req)
 {
 	free(req->parts);
-	free(req->part_ptrs);
 	req->parts = NULL;
-	req->part_ptrs = NULL;
 	req->nparts = 0;
 }
 

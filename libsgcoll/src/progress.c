@@ -78,6 +78,14 @@ static void engine_after_rx(struct sgc_comm *c)
 	}
 }
 
+int engine_round(struct sgc_comm *c)
+{
+	int err = engine_progress(c, 0);
+
+	io_flush(c);
+	return err;
+}
+
 int engine_progress(struct sgc_comm *c, uint64_t until)
 {
 	uint64_t now = now_ns(), next, events = c->io.events;

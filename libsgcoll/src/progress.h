@@ -12,5 +12,8 @@ SGC_HIDDEN void engine_rx(struct sgc_comm *c, const struct sgc_rx *rx);
 SGC_HIDDEN uint64_t engine_timers(struct sgc_comm *c, uint64_t now);
 /* One round of I/O and timers, waiting at most until @until. */
 SGC_HIDDEN int engine_progress(struct sgc_comm *c, uint64_t until);
+/* One round without waiting, its sends flushed: another communicator
+ * driven while this thread waits on one (io.side, kshard.c). */
+SGC_HIDDEN int engine_round(struct sgc_comm *c);
 
 #endif /* SGC_PROGRESS_H */

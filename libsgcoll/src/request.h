@@ -38,7 +38,7 @@ struct sgc_request {
 	 * shard, each on its group; done when every one is.  A shard's
 	 * request points back at it. */
 	const struct req_ops *ops;
-	struct sgc_request *parts, **part_ptrs;
+	struct sgc_request *parts;
 	int nparts, parts_left;
 	struct sgc_request *whole;
 	size_t count;		/* the whole's: the call's count and dtype, for messages */
@@ -74,6 +74,14 @@ SGC_HIDDEN int req_wait(struct sgc_request *req);
 /* Waiting for @req failed with @err (the engine, not the collective):
  * complete it with @err, so that it leaves its communicator's list. */
 SGC_HIDDEN void req_give_up(struct sgc_request *req, int err);
+/* request_set.c, for requests made of parts too.  reqs_wait_all():
+ * progress until no request in @reqs is outstanding (each ends at its
+ * collective's end or its deadline; a communicator whose engine fails
+ * gives its requests up).  reqs_progress(): one round without blocking on
+ * every communicator they use, each sgc_fd() armed for its next timer;
+ * the first failure. */
+SGC_HIDDEN void reqs_wait_all(int n, struct sgc_request **reqs);
+SGC_HIDDEN int reqs_progress(int n, struct sgc_request **reqs);
 /* Free a finished heap request; returns its status, which becomes this
  * thread's last error if it is one. */
 SGC_HIDDEN int req_finish(struct sgc_request *req);

@@ -10,13 +10,10 @@
  * a request outstanding, and several of them are waited for together
  * through their sgc_fd() descriptors.
  */
-#define _GNU_SOURCE
 #include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "comm.h"
 #include "progress.h"
@@ -76,16 +73,22 @@ static bool outstanding(const struct sgc_request *req)
 	return req && !req->done && req->c;
 }
 
-/* A sharded allreduce's parts: every one's communicator, done or not
- * (kshard.c's kshard_progress() says why). */
-static int set_collect_parts(struct comm_set *s, int n, sgc_request **reqs)
+/*
+ * A request made of parts (kshard.c's sharded allreduce): every part's
+ * communicator, the part done or not.  An owner whose shard is done may
+ * still be asked for its result again by a rank that lost it, and that
+ * rank waits for it: waiting only on the parts still open deadlocked
+ * under 5% loss (owner 7 waited for shard 6 while rank 1 asked 7 for
+ * shard 7).
+ */
+static int set_collect_parts(struct comm_set *s, const struct sgc_request *whole)
 {
 	int i, err;
 
-	for (i = 0; i < n; i++) {
-		if (!reqs[i]->c)
-			continue;
-		err = set_add(s, reqs[i]->c);
+	for (i = 0; i < whole->nparts; i++) {
+		if (!whole->parts[i].c)
+			continue;	/* finalized */
+		err = set_add(s, whole->parts[i].c);
 		if (err)
 			return err;
 	}
@@ -103,7 +106,7 @@ static int set_collect(struct comm_set *s, int n, sgc_request **reqs)
 			continue;
 		if (reqs[i]->parts) {
 			/* A sharded allreduce on its groups: theirs. */
-			err = set_collect_parts(s, reqs[i]->nparts, reqs[i]->part_ptrs);
+			err = set_collect_parts(s, reqs[i]);
 			if (err)
 				return err;
 			continue;
@@ -141,6 +144,16 @@ static int check_array(const char *what, int n, sgc_request **reqs)
 	return 0;
 }
 
+/* ... every outstanding part of @whole on @c. */
+static void give_up_parts(struct sgc_request *whole, struct sgc_comm *c, int err)
+{
+	int i;
+
+	for (i = 0; i < whole->nparts; i++)
+		if (outstanding(&whole->parts[i]) && whole->parts[i].c == c)
+			req_give_up(&whole->parts[i], err);
+}
+
 /* Waiting failed with @err on @c (the engine, not a collective): every
  * outstanding request of @c in the array finishes with it. */
 static void give_up_comm(int n, sgc_request **reqs, struct sgc_comm *c, int err)
@@ -151,7 +164,7 @@ static void give_up_comm(int n, sgc_request **reqs, struct sgc_comm *c, int err)
 		if (!outstanding(reqs[i]))
 			continue;
 		if (reqs[i]->parts)
-			give_up_comm(reqs[i]->nparts, reqs[i]->part_ptrs, c, err);
+			give_up_parts(reqs[i], c, err);
 		else if (reqs[i]->c == c)
 			req_give_up(reqs[i], err);
 	}
@@ -164,8 +177,7 @@ static int progress_each(struct comm_set *s, int n, sgc_request **reqs)
 	int i, err, first = 0;
 
 	for (i = 0; i < s->n; i++) {
-		err = engine_progress(s->v[i], 0);
-		io_flush(s->v[i]);
+		err = engine_round(s->v[i]);
 		if (err) {
 			give_up_comm(n, reqs, s->v[i], err);
 			first = first ? first : err;
@@ -181,42 +193,38 @@ static int progress_each(struct comm_set *s, int n, sgc_request **reqs)
  */
 static void sleep_on(struct comm_set *s)
 {
-	struct pollfd inline_p[8], *p = inline_p;
-	uint64_t now = now_ns(), next = now + 1000000000ULL, wait;
-	struct timespec ts;
+	uint64_t next = now_ns() + 1000000000ULL;
 	int i;
 
-	if (s->n > (int)(sizeof(inline_p) / sizeof(inline_p[0]))) {
-		p = calloc((size_t)s->n, sizeof(*p));
-		if (!p)
-			return;	/* the caller's loop polls without sleeping */
-	}
 	for (i = 0; i < s->n; i++) {
-		struct sgc_comm *c = s->v[i];
-
-		if (c->cfg.waitmode == SGC_WAITMODE_BUSYPOLL)
-			next = now;
-		next = min_u64(next, c->colls.next_timer);
-		io_flush(c);
-		p[i].fd = sgc_fd(c);
-		p[i].events = POLLIN;
-		p[i].revents = 0;
+		next = min_u64(next, s->v[i]->colls.next_timer);
+		io_flush(s->v[i]);
 	}
-	/* To the nanosecond, so that no timer is armed on each ring: with a
-	 * sharded allreduce's groups (kshard.c), nine rings a rank, arming
-	 * them each round took 30% of the machine in io_timeout(). */
-	wait = next > now ? next - now : 0;
-	ts.tv_sec = (time_t)(wait / 1000000000ULL);
-	ts.tv_nsec = (long)(wait % 1000000000ULL);
-	ppoll(p, (nfds_t)s->n, &ts, NULL);	/* EINTR: the caller's loop goes round */
-	if (p != inline_p)
-		free(p);
+	/* To the nanosecond (ppoll), so that no timer is armed on each
+	 * ring: with a sharded allreduce's groups (kshard.c), nine rings a
+	 * rank, arming them each round took 30% of the machine in
+	 * io_timeout(). */
+	comm_sleep(s->v, s->n, next);
 }
 
-/* Progress until no request in @reqs is outstanding.  Each request
- * finishes on its own, at its collective's end or its deadline; a
- * communicator whose engine fails gives its requests up. */
-static void wait_all_done(int n, sgc_request **reqs)
+/* Out of memory for a set: @whole's parts one at a time, each ending at
+ * its deadline at the latest (req_wait() of a part is plain). */
+static void wait_parts_singly(struct sgc_request *whole)
+{
+	int i, err;
+
+	for (i = 0; i < whole->nparts; i++) {
+		struct sgc_request *p = &whole->parts[i];
+
+		if (!outstanding(p))
+			continue;
+		err = req_wait(p);
+		if (err && !p->done)
+			req_give_up(p, err);
+	}
+}
+
+void reqs_wait_all(int n, sgc_request **reqs)
 {
 	struct comm_set s;
 	int err;
@@ -231,6 +239,10 @@ static void wait_all_done(int n, sgc_request **reqs)
 			for (i = 0; i < n; i++) {
 				if (!outstanding(reqs[i]))
 					continue;
+				if (reqs[i]->parts) {
+					wait_parts_singly(reqs[i]);
+					continue;
+				}
 				err = req_wait(reqs[i]);
 				if (err && !reqs[i]->done)
 					req_give_up(reqs[i], err);
@@ -254,6 +266,24 @@ static void wait_all_done(int n, sgc_request **reqs)
 	set_release(&s);
 }
 
+int reqs_progress(int n, sgc_request **reqs)
+{
+	struct comm_set s;
+	int i, err;
+
+	set_init(&s);
+	err = set_collect(&s, n, reqs);
+	if (!err)
+		err = progress_each(&s, n, reqs);
+	/* Make each sgc_fd() readable when its next timer is due. */
+	for (i = 0; i < s.n; i++) {
+		io_arm_timer(s.v[i], s.v[i]->colls.next_timer);
+		io_flush(s.v[i]);
+	}
+	set_release(&s);
+	return err;
+}
+
 int sgc_waitall(int n, sgc_request **reqs, int *statuses)
 {
 	char msg[sizeof(((struct sgc_request *)0)->msg)] = "";
@@ -262,7 +292,7 @@ int sgc_waitall(int n, sgc_request **reqs, int *statuses)
 	err = check_array("sgc_waitall", n, reqs);
 	if (err)
 		return err;
-	wait_all_done(n, reqs);
+	reqs_wait_all(n, reqs);
 	for (i = 0; i < n; i++) {
 		st = 0;
 		if (reqs[i]) {
