@@ -219,11 +219,9 @@ static inline bool kernel_reduces_kind(const struct sgc_comm *c, unsigned int ki
 #define KERNEL_READ_SHARE	4
 static inline uint64_t kernel_refresh_gap(const struct sgc_comm *c)
 {
-	uint64_t floor = c->kernel_read_ns * KERNEL_READ_SHARE;
+	uint64_t gap = c->pace.inflight * 2 < c->pace.budget ? c->rtt.rto_ns / 2 : c->rtt.rto_ns / 64;
 
-	if (c->pace.inflight * 2 < c->pace.budget)
-		return c->rtt.rto_ns / 2 > floor ? c->rtt.rto_ns / 2 : floor;
-	return c->rtt.rto_ns / 64 > floor ? c->rtt.rto_ns / 64 : floor;
+	return max_u64(gap, c->kernel_read_ns * KERNEL_READ_SHARE);
 }
 
 /* comm.c: register the upcalls of a rank of c->rank: io.rx, the receive

@@ -47,11 +47,12 @@ struct sgc_txq_ent {
 	const struct sockaddr_in *dst;
 };
 
-/* While a communicator is joined one step at a time (sgc_comm_split(),
- * kshard.c's groups), the others this rank is in must still answer: a
- * peer that lost our acknowledgement of the last collective on the parent
- * asks again, and waits for us.  So a wait on the new one calls @side
- * first and lasts at most SGC_SIDE_WAIT_NS. */
+/* While this rank waits on one communicator, others it is in may have to
+ * answer: a new one joining (sgc_comm_split(), kshard.c's groups) while
+ * a peer that lost our acknowledgement of the parent's last collective
+ * asks again, or kshard.c's groups while a call waits on their parent
+ * alone.  So a wait that sets @side calls it first and lasts at most
+ * SGC_SIDE_WAIT_NS. */
 #define SGC_SIDE_WAIT_NS	2000000ULL
 
 struct sgc_io {

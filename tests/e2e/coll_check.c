@@ -440,13 +440,20 @@ static void t_shard_mismatch(sgc_comm *c)
  * with -ETIMEDOUT naming it, within three timeouts.  Nothing runs after. */
 static bool g_lost;
 
+/* SGC_TIMEOUT_MS in seconds (10 unset, as the library). */
+static double timeout_s(void)
+{
+	const char *t = getenv("SGC_TIMEOUT_MS");
+
+	return (t ? atof(t) : 10000) / 1e3;
+}
+
 static void t_self_kill(sgc_comm *c)
 {
 	size_t n = 1 << 16;
 	int32_t *s = malloc(n * 4), *r = malloc(n * 4);
 	int victim = g_world / 2, rc;
-	const char *t = getenv("SGC_TIMEOUT_MS");
-	double t0, limit = 3 * (t ? atof(t) : 10000) / 1e3;
+	double t0, limit = 3 * timeout_s();
 	char who[32];
 
 	fill(s, n, SGC_INT32, g_rank, 91);
@@ -1240,8 +1247,7 @@ int main(int argc, char **argv)
 	sgc_finalize(c);
 	if (g_lost) {
 		/* The peers' goodbyes wait at most a timeout each, side by side. */
-		const char *t = getenv("SGC_TIMEOUT_MS");
-		double limit = 3 * (t ? atof(t) : 10000) / 1e3 + 5;
+		double limit = 3 * timeout_s() + 5;
 
 		if ((now_us() - t0) / 1e6 > limit)
 			FAIL("sgc_finalize after the loss took %.1f s, more than %.1f",
